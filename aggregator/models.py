@@ -1,0 +1,142 @@
+"""Frozen data passed between pipeline stages.
+
+fetch → ``FetchResult`` → parse → ``ParsedFeed`` (of ``ParsedEntry``) → normalize →
+``Article`` → dedup → ``DedupDecision`` → cluster → ``ClusterDecision`` → match →
+``Match`` → alerts. Every stage is a function of these values and of state handed in,
+so each decision can be tested without I/O.
+
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aggregator.errors import FetchError
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """How the fetcher behaves; built from the configuration, never read globally."""
+
+    user_agent: str
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    total_timeout: float = 60.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    allow_private_networks: bool = False
+    max_connections: int = 100
+    per_host_connections: int = 2
+    per_host_min_gap: float = 0.0  # seconds between two requests to one host
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    url: str
+    etag: str | None = None  # sent verbatim as If-None-Match
+    last_modified: str | None = None  # sent verbatim as If-Modified-Since
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one conditional GET produced. ``error`` is set when it failed."""
+
+    request: FetchRequest
+    final_url: str
+    status: int | None  # None when no HTTP response arrived
+    headers: Mapping[str, str]  # lower-cased names; repeated headers joined with ", "
+    body: bytes | None  # decompressed; None on 304 or error
+    etag: str | None  # the validators to send next time (verbatim)
+    last_modified: str | None
+    bytes_wire: int = 0
+    bytes_decoded: int = 0
+    elapsed: float = 0.0  # seconds
+    permanent_url: str | None = None  # set when every redirect hop was 301/308
+    retry_after: datetime | None = None  # from Retry-After on 429/503
+    error: FetchError | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One feed item as the feed gave it, made safe but not yet normalized."""
+
+    guid: str | None
+    link: str | None  # absolute http(s) only, else None
+    title: str
+    summary_html: str
+    content_html: str
+    author: str | None
+    published: datetime | None
+    updated: datetime | None
+    date_flagged: bool = False  # an absurd date was dropped
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    kind: str  # e.g. "rss20", "rss10", "atom10", "json11"
+    title: str | None
+    link: str | None
+    entries: tuple[ParsedEntry, ...]
+    ttl_minutes: int | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[str] = frozenset()  # "Monday" … "Sunday"
+    hub_url: str | None = None  # WebSub hub, when advertised
+    warnings: tuple[str, ...] = ()  # recoverable problems (bozo), recorded with the poll
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A normalized article, ready for dedup, clustering, matching and storage."""
+
+    feed: str  # the feed's configured name (the outlet)
+    guid: str | None
+    url: str | None  # link as given by the feed
+    canonical_url: str | None
+    title: str  # cleaned: outlet suffixes and UPDATE markers removed
+    title_raw: str
+    summary: str  # clean text
+    text: str  # clean text, paragraphs separated by "\n\n"; the best text we have
+    html: str  # sanitized HTML for display
+    author: str | None
+    published: datetime
+    published_estimated: bool  # missing or absurd date replaced by the fetch time
+    fetched_at: datetime
+    language: str | None  # ISO 639-1
+    content_hash: str  # hex digest of the normalized title + text
+    fingerprint: int = 0  # near-duplicate fingerprint (dedup's choice), 0 when none
+    fulltext: str | None = None  # extracted page text, when fetched
+
+
+@dataclass(frozen=True, slots=True)
+class DedupDecision:
+    """``duplicate_of`` names the first-seen original (an article id) or None."""
+
+    duplicate_of: int | None
+    kind: str | None = None  # "url", "exact", "near"
+    similarity: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterDecision:
+    cluster_id: int
+    is_new: bool
+    score: float  # similarity to the cluster it joined (0 for a new cluster)
+    matched_terms: tuple[str, ...] = ()
+    merged: tuple[int, ...] = ()  # cluster ids merged into cluster_id by this article
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    topic: str
+    matched_terms: tuple[str, ...] = field(default=())
