@@ -69,7 +69,11 @@ class FetchResult:
 
 @dataclass(frozen=True, slots=True)
 class ParsedEntry:
-    """One feed item as the feed gave it, made safe but not yet normalized."""
+    """One feed item as the feed gave it, made safe but not yet normalized.
+
+    Links are absolute http(s) or None and control characters are stripped, but the
+    HTML is *not* sanitized here: normalize sanitizes once, on output, with nh3.
+    """
 
     guid: str | None
     link: str | None  # absolute http(s) only, else None
