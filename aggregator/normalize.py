@@ -1,0 +1,793 @@
+"""Feed entry → clean, comparable ``Article``.
+
+Everything here is a pure function of its arguments: the only state is the
+language model of py3langid, loaded once on first use (it ships inside the wheel,
+nothing is downloaded).
+
+Text conventions, shared with extract, dedup and clustering: paragraphs are
+separated by one blank line (``"\\n\\n"``), a line break inside a paragraph is a
+single ``"\\n"``, there is no leading or trailing whitespace, and the text is NFC
+with no control or invisible characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import ftfy
+import lxml.html  # type: ignore[import-untyped]
+import nh3
+import numpy as np
+import numpy.typing as npt
+from lxml import etree
+
+from aggregator.models import Article, ParsedEntry
+
+__all__ = [
+    "DEFAULT_OUTLETS",
+    "NormalizeSettings",
+    "canonical_url",
+    "clean_author",
+    "clean_text",
+    "clean_title",
+    "content_hash",
+    "detect_language",
+    "html_to_text",
+    "normalize_entry",
+    "paragraph_key",
+    "remove_repeats",
+    "sanitize_html",
+    "shingle_hashes",
+    "simhash64",
+    "words",
+]
+
+# Outlet names that appear as title prefixes/suffixes ("… - BBC News", "Reuters: …").
+# A separated suffix is only removed when it is one of these, the feed's own name, a
+# domain name, or follows " | " (which outlets use almost exclusively for branding);
+# a generic "short capitalised tail" rule would also eat "… - Live Updates".
+DEFAULT_OUTLETS: tuple[str, ...] = (
+    "ABC News",
+    "AP",
+    "AP News",
+    "Associated Press",
+    "The Associated Press",
+    "Al Jazeera",
+    "Axios",
+    "BBC",
+    "BBC News",
+    "BBC Sport",
+    "Bloomberg",
+    "CBS News",
+    "CNBC",
+    "CNN",
+    "DW",
+    "Deutsche Welle",
+    "Euronews",
+    "Financial Times",
+    "FT",
+    "Fox News",
+    "France 24",
+    "The Guardian",
+    "Guardian",
+    "The Independent",
+    "Kyiv Independent",
+    "Le Monde",
+    "Los Angeles Times",
+    "NBC News",
+    "NPR",
+    "The New York Times",
+    "New York Times",
+    "NYT",
+    "Politico",
+    "Reuters",
+    "RFE/RL",
+    "Sky News",
+    "The Telegraph",
+    "The Times",
+    "The Hill",
+    "TASS",
+    "USA Today",
+    "The Wall Street Journal",
+    "WSJ",
+    "The Washington Post",
+    "Washington Post",
+    "Yonhap",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizeSettings:
+    """How entries are normalized; every field has a safe default.
+
+    - ``allow_images``: keep ``<img>`` (http/https ``src`` only) in ``Article.html``.
+    - ``max_future``: a publication time later than the fetch time by more than
+      this is absurd (clock skew of a few hours is common, days are not).
+    - ``min_published``: a publication time before this is absurd (epoch-0 and
+      "0001-01-01" placeholders).
+    - ``outlets``: names stripped as title prefixes/suffixes, besides the feed name.
+    - ``detect_language`` / ``min_language_chars``: language detection is skipped
+      (``None``) for texts shorter than this, where it is a coin toss.
+    - ``min_language_confidence``: below this normalized probability, ``None``.
+    - ``language_sample_chars``: detection reads at most this much text; the
+      first few paragraphs decide as well as the whole article and cost less.
+    """
+
+    allow_images: bool = False
+    max_future: timedelta = timedelta(hours=12)
+    min_published: datetime = datetime(1995, 1, 1, tzinfo=UTC)
+    outlets: tuple[str, ...] = DEFAULT_OUTLETS
+    detect_language: bool = True
+    min_language_chars: int = 20
+    min_language_confidence: float = 0.5
+    language_sample_chars: int = 2000
+    summary_max_chars: int = 600
+
+
+# --------------------------------------------------------------------------- text
+
+# Cf (format) characters are invisible; keep ZWJ/ZWNJ, which change how Indic,
+# Persian and emoji text renders. Soft hyphens and BOMs are Cf too.
+_KEEP_CF = frozenset({"\u200c", "\u200d"})
+_WS_RE = re.compile(r"[^\S\n]+")  # whitespace except newline
+_NEWLINES_RE = re.compile(r"\n{3,}")
+_FTFY = ftfy.TextFixerConfig(
+    # Curly quotes and dashes are the outlet's typography, not damage.
+    uncurl_quotes=False,
+    # HTML entities are decoded by the HTML parser, or deliberately left in plain text.
+    unescape_html=False,
+    normalization="NFC",
+)
+
+
+def _strip_invisible(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch)
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cc" or cat == "Cs" or cat == "Co" or (cat == "Cf" and ch not in _KEEP_CF):
+            continue
+        if cat in ("Zl", "Zp"):
+            out.append("\n")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def clean_text(text: str) -> str:
+    """Repair and tidy plain text, keeping its line structure.
+
+    Mojibake repaired (ftfy), NFC, invisible and control characters dropped,
+    runs of spaces collapsed, every line stripped, at most one blank line in a row.
+    """
+    if not text:
+        return ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = ftfy.fix_text(text, _FTFY)
+    text = _strip_invisible(text)
+    text = unicodedata.normalize("NFC", text)
+    lines = [_WS_RE.sub(" ", line).strip() for line in text.split("\n")]
+    return _NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip()
+
+
+_BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "caption",
+        "center",
+    ]
+)
+_SKIP_TAGS = frozenset(
+    ["script", "style", "noscript", "template", "head", "title", "iframe", "object", "embed", "svg"]
+)
+_TAG_RE = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|<!--|&[a-zA-Z#][a-zA-Z0-9]*;")
+_MD_WRAP_RE = re.compile(r"^(\*\*|__)(?P<inner>.+?)\1$")
+
+
+def _looks_like_html(text: str) -> bool:
+    return _TAG_RE.search(text) is not None
+
+
+def html_to_text(html: str) -> str:
+    """HTML (or plain text) → clean text with paragraphs separated by ``"\\n\\n"``.
+
+    Block elements start paragraphs, ``<br>`` is a line break, scripts and styles
+    vanish, entities are decoded. Input without any markup is read as plain text,
+    where each non-empty line is a paragraph (feeds and scrapers write it so);
+    a paragraph wrapped whole in Markdown bold (``**…**``) is unwrapped.
+    """
+    if not html or not html.strip():
+        return ""
+    html = html.replace("\x00", "")  # lxml would turn NUL into U+FFFD
+    if not _looks_like_html(html):
+        paras = []
+        for line in clean_text(html).split("\n"):
+            line = line.strip()
+            m = _MD_WRAP_RE.match(line)
+            if m:
+                line = m.group("inner").strip()
+            if line:
+                paras.append(line)
+        return "\n\n".join(paras)
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return clean_text(html)
+    parts: list[str] = []
+    _walk(root, parts)
+    raw = "".join(parts)
+    text = clean_text(raw)
+    # A line break on its own between paragraphs is noise: "\n \n" collapsed above.
+    return "\n\n".join(p.strip() for p in text.split("\n\n") if p.strip())
+
+
+def _walk(el: Any, parts: list[str]) -> None:
+    tag = el.tag if isinstance(el.tag, str) else ""
+    tag = tag.lower()
+    if tag in _SKIP_TAGS or not isinstance(el.tag, str):
+        # comments and processing instructions: drop them, keep their tail
+        if el.tail:
+            parts.append(_collapse(el.tail))
+        return
+    block = tag in _BLOCK_TAGS
+    if block:
+        parts.append("\n\n")
+    if tag == "br":
+        parts.append("\n")
+    if el.text:
+        parts.append(_collapse(el.text))
+    for child in el:
+        _walk(child, parts)
+    if block:
+        parts.append("\n\n")
+    elif tag in ("td", "th"):
+        parts.append(" ")
+    if el.tail:
+        parts.append(_collapse(el.tail))
+
+
+def _collapse(s: str) -> str:
+    # Source newlines inside HTML text are just spaces.
+    return re.sub(r"\s+", " ", s)
+
+
+# ------------------------------------------------------------------ repeats
+
+_KEY_STRIP_RE = re.compile(r"[\W_]+", re.UNICODE)
+_MIN_REPEAT_WORDS = 3
+
+
+def paragraph_key(paragraph: str) -> str:
+    """What two paragraphs must share to count as the same: words, case-folded.
+
+    Punctuation, quotes style, Markdown emphasis and spacing differ between two
+    scrapes of one paragraph; the words do not.
+    """
+    return _KEY_STRIP_RE.sub(" ", unicodedata.normalize("NFKC", paragraph).casefold()).strip()
+
+
+def remove_repeats(text: str) -> str:
+    """Drop every paragraph that repeats an earlier one (anywhere), keeping order.
+
+    Paragraphs of fewer than three words ("Yes.", "* * *") may legitimately recur,
+    so they are kept.
+    """
+    seen: set[str] = set()
+    kept: list[str] = []
+    for para in _paragraphs(text):
+        key = paragraph_key(para)
+        if len(key.split()) >= _MIN_REPEAT_WORDS:
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(para)
+    return "\n\n".join(kept)
+
+
+def _paragraphs(text: str) -> Iterator[str]:
+    for para in text.split("\n\n"):
+        para = para.strip()
+        if para:
+            yield para
+
+
+_ELLIPSIS_RE = re.compile(
+    r"(\s*(\[?(…|\.\.\.)\]?|\[\s*(…|\.\.\.)\s*\]|(read|continue reading|read more)[^\n]*))+$",
+    re.IGNORECASE,
+)
+
+
+def _drop_title_paragraphs(text: str, title: str, *, within: int = 3) -> str:
+    """Remove paragraphs repeating the title among the first ``within`` paragraphs.
+
+    Scraped bodies often open with the headline (sometimes after a teaser line).
+    """
+    tkey = paragraph_key(title)
+    if not tkey:
+        return text
+    paras = list(_paragraphs(text))
+    kept = [p for i, p in enumerate(paras) if not (i < within and paragraph_key(p) == tkey)]
+    return "\n\n".join(kept)
+
+
+def _merge_summary(summary: str, body: str) -> str:
+    """The body, preceded by the summary unless the body already says it.
+
+    A summary that is the first paragraph (whole, or cut off with "…"/"Read more")
+    adds nothing; a real standfirst absent from the body would be lost without it.
+    """
+    if not body:
+        return summary
+    if not summary:
+        return body
+    skey = paragraph_key(_ELLIPSIS_RE.sub("", summary))
+    if not skey or skey in paragraph_key(body):
+        return body
+    return summary + "\n\n" + body
+
+
+# ------------------------------------------------------------------- titles
+
+_MARKER_RE = re.compile(
+    r"^(?:(?:UPDATE|WRAPUP|REFILE|RPT|CORRECTED|CORRECTION|REPEAT|EXCLUSIVE|INSIGHT|ANALYSIS|"
+    r"FACTBOX|TIMELINE|PREVIEW|BREAKINGVIEWS|GLOBAL MARKETS|BRIEF|HIGHLIGHTS)"
+    r"(?:\s+\d+)?\s*-\s*)+"
+)
+_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ")
+_DOMAIN_RE = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-z]{2,}$", re.IGNORECASE)
+
+
+def _outlet_key(name: str) -> str:
+    return re.sub(r"[\W_]+", "", name.casefold())
+
+
+def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
+    """Headline without outlet branding and wire markers.
+
+    ``"UPDATE 2-North Korean troops in Kursk - BBC News"`` →
+    ``"North Korean troops in Kursk"``. Markup, entities and spacing are cleaned.
+    Never returns an empty title when the input had words: if stripping would
+    leave nothing, the cleaned input is returned.
+    """
+    text = " ".join(html_to_text(title).split()) if title else ""
+    if not text:
+        return ""
+    known = {_outlet_key(o) for o in outlets if o}
+    cleaned = _MARKER_RE.sub("", text).strip()
+    for _ in range(2):  # "Title | Section | Outlet" has two tails
+        cleaned = _strip_branding(cleaned, known)
+    cleaned = _MARKER_RE.sub("", cleaned).strip()
+    return cleaned or text
+
+
+def _strip_branding(title: str, known: set[str]) -> str:
+    for sep in _SEPARATORS:
+        head, found, tail = title.rpartition(sep)
+        if found and head.strip() and _is_branding(tail, known, pipe=sep == " | "):
+            return head.strip()
+    for sep in (*_SEPARATORS, ": "):
+        head, found, tail = title.partition(sep)
+        if found and tail.strip() and _outlet_key(head) in known:
+            return tail.strip()
+    return title
+
+
+def _is_branding(part: str, known: set[str], *, pipe: bool) -> bool:
+    part = part.strip()
+    if not part:
+        return False
+    if _outlet_key(part) in known or _DOMAIN_RE.match(part):
+        return True
+    return pipe and len(part.split()) <= 4
+
+
+# --------------------------------------------------------------------- urls
+
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "gclsrc",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "ttclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "vero_id",
+        "vero_conv",
+        "oly_anon_id",
+        "oly_enc_id",
+        "rb_clickid",
+        "s_cid",
+        "wt_mc",
+        "wt.mc_id",
+        "xtor",
+        "cmpid",
+        "ocid",
+        "smid",
+        "smtyp",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "at_medium",
+        "at_campaign",
+        "at_custom1",
+        "at_custom2",
+        "at_custom3",
+        "at_custom4",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "sr_share",
+        "share_source",
+        "spm",
+        "rss",
+        "ref_src",
+        "ref_url",
+        "__twitter_impression",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "itm_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _is_tracking(name: str) -> bool:
+    low = name.lower()
+    return low in _TRACKING_PARAMS or low.startswith(_TRACKING_PREFIXES)
+
+
+def canonical_url(url: str, *, page_canonical: str | None = None) -> str:
+    """One spelling per article URL, for exact duplicate detection.
+
+    ``page_canonical`` (the page's ``rel=canonical`` or ``og:url``, resolved
+    against ``url``) wins when it is an absolute http(s) URL. Then: scheme and host
+    lower-cased, default port, fragment and empty query dropped, tracking
+    parameters (utm_*, fbclid, gclid, mc_cid, …) removed, the remaining
+    parameters sorted (their order never changes the article), empty path → "/".
+    A URL that is not http(s) is returned stripped but otherwise unchanged.
+    """
+    url = url.strip()
+    if page_canonical and page_canonical.strip():
+        candidate = urljoin(url, page_canonical.strip())
+        if urlsplit(candidate).scheme.lower() in _DEFAULT_PORTS:
+            url = candidate
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return url
+    host = parts.hostname.lower().rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username or parts.password:
+        userinfo = parts.username or ""
+        if parts.password:
+            userinfo += f":{parts.password}"
+        netloc = f"{userinfo}@{netloc}"
+    params = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    ]
+    query = urlencode(sorted(params), doseq=False) if params else ""
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+# --------------------------------------------------------------------- html
+
+
+def sanitize_html(html: str, *, allow_images: bool = False) -> str:
+    """Display-safe HTML: an allow-list of tags, links and images http(s) only.
+
+    nh3 (ammonia) parses like a browser, so entity-encoded schemes
+    (``jav&#x61;script:``) are decoded before the scheme check and dropped.
+    ``data:`` URLs are never allowed, not even for images.
+    """
+    tags = set(nh3.ALLOWED_TAGS) - {"img", "map", "area"}
+    attributes: dict[str, set[str]] = {
+        "a": {"href", "title"},
+        "abbr": {"title"},
+        "blockquote": {"cite"},
+        "q": {"cite"},
+        "time": {"datetime"},
+        "td": {"colspan", "rowspan"},
+        "th": {"colspan", "rowspan", "scope"},
+        "ol": {"start"},
+    }
+    if allow_images:
+        tags.add("img")
+        attributes["img"] = {"src", "alt", "title", "width", "height"}
+    return nh3.clean(
+        html,
+        tags=tags,
+        clean_content_tags={"script", "style"},
+        attributes=attributes,
+        url_schemes={"http", "https"},
+        # Relative URLs would resolve against our own site, not the outlet's.
+        url_relative="deny",
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
+
+
+# -------------------------------------------------------------------- authors
+
+_BY_RE = re.compile(r"^\s*(by|von|par|por|di)\s+", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_AUTHOR_SPLIT_RE = re.compile(r"\s*(?:,|;|&|\band\b|\bund\b|\bet\b|\by\b)\s*", re.IGNORECASE)
+
+
+def clean_author(author: str | None) -> str | None:
+    """``"By JOHN SMITH and jane doe"`` → ``"John Smith, Jane Doe"``.
+
+    RSS ``"jsmith@example.com (John Smith)"`` keeps the name; a bare e-mail
+    address is not a name and gives None. Names already in mixed case keep their
+    case ("McDonald", "de Gaulle").
+    """
+    if not author:
+        return None
+    text = " ".join(html_to_text(author).split())
+    m = re.match(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$", text)
+    if m:
+        text = m.group("name")
+    text = _EMAIL_RE.sub("", text).replace("()", "")
+    text = _BY_RE.sub("", text).strip(" ,;|-")
+    names = []
+    for name in _AUTHOR_SPLIT_RE.split(text):
+        name = _BY_RE.sub("", name).strip(" .,;|-")
+        if not name:
+            continue
+        if name.isupper() or name.islower():
+            name = " ".join(w[:1].upper() + w[1:].lower() for w in name.split())
+        if name not in names:
+            names.append(name)
+    return ", ".join(names) or None
+
+
+# ------------------------------------------------------------------- language
+
+
+@cache
+def _language_identifier() -> Any:
+    # py3langid ships its model in the wheel; loading it takes ~0.5 s, once.
+    from py3langid.langid import (  # type: ignore[import-untyped]
+        MODEL_FILE,
+        LanguageIdentifier,
+    )
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect_language(
+    text: str, *, min_chars: int = 20, min_confidence: float = 0.5, sample_chars: int = 2000
+) -> str | None:
+    """ISO 639-1 code of ``text``'s language, or None when too short or unsure."""
+    sample = text[:sample_chars]
+    if len(sample.strip()) < min_chars:
+        return None
+    lang, prob = _language_identifier().classify(sample)
+    return str(lang) if float(prob) >= min_confidence else None
+
+
+# ------------------------------------------------------------------ hashing
+
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def content_hash(title: str, text: str) -> str:
+    """SHA-256 hex of the title and text reduced to case-folded words.
+
+    Two copies that differ only in punctuation, quote style, spacing or
+    paragraphing get the same hash (exact duplicates across feeds).
+    """
+    key = " ".join(words(title)) + "\n" + " ".join(words(text))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def words(text: str) -> list[str]:
+    """Case-folded NFKC words: the unit of every fingerprint here and in dedup."""
+    return _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_SHINGLE_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+def shingle_hashes(tokens: list[str], size: int) -> npt.NDArray[np.uint64]:
+    """Stable 64-bit hashes of every run of ``size`` consecutive words.
+
+    Each word is hashed once (blake2b, stable across processes, unlike ``hash``),
+    shingles are combined and mixed (splitmix64 finalizer) with numpy. A text of
+    fewer than ``size`` words is one shingle.
+    """
+    if not tokens:
+        return np.empty(0, dtype=np.uint64)
+    w = np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            for t in tokens
+        ),
+        dtype=np.uint64,
+        count=len(tokens),
+    )
+    size = max(1, min(size, len(w)))
+    n = len(w) - size + 1
+    h = w[:n].copy()
+    for j in range(1, size):
+        h = h * _SHINGLE_MUL + w[j : j + n]
+    h ^= h >> np.uint64(30)
+    h *= _MIX1
+    h ^= h >> np.uint64(27)
+    h *= _MIX2
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def simhash64(text: str, *, shingle: int = 3) -> int:
+    """64-bit SimHash of word shingles, as a *signed* 64-bit int (0 for no words).
+
+    Signed, because SQLite and PostgreSQL ``BIGINT`` hold -2**63 … 2**63-1.
+    Close texts have fingerprints a few bits apart (Hamming distance); clustering
+    can use it as a cheap first filter. Deterministic across processes.
+    """
+    h = shingle_hashes(words(text), shingle)
+    if not len(h):
+        return 0
+    bits = np.unpackbits(h.astype("<u8").view(np.uint8)).reshape(-1, 64)
+    keep = bits.sum(axis=0, dtype=np.int64) * 2 > len(h)
+    value = int.from_bytes(np.packbits(keep).tobytes(), "big")
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+# ------------------------------------------------------------------- entries
+
+
+def _utc(dt: datetime) -> datetime:
+    # Naive datetimes from feeds are UTC by convention (feedparser returns UTC).
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _publication_time(
+    entry: ParsedEntry, fetched_at: datetime, settings: NormalizeSettings
+) -> tuple[datetime, bool]:
+    fetched = _utc(fetched_at)
+    for candidate in (entry.published, entry.updated):
+        if candidate is None:
+            continue
+        when = _utc(candidate)
+        if settings.min_published <= when <= fetched + settings.max_future:
+            return when, entry.date_flagged
+    return fetched, True
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def normalize_entry(
+    entry: ParsedEntry, *, feed: str, fetched_at: datetime, settings: NormalizeSettings
+) -> Article:
+    """Turn one parsed feed item into an ``Article`` (see the module docstring).
+
+    ``text`` is the content (or the summary when there is none) with repeated
+    paragraphs removed, the headline dropped where the body repeats it, and the
+    summary prepended only when the body does not already contain it.
+    ``summary`` is the feed's summary as clean text, or the start of the text.
+    """
+    outlets = (*settings.outlets, feed)
+    title = clean_title(entry.title, outlets=outlets)
+    summary_text = remove_repeats(html_to_text(entry.summary_html))
+    body_text = remove_repeats(html_to_text(entry.content_html))
+    if summary_text and body_text and paragraph_key(summary_text) == paragraph_key(body_text):
+        summary_text = body_text
+    text = remove_repeats(_merge_summary(summary_text, body_text))
+    text = _drop_title_paragraphs(text, title)
+    if title != entry.title:
+        # the raw headline (with its branding) may open the body too
+        text = _drop_title_paragraphs(text, html_to_text(entry.title))
+    summary = summary_text or _truncate(next(_paragraphs(text), ""), settings.summary_max_chars)
+    summary = _drop_title_paragraphs(summary, title) or summary
+
+    html_source = entry.content_html or entry.summary_html
+    if html_source and not _looks_like_html(html_source):
+        # plain text: give it paragraphs before sanitizing so it displays as written
+        html_source = "".join(f"<p>{_escape(p)}</p>" for p in _paragraphs(text))
+    html = sanitize_html(html_source, allow_images=settings.allow_images)
+
+    published, estimated = _publication_time(entry, fetched_at, settings)
+    language = None
+    if settings.detect_language:
+        language = detect_language(
+            f"{title}\n\n{text}",
+            min_chars=settings.min_language_chars,
+            min_confidence=settings.min_language_confidence,
+            sample_chars=settings.language_sample_chars,
+        )
+    link = entry.link
+    return Article(
+        feed=feed,
+        guid=entry.guid,
+        url=link,
+        canonical_url=canonical_url(link) if link else None,
+        title=title,
+        title_raw=entry.title,
+        summary=summary,
+        text=text,
+        html=html,
+        author=clean_author(entry.author),
+        published=published,
+        published_estimated=estimated,
+        fetched_at=_utc(fetched_at),
+        language=language,
+        content_hash=content_hash(title, text),
+        fingerprint=simhash64(text or title),
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,215 @@
+"""normalize: data-file cases (tests/data/normalize) and properties of the helpers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregator.models import ParsedEntry
+from aggregator.normalize import (
+    NormalizeSettings,
+    canonical_url,
+    clean_author,
+    clean_title,
+    content_hash,
+    html_to_text,
+    normalize_entry,
+    remove_repeats,
+    sanitize_html,
+    simhash64,
+)
+
+DATA = Path(__file__).parent / "data" / "normalize"
+SEED = DATA / "seed-article.txt"
+
+
+def _load(name: str) -> Any:
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+def _resolve(value: Any) -> Any:
+    # "@file.txt" in a case file means "the content of that file beside it"
+    if isinstance(value, str) and value.startswith("@"):
+        return (DATA / value[1:]).read_text(encoding="utf-8").strip()
+    return value
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+ENTRY_CASES = sorted((DATA / "entries").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", ENTRY_CASES, ids=[p.stem for p in ENTRY_CASES])
+def test_entry_case(path: Path) -> None:
+    case = json.loads(path.read_text(encoding="utf-8"))
+    e = case["entry"]
+    entry = ParsedEntry(
+        guid=e["guid"],
+        link=e["link"],
+        title=e["title"],
+        summary_html=_resolve(e["summary_html"]),
+        content_html=_resolve(e["content_html"]),
+        author=e["author"],
+        published=_dt(e["published"]),
+        updated=_dt(e["updated"]),
+        date_flagged=e["date_flagged"],
+    )
+    settings = NormalizeSettings(**case.get("settings", {}))
+    article = normalize_entry(
+        entry, feed=case["feed"], fetched_at=_dt(case["fetched_at"]), settings=settings
+    )
+    for field, expected in case["expected"].items():
+        got = getattr(article, field)
+        if isinstance(got, datetime):
+            got = got.isoformat()
+        assert got == _resolve(expected), field
+
+
+def test_seed_article_keeps_every_paragraph_once_in_order() -> None:
+    raw = SEED.read_text(encoding="utf-8")
+    text = remove_repeats(html_to_text(raw))
+    paragraphs = text.split("\n\n")
+    # every distinct line of the scrape, once, in first-seen order
+    distinct: list[str] = []
+    for line in raw.splitlines():
+        line = line.strip().strip("*")
+        if line and line not in distinct:
+            distinct.append(line)
+    assert paragraphs == distinct
+    assert len(paragraphs) == 8  # teaser, headline, sub-headline, five paragraphs
+    headline = (
+        "North Korean Soldiers Arrive in Kursk, Heightening Tensions in Russia-Ukraine Conflict"
+    )
+    assert text.count(headline) == 1
+    assert text.count("On Monday, NATO Secretary General Mark Rutte") == 1
+
+
+@pytest.mark.parametrize(("raw", "expected"), _load("titles.json"))
+def test_clean_title(raw: str, expected: str) -> None:
+    assert clean_title(raw) == expected
+
+
+@pytest.mark.parametrize(("url", "page", "expected"), _load("urls.json"))
+def test_canonical_url(url: str, page: str | None, expected: str) -> None:
+    assert canonical_url(url, page_canonical=page) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), _load("authors.json"))
+def test_clean_author(raw: str, expected: str | None) -> None:
+    assert clean_author(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), _load("repeats.json"))
+def test_remove_repeats(raw: str, expected: str) -> None:
+    assert remove_repeats(raw) == expected
+
+
+HTML_CASES = sorted((DATA / "html").glob("*.html"))
+
+
+@pytest.mark.parametrize("path", HTML_CASES, ids=[p.stem for p in HTML_CASES])
+def test_html_to_text(path: Path) -> None:
+    expected = path.with_suffix(".txt").read_text(encoding="utf-8")
+    assert html_to_text(path.read_text(encoding="utf-8")) == expected
+
+
+def test_html_to_text_keeps_clean_paragraphs_as_they_are() -> None:
+    text = html_to_text((DATA / "html" / "basic.html").read_text(encoding="utf-8"))
+    paragraphs = "\n\n".join(" ".join(p.split()) for p in text.split("\n\n"))
+    assert html_to_text(paragraphs) == paragraphs
+
+
+def test_html_to_text_output_has_no_controls_and_is_nfc() -> None:
+    import unicodedata
+
+    text = html_to_text("<p>a\x00b\x1bc\u202ed\ufeffe\u00ade</p><p>Cafe\u0301</p>")
+    assert text == "abcdee\n\nCafé"
+    assert unicodedata.is_normalized("NFC", text)
+
+
+def test_sanitize_never_lets_a_script_url_through() -> None:
+    attacks = [
+        '<a href="javascript:alert(1)">a</a>',
+        '<a href="JaVaScRiPt:alert(1)">a</a>',
+        '<a href="&#106;&#97;&#118;&#97;&#115;&#99;&#114;&#105;&#112;&#116;:alert(1)">a</a>',
+        '<a href="jav&#x09;ascript:alert(1)">a</a>',
+        '<a href=" javascript:alert(1)">a</a>',
+        '<a href="vbscript:msgbox(1)">a</a>',
+        '<a href="data:text/html;base64,PHNjcmlwdD4=">a</a>',
+        '<img src="data:image/svg+xml,<svg onload=alert(1)>">',
+        "<svg><script>alert(1)</script></svg>",
+        '<div onmouseover="alert(1)">x</div>',
+    ]
+    for allow_images in (False, True):
+        for attack in attacks:
+            out = sanitize_html(attack, allow_images=allow_images).lower()
+            assert "javascript" not in out
+            assert "vbscript" not in out
+            assert "data:" not in out
+            assert "<script" not in out
+            assert "onmouseover" not in out
+            assert "onload" not in out
+
+
+def test_content_hash_ignores_formatting_but_not_words() -> None:
+    a = content_hash("Troops arrive", "One “two” three.\n\nFour five.")
+    b = content_hash("troops  arrive", 'One "two" three. Four five!')
+    c = content_hash("Troops arrive", "One two three. Four six.")
+    assert a == b
+    assert a != c
+    assert len(a) == 64
+
+
+def test_simhash_is_signed_64_bit_and_close_for_close_texts() -> None:
+    text = html_to_text(SEED.read_text(encoding="utf-8"))
+    edited = text.replace("On Monday", "On Tuesday").replace("10,000", "12,000")
+    other = "Central banks held interest rates steady on Thursday. " * 20
+    fa, fb, fc = simhash64(text), simhash64(edited), simhash64(other)
+    for f in (fa, fb, fc):
+        assert -(2**63) <= f < 2**63
+    assert bin((fa ^ fb) & (2**64 - 1)).count("1") < bin((fa ^ fc) & (2**64 - 1)).count("1")
+    assert simhash64("") == 0
+    assert simhash64(text) == fa  # deterministic
+
+
+def test_normalize_is_deterministic_and_utc() -> None:
+    entry = ParsedEntry(
+        guid=None,
+        link="https://example.com/a",
+        title="Kursk",
+        summary_html="",
+        content_html=SEED.read_text(encoding="utf-8"),
+        author=None,
+        published=None,
+        updated=None,
+    )
+    fetched = datetime(2024, 11, 4, 12, tzinfo=UTC)
+    a = normalize_entry(entry, feed="x", fetched_at=fetched, settings=NormalizeSettings())
+    b = normalize_entry(entry, feed="x", fetched_at=fetched, settings=NormalizeSettings())
+    assert a == b
+    assert a.published.tzinfo is UTC
+    assert a.fingerprint != 0
+
+
+def test_language_detection_can_be_switched_off() -> None:
+    entry = ParsedEntry(
+        guid=None,
+        link=None,
+        title="Nordkoreanische Soldaten in Kursk eingetroffen",
+        summary_html="",
+        content_html="<p>Die NATO spricht von einer gefährlichen Ausweitung des Krieges.</p>",
+        author=None,
+        published=None,
+        updated=None,
+    )
+    settings = replace(NormalizeSettings(), detect_language=False)
+    fetched = datetime(2024, 11, 4, 12, tzinfo=UTC)
+    article = normalize_entry(entry, feed="dw", fetched_at=fetched, settings=settings)
+    assert article.language is None
