@@ -1,0 +1,349 @@
+"""feeds.yaml → validated, frozen settings.
+
+Every problem in the file is reported at once, each with its path
+(``feeds[3].url: …``), and nothing starts on an invalid file. Secrets are written as
+``${ENV_VAR}`` (or ``${ENV_VAR:-default}``) and substituted from the environment handed
+in, so they never need to sit in the file or the database.
+
+The result is a tree of frozen pydantic models; callers receive it as an argument,
+nothing reads it from a global.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from aggregator import PROJECT_URL, __version__
+from aggregator.errors import ConfigError
+from aggregator.models import FetchSettings
+
+DEFAULT_DATABASE_URL = "sqlite:///data/aggregator.db"
+DATABASE_URL_ENV = "AGGREGATOR_DATABASE_URL"
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: object) -> float:
+    """``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '30s', '5m', '1h30m' or a number of seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        pos = 0
+        seconds = 0.0
+        for m in _DURATION_RE.finditer(text):
+            if m.start() != pos and text[pos : m.start()].strip():
+                break
+            seconds += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+            pos = m.end()
+        if pos == 0 or text[pos:].strip():
+            raise ValueError(f"bad duration {value!r}: use e.g. '30s', '5m', '1h30m', '2d'")
+    else:
+        raise ValueError("expected a duration like '30s', '5m', '1h30m' or a number of seconds")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def parse_size(value: object) -> int:
+    """``"10MiB"``, ``"500 KB"`` or a number of bytes → bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value <= 0:
+            raise ValueError("a size must be positive")
+        return value
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if m:
+            return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+    raise ValueError(f"bad size {value!r}: use e.g. '10MiB', '500KB' or a number of bytes")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value.strip()
+
+
+HttpUrl = Annotated[str, BeforeValidator(lambda v: _check_http_url(str(v)))]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PollSettings(_Frozen):
+    """How often and how politely feeds are polled."""
+
+    tick: Duration = 15.0
+    min_interval: Duration = 300.0
+    max_interval: Duration = 86400.0
+    default_interval: Duration = 3600.0
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    concurrency: int = Field(default=100, ge=1, le=2000)
+    per_host_connections: int = Field(default=2, ge=1, le=50)
+    per_host_min_gap: Duration = 1.0
+    connect_timeout: Duration = 10.0
+    read_timeout: Duration = 30.0
+    total_timeout: Duration = 60.0
+    max_body: Size = 10 * 1024 * 1024
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    error_backoff_base: Duration = 600.0
+    error_backoff_cap: Duration = 86400.0
+    broken_after: int = Field(default=10, ge=1)
+    lease: Duration = 300.0
+    allow_private_networks: bool = False
+    parse_workers: int = Field(default=2, ge=0, le=64)
+    batch: int = Field(default=200, ge=1, le=10000)
+
+
+class HttpSettings(_Frozen):
+    """The daemon's own HTTP API and web page."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: str | None = None
+
+
+class Settings(_Frozen):
+    database_url: str | None = None
+    contact: str | None = None  # appended to the User-Agent, e.g. an email or URL
+    poll: PollSettings = PollSettings()
+    http: HttpSettings = HttpSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class FeedConfig(_Frozen):
+    name: Name
+    url: HttpUrl
+    interval: Duration | None = None
+    fulltext: bool = False
+    enabled: bool = True
+    tags: tuple[str, ...] = ()
+
+
+class TopicConfig(_Frozen):
+    name: Name
+    query: str = Field(min_length=1)
+    fulltext: bool = False
+    description: str | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the query is empty")
+        return v.strip()
+
+
+class Config(_Frozen):
+    settings: Settings = Settings()
+    feeds: tuple[FeedConfig, ...] = ()
+    topics: tuple[TopicConfig, ...] = ()
+    channels: tuple[dict[str, Any], ...] = ()
+    alerts: tuple[dict[str, Any], ...] = ()
+
+    def feed(self, name: str) -> FeedConfig | None:
+        return next((f for f in self.feeds if f.name == name), None)
+
+    def fetch_settings(self) -> FetchSettings:
+        p = self.settings.poll
+        return FetchSettings(
+            user_agent=user_agent(self.settings.contact),
+            connect_timeout=p.connect_timeout,
+            read_timeout=p.read_timeout,
+            total_timeout=p.total_timeout,
+            max_body_bytes=p.max_body,
+            max_redirects=p.max_redirects,
+            allow_private_networks=p.allow_private_networks,
+            max_connections=p.concurrency,
+            per_host_connections=p.per_host_connections,
+            per_host_min_gap=p.per_host_min_gap,
+        )
+
+
+def user_agent(contact: str | None = None) -> str:
+    """A stable, descriptive User-Agent: product, version, project URL (+ contact)."""
+    extra = f"; {contact}" if contact else ""
+    return f"aggregator/{__version__} (+{PROJECT_URL}{extra})"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedConfig:
+    config: Config
+    path: Path | None
+    database_url: str
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _substitute_env(node: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
+    if isinstance(node, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{path or '(top level)'}: environment variable {name} is not set")
+            return ""
+
+        return _ENV_RE.sub(repl, node)
+    if isinstance(node, list):
+        return [_substitute_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, dict):
+        return {
+            k: _substitute_env(v, env, f"{path}.{k}" if path else str(k), problems)
+            for k, v in node.items()
+        }
+    return node
+
+
+def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
+    """Checks that span entries: duplicate names and dangling references.
+
+    They read the raw data so they run even when other parts of the file are invalid,
+    and every problem comes out in one report.
+    """
+    names: dict[str, dict[str, int]] = {}
+    for section in ("feeds", "topics", "channels", "alerts"):
+        items = raw.get(section)
+        if not isinstance(items, list):
+            continue
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
+            name = item["name"]
+            if name in seen:
+                first = f"{section}[{seen[name]}]"
+                problems.append(f"{section}[{i}].name: duplicate name {name!r} (first at {first})")
+            else:
+                seen[name] = i
+        names[section] = seen
+    urls: dict[str, int] = {}
+    for i, item in enumerate(raw.get("feeds") or []):
+        if isinstance(item, dict) and isinstance(item.get("url"), str):
+            url = item["url"].strip()
+            if url in urls:
+                problems.append(f"feeds[{i}].url: same URL as feeds[{urls[url]}]")
+            else:
+                urls[url] = i
+    for i, rule in enumerate(raw.get("alerts") or []):
+        if not isinstance(rule, dict):
+            continue
+        topic = rule.get("topic")
+        if isinstance(topic, str) and topic not in names.get("topics", {}):
+            problems.append(f"alerts[{i}].topic: unknown topic {topic!r}")
+        for j, ch in enumerate(rule.get("channels") or []):
+            if isinstance(ch, str) and ch not in names.get("channels", {}):
+                problems.append(f"alerts[{i}].channels[{j}]: unknown channel {ch!r}")
+
+
+def load_config(
+    path: str | Path | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    text: str | None = None,
+) -> LoadedConfig:
+    """Read, substitute and validate a configuration; raise ConfigError with every problem."""
+    env = os.environ if env is None else env
+    source = Path(path) if path is not None else None
+    if text is None:
+        if source is None:
+            raise ConfigError(["no configuration file given"])
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"{source}: not UTF-8 text: {exc.reason}"]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}YAML syntax error: {problem}"]) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(["(top level): expected a mapping with feeds, topics, alerts …"])
+
+    problems: list[str] = []
+    raw = _substitute_env(raw, env, "", problems)
+    _cross_checks(raw, problems)
+    config: Config | None = None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            elif msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            problems.append(f"{_format_loc(tuple(err['loc']))}: {msg}")
+    if config is not None:
+        problems.extend(_semantic_checks(config))
+    if problems:
+        raise ConfigError(problems)
+    assert config is not None
+    database_url = env.get(DATABASE_URL_ENV) or config.settings.database_url or DEFAULT_DATABASE_URL
+    return LoadedConfig(config=config, path=source, database_url=database_url)
+
+
+def _semantic_checks(config: Config) -> list[str]:
+    problems = []
+    p = config.settings.poll
+    if p.min_interval > p.max_interval:
+        problems.append("settings.poll.min_interval: larger than max_interval")
+    for i, feed in enumerate(config.feeds):
+        if feed.interval is not None and feed.interval < 60:
+            problems.append(f"feeds[{i}].interval: below the 1-minute floor")
+    return problems

@@ -1,0 +1,541 @@
+"""Storage: every SQL statement of the package lives behind ``Store``.
+
+Methods are named like sentences and take and return frozen records; any database
+failure leaves as ``StorageError`` (a test checks each public method).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator.errors import StorageError
+from aggregator.models import Article
+from aggregator.store.records import (
+    ArticleHit,
+    FeedSpec,
+    FeedState,
+    FeedStatus,
+    PollRecord,
+    PollRow,
+    StoreCounts,
+)
+from aggregator.store.schema import articles, feeds, metadata, polls
+
+__all__ = [
+    "ArticleHit",
+    "FeedSpec",
+    "FeedState",
+    "FeedStatus",
+    "PollRecord",
+    "PollRow",
+    "Store",
+    "StoreCounts",
+    "create_db_engine",
+    "metadata",
+]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_IDENTITY_MAX = 500
+
+
+def _storage_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Translate SQLAlchemy's errors into ours, once, at the edge."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None)
+            detail = str(orig) if orig is not None else str(exc)
+            raise StorageError(f"{fn.__name__}: {detail.splitlines()[0]}") from exc
+
+    return wrapper
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs.
+
+    SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout so a
+    CLI reading while the daemon writes waits instead of failing.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def article_identity(article: Article) -> str:
+    """guid, else link, else content hash: what makes an entry the same on the next poll."""
+    if article.guid:
+        key = "g:" + article.guid
+    elif article.url:
+        key = "l:" + article.url
+    else:
+        key = "h:" + article.content_hash
+    if len(key) > _IDENTITY_MAX:
+        key = key[:2] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def _feed_state(row: Any) -> FeedState:
+    return FeedState(
+        id=row.id,
+        name=row.name,
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        validators_url=row.validators_url,
+        body_hash=row.body_hash,
+        interval_seconds=row.interval_seconds,
+        fixed_interval=row.fixed_interval,
+        fulltext=row.fulltext,
+        error_count=row.error_count,
+        state=row.state,
+        next_poll_at=row.next_poll_at,
+        last_new_at=row.last_new_at,
+    )
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        return cls(create_db_engine(url))
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- health -------------------------------------------------------------------
+
+    @_storage_errors
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # -- feeds --------------------------------------------------------------------
+
+    @_storage_errors
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> dict[str, int]:
+        """Make the feeds table match the configuration.
+
+        New feeds are due at once; a changed URL in the file replaces the stored one
+        (and forgets its validators); feeds no longer configured are kept with their
+        articles but marked ``removed`` and never polled.
+        """
+        counts = {"added": 0, "changed": 0, "removed": 0}
+        wanted = {s.name: s for s in specs}
+        with self.engine.begin() as conn:
+            existing = {r.name: r for r in conn.execute(select(feeds))}
+            for spec in specs:
+                row = existing.get(spec.name)
+                if row is None:
+                    conn.execute(
+                        feeds.insert().values(
+                            name=spec.name,
+                            url=spec.url,
+                            config_url=spec.url,
+                            enabled=spec.enabled,
+                            state="active",
+                            fixed_interval=spec.fixed_interval,
+                            fulltext=spec.fulltext,
+                            next_poll_at=now,
+                            error_count=0,
+                            created_at=now,
+                        )
+                    )
+                    counts["added"] += 1
+                    continue
+                values: dict[str, Any] = {}
+                if row.config_url != spec.url:
+                    values.update(
+                        url=spec.url,
+                        config_url=spec.url,
+                        etag=None,
+                        last_modified=None,
+                        validators_url=None,
+                        body_hash=None,
+                        state="active",
+                        error_count=0,
+                        next_poll_at=now,
+                    )
+                if row.state == "removed":
+                    values["state"] = "active"
+                if (
+                    row.fixed_interval != spec.fixed_interval
+                    or row.fulltext != spec.fulltext
+                    or row.enabled != spec.enabled
+                ):
+                    values.update(
+                        fixed_interval=spec.fixed_interval,
+                        fulltext=spec.fulltext,
+                        enabled=spec.enabled,
+                    )
+                if values:
+                    conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
+                    counts["changed"] += 1
+            for name, row in existing.items():
+                if name not in wanted and row.state != "removed":
+                    conn.execute(update(feeds).where(feeds.c.id == row.id).values(state="removed"))
+                    counts["removed"] += 1
+        return counts
+
+    @_storage_errors
+    def claim_due_feeds(
+        self,
+        now: datetime,
+        *,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        names: Sequence[str] | None = None,
+        force: bool = False,
+    ) -> list[FeedState]:
+        """Lease up to ``limit`` due feeds to ``owner``.
+
+        On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` while the lease
+        is written, so any number of daemons can claim at once and none gets a feed
+        another holds. An expired lease (a killed daemon) is free again. ``force``
+        ignores ``next_poll_at`` (an explicit one-off poll of named feeds).
+        """
+        from datetime import timedelta
+
+        until = now + timedelta(seconds=lease_seconds)
+        conds = [
+            feeds.c.enabled.is_(True),
+            feeds.c.state.in_(("active", "broken")),
+            or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now),
+        ]
+        if not force:
+            conds.append(feeds.c.next_poll_at <= now)
+        if names is not None:
+            conds.append(or_(feeds.c.name.in_(names), feeds.c.url.in_(names)))
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    select(feeds.c.id)
+                    .where(and_(*conds))
+                    .order_by(feeds.c.next_poll_at, feeds.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not ids:
+                return []
+            conn.execute(
+                update(feeds)
+                .where(feeds.c.id.in_(ids))
+                .values(lease_owner=owner, lease_until=until)
+            )
+            rows = conn.execute(select(feeds).where(feeds.c.id.in_(ids)).order_by(feeds.c.id))
+            return [_feed_state(r) for r in rows]
+
+    @_storage_errors
+    def release_feeds(self, feed_ids: Iterable[int], owner: str) -> None:
+        """Give back leases without polling (shutdown before the poll started)."""
+        ids = list(feed_ids)
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(feeds)
+                .where(feeds.c.id.in_(ids), feeds.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    @_storage_errors
+    def next_due_at(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.min(feeds.c.next_poll_at)).where(
+                    feeds.c.enabled.is_(True), feeds.c.state.in_(("active", "broken"))
+                )
+            ).scalar_one_or_none()
+
+    # -- polls and articles ------------------------------------------------------
+
+    @_storage_errors
+    def record_poll(self, record: PollRecord, new_articles: Sequence[Article]) -> StoreCounts:
+        """Write one finished poll: its articles, its log row and the feed's new state,
+        in one transaction, so a poll is stored whole or not at all."""
+        with self.engine.begin() as conn:
+            counts = self._upsert_articles(conn, record.feed_id, new_articles, record.started_at)
+            conn.execute(
+                polls.insert().values(
+                    feed_id=record.feed_id,
+                    started_at=record.started_at,
+                    duration=record.duration,
+                    outcome=record.outcome,
+                    url=record.url,
+                    http_status=record.http_status,
+                    bytes_wire=record.bytes_wire,
+                    bytes_decoded=record.bytes_decoded,
+                    etag_sent=record.etag_sent,
+                    last_modified_sent=record.last_modified_sent,
+                    etag_received=record.etag_received,
+                    last_modified_received=record.last_modified_received,
+                    new_entries=counts.new,
+                    updated_entries=counts.updated,
+                    error=record.error,
+                    warnings="\n".join(record.warnings) or None,
+                    next_poll_at=record.next_poll_at,
+                )
+            )
+            values: dict[str, Any] = {
+                "last_polled_at": record.started_at,
+                "last_outcome": record.outcome,
+                "last_http_status": record.http_status,
+                "last_error": record.error,
+                "error_count": record.error_count,
+                "state": record.state,
+                "next_poll_at": record.next_poll_at,
+                "interval_seconds": record.interval_seconds,
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            if record.outcome in ("ok", "not_modified", "unchanged"):
+                values["last_success_at"] = record.started_at
+                # Validators are stored verbatim, tied to the URL that produced them.
+                values["etag"] = record.etag_received
+                values["last_modified"] = record.last_modified_received
+                values["validators_url"] = record.validators_url
+            if record.body_hash is not None:
+                values["body_hash"] = record.body_hash
+            if record.new_url:
+                values["url"] = record.new_url
+            if counts.new:
+                values["last_new_at"] = record.started_at
+            if record.title:
+                values["title"] = record.title
+            if record.site_url:
+                values["site_url"] = record.site_url
+            result = conn.execute(
+                update(feeds)
+                .where(feeds.c.id == record.feed_id)
+                .where(or_(feeds.c.lease_owner == record.owner, feeds.c.lease_owner.is_(None)))
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                # Our lease expired and another daemon holds the feed now: its poll will
+                # write the feed state; our articles are idempotent and stay.
+                log.warning("lease on feed %s lost before the poll was stored", record.feed_id)
+            return counts
+
+    def _upsert_articles(
+        self, conn: Connection, feed_id: int, batch: Sequence[Article], now: datetime
+    ) -> StoreCounts:
+        if not batch:
+            return StoreCounts(0, 0)
+        # The same entry twice in one document (duplicate GUIDs): the first one wins.
+        unique: dict[str, Article] = {}
+        for art in batch:
+            unique.setdefault(article_identity(art), art)
+        existing: dict[str, tuple[int, str]] = {}
+        keys = list(unique)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            for row in conn.execute(
+                select(articles.c.identity, articles.c.id, articles.c.content_hash).where(
+                    articles.c.feed_id == feed_id, articles.c.identity.in_(chunk)
+                )
+            ):
+                existing[row.identity] = (row.id, row.content_hash)
+        inserts = []
+        updated = 0
+        for identity, art in unique.items():
+            found = existing.get(identity)
+            if found is None:
+                inserts.append({"feed_id": feed_id, "identity": identity, **_article_values(art)})
+            elif found[1] != art.content_hash:
+                # Changed in place (a corrected headline, an updated body): same row.
+                values = _article_values(art)
+                values.pop("fetched_at")
+                conn.execute(update(articles).where(articles.c.id == found[0]).values(**values))
+                updated += 1
+        if inserts:
+            conn.execute(articles.insert(), inserts)
+        return StoreCounts(new=len(inserts), updated=updated)
+
+    # -- queries ------------------------------------------------------------------
+
+    @_storage_errors
+    def search_articles(
+        self,
+        words: Sequence[str],
+        *,
+        since: datetime | None = None,
+        feed: str | None = None,
+        limit: int = 20,
+    ) -> list[ArticleHit]:
+        """Articles whose title or text contains every word, newest first."""
+        stmt = (
+            select(
+                articles.c.id,
+                feeds.c.name.label("feed"),
+                articles.c.title,
+                articles.c.url,
+                articles.c.published,
+                articles.c.summary,
+                articles.c.language,
+                articles.c.cluster_id,
+            )
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .order_by(articles.c.published.desc(), articles.c.id.desc())
+            .limit(limit)
+        )
+        for word in words:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(
+                or_(
+                    articles.c.title.ilike(pattern, escape="\\"),
+                    articles.c.text.ilike(pattern, escape="\\"),
+                )
+            )
+        if since is not None:
+            stmt = stmt.where(articles.c.published >= since)
+        if feed is not None:
+            stmt = stmt.where(feeds.c.name == feed)
+        with self.engine.connect() as conn:
+            return [ArticleHit(**r._mapping) for r in conn.execute(stmt)]
+
+    @_storage_errors
+    def feed_statuses(self) -> list[FeedStatus]:
+        counts = (
+            select(articles.c.feed_id, func.count().label("n"))
+            .group_by(articles.c.feed_id)
+            .subquery()
+        )
+        stmt = (
+            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"))
+            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+            .order_by(feeds.c.name)
+        )
+        with self.engine.connect() as conn:
+            out = []
+            for r in conn.execute(stmt):
+                out.append(
+                    FeedStatus(
+                        id=r.id,
+                        name=r.name,
+                        url=r.url,
+                        title=r.title,
+                        state=r.state,
+                        enabled=r.enabled,
+                        last_outcome=r.last_outcome,
+                        last_http_status=r.last_http_status,
+                        last_error=r.last_error,
+                        last_polled_at=r.last_polled_at,
+                        last_success_at=r.last_success_at,
+                        next_poll_at=r.next_poll_at,
+                        error_count=r.error_count,
+                        interval_seconds=r.interval_seconds,
+                        article_count=r.article_count,
+                    )
+                )
+            return out
+
+    @_storage_errors
+    def recent_polls(self, feed_name: str, limit: int = 20) -> list[PollRow]:
+        stmt = (
+            select(polls)
+            .join(feeds, feeds.c.id == polls.c.feed_id)
+            .where(feeds.c.name == feed_name)
+            .order_by(polls.c.started_at.desc(), polls.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                PollRow(
+                    started_at=r.started_at,
+                    duration=r.duration,
+                    outcome=r.outcome,
+                    url=r.url,
+                    http_status=r.http_status,
+                    bytes_wire=r.bytes_wire,
+                    bytes_decoded=r.bytes_decoded,
+                    etag_sent=r.etag_sent,
+                    last_modified_sent=r.last_modified_sent,
+                    etag_received=r.etag_received,
+                    last_modified_received=r.last_modified_received,
+                    new_entries=r.new_entries,
+                    updated_entries=r.updated_entries,
+                    error=r.error,
+                    warnings=r.warnings,
+                )
+                for r in conn.execute(stmt)
+            ]
+
+    @_storage_errors
+    def count_articles(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
+
+
+def _article_values(art: Article) -> dict[str, Any]:
+    return {
+        "guid": art.guid,
+        "url": art.url,
+        "canonical_url": art.canonical_url,
+        "title": art.title,
+        "title_raw": art.title_raw,
+        "summary": art.summary,
+        "text": art.text,
+        "html": art.html,
+        "fulltext": art.fulltext,
+        "author": art.author,
+        "published": art.published,
+        "published_estimated": art.published_estimated,
+        "fetched_at": art.fetched_at,
+        "updated_at": art.fetched_at,
+        "language": art.language,
+        "content_hash": art.content_hash,
+        # Fingerprints are unsigned 64-bit; BIGINT is signed on both backends.
+        "fingerprint": art.fingerprint - (1 << 64)
+        if art.fingerprint >= 1 << 63
+        else art.fingerprint,
+    }

@@ -1,0 +1,131 @@
+"""The frozen values that go into and come out of the Store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed as the configuration declares it."""
+
+    name: str
+    url: str
+    fixed_interval: float | None = None
+    fulltext: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What a poll needs to know about a feed (claimed with a lease)."""
+
+    id: int
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    validators_url: str | None
+    body_hash: str | None
+    interval_seconds: float | None
+    fixed_interval: float | None
+    fulltext: bool
+    error_count: int
+    state: str
+    next_poll_at: datetime
+    last_new_at: datetime | None
+
+    def validators_for(self, url: str) -> tuple[str | None, str | None]:
+        """Validators are specific to the URL that sent them (never reused across URLs)."""
+        if self.validators_url == url:
+            return self.etag, self.last_modified
+        return None, None
+
+
+@dataclass(frozen=True, slots=True)
+class PollRecord:
+    """Everything a finished poll changes on its feed, written in one transaction."""
+
+    feed_id: int
+    owner: str
+    started_at: datetime
+    duration: float
+    outcome: str  # ok | not_modified | unchanged | failed | deferred
+    url: str  # the URL requested
+    http_status: int | None
+    bytes_wire: int
+    bytes_decoded: int
+    etag_sent: str | None
+    last_modified_sent: str | None
+    etag_received: str | None
+    last_modified_received: str | None
+    error: str | None
+    warnings: tuple[str, ...]
+    # feed updates
+    new_url: str | None  # a permanent redirect moved the feed
+    validators_url: str
+    body_hash: str | None
+    next_poll_at: datetime
+    interval_seconds: float | None
+    error_count: int
+    state: str
+    title: str | None = None
+    site_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    new: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStatus:
+    id: int
+    name: str
+    url: str
+    title: str | None
+    state: str
+    enabled: bool
+    last_outcome: str | None
+    last_http_status: int | None
+    last_error: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    next_poll_at: datetime
+    error_count: int
+    interval_seconds: float | None
+    article_count: int
+    median_duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollRow:
+    started_at: datetime
+    duration: float
+    outcome: str
+    url: str
+    http_status: int | None
+    bytes_wire: int
+    bytes_decoded: int
+    etag_sent: str | None
+    last_modified_sent: str | None
+    etag_received: str | None
+    last_modified_received: str | None
+    new_entries: int
+    updated_entries: int
+    error: str | None
+    warnings: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleHit:
+    id: int
+    feed: str
+    title: str
+    url: str | None
+    published: datetime
+    summary: str
+    language: str | None
+    cluster_id: int | None

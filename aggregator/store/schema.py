@@ -1,0 +1,239 @@
+"""SQLAlchemy Core tables. Alembic migrations in ``db/`` create them; a test checks that
+the migrations and these definitions agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends.
+
+    SQLite has no time zones and returns naive values; storing naive UTC and attaching
+    UTC on the way out keeps comparisons and arithmetic correct everywhere.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware values")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# 64-bit ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("url", Text, nullable=False),  # current URL; moves on permanent redirects
+    Column("config_url", Text, nullable=False),  # as written in feeds.yaml
+    Column("title", Text),
+    Column("site_url", Text),
+    Column("enabled", Boolean, nullable=False, default=True),
+    # active | broken (failure streak) | gone (410) | removed (no longer in feeds.yaml)
+    Column("state", String(16), nullable=False, default="active"),
+    Column("fixed_interval", Float),  # feeds.yaml `interval`; overrides the adaptive one
+    Column("fulltext", Boolean, nullable=False, default=False),
+    # Validators are kept verbatim and tied to the URL that sent them.
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("validators_url", Text),
+    Column("body_hash", String(64)),  # of the last body parsed: an unchanged body is not re-parsed
+    Column("interval_seconds", Float),  # the adaptive interval in force
+    Column("next_poll_at", UTCDateTime, nullable=False),
+    Column("last_polled_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_new_at", UTCDateTime),
+    Column("last_outcome", String(16)),
+    Column("last_http_status", Integer),
+    Column("last_error", Text),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("lease_owner", String(80)),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_feeds_due", "enabled", "next_poll_at"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("feed_id", Id, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    # guid, else link, else content hash: what makes an entry "the same" on re-poll
+    Column("identity", String(512), nullable=False),
+    Column("guid", Text),
+    Column("url", Text),
+    Column("canonical_url", Text),
+    Column("title", Text, nullable=False),
+    Column("title_raw", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("fulltext", Text),
+    Column("author", Text),
+    Column("published", UTCDateTime, nullable=False),
+    Column("published_estimated", Boolean, nullable=False, default=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("language", String(16)),
+    Column("content_hash", String(64), nullable=False),
+    Column("fingerprint", BigInteger, nullable=False, default=0),
+    Column("duplicate_of", Id, ForeignKey("articles.id", ondelete="SET NULL")),
+    Column("duplicate_kind", String(16)),
+    Column("cluster_id", Id),
+    Column("cluster_score", Float),
+    Column("cluster_terms", Text),  # JSON list: why it joined its cluster
+    # Set by the single ordered consumer (dedup → cluster → match → alerts).
+    Column("processed_at", UTCDateTime),
+    UniqueConstraint("feed_id", "identity"),
+    Index("ix_articles_published", "published"),
+    Index("ix_articles_content_hash", "content_hash"),
+    Index("ix_articles_canonical_url", "canonical_url"),
+    Index("ix_articles_cluster_id", "cluster_id"),
+    Index("ix_articles_processed_at", "processed_at"),
+)
+
+polls = Table(
+    "polls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("feed_id", Id, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration", Float, nullable=False),
+    # ok | not_modified | unchanged (same body hash) | failed | deferred (host backoff)
+    Column("outcome", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("http_status", Integer),
+    Column("bytes_wire", BigInteger, nullable=False, default=0),
+    Column("bytes_decoded", BigInteger, nullable=False, default=0),
+    Column("etag_sent", Text),
+    Column("last_modified_sent", Text),
+    Column("etag_received", Text),
+    Column("last_modified_received", Text),
+    Column("new_entries", Integer, nullable=False, default=0),
+    Column("updated_entries", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("warnings", Text),
+    Column("next_poll_at", UTCDateTime),
+    Index("ix_polls_feed_started", "feed_id", "started_at"),
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    # Ids are allocated by the clusterer (deterministic replay), not by the database.
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("headline", Text, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_updated", UTCDateTime, nullable=False),
+    Column("article_count", Integer, nullable=False, default=0),
+    Column("outlet_count", Integer, nullable=False, default=0),
+    Column("top_terms", Text, nullable=False, default="[]"),  # JSON list
+    Column("status", String(16), nullable=False, default="active"),  # active | dormant | merged
+    # A merged cluster points at the one that absorbed it; old ids stay resolvable.
+    Column("merged_into", Id),
+    Index("ix_clusters_last_updated", "last_updated"),
+)
+
+matches = Table(
+    "matches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("cluster_id", Id),
+    Column("terms", Text, nullable=False, default="[]"),  # JSON list of matched terms
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("article_id", "topic"),
+    Index("ix_matches_topic_created", "topic", "created_at"),
+    Index("ix_matches_cluster_id", "cluster_id"),
+)
+
+# The outbox: one row per (rule, channel, subject). Written in the same transaction as
+# the match that caused it; delivered by a job that claims rows with leases.
+alerts = Table(
+    "alerts",
+    metadata,
+    # Stable across retries: the webhook-id and the email Message-ID derive from it.
+    Column("id", String(40), primary_key=True),
+    # rule:channel:trigger:subject — makes "never twice" a database constraint.
+    Column("dedupe_key", String(600), nullable=False, unique=True),
+    Column("rule", String(200), nullable=False),
+    Column("channel", String(200), nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("cluster_id", Id),
+    Column("article_id", Id),
+    Column("payload", Text, nullable=False),  # JSON of the message, fixed at enqueue time
+    # pending | sent | dead (retries exhausted or permanent failure) | suppressed
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(80)),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_alerts_status_due", "status", "due_at"),
+    Index("ix_alerts_rule_created", "rule", "created_at"),
+)
+
+rule_state = Table(
+    "rule_state",
+    metadata,
+    Column("rule", String(200), primary_key=True),
+    Column("last_digest_at", UTCDateTime),
+)
+
+channel_state = Table(
+    "channel_state",
+    metadata,
+    Column("channel", String(200), primary_key=True),
+    # Set when the endpoint answered 410 Gone: no more deliveries until re-enabled.
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+)

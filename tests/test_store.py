@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import inspect
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from aggregator.errors import StorageError
+from aggregator.store import FeedSpec, Store
+from aggregator.store.migrate import current_revision, head_revision
+from aggregator.store.schema import metadata
+from tests.factories import NOW, article, poll_record
+
+SPECS = [
+    FeedSpec("one", "http://127.0.0.1/one"),
+    FeedSpec("two", "http://127.0.0.1/two", fixed_interval=600.0),
+]
+
+
+def test_migrations_reach_head_and_agree_with_the_models(store: Store) -> None:
+    assert current_revision(store.engine) == head_revision()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_sync_feeds_adds_changes_and_removes(store: Store) -> None:
+    assert store.sync_feeds(SPECS, NOW) == {"added": 2, "changed": 0, "removed": 0}
+    assert store.sync_feeds(SPECS, NOW) == {"added": 0, "changed": 0, "removed": 0}
+    moved = [FeedSpec("one", "http://127.0.0.1/one-new")]
+    assert store.sync_feeds(moved, NOW) == {"added": 0, "changed": 1, "removed": 1}
+    by_name = {s.name: s for s in store.feed_statuses()}
+    assert by_name["one"].url == "http://127.0.0.1/one-new"
+    assert by_name["two"].state == "removed"
+    assert [f.name for f in store.claim_due_feeds(NOW, owner="a", lease_seconds=60, limit=10)] == [
+        "one"
+    ]
+
+
+def test_claims_are_leases(store: Store) -> None:
+    store.sync_feeds(SPECS, NOW)
+    first = store.claim_due_feeds(NOW, owner="a", lease_seconds=60, limit=10)
+    assert {f.name for f in first} == {"one", "two"}
+    assert store.claim_due_feeds(NOW, owner="b", lease_seconds=60, limit=10) == []
+    # an expired lease (its daemon died) is free again
+    later = NOW + timedelta(seconds=61)
+    again = store.claim_due_feeds(later, owner="b", lease_seconds=60, limit=1)
+    assert len(again) == 1
+    store.release_feeds([f.id for f in first], "a")  # not a's any more: no effect on b's
+    assert store.claim_due_feeds(later, owner="c", lease_seconds=60, limit=10)[0].id != again[0].id
+
+
+def test_not_due_feeds_are_not_claimed_unless_forced(store: Store) -> None:
+    store.sync_feeds(SPECS, NOW)
+    (feed,) = store.claim_due_feeds(NOW, owner="a", lease_seconds=60, limit=1, names=["one"])
+    store.record_poll(poll_record(feed.id, owner="a", next_poll_at=NOW + timedelta(hours=1)), [])
+    assert store.claim_due_feeds(NOW, owner="a", lease_seconds=60, limit=9, names=["one"]) == []
+    forced = store.claim_due_feeds(
+        NOW, owner="a", lease_seconds=60, limit=9, names=["one"], force=True
+    )
+    assert [f.name for f in forced] == ["one"]
+
+
+def test_record_poll_stores_articles_once_and_updates_in_place(store: Store) -> None:
+    store.sync_feeds(SPECS, NOW)
+    (feed,) = store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=1, names=["one"])
+    batch = [
+        article("A", guid="g1"),
+        article("B", url="http://x/b"),
+        article("C"),  # neither guid nor link: identified by its content hash
+        article("A again, same guid", guid="g1"),  # duplicate GUID in one document
+    ]
+    counts = store.record_poll(poll_record(feed.id), batch)
+    assert (counts.new, counts.updated) == (3, 0)
+    counts = store.record_poll(poll_record(feed.id), batch[:3])
+    assert (counts.new, counts.updated) == (0, 0)
+    edited = article("A (corrected)", guid="g1")
+    counts = store.record_poll(poll_record(feed.id), [edited, batch[1]])
+    assert (counts.new, counts.updated) == (0, 1)
+    assert store.count_articles() == 3
+    titles = {h.title for h in store.search_articles(["corrected"])}
+    assert titles == {"A (corrected)"}
+
+
+def test_record_poll_writes_feed_state_and_poll_log(store: Store) -> None:
+    store.sync_feeds(SPECS, NOW)
+    (feed,) = store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=1, names=["one"])
+    store.record_poll(
+        poll_record(feed.id, owner="t", new_url="http://127.0.0.1/moved", title="One"), []
+    )
+    (state,) = store.claim_due_feeds(
+        NOW, owner="t", lease_seconds=60, limit=1, names=["one"], force=True
+    )
+    assert state.url == "http://127.0.0.1/moved"
+    assert state.etag == '"v1"'
+    assert state.last_modified == "Mon, 04 Nov 2024 11:00:00 GMT"
+    assert state.validators_for("http://127.0.0.1/feed") == (
+        '"v1"',
+        "Mon, 04 Nov 2024 11:00:00 GMT",
+    )
+    assert state.validators_for("http://127.0.0.1/other") == (None, None)
+    failed = poll_record(
+        feed.id, owner="t", outcome="failed", error="HTTP 500", http_status=500, error_count=1
+    )
+    store.record_poll(failed, [])
+    status = next(s for s in store.feed_statuses() if s.name == "one")
+    assert status.last_error == "HTTP 500"
+    assert status.error_count == 1
+    assert status.title == "One"
+    polls = store.recent_polls("one")
+    assert [p.outcome for p in polls] == ["failed", "ok"]
+    # a failed poll keeps the validators of the last good one
+    (again,) = store.claim_due_feeds(
+        NOW, owner="t", lease_seconds=60, limit=1, names=["one"], force=True
+    )
+    assert again.etag == '"v1"'
+
+
+def test_search_filters(store: Store) -> None:
+    store.sync_feeds(SPECS, NOW)
+    feeds = {f.name: f for f in store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=9)}
+    store.record_poll(
+        poll_record(feeds["one"].id),
+        [
+            article("Kursk troops", guid="1", published=NOW - timedelta(days=3)),
+            article("Kursk 100% confirmed", guid="2"),
+        ],
+    )
+    store.record_poll(poll_record(feeds["two"].id), [article("Kursk again", guid="3")])
+    assert [h.title for h in store.search_articles(["kursk"], feed="one")] == [
+        "Kursk 100% confirmed",
+        "Kursk troops",
+    ]
+    assert len(store.search_articles(["KURSK"], since=NOW - timedelta(days=1))) == 2
+    assert [h.title for h in store.search_articles(["100%"])] == ["Kursk 100% confirmed"]
+    assert store.search_articles(["kursk"], limit=1)[0].published == NOW
+
+
+def test_large_fingerprints_round_trip(store: Store) -> None:
+    store.sync_feeds(SPECS, NOW)
+    (feed,) = store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=1)
+    big = (1 << 64) - 5
+    store.record_poll(poll_record(feed.id), [article("X", guid="x", fingerprint=big)])
+    assert store.count_articles() == 1
+
+
+def test_every_public_method_raises_storage_error(database_url: str, tmp_path: object) -> None:
+    # A database without tables makes every statement fail inside the driver.
+    if database_url.startswith("sqlite"):
+        broken = Store.open(database_url.replace("test.db", "empty.db"))
+    else:
+        broken = Store.open(database_url.replace("/aggregator_test_", "/nonexistent_"))
+    calls = {
+        "ping": lambda s: s.ping(),
+        "sync_feeds": lambda s: s.sync_feeds(SPECS, NOW),
+        "claim_due_feeds": lambda s: s.claim_due_feeds(NOW, owner="x", lease_seconds=1, limit=1),
+        "release_feeds": lambda s: s.release_feeds([1], "x"),
+        "next_due_at": lambda s: s.next_due_at(),
+        "record_poll": lambda s: s.record_poll(poll_record(1), []),
+        "search_articles": lambda s: s.search_articles(["x"]),
+        "feed_statuses": lambda s: s.feed_statuses(),
+        "recent_polls": lambda s: s.recent_polls("x"),
+        "count_articles": lambda s: s.count_articles(),
+    }
+    public = {
+        name
+        for name, fn in inspect.getmembers(Store, inspect.isfunction)
+        if not name.startswith("_") and name not in ("open", "close")
+    }
+    assert public == set(calls), "every public Store method must be covered here"
+    try:
+        for name, call in calls.items():
+            if name == "ping" and database_url.startswith("sqlite"):
+                continue  # SELECT 1 works on any SQLite file
+            with pytest.raises(StorageError):
+                call(broken)
+    finally:
+        broken.close()
