@@ -1,0 +1,6 @@
+"""Alert rules, messages, retry policy and delivery channels (email, webhook).
+
+Everything that *decides* is a pure function (``rules.decide``, ``retry.next_attempt``,
+the renderers in ``message``); the channels only send. The outbox that stores, claims
+and marks alerts lives in ``aggregator.store``; the scheduler drives delivery.
+"""
