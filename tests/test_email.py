@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.alerts import Channel
 from aggregator.alerts.email import (
     EmailChannel,
     EmailDeliveryError,
@@ -23,6 +25,8 @@ from aggregator.alerts.message import (
     EventSummary,
     render_html,
     render_text,
+    safe_link,
+    sample_message,
     subject,
 )
 from aggregator.alerts.retry import next_attempt
@@ -283,3 +287,51 @@ async def test_one_recipient_refused_permanently_is_reported_after_delivering_th
     assert "desk@example.net" in info.value.reason
     (got,) = server.messages
     assert got.rcpt_tos == ("ops@example.net",)
+
+
+async def test_a_server_that_never_greets_times_out() -> None:
+    # The kernel completes the TCP handshake for a listening socket nobody accepts on,
+    # so the client connects and then waits for a greeting that never comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        config = EmailSettings(
+            "127.0.0.1", "a@example.org", ("b@example.org",), port=port, security="none",
+            timeout=0.3, helo_name="localhost",
+        )  # fmt: skip
+        with pytest.raises(EmailDeliveryError) as info:
+            await EmailChannel(config).send(message())
+    assert info.value.reason == "timeout after 0.3s"
+    assert not info.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://example.org/a", True),
+        ("HTTP://example.org/a", True),
+        ("javascript:alert(1)", False),
+        ("data:text/html,<script>", False),
+        ("//example.org/a", False),
+        ("https:///nohost", False),
+        ("https://example.org/a b", False),
+        ("https://example.org/\x00", False),
+        (None, False),
+    ],
+)
+def test_safe_link(url: str | None, safe: bool) -> None:
+    assert (safe_link(url) is not None) is safe
+
+
+async def test_sample_message_goes_through_the_real_channel(plain: SMTPTestServer) -> None:
+    channel: Channel = EmailChannel(settings(plain))
+    now = datetime.now(UTC)
+    sample = sample_message("kursk", "nk-troops", "new_event", now)
+    await channel.send(sample)
+    (got,) = plain.messages
+    assert got.message["Subject"].strip().startswith("[nk-troops] Test alert")
+    assert sample.alert_id.startswith("test-")
+    later = sample_message("kursk", "nk-troops", "digest", now + timedelta(seconds=1))
+    assert later.alert_id != sample.alert_id
+    assert len(later.events) == 2

@@ -72,6 +72,8 @@ class EmailSettings:
     helo_name: str | None = None
 
     def __post_init__(self) -> None:
+        # The config may hand in a list; keep the frozen value immutable.
+        object.__setattr__(self, "to", tuple(self.to))
         problems: list[str] = []
         if not self.host:
             problems.append("host: must not be empty")
@@ -223,6 +225,9 @@ class EmailChannel:
         except smtplib.SMTPNotSupportedError as exc:
             raise EmailDeliveryError(f"server does not support {_text(str(exc))}") from exc
         except smtplib.SMTPServerDisconnected as exc:
+            # smtplib turns a read timeout into "Connection unexpectedly closed"; name it.
+            if isinstance(exc.__context__, TimeoutError):
+                raise EmailDeliveryError(f"timeout after {s.timeout:g}s") from exc
             raise EmailDeliveryError(f"server disconnected: {_text(str(exc))}") from exc
         except ssl.SSLError as exc:
             raise EmailDeliveryError(f"TLS failed: {_text(str(exc))}") from exc

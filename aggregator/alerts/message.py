@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -90,13 +90,18 @@ def safe_link(url: str | None) -> str | None:
     """The URL if it is an absolute http(s) link, else None (no javascript:, data:, …)."""
     if not url:
         return None
+    url = url.strip()
+    # Whitespace or control characters inside a URL are never legitimate and would
+    # survive html.escape into an href.
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return None
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    return url.strip()
+    return url
 
 
 def _one_line(text: str) -> str:
@@ -248,3 +253,45 @@ def webhook_payload(
             "events": events,
         },
     }
+
+
+def sample_message(
+    rule: str, topic: str, trigger: Trigger, now: datetime, *, alert_id: str | None = None
+) -> AlertMessage:
+    """A realistic message for ``aggregator alerts test RULE`` (a real send, fake event).
+
+    The id is unique per call time unless given, so a test send is never dropped as a
+    duplicate of an earlier one by an idempotent receiver.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    stamp = now.astimezone(UTC)
+    outlets = ("Example Wire", "Example Daily", "Example Radio")
+    articles = tuple(
+        ArticleRef(
+            title=f"Test alert from the aggregator ({outlet})",
+            url=f"https://example.org/test-alert/{i}",
+            outlet=outlet,
+            published=stamp - timedelta(minutes=10 * (len(outlets) - i)),
+        )
+        for i, outlet in enumerate(outlets)
+    )
+    event = EventSummary(
+        cluster_id=0,
+        headline="Test alert: this is what an event looks like",
+        first_seen=articles[0].published,
+        last_updated=articles[-1].published,
+        outlets=outlets,
+        article_count=len(articles),
+        matched_terms=("test",),
+        articles=articles,
+    )
+    events = (event, event) if trigger == "digest" else (event,)
+    return AlertMessage(
+        alert_id=alert_id or f"test-{stamp.strftime('%Y%m%dT%H%M%S%f')}",
+        rule=rule,
+        topic=topic,
+        trigger=trigger,
+        created_at=stamp,
+        events=events,
+    )

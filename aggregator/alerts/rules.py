@@ -79,6 +79,8 @@ class AlertRuleSpec:
     max_per_hour: int | None = None
 
     def __post_init__(self) -> None:
+        # The config may hand in a list; keep the frozen value immutable.
+        object.__setattr__(self, "channels", tuple(self.channels))
         problems = rule_problems(self)
         if problems:
             raise ConfigError(problems)
