@@ -364,3 +364,22 @@ def test_bad_retry_settings_are_rejected() -> None:
         RetrySettings(max_attempts=0)
     with pytest.raises(ValueError, match="min_delay"):
         RetrySettings(base_delay=timedelta(hours=5), max_delay=timedelta(hours=1))
+
+
+def test_quiet_hours_parse() -> None:
+    assert QuietHours.parse("22:00-07:00") == QuietHours(time(22), time(7))
+    assert QuietHours.parse(" 12:30 - 13:45 ") == QuietHours(time(12, 30), time(13, 45))
+    for bad in ("22:00", "25:00-07:00", "night-day", "07:00-07:00"):
+        with pytest.raises(ValueError, match=r"HH:MM|differ"):
+            QuietHours.parse(bad)
+
+
+def test_channels_given_as_a_list_are_frozen_into_a_tuple() -> None:
+    rule = AlertRuleSpec("r", "t", "new_event", ["mail", "hook"])  # type: ignore[arg-type]
+    assert rule.channels == ("mail", "hook")
+
+
+@pytest.mark.parametrize("weekdays", ["8", "5-2", "mon-8"])
+def test_bad_weekday_fields_are_config_errors(weekdays: str) -> None:
+    with pytest.raises(ConfigError, match="digest_cron"):
+        AlertRuleSpec("d", "t", "digest", ("m",), digest_cron=f"0 8 * * {weekdays}")

@@ -19,6 +19,7 @@ Status handling, as the specification recommends:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -53,7 +54,7 @@ class WebhookSettings:
     - ``url``: http(s) endpoint to POST to.
     - ``secret``: ``whsec_`` + base64 of the key bytes (Standard Webhooks); the prefix
       is optional, as in the reference library. Resolved from the environment.
-    - ``timeout``: seconds for the whole request (connect, send, read).
+    - ``timeout``: seconds for the whole attempt (connect, send, response headers).
     - ``headers``: extra request headers (e.g. an ``Authorization`` the receiver wants).
     - ``user_agent``: sent as ``User-Agent``.
     """
@@ -144,6 +145,8 @@ def verify_signature(
     signatures = lowered.get("webhook-signature")
     if not msg_id or not stamp or not signatures:
         return False
+    if not stamp.isdigit():
+        return False
     try:
         timestamp = int(stamp)
         key = decode_secret(secret)
@@ -230,11 +233,14 @@ class WebhookChannel:
             timeout=self.settings.timeout,
         )
         try:
-            # Streamed and closed unread: we need only the status and headers, and a
-            # receiver should not be able to make us download a large error page.
-            response = await self._client.send(request, stream=True, follow_redirects=False)
-            await response.aclose()
-        except httpx.TimeoutException as exc:
+            # httpx's timeout bounds each phase; this bounds the whole attempt, so a
+            # receiver trickling its headers cannot hold the delivery job.
+            async with asyncio.timeout(self.settings.timeout):
+                # Streamed and closed unread: only the status and headers matter, and a
+                # receiver should not be able to make us download a large error page.
+                response = await self._client.send(request, stream=True, follow_redirects=False)
+                await response.aclose()
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise WebhookDeliveryError(f"timeout after {self.settings.timeout:g}s") from exc
         except httpx.TransportError as exc:
             raise WebhookDeliveryError(f"connection failed: {type(exc).__name__}") from exc
