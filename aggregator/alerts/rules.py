@@ -285,7 +285,7 @@ def _free_hour(counts: dict[datetime, int], limit: int, when: datetime) -> datet
 
 
 def quiet_end(quiet: QuietHours, zone: ZoneInfo, when: datetime) -> datetime:
-    """The first instant at or after ``when`` that is the quiet period's end, in UTC."""
+    """The first instant after ``when`` at which the quiet period ends, in UTC."""
     local = when.astimezone(zone)
     day: date = local.date()
     for offset in (0, 1):
