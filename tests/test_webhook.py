@@ -9,7 +9,7 @@ import json
 import random
 import socket
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -412,3 +412,18 @@ async def test_a_flaky_receiver_gets_every_alert_exactly_once(client: httpx.Asyn
     for r in receiver.requests:
         by_id.setdefault(r.webhook_id, set()).add(r.body)
     assert all(len(bodies) == 1 for bodies in by_id.values())
+
+
+async def test_rotation_signs_with_every_key(client: httpx.AsyncClient) -> None:
+    new_secret = "whsec_" + base64.b64encode(b"the next key, 24 bytes!!").decode()
+    settings = WebhookSettings("http://127.0.0.1:1/x", SECRET, extra_secrets=[new_secret])  # type: ignore[arg-type]
+    # Receivers on the old key and on the new key both accept the same request.
+    with WebhookReceiver(SECRET) as old_side, WebhookReceiver(new_secret) as new_side:
+        for receiver in (old_side, new_side):
+            hook = WebhookChannel(replace(settings, url=receiver.url), client)
+            await hook.send(message())
+            (got,) = receiver.requests
+            assert got.signature_valid
+            assert len(got.headers["webhook-signature"].split(" ")) == 2
+    with pytest.raises(ConfigError, match=r"extra_secrets\[0\]"):
+        WebhookSettings("https://example.org/h", SECRET, extra_secrets=("whsec_!!",))

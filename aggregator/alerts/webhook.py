@@ -57,6 +57,8 @@ class WebhookSettings:
     - ``timeout``: seconds for the whole attempt (connect, send, response headers).
     - ``headers``: extra request headers (e.g. an ``Authorization`` the receiver wants).
     - ``user_agent``: sent as ``User-Agent``.
+    - ``extra_secrets``: more keys to sign with, for rotation: every request carries one
+      ``v1`` signature per key, so the receiver can switch keys at its own pace.
     """
 
     url: str
@@ -64,8 +66,10 @@ class WebhookSettings:
     timeout: float = 15.0
     headers: Mapping[str, str] = field(default_factory=dict)
     user_agent: str = DEFAULT_USER_AGENT
+    extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "extra_secrets", tuple(self.extra_secrets))
         problems: list[str] = []
         try:
             url = httpx.URL(self.url)
@@ -78,6 +82,11 @@ class WebhookSettings:
             decode_secret(self.secret)
         except ValueError as exc:
             problems.append(f"secret: {exc}")
+        for i, extra in enumerate(self.extra_secrets):
+            try:
+                decode_secret(extra)
+            except ValueError as exc:
+                problems.append(f"extra_secrets[{i}]: {exc}")
         if self.timeout <= 0:
             problems.append("timeout: must be positive")
         clash = sorted(name for name in self.headers if name.lower() in _RESERVED)
@@ -203,7 +212,7 @@ class WebhookChannel:
     ) -> None:
         self.settings = settings
         self._client = client
-        self._key = decode_secret(settings.secret)
+        self._keys = [decode_secret(k) for k in (settings.secret, *settings.extra_secrets)]
         self._clock = clock
 
     def headers_for(self, msg_id: str, body: bytes, now: datetime) -> dict[str, str]:
@@ -216,7 +225,9 @@ class WebhookChannel:
                 "user-agent": self.settings.user_agent,
                 "webhook-id": msg_id,
                 "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign(self._key, msg_id, timestamp, body),
+                "webhook-signature": " ".join(
+                    sign(key, msg_id, timestamp, body) for key in self._keys
+                ),
             }
         )
         return headers
@@ -243,7 +254,8 @@ class WebhookChannel:
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise WebhookDeliveryError(f"timeout after {self.settings.timeout:g}s") from exc
         except httpx.TransportError as exc:
-            raise WebhookDeliveryError(f"connection failed: {type(exc).__name__}") from exc
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise WebhookDeliveryError(f"connection failed: {detail}") from exc
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -261,7 +273,7 @@ def _status_error(response: httpx.Response, now: datetime) -> WebhookDeliveryErr
             endpoint_gone=True,
         )
     if 300 <= status < 400:
-        location = response.headers.get("location", "")
+        location = response.headers.get("location", "")[:200]
         return WebhookDeliveryError(
             f"{reason}: redirect to {location!r} not followed; update the webhook URL",
             status=status,
