@@ -184,6 +184,10 @@ def test_settings_report_every_problem() -> None:
     fields = [p.split(":")[0] for p in info.value.problems]
     assert fields == ["url", "secret", "timeout", "headers"]
     assert "Webhook-Signature" in info.value.problems[-1]
+    with pytest.raises(ConfigError, match="control characters"):
+        WebhookSettings("https://example.org/h", SECRET, headers={"X-A": "1\r\nX-B: 2"})
+    with pytest.raises(ConfigError, match="User-Agent"):
+        WebhookSettings("https://example.org/h", SECRET, headers={"User-Agent": "x"})
 
 
 def test_short_keys_are_refused_and_secret_is_not_in_repr() -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 
 import httpx
 
@@ -42,7 +43,14 @@ DEFAULT_USER_AGENT = f"aggregator-webhook/{__version__}"
 # Headers the channel owns; an extra header may not replace them (a mistyped
 # ``content-type`` or a stale ``webhook-signature`` would break every receiver).
 _RESERVED = frozenset(
-    {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length"}
+    {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "content-type",
+        "content-length",
+        "user-agent",  # set with ``user_agent``
+    }
 )
 _PERMANENT_STATUSES = frozenset({400, 413, 422})
 
@@ -69,7 +77,9 @@ class WebhookSettings:
     extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
+        # The config may hand in a list and a dict; keep the frozen value immutable.
         object.__setattr__(self, "extra_secrets", tuple(self.extra_secrets))
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         problems: list[str] = []
         try:
             url = httpx.URL(self.url)
@@ -92,6 +102,14 @@ class WebhookSettings:
         clash = sorted(name for name in self.headers if name.lower() in _RESERVED)
         if clash:
             problems.append(f"headers: may not set {', '.join(clash)}")
+        # A newline in a header would be refused by the HTTP library on every attempt.
+        bad = sorted(
+            name
+            for name, value in self.headers.items()
+            if not name.isprintable() or not value.isprintable() or not name.strip()
+        )
+        if bad:
+            problems.append(f"headers: control characters in {', '.join(map(repr, bad))}")
         if problems:
             raise ConfigError(problems)
 
