@@ -48,6 +48,20 @@ class QuietHours:
     start: time
     end: time
 
+    @staticmethod
+    def parse(text: str) -> QuietHours:
+        """``"22:00-07:00"`` → QuietHours; ``ValueError`` with a readable reason."""
+        start, sep, end = text.partition("-")
+        if not sep:
+            raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
+        try:
+            quiet = QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+        except ValueError:
+            raise ValueError(f"expected HH:MM-HH:MM, got {text!r}") from None
+        if quiet.start == quiet.end:
+            raise ValueError(f"start and end must differ: {text!r}")
+        return quiet
+
     def contains(self, local: time) -> bool:
         local = local.replace(tzinfo=None)
         if self.start < self.end:
@@ -271,7 +285,7 @@ def _free_hour(counts: dict[datetime, int], limit: int, when: datetime) -> datet
 
 
 def quiet_end(quiet: QuietHours, zone: ZoneInfo, when: datetime) -> datetime:
-    """The first instant at or after ``when`` that is the quiet period's end, in UTC."""
+    """The first instant after ``when`` at which the quiet period ends, in UTC."""
     local = when.astimezone(zone)
     day: date = local.date()
     for offset in (0, 1):
@@ -286,6 +300,7 @@ def quiet_end(quiet: QuietHours, zone: ZoneInfo, when: datetime) -> datetime:
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _DOW_ITEM = re.compile(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?")
+_DOW_NAMES = re.compile(r"(sun|mon|tue|wed|thu|fri|sat)(-(sun|mon|tue|wed|thu|fri|sat))?(/\d+)?")
 
 
 def _crontab_weekdays(spec: str) -> str:
@@ -300,7 +315,11 @@ def _crontab_weekdays(spec: str) -> str:
     for item in spec.lower().split(","):
         m = _DOW_ITEM.fullmatch(item)
         if m is None:
-            out.append(item)  # names, validated by APScheduler
+            # APScheduler matches names by prefix ("mon-8" silently becomes "mon"), so
+            # named items are checked here in full.
+            if not _DOW_NAMES.fullmatch(item):
+                raise ValueError(f"invalid day of week {item!r}")
+            out.append(item)
             continue
         base, step = m.group(1), int(m.group(2) or 1)
         if base == "*":
