@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 from aggregator.models import Match
 from aggregator.query import And, Document, Near, Node, Not, Or, Phrase, Query, Term
@@ -130,7 +131,8 @@ class TopicIndex:
         for word in doc.words & self._word_keys:
             found.update(words[word])
         for length, heads in self._prefixes.items():
-            for head in {w[:length] for w in doc.words if len(w) >= length} & heads.keys():
+            # Shorter words give shorter heads, which simply match no key: no len() test.
+            for head in heads.keys() & set(map(itemgetter(slice(0, length)), doc.words)):
                 found.update(heads[head])
         if self._outlets or self._outlet_prefixes:
             for word in doc.outlet.vocab:

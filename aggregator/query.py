@@ -35,6 +35,7 @@ against a :class:`Document`; :func:`search_plan` / :func:`to_fts5` /
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import re
 import unicodedata
@@ -145,39 +146,46 @@ def index_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FieldIndex:
-    """One field's tokens; positions and sorted vocabulary are built on first use."""
+    """One field's tokens; positions and the sorted vocabulary are computed on demand.
 
-    tokens: tuple[str, ...]
+    Most topics are decided by vocabulary membership alone, so a full token → positions
+    table (~100 µs for a 5 KB text) would mostly be wasted: positions are found per
+    token, when a phrase or NEAR needs them, by C-speed ``list.index`` scans.
+    """
+
+    tokens: list[str]
     vocab: frozenset[str]
-    _cache: dict[str, object] = _field(default_factory=dict, repr=False)
+    _positions: dict[str, list[int]] = _field(default_factory=dict, repr=False)
+    _sorted: list[str] = _field(default_factory=list, repr=False)
 
     @classmethod
     def build(cls, text: str) -> FieldIndex:
-        tokens = tuple(tokenize(text))
+        tokens = tokenize(text)
         return cls(tokens, frozenset(tokens))
 
-    def positions(self, token: str) -> Sequence[int]:
-        table = self._cache.get("positions")
-        if table is None:
-            built: dict[str, list[int]] = {}
-            for pos, tok in enumerate(self.tokens):
-                built.setdefault(tok, []).append(pos)
-            self._cache["positions"] = table = built
-        assert isinstance(table, dict)
-        found: Sequence[int] = table.get(token, ())
+    def positions(self, token: str) -> list[int]:
+        found = self._positions.get(token)
+        if found is None:
+            found = []
+            if token in self.vocab:
+                find, pos = self.tokens.index, -1
+                with contextlib.suppress(ValueError):
+                    while True:
+                        pos = find(token, pos + 1)
+                        found.append(pos)
+            self._positions[token] = found
         return found
 
     def with_prefix(self, prefix: str) -> list[str]:
         """Vocabulary words starting with ``prefix``, sorted."""
-        ordered = self._cache.get("sorted")
-        if ordered is None:
-            self._cache["sorted"] = ordered = sorted(self.vocab)
-        assert isinstance(ordered, list)
+        ordered = self._sorted
+        if not ordered and self.vocab:
+            ordered.extend(sorted(self.vocab))
         out: list[str] = []
-        for word in ordered[bisect.bisect_left(ordered, prefix) :]:
-            if not word.startswith(prefix):
+        for i in range(bisect.bisect_left(ordered, prefix), len(ordered)):
+            if not ordered[i].startswith(prefix):
                 break
-            out.append(word)
+            out.append(ordered[i])
         return out
 
 
@@ -263,8 +271,13 @@ class Term:
                 return True
             return False
         if self.prefix:
-            fields = _BODY if self.field is None else (self.field,)
-            hits = sorted({w for f in fields for w in doc.field_index(f).with_prefix(self.token)})
+            if self.field is None:
+                hits = doc.title.with_prefix(self.token)
+                more = doc.text.with_prefix(self.token)
+                if more:
+                    hits = sorted(set(hits).union(more)) if hits else more
+            else:
+                hits = doc.field_index(self.field).with_prefix(self.token)
             out.extend(hits)
             return bool(hits)
         if self.field is None:
