@@ -40,6 +40,7 @@ __all__ = [
     "clean_title",
     "content_hash",
     "detect_language",
+    "drop_title",
     "html_to_text",
     "normalize_entry",
     "paragraph_key",
@@ -345,7 +346,7 @@ _ELLIPSIS_RE = re.compile(
 )
 
 
-def _drop_title_paragraphs(text: str, title: str, *, within: int = 3) -> str:
+def drop_title(text: str, title: str, *, within: int = 3) -> str:
     """Remove paragraphs repeating the title among the first ``within`` paragraphs.
 
     Scraped bodies often open with the headline (sometimes after a teaser line).
@@ -746,12 +747,12 @@ def normalize_entry(
     if summary_text and body_text and paragraph_key(summary_text) == paragraph_key(body_text):
         summary_text = body_text
     text = remove_repeats(_merge_summary(summary_text, body_text))
-    text = _drop_title_paragraphs(text, title)
+    text = drop_title(text, title)
     if title != entry.title:
         # the raw headline (with its branding) may open the body too
-        text = _drop_title_paragraphs(text, html_to_text(entry.title))
+        text = drop_title(text, html_to_text(entry.title))
     summary = summary_text or _truncate(next(_paragraphs(text), ""), settings.summary_max_chars)
-    summary = _drop_title_paragraphs(summary, title) or summary
+    summary = drop_title(summary, title) or summary
 
     html_source = entry.content_html or entry.summary_html
     if html_source and not _looks_like_html(html_source):
