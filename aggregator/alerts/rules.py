@@ -198,7 +198,13 @@ class Decision:
 
 
 def decide(rule: AlertRuleSpec, event: EventState, history: RuleHistory, now: datetime) -> Decision:
-    """Whether ``rule`` alerts for this matching article, now or later."""
+    """Whether ``rule`` alerts for this matching article, now or later.
+
+    On ``fire``/``defer`` the caller writes the outbox row due at ``due_at(now)`` and
+    keeps the history true for the next call: the cluster joins ``fired_for``, the due
+    time joins ``scheduled`` and becomes ``last_alert_at``. When clusters merge, either
+    resolve ``fired_for`` to surviving ids or list the absorbed ids in ``merged``.
+    """
     _require_aware(now)
     fired = (
         event.already_fired
