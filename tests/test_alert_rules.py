@@ -207,6 +207,23 @@ def test_quiet_hours_end_on_a_dst_change_day() -> None:
     )
 
 
+def test_quiet_hours_ending_inside_the_spring_forward_gap_end_at_the_jump() -> None:
+    # On 29 March 2026 Berlin's clocks jump from 02:00 CET to 03:00 CEST (01:00 UTC):
+    # 02:30 never shows, and the quiet period 22:00-02:30 is over at the jump.
+    rule = replace(
+        NEW_EVENT, timezone="Europe/Berlin", quiet_hours=QuietHours(time(22), time(2, 30))
+    )
+    night = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # 00:00 CET
+    assert decide(rule, first(), RuleHistory(), night).until == datetime(
+        2026, 3, 29, 1, 0, tzinfo=UTC
+    )
+    # The autumn night repeats 02:00-03:00; the period ends at the first 02:30 (CEST).
+    autumn = datetime(2026, 10, 24, 23, 0, tzinfo=UTC)  # 01:00 CEST
+    assert decide(rule, first(), RuleHistory(), autumn).until == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )
+
+
 def test_max_per_hour_defers_to_the_next_clock_hour_with_room() -> None:
     rule = replace(NEW_EVENT, max_per_hour=2)
     scheduled: list[datetime] = []
