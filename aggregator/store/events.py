@@ -364,7 +364,7 @@ class EventStatements:
                 )
             for a in outbox_rows:
                 result = conn.execute(
-                    self._insert_ignore(alerts, ["dedupe_key"]),
+                    self._insert_ignore(alerts, ["dedupe_key"]).returning(alerts.c.id),
                     {
                         "id": a.id,
                         "dedupe_key": a.dedupe_key,
@@ -382,7 +382,7 @@ class EventStatements:
                         "created_at": now,
                     },
                 )
-                inserted += max(result.rowcount, 0)
+                inserted += len(result.fetchall())
         return inserted
 
     def _insert_ignore(self, table: Any, keys: list[str]) -> Any:
@@ -423,7 +423,7 @@ class EventStatements:
                 conn.execute(rule_state.insert().values(rule=rule, last_digest_at=at))
             for a in rows:
                 result = conn.execute(
-                    self._insert_ignore(alerts, ["dedupe_key"]),
+                    self._insert_ignore(alerts, ["dedupe_key"]).returning(alerts.c.id),
                     {
                         "id": a.id,
                         "dedupe_key": a.dedupe_key,
@@ -440,7 +440,7 @@ class EventStatements:
                         "created_at": at,
                     },
                 )
-                inserted += max(result.rowcount, 0)
+                inserted += len(result.fetchall())
         return inserted
 
     # -- the outbox ---------------------------------------------------------------
