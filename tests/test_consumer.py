@@ -52,7 +52,9 @@ def rules(*triggers: str, min_sources: int = 3) -> list[AlertRuleSpec]:
     ]
 
 
-def consumer(store: Store, rule_specs: Sequence[AlertRuleSpec], clock_at: object = None) -> Consumer:
+def consumer(
+    store: Store, rule_specs: Sequence[AlertRuleSpec], clock_at: object = None
+) -> Consumer:
     return Consumer(store, topics={"nk": TOPIC}, rules=rule_specs, clock=lambda: NOW)
 
 
@@ -60,7 +62,9 @@ def ingest(store: Store, items: Sequence[tuple[str, Article]]) -> None:
     """Store articles as polls of the named feeds would."""
     names = sorted({name for name, _ in items})
     existing = {s.name for s in store.feed_statuses()}
-    specs = [FeedSpec(n, f"http://127.0.0.1/{i}") for i, n in enumerate(sorted(existing | set(names)))]
+    specs = [
+        FeedSpec(n, f"http://127.0.0.1/{i}") for i, n in enumerate(sorted(existing | set(names)))
+    ]
     store.sync_feeds(specs, NOW)
     feeds = {
         f.name: f
@@ -73,7 +77,9 @@ def ingest(store: Store, items: Sequence[tuple[str, Article]]) -> None:
         store.record_poll(poll_record(feeds[name].id, owner="t"), batch)
 
 
-def outlet_reports(titles: Sequence[str], outlets: int, start: int = 0) -> list[tuple[str, Article]]:
+def outlet_reports(
+    titles: Sequence[str], outlets: int, start: int = 0
+) -> list[tuple[str, Article]]:
     out = []
     for i in range(outlets):
         title = titles[i % len(titles)]
@@ -94,7 +100,9 @@ def outlet_reports(titles: Sequence[str], outlets: int, start: int = 0) -> list[
 
 
 def outbox(store: Store) -> list[tuple[str, str, str, int | None]]:
-    return sorted((a.rule, a.channel, a.trigger, a.cluster_id) for a in store.list_alerts(limit=500))
+    return sorted(
+        (a.rule, a.channel, a.trigger, a.cluster_id) for a in store.list_alerts(limit=500)
+    )
 
 
 def test_forty_outlets_one_event_one_alert_per_rule_and_channel(store: Store) -> None:
@@ -175,9 +183,7 @@ def test_restart_rebuilds_state_and_keeps_assigning_to_the_same_events(store: St
     c = consumer(store, rules("new_event"))
     ingest(store, outlet_reports(KURSK, 10))
     c.process_pending()
-    (event_id,) = {r.cluster_id for r in store.unprocessed_articles(0)} or {
-        store.max_cluster_id()
-    }
+    (event_id,) = {r.cluster_id for r in store.unprocessed_articles(0)} or {store.max_cluster_id()}
     # A new process: state rebuilt from the database.
     fresh = consumer(store, rules("new_event"))
     assert fresh.rebuild() == 10
