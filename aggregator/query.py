@@ -52,6 +52,8 @@ FieldName: TypeAlias = Literal["title", "text", "outlet", "lang"]
 FIELDS: tuple[FieldName, ...] = ("title", "text", "outlet", "lang")
 MAX_NEAR = 50  # a wider window is no longer "near"; it also bounds the tsquery expansion
 MIN_PREFIX = 2  # a one-letter prefix matches most articles and most of the index
+MAX_DEPTH = 32  # nested parentheses/NOTs; bounds recursion in the parser and evaluator
+MAX_QUERY_LENGTH = 10_000  # characters; a topic is a few lines, not a document
 
 # ---------------------------------------------------------------------------
 # Tokenization (shared by documents and queries)
@@ -487,7 +489,7 @@ def _lex_word(query: str, pos: int, word: str, end: int) -> list[_Tok]:
         raw = near.group(1)
         if raw is None:
             raise QueryError(query, "NEAR needs a distance, e.g. NEAR/5", pos)
-        if not raw.isdigit() or not 0 <= int(raw) <= MAX_NEAR:
+        if not (raw.isascii() and raw.isdigit()) or not 0 <= int(raw) <= MAX_NEAR:
             raise QueryError(query, f"NEAR distance must be a number from 0 to {MAX_NEAR}", pos)
         return [_Tok("NEAR", pos, number=int(raw))]
     out: list[_Tok] = []
@@ -524,6 +526,7 @@ class _Parser:
         self.query = query
         self.toks = _lex(query)
         self.i = 0
+        self.depth = 0
 
     def fail(self, reason: str, pos: int) -> QueryError:
         return QueryError(self.query, reason, pos)
@@ -571,12 +574,19 @@ class _Parser:
             items.append(self.parse_unary(scope))
         return items[0] if len(items) == 1 else _flat(And, items, first.pos)
 
+    def descend(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"the query is nested more than {MAX_DEPTH} levels deep", tok.pos)
+
     def parse_unary(self, scope: FieldName | None) -> Node:
         tok = self.peek()
         if tok.kind in ("NOT", "MINUS", "PLUS"):
             self.take()
+            self.descend(tok)
             self.need_operand(tok, {"NOT": "NOT", "MINUS": "'-'", "PLUS": "'+'"}[tok.kind])
             inner = self.parse_unary(scope)
+            self.depth -= 1
             if tok.kind == "PLUS":  # required is what AND already means
                 return inner
             if isinstance(inner, Not):  # NOT NOT x is x
@@ -618,10 +628,12 @@ class _Parser:
         if tok.kind == "LP":
             if self.peek().kind == "RP":
                 raise self.fail("empty parentheses", tok.pos)
+            self.descend(tok)
             inner = self.parse_or(scope)
             if self.peek().kind != "RP":
                 raise self.fail("unclosed '('", tok.pos)
             self.take()
+            self.depth -= 1
             return inner
         if tok.kind == "WORD":
             return self.word(tok, scope)
@@ -682,6 +694,8 @@ def parse_query(text: str) -> Query:
     """Parse ``text``; raise :class:`QueryError` with a reason and 0-based position."""
     if not text.strip():
         raise QueryError(text, "empty query", 0)
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QueryError(text, f"the query is longer than {MAX_QUERY_LENGTH} characters", 0)
     root = _Parser(text).parse()
     if not requires_presence(root):
         raise QueryError(
