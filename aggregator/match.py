@@ -126,6 +126,9 @@ class TopicIndex:
 
     def candidates(self, doc: Document) -> list[str]:
         """Topics that may match ``doc`` (a superset of those that do), in topic order."""
+        return sorted(self._candidates(doc), key=self._order.__getitem__)
+
+    def _candidates(self, doc: Document) -> set[str]:
         found: set[str] = set(self._always)
         words = self._words
         for word in doc.words & self._word_keys:
@@ -142,15 +145,18 @@ class TopicIndex:
                     found.add(name)
         if doc.language is not None:
             found.update(self._langs.get(doc.language, ()))
-        return sorted(found, key=self._order.__getitem__)
+        return found
 
     def match(self, doc: Document) -> list[Match]:
         """The topics ``doc`` matches, in the order the topics were given."""
+        topics = self._topics
         out: list[Match] = []
-        for name in self.candidates(doc):
-            terms = self._topics[name].evaluate(doc)
+        for name in self._candidates(doc):
+            terms = topics[name].evaluate(doc)
             if terms is not None:
                 out.append(Match(topic=name, matched_terms=terms))
+        # Sorting the few matches is cheaper than sorting the many candidates.
+        out.sort(key=lambda m: self._order[m.topic])
         return out
 
 

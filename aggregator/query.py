@@ -178,11 +178,19 @@ class FieldIndex:
             self._positions[token] = found
         return found
 
+    def _ordered(self) -> list[str]:
+        if not self._sorted and self.vocab:
+            self._sorted.extend(sorted(self.vocab))
+        return self._sorted
+
+    def has_prefix(self, prefix: str) -> bool:
+        ordered = self._ordered()
+        i = bisect.bisect_left(ordered, prefix)
+        return i < len(ordered) and ordered[i].startswith(prefix)
+
     def with_prefix(self, prefix: str) -> list[str]:
         """Vocabulary words starting with ``prefix``, sorted."""
-        ordered = self._sorted
-        if not ordered and self.vocab:
-            ordered.extend(sorted(self.vocab))
+        ordered = self._ordered()
         out: list[str] = []
         for i in range(bisect.bisect_left(ordered, prefix), len(ordered)):
             if not ordered[i].startswith(prefix):
@@ -266,6 +274,16 @@ class Term:
         scope = f"{self.field}:" if self.field else ""
         return f"{scope}{self.token}{'*' if self.prefix else ''}"
 
+    def matches(self, doc: Document) -> bool:
+        if self.field is None:
+            if self.prefix:
+                return doc.title.has_prefix(self.token) or doc.text.has_prefix(self.token)
+            return self.token in doc.words
+        if self.field == "lang":
+            return doc.language == self.token
+        index = doc.field_index(self.field)
+        return index.has_prefix(self.token) if self.prefix else self.token in index.vocab
+
     def evaluate(self, doc: Document, out: list[str]) -> bool:
         if self.field == "lang":
             if doc.language == self.token:
@@ -303,13 +321,17 @@ class Phrase:
         scope = f"{self.field}:" if self.field else ""
         return f'{scope}"{" ".join(self.tokens)}"'
 
-    def evaluate(self, doc: Document, out: list[str]) -> bool:
-        fields = _BODY if self.field is None else (self.field,)
+    def matches(self, doc: Document) -> bool:
         # Cheap rejection first: every word must occur somewhere.
         vocab = doc.words if self.field is None else doc.field_index(self.field).vocab
-        if not all(t in vocab for t in self.tokens):
-            return False
-        if any(_spans(doc, f, self) for f in fields):
+        for token in self.tokens:
+            if token not in vocab:
+                return False
+        fields = _BODY if self.field is None else (self.field,)
+        return any(_spans(doc, f, self) for f in fields)
+
+    def evaluate(self, doc: Document, out: list[str]) -> bool:
+        if self.matches(doc):
             out.append(" ".join(self.tokens))
             return True
         return False
@@ -332,8 +354,14 @@ class Near:
         return f"{self.left} NEAR/{self.distance} {self.right}"
 
     def evaluate(self, doc: Document, out: list[str]) -> bool:
-        scratch: list[str] = []
-        if not (self.left.evaluate(doc, scratch) and self.right.evaluate(doc, scratch)):
+        if not self.matches(doc):
+            return False
+        self.left.evaluate(doc, out)
+        self.right.evaluate(doc, out)
+        return True
+
+    def matches(self, doc: Document) -> bool:
+        if not (self.left.matches(doc) and self.right.matches(doc)):
             return False
         fields = _BODY if self.field is None else (self.field,)
         for fld in fields:
@@ -345,7 +373,6 @@ class Near:
                     # gap) count as near, which is what SQLite FTS5's NEAR does too.
                     gap = max(rs - le, ls - re_) - 1
                     if gap <= self.distance:
-                        out.extend(scratch)
                         return True
         return False
 
@@ -357,6 +384,13 @@ class And:
 
     def __str__(self) -> str:
         return "(" + " AND ".join(map(str, self.children)) + ")"
+
+    def matches(self, doc: Document) -> bool:
+        # Plain loops: all()/any() over a generator cost ~2x in this hot path.
+        for child in self.children:  # noqa: SIM110
+            if not child.matches(doc):
+                return False
+        return True
 
     def evaluate(self, doc: Document, out: list[str]) -> bool:
         mark = len(out)
@@ -375,6 +409,12 @@ class Or:
     def __str__(self) -> str:
         return "(" + " OR ".join(map(str, self.children)) + ")"
 
+    def matches(self, doc: Document) -> bool:
+        for child in self.children:  # noqa: SIM110
+            if child.matches(doc):
+                return True
+        return False
+
     def evaluate(self, doc: Document, out: list[str]) -> bool:
         # No short-circuit: every matching branch contributes its terms to the "why".
         matched = False
@@ -391,8 +431,11 @@ class Not:
     def __str__(self) -> str:
         return f"NOT {self.child}"
 
+    def matches(self, doc: Document) -> bool:
+        return not self.child.matches(doc)
+
     def evaluate(self, doc: Document, out: list[str]) -> bool:
-        return not self.child.evaluate(doc, [])
+        return not self.child.matches(doc)
 
 
 Node: TypeAlias = Term | Phrase | Near | And | Or | Not
@@ -429,10 +472,15 @@ class Query:
     root: Node
 
     def evaluate(self, doc: Document) -> tuple[str, ...] | None:
-        """None when ``doc`` does not match, else the matched words/phrases, deduplicated."""
-        out: list[str] = []
-        if not self.root.evaluate(doc, out):
+        """None when ``doc`` does not match, else the matched words/phrases, deduplicated.
+
+        Most documents a topic sees do not match it, so a short-circuit test decides
+        first; only a match pays for collecting every matched term (the "why").
+        """
+        if not self.root.matches(doc):
             return None
+        out: list[str] = []
+        self.root.evaluate(doc, out)
         return tuple(dict.fromkeys(out))
 
     def __str__(self) -> str:
