@@ -28,8 +28,10 @@ cannot be indexed by its words (see :mod:`aggregator.match`), and SQLite FTS5 ca
 run it either.
 
 :func:`parse_query` builds a frozen AST once; :meth:`Query.evaluate` matches it
-against a :class:`Document`; :func:`search_plan` / :func:`to_fts5` /
-:func:`to_tsquery` translate it for the archive's full-text engines.
+against a :class:`Document` (built once per article by :func:`document_from_article`);
+:func:`fts5_plan` / :func:`tsquery_plan` (and the filter-free shortcuts
+:func:`to_fts5` / :func:`to_tsquery`) translate it for the archive's full-text
+engines. Error positions are 0-based offsets (code points) into the query text.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ def doc(title: str = "", text: str = "", outlet: str = "", language: str | None 
         ("lang:en", {("lang", "en")}),
         ("outlet:reuters", {("outlet", "reuters")}),
         ("outlet:reu*", {("outlet-prefix", "reu")}),
-        ("kursk NEAR/3 troops", {("word", "kursk")}),
+        ("kursk NEAR/3 troops", {("word", "troops")}),  # the longer word
+        ("troop* NEAR/3 kursk", {("word", "kursk")}),  # a word beats a prefix
     ],
 )
 def test_anchors(query: str, anchors: set[tuple[str, str]]) -> None:
