@@ -671,7 +671,7 @@ def _error_or_none(fn: object, *args: object) -> QueryError | None:
     return None
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(_QUERY_CHARS, max_size=30).map("".join))
 def test_any_input_parses_or_raises_query_error(text: str) -> None:
     error = _error_or_none(parse_query, text)
