@@ -50,6 +50,35 @@ from typing import Literal, TypeAlias
 from aggregator.errors import QueryError
 from aggregator.models import Article
 
+__all__ = [
+    "FIELDS",
+    "TSVECTOR_SQL",
+    "And",
+    "Document",
+    "FieldIndex",
+    "FieldName",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "Phrase",
+    "Query",
+    "SearchFilters",
+    "SearchPlan",
+    "Term",
+    "document_from_article",
+    "fold",
+    "fts5_plan",
+    "index_text",
+    "parse_query",
+    "requires_presence",
+    "to_fts5",
+    "to_tsquery",
+    "tokenize",
+    "tsquery_plan",
+    "walk",
+]
+
 FieldName: TypeAlias = Literal["title", "text", "outlet", "lang"]
 FIELDS: tuple[FieldName, ...] = ("title", "text", "outlet", "lang")
 MAX_NEAR = 50  # a wider window is no longer "near"; it also bounds the tsquery expansion
@@ -899,7 +928,12 @@ def _fts5_cannot(query: Query, node: Node) -> QueryError:
 
 
 def fts5_plan(query: Query) -> SearchPlan:
-    """Translate ``query`` for an FTS5 table with columns ``title`` and ``text``."""
+    """Translate ``query`` for an FTS5 table with columns ``title`` and ``text``.
+
+    Unscoped words carry no column filter, so the table's only *indexed* columns must
+    be ``title`` and ``text`` (others UNINDEXED). Raises QueryError, with the position,
+    for a NOT that FTS5's binary ``a NOT b`` cannot express (``a (b OR -c)``).
+    """
     body, filters = _split_filters(query)
     return SearchPlan(None if body is None else _fts5(body, query), filters)
 
