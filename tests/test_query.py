@@ -402,13 +402,21 @@ ENGINE_QUERIES = [
 ]
 
 _query_word = st.sampled_from(VOCAB)
+_near_side = st.one_of(
+    _query_word,
+    _query_word.map(lambda w: w[:3] + "*"),
+    st.lists(_query_word, min_size=2, max_size=2).map(lambda ws: '"' + " ".join(ws) + '"'),
+)
 _sql_leaf = st.one_of(
     _query_word,
     _query_word.map(lambda w: w[:3] + "*"),
     st.lists(_query_word, min_size=2, max_size=3).map(lambda ws: '"' + " ".join(ws) + '"'),
     st.tuples(st.sampled_from(["title:", "text:"]), _query_word).map("".join),
-    st.tuples(_query_word, st.integers(0, 4), _query_word).map(
+    st.tuples(_near_side, st.integers(0, 4), _near_side).map(
         lambda t: f"{t[0]} NEAR/{t[1]} {t[2]}"
+    ),
+    st.tuples(st.sampled_from(["title:", "text:"]), _query_word, _query_word).map(
+        lambda t: f"{t[0]}{t[1]} NEAR/2 {t[0]}{t[2]}"
     ),
 )
 _sql_query = st.recursive(
