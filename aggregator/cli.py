@@ -95,6 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
     cc = csub.add_parser("check", help="validate a configuration file")
     cc.add_argument("file", nargs="?", help="the file (default: the --config file)")
 
+    a = sub.add_parser("alerts", help="alert deliveries: list, retry, test")
+    a.add_argument("--failed", action="store_true", help="only dead-lettered alerts")
+    a.add_argument("--limit", type=int, default=50)
+    a.add_argument("--json", action="store_true")
+    asub = a.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND")
+    ar = asub.add_parser("retry", help="send a failed alert again (same id)")
+    ar.add_argument("id")
+    at = asub.add_parser("test", help="send a sample alert through a rule's real channels")
+    at.add_argument("rule")
+
+    o = sub.add_parser("opml", help="OPML import and export of feeds")
+    osub = o.add_subparsers(dest="opml_command", required=True, metavar="SUBCOMMAND")
+    oi = osub.add_parser("import", help="print feeds.yaml entries for an OPML file's feeds")
+    oi.add_argument("file")
+    oi.add_argument(
+        "--write", action="store_true", help="append the new feeds to the configuration file"
+    )
+    osub.add_parser("export", help="print the configured feeds as OPML")
+
     d = sub.add_parser("db", help="database tools")
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     dsub.add_parser("upgrade", help="apply the migrations")
@@ -156,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_feeds(args, loaded)
         if args.command == "db":
             return cmd_db(args, loaded)
+        if args.command == "alerts":
+            return cmd_alerts(args, loaded)
+        if args.command == "opml":
+            return cmd_opml(args, loaded)
     except ConfigError as err:
         _print_problems(err, source)
         return EXIT_USAGE
@@ -372,6 +395,143 @@ def _feed_show(store: Any, args: argparse.Namespace) -> int:
             (p.error or "")[:60],
         )
     Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK
+
+
+def cmd_alerts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.store import Store
+
+    store = Store.open(loaded.database_url)
+    try:
+        _require_schema(store)
+        if args.alerts_command == "retry":
+            if not store.retry_alert(args.id, datetime.now(UTC)):
+                print(f"no failed or pending alert with id {args.id!r}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"alert {args.id} queued again; the daemon sends it with the same id")
+            return EXIT_OK
+        if args.alerts_command == "test":
+            return _alerts_test(args.rule, loaded)
+        items = store.list_alerts(statuses=("dead",) if args.failed else None, limit=args.limit)
+        counts = store.alert_counts()
+        disabled = store.disabled_channels()
+    finally:
+        store.close()
+    if args.json:
+        _dump(
+            {
+                "rules": [
+                    {"rule": r, "channel": c, "counts": n, "disabled": disabled.get(c)}
+                    for (r, c), n in sorted(counts.items())
+                ],
+                "alerts": [asdict(i) | {"payload": json.loads(i.payload)} for i in items],
+            }
+        )
+        return EXIT_OK
+    console = Console(width=max(120, Console().width))
+    summary = Table(title="rules and channels")
+    for col in ("rule", "channel", "sent", "pending", "dead", "channel state"):
+        summary.add_column(col)
+    for (rule, channel), n in sorted(counts.items()):
+        summary.add_row(
+            rule,
+            channel,
+            str(n.get("sent", 0)),
+            str(n.get("pending", 0)),
+            str(n.get("dead", 0)),
+            f"disabled: {disabled[channel]}" if channel in disabled else "ok",
+            style="red" if n.get("dead") or channel in disabled else None,
+        )
+    console.print(summary)
+    table = Table(title="dead-lettered alerts" if args.failed else "recent alerts")
+    for col in ("created", "id", "rule", "channel", "status", "tries", "event", "last error"):
+        table.add_column(col, overflow="fold")
+    for i in items:
+        headline = ""
+        events = json.loads(i.payload).get("events") or []
+        if events:
+            headline = events[0].get("headline", "")[:60]
+        table.add_row(
+            _ts(i.created_at),
+            i.id,
+            i.rule,
+            i.channel,
+            i.status,
+            str(i.attempts),
+            headline,
+            (i.last_error or "")[:60],
+        )
+    console.print(table)
+    return EXIT_OK
+
+
+def _alerts_test(rule_name: str, loaded: LoadedConfig) -> int:
+    from aggregator import wiring
+    from aggregator.alerts.message import sample_message
+    from aggregator.errors import DeliveryError
+
+    rule = next((r for r in loaded.config.alerts if r.name == rule_name), None)
+    if rule is None:
+        print(f"no alert rule named {rule_name!r}", file=sys.stderr)
+        return EXIT_USAGE
+    msg = sample_message(
+        rule.name, rule.topic, rule.trigger, datetime.now(UTC), timezone=rule.timezone
+    )
+
+    async def send_all() -> int:
+        failures = 0
+        async with wiring.webhook_client() as client:
+            for name in rule.channels:
+                cfg = loaded.config.channel(name)
+                assert cfg is not None  # the configuration check guarantees it
+                try:
+                    await wiring.channel(cfg, client).send(msg)
+                    print(f"{name}: sent (alert id {msg.alert_id})")
+                except DeliveryError as exc:
+                    failures += 1
+                    kind = "permanent" if exc.permanent else "temporary"
+                    print(f"{name}: FAILED ({kind}): {exc.reason}")
+        return failures
+
+    return EXIT_FAILED if asyncio.run(send_all()) else EXIT_OK
+
+
+def cmd_opml(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.opml import OpmlFeed, feeds_yaml_entries, read_opml, write_opml
+
+    if args.opml_command == "export":
+        feeds = [OpmlFeed(title=f.name, xml_url=f.url) for f in loaded.config.feeds]
+        sys.stdout.write(write_opml(feeds, title="aggregator feeds"))
+        return EXIT_OK
+    try:
+        with open(args.file, "rb") as fh:
+            found = read_opml(fh.read())
+    except OSError as exc:
+        print(f"{args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    known_urls = {f.url for f in loaded.config.feeds}
+    known_names = {f.name for f in loaded.config.feeds}
+    new = [f for f in found if f.xml_url not in known_urls]
+    entries = feeds_yaml_entries(new, taken=known_names)
+    print(
+        f"# {len(found)} feeds in {args.file}: {len(new)} new, "
+        f"{len(found) - len(new)} already configured",
+        file=sys.stderr,
+    )
+    if not args.write:
+        sys.stdout.write(entries)
+        return EXIT_OK
+    if loaded.path is None:
+        print("no configuration file to write to", file=sys.stderr)
+        return EXIT_USAGE
+    text = loaded.path.read_text(encoding="utf-8")
+    if new:
+        from aggregator.opml import append_feeds
+
+        updated = append_feeds(text, entries)
+        load_config(None, text=updated)  # refuse to write a file that would not load
+        loaded.path.write_text(updated, encoding="utf-8")
+    print(f"{loaded.path}: {len(new)} feeds added")
     return EXIT_OK
 
 

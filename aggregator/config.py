@@ -388,6 +388,7 @@ def load_config(
     problems: list[str] = []
     raw = _substitute_env(raw, env, "", problems)
     _cross_checks(raw, problems)
+    problems.extend(_item_checks(raw))
     config: Config | None = None
     try:
         config = Config.model_validate(raw)
@@ -398,7 +399,11 @@ def load_config(
                 msg = "unknown key"
             elif msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
-            problems.append(f"{_format_loc(tuple(err['loc']))}: {msg}")
+            loc = tuple(err["loc"])
+            # A channel's errors carry its discriminator (channels[0].email.to): drop it.
+            if len(loc) > 2 and loc[0] == "channels" and loc[2] in ("email", "webhook"):
+                loc = loc[:2] + loc[3:]
+            problems.append(f"{_format_loc(loc)}: {msg}")
     if config is not None:
         problems.extend(_semantic_checks(config))
     if problems:
@@ -409,19 +414,39 @@ def load_config(
 
 
 def _semantic_checks(config: Config) -> list[str]:
+    problems = []
+    p = config.settings.poll
+    if p.min_interval > p.max_interval:
+        problems.append("settings.poll.min_interval: larger than max_interval")
+    for i, feed in enumerate(config.feeds):
+        if feed.interval is not None and feed.interval < 60:
+            problems.append(f"feeds[{i}].interval: below the 1-minute floor")
+    return problems
+
+
+def _item_checks(raw: Mapping[str, Any]) -> list[str]:
+    """Query and rule checks, item by item on the raw data, so they are reported even
+    when another part of the file is invalid."""
     # Late imports: the query language and the rule checks belong to their stages;
-    # the configuration only borrows their validation to report problems with paths.
+    # the configuration borrows their validation to report problems with paths.
     from aggregator.alerts.rules import AlertRuleSpec, QuietHours, rule_problems
     from aggregator.errors import QueryError
     from aggregator.query import parse_query
 
     problems = []
-    for i, topic in enumerate(config.topics):
+    for i, topic in enumerate(raw.get("topics") or []):
+        if isinstance(topic, dict) and isinstance(topic.get("query"), str):
+            if not topic["query"].strip():
+                continue  # reported by the structural check
+            try:
+                parse_query(topic["query"])
+            except QueryError as exc:
+                problems.append(f"topics[{i}].query: {exc}")
+    for i, item in enumerate(raw.get("alerts") or []):
         try:
-            parse_query(topic.query)
-        except QueryError as exc:
-            problems.append(f"topics[{i}].query: {exc}")
-    for i, rule in enumerate(config.alerts):
+            rule = AlertRuleConfig.model_validate(item)
+        except ValidationError:
+            continue  # reported by the structural check
         quiet = None
         if rule.quiet_hours is not None:
             try:
@@ -435,12 +460,6 @@ def _semantic_checks(config: Config) -> list[str]:
             field, _, message = problem.partition(": ")
             field = {"digest_cron": "schedule"}.get(field, field)
             problems.append(f"alerts[{i}].{field}: {message}")
-    p = config.settings.poll
-    if p.min_interval > p.max_interval:
-        problems.append("settings.poll.min_interval: larger than max_interval")
-    for i, feed in enumerate(config.feeds):
-        if feed.interval is not None and feed.interval < 60:
-            problems.append(f"feeds[{i}].interval: below the 1-minute floor")
     return problems
 
 

@@ -166,3 +166,65 @@ def test_run_refuses_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixtur
     bad.write_text("feeds: [{name: a, url: 'nope'}]\n")
     assert main(["--config", str(bad), "run"]) == 2
     assert "feeds[0].url" in capsys.readouterr().err
+
+
+def test_shipped_topic_is_the_tested_query() -> None:
+    from aggregator.query import parse_query
+
+    cfg = load_config(ROOT / "feeds.yaml", env={}).config
+    tested = (ROOT / "tests" / "data" / "query" / "north_korean_troops.query").read_text()
+    (topic,) = (t for t in cfg.topics if t.name == "nk-troops-russia")
+    assert parse_query(topic.query).root == parse_query(tested).root
+
+
+def test_channels_and_rules_are_typed_and_checked() -> None:
+    text = """
+topics:
+  - {name: nk, query: '"north korea" AND (troops'}
+  - {name: ok, query: 'kursk'}
+channels:
+  - {name: mail, type: email, host: smtp.example.org, from: a@example.org, to: [nobody]}
+  - {name: hook, type: webhook, url: 'ftp://x', secret: short}
+  - {name: pager, type: sms}
+alerts:
+  - {name: r1, topic: ok, trigger: digest, channels: [mail]}
+  - {name: r2, topic: ok, trigger: new_event, channels: [hook], quiet_hours: '22-7'}
+  - {name: r3, topic: ok, trigger: min_sources, min_sources: 0, channels: [mail],
+     timezone: Mars/Olympus}
+"""
+    problems = "\n".join(problems_of(text))
+    assert "topics[0].query: " in problems
+    assert "at position" in problems
+    assert "channels[0].to: not an email address: 'nobody'" in problems
+    assert "channels[1].url: not an http(s) URL" in problems
+    assert "channels[1].secret" in problems
+    assert "channels[2]: Input tag 'sms'" in problems
+    assert "alerts[0].schedule: a digest rule needs a cron schedule" in problems
+    assert "alerts[1].quiet_hours: expected HH:MM-HH:MM" in problems
+    assert "alerts[2].min_sources" in problems
+
+
+def test_a_valid_rule_set_loads(tmp_path: Path) -> None:
+    text = """
+topics: [{name: nk, query: 'kursk'}]
+channels:
+  - {name: mail, type: email, host: 127.0.0.1, port: 2525, security: none,
+     from: a@example.org, to: [b@example.org], password: '${PW}'}
+  - {name: hook, type: webhook, url: 'http://127.0.0.1:9/h', secret: '${SECRET}'}
+alerts:
+  - {name: r, topic: nk, channels: [mail, hook], quiet_hours: '22:00-07:00',
+     timezone: Europe/Berlin, throttle: 10m, max_per_hour: 5}
+  - {name: d, topic: nk, trigger: digest, schedule: '0 7 * * 1-5', channels: [mail]}
+"""
+    loaded = load_config(None, text=text, env={"PW": "pw", "SECRET": "whsec_c2VjcmV0c2VjcmV0"})
+    mail = loaded.config.channel("mail")
+    assert mail is not None
+    assert mail.type == "email"
+    assert mail.password == "pw"
+    assert "pw" not in repr(mail)
+    from aggregator.wiring import alert_rules
+
+    rules = {r.name: r for r in alert_rules(loaded)}
+    assert rules["r"].quiet_hours is not None
+    assert rules["r"].throttle is not None
+    assert rules["d"].digest_cron == "0 7 * * 1-5"

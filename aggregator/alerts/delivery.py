@@ -75,7 +75,8 @@ class Deliverer:
         )
         if not items:
             return DeliveryStats()
-        disabled = await self._db(self.store.disabled_channels)
+        # A copy this batch updates: after a 410 the rest of the batch is not sent.
+        disabled = dict(await self._db(self.store.disabled_channels))
         sem = asyncio.Semaphore(self.concurrency)
         outcomes: list[str] = []
 
@@ -90,7 +91,7 @@ class Deliverer:
             dead=outcomes.count("dead"),
         )
 
-    async def _deliver(self, item: OutboxItem, disabled: Mapping[str, str]) -> str:
+    async def _deliver(self, item: OutboxItem, disabled: dict[str, str]) -> str:
         channel = self.channels.get(item.channel)
         if channel is None:
             return await self._fail(
@@ -106,12 +107,9 @@ class Deliverer:
             await channel.send(msg)
         except DeliveryError as exc:
             if getattr(exc, "endpoint_gone", False):
-                await self._db(
-                    self.store.disable_channel,
-                    item.channel,
-                    f"410 Gone: {exc.reason}",
-                    self.clock(),
-                )
+                reason = f"410 Gone: {exc.reason}"
+                disabled[item.channel] = reason
+                await self._db(self.store.disable_channel, item.channel, reason, self.clock())
                 log.error("channel %r disabled: the endpoint answered 410 Gone", item.channel)
             return await self._fail(item, exc)
         except Exception as exc:
