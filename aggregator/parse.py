@@ -192,10 +192,16 @@ def _looks_like_json(body: bytes) -> bool:
     return head.startswith(b"{")
 
 
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.DOTALL
+)
+
+
 def _looks_like_html(body: bytes) -> bool:
-    # Decode leniently: UTF-16 bodies have NULs between ASCII letters.
-    head = body[:2048].replace(b"\x00", b"").lower()
-    return b"<html" in head or b"<!doctype html" in head
+    # Only the document's start counts: a feed may quote "<html>" in a CDATA section.
+    # NULs are dropped so UTF-16 bodies match too.
+    head = body[:4096].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff").lower()
+    return _HTML_START.match(head) is not None
 
 
 def _finish_entries(entries: list[ParsedEntry], ctx: _Context) -> tuple[ParsedEntry, ...]:
@@ -274,8 +280,9 @@ def _replace_hub(feed: ParsedFeed, hub: str) -> ParsedFeed:
 
 
 def _run_feedparser(body: bytes, headers: Mapping[str, str], url: str) -> Any:
-    response_headers = dict(headers)
-    # feedparser takes the base URI for relative links from Content-Location.
+    # Only what feedparser needs: the charset, the language and the base URI for
+    # relative links (which it takes from Content-Location).
+    response_headers = {k: headers[k] for k in ("content-type", "content-language") if k in headers}
     response_headers["content-location"] = urljoin(url, headers.get("content-location", ""))
     # A BytesIO, never the bytes themselves: feedparser treats a bytes/str argument
     # that looks like a URL or a path as something to open.

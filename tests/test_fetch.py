@@ -89,6 +89,18 @@ def test_server_reports_broken_handlers_as_500(server: LocalServer) -> None:
     assert len(server.errors) == 1
 
 
+def test_server_serves_a_directory_with_validators(server: LocalServer) -> None:
+    server.directory("/feeds", FEEDS)
+    status, body = _get(server.url("/feeds/rss20.xml"))
+    assert (status, body) == (200, (FEEDS / "rss20.xml").read_bytes())
+    (req,) = server.requests
+    assert req.path == "/feeds/rss20.xml"
+    with urllib.request.urlopen(server.url("/feeds/atom10.xml"), timeout=10) as resp:
+        etag = resp.headers["ETag"]
+        assert resp.headers["Content-Type"] == "application/xml"
+    assert _get(server.url("/feeds/atom10.xml"), {"If-None-Match": etag})[0] == 304
+
+
 # -- the fetcher -------------------------------------------------------------------------
 
 UA = "aggregator-test/0.1 (+https://example.org/aggregator)"
@@ -379,6 +391,9 @@ async def test_total_timeout_against_a_trickling_body(server: LocalServer, trans
     assert isinstance(result.error, FetchTimeout)
     assert "total timeout" in result.error.reason
     assert result.body is None
+    # The poll record still says what arrived before the deadline.
+    assert result.status == 200
+    assert 1 <= result.bytes_wire < 1000
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -607,7 +622,8 @@ async def test_one_bad_feed_does_not_disturb_the_others(server: LocalServer) -> 
     server.route("/slow", Response(body=b"x" * 100, trickle=(1, 0.5)))
     server.route("/gone", Response(status=410))
     urls = ["/good", "/bomb", "/slow", "/gone", "/good"]
-    async with make_fetcher(settings(total_timeout=1.0, per_host_connections=5)) as fetcher:
+    s = settings(total_timeout=2.0, per_host_connections=5, max_body_bytes=1 << 20)
+    async with make_fetcher(s) as fetcher:
         results = await asyncio.gather(*(fetcher.fetch(FetchRequest(server.url(u))) for u in urls))
     assert [type(r.error).__name__ if r.error else "ok" for r in results] == [
         "ok",

@@ -417,3 +417,20 @@ def test_parse_feed_runs_in_a_process_pool() -> None:
         with pytest.raises(ParseError, match="empty body"):
             bad.result(timeout=60)
     assert remote == parse_file("atom10.xml")
+
+
+def test_feed_quoting_html_in_cdata_is_still_a_feed() -> None:
+    body = (
+        b'<?xml version="1.0"?>\n<!-- generator -->\n<rss version="2.0"><channel>'
+        b"<title>Quoting</title><description><![CDATA[<html><body>hi</body></html>]]>"
+        b"</description></channel></rss>"
+    )
+    feed = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+    assert feed.title == "Quoting"
+
+
+def test_html_page_after_comments_and_in_utf16_is_not_a_feed() -> None:
+    page = "<!-- cached -->\n<!DOCTYPE html><html><body><p>hello</p></body></html>"
+    for body in (page.encode(), b"\xff\xfe" + page.encode("utf-16-le")):
+        with pytest.raises(ParseError, match="HTML page"):
+            parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
