@@ -14,7 +14,7 @@ import pytest
 
 from aggregator.errors import ParseError
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.parse import ParseSettings, parse_feed, safe_link, strip_control
+from aggregator.parse import ParseSettings, absolutize_html, parse_feed, safe_link, strip_control
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example/dir/feed.xml"
@@ -434,3 +434,28 @@ def test_html_page_after_comments_and_in_utf16_is_not_a_feed() -> None:
     for body in (page.encode(), b"\xff\xfe" + page.encode("utf-16-le")):
         with pytest.raises(ParseError, match="HTML page"):
             parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ('<a href="/a">x</a>', '<a href="https://feeds.example/a">x</a>'),
+        ("<img src='img/b.png'>", "<img src='https://feeds.example/dir/img/b.png'>"),
+        ("<img src=c.png alt=x>", "<img src=https://feeds.example/dir/c.png alt=x>"),
+        ('<A HREF = "d">', '<A HREF = "https://feeds.example/dir/d">'),
+        (
+            '<video poster="p.jpg" src="v.mp4">',
+            '<video poster="https://feeds.example/dir/p.jpg" src="https://feeds.example/dir/v.mp4">',
+        ),
+        ('<a href="https://x.example/">', '<a href="https://x.example/">'),
+        ('<a href="#top">', '<a href="#top">'),
+        ('<a href="mailto:a@b.example">', '<a href="mailto:a@b.example">'),
+        ('<a href="javascript:x()">', '<a href="javascript:x()">'),  # nh3's job downstream
+        ("<p>set data=5 or src=x here</p>", "<p>set data=5 or src=x here</p>"),
+        ('<pre>&lt;img src="e.png"&gt;</pre>', '<pre>&lt;img src="e.png"&gt;</pre>'),
+        ('<a title="x" href="">', '<a title="x" href="">'),
+        ("no markup", "no markup"),
+    ],
+)
+def test_absolutize_html(html: str, expected: str) -> None:
+    assert absolutize_html(html, FEED_URL) == expected
