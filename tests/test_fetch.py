@@ -80,6 +80,23 @@ def test_server_records_requests_and_runs_handlers(server: LocalServer) -> None:
     assert recorded[0].query_params == [("x", "1")]
 
 
+def test_server_wait_for_requests_and_post_bodies(server: LocalServer) -> None:
+    server.route("/hook", Response(status=204))
+    assert not server.wait_for_requests(1, "/hook", timeout=0.05)
+
+    def post() -> None:
+        req = urllib.request.Request(server.url("/hook"), data=b'{"a": 1}', method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 204
+
+    sender = threading.Thread(target=post)
+    sender.start()
+    assert server.wait_for_requests(1, "/hook", timeout=10)
+    sender.join()
+    (hook,) = server.requests_for("/hook")
+    assert (hook.method, hook.body) == ("POST", b'{"a": 1}')
+
+
 def test_server_reports_broken_handlers_as_500(server: LocalServer) -> None:
     def broken(_: object) -> Response:
         raise RuntimeError("boom")
