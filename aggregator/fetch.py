@@ -16,7 +16,8 @@ refusals): the error travels in ``FetchResult.error``. What it does, and why:
 * the SSRF guard refuses loopback, private, link-local, multicast, reserved and other
   non-public addresses after DNS resolution, unless ``allow_private_networks``;
 * connect/read timeouts per operation, plus a total deadline over the whole fetch
-  (redirects and body included), so a server trickling one byte a second cannot hold
+  (redirects and body included; armed when the first request is sent, so queueing for
+  our own limits does not count), so a server trickling one byte a second cannot hold
   a worker;
 * ``Retry-After`` (delta-seconds or HTTP-date) on 429/503 becomes ``retry_after`` and a
   host-wide "not before": other feeds on that host are not sent until then and get a
@@ -25,10 +26,15 @@ refusals): the error travels in ``FetchResult.error``. What it does, and why:
   two requests to one host.
 
 Transport: by default requests go through aiohttp via the ``httpx-aiohttp`` transport
-(httpx stays the client API). ``benchmarks/bench_fetch.py`` measures it against httpx's
-own pool with 100-300 concurrent requests to a server answering in ~150 ms. On that
-transport the SSRF guard also sits in aiohttp's DNS resolver, so the connection goes to
-exactly the addresses that were checked (no DNS-rebinding window).
+(httpx stays the client API). ``benchmarks/bench_fetch.py`` measured it against httpx's
+own pool with 100/200/300 concurrent requests to a server answering in 150 ms: httpx's
+pool took 6.6x/19.6x/13.3x longer (it spent ~10 ms of CPU per request at C=100,
+aiohttp ~0.5 ms; encode/httpx#3215). aiohttp is told not to decompress
+(``auto_decompress=False``), so the raw stream still reaches our capped decoder, and
+gets a dummy cookie jar. On that transport the SSRF guard also sits in aiohttp's DNS
+resolver, so the connection goes to exactly the addresses that were checked (no
+DNS-rebinding window); with any other transport names are resolved and checked just
+before each hop.
 
 Article pages: ``fetch_page(url)`` is ``fetch`` with an HTML ``Accept`` header and no
 validators; same limits, same guard.
@@ -110,7 +116,7 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²".isdigit() is True; int() refuses it
         try:
             return now + timedelta(seconds=int(text))
         except OverflowError:
@@ -646,7 +652,7 @@ class Fetcher:
             )
         reader = progress.reader = _BodyReader(codings, cap)
         length = response.headers.get("content-length", "")
-        if not codings and length.isdigit() and int(length) > cap:
+        if not codings and length.isascii() and length.isdigit() and int(length) > cap:
             error = BodyTooLarge(url, f"Content-Length {length} exceeds the {cap}-byte cap")
             raise _Stop(progress.failed(error))
         try:

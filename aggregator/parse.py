@@ -520,7 +520,7 @@ def _skip_lists(text: str, ctx: _Context) -> tuple[frozenset[int], frozenset[str
             value = item.group(1)
             if block.group(1) == "skipHours":
                 # RSS 2.0 says 0-23; some feeds write 24 for midnight.
-                if value.isdigit() and 0 <= int(value) <= 24:
+                if value.isascii() and value.isdigit() and int(value) <= 24:
                     hours.add(int(value) % 24)
                 else:
                     ctx.warn(f"ignored skipHours value {value[:20]!r}")

@@ -597,6 +597,7 @@ NOW = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
         ("Fri Nov  1 14:00:00 2024", datetime(2024, 11, 1, 14, 0, tzinfo=UTC)),
         ("Thu, 01 Jan 2015 00:00:00 GMT", NOW),  # past dates mean "now"
         ("-5", None),
+        ("²", None),  # a Unicode digit, not delta-seconds
         ("soon", None),
         ("", None),
         (None, None),

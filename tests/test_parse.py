@@ -292,7 +292,7 @@ def test_websub_hub_from_http_link_header_wins() -> None:
 def test_bad_ttl_and_skip_values_become_warnings() -> None:
     body = (
         b'<rss version="2.0"><channel><title>x</title><ttl>soon</ttl>'
-        b"<skipHours><hour>25</hour><hour>7</hour></skipHours>"
+        b"<skipHours><hour>25</hour><hour>7</hour><hour>\xc2\xb2</hour></skipHours>"
         b"<skipDays><day>Caturday</day></skipDays>"
         b"<item><title>t</title></item></channel></rss>"
     )
@@ -300,7 +300,7 @@ def test_bad_ttl_and_skip_values_become_warnings() -> None:
     assert feed.ttl_minutes is None
     assert feed.skip_hours == frozenset({7})
     assert feed.skip_days == frozenset()
-    assert len(feed.warnings) == 3
+    assert len(feed.warnings) == 4
 
 
 # -- not a feed --------------------------------------------------------------------------
