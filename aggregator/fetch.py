@@ -699,8 +699,14 @@ def _translate(url: str, exc: httpx.HTTPError) -> FetchError:
     for cause in chain:
         # httpx-aiohttp maps every aiohttp connection error to ConnectTimeout; look
         # at the aiohttp error itself to tell a timeout from a refusal or a reset.
-        if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
-            error = FetchTimeout(url, f"timed out ({type(cause).__name__})")
+        if isinstance(cause, aiohttp.ConnectionTimeoutError):
+            error = FetchTimeout(url, "connect timeout")
+            break
+        if isinstance(cause, aiohttp.SocketTimeoutError):
+            error = FetchTimeout(url, "read timeout")
+            break
+        if isinstance(cause, aiohttp.ServerTimeoutError):
+            error = FetchTimeout(url, "timeout")
             break
         if isinstance(cause, aiohttp.ClientConnectorDNSError):
             error = NetworkError(url, f"DNS lookup failed: {cause.os_error}")

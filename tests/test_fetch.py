@@ -418,6 +418,7 @@ async def test_read_timeout_before_headers(server: LocalServer, transport: str) 
     server.route("/stall", Response(body=b"late", delay=3.0))
     result = await fetch_one(server.url("/stall"), transport, read_timeout=0.5)
     assert isinstance(result.error, FetchTimeout)
+    assert result.error.reason == "read timeout"
     assert result.status is None
 
 
