@@ -459,3 +459,72 @@ def test_html_page_after_comments_and_in_utf16_is_not_a_feed() -> None:
 )
 def test_absolutize_html(html: str, expected: str) -> None:
     assert absolutize_html(html, FEED_URL) == expected
+
+
+def test_billion_laughs_is_not_expanded() -> None:
+    feed = parse_file("billion_laughs.xml")
+    assert feed.title is not None
+    assert len(feed.title) < 100  # not 3 GB of "lol"
+    assert [e.title for e in feed.entries] == ["Laughs"]
+    assert feed.warnings  # recorded as a recoverable problem
+
+
+def test_external_entities_are_not_fetched() -> None:
+    feed = parse_file("xxe.xml")
+    assert "root:" not in "".join(all_strings(feed))
+
+
+FUZZ_TOKENS = [
+    b"&#x110000;",
+    b"&#0;",
+    b"&#xD800;",
+    b"<",
+    b"]]>",
+    b"<![CDATA[",
+    b"\x00",
+    b"\xff\xfe",
+    b"&",
+    b'"',
+    b"<item>",
+    b"</entry>",
+    b"javascript:",
+    b"\xc3",
+    b"{",
+    b"1e999",
+    b"<skipHours><hour>",
+    b"99999999999999999999",
+]
+
+
+def mutations(body: bytes, rng: random.Random, count: int) -> Iterator[bytes]:
+    for _ in range(count):
+        data = bytearray(body)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(data) + 1)
+            roll = rng.random()
+            if roll < 0.4:
+                data[pos:pos] = rng.choice(FUZZ_TOKENS)
+            elif roll < 0.7:
+                del data[pos : pos + rng.randint(1, 30)]
+            else:
+                data[pos:pos] = rng.randbytes(rng.randint(1, 8))
+        yield bytes(data)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name
+        for p in FEEDS.iterdir()
+        if p.stat().st_size and p.name not in ("billion_laughs.xml", "html_page.html")
+    ),
+)
+def test_mutated_feeds_parse_clean_or_raise_parse_error(name: str) -> None:
+    """Broken input of every kind: a clean result or a ParseError, never anything else."""
+    rng = random.Random(name)
+    for body in mutations((FEEDS / name).read_bytes(), rng, 60):
+        try:
+            feed = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+        except ParseError:
+            continue
+        assert_clean(feed)
