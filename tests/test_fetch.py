@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import itertools
 import socket
@@ -606,6 +607,35 @@ NOW = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
 )
 def test_parse_retry_after(value: str | None, expected: datetime | None) -> None:
     assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.fixture
+def unaccepting_port() -> Iterator[int]:
+    """A port whose accept queue is full, so new connections hang in SYN-SENT."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.1)
+    yield port
+    for sock in [*fillers, listener]:
+        sock.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_connect_timeout(unaccepting_port: int, transport: str) -> None:
+    url = f"http://127.0.0.1:{unaccepting_port}/feed"
+    result = await fetch_one(url, transport, connect_timeout=0.3)
+    assert isinstance(result.error, FetchTimeout)
+    assert result.error.reason == "connect timeout"
+    assert result.status is None
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
