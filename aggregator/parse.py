@@ -497,6 +497,9 @@ def _entry_from_feedparser(entry: dict[str, Any], ctx: _Context) -> ParsedEntry:
     )
 
 
+_MAX_TTL_MINUTES = 365 * 24 * 60
+
+
 def _ttl_minutes(value: object, ctx: _Context) -> int | None:
     if value is None:
         return None
@@ -505,7 +508,14 @@ def _ttl_minutes(value: object, ctx: _Context) -> int | None:
     except ValueError:
         ctx.warn(f"ignored non-numeric <ttl>: {str(value)[:40]!r}")
         return None
-    return ttl if ttl > 0 else None
+    if ttl <= 0:
+        return None
+    if ttl > _MAX_TTL_MINUTES:
+        # Far beyond any polling interval, and large enough to overflow date math
+        # downstream; a year still means "rarely".
+        ctx.warn(f"<ttl> of {str(ttl)[:20]} minutes capped at one year")
+        return _MAX_TTL_MINUTES
+    return ttl
 
 
 _SKIP_BLOCK = re.compile(r"<(skipHours|skipDays)\b[^>]*>(.*?)</\1\s*>", re.DOTALL)
@@ -607,7 +617,10 @@ def _json_date(value: object) -> tuple[datetime | None, bool]:
     if parsed.tzinfo is None:
         # RFC 3339 requires an offset; a missing one most often means UTC.
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC), False
+    try:
+        return parsed.astimezone(UTC), False
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by the offset
+        return None, True
 
 
 def _json_author(item: Mapping[str, Any]) -> object:

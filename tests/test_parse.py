@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import random
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
 from aggregator.models import ParsedEntry, ParsedFeed
@@ -289,6 +292,41 @@ def test_websub_hub_from_http_link_header_wins() -> None:
     assert parse_file("rss20.xml", headers).hub_url == "https://header-hub.example/"
 
 
+@pytest.mark.parametrize(
+    ("ttl", "expected"),
+    [("60", 60), (" 15 ", 15), ("0", None), ("-5", None), ("9" * 30, 525_600), ("1" * 5000, None)],
+)
+def test_ttl_values(ttl: str, expected: int | None) -> None:
+    body = (
+        f'<rss version="2.0"><channel><ttl>{ttl}</ttl><item><title>t</title></item></channel></rss>'
+    )
+    feed = parse_feed(body.encode(), url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+    assert feed.ttl_minutes == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "published", "flagged"),
+    [
+        ("2024-10-30T08:00:00+01:00", datetime(2024, 10, 30, 7, 0, tzinfo=UTC), False),
+        ("2024-10-30T08:00:00", datetime(2024, 10, 30, 8, 0, tzinfo=UTC), False),
+        ("2024-10-30", datetime(2024, 10, 30, tzinfo=UTC), False),
+        ("2024-02-30T00:00:00Z", None, True),
+        ("9999-12-31T23:59:59-23:59", None, True),
+        ("0001-01-01T00:00:00+05:00", None, True),
+        (12345, None, True),
+        (None, None, False),
+    ],
+)
+def test_json_feed_dates(value: object, published: datetime | None, flagged: bool) -> None:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [{"id": "1", "title": "t", "date_published": value}],
+    }
+    body = json.dumps(doc).encode()
+    (entry,) = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT).entries
+    assert (entry.published, entry.date_flagged) == (published, flagged)
+
+
 def test_bad_ttl_and_skip_values_become_warnings() -> None:
     body = (
         b'<rss version="2.0"><channel><title>x</title><ttl>soon</ttl>'
@@ -528,3 +566,70 @@ def test_mutated_feeds_parse_clean_or_raise_parse_error(name: str) -> None:
         except ParseError:
             continue
         assert_clean(feed)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+ITEM_KEYS = st.sampled_from(
+    [
+        "id",
+        "url",
+        "external_url",
+        "title",
+        "content_html",
+        "content_text",
+        "summary",
+        "date_published",
+        "date_modified",
+        "author",
+        "authors",
+    ]
+)
+
+
+@settings(derandomize=True, database=None, max_examples=100, deadline=None)
+@given(
+    version=st.sampled_from(
+        ["https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1", "x", 3]
+    ),
+    items=st.lists(
+        st.dictionaries(ITEM_KEYS, JSON_VALUES | st.text(max_size=40), max_size=8) | JSON_VALUES,
+        max_size=5,
+    ),
+    extra=st.dictionaries(st.sampled_from(["title", "home_page_url", "hubs"]), JSON_VALUES),
+)
+def test_arbitrary_json_feeds_never_crash(
+    version: object, items: list[object], extra: dict[str, object]
+) -> None:
+    body = json.dumps({"version": version, "items": items, **extra}).encode()
+    try:
+        feed = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+    except ParseError:
+        return
+    assert_clean(feed)
+
+
+@settings(derandomize=True, database=None, max_examples=100, deadline=None)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["title", "link", "guid", "description", "pubDate", "author"]),
+        st.text(max_size=40),
+    ),
+    ttl=st.text(max_size=8),
+)
+def test_arbitrary_rss_item_text_never_crashes(fields: dict[str, str], ttl: str) -> None:
+    # Inserted raw, unescaped: the XML is often malformed, which is the point.
+    item = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
+    body = f'<rss version="2.0"><channel><ttl>{ttl}</ttl><item>{item}</item></channel></rss>'
+    try:
+        feed = parse_feed(
+            body.encode("utf-8", "surrogatepass"), url=FEED_URL, headers=XML, fetched_at=FETCHED_AT
+        )
+    except ParseError:
+        return
+    assert_clean(feed)
