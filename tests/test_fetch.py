@@ -19,6 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from aggregator.errors import (
     BlockedAddress,
@@ -29,7 +32,13 @@ from aggregator.errors import (
     NetworkError,
     TooManyRedirects,
 )
-from aggregator.fetch import Fetcher, HostBackingOff, is_public_address, parse_retry_after
+from aggregator.fetch import (
+    Fetcher,
+    HostBackingOff,
+    _BodyReader,
+    is_public_address,
+    parse_retry_after,
+)
 from aggregator.models import FetchRequest, FetchResult, FetchSettings
 from tests.support.httpserver import LocalServer, RecordedRequest, Response, http_date
 
@@ -687,3 +696,45 @@ def test_fetcher_outside_context_manager_is_a_bug() -> None:
     fetcher = Fetcher(settings())
     with pytest.raises(RuntimeError, match="async with"):
         asyncio.run(fetcher.fetch(FetchRequest("http://127.0.0.1/")))
+
+
+# -- the bounded decoder, without I/O ---------------------------------------------------
+
+
+def _encode(data: bytes, coding: str) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(data)
+    if coding == "deflate":
+        return zlib.compress(data)
+    raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return raw.compress(data) + raw.flush()
+
+
+@hsettings(derandomize=True, database=None, max_examples=150, deadline=None)
+@given(
+    data=st.binary(max_size=200_000) | st.builds(lambda n: b"\0" * n, st.integers(0, 3_000_000)),
+    codings=st.lists(st.sampled_from(["gzip", "deflate", "rawdeflate"]), max_size=3),
+    chunk=st.integers(1, 70_000),
+    cap=st.integers(0, 2_000_000),
+)
+def test_body_reader_decodes_any_stack_or_stops_exactly_at_the_cap(
+    data: bytes, codings: list[str], chunk: int, cap: int
+) -> None:
+    wire = data
+    for coding in codings:
+        wire = _encode(wire, coding)
+    header = [("deflate" if c == "rawdeflate" else c) for c in codings]
+    reader = _BodyReader(header, cap)
+    try:
+        for start in range(0, len(wire), chunk):
+            for _ in reader.feed(wire[start : start + chunk]):
+                pass
+        body = reader.finish()
+    except OverflowError:
+        assert len(data) > cap
+        assert reader.decoded == cap + 1
+        assert bytes(reader.body) == data[: cap + 1]
+    else:
+        assert len(data) <= cap
+        assert body == data
+    assert reader.wire <= len(wire)
