@@ -108,7 +108,7 @@ def _farm_feed(items: int = 50, seed: int = 1) -> bytes:
     ]
     parts = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>']
     for i in range(items):
-        paragraphs = []
+        paragraphs: list[str] = []
         size = rng.randint(2000, 6000)
         while sum(map(len, paragraphs)) < size:
             sentence = " ".join(rng.choice(words) for _ in range(12))
