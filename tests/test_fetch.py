@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import itertools
 import socket
@@ -18,6 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from aggregator.errors import (
     BlockedAddress,
@@ -28,7 +32,13 @@ from aggregator.errors import (
     NetworkError,
     TooManyRedirects,
 )
-from aggregator.fetch import Fetcher, HostBackingOff, is_public_address, parse_retry_after
+from aggregator.fetch import (
+    Fetcher,
+    HostBackingOff,
+    _BodyReader,
+    is_public_address,
+    parse_retry_after,
+)
 from aggregator.models import FetchRequest, FetchResult, FetchSettings
 from tests.support.httpserver import LocalServer, RecordedRequest, Response, http_date
 
@@ -80,6 +90,23 @@ def test_server_records_requests_and_runs_handlers(server: LocalServer) -> None:
     assert recorded[0].query_params == [("x", "1")]
 
 
+def test_server_wait_for_requests_and_post_bodies(server: LocalServer) -> None:
+    server.route("/hook", Response(status=204))
+    assert not server.wait_for_requests(1, "/hook", timeout=0.05)
+
+    def post() -> None:
+        req = urllib.request.Request(server.url("/hook"), data=b'{"a": 1}', method="POST")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 204
+
+    sender = threading.Thread(target=post)
+    sender.start()
+    assert server.wait_for_requests(1, "/hook", timeout=10)
+    sender.join()
+    (hook,) = server.requests_for("/hook")
+    assert (hook.method, hook.body) == ("POST", b'{"a": 1}')
+
+
 def test_server_reports_broken_handlers_as_500(server: LocalServer) -> None:
     def broken(_: object) -> Response:
         raise RuntimeError("boom")
@@ -87,6 +114,18 @@ def test_server_reports_broken_handlers_as_500(server: LocalServer) -> None:
     server.route("/broken", broken)
     assert _get(server.url("/broken"))[0] == 500
     assert len(server.errors) == 1
+
+
+def test_server_serves_a_directory_with_validators(server: LocalServer) -> None:
+    server.directory("/feeds", FEEDS)
+    status, body = _get(server.url("/feeds/rss20.xml"))
+    assert (status, body) == (200, (FEEDS / "rss20.xml").read_bytes())
+    (req,) = server.requests
+    assert req.path == "/feeds/rss20.xml"
+    with urllib.request.urlopen(server.url("/feeds/atom10.xml"), timeout=10) as resp:
+        etag = resp.headers["ETag"]
+        assert resp.headers["Content-Type"] == "application/xml"
+    assert _get(server.url("/feeds/atom10.xml"), {"If-None-Match": etag})[0] == 304
 
 
 # -- the fetcher -------------------------------------------------------------------------
@@ -379,6 +418,9 @@ async def test_total_timeout_against_a_trickling_body(server: LocalServer, trans
     assert isinstance(result.error, FetchTimeout)
     assert "total timeout" in result.error.reason
     assert result.body is None
+    # The poll record still says what arrived before the deadline.
+    assert result.status == 200
+    assert 1 <= result.bytes_wire < 1000
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -386,6 +428,7 @@ async def test_read_timeout_before_headers(server: LocalServer, transport: str) 
     server.route("/stall", Response(body=b"late", delay=3.0))
     result = await fetch_one(server.url("/stall"), transport, read_timeout=0.5)
     assert isinstance(result.error, FetchTimeout)
+    assert result.error.reason == "read timeout"
     assert result.status is None
 
 
@@ -565,6 +608,7 @@ NOW = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
         ("Fri Nov  1 14:00:00 2024", datetime(2024, 11, 1, 14, 0, tzinfo=UTC)),
         ("Thu, 01 Jan 2015 00:00:00 GMT", NOW),  # past dates mean "now"
         ("-5", None),
+        ("²", None),  # a Unicode digit, not delta-seconds
         ("soon", None),
         ("", None),
         (None, None),
@@ -572,6 +616,35 @@ NOW = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
 )
 def test_parse_retry_after(value: str | None, expected: datetime | None) -> None:
     assert parse_retry_after(value, NOW) == expected
+
+
+@pytest.fixture
+def unaccepting_port() -> Iterator[int]:
+    """A port whose accept queue is full, so new connections hang in SYN-SENT."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.1)
+    yield port
+    for sock in [*fillers, listener]:
+        sock.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_connect_timeout(unaccepting_port: int, transport: str) -> None:
+    url = f"http://127.0.0.1:{unaccepting_port}/feed"
+    result = await fetch_one(url, transport, connect_timeout=0.3)
+    assert isinstance(result.error, FetchTimeout)
+    assert result.error.reason == "connect timeout"
+    assert result.status is None
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -607,7 +680,8 @@ async def test_one_bad_feed_does_not_disturb_the_others(server: LocalServer) -> 
     server.route("/slow", Response(body=b"x" * 100, trickle=(1, 0.5)))
     server.route("/gone", Response(status=410))
     urls = ["/good", "/bomb", "/slow", "/gone", "/good"]
-    async with make_fetcher(settings(total_timeout=1.0, per_host_connections=5)) as fetcher:
+    s = settings(total_timeout=2.0, per_host_connections=5, max_body_bytes=1 << 20)
+    async with make_fetcher(s) as fetcher:
         results = await asyncio.gather(*(fetcher.fetch(FetchRequest(server.url(u))) for u in urls))
     assert [type(r.error).__name__ if r.error else "ok" for r in results] == [
         "ok",
@@ -622,3 +696,45 @@ def test_fetcher_outside_context_manager_is_a_bug() -> None:
     fetcher = Fetcher(settings())
     with pytest.raises(RuntimeError, match="async with"):
         asyncio.run(fetcher.fetch(FetchRequest("http://127.0.0.1/")))
+
+
+# -- the bounded decoder, without I/O ---------------------------------------------------
+
+
+def _encode(data: bytes, coding: str) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(data)
+    if coding == "deflate":
+        return zlib.compress(data)
+    raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return raw.compress(data) + raw.flush()
+
+
+@hsettings(derandomize=True, database=None, max_examples=150, deadline=None)
+@given(
+    data=st.binary(max_size=200_000) | st.builds(lambda n: b"\0" * n, st.integers(0, 3_000_000)),
+    codings=st.lists(st.sampled_from(["gzip", "deflate", "rawdeflate"]), max_size=3),
+    chunk=st.integers(1, 70_000),
+    cap=st.integers(0, 2_000_000),
+)
+def test_body_reader_decodes_any_stack_or_stops_exactly_at_the_cap(
+    data: bytes, codings: list[str], chunk: int, cap: int
+) -> None:
+    wire = data
+    for coding in codings:
+        wire = _encode(wire, coding)
+    header = [("deflate" if c == "rawdeflate" else c) for c in codings]
+    reader = _BodyReader(header, cap)
+    try:
+        for start in range(0, len(wire), chunk):
+            for _ in reader.feed(wire[start : start + chunk]):
+                pass
+        body = reader.finish()
+    except OverflowError:
+        assert len(data) > cap
+        assert reader.decoded == cap + 1
+        assert bytes(reader.body) == data[: cap + 1]
+    else:
+        assert len(data) <= cap
+        assert body == data
+    assert reader.wire <= len(wire)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import random
 from collections.abc import Iterator
@@ -11,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.parse import ParseSettings, parse_feed, safe_link, strip_control
+from aggregator.parse import ParseSettings, absolutize_html, parse_feed, safe_link, strip_control
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example/dir/feed.xml"
@@ -289,10 +292,45 @@ def test_websub_hub_from_http_link_header_wins() -> None:
     assert parse_file("rss20.xml", headers).hub_url == "https://header-hub.example/"
 
 
+@pytest.mark.parametrize(
+    ("ttl", "expected"),
+    [("60", 60), (" 15 ", 15), ("0", None), ("-5", None), ("9" * 30, 525_600), ("1" * 5000, None)],
+)
+def test_ttl_values(ttl: str, expected: int | None) -> None:
+    body = (
+        f'<rss version="2.0"><channel><ttl>{ttl}</ttl><item><title>t</title></item></channel></rss>'
+    )
+    feed = parse_feed(body.encode(), url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+    assert feed.ttl_minutes == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "published", "flagged"),
+    [
+        ("2024-10-30T08:00:00+01:00", datetime(2024, 10, 30, 7, 0, tzinfo=UTC), False),
+        ("2024-10-30T08:00:00", datetime(2024, 10, 30, 8, 0, tzinfo=UTC), False),
+        ("2024-10-30", datetime(2024, 10, 30, tzinfo=UTC), False),
+        ("2024-02-30T00:00:00Z", None, True),
+        ("9999-12-31T23:59:59-23:59", None, True),
+        ("0001-01-01T00:00:00+05:00", None, True),
+        (12345, None, True),
+        (None, None, False),
+    ],
+)
+def test_json_feed_dates(value: object, published: datetime | None, flagged: bool) -> None:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [{"id": "1", "title": "t", "date_published": value}],
+    }
+    body = json.dumps(doc).encode()
+    (entry,) = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT).entries
+    assert (entry.published, entry.date_flagged) == (published, flagged)
+
+
 def test_bad_ttl_and_skip_values_become_warnings() -> None:
     body = (
         b'<rss version="2.0"><channel><title>x</title><ttl>soon</ttl>'
-        b"<skipHours><hour>25</hour><hour>7</hour></skipHours>"
+        b"<skipHours><hour>25</hour><hour>7</hour><hour>\xc2\xb2</hour></skipHours>"
         b"<skipDays><day>Caturday</day></skipDays>"
         b"<item><title>t</title></item></channel></rss>"
     )
@@ -300,7 +338,7 @@ def test_bad_ttl_and_skip_values_become_warnings() -> None:
     assert feed.ttl_minutes is None
     assert feed.skip_hours == frozenset({7})
     assert feed.skip_days == frozenset()
-    assert len(feed.warnings) == 3
+    assert len(feed.warnings) == 4
 
 
 # -- not a feed --------------------------------------------------------------------------
@@ -417,3 +455,181 @@ def test_parse_feed_runs_in_a_process_pool() -> None:
         with pytest.raises(ParseError, match="empty body"):
             bad.result(timeout=60)
     assert remote == parse_file("atom10.xml")
+
+
+def test_feed_quoting_html_in_cdata_is_still_a_feed() -> None:
+    body = (
+        b'<?xml version="1.0"?>\n<!-- generator -->\n<rss version="2.0"><channel>'
+        b"<title>Quoting</title><description><![CDATA[<html><body>hi</body></html>]]>"
+        b"</description></channel></rss>"
+    )
+    feed = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+    assert feed.title == "Quoting"
+
+
+def test_html_page_after_comments_and_in_utf16_is_not_a_feed() -> None:
+    page = "<!-- cached -->\n<!DOCTYPE html><html><body><p>hello</p></body></html>"
+    for body in (page.encode(), b"\xff\xfe" + page.encode("utf-16-le")):
+        with pytest.raises(ParseError, match="HTML page"):
+            parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ('<a href="/a">x</a>', '<a href="https://feeds.example/a">x</a>'),
+        ("<img src='img/b.png'>", "<img src='https://feeds.example/dir/img/b.png'>"),
+        ("<img src=c.png alt=x>", "<img src=https://feeds.example/dir/c.png alt=x>"),
+        ('<A HREF = "d">', '<A HREF = "https://feeds.example/dir/d">'),
+        (
+            '<video poster="p.jpg" src="v.mp4">',
+            '<video poster="https://feeds.example/dir/p.jpg" src="https://feeds.example/dir/v.mp4">',
+        ),
+        ('<a href="https://x.example/">', '<a href="https://x.example/">'),
+        ('<a href="#top">', '<a href="#top">'),
+        ('<a href="mailto:a@b.example">', '<a href="mailto:a@b.example">'),
+        ('<a href="javascript:x()">', '<a href="javascript:x()">'),  # nh3's job downstream
+        ("<p>set data=5 or src=x here</p>", "<p>set data=5 or src=x here</p>"),
+        ('<pre>&lt;img src="e.png"&gt;</pre>', '<pre>&lt;img src="e.png"&gt;</pre>'),
+        ('<a title="x" href="">', '<a title="x" href="">'),
+        ("no markup", "no markup"),
+    ],
+)
+def test_absolutize_html(html: str, expected: str) -> None:
+    assert absolutize_html(html, FEED_URL) == expected
+
+
+def test_billion_laughs_is_not_expanded() -> None:
+    feed = parse_file("billion_laughs.xml")
+    assert feed.title is not None
+    assert len(feed.title) < 100  # not 3 GB of "lol"
+    assert [e.title for e in feed.entries] == ["Laughs"]
+    assert feed.warnings  # recorded as a recoverable problem
+
+
+def test_external_entities_are_not_fetched() -> None:
+    feed = parse_file("xxe.xml")
+    assert "root:" not in "".join(all_strings(feed))
+
+
+FUZZ_TOKENS = [
+    b"&#x110000;",
+    b"&#0;",
+    b"&#xD800;",
+    b"<",
+    b"]]>",
+    b"<![CDATA[",
+    b"\x00",
+    b"\xff\xfe",
+    b"&",
+    b'"',
+    b"<item>",
+    b"</entry>",
+    b"javascript:",
+    b"\xc3",
+    b"{",
+    b"1e999",
+    b"<skipHours><hour>",
+    b"99999999999999999999",
+]
+
+
+def mutations(body: bytes, rng: random.Random, count: int) -> Iterator[bytes]:
+    for _ in range(count):
+        data = bytearray(body)
+        for _ in range(rng.randint(1, 6)):
+            pos = rng.randrange(len(data) + 1)
+            roll = rng.random()
+            if roll < 0.4:
+                data[pos:pos] = rng.choice(FUZZ_TOKENS)
+            elif roll < 0.7:
+                del data[pos : pos + rng.randint(1, 30)]
+            else:
+                data[pos:pos] = rng.randbytes(rng.randint(1, 8))
+        yield bytes(data)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name
+        for p in FEEDS.iterdir()
+        if p.stat().st_size and p.name not in ("billion_laughs.xml", "html_page.html")
+    ),
+)
+def test_mutated_feeds_parse_clean_or_raise_parse_error(name: str) -> None:
+    """Broken input of every kind: a clean result or a ParseError, never anything else."""
+    rng = random.Random(name)
+    for body in mutations((FEEDS / name).read_bytes(), rng, 60):
+        try:
+            feed = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+        except ParseError:
+            continue
+        assert_clean(feed)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+ITEM_KEYS = st.sampled_from(
+    [
+        "id",
+        "url",
+        "external_url",
+        "title",
+        "content_html",
+        "content_text",
+        "summary",
+        "date_published",
+        "date_modified",
+        "author",
+        "authors",
+    ]
+)
+
+
+@settings(derandomize=True, database=None, max_examples=100, deadline=None)
+@given(
+    version=st.sampled_from(
+        ["https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1", "x", 3]
+    ),
+    items=st.lists(
+        st.dictionaries(ITEM_KEYS, JSON_VALUES | st.text(max_size=40), max_size=8) | JSON_VALUES,
+        max_size=5,
+    ),
+    extra=st.dictionaries(st.sampled_from(["title", "home_page_url", "hubs"]), JSON_VALUES),
+)
+def test_arbitrary_json_feeds_never_crash(
+    version: object, items: list[object], extra: dict[str, object]
+) -> None:
+    body = json.dumps({"version": version, "items": items, **extra}).encode()
+    try:
+        feed = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+    except ParseError:
+        return
+    assert_clean(feed)
+
+
+@settings(derandomize=True, database=None, max_examples=100, deadline=None)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["title", "link", "guid", "description", "pubDate", "author"]),
+        st.text(max_size=40),
+    ),
+    ttl=st.text(max_size=8),
+)
+def test_arbitrary_rss_item_text_never_crashes(fields: dict[str, str], ttl: str) -> None:
+    # Inserted raw, unescaped: the XML is often malformed, which is the point.
+    item = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
+    body = f'<rss version="2.0"><channel><ttl>{ttl}</ttl><item>{item}</item></channel></rss>'
+    try:
+        feed = parse_feed(
+            body.encode("utf-8", "surrogatepass"), url=FEED_URL, headers=XML, fetched_at=FETCHED_AT
+        )
+    except ParseError:
+        return
+    assert_clean(feed)

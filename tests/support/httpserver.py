@@ -43,7 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["Handler", "LocalServer", "RecordedRequest", "Response", "http_date"]
+__all__ = ["Handler", "LocalServer", "RecordedRequest", "Response", "http_date", "is_not_modified"]
 
 
 def http_date(when: datetime | float) -> str:
@@ -227,6 +227,7 @@ class LocalServer:
     def __init__(self, *, latency: float = 0.0) -> None:
         self.latency = latency
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._routes: dict[str, Response | Handler] = {}
         self._requests: list[RecordedRequest] = []
         self.errors: list[Exception] = []  # exceptions raised by handlers
@@ -350,14 +351,27 @@ class LocalServer:
     def requests_for(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path]
 
+    def wait_for_requests(self, count: int, path: str | None = None, timeout: float = 10.0) -> bool:
+        """Block until ``count`` requests (to ``path``, if given) arrived; False on timeout.
+
+        For things that call *us* asynchronously (webhook deliveries, a daemon's polls).
+        """
+
+        def enough() -> bool:
+            return sum(1 for r in self._requests if path is None or r.path == path) >= count
+
+        with self._arrived:
+            return self._arrived.wait_for(enough, timeout)
+
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
 
     # -- internals --------------------------------------------------------------
     def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
+        with self._arrived:
             self._requests.append(request)
+            self._arrived.notify_all()
 
     def _respond(self, request: RecordedRequest) -> Response:
         with self._lock:
