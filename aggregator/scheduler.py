@@ -23,7 +23,7 @@ import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -271,6 +271,14 @@ class Daemon:
                     coalesce=True,
                     id="tick",
                 )
+                scheduler.add_job(
+                    self._renew_leases,
+                    "interval",
+                    seconds=max(1.0, settings.poll.lease / 3),
+                    max_instances=1,
+                    coalesce=True,
+                    id="renew-leases",
+                )
                 if self.notifier.watchdog_interval:
                     scheduler.add_job(
                         self._watchdog,
@@ -364,6 +372,20 @@ class Daemon:
             with contextlib.suppress(StorageError):
                 await self.poller.release(abandoned)
             log.info("abandoned %d polls; their feeds are due again", len(abandoned))
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of polls in flight: a slow poll must not be taken over by
+        another daemon while it is still running. A killed daemon stops renewing, and
+        its leases expire after `lease`."""
+        if not self.in_flight or self.store is None:
+            return
+        until = datetime.now(UTC) + timedelta(seconds=self.loaded.config.settings.poll.lease)
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self.writer, self.store.renew_leases, list(self.in_flight), self.owner, until
+            )
+        except StorageError as exc:
+            log.error("cannot renew leases: %s", exc)
 
     async def _consume(self) -> None:
         """Dedup, cluster, match and enqueue alerts for stored articles — only in the

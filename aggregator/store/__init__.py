@@ -214,9 +214,12 @@ class Store(EventStatements):
         (and forgets its validators); feeds no longer configured are kept with their
         articles but marked ``removed`` and never polled.
         """
+        from aggregator.store.migrate import lock_schema
+
         counts = {"added": 0, "changed": 0, "removed": 0}
         wanted = {s.name: s for s in specs}
         with self.engine.begin() as conn:
+            lock_schema(conn)  # several daemons starting at once: one at a time
             existing = {r.name: r for r in conn.execute(select(feeds))}
             for spec in specs:
                 row = existing.get(spec.name)
@@ -335,6 +338,20 @@ class Store(EventStatements):
             )
 
     @_storage_errors
+    def renew_leases(self, feed_ids: Iterable[int], owner: str, until: datetime) -> int:
+        """Extend the leases this owner still holds (polls in flight take their time)."""
+        ids = list(feed_ids)
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(feeds)
+                .where(feeds.c.id.in_(ids), feeds.c.lease_owner == owner)
+                .values(lease_until=until)
+            )
+            return int(result.rowcount)
+
+    @_storage_errors
     def next_due_at(self) -> datetime | None:
         with self.engine.connect() as conn:
             return conn.execute(
@@ -350,6 +367,16 @@ class Store(EventStatements):
         """Write one finished poll: its articles, its log row and the feed's new state,
         in one transaction, so a poll is stored whole or not at all."""
         with self.engine.begin() as conn:
+            holder = conn.execute(
+                select(feeds.c.lease_owner).where(feeds.c.id == record.feed_id).with_for_update()
+            ).scalar()
+            if holder is not None and holder != record.owner:
+                # Our lease expired and another daemon holds the feed now: its poll is the
+                # one that counts. Writing ours too would store the period twice.
+                log.warning(
+                    "poll of feed %s not stored: its lease passed to %s", record.feed_id, holder
+                )
+                return StoreCounts(0, 0, stored=False)
             counts = self._upsert_articles(conn, record.feed_id, new_articles, record.started_at)
             conn.execute(
                 polls.insert().values(
@@ -400,16 +427,7 @@ class Store(EventStatements):
                 values["title"] = record.title
             if record.site_url:
                 values["site_url"] = record.site_url
-            result = conn.execute(
-                update(feeds)
-                .where(feeds.c.id == record.feed_id)
-                .where(or_(feeds.c.lease_owner == record.owner, feeds.c.lease_owner.is_(None)))
-                .values(**values)
-            )
-            if result.rowcount == 0:
-                # Our lease expired and another daemon holds the feed now: its poll will
-                # write the feed state; our articles are idempotent and stay.
-                log.warning("lease on feed %s lost before the poll was stored", record.feed_id)
+            conn.execute(update(feeds).where(feeds.c.id == record.feed_id).values(**values))
             return counts
 
     def _upsert_articles(
