@@ -128,8 +128,11 @@ def _setup_logging(verbose: bool, level: str = "INFO") -> None:
     )
     # Library chatter (every HTTP request, every scheduler run) would drown our one
     # line per poll.
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp", "asyncio"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances reached" is how our jobs are meant
+    # to behave (one at a time), not news worth a log line every tick.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
