@@ -54,10 +54,11 @@ class DedupSettings:
       error is about √(J(1-J)/k), ±0.06 at k = 64.
     - ``anchors``: how many of the smallest hashes are indexed per article (recall
       of the candidate search against memory; 8 missed 4 % of the labelled copies).
-    - ``max_postings``: an anchor shared by more articles than this is a stock
-      phrase ("said in a statement on"), not evidence of copying; it is not used to
-      find candidates. This and ``max_candidates`` bound the work per article, so
-      the cost stays flat however large the window grows.
+    - ``max_postings``: a hash shared by this many articles is a stock phrase
+      ("did not immediately respond"), not evidence of copying: it is passed over
+      and the next smallest hash anchors the article instead. This and
+      ``max_candidates`` bound the work per article, so the cost stays flat however
+      large the window grows.
     - ``max_candidates``: at most this many candidates are compared, those sharing
       the most anchors first.
     - ``min_shingles``: texts with fewer shingles (a one-line summary) are only
@@ -72,8 +73,8 @@ class DedupSettings:
     shingle_size: int = 4
     sketch_size: int = 64
     anchors: int = 16
-    max_postings: int = 32
-    max_candidates: int = 48
+    max_postings: int = 64
+    max_candidates: int = 96
     min_shingles: int = 12
     min_containment: float = 0.65
 
@@ -191,7 +192,7 @@ class DedupIndex:
             original = self._entries[decision.duplicate_of].original
         elif decision.duplicate_of is not None:
             original = decision.duplicate_of
-        anchors = tuple(int(h) for h in sk.hashes[: self.settings.anchors]) if sk else ()
+        anchors = self._anchors(sk) if sk else ()
         entry = _Entry(
             article_id=article_id,
             original=original,
@@ -224,6 +225,26 @@ class DedupIndex:
         sk = sketch(article.text, self.settings)
         return sk if sk.size >= self.settings.min_shingles else None
 
+    def _anchors(self, sk: Sketch) -> tuple[int, ...]:
+        """The smallest hashes of ``sk`` that are not stock phrases right now.
+
+        A hash whose posting list is full is skipped, and the next one taken, so
+        an article is not left without anchors because its smallest shingles are
+        "did not immediately respond" and "a request for comment". This depends on
+        the index's state, so replaying the same articles in the same order gives
+        the same anchors (and decisions).
+        """
+        out: list[int] = []
+        limit = self.settings.max_postings
+        for value in sk.hashes.tolist():
+            ids = self._by_anchor.get(value)
+            if isinstance(ids, list) and len(ids) >= limit:
+                continue
+            out.append(value)
+            if len(out) == self.settings.anchors:
+                break
+        return tuple(out)
+
     def _original(self, article_id: int) -> int:
         return self._entries[article_id].original
 
@@ -236,13 +257,13 @@ class DedupIndex:
             return DedupDecision(None)
         s = self.settings
         shared: dict[int, int] = {}  # candidate id → anchors it shares
-        for h in sk.hashes[: s.anchors]:
-            ids = self._by_anchor.get(int(h))
+        for h in self._anchors(sk):
+            ids = self._by_anchor.get(h)
             if ids is None:
                 continue
             if isinstance(ids, int):
                 shared[ids] = shared.get(ids, 0) + 1
-            elif len(ids) <= s.max_postings:
+            else:
                 for cid in ids:
                     shared[cid] = shared.get(cid, 0) + 1
         # most shared anchors first, then oldest: the same order on every run
