@@ -113,20 +113,62 @@ def similarity(a: Sketch, b: Sketch, k: int) -> tuple[float, float]:
 
 def containment(a: Sketch, b: Sketch) -> float:
     """Estimated share of the smaller text's shingles found in the larger one."""
-    if not len(a.hashes) or not len(b.hashes):
-        return 0.0
-    small, large = (a, b) if a.size <= b.size else (b, a)
-    # Only the small sketch's values up to the large sketch's maximum can be
-    # checked (beyond it the large sketch says nothing), unless it is complete.
-    if len(large.hashes) < large.size:
-        probe = small.hashes[: int(np.searchsorted(small.hashes, large.hashes[-1], "right"))]
+    # Called up to max_candidates times per article: ndarray methods, not the np.*
+    # wrappers, and no temporaries beyond the two needed.
+    if a.size <= b.size:
+        small, large, large_size = a.hashes, b.hashes, b.size
     else:
-        probe = small.hashes
-    if not len(probe):
+        small, large, large_size = b.hashes, a.hashes, a.size
+    n = len(large)
+    if not n or not len(small):
         return 0.0
-    pos = np.searchsorted(large.hashes, probe)
-    np.minimum(pos, len(large.hashes) - 1, out=pos)
-    return int(np.count_nonzero(large.hashes[pos] == probe)) / len(probe)
+    if n < large_size:
+        # beyond the large sketch's maximum it says nothing: probe only below it
+        small = small[: small.searchsorted(large[n - 1], "right")]
+        if not len(small):
+            return 0.0
+    pos = large.searchsorted(small)
+    pos[pos == n] = n - 1
+    return int((large[pos] == small).sum()) / len(small)
+
+
+class _Probe:
+    """``containment`` against many candidates, with the probe's side prepared once.
+
+    Plain Python sets and lists of 64 ints beat numpy here: per call, numpy's
+    overhead is larger than the work. Gives exactly ``containment``'s result.
+    """
+
+    __slots__ = ("complete", "hashes", "maximum", "set", "size")
+
+    def __init__(self, sk: Sketch) -> None:
+        self.hashes: list[int] = sk.hashes.tolist()
+        self.set = set(self.hashes)
+        self.size = sk.size
+        self.complete = len(self.hashes) == sk.size
+        self.maximum = self.hashes[-1] if self.hashes else -1
+
+    def containment(self, other: Sketch) -> float:
+        values: list[int] = other.hashes.tolist()
+        if not values or not self.hashes:
+            return 0.0
+        if self.size <= other.size:  # the probe is the smaller text
+            if len(values) < other.size:
+                limit = values[-1]
+                probe = [h for h in self.hashes if h <= limit]
+            else:
+                probe = self.hashes
+            if not probe:
+                return 0.0
+            found = set(values)
+            return sum(1 for h in probe if h in found) / len(probe)
+        if not self.complete:
+            limit = self.maximum
+            values = [h for h in values if h <= limit]
+        if not values:
+            return 0.0
+        mine = self.set
+        return sum(1 for h in values if h in mine) / len(values)
 
 
 @dataclass(slots=True)
@@ -269,11 +311,12 @@ class DedupIndex:
         # most shared anchors first, then oldest: the same order on every run
         candidates = sorted(shared, key=lambda cid: (-shared[cid], cid))[: s.max_candidates]
         best: tuple[float, int] | None = None
+        probe = _Probe(sk)
         for cid in candidates:
             other = self._entries[cid].sketch
             if other is None:
                 continue
-            score = containment(sk, other)
+            score = probe.containment(other)
             if score >= s.min_containment:
                 original = self._original(cid)
                 if best is None or score > best[0]:

@@ -215,3 +215,14 @@ def test_similarity_estimates_are_close_to_the_truth(k: int) -> None:
     assert containment == 1.0  # the trimmed text is wholly inside the full one
     jaccard, containment = similarity(sketch(seed, settings), sketch(seed, settings), k)
     assert (jaccard, containment) == (1.0, 1.0)
+
+
+def test_fast_probe_agrees_with_the_reference_containment() -> None:
+    from aggregator.dedup import _Probe, containment
+
+    settings = DedupSettings()
+    for row in load_pairs()[::7]:
+        a, b = sketch(str(row["a"]), settings), sketch(str(row["b"]), settings)
+        short = sketch(" ".join(str(row["b"]).split()[:30]), settings)  # incomplete vs complete
+        for x, y in ((a, b), (b, a), (short, a), (a, short)):
+            assert _Probe(x).containment(y) == containment(x, y)
