@@ -263,7 +263,9 @@ def html_to_text(html: str) -> str:
     """HTML (or plain text) → clean text with paragraphs separated by ``"\\n\\n"``.
 
     Block elements start paragraphs, ``<br>`` is a line break, scripts and styles
-    vanish, entities are decoded. Input without any markup is read as plain text,
+    vanish, entities are decoded (table cells are blocks too). libxml2 drops what
+    is nested deeper than 255 elements, which only hostile markup does.
+    Input without any markup is read as plain text,
     where each non-empty line is a paragraph (feeds and scrapers write it so);
     a paragraph wrapped whole in Markdown bold (``**…**``) is unwrapped.
     """
@@ -311,8 +313,6 @@ def _walk(el: Any, parts: list[str]) -> None:
         _walk(child, parts)
     if block:
         parts.append("\n\n")
-    elif tag in ("td", "th"):
-        parts.append(" ")
     if el.tail:
         parts.append(_collapse(el.tail))
 
@@ -363,7 +363,8 @@ def _paragraphs(text: str) -> Iterator[str]:
 
 
 _ELLIPSIS_RE = re.compile(
-    r"(\s*(\[?(…|\.\.\.)\]?|\[\s*(…|\.\.\.)\s*\]|(read|continue reading|read more)[^\n]*))+$",
+    r"(\s*(\[?(…|\.\.\.)\]?|\b(read more|continue reading|read the full (story|article))\b"
+    r"[^\n]{0,40}))+$",
     re.IGNORECASE,
 )
 
