@@ -16,15 +16,19 @@ lead that is a quarter of its article is missed with probability 0.75¹⁶ ≈ 1
 for a pair with Jaccard 0.3 it is 0.7¹⁶ ≈ 0.3 %. Only 16 index entries per
 article are kept, so memory and eviction stay cheap.
 
-SimHash was measured on the same labelled set (``benchmarks/bench_normalize.py``
-prints both): trimmed copies and other reports of the same event overlap in
-Hamming distance, so no threshold separates them.
+Measured on the labelled set (``benchmarks/bench_normalize.py`` prints all three):
+this index scores precision 1.000 / recall 1.000; datasketch's 128-permutation
+MinHash at its best Jaccard threshold (0.20) 0.993 / 0.933, and its signature
+costs ~4x our sketch; SimHash-64 at its best Hamming threshold 0.910 / 0.886, as
+trimmed copies and other reports of the same event overlap in Hamming distance.
 
 Everything the index holds is derived from ``Article.canonical_url``,
-``Article.content_hash``, ``Article.text`` and ``Article.published``, so the
-lead rebuilds it at start-up by calling ``add`` for the stored articles of the
-window, oldest first. ``Article.fingerprint`` is not used here (it is the
-SimHash that clustering may use).
+``Article.content_hash``, ``Article.text`` and ``Article.published``, so it is
+rebuilt at start-up by calling ``add(article_id, article)`` for the stored
+articles of the last ``window`` (by ``published``), in the order they were first
+stored (article id): the same order gives the same links. ``check`` is only
+needed for new articles; ``add`` alone works out which original an article copies.
+``Article.fingerprint`` is not used here (it is the SimHash clustering may use).
 """
 
 from __future__ import annotations
