@@ -415,8 +415,17 @@ _SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ")
 _DOMAIN_RE = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-z]{2,}$", re.IGNORECASE)
 
 
+_NON_WORD_RE = re.compile(r"[\W_]+")
+
+
 def _outlet_key(name: str) -> str:
-    return re.sub(r"[\W_]+", "", name.casefold())
+    return _NON_WORD_RE.sub("", name.casefold())
+
+
+@lru_cache(maxsize=256)
+def _outlet_keys(outlets: tuple[str, ...]) -> frozenset[str]:
+    # the same outlet list (settings + feed name) comes back for every entry of a feed
+    return frozenset(_outlet_key(o) for o in outlets if o)
 
 
 def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
@@ -430,7 +439,7 @@ def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
     text = " ".join(html_to_text(title).split()) if title else ""
     if not text:
         return ""
-    known = {_outlet_key(o) for o in outlets if o}
+    known = _outlet_keys(tuple(outlets))
     cleaned = _MARKER_RE.sub("", text).strip()
     for _ in range(2):  # "Title | Section | Outlet" has two tails
         cleaned = _strip_branding(cleaned, known)
@@ -438,7 +447,7 @@ def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
     return cleaned or text
 
 
-def _strip_branding(title: str, known: set[str]) -> str:
+def _strip_branding(title: str, known: frozenset[str]) -> str:
     for sep in _SEPARATORS:
         head, found, tail = title.rpartition(sep)
         if found and head.strip() and _is_branding(tail, known, pipe=sep == " | "):
@@ -450,7 +459,7 @@ def _strip_branding(title: str, known: set[str]) -> str:
     return title
 
 
-def _is_branding(part: str, known: set[str], *, pipe: bool) -> bool:
+def _is_branding(part: str, known: frozenset[str], *, pipe: bool) -> bool:
     part = part.strip()
     if not part:
         return False
