@@ -183,7 +183,7 @@ class _Entry:
     url: str | None
     content_hash: str
     sketch: Sketch | None
-    anchors: tuple[int, ...]
+    anchors: bytes  # the indexed hashes as packed uint64: 128 B instead of ~700 B of ints
 
 
 class DedupIndex:
@@ -210,6 +210,19 @@ class DedupIndex:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the index's tables, for metrics and for the window's memory bound."""
+        return {
+            "articles": len(self._entries),
+            "urls": len(self._by_url),
+            "hashes": len(self._by_hash),
+            "anchors": len(self._by_anchor),
+            "postings": sum(
+                1 if isinstance(ids, int) else len(ids) for ids in self._by_anchor.values()
+            ),
+            "expiry_heap": len(self._expiry),
+        }
 
     # ------------------------------------------------------------ public API
 
@@ -246,7 +259,7 @@ class DedupIndex:
             url=article.canonical_url,
             content_hash=article.content_hash,
             sketch=sk,
-            anchors=anchors,
+            anchors=np.array(anchors, dtype=np.uint64).tobytes(),
         )
         self._entries[article_id] = entry
         if entry.url:
@@ -345,7 +358,7 @@ class DedupIndex:
             del self._by_url[entry.url]
         if self._by_hash.get(entry.content_hash) == article_id:
             del self._by_hash[entry.content_hash]
-        for anchor in entry.anchors:
+        for anchor in np.frombuffer(entry.anchors, dtype=np.uint64).tolist():
             ids = self._by_anchor.get(anchor)
             if ids == article_id:
                 del self._by_anchor[anchor]
