@@ -16,7 +16,7 @@ import hashlib
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
@@ -148,7 +148,7 @@ _MOJIBAKE_HINT_RE = re.compile(
     "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
     "\u20ac\u2122]"
 )
-_WS_RE = re.compile(r"[^\S\n]+")  # whitespace except newline
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
 _NEWLINES_RE = re.compile(r"\n{3,}")
 _FTFY = ftfy.TextFixerConfig(
     # Curly quotes and dashes are the outlet's typography, not damage.
@@ -181,11 +181,6 @@ def _invisible_re() -> re.Pattern[str]:
     return re.compile(f"[{body}]+")
 
 
-def _strip_invisible(text: str) -> str:
-    text = text.replace("\u2028", "\n").replace("\u2029", "\n")  # line/paragraph separators
-    return _invisible_re().sub("", text)
-
-
 def clean_text(text: str) -> str:
     """Repair and tidy plain text, keeping its line structure.
 
@@ -197,9 +192,15 @@ def clean_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.isascii() and _MOJIBAKE_HINT_RE.search(text) and ftfy.badness.is_bad(text):
         text = ftfy.fix_text(text, _FTFY)
-    text = _strip_invisible(text)
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n")  # line/paragraph separators
     text = unicodedata.normalize("NFC", text)
-    lines = [_WS_RE.sub(" ", line).strip() for line in text.split("\n")]
+    lines = []
+    for line in text.split("\n"):
+        # isprintable() is a C scan that fails on every character we drop (and on
+        # tabs and no-break spaces), so the slow regex only sees the lines needing it.
+        if not line.isprintable():
+            line = _invisible_re().sub("", line)
+        lines.append(" ".join(line.split()))  # str.split knows every Unicode space
     return _NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -263,7 +264,9 @@ def html_to_text(html: str) -> str:
     """HTML (or plain text) → clean text with paragraphs separated by ``"\\n\\n"``.
 
     Block elements start paragraphs, ``<br>`` is a line break, scripts and styles
-    vanish, entities are decoded. Input without any markup is read as plain text,
+    vanish, entities are decoded (table cells are blocks too). libxml2 drops what
+    is nested deeper than 255 elements, which only hostile markup does.
+    Input without any markup is read as plain text,
     where each non-empty line is a paragraph (feeds and scrapers write it so);
     a paragraph wrapped whole in Markdown bold (``**…**``) is unwrapped.
     """
@@ -311,30 +314,33 @@ def _walk(el: Any, parts: list[str]) -> None:
         _walk(child, parts)
     if block:
         parts.append("\n\n")
-    elif tag in ("td", "th"):
-        parts.append(" ")
     if el.tail:
         parts.append(_collapse(el.tail))
 
 
 def _collapse(s: str) -> str:
-    # Source newlines inside HTML text are just spaces.
-    return re.sub(r"\s+", " ", s)
+    # Source newlines inside HTML text are just spaces; an edge space separates
+    # this text from its neighbour ("a <b>b</b> c"), so it is kept, as one.
+    inner = " ".join(s.split())
+    if not inner:
+        return " " if s else ""
+    return (" " if s[0].isspace() else "") + inner + (" " if s[-1].isspace() else "")
 
 
 # ------------------------------------------------------------------ repeats
 
-_KEY_STRIP_RE = re.compile(r"[\W_]+", re.UNICODE)
 _MIN_REPEAT_WORDS = 3
 
 
+@lru_cache(maxsize=4096)
 def paragraph_key(paragraph: str) -> str:
     """What two paragraphs must share to count as the same: words, case-folded.
 
     Punctuation, quotes style, Markdown emphasis and spacing differ between two
-    scrapes of one paragraph; the words do not.
+    scrapes of one paragraph; the words do not. Cached: normalizing one entry
+    keys the same paragraphs several times (summary, body, merged text).
     """
-    return _KEY_STRIP_RE.sub(" ", unicodedata.normalize("NFKC", paragraph).casefold()).strip()
+    return " ".join(_WORD_RE.findall(unicodedata.normalize("NFKC", paragraph).casefold()))
 
 
 def remove_repeats(text: str) -> str:
@@ -347,7 +353,7 @@ def remove_repeats(text: str) -> str:
     kept: list[str] = []
     for para in _paragraphs(text):
         key = paragraph_key(para)
-        if len(key.split()) >= _MIN_REPEAT_WORDS:
+        if key.count(" ") >= _MIN_REPEAT_WORDS - 1:
             if key in seen:
                 continue
             seen.add(key)
@@ -363,7 +369,8 @@ def _paragraphs(text: str) -> Iterator[str]:
 
 
 _ELLIPSIS_RE = re.compile(
-    r"(\s*(\[?(…|\.\.\.)\]?|\[\s*(…|\.\.\.)\s*\]|(read|continue reading|read more)[^\n]*))+$",
+    r"(\s*(\[?(…|\.\.\.)\]?|\b(read more|continue reading|read the full (story|article))\b"
+    r"[^\n]{0,40}))+$",
     re.IGNORECASE,
 )
 
@@ -408,8 +415,17 @@ _SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ")
 _DOMAIN_RE = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-z]{2,}$", re.IGNORECASE)
 
 
+_NON_WORD_RE = re.compile(r"[\W_]+")
+
+
 def _outlet_key(name: str) -> str:
-    return re.sub(r"[\W_]+", "", name.casefold())
+    return _NON_WORD_RE.sub("", name.casefold())
+
+
+@lru_cache(maxsize=256)
+def _outlet_keys(outlets: tuple[str, ...]) -> frozenset[str]:
+    # the same outlet list (settings + feed name) comes back for every entry of a feed
+    return frozenset(_outlet_key(o) for o in outlets if o)
 
 
 def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
@@ -423,7 +439,7 @@ def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
     text = " ".join(html_to_text(title).split()) if title else ""
     if not text:
         return ""
-    known = {_outlet_key(o) for o in outlets if o}
+    known = _outlet_keys(tuple(outlets))
     cleaned = _MARKER_RE.sub("", text).strip()
     for _ in range(2):  # "Title | Section | Outlet" has two tails
         cleaned = _strip_branding(cleaned, known)
@@ -431,7 +447,7 @@ def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
     return cleaned or text
 
 
-def _strip_branding(title: str, known: set[str]) -> str:
+def _strip_branding(title: str, known: frozenset[str]) -> str:
     for sep in _SEPARATORS:
         head, found, tail = title.rpartition(sep)
         if found and head.strip() and _is_branding(tail, known, pipe=sep == " | "):
@@ -443,7 +459,7 @@ def _strip_branding(title: str, known: set[str]) -> str:
     return title
 
 
-def _is_branding(part: str, known: set[str], *, pipe: bool) -> bool:
+def _is_branding(part: str, known: frozenset[str], *, pipe: bool) -> bool:
     part = part.strip()
     if not part:
         return False
@@ -655,8 +671,6 @@ def detect_language(
 
 # ------------------------------------------------------------------ hashing
 
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
-
 
 def content_hash(title: str, text: str) -> str:
     """SHA-256 hex of the title and text reduced to case-folded words.
@@ -668,9 +682,14 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def words(text: str) -> list[str]:
-    """Case-folded NFKC words: the unit of every fingerprint here and in dedup."""
-    return _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
+@lru_cache(maxsize=64)
+def words(text: str) -> tuple[str, ...]:
+    """Case-folded NFKC words: the unit of every fingerprint here and in dedup.
+
+    Cached for the few most recent texts: one article's text is split for its
+    content hash, its SimHash and then dedup's sketch.
+    """
+    return tuple(_WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -686,7 +705,7 @@ def _word_hash(word: str) -> int:
     return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
 
 
-def shingle_hashes(tokens: list[str], size: int) -> npt.NDArray[np.uint64]:
+def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
     """Stable 64-bit hashes of every run of ``size`` consecutive words.
 
     Each word is hashed once (see ``_word_hash``), shingles are combined and mixed

@@ -474,10 +474,48 @@ _NAV = [
 ]
 
 
+_DIV_SOUP = [
+    ("<article>", '<div class="story">'),
+    ("</article>", "</div>"),
+    ("<main>", '<div id="content">'),
+    ("</main>", "</div>"),
+    ('<aside class="sidebar">', '<div class="col-right">'),
+    ('<aside class="read-more">', '<div class="inline-promo">'),
+    ("</aside>", "</div>"),
+    ("<header>", '<div class="masthead">'),
+    ("</header>", "</div>"),
+    ("<footer>", '<div class="site-foot">'),
+    ("</footer>", "</div>"),
+    ("<nav>", '<div class="menu">'),
+    ("</nav>", "</div>"),
+    ('<section class="related">', '<div class="more-stories">'),
+    ('<section class="comments">', '<div class="discussion">'),
+    ("</section>", "</div>"),
+]
+
+
 def render_page(
-    article: GeneratedArticle, rng: random.Random, *, outlet: str = "Daily Ledger"
+    article: GeneratedArticle,
+    rng: random.Random,
+    *,
+    outlet: str = "Daily Ledger",
+    layout: str = "semantic",
 ) -> str:
-    """A full news page around ``article``: the body is the only article text on it."""
+    """A full news page around ``article``: the body is the only article text on it.
+
+    ``layout="semantic"`` uses ``<article>``, ``<aside>``, ``<footer>``…;
+    ``layout="divs"`` is the same page in ``<div>`` soup, as many sites still are;
+    ``layout="br"`` is div soup whose body has no ``<p>`` at all, paragraphs being
+    separated by ``<br><br>`` and interrupted by promo boxes (old CMSes).
+    """
+    page = _render(article, rng, outlet, br=layout == "br")
+    if layout in ("divs", "br"):
+        for old, new in _DIV_SOUP:
+            page = page.replace(old, new)
+    return page
+
+
+def _render(article: GeneratedArticle, rng: random.Random, outlet: str, *, br: bool) -> str:
     nav = "".join(f'<li><a href="/{n.lower()}">{n}</a></li>' for n in _NAV)
     related = "".join(
         f'<li><a href="/story/{rng.randint(1000, 9999)}">'
@@ -494,6 +532,14 @@ def render_page(
         for _ in range(rng.randint(2, 8))
     )
     body = article.html
+    if br:
+        parts = [escape(p, quote=False) for p in article.paragraphs]
+        for k in range(2, len(parts), 3):
+            parts[k] += (
+                f'<div class="promo"><a href="/p/{k}">Listen to this story</a> · '
+                f'<a href="/subscribe">Subscribe for $1</a></div>'
+            )
+        body = "<br><br>\n".join(parts)
     # an inline advert and a "read more" box in the middle of the body, like real pages
     mid = body.find("</p>", len(body) // 2)
     if mid > 0:

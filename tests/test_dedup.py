@@ -215,3 +215,49 @@ def test_similarity_estimates_are_close_to_the_truth(k: int) -> None:
     assert containment == 1.0  # the trimmed text is wholly inside the full one
     jaccard, containment = similarity(sketch(seed, settings), sketch(seed, settings), k)
     assert (jaccard, containment) == (1.0, 1.0)
+
+
+def test_fast_probe_agrees_with_the_reference_containment() -> None:
+    from aggregator.dedup import _Probe, containment
+
+    settings = DedupSettings()
+    for row in load_pairs()[::7]:
+        a, b = sketch(str(row["a"]), settings), sketch(str(row["b"]), settings)
+        short = sketch(" ".join(str(row["b"]).split()[:30]), settings)  # incomplete vs complete
+        for x, y in ((a, b), (b, a), (short, a), (a, short)):
+            assert _Probe(x).containment(y) == containment(x, y)
+
+
+def test_memory_is_bounded_by_the_window() -> None:
+    # 30 days of articles, 20 a day, some of them copies; a one-day window
+    rows = load_pairs()
+    index = DedupIndex(DedupSettings(window=timedelta(days=1)))
+    for i in range(600):
+        row = rows[i % len(rows)]
+        text = str(row["a"] if i % 3 else row["b"])
+        when = T0 + timedelta(hours=1.2 * i)
+        index.add(i, article(text, url=f"https://x.example/{i}", published=when))
+    stats = index.stats()
+    per_day = 20
+    assert stats["articles"] <= per_day + 1
+    assert stats["urls"] <= stats["articles"]
+    assert stats["hashes"] <= stats["articles"]
+    assert stats["postings"] <= stats["articles"] * DedupSettings().anchors
+    assert stats["expiry_heap"] <= stats["articles"]
+
+
+def test_evicting_everything_empties_every_table() -> None:
+    seed = SEED.read_text(encoding="utf-8").strip()
+    index = DedupIndex(DedupSettings(window=timedelta(hours=1)))
+    for i in range(5):  # copies of one another: shared anchors, posting lists
+        index.add(i, article(seed + f"\n\nOutro number {i}.", url=f"https://x/{i}"))
+    assert index.stats()["postings"] > index.stats()["anchors"]
+    index.add(99, article("Entirely unrelated. " * 3, published=T0 + timedelta(days=2)))
+    assert index.stats() == {
+        "articles": 1,
+        "urls": 0,
+        "hashes": 1,
+        "anchors": 0,  # the newcomer is too short to have any
+        "postings": 0,
+        "expiry_heap": 1,
+    }
