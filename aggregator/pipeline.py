@@ -11,6 +11,7 @@ a traceback and goes on with the other feeds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import random
@@ -21,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
 
-from aggregator.errors import ParseError
+from aggregator.errors import ExtractError, ParseError
+from aggregator.extract import ExtractedPage, ExtractSettings, choose_text, extract_page
 from aggregator.fetch import Fetcher
 from aggregator.models import Article, FetchRequest, FetchResult, ParsedFeed
-from aggregator.normalize import NormalizeSettings, normalize_entry
+from aggregator.normalize import NormalizeSettings, canonical_url, normalize_entry
 from aggregator.parse import parse_feed
 from aggregator.policy import PollPlan, PollPolicy, plan_failure, plan_success
-from aggregator.store import FeedState, PollRecord, Store, StoreCounts
+from aggregator.store import FeedState, PollRecord, Store, StoreCounts, article_identity
 
 log = logging.getLogger("aggregator.poll")
 
@@ -41,6 +43,8 @@ class PipelineSettings:
     lease_seconds: float = 300.0
     policy: PollPolicy = field(default_factory=PollPolicy)
     normalize: NormalizeSettings = field(default_factory=NormalizeSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
+    fulltext_concurrency: int = 4  # article pages fetched at once for one feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,10 @@ class Poller:
         else:
             outcome = "failed"
 
+        fulltext_notes: tuple[str, ...] = ()
+        if processed is not None and feed.fulltext and processed.articles:
+            processed, fulltext_notes = await self._add_fulltext(feed, processed)
+
         plan = self._plan(feed, result, processed, outcome, fetched_at)
         error = parse_error or (result.error.reason if result.error else None)
         record = PollRecord(
@@ -186,7 +194,7 @@ class Poller:
             etag_received=result.etag,
             last_modified_received=result.last_modified,
             error=error,
-            warnings=processed.feed.warnings if processed else (),
+            warnings=(processed.feed.warnings if processed else ()) + fulltext_notes,
             new_url=result.permanent_url if outcome != "failed" else None,
             validators_url=_validators_url(result),
             body_hash=body_hash,
@@ -227,6 +235,44 @@ class Poller:
             settings=self.settings.normalize,
         )
         return await loop.run_in_executor(self.cpu, call)
+
+    async def _add_fulltext(
+        self, feed: FeedState, processed: ProcessedFeed
+    ) -> tuple[ProcessedFeed, tuple[str, ...]]:
+        """Fetch and extract the page of each NEW article (politely: same fetcher, same
+        per-host limits and caps); keep the feed text where that fails, and say why."""
+        known = await self._in(
+            self.writer, self.store.known_identities, feed.id, processed.articles
+        )
+        sem = asyncio.Semaphore(self.settings.fulltext_concurrency)
+        notes: list[str] = []
+
+        async def one(art: Article) -> Article:
+            if article_identity(art) in known or not art.url:
+                return art
+            async with sem:
+                page = await self.fetcher.fetch_page(art.url)
+            if page.error is not None or page.body is None:
+                reason = page.error.reason if page.error else f"HTTP {page.status}"
+                notes.append(f"full text of {art.url}: {reason}")
+                return art
+            try:
+                extracted: ExtractedPage = await self._in(
+                    self.cpu, _ExtractCall(page.body, page.final_url, self.settings.extract)
+                )
+            except ExtractError as exc:
+                notes.append(f"full text of {art.url}: {exc}")
+                return art
+            return dataclasses.replace(
+                art,
+                fulltext=extracted.text,
+                text=choose_text(art.text, extracted.text),
+                canonical_url=canonical_url(art.url, page_canonical=extracted.canonical_url),
+                language=art.language or extracted.language,
+            )
+
+        arts = await asyncio.gather(*(one(a) for a in processed.articles))
+        return ProcessedFeed(feed=processed.feed, articles=tuple(arts)), tuple(notes)
 
     def _plan(
         self,
@@ -285,6 +331,18 @@ class _ProcessCall:
             feed_name=self.feed_name,
             settings=self.settings,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _ExtractCall:
+    """A picklable call of ``extract_page`` for the process pool."""
+
+    html: bytes
+    url: str
+    settings: ExtractSettings
+
+    def __call__(self) -> ExtractedPage:
+        return extract_page(self.html, url=self.url, settings=self.settings)
 
 
 def _validators_url(result: FetchResult) -> str:

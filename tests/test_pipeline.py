@@ -129,3 +129,60 @@ async def test_gone_feed_stops_and_bad_feeds_do_not_stop_good_ones(
     states = {s.name: s.state for s in store.feed_statuses()}
     assert states["gone"] == "gone"
     assert await claim(poller, "gone") == []  # never polled again
+
+
+PAGE = """<!doctype html><html lang="en"><head><title>NK troops in Kursk</title>
+<link rel="canonical" href="{canonical}"></head><body>
+<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/sport">Sport</a></nav>
+<article><h1>North Korean troops arrive in Russia's Kursk region</h1>
+<p>Several thousand North Korean soldiers have reached the Kursk region, Ukrainian
+officials said on Monday, after weeks of training at ranges in Russia's Far East.</p>
+<p>NATO's secretary general called the deployment a dangerous expansion of the war and
+said the alliance was consulting with partners in the Indo-Pacific about a response.</p>
+<p>Ukrainian military intelligence said the troops were stationed in temporary barracks
+between 25 and 40 miles from the border and had not yet taken part in combat.</p>
+</article><aside>Most read: weather, football, recipes</aside>
+<footer>Copyright Example News. All rights reserved.</footer></body></html>"""
+
+
+async def test_fulltext_feed_fetches_pages_of_new_articles_and_falls_back(
+    store: Store, poller: Poller, server: LocalServer
+) -> None:
+    items = "".join(
+        f"<item><title>Item {n}</title><link>{server.url(path)}</link><guid>g{n}</guid>"
+        f"<description>Short teaser {n}.</description></item>"
+        for n, path in ((1, "/a/1?utm_source=rss"), (2, "/a/missing"))
+    )
+    feed = f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+    server.static("/full", feed, content_type="application/rss+xml")
+    canonical = "https://example.org/world/nk-troops-kursk"
+    server.route(
+        "/a/1",
+        Response(body=PAGE.format(canonical=canonical).encode(), content_type="text/html"),
+    )
+    server.route("/a/missing", Response(status=404))
+    store.sync_feeds([FeedSpec("full", server.url("/full"), fulltext=True)], datetime.now(UTC))
+    (feed_state,) = await claim(poller, "full")
+    summary = await poller.poll(feed_state)
+    assert (summary.outcome, summary.new) == ("ok", 2)
+    with store.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from aggregator.store.schema import articles
+
+        rows = {r.guid: r for r in conn.execute(select(articles))}
+    assert rows["g1"].fulltext is not None
+    assert "temporary barracks" in rows["g1"].fulltext
+    assert "Most read" not in rows["g1"].fulltext
+    assert "temporary barracks" in rows["g1"].text  # the longer, better text is used
+    assert rows["g1"].canonical_url == canonical
+    assert rows["g2"].fulltext is None
+    assert rows["g2"].text.startswith("Short teaser 2")
+    (poll,) = store.recent_polls("full")
+    assert poll.warnings is not None
+    assert "/a/missing: HTTP 404" in poll.warnings
+    # Articles already stored are not fetched again on the next poll.
+    server.route("/full", Response(body=feed + b" ", content_type="application/rss+xml"))
+    (feed_state,) = await claim(poller, "full")
+    await poller.poll(feed_state)
+    assert len(server.requests_for("/a/1")) == 1

@@ -465,6 +465,23 @@ class Store(EventStatements):
             conn.execute(articles.insert(), inserts)
         return StoreCounts(new=len(inserts), updated=updated)
 
+    @_storage_errors
+    def known_identities(self, feed_id: int, batch: Sequence[Article]) -> set[str]:
+        """Which of these articles the feed already has (by identity)."""
+        keys = [article_identity(a) for a in batch]
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                found.update(
+                    conn.execute(
+                        select(articles.c.identity).where(
+                            articles.c.feed_id == feed_id,
+                            articles.c.identity.in_(keys[i : i + 500]),
+                        )
+                    ).scalars()
+                )
+        return found
+
     # -- queries ------------------------------------------------------------------
 
     @_storage_errors
