@@ -35,8 +35,11 @@ second):
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -70,10 +73,15 @@ class ClusterSettings:
             the rest costs time and adds off-topic words).
         max_terms: terms kept per article vector (the strongest by weight).
         max_cluster_terms: terms kept per cluster centroid (memory and speed bound).
+        candidate_terms: an article's strongest terms whose postings give the
+            candidate clusters (speed bound; the cosine still uses every term).
         max_silence: a cluster silent for longer than this takes no new article.
         window: clusters not updated for this long are evicted from memory.
         idf_prior_docs: pseudo-documents in which every unseen term is assumed
             absent, so the first articles do not see every word as equally rare.
+        idf_halflife_docs: document frequencies are halved each time this many more
+            articles have been seen, so IDF follows recent news and its memory stays
+            bounded (rare terms that stop appearing are forgotten).
     """
 
     threshold: float = 0.08
@@ -83,12 +91,14 @@ class ClusterSettings:
     bigram_weight: float = 0.0
     url_weight: float = 0.5
     text_weight: float = 0.5
-    max_text_chars: int = 1500
-    max_terms: int = 48
+    max_text_chars: int = 1000
+    max_terms: int = 32
     max_cluster_terms: int = 256
+    candidate_terms: int = 12
     max_silence: timedelta = timedelta(hours=48)
     window: timedelta = timedelta(hours=72)
     idf_prior_docs: int = 20
+    idf_halflife_docs: int = 100_000
 
     def __post_init__(self) -> None:
         if self.window < self.max_silence:
@@ -156,45 +166,98 @@ def _stem(word: str) -> str:
     return word
 
 
-def _is_entity(token: str, sentence_case: bool) -> bool:
-    """Acronyms, numbers and mixed case always; capitals only in sentence case."""
-    if token.isdigit() or any(ch.isdigit() for ch in token):
-        return True
-    if len(token) >= 2 and token.isupper():
-        return True
-    if token[0].islower() and any(ch.isupper() for ch in token[1:]):
-        return True  # iPhone, eBay
-    return sentence_case and token[0].isupper()
+# Memo of _token_info: a pure function of the token, so sharing it is safe and it
+# changes no decision. Cleared when full (a plain dict is several times faster than
+# functools.lru_cache on this path, which runs for every token of every article).
+_TOKEN_MEMO: dict[str, tuple[str, int]] = {}
+_TOKEN_MEMO_MAX = 1 << 18
+
+
+def _token(token: str) -> tuple[str, int]:
+    info = _TOKEN_MEMO.get(token)
+    if info is None:
+        if len(_TOKEN_MEMO) >= _TOKEN_MEMO_MAX:
+            _TOKEN_MEMO.clear()
+        info = _TOKEN_MEMO[token] = _token_info(token)
+    return info
+
+
+def _token_info(token: str) -> tuple[str, int]:
+    """A token's term ("" for a stop word) and entity class.
+
+    Entity class: 2 for acronyms, numbers and mixed case ("NATO", "7.1", "iPhone"),
+    which name things wherever they stand; 1 for a plain capitalised word, a name
+    only inside a sentence-case text; 0 otherwise. News vocabulary is Zipfian, so
+    the cache answers almost every token of a long text.
+    """
+    lower = token.lower().replace("’", "'")
+    capital = 1 if token[0].isupper() else 0
+    if lower in _STOP or (len(lower) < 2 and not lower.isdigit()):
+        return "", capital  # the capital still tells Title Case from sentence case
+    term = _stem(lower.replace(".", "").replace("'", ""))
+    if not term or term in _STOP:
+        return "", capital
+    if (
+        any(ch.isdigit() for ch in token)
+        or (len(token) >= 2 and token.isupper())
+        or (token[0].islower() and not token.islower())
+    ):
+        return term, 2
+    return term, capital
 
 
 def _field_terms(
     text: str, settings: ClusterSettings, weight: float, out: dict[str, float]
 ) -> None:
-    """Add weighted unigram and bigram counts of one text field to ``out``."""
-    tokens = _WORD.findall(text)
-    if not tokens:
+    """Add weighted unigram (and, when asked, bigram) counts of one field to ``out``."""
+    raw = _WORD.findall(text)
+    if not raw:
         return
-    caps = sum(1 for t in tokens if t[0].isupper())
+    boost = weight * settings.entity_boost
+    if settings.bigram_weight > 0.0:
+        _ordered_terms(raw, weight, boost, weight * settings.bigram_weight, out)
+        return
+    # Without pairs the order is irrelevant: count distinct tokens once (in C), then
+    # look each up once; a 1.5 KB lead has ~250 tokens but ~150 distinct ones.
+    counts = Counter(raw)
+    memo = _TOKEN_MEMO
+    kinds = [(memo.get(tok) or _token(tok), n) for tok, n in counts.items()]
+    caps = sum(n for (_, kind), n in kinds if kind)
     # In Title Case every word is capitalised and capitals say nothing; in sentence
-    # case a capital after the first word marks a name.
-    sentence_case = caps * 2 <= len(tokens)
-    prev: str | None = None
-    for i, token in enumerate(tokens):
-        lower = token.lower().replace("’", "'")
-        if lower in _STOP or (len(lower) < 2 and not lower.isdigit()):
-            prev = None
+    # case a capital marks a name, except on the first word (and sentence starts,
+    # which are mostly stop words).
+    capital_is_name = caps * 2 <= len(raw)
+    first = _token(raw[0])
+    for (term, kind), n in kinds:
+        if not term:
             continue
-        term = _stem(lower.replace(".", "").replace("'", ""))
-        if not term or term in _STOP:
-            prev = None
+        if kind == 2:
+            out[term] = out.get(term, 0.0) + n * boost
+        elif kind == 1 and capital_is_name:
+            plain = 1 if (term, kind) == first else 0
+            out[term] = out.get(term, 0.0) + (n - plain) * boost + plain * weight
+        else:
+            out[term] = out.get(term, 0.0) + n * weight
+
+
+def _ordered_terms(
+    raw: list[str], weight: float, boost: float, pair_weight: float, out: dict[str, float]
+) -> None:
+    tokens = [_token(t) for t in raw]
+    caps = sum(1 for _, kind in tokens if kind)
+    capital_is_name = caps * 2 <= len(tokens)
+    prev = ""
+    for i, (term, kind) in enumerate(tokens):
+        if not term:
+            prev = ""
             continue
-        w = weight
-        if _is_entity(token, sentence_case and i > 0):
-            w *= settings.entity_boost
-        out[term] = out.get(term, 0.0) + w
-        if prev is not None and settings.bigram_weight > 0.0:
+        if kind == 2 or (kind == 1 and capital_is_name and i > 0):
+            out[term] = out.get(term, 0.0) + boost
+        else:
+            out[term] = out.get(term, 0.0) + weight
+        if prev:
             pair = prev + " " + term
-            out[pair] = out.get(pair, 0.0) + weight * settings.bigram_weight
+            out[pair] = out.get(pair, 0.0) + pair_weight
         prev = term
 
 
@@ -259,6 +322,7 @@ class Clusterer:
         self._article_cluster: dict[int, int] = {}
         self._merged_into: dict[int, int] = {}
         self._now: datetime | None = None
+        self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
 
     # -- public API ------------------------------------------------------------
 
@@ -357,8 +421,12 @@ class Clusterer:
             return
         self._now = published
         horizon = published - self._s.window
-        stale = [c for c in self._clusters.values() if c.last_updated < horizon]
-        for cluster in stale:
+        # ``_recent`` is ordered by last touch, so the stale clusters are at its front
+        # (a late article with an old date may keep one a little longer: harmless).
+        while self._recent:
+            cluster = self._clusters[next(iter(self._recent))]
+            if cluster.last_updated >= horizon:
+                break
             self._evict(cluster)
 
     def _evict(self, cluster: _Cluster) -> None:
@@ -371,42 +439,69 @@ class Clusterer:
         for article_id in cluster.members:
             self._article_cluster.pop(article_id, None)
         del self._clusters[cluster.cluster_id]
+        del self._recent[cluster.cluster_id]
 
     def _vectorize(self, article: Article) -> dict[str, float]:
         """Unit TF-IDF vector with the IDF of now; updates document frequencies."""
         counts = featurize(article, self._s)
-        n = self._docs + self._s.idf_prior_docs
         df = self._df
+        log = math.log
+        # idf = ln((n + 1) / (df + 1)) + 1, with ln(n + 1) + 1 hoisted out of the loop.
+        base = log(self._docs + self._s.idf_prior_docs + 1.0) + 1.0
         weights: dict[str, float] = {}
         for term, tf in counts.items():
-            idf = math.log((n + 1.0) / (df.get(term, 0) + 1.0)) + 1.0
-            weights[term] = (1.0 + math.log(tf) if tf > 1.0 else tf) * idf
-        for term in counts:
-            df[term] = df.get(term, 0) + 1
+            d = df.get(term, 0)
+            weights[term] = (1.0 + log(tf) if tf > 1.0 else tf) * (base - log(d + 1.0))
+            df[term] = d + 1
         self._docs += 1
-        if len(weights) > self._s.max_terms:
-            kept = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[: self._s.max_terms]
+        if self._docs >= 2 * self._s.idf_halflife_docs:
+            self._forget_document_frequencies()
+        if len(weights) > self._s.candidate_terms:
+            # Strongest first (``_score`` looks up candidates by the first terms); ties
+            # broken by term so the choice never depends on dict order.
+            kept = heapq.nsmallest(self._s.max_terms, weights.items(), key=_by_weight)
             weights = dict(kept)
         norm = math.sqrt(sum(w * w for w in weights.values()))
         if norm == 0.0:
             return {}
         return {t: w / norm for t, w in weights.items()}
 
+    def _forget_document_frequencies(self) -> None:
+        """Halve every document frequency: IDF follows recent news, memory stays bounded."""
+        self._docs //= 2
+        self._df = {t: d // 2 for t, d in self._df.items() if d >= 2}
+
     def _score(self, vector: dict[str, float], published: datetime) -> dict[int, float]:
-        """Cosine of the vector with every active cluster sharing a term."""
-        dots: dict[int, float] = {}
-        for term, w in vector.items():
-            posting = self._postings.get(term)
-            if posting is None:
-                continue
-            for cid in posting:
-                dots[cid] = dots.get(cid, 0.0) + w * self._clusters[cid].centroid[term]
+        """Cosine of the vector with the active clusters sharing a strong term.
+
+        Candidates come from the postings of the article's ``candidate_terms``
+        strongest terms only (the vector is ordered strongest first): common words
+        sit in the postings of most clusters, and a cluster that shares only those
+        could not reach the threshold anyway. The cosine itself uses every term.
+        """
+        postings = self._postings
+        candidates: dict[int, None] = {}
+        for term in itertools.islice(vector, self._s.candidate_terms):
+            posting = postings.get(term)
+            if posting is not None:
+                candidates.update(posting)
+        # Only clusters that could take the article (or be merged through it) matter.
+        floor = self._s.threshold
+        silence = self._s.max_silence
         out: dict[int, float] = {}
-        for cid, dot in dots.items():
+        for cid in candidates:
             cluster = self._clusters[cid]
-            if published - cluster.last_updated > self._s.max_silence:
+            if cluster.norm_sq <= 0.0 or published - cluster.last_updated > silence:
                 continue
-            out[cid] = dot / cluster.norm if cluster.norm_sq > 0.0 else 0.0
+            c = cluster.centroid
+            dot = 0.0
+            for term, w in vector.items():
+                cw = c.get(term)
+                if cw is not None:
+                    dot += w * cw
+            sim = dot / cluster.norm
+            if sim >= floor:
+                out[cid] = sim
         return out
 
     def _cosine(self, vector: dict[str, float], cluster: _Cluster) -> float:
@@ -453,6 +548,8 @@ class Clusterer:
         cluster.norm_sq += 2.0 * dot + (1.0 if vector else 0.0)
         if len(c) > 2 * self._s.max_cluster_terms:
             self._prune(cluster)
+        self._recent.pop(cluster.cluster_id, None)
+        self._recent[cluster.cluster_id] = None
         cluster.article_count += 1
         cluster.outlets.add(article.feed)
         cluster.members.append(article_id)
@@ -522,7 +619,12 @@ class Clusterer:
         if small.headline_score > into.headline_score:
             into.headline, into.headline_score = small.headline, small.headline_score
         del self._clusters[small.cluster_id]
+        del self._recent[small.cluster_id]
         self._merged_into[small.cluster_id] = into.cluster_id
+
+
+def _by_weight(item: tuple[str, float]) -> tuple[float, str]:
+    return (-item[1], item[0])
 
 
 def _centroid_cosine(a: _Cluster, b: _Cluster) -> float:
