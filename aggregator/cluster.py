@@ -49,6 +49,7 @@ from aggregator.models import Article, ClusterDecision
 __all__ = [
     "ClusterInfo",
     "ClusterSettings",
+    "ClusterStats",
     "Clusterer",
     "featurize",
 ]
@@ -119,6 +120,17 @@ class ClusterInfo:
     outlet_count: int
     top_terms: tuple[str, ...]
     status: str  # "active" (still takes articles) or "dormant" (silent too long)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStats:
+    """How much the clusterer holds in memory."""
+
+    clusters: int  # clusters not yet evicted
+    articles: int  # article ids remembered (for ``duplicate_of``)
+    terms: int  # terms with a document frequency (IDF memory)
+    postings: int  # (term, cluster) entries in the candidate index
+    merges: int  # merged-away ids kept for ``resolve``
 
 
 # --- features -----------------------------------------------------------------
@@ -299,7 +311,6 @@ class _Cluster:
     norm_sq: float = 0.0
     article_count: int = 0
     outlets: set[str] = field(default_factory=set)
-    members: list[int] = field(default_factory=list)
 
     @property
     def norm(self) -> float:
@@ -319,7 +330,9 @@ class Clusterer:
         self._postings: dict[str, dict[int, None]] = {}  # term -> clusters (ordered set)
         self._df: dict[str, int] = {}
         self._docs = 0
-        self._article_cluster: dict[int, int] = {}
+        # article id -> (cluster id when assigned, published), in arrival order, kept
+        # for one window so that ``duplicate_of`` can find an original's cluster.
+        self._article_cluster: dict[int, tuple[int, datetime]] = {}
         self._merged_into: dict[int, int] = {}
         self._now: datetime | None = None
         self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
@@ -333,7 +346,7 @@ class Clusterer:
         self._advance(article.published)
         vector = self._vectorize(article)
         if duplicate_of is not None and duplicate_of in self._article_cluster:
-            target = self._clusters.get(self.resolve(self._article_cluster[duplicate_of]))
+            target = self._clusters.get(self.resolve(self._article_cluster[duplicate_of][0]))
             if target is not None:
                 score, terms = self._explain(vector, target)
                 self._add(target, article_id, article, vector, score)
@@ -407,7 +420,18 @@ class Clusterer:
 
     @property
     def active_cluster_count(self) -> int:
+        """Clusters held in memory (active or dormant, not yet evicted)."""
         return len(self._clusters)
+
+    def stats(self) -> ClusterStats:
+        """Size of the in-memory state (for metrics and the bounded-state tests)."""
+        return ClusterStats(
+            clusters=len(self._clusters),
+            articles=len(self._article_cluster),
+            terms=len(self._df),
+            postings=sum(len(p) for p in self._postings.values()),
+            merges=len(self._merged_into),
+        )
 
     # -- internals -------------------------------------------------------------
 
@@ -428,6 +452,15 @@ class Clusterer:
             if cluster.last_updated >= horizon:
                 break
             self._evict(cluster)
+        # Articles are remembered for one window even when their cluster lives on (a
+        # long-running story must not keep every id it ever took). Assignments made
+        # before a merge still resolve, through ``resolve``.
+        remembered = self._article_cluster
+        while remembered:
+            article_id = next(iter(remembered))
+            if remembered[article_id][1] >= horizon:
+                break
+            del remembered[article_id]
 
     def _evict(self, cluster: _Cluster) -> None:
         for term in cluster.centroid:
@@ -436,8 +469,6 @@ class Clusterer:
                 posting.pop(cluster.cluster_id, None)
                 if not posting:
                     del self._postings[term]
-        for article_id in cluster.members:
-            self._article_cluster.pop(article_id, None)
         del self._clusters[cluster.cluster_id]
         del self._recent[cluster.cluster_id]
 
@@ -552,8 +583,7 @@ class Clusterer:
         self._recent[cluster.cluster_id] = None
         cluster.article_count += 1
         cluster.outlets.add(article.feed)
-        cluster.members.append(article_id)
-        self._article_cluster[article_id] = cluster.cluster_id
+        self._article_cluster[article_id] = (cluster.cluster_id, article.published)
         cluster.first_seen = min(cluster.first_seen, article.published)
         cluster.last_updated = max(cluster.last_updated, article.published)
         # The member closest to the centroid when it joined names the event.
@@ -611,9 +641,6 @@ class Clusterer:
             self._prune(into)
         into.article_count += small.article_count
         into.outlets |= small.outlets
-        into.members.extend(small.members)
-        for article_id in small.members:
-            self._article_cluster[article_id] = into.cluster_id
         into.first_seen = min(into.first_seen, small.first_seen)
         into.last_updated = max(into.last_updated, small.last_updated)
         if small.headline_score > into.headline_score:

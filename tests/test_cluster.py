@@ -285,3 +285,69 @@ def test_settings_are_frozen() -> None:
     s = ClusterSettings()
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.threshold = 0.9  # type: ignore[misc]
+
+
+def test_default_silence_gap_spans_the_benchmarks_36_hours() -> None:
+    # The quality benchmark spreads a shuffled stream over 36 h, so two reports of
+    # one story can be 30 h apart; the default must not split them on time alone.
+    c = Clusterer(ClusterSettings())
+    first = c.assign(1, article(KURSK[0]))
+    later = c.assign(2, article(KURSK[1], at=timedelta(hours=30)))
+    assert later.cluster_id == first.cluster_id
+
+
+def test_state_stays_bounded_on_a_long_stream() -> None:
+    settings = ClusterSettings(
+        max_silence=timedelta(hours=2), window=timedelta(hours=4), idf_halflife_docs=50
+    )
+    c = Clusterer(settings)
+    sizes = []
+    for i in range(1200):
+        # A new event every 10 articles, each with its own made-up names; one
+        # long-running story keeps coming back and must not hold every id it took.
+        event = i // 10
+        title = f"Zorbex{event} and Quarnia{event} argue over Tariff{event}"
+        if i % 3 == 0:
+            title = "Ongoing Brexit talks stall again"
+        c.assign(i, article(title, at=timedelta(minutes=6 * i)))
+        if i in (400, 1199):
+            sizes.append(c.stats())
+    early, late = sizes
+    # 4 h window at 10 articles/h: about 40 articles and 4-5 events in memory.
+    assert late.clusters <= 7
+    assert late.articles <= 45
+    assert late.clusters <= early.clusters + 1
+    assert late.terms <= early.terms * 1.5  # forgotten IDF keeps the vocabulary bounded
+    assert late.postings <= early.postings * 1.5
+
+
+def test_replayed_merge_sends_old_ids_to_the_survivor() -> None:
+    c = Clusterer(ClusterSettings())
+    c.restore_merge(7, 9)
+    c.restore(1, article(KURSK[0]), 7)  # stored before the merge, under the old id
+    c.restore(2, article(KURSK[1], at=timedelta(minutes=1)), 9)
+    assert c.resolve(7) == 9
+    assert c.info(7).article_count == 2
+    fresh = c.assign(3, article(ECLIPSE[0], at=timedelta(minutes=2)))
+    assert fresh.cluster_id == 10  # never reuses an id seen in the stored history
+
+
+def test_an_article_without_content_words_gets_its_own_cluster() -> None:
+    c = Clusterer(ClusterSettings())
+    c.assign(1, article(KURSK[0]))
+    empty = c.assign(2, article("What is it, and why?", at=timedelta(minutes=1)))
+    assert empty.is_new
+    assert empty.matched_terms == ()
+    other = c.assign(3, article("Where are they now?", at=timedelta(minutes=2)))
+    assert other.cluster_id != empty.cluster_id
+
+
+def test_full_text_lead_is_read_but_title_weighs_more() -> None:
+    settings = ClusterSettings()
+    text = "Officials in Kursk confirmed the arrival. " + "Unrelated tail words. " * 200
+    feats = featurize(article("Troops arrive", text=text), settings)
+    assert "kursk" in feats
+    assert feats["troop"] > settings.text_weight
+    # Only the lead is read: nothing past max_text_chars counts.
+    tail = featurize(article("Troops arrive", text="x " * 600 + "Zanzibar"), settings)
+    assert "zanzibar" not in tail
