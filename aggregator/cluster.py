@@ -13,12 +13,14 @@ second):
   words; entity-like terms (acronyms, numbers, mixed case such as ``iPhone``,
   capitalised words inside a sentence-case title) get extra weight, because
   events are named by who, where and how many. Adjacent content-word pairs
-  ("game thrones", "mt gox") add phrase evidence that a bag of words lacks. Words
-  from the URL slug are a weak extra field; the site's own host name is not used,
-  so one outlet's articles are not glued together.
+  ("game thrones", "mt gox") can add phrase evidence (off by default: no gain on
+  DEV). The body is read up to its lead (``max_text_chars``). Words from the URL
+  slug are a weak extra field; the site's host name is not used, so one outlet's
+  articles are not glued together.
 * Weights are sublinear TF times an IDF learned online from the articles seen so
-  far (only the past). A document's vector is frozen with the IDF of its arrival
-  time, so replaying the same stream rebuilds the same state exactly.
+  far (only the past), slowly forgotten (``idf_halflife_docs``). A document's
+  vector is frozen with the IDF of its arrival time, so replaying the same stream
+  rebuilds the same state (up to floating-point summation order after merges).
 * A cluster is the running sum of its members' unit vectors (its centroid up to
   scale); similarity is the cosine between the new article and that sum.
 * The join threshold depends on the cluster's size: an article compared with a
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from aggregator.errors import ConfigError
 from aggregator.models import Article, ClusterDecision
 
 __all__ = [
@@ -102,10 +105,20 @@ class ClusterSettings:
     idf_halflife_docs: int = 100_000
 
     def __post_init__(self) -> None:
+        problems = []
         if self.window < self.max_silence:
-            raise ValueError("window must be at least max_silence")
-        if not 0.0 < self.threshold <= 1.0 or not 0.0 < self.singleton_threshold <= 1.0:
-            raise ValueError("thresholds must be in (0, 1]")
+            problems.append("clustering.window: must be at least max_silence")
+        for name in ("threshold", "singleton_threshold", "merge_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                problems.append(f"clustering.{name}: must be in (0, 1]")
+        if min(self.max_terms, self.max_cluster_terms, self.candidate_terms) < 1:
+            problems.append(
+                "clustering: max_terms, max_cluster_terms, candidate_terms must be >= 1"
+            )
+        if self.idf_halflife_docs < 1:
+            problems.append("clustering.idf_halflife_docs: must be >= 1")
+        if problems:
+            raise ConfigError(problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +370,10 @@ class Clusterer:
         best_score = 0.0
         for cid, sim in scores.items():
             cluster = self._clusters[cid]
-            if sim >= self._threshold(cluster.article_count) and (best is None or sim > best_score):
+            if sim < self._threshold(cluster.article_count):
+                continue
+            # Ties go to the older cluster, whatever order the candidates came in.
+            if best is None or (sim, -cid) > (best_score, -best.cluster_id):
                 best, best_score = cluster, sim
         if best is None:
             cluster = self._new_cluster(article)

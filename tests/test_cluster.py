@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cluster import Clusterer, ClusterSettings, featurize
+from aggregator.errors import ConfigError
 from aggregator.models import Article
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -245,9 +246,20 @@ def test_features_mark_entities_and_ignore_the_host() -> None:
     assert feats["appl"] == 1.0 + settings.url_weight  # title + URL slug; first word: no boost
 
 
-def test_settings_reject_a_window_shorter_than_the_silence_gap() -> None:
-    with pytest.raises(ValueError, match="window"):
-        ClusterSettings(max_silence=timedelta(hours=10), window=timedelta(hours=5))
+def test_settings_report_every_problem_with_its_path() -> None:
+    with pytest.raises(ConfigError) as err:
+        ClusterSettings(max_silence=timedelta(hours=10), window=timedelta(hours=5), threshold=0)
+    assert err.value.problems == (
+        "clustering.window: must be at least max_silence",
+        "clustering.threshold: must be in (0, 1]",
+    )
+
+
+def test_phrase_pairs_when_asked() -> None:
+    feats = featurize(article("Mt. Gox files for bankruptcy"), ClusterSettings(bigram_weight=0.5))
+    assert feats["mt gox"] == 0.5
+    assert "gox fil" in feats
+    assert "for" not in feats
 
 
 def _slice() -> list[dict[str, str]]:
