@@ -342,6 +342,7 @@ class Clusterer:
         self._clusters: dict[int, _Cluster] = {}
         self._postings: dict[str, dict[int, None]] = {}  # term -> clusters (ordered set)
         self._df: dict[str, int] = {}
+        self._surface: dict[str, str] = {}  # term -> a title word it came from
         self._docs = 0
         # article id -> (cluster id when assigned, published), in arrival order, kept
         # for one window so that ``duplicate_of`` can find an original's cluster.
@@ -421,7 +422,7 @@ class Clusterer:
         """Describe a cluster held in memory (KeyError once it left the window)."""
         cluster = self._clusters[self.resolve(cluster_id)]
         top = sorted(cluster.centroid.items(), key=lambda kv: (-kv[1], kv[0]))
-        terms = tuple(t for t, _ in top if " " not in t)[:8]
+        terms = tuple(self._display(t) for t, _ in top if " " not in t)[:8]
         active = self._now is None or self._now - cluster.last_updated <= self._s.max_silence
         return ClusterInfo(
             cluster_id=cluster.cluster_id,
@@ -491,6 +492,13 @@ class Clusterer:
     def _vectorize(self, article: Article) -> dict[str, float]:
         """Unit TF-IDF vector with the IDF of now; updates document frequencies."""
         counts = featurize(article, self._s)
+        # Remember how title words are written, to show "released" rather than the
+        # stem "releas" in explanations and top terms.
+        surface = self._surface
+        for token in _WORD.findall(article.title):
+            term = _token(token)[0]
+            if term:
+                surface[term] = token.lower()
         df = self._df
         log = math.log
         # idf = ln((n + 1) / (df + 1)) + 1, with ln(n + 1) + 1 hoisted out of the loop.
@@ -513,10 +521,14 @@ class Clusterer:
             return {}
         return {t: w / norm for t, w in weights.items()}
 
+    def _display(self, term: str) -> str:
+        return " ".join(self._surface.get(part, part) for part in term.split(" "))
+
     def _forget_document_frequencies(self) -> None:
         """Halve every document frequency: IDF follows recent news, memory stays bounded."""
         self._docs //= 2
         self._df = {t: d // 2 for t, d in self._df.items() if d >= 2}
+        self._surface = {t: w for t, w in self._surface.items() if t in self._df}
 
     def _score(self, vector: dict[str, float], published: datetime) -> dict[int, float]:
         """Cosine of the vector with the active clusters sharing a strong term.
@@ -564,7 +576,7 @@ class Clusterer:
         parts = [(w * c[t], t) for t, w in vector.items() if t in c]
         parts.sort(key=lambda p: (-p[0], p[1]))
         score = sum(p for p, _ in parts) / cluster.norm if cluster.norm_sq > 0.0 else 0.0
-        return score, tuple(t for _, t in parts[:6])
+        return score, tuple(self._display(t) for _, t in parts[:6])
 
     def _new_cluster(self, article: Article) -> _Cluster:
         cid = self._next_id

@@ -363,3 +363,14 @@ def test_full_text_lead_is_read_but_title_weighs_more() -> None:
     # Only the lead is read: nothing past max_text_chars counts.
     tail = featurize(article("Troops arrive", text="x " * 600 + "Zanzibar"), settings)
     assert "zanzibar" not in tail
+
+
+def test_explanations_show_words_not_stems() -> None:
+    c = Clusterer(ClusterSettings())
+    feed_all(c, BACKGROUND)
+    c.assign(100, article("Apple releases iOS update for iPhones", at=timedelta(hours=1)))
+    joined = c.assign(101, article("Apple released iOS update", at=timedelta(hours=2)))
+    assert not joined.is_new
+    assert "released" in joined.matched_terms
+    assert "releas" not in joined.matched_terms
+    assert "apple" in c.info(joined.cluster_id).top_terms
