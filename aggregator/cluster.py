@@ -97,7 +97,7 @@ class ClusterSettings:
     text_weight: float = 0.5
     max_text_chars: int = 1000
     max_terms: int = 32
-    max_cluster_terms: int = 256
+    max_cluster_terms: int = 64
     candidate_terms: int = 12
     max_silence: timedelta = timedelta(hours=48)
     window: timedelta = timedelta(hours=72)
