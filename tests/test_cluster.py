@@ -189,10 +189,12 @@ def test_restore_then_continue_matches_uninterrupted_processing() -> None:
         article(r["title"], at=timedelta(minutes=i), feed=r["publisher"], url=r["url"])
         for i, r in enumerate(rows)
     ]
-    cut = len(articles) // 2
-
     straight = Clusterer(settings)
     decisions = [straight.assign(i, a) for i, a in enumerate(articles)]
+    # Cut after the first merge, so the replay has to carry a merge across.
+    first_merge = next(i for i, d in enumerate(decisions) if d.merged)
+    cut = max(len(articles) // 2, first_merge + 1)
+    assert cut < len(articles) - 20
 
     # The lead stores each decision and every merge; on start-up it replays them.
     resumed = Clusterer(settings)
