@@ -140,7 +140,8 @@ def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
 
 
 def _print_problems(err: ConfigError, source: str) -> None:
-    print(f"{source}: invalid configuration ({len(err.problems)} problems)", file=sys.stderr)
+    n = len(err.problems)
+    print(f"{source}: invalid configuration ({n} problem{'s' if n != 1 else ''})", file=sys.stderr)
     for problem in err.problems:
         print(f"  {problem}", file=sys.stderr)
 
