@@ -25,6 +25,7 @@ from aggregator.query import (
     Phrase,
     Query,
     Term,
+    _tokenize_unicode,
     document_from_article,
     fts5_plan,
     index_text,
@@ -628,3 +629,17 @@ def test_tsquery_agrees_with_evaluator_on_random_queries(
     except QueryError:
         return
     _check_pg(pg, query)
+
+
+_TEXT_CHARS = st.one_of(
+    st.characters(max_codepoint=0x7F),
+    st.characters(min_codepoint=0xA0, max_codepoint=0x17F),
+    st.characters(min_codepoint=0x2000, max_codepoint=0x206F),
+    st.sampled_from(["\u0301", "\u0308", "я", "Ё", "ß", "ǅ", "_", "́", "\ufe0f", "ि", "ﬁ"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(_TEXT_CHARS, max_size=40))
+def test_tokenize_fast_paths_equal_the_unicode_path(text: str) -> None:
+    assert tokenize(text) == _tokenize_unicode(text)

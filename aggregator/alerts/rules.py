@@ -1,0 +1,369 @@
+"""Alert rules and the pure decision whether (and when) a rule fires.
+
+The pipeline calls ``decide`` once per (rule, matching article) inside the transaction
+that stores the article; "fire" and "defer" both mean "write an outbox row", the only
+difference being its due time. Nothing here reads a clock, the database or a global:
+the caller hands in the event's state, the rule's history and ``now``.
+
+Limits, and what each does to an alert that hits it:
+
+- **quiet hours** → *defer* to the end of the quiet period (nothing is lost; the user
+  just isn't woken up).
+- **max_per_hour** → *defer* to the next UTC clock hour with room. It is a rate cap,
+  not a filter: every alert is still delivered. Fixed clock-hour windows (not a sliding
+  window) make the count simple to check and explain: at most N alerts per rule have a
+  due time within any one clock hour.
+- **throttle** → *suppress* (``skip``): "tell me at most once per window". An event that
+  matches inside the window is still stored, searchable and part of digests; it just does
+  not alert. A suppressed alert is not "fired", so a ``min_sources`` rule may still fire
+  for that cluster when a later source arrives after the window.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal, cast, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+
+from aggregator.errors import ConfigError
+
+Trigger = Literal["new_event", "min_sources", "every_article", "digest"]
+TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
+
+Action = Literal["fire", "skip", "defer"]
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """Local wall-clock times (in the rule's time zone) during which nothing is sent.
+
+    ``start > end`` spans midnight (22:00–07:00). The end is exclusive.
+    """
+
+    start: time
+    end: time
+
+    def contains(self, local: time) -> bool:
+        local = local.replace(tzinfo=None)
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRuleSpec:
+    """One alert rule from feeds.yaml, validated on construction (``ConfigError``).
+
+    - ``trigger``: ``new_event`` (first matching article of a cluster), ``min_sources``
+      (the matching cluster reaches ``min_sources`` distinct outlets), ``every_article``,
+      ``digest`` (one message per ``digest_cron`` tick with the events since the last).
+    - ``timezone``: IANA name; the zone of ``quiet_hours`` and ``digest_cron``.
+    - ``throttle``: at most one alert per this window (others suppressed); None = off.
+    - ``max_per_hour``: rate cap (excess deferred to the next clock hour); None = off.
+    """
+
+    name: str
+    topic: str
+    trigger: Trigger
+    channels: tuple[str, ...]
+    min_sources: int = 3
+    digest_cron: str | None = None  # five-field crontab, e.g. "0 8 * * 1-5"
+    timezone: str = "UTC"
+    throttle: timedelta | None = None
+    quiet_hours: QuietHours | None = None
+    max_per_hour: int | None = None
+
+    def __post_init__(self) -> None:
+        # The config may hand in a list; keep the frozen value immutable.
+        object.__setattr__(self, "channels", tuple(self.channels))
+        problems = rule_problems(self)
+        if problems:
+            raise ConfigError(problems)
+
+
+def rule_problems(rule: AlertRuleSpec) -> list[str]:
+    """Every problem with a rule, as ``field: message`` (the config prefixes its path)."""
+    problems: list[str] = []
+    if not rule.name.strip():
+        problems.append("name: must not be empty")
+    if not rule.topic.strip():
+        problems.append("topic: must not be empty")
+    if rule.trigger not in TRIGGERS:
+        problems.append(f"trigger: {rule.trigger!r} is not one of {', '.join(TRIGGERS)}")
+    if not rule.channels:
+        problems.append("channels: at least one channel is needed")
+    if rule.trigger == "min_sources" and rule.min_sources < 1:
+        problems.append(f"min_sources: must be at least 1, got {rule.min_sources}")
+    zone: ZoneInfo | None = None
+    try:
+        zone = ZoneInfo(rule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"timezone: unknown IANA time zone {rule.timezone!r}")
+    if rule.trigger == "digest":
+        if not rule.digest_cron:
+            problems.append("digest_cron: a digest rule needs a cron schedule")
+        else:
+            try:
+                _cron(rule.digest_cron, zone or ZoneInfo("UTC"))
+            except ValueError as exc:
+                problems.append(f"digest_cron: {exc}")
+    elif rule.digest_cron:
+        problems.append("digest_cron: only digest rules have a schedule")
+    if rule.throttle is not None and rule.throttle <= timedelta(0):
+        problems.append("throttle: must be a positive duration")
+    if rule.max_per_hour is not None and rule.max_per_hour < 1:
+        problems.append(f"max_per_hour: must be at least 1, got {rule.max_per_hour}")
+    if rule.quiet_hours is not None and rule.quiet_hours.start == rule.quiet_hours.end:
+        problems.append("quiet_hours: start and end must differ")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class EventState:
+    """What the pipeline knows about the matching article's cluster.
+
+    ``cluster_id`` is the resolved (surviving) id; ``merged`` lists clusters absorbed into
+    it, so a rule that fired for any of them does not fire again for the merged event.
+    """
+
+    cluster_id: int
+    outlet_count: int  # distinct outlets carrying the cluster, this article included
+    first_match: bool  # this article is the cluster's first one matching the rule's topic
+    already_fired: bool = False  # the rule has an outbox row for this cluster
+    merged: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleHistory:
+    """The rule's recent alerts, as the store knows them.
+
+    - ``fired_for``: resolved cluster ids the rule has alerted for (fired or deferred).
+    - ``scheduled``: due times of the rule's alerts from the current clock hour on
+      (future, deferred ones included) — the ``max_per_hour`` count.
+    - ``last_alert_at``: due time of the rule's latest alert — the ``throttle`` clock.
+    """
+
+    fired_for: frozenset[int] = frozenset()
+    scheduled: tuple[datetime, ...] = ()
+    last_alert_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``fire`` now, ``defer`` until ``until`` (both: write an outbox row), or ``skip``."""
+
+    action: Action
+    reason: str = ""
+    until: datetime | None = None
+
+    @staticmethod
+    def fire(reason: str = "") -> Decision:
+        return Decision("fire", reason)
+
+    @staticmethod
+    def skip(reason: str) -> Decision:
+        return Decision("skip", reason)
+
+    @staticmethod
+    def defer(until: datetime, reason: str) -> Decision:
+        return Decision("defer", reason, until)
+
+    @property
+    def enqueue(self) -> bool:
+        """Whether the caller writes an outbox row."""
+        return self.action != "skip"
+
+    def due_at(self, now: datetime) -> datetime:
+        """When the outbox row becomes due."""
+        return self.until if self.until is not None else now
+
+
+def decide(rule: AlertRuleSpec, event: EventState, history: RuleHistory, now: datetime) -> Decision:
+    """Whether ``rule`` alerts for this matching article, now or later."""
+    _require_aware(now)
+    fired = (
+        event.already_fired
+        or event.cluster_id in history.fired_for
+        or any(c in history.fired_for for c in event.merged)
+    )
+    if rule.trigger == "digest":
+        return Decision.skip("digest rules send on their schedule")
+    if rule.trigger == "new_event":
+        if fired:
+            return Decision.skip("already alerted for this event")
+        if not event.first_match:
+            return Decision.skip("not the event's first matching article")
+    elif rule.trigger == "min_sources":
+        if fired:
+            return Decision.skip("already alerted for this event")
+        if event.outlet_count < rule.min_sources:
+            return Decision.skip(f"{event.outlet_count} of {rule.min_sources} sources")
+    if rule.throttle is not None and history.last_alert_at is not None:
+        reopens = history.last_alert_at + rule.throttle
+        if now < reopens:
+            return Decision.skip(f"throttled until {reopens.astimezone(UTC).isoformat()}")
+    due, why = _release(rule, history.scheduled, now)
+    if due == now:
+        return Decision.fire()
+    return Decision.defer(due, why)
+
+
+def delivery_time(rule: AlertRuleSpec, history: RuleHistory, now: datetime) -> datetime:
+    """The earliest time an alert of ``rule`` created at ``now`` may be sent.
+
+    Applies quiet hours and ``max_per_hour`` (not the throttle). The lead uses it for
+    digest rows; ``decide`` uses it for the others.
+    """
+    _require_aware(now)
+    return _release(rule, history.scheduled, now)[0]
+
+
+def _release(
+    rule: AlertRuleSpec, scheduled: Iterable[datetime], now: datetime
+) -> tuple[datetime, str]:
+    zone = ZoneInfo(rule.timezone)
+    counts = _per_hour(scheduled)
+    when, reasons = now, []
+    # Each step moves ``when`` forward, and only quiet hours can push it back into a full
+    # hour, so this settles within a few rounds; the bound only guards against a bug.
+    for _ in range(48):
+        moved = False
+        if rule.quiet_hours is not None and rule.quiet_hours.contains(when.astimezone(zone).time()):
+            when = quiet_end(rule.quiet_hours, zone, when)
+            reasons.append("quiet hours")
+            moved = True
+        if rule.max_per_hour is not None:
+            slot = _free_hour(counts, rule.max_per_hour, when)
+            if slot != when:
+                when = slot
+                reasons.append("max_per_hour")
+                moved = True
+        if not moved:
+            break
+    return when, ", ".join(dict.fromkeys(reasons))
+
+
+def _hour(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _per_hour(scheduled: Iterable[datetime]) -> dict[datetime, int]:
+    counts: dict[datetime, int] = {}
+    for when in scheduled:
+        key = _hour(when)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _free_hour(counts: dict[datetime, int], limit: int, when: datetime) -> datetime:
+    """``when`` if its clock hour has room, else the start of the next hour that has."""
+    hour = _hour(when)
+    if counts.get(hour, 0) < limit:
+        return when
+    while counts.get(hour, 0) >= limit:
+        hour += timedelta(hours=1)
+    return hour
+
+
+def quiet_end(quiet: QuietHours, zone: ZoneInfo, when: datetime) -> datetime:
+    """The first instant at or after ``when`` that is the quiet period's end, in UTC."""
+    local = when.astimezone(zone)
+    day: date = local.date()
+    for offset in (0, 1):
+        candidate = datetime.combine(day + timedelta(days=offset), quiet.end, tzinfo=zone)
+        # Round-trip through UTC so a wall time that does not exist (a DST gap) maps to
+        # a real instant instead of comparing as a fiction.
+        candidate_utc = candidate.astimezone(UTC)
+        if candidate_utc > when:
+            return candidate_utc
+    raise AssertionError("unreachable: the end recurs daily")  # pragma: no cover
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_DOW_ITEM = re.compile(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?")
+
+
+def _crontab_weekdays(spec: str) -> str:
+    """Translate a crontab day-of-week field into APScheduler 3 weekday names.
+
+    APScheduler 3 numbers weekdays from Monday = 0, crontab from Sunday = 0 (7 is also
+    Sunday), and ``CronTrigger.from_crontab`` passes the numbers through unchanged
+    (APScheduler issue 286): "1-5" would mean Tuesday–Saturday. Numeric items are
+    expanded to explicit day names; named items ("mon-fri") are already unambiguous.
+    """
+    out: list[str] = []
+    for item in spec.lower().split(","):
+        m = _DOW_ITEM.fullmatch(item)
+        if m is None:
+            out.append(item)  # names, validated by APScheduler
+            continue
+        base, step = m.group(1), int(m.group(2) or 1)
+        if base == "*":
+            if step == 1:
+                return "*"
+            lo, hi = 0, 6
+        elif "-" in base:
+            lo, hi = (int(x) for x in base.split("-"))
+        else:
+            lo = hi = int(base)
+            if m.group(2):  # "1/2" means "from Monday, every other day"
+                hi = 6
+        if not (0 <= lo <= 7 and 0 <= hi <= 7 and lo <= hi and step >= 1):
+            raise ValueError(f"invalid day of week {item!r}")
+        out.extend(_DAY_NAMES[d % 7] for d in range(lo, hi + 1, step))
+    return ",".join(dict.fromkeys(out))
+
+
+def _cron(expr: str, zone: ZoneInfo) -> CronTrigger:
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 crontab fields, got {len(fields)}")
+    minute, hour, day, month, weekdays = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_crontab_weekdays(weekdays),
+        timezone=zone,
+    )
+
+
+def next_digest_time(cron: str, tz: str, after: datetime) -> datetime:
+    """The first tick of ``cron`` (five-field crontab, in zone ``tz``) strictly after ``after``.
+
+    Returned in UTC. APScheduler's CronTrigger does the calendar work, DST included
+    (a 02:30 tick on a spring-forward day fires once, at the next valid time).
+    """
+    _require_aware(after)
+    trigger = _cron(cron, ZoneInfo(tz))
+    nxt = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    if nxt is None:  # pragma: no cover - crontabs always recur
+        raise ValueError(f"cron {cron!r} never fires again")
+    return cast(datetime, nxt).astimezone(UTC)
+
+
+def _require_aware(when: datetime) -> None:
+    if when.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware")
+
+
+__all__ = [
+    "TRIGGERS",
+    "AlertRuleSpec",
+    "Decision",
+    "EventState",
+    "QuietHours",
+    "RuleHistory",
+    "Trigger",
+    "decide",
+    "delivery_time",
+    "next_digest_time",
+    "quiet_end",
+    "rule_problems",
+]

@@ -1,0 +1,306 @@
+"""Clustering quality on labelled headlines (UCI News Aggregator DEV by default).
+
+    python benchmarks/cluster_quality.py [--data FILE.jsonl] [--out PRED.jsonl]
+        [--order shuffled|file] [--no-url] [--set NAME=VALUE ...] [--cv] [--quick]
+
+Streams the items through the same ``Clusterer`` the daemon uses: an ``Article`` is
+built from the title (plus the URL and the publisher as the outlet, which the data
+set's README allows; ``--no-url`` leaves the URL out), in the seeded shuffled order
+``random.Random(13).shuffle``, with publication times spread evenly over 36 hours
+in that order so time carries no label. Prints pairwise and BCubed P/R/F1 from the
+shared scorer (``../shared/tools/eval_clusters.py`` beside the repository), items/s,
+and in the same run an online character 3-5-gram TF-IDF nearest-centroid baseline.
+
+``--cv`` runs a 5-fold story-level cross-validation of the thresholds: the gold
+stories are split into five folds; for each, the thresholds are chosen on the other
+four folds' items (grid search, best mean of pairwise and BCubed F1) and scored on
+the held-out fold's items. It takes a few minutes; ``--quick`` uses a smaller grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import itertools
+import json
+import math
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_quality.py`
+    sys.path.insert(0, str(ROOT))
+
+from _articles import make_article  # noqa: E402
+
+from aggregator.cluster import Clusterer, ClusterSettings  # noqa: E402
+
+DEV = ROOT.parent / "shared" / "data" / "clustering" / "uci-dev.jsonl"
+SCORER = ROOT.parent / "shared" / "tools" / "eval_clusters.py"
+START = datetime(2014, 3, 10, tzinfo=UTC)
+SPAN = timedelta(hours=36)
+
+Row = dict[str, Any]
+Labels = dict[str, str]
+
+
+def load_scorer() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("eval_clusters", SCORER)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load the scorer at {SCORER}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_rows(path: Path) -> list[Row]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def ordered(rows: Sequence[Row], order: str) -> list[Row]:
+    if order == "file":
+        return list(rows)
+    index = list(range(len(rows)))
+    random.Random(13).shuffle(index)
+    return [rows[i] for i in index]
+
+
+def run_clusterer(stream: Sequence[Row], settings: ClusterSettings, *, use_url: bool) -> Labels:
+    """Assign every row online, in the given order; return id → surviving cluster."""
+    clusterer = Clusterer(settings)
+    step = SPAN / max(len(stream), 1)
+    assigned: dict[str, int] = {}
+    for i, row in enumerate(stream):
+        article = make_article(
+            title=row["title"],
+            published=START + step * i,
+            feed=row.get("publisher") or "unknown",
+            url=row.get("url") if use_url else None,
+        )
+        assigned[str(row["id"])] = clusterer.assign(i + 1, article).cluster_id
+    # Merges happen online; report each item in the cluster its id resolves to now.
+    return {k: str(clusterer.resolve(v)) for k, v in assigned.items()}
+
+
+def run_char_baseline(stream: Sequence[Row], threshold: float = 0.35) -> Labels:
+    """Online char 3-5-gram TF-IDF nearest centroid (the README's reference method).
+
+    IDF is learned online from the titles seen so far; each title's unit vector is
+    added to its cluster's running sum; an item joins the most similar centroid when
+    the cosine reaches ``threshold`` (chosen on DEV), else starts a new cluster.
+    """
+    df: dict[str, int] = {}
+    centroids: list[dict[str, float]] = []
+    norms: list[float] = []
+    postings: dict[str, list[int]] = {}
+    labels: Labels = {}
+    for n, row in enumerate(stream):
+        text = " " + " ".join(row["title"].lower().split()) + " "
+        grams: dict[str, int] = {}
+        for k in (3, 4, 5):
+            for i in range(len(text) - k + 1):
+                g = text[i : i + k]
+                grams[g] = grams.get(g, 0) + 1
+        vec = {
+            g: (1 + math.log(tf)) * (math.log((n + 1) / (df.get(g, 0) + 1)) + 1)
+            for g, tf in grams.items()
+        }
+        for g in grams:
+            df[g] = df.get(g, 0) + 1
+        norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
+        vec = {g: w / norm for g, w in vec.items()}
+        dots: dict[int, float] = {}
+        for g, w in vec.items():
+            for cid in postings.get(g, ()):
+                dots[cid] = dots.get(cid, 0.0) + w * centroids[cid][g]
+        best, best_sim = -1, threshold
+        for cid, dot in dots.items():
+            sim = dot / math.sqrt(norms[cid])
+            if sim >= best_sim:
+                best, best_sim = cid, sim
+        if best < 0:
+            best = len(centroids)
+            centroids.append({})
+            norms.append(0.0)
+        c = centroids[best]
+        dot = sum(w * c.get(g, 0.0) for g, w in vec.items())
+        for g, w in vec.items():
+            if g not in c:
+                postings.setdefault(g, []).append(best)
+            c[g] = c.get(g, 0.0) + w
+        norms[best] += 2 * dot + 1.0
+        labels[str(row["id"])] = str(best)
+    return labels
+
+
+def evaluate(scorer: ModuleType, rows: Sequence[Row], labels: Labels) -> dict[str, Any]:
+    gold = {str(r["id"]): ("str", str(r["cluster"])) for r in rows}
+    pred = {k: ("str", v) for k, v in labels.items()}
+    result: dict[str, Any] = scorer.score(gold, pred)
+    return result
+
+
+def line(name: str, res: dict[str, Any], rate: float | None = None) -> str:
+    pw, bc = res["pairwise"], res["bcubed"]
+    speed = f"  {rate:8.0f} items/s" if rate is not None else ""
+    return (
+        f"{name:<28} pairwise P/R/F1 {pw['precision']:.3f}/{pw['recall']:.3f}/{pw['f1']:.3f}"
+        f"  BCubed P/R/F1 {bc['precision']:.3f}/{bc['recall']:.3f}/{bc['f1']:.3f}"
+        f"  clusters {res['pred_clusters']:4d}{speed}"
+    )
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(ClusterSettings)}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in fields:
+            raise SystemExit(f"unknown setting {name!r}; known: {', '.join(fields)}")
+        default = getattr(ClusterSettings(), name)
+        if isinstance(default, timedelta):
+            out[name] = timedelta(hours=float(value))
+        else:
+            out[name] = type(default)(value)
+    return out
+
+
+def cross_validate(
+    scorer: ModuleType,
+    rows: Sequence[Row],
+    base: ClusterSettings,
+    grid: dict[str, Sequence[float]],
+    *,
+    use_url: bool,
+    order: str,
+    folds: int = 5,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Story-level k-fold CV of the settings in ``grid`` (tune on k-1, score the k-th)."""
+    stories = sorted({str(r["cluster"]) for r in rows})
+    random.Random(5).shuffle(stories)
+    fold_of = {s: i % folds for i, s in enumerate(stories)}
+    names = list(grid)
+    points = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
+
+    def objective(subset: Sequence[Row], point: dict[str, float]) -> tuple[float, float]:
+        settings = dataclasses.replace(base, **point)
+        res = evaluate(
+            scorer, subset, run_clusterer(ordered(subset, order), settings, use_url=use_url)
+        )
+        return res["pairwise"]["f1"], res["bcubed"]["f1"]
+
+    held_pw: list[float] = []
+    held_bc: list[float] = []
+    for k in range(folds):
+        train = [r for r in rows if fold_of[str(r["cluster"])] != k]
+        test = [r for r in rows if fold_of[str(r["cluster"])] == k]
+        scored = [(sum(objective(train, p)) / 2, i) for i, p in enumerate(points)]
+        best_point = points[max(scored)[1]]
+        pw, bc = objective(test, best_point)
+        held_pw.append(pw)
+        held_bc.append(bc)
+        chosen = ", ".join(f"{n}={v:g}" for n, v in best_point.items())
+        log(
+            f"fold {k + 1}: {len(test):4d} held-out items  chosen {chosen}  "
+            f"held-out pairwise F1 {pw:.3f}  BCubed F1 {bc:.3f}"
+        )
+    log(
+        f"CV held-out pairwise F1 mean {statistics.mean(held_pw):.3f} "
+        f"(sd {statistics.stdev(held_pw):.3f}, min {min(held_pw):.3f}, max {max(held_pw):.3f})  "
+        f"BCubed F1 mean {statistics.mean(held_bc):.3f} "
+        f"(sd {statistics.stdev(held_bc):.3f}, min {min(held_bc):.3f}, max {max(held_bc):.3f})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data", type=Path, default=DEV, help="labelled JSON Lines (id, title, cluster, ...)"
+    )
+    ap.add_argument("--out", type=Path, help="write predictions (id, cluster) here")
+    ap.add_argument("--order", choices=("shuffled", "file"), default="shuffled")
+    ap.add_argument("--no-url", action="store_true", help="titles only: leave the URL out")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a ClusterSettings field",
+    )
+    ap.add_argument(
+        "--cv", action="store_true", help="5-fold story-level cross-validation of the thresholds"
+    )
+    ap.add_argument("--quick", action="store_true", help="smaller CV grid")
+    args = ap.parse_args(argv)
+
+    scorer = load_scorer()
+    rows = read_rows(args.data)
+    settings = dataclasses.replace(ClusterSettings(), **parse_overrides(args.set))
+    use_url = not args.no_url
+    stream = ordered(rows, args.order)
+    print(
+        f"{len(rows)} items, {len({r['cluster'] for r in rows})} gold stories, {args.order} order, "
+        f"{'title + url' if use_url else 'title only'}"
+    )
+
+    t0 = time.perf_counter()
+    labels = run_clusterer(stream, settings, use_url=use_url)
+    ours_rate = len(stream) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    baseline = run_char_baseline(stream)
+    base_rate = len(stream) / (time.perf_counter() - t0)
+    print(line("baseline char 3-5 TF-IDF", evaluate(scorer, rows, baseline), base_rate))
+    print(line("aggregator.cluster", evaluate(scorer, rows, labels), ours_rate))
+    if use_url:
+        print(
+            line(
+                "aggregator.cluster, no url",
+                evaluate(scorer, rows, run_clusterer(stream, settings, use_url=False)),
+            )
+        )
+
+    if args.out:
+        with args.out.open("w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps({"id": row["id"], "cluster": labels[str(row["id"])]}) + "\n")
+    if args.cv:
+        d = settings
+        if args.quick:
+            grid: dict[str, Sequence[float]] = {
+                "threshold": (d.threshold - 0.05, d.threshold, d.threshold + 0.05),
+                "singleton_threshold": (
+                    d.singleton_threshold - 0.05,
+                    d.singleton_threshold,
+                    d.singleton_threshold + 0.05,
+                ),
+            }
+        else:
+            grid = {
+                "threshold": tuple(d.threshold + x for x in (-0.08, -0.04, 0.0, 0.04, 0.08)),
+                "singleton_threshold": tuple(
+                    d.singleton_threshold + x for x in (-0.08, -0.04, 0.0, 0.04, 0.08)
+                ),
+                "merge_threshold": (
+                    d.merge_threshold - 0.1,
+                    d.merge_threshold,
+                    d.merge_threshold + 0.1,
+                ),
+            }
+        cross_validate(scorer, rows, settings, grid, use_url=use_url, order=args.order)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
