@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import FastAPI
 from sqlalchemy import Engine, insert
 
+from aggregator.api import serve
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
 
 T0 = datetime(2024, 11, 4, 6, 0, tzinfo=UTC)
@@ -222,3 +228,31 @@ def kursk_archive(engine: Engine) -> ArchiveBuilder:
     b.alert("a2", status="pending")
     b.alert("a3", status="dead")
     return b
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with the daemon's ``serve`` on 127.0.0.1 (a free port) in a thread
+    with its own event loop; yield the base URL; stop it gracefully on exit."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ready: queue.Queue[int | BaseException] = queue.Queue()
+
+    async def main() -> None:
+        try:
+            await serve(app, "127.0.0.1", 0, stop=stop, on_ready=ready.put)
+        except BaseException as exc:
+            ready.put(exc)
+            raise
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    port = ready.get(timeout=30)
+    if isinstance(port, BaseException):
+        raise port
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        loop.close()
