@@ -1,0 +1,788 @@
+"""The read side of the archive: search, events, topics, feeds, alerts, export.
+
+Every SQL statement the API, the web page, Atom output and ``aggregator export``
+need lives here, behind typed methods returning frozen records. Database failures
+leave as ``StorageError``; a query the full-text engine cannot run leaves as
+``QueryError`` (a 400 for the API, never a 500).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, Literal, ParamSpec, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from aggregator.errors import QueryError, StorageError
+from aggregator.query import SearchPlan, fts5_plan, parse_query, tsquery_plan
+from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
+from aggregator.store.search import BM25_WEIGHTS, FTS_TABLE, SEARCH_COLUMN, Cursor, Order
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_LIMIT = 200
+# An event's timeline stops after this many hours: a sparkline, not a history.
+TIMELINE_HOURS = 72
+
+
+# -- records -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Conditions beside the full-text query. Empty means "everything"."""
+
+    topic: str | None = None  # articles that matched this topic
+    feeds: tuple[str, ...] = ()  # feed (outlet) names; any of them
+    cluster: int | None = None
+    language: str | None = None
+    since: datetime | None = None  # published at or after
+    until: datetime | None = None  # published before
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSummary:
+    id: int
+    feed: str
+    feed_title: str | None
+    title: str
+    url: str | None
+    published: datetime
+    language: str | None
+    summary: str
+    cluster_id: int | None
+    score: float | None  # relevance, higher is better; None when not ranked
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    items: tuple[ArticleSummary, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleDetail:
+    id: int
+    feed: str
+    feed_title: str | None
+    title: str
+    url: str | None
+    canonical_url: str | None
+    author: str | None
+    published: datetime
+    language: str | None
+    summary: str
+    text: str
+    html: str  # sanitized at ingest; sanitize again before rendering
+    cluster_id: int | None
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    hour: datetime  # start of the hour, UTC
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventSummary:
+    id: int
+    headline: str
+    first_seen: datetime
+    last_updated: datetime
+    article_count: int
+    outlet_count: int
+    top_terms: tuple[str, ...]
+    status: str
+    merged_into: int | None
+    timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report
+
+
+@dataclass(frozen=True, slots=True)
+class OutletGroup:
+    feed: str
+    feed_title: str | None
+    articles: tuple[ArticleSummary, ...]  # oldest first: who reported it when
+
+
+@dataclass(frozen=True, slots=True)
+class EventDetail:
+    event: EventSummary
+    outlets: tuple[OutletGroup, ...]  # the first to report first
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSummary:
+    name: str
+    match_count: int
+    event_count: int
+    last_match_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMatch:
+    article: ArticleSummary
+    terms: tuple[str, ...]
+    matched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PollInfo:
+    started_at: datetime
+    duration: float
+    outcome: str
+    http_status: int | None
+    new_entries: int
+    updated_entries: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    id: int
+    name: str
+    title: str | None
+    url: str
+    site_url: str | None
+    state: str
+    enabled: bool
+    last_outcome: str | None
+    last_http_status: int | None
+    last_error: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    next_poll_at: datetime
+    error_count: int
+    article_count: int
+    recent_polls: tuple[PollInfo, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInfo:
+    id: str
+    rule: str
+    channel: str
+    topic: str
+    trigger: str
+    cluster_id: int | None
+    article_id: int | None
+    status: str
+    attempts: int
+    due_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+def _storage_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Translate SQLAlchemy's errors into ours, once, at the edge."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"{fn.__name__}: {_first_line(exc)}") from exc
+
+    return wrapper
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    detail = str(orig) if orig is not None else str(exc)
+    return (detail.splitlines() or [type(exc).__name__])[0]
+
+
+def _terms(raw: str | None) -> tuple[str, ...]:
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _hour(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hourly(times: Sequence[datetime], start: datetime) -> tuple[HourCount, ...]:
+    """Counts per hour from ``start``'s hour to the last time (at most TIMELINE_HOURS).
+
+    Empty hours are kept, so the sequence plots directly as a timeline.
+    """
+    if not times:
+        return ()
+    first = _hour(start)
+    last = min(_hour(max(times)), first + timedelta(hours=TIMELINE_HOURS - 1))
+    n = max(0, int((last - first) / timedelta(hours=1))) + 1
+    counts = [0] * n
+    for t in times:
+        i = int((_hour(t) - first) / timedelta(hours=1))
+        if 0 <= i < n:
+            counts[i] += 1
+    return tuple(HourCount(first + timedelta(hours=i), c) for i, c in enumerate(counts))
+
+
+_SUMMARY_COLUMNS = (
+    articles.c.id,
+    feeds.c.name.label("feed"),
+    feeds.c.title.label("feed_title"),
+    articles.c.title,
+    articles.c.url,
+    articles.c.published,
+    articles.c.language,
+    articles.c.summary,
+    articles.c.cluster_id,
+)
+
+
+def _summary(row: Any, score: float | None = None) -> ArticleSummary:
+    return ArticleSummary(
+        id=row.id,
+        feed=row.feed,
+        feed_title=row.feed_title,
+        title=row.title,
+        url=row.url,
+        published=row.published,
+        language=row.language,
+        summary=row.summary,
+        cluster_id=row.cluster_id,
+        score=score,
+    )
+
+
+def _event(row: Any, timeline: tuple[HourCount, ...] = ()) -> EventSummary:
+    return EventSummary(
+        id=row.id,
+        headline=row.headline,
+        first_seen=row.first_seen,
+        last_updated=row.last_updated,
+        article_count=row.article_count,
+        outlet_count=row.outlet_count,
+        top_terms=_terms(row.top_terms),
+        status=row.status,
+        merged_into=row.merged_into,
+        timeline=timeline,
+    )
+
+
+EXPORT_FIELDS = (
+    "id",
+    "feed",
+    "title",
+    "url",
+    "canonical_url",
+    "author",
+    "published",
+    "language",
+    "cluster_id",
+    "summary",
+    "text",
+)
+
+
+def write_export(rows: Iterator[dict[str, Any]], fmt: Literal["jsonl", "csv"], out: IO[str]) -> int:
+    """Write export rows as JSON lines or CSV (with a header); return the row count."""
+    n = 0
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            n += 1
+        return n
+    if fmt != "csv":
+        raise ValueError(f"unknown export format {fmt!r}")
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+        )
+        n += 1
+    return n
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+# -- the archive ---------------------------------------------------------------------
+
+
+class Archive:
+    """Read-only queries over the store's tables (the daemon's Store owns writes)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+
+    # -- search ------------------------------------------------------------------
+
+    def plan(self, query_text: str) -> SearchPlan:
+        """Parse and translate ``query_text`` for this engine (QueryError if it can't)."""
+        query = parse_query(query_text)
+        return fts5_plan(query) if self.sqlite else tsquery_plan(query)
+
+    def search(
+        self,
+        query_text: str | None = None,
+        filters: Filters = Filters(),
+        *,
+        order: Order = "relevance",
+        cursor: str | None = None,
+        limit: int = 20,
+    ) -> SearchPage:
+        """Articles matching the query and filters, one page, with the next cursor.
+
+        Without query text (or with only outlet:/lang: in it) nothing is ranked and the
+        order is by date. Ties break on id, so pages never overlap or skip.
+        """
+        limit = max(1, min(limit, MAX_LIMIT))
+        query_text = (query_text or "").strip() or None
+        plan = self.plan(query_text) if query_text else None
+        if plan is None or plan.match is None:
+            order = "date"
+        fingerprint = hashlib.sha256(repr((query_text, filters)).encode()).hexdigest()[:16]
+        after = Cursor.decode(cursor, order, fingerprint) if cursor else None
+        try:
+            with self.engine.connect() as conn:
+                stmt, ranked = self._search_statement(conn, plan, filters, order, after)
+                rows = conn.execute(stmt.limit(limit + 1)).all()
+        except DBAPIError as exc:
+            if plan is not None and self._is_query_error(exc):
+                raise QueryError(query_text or "", _first_line(exc)) from exc
+            raise StorageError(f"search: {_first_line(exc)}") from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(f"search: {_first_line(exc)}") from exc
+        items = tuple(_summary(r, float(r.score) if ranked else None) for r in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            key: float | datetime = last.published if order == "date" else float(last.score or 0.0)
+            next_cursor = Cursor(order, key, last.id, fingerprint).encode()
+        return SearchPage(items, next_cursor)
+
+    def _is_query_error(self, exc: DBAPIError) -> bool:
+        message = str(exc.orig).lower()
+        if self.sqlite:
+            return "fts5" in message
+        return "tsquery" in message or "syntax error" in message
+
+    def _search_statement(
+        self,
+        conn: Any,
+        plan: SearchPlan | None,
+        filters: Filters,
+        order: Order,
+        after: Cursor | None,
+    ) -> tuple[Select[Any], bool]:
+        source: Any = articles.join(feeds, feeds.c.id == articles.c.feed_id)
+        score: ColumnElement[Any] | None = None
+        conditions: list[ColumnElement[bool]] = []
+        if plan is not None and plan.match is not None:
+            if self.sqlite:
+                w_title, w_text = BM25_WEIGHTS
+                hits = (
+                    select(
+                        literal_column("rowid").label("rid"),
+                        # bm25 is "lower is better"; negated so both engines rank alike.
+                        literal_column(f"-bm25({FTS_TABLE}, {w_title}, {w_text})").label("score"),
+                    )
+                    .select_from(text(FTS_TABLE))
+                    .where(text(f"{FTS_TABLE} MATCH :fts_match").bindparams(fts_match=plan.match))
+                    .subquery("hits")
+                )
+                source = hits.join(articles, articles.c.id == hits.c.rid).join(
+                    feeds, feeds.c.id == articles.c.feed_id
+                )
+                score = hits.c.score
+            else:
+                vector: ColumnElement[Any] = literal_column(f"articles.{SEARCH_COLUMN}")
+                tsq = func.to_tsquery(
+                    literal_column("'simple'::regconfig"), bindparam("ts_match", plan.match)
+                )
+                conditions.append(vector.op("@@")(tsq))
+                # ts_rank is a float4 that travels as rounded text: as float8 the value
+                # a cursor carries back compares equal to the one the database computes.
+                score = cast(func.ts_rank(vector, tsq), Double)
+        if plan is not None:
+            outlets = plan.filters.outlets(self._feed_names(conn))
+            if outlets is not None:
+                conditions.append(feeds.c.name.in_(outlets))
+            languages = plan.filters.languages(self._languages(conn))
+            if languages is not None:
+                known = [x for x in languages if x is not None]
+                allowed: ColumnElement[bool] = articles.c.language.in_(known)
+                if None in languages:
+                    allowed = or_(allowed, articles.c.language.is_(None))
+                conditions.append(allowed)
+        conditions += self._filter_conditions(filters)
+        ranked = order == "relevance" and score is not None
+        columns: list[Any] = list(_SUMMARY_COLUMNS)
+        columns.append(score.label("score") if score is not None else literal_column("NULL"))
+        stmt = select(*columns).select_from(source)
+        if ranked:
+            assert score is not None
+            if after is not None:
+                conditions.append(
+                    or_(score < after.key, and_(score == after.key, articles.c.id < after.id))
+                )
+            stmt = stmt.order_by(score.desc(), articles.c.id.desc())
+        else:
+            if after is not None:
+                conditions.append(
+                    tuple_(articles.c.published, articles.c.id) < tuple_(after.key, after.id)
+                )
+            stmt = stmt.order_by(articles.c.published.desc(), articles.c.id.desc())
+        if conditions:
+            stmt = stmt.where(*conditions)
+        return stmt, ranked
+
+    def _filter_conditions(self, filters: Filters) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if filters.topic is not None:
+            out.append(
+                articles.c.id.in_(
+                    select(matches.c.article_id).where(matches.c.topic == filters.topic)
+                )
+            )
+        if filters.feeds:
+            out.append(feeds.c.name.in_(filters.feeds))
+        if filters.cluster is not None:
+            out.append(articles.c.cluster_id == filters.cluster)
+        if filters.language is not None:
+            out.append(articles.c.language == filters.language)
+        if filters.since is not None:
+            out.append(articles.c.published >= filters.since)
+        if filters.until is not None:
+            out.append(articles.c.published < filters.until)
+        return out
+
+    def _feed_names(self, conn: Any) -> list[str]:
+        return list(conn.execute(select(feeds.c.name)).scalars())
+
+    def _languages(self, conn: Any) -> list[str | None]:
+        return list(conn.execute(select(articles.c.language).distinct()).scalars())
+
+    def export(
+        self, filters: Filters = Filters(), query_text: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stream matching articles (oldest first) as plain dicts for ``write_export``.
+
+        Rows come from a server-side cursor in batches, so memory stays flat however
+        big the archive is.
+        """
+        plan = self.plan(query_text) if query_text and query_text.strip() else None
+        return self._export(plan, filters)
+
+    def _export(self, plan: SearchPlan | None, filters: Filters) -> Iterator[dict[str, Any]]:
+        try:
+            with self.engine.connect() as conn:
+                stmt, _ = self._search_statement(conn, plan, filters, "date", None)
+                stmt = (
+                    stmt.with_only_columns(
+                        articles.c.id,
+                        feeds.c.name.label("feed"),
+                        articles.c.title,
+                        articles.c.url,
+                        articles.c.canonical_url,
+                        articles.c.author,
+                        articles.c.published,
+                        articles.c.language,
+                        articles.c.cluster_id,
+                        articles.c.summary,
+                        articles.c.text,
+                        maintain_column_froms=True,
+                    )
+                    .order_by(None)
+                    .order_by(articles.c.published, articles.c.id)
+                )
+                result = conn.execution_options(stream_results=True, yield_per=500).execute(stmt)
+                for row in result:
+                    yield dict(row._mapping)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"export: {_first_line(exc)}") from exc
+
+    # -- articles and events -----------------------------------------------------
+
+    @_storage_errors
+    def article(self, article_id: int) -> ArticleDetail | None:
+        stmt = (
+            select(
+                *_SUMMARY_COLUMNS,
+                articles.c.canonical_url,
+                articles.c.author,
+                articles.c.text,
+                articles.c.html,
+                articles.c.duplicate_of,
+            )
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .where(articles.c.id == article_id)
+        )
+        with self.engine.connect() as conn:
+            r = conn.execute(stmt).first()
+        if r is None:
+            return None
+        return ArticleDetail(
+            id=r.id,
+            feed=r.feed,
+            feed_title=r.feed_title,
+            title=r.title,
+            url=r.url,
+            canonical_url=r.canonical_url,
+            author=r.author,
+            published=r.published,
+            language=r.language,
+            summary=r.summary,
+            text=r.text,
+            html=r.html,
+            cluster_id=r.cluster_id,
+            duplicate_of=r.duplicate_of,
+        )
+
+    @_storage_errors
+    def events(
+        self,
+        *,
+        topic: str | None = None,
+        before: datetime | None = None,
+        limit: int = 50,
+        with_timelines: bool = True,
+    ) -> list[EventSummary]:
+        """Events (clusters) newest first by first report; of one topic if given.
+
+        Merged clusters are left out: their articles count in the cluster that
+        absorbed them. ``before`` pages on ``first_seen``.
+        """
+        limit = max(1, min(limit, MAX_LIMIT))
+        stmt = select(clusters).where(clusters.c.status != "merged")
+        if topic is not None:
+            stmt = stmt.where(
+                clusters.c.id.in_(
+                    select(matches.c.cluster_id).where(
+                        matches.c.topic == topic, matches.c.cluster_id.is_not(None)
+                    )
+                )
+            )
+        if before is not None:
+            stmt = stmt.where(clusters.c.first_seen < before)
+        stmt = stmt.order_by(clusters.c.first_seen.desc(), clusters.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            times: dict[int, list[datetime]] = {r.id: [] for r in rows}
+            if with_timelines and rows:
+                for cid, published in conn.execute(
+                    select(articles.c.cluster_id, articles.c.published).where(
+                        articles.c.cluster_id.in_(list(times))
+                    )
+                ):
+                    times[cid].append(published)
+        return [_event(r, hourly(times[r.id], r.first_seen)) for r in rows]
+
+    @_storage_errors
+    def event(self, cluster_id: int) -> EventDetail | None:
+        """An event with its articles grouped by outlet; a merged id resolves to its heir."""
+        with self.engine.connect() as conn:
+            row = None
+            seen: set[int] = set()
+            # Follow merged_into (bounded: a cycle would be a bug, not a reason to hang).
+            while cluster_id not in seen:
+                seen.add(cluster_id)
+                row = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
+                if row is None or row.status != "merged" or row.merged_into is None:
+                    break
+                cluster_id = row.merged_into
+            if row is None:
+                return None
+            members = conn.execute(
+                select(*_SUMMARY_COLUMNS)
+                .join(feeds, feeds.c.id == articles.c.feed_id)
+                .where(articles.c.cluster_id == row.id)
+                .order_by(articles.c.published, articles.c.id)
+            ).all()
+        groups: dict[str, list[ArticleSummary]] = {}
+        titles: dict[str, str | None] = {}
+        for m in members:
+            groups.setdefault(m.feed, []).append(_summary(m))
+            titles[m.feed] = m.feed_title
+        outlets = tuple(
+            OutletGroup(name, titles[name], tuple(arts)) for name, arts in groups.items()
+        )
+        timeline = hourly([m.published for m in members], row.first_seen)
+        return EventDetail(_event(row, timeline), outlets)
+
+    # -- topics --------------------------------------------------------------------
+
+    @_storage_errors
+    def topics(self, configured: Sequence[str] = ()) -> list[TopicSummary]:
+        """Every topic with matches, plus the configured ones that have none yet."""
+        stmt = select(
+            matches.c.topic,
+            func.count().label("n"),
+            func.count(matches.c.cluster_id.distinct()).label("events"),
+            func.max(matches.c.created_at).label("last"),
+        ).group_by(matches.c.topic)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        found = {r.topic: TopicSummary(r.topic, r.n, r.events, r.last) for r in rows}
+        for name in configured:
+            found.setdefault(name, TopicSummary(name, 0, 0, None))
+        return sorted(found.values(), key=lambda t: t.name)
+
+    @_storage_errors
+    def topic_matches(self, topic: str, limit: int = 20) -> list[TopicMatch]:
+        limit = max(1, min(limit, MAX_LIMIT))
+        stmt = (
+            select(*_SUMMARY_COLUMNS, matches.c.terms, matches.c.created_at.label("matched_at"))
+            .select_from(
+                matches.join(articles, articles.c.id == matches.c.article_id).join(
+                    feeds, feeds.c.id == articles.c.feed_id
+                )
+            )
+            .where(matches.c.topic == topic)
+            .order_by(matches.c.created_at.desc(), matches.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                TopicMatch(_summary(r), _terms(r.terms), r.matched_at) for r in conn.execute(stmt)
+            ]
+
+    # -- feeds and alerts --------------------------------------------------------
+
+    @_storage_errors
+    def feeds(self, *, polls_per_feed: int = 0, name: str | None = None) -> list[FeedInfo]:
+        """Feeds with their health; with ``polls_per_feed`` > 0 their latest polls."""
+        counts = (
+            select(articles.c.feed_id, func.count().label("n"))
+            .group_by(articles.c.feed_id)
+            .subquery()
+        )
+        stmt = (
+            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"))
+            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+            .order_by(feeds.c.name)
+        )
+        if name is not None:
+            stmt = stmt.where(feeds.c.name == name)
+        out = []
+        with self.engine.connect() as conn:
+            for r in conn.execute(stmt).all():
+                recent: tuple[PollInfo, ...] = ()
+                if polls_per_feed > 0:
+                    recent = tuple(
+                        PollInfo(
+                            p.started_at,
+                            p.duration,
+                            p.outcome,
+                            p.http_status,
+                            p.new_entries,
+                            p.updated_entries,
+                            p.error,
+                        )
+                        for p in conn.execute(
+                            select(polls)
+                            .where(polls.c.feed_id == r.id)
+                            .order_by(polls.c.started_at.desc(), polls.c.id.desc())
+                            .limit(polls_per_feed)
+                        )
+                    )
+                out.append(
+                    FeedInfo(
+                        id=r.id,
+                        name=r.name,
+                        title=r.title,
+                        url=r.url,
+                        site_url=r.site_url,
+                        state=r.state,
+                        enabled=r.enabled,
+                        last_outcome=r.last_outcome,
+                        last_http_status=r.last_http_status,
+                        last_error=r.last_error,
+                        last_polled_at=r.last_polled_at,
+                        last_success_at=r.last_success_at,
+                        next_poll_at=r.next_poll_at,
+                        error_count=r.error_count,
+                        article_count=r.article_count,
+                        recent_polls=recent,
+                    )
+                )
+        return out
+
+    @_storage_errors
+    def alerts(
+        self, *, status: str | None = None, alert_id: str | None = None, limit: int = 50
+    ) -> list[AlertInfo]:
+        """Outbox rows, newest first, with their delivery status."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        stmt = select(alerts).order_by(alerts.c.created_at.desc(), alerts.c.id).limit(limit)
+        if status is not None:
+            stmt = stmt.where(alerts.c.status == status)
+        if alert_id is not None:
+            stmt = stmt.where(alerts.c.id == alert_id)
+        with self.engine.connect() as conn:
+            return [
+                AlertInfo(
+                    id=r.id,
+                    rule=r.rule,
+                    channel=r.channel,
+                    topic=r.topic,
+                    trigger=r.trigger,
+                    cluster_id=r.cluster_id,
+                    article_id=r.article_id,
+                    status=r.status,
+                    attempts=r.attempts,
+                    due_at=r.due_at,
+                    last_error=r.last_error,
+                    created_at=r.created_at,
+                    sent_at=r.sent_at,
+                )
+                for r in conn.execute(stmt)
+            ]
+
+    # -- health and metrics ----------------------------------------------------------
+
+    @_storage_errors
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    @_storage_errors
+    def feed_state_counts(self) -> dict[str, int]:
+        stmt = select(feeds.c.state, func.count()).group_by(feeds.c.state)
+        with self.engine.connect() as conn:
+            return {str(r.state): int(r[1]) for r in conn.execute(stmt)}
+
+    @_storage_errors
+    def outbox_depth(self) -> int:
+        """Alerts waiting to be delivered."""
+        stmt = select(func.count()).select_from(alerts).where(alerts.c.status == "pending")
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())

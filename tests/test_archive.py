@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, delete, text, update
+
+from aggregator.errors import QueryError, StorageError
+from aggregator.store import create_db_engine
+from aggregator.store.archive import Archive, Filters, hourly, write_export
+from aggregator.store.schema import articles, metadata
+from aggregator.store.search import include_name
+from tests.support.archive_data import T0, kursk_archive
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = create_db_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def archive(engine: Engine) -> Archive:
+    kursk_archive(engine)
+    return Archive(engine)
+
+
+def titles(page_items: object) -> list[str]:
+    return [a.title for a in page_items]  # type: ignore[attr-defined]
+
+
+def test_migrations_agree_with_models_once_fulltext_objects_are_skipped(engine: Engine) -> None:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_name": include_name})
+        assert compare_metadata(ctx, metadata) == []
+
+
+def test_two_terms_ranked_title_first(archive: Archive) -> None:
+    page = archive.search("korean troops")
+    found = titles(page.items)
+    assert found[0] == "North Korean troops arrive in Kursk"  # both words in the title
+    assert set(found[1:]) == {"Pyongyang sends soldiers to Russia", "Kursk: what we know"}
+    scores = [a.score for a in page.items]
+    assert all(s is not None for s in scores)
+    assert scores == sorted(scores, reverse=True)  # type: ignore[type-var]
+    assert page.next_cursor is None
+
+
+def test_phrase_prefix_and_not(archive: Archive) -> None:
+    assert titles(archive.search('"korean troops"').items) == [
+        "North Korean troops arrive in Kursk",
+        "Pyongyang sends soldiers to Russia",
+    ]
+    assert len(archive.search("troop*").items) == 3  # "troupes" is not "troop..."
+    assert titles(archive.search("kursk -pyongyang", order="date").items) == [
+        "Kursk: what we know",
+        "North Korean troops arrive in Kursk",
+    ]
+
+
+def test_accents_are_folded_like_the_query_language(archive: Archive) -> None:
+    # "Zürich" in the text is found by "zurich", "Koursk" by "KOURSK", "coréens" by "coreens".
+    assert titles(archive.search("zurich coreens KOURSK").items) == [
+        "Des soldats nord-coréens à Koursk"
+    ]
+
+
+def test_index_follows_updates_and_deletes(archive: Archive, engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(articles)
+            .where(articles.c.title == "Moldova votes in a tense election")
+            .values(title="Moldova recount announced", text="A recount in Chisinau.")
+        )
+    assert archive.search("tense").items == ()
+    assert titles(archive.search("chisinau").items) == ["Moldova recount announced"]
+    with engine.begin() as conn:
+        conn.execute(delete(articles).where(articles.c.title == "Moldova recount announced"))
+    assert archive.search("chisinau").items == ()
+
+
+def test_filters(archive: Archive) -> None:
+    def found(q: str | None, **kw: object) -> set[str]:
+        return set(titles(archive.search(q, Filters(**kw)).items))  # type: ignore[arg-type]
+
+    assert found("kursk", feeds=("bbc",)) == {
+        "Pyongyang sends soldiers to Russia",
+        "Kursk: what we know",
+    }
+    assert found(None, topic="elections") == {"Moldova votes in a tense election"}
+    assert found("kursk", topic="korea", since=T0 + timedelta(hours=2)) == {
+        "Pyongyang sends soldiers to Russia",
+        "Kursk: what we know",
+    }
+    assert found("kursk OR koursk", until=T0 + timedelta(hours=2)) == {
+        "North Korean troops arrive in Kursk",
+        "Des soldats nord-coréens à Koursk",
+    }
+    assert found(None, cluster=2) == {"Moldova votes in a tense election"}
+    assert found(None, language="fr") == {"Des soldats nord-coréens à Koursk"}
+    # the query language's own outlet:/lang: filters
+    assert found("kursk outlet:reuters") == {"North Korean troops arrive in Kursk"}
+    assert found("(koursk OR kursk) -lang:en") == {"Des soldats nord-coréens à Koursk"}
+    assert found("outlet:lemonde") == {"Des soldats nord-coréens à Koursk"}
+
+
+@pytest.mark.parametrize("order", ["relevance", "date"])
+def test_cursor_pages_cover_everything_once(archive: Archive, order: str) -> None:
+    everything = archive.search(
+        None if order == "date" else "kursk OR moldova OR koursk", limit=100
+    )
+    seen: list[int] = []
+    cursor = None
+    for _ in range(10):  # a cursor that does not advance must fail, not hang
+        page = archive.search(
+            None if order == "date" else "kursk OR moldova OR koursk",
+            order=order,  # type: ignore[arg-type]
+            cursor=cursor,
+            limit=2,
+        )
+        seen += [a.id for a in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == len(everything.items) == 5
+    if order == "date":
+        assert seen == [a.id for a in everything.items]
+
+
+def test_bad_cursor_and_unrunnable_queries_are_query_errors(archive: Archive) -> None:
+    page = archive.search("kursk", limit=1)
+    assert page.next_cursor is not None
+    with pytest.raises(QueryError, match="another query"):
+        archive.search("troops", cursor=page.next_cursor)
+    with pytest.raises(QueryError, match="invalid cursor"):
+        archive.search("kursk", cursor="!!not-a-cursor")
+    with pytest.raises(QueryError):
+        archive.search("NOT kursk")
+    with pytest.raises(QueryError):
+        archive.search('kursk AND ("unclosed')
+
+
+def test_events_of_a_topic_with_timelines(archive: Archive) -> None:
+    events = archive.events(topic="korea")
+    assert [e.id for e in events] == [1]
+    timeline = events[0].timeline
+    assert [h.count for h in timeline] == [1, 1, 1, 1]
+    assert timeline[0].hour == T0
+    # all events, newest first, merged ones hidden
+    assert [e.id for e in archive.events()] == [2, 1]
+
+
+def test_event_detail_groups_by_outlet_and_follows_merges(archive: Archive) -> None:
+    detail = archive.event(3)
+    assert detail is not None
+    assert detail.event.id == 1
+    assert [g.feed for g in detail.outlets] == ["reuters", "lemonde", "bbc"]
+    assert [len(g.articles) for g in detail.outlets] == [1, 1, 2]
+    assert sum(h.count for h in detail.event.timeline) == 4
+    assert archive.event(999) is None
+
+
+def test_topics_feeds_alerts(archive: Archive) -> None:
+    topics = {t.name: t for t in archive.topics(configured=["korea", "quiet"])}
+    assert topics["korea"].match_count == 3
+    assert topics["korea"].event_count == 1
+    assert topics["quiet"].match_count == 0
+    assert [m.article.feed for m in archive.topic_matches("korea")] == ["bbc", "bbc", "reuters"]
+    feeds = {f.name: f for f in archive.feeds(polls_per_feed=5)}
+    assert feeds["broken"].state == "broken"
+    assert feeds["broken"].recent_polls[0].outcome == "failed"
+    assert feeds["bbc"].article_count == 2
+    assert archive.feed_state_counts() == {"active": 3, "broken": 1}
+    assert {a.id: a.status for a in archive.alerts()} == {
+        "a1": "sent",
+        "a2": "pending",
+        "a3": "dead",
+    }
+    assert [a.id for a in archive.alerts(status="dead")] == ["a3"]
+    assert archive.outbox_depth() == 1
+
+
+def test_export_streams_jsonl_and_csv(archive: Archive) -> None:
+    out = io.StringIO()
+    assert write_export(archive.export(Filters(feeds=("bbc",))), "jsonl", out) == 2
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["title"] for r in rows] == [
+        "Pyongyang sends soldiers to Russia",
+        "Kursk: what we know",
+    ]
+    assert rows[0]["published"].startswith("2024-11-04T08:00:00")
+    out = io.StringIO()
+    assert write_export(archive.export(query_text="moldova"), "csv", out) == 1
+    parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert parsed[0]["feed"] == "reuters"
+    assert parsed[0]["title"] == "Moldova votes in a tense election"
+
+
+def test_hourly_keeps_empty_hours() -> None:
+    times = [T0, T0 + timedelta(minutes=30), T0 + timedelta(hours=3, minutes=5)]
+    assert [h.count for h in hourly(times, T0)] == [2, 0, 0, 1]
+    assert hourly([], T0) == ()
+
+
+def test_every_public_method_turns_database_errors_into_storage_errors(tmp_path: object) -> None:
+    # An empty database without tables: every query fails inside the engine.
+    engine = create_engine(f"sqlite:///{tmp_path}/empty.db")  # type: ignore[str-bytes-safe]
+    with engine.begin() as conn:
+        conn.execute(text("SELECT 1"))
+    archive = Archive(engine)
+    calls = {
+        "search": lambda: archive.search("kursk"),
+        "search_date": lambda: archive.search(None),
+        "export": lambda: list(archive.export()),
+        "article": lambda: archive.article(1),
+        "events": lambda: archive.events(),
+        "event": lambda: archive.event(1),
+        "topics": lambda: archive.topics(),
+        "topic_matches": lambda: archive.topic_matches("x"),
+        "feeds": lambda: archive.feeds(),
+        "alerts": lambda: archive.alerts(),
+        "feed_state_counts": lambda: archive.feed_state_counts(),
+        "outbox_depth": lambda: archive.outbox_depth(),
+    }
+    public = {
+        name
+        for name in dir(Archive)
+        if not name.startswith("_") and callable(getattr(Archive, name))
+    } - {"plan", "ping"}
+    assert public <= {n.removesuffix("_date") for n in calls}
+    for name, call in calls.items():
+        with pytest.raises(StorageError, match=name.removesuffix("_date")):
+            call()
+    engine.dispose()
