@@ -138,7 +138,11 @@ class HttpSettings(_Frozen):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    token: str | None = None
+    # Bearer token for the write endpoints (add/remove a feed, retry an alert); without
+    # one they are off. Put it in the environment: token: ${AGGREGATOR_API_TOKEN}
+    token: str | None = Field(default=None, repr=False)
+    base_url: str | None = None  # absolute base for links in Atom output (behind a proxy)
+    title: str = "News monitor"
 
 
 class FeedConfig(_Frozen):

@@ -115,7 +115,9 @@ class Poller:
         writer: Executor,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_poll: Callable[[PollSummary], None] | None = None,
     ) -> None:
+        self.on_poll = on_poll
         self.store = store
         self.fetcher = fetcher
         self.settings = settings
@@ -219,6 +221,8 @@ class Poller:
             next_poll_at=plan.next_poll_at,
         )
         _log_poll(summary, plan)
+        if self.on_poll is not None:
+            self.on_poll(summary)
         return summary
 
     async def _process(

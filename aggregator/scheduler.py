@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from aggregator.alerts.delivery import Deliverer
 from aggregator.config import LoadedConfig
 from aggregator.consumer import Consumer
 from aggregator.digest import run_digests
-from aggregator.errors import AggregatorError, StorageError
+from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import Poller, PollSummary
 from aggregator.store import ConsumerLock, FeedState, Store
@@ -203,6 +204,9 @@ class Daemon:
         self.writer: ThreadPoolExecutor | None = None
         self._lock: SingleInstanceLock | None = None
         self._db_ok = True
+        self.metrics: Any = None
+        self.api_stop = asyncio.Event()
+        self.api_port: int | None = None
 
     async def run(self) -> int:
         settings = self.loaded.config.settings
@@ -219,6 +223,7 @@ class Daemon:
         webhooks = wiring.webhook_client()
         try:
             self.store = store = await asyncio.to_thread(prepare_store, self.loaded)
+            api_task = await self._start_api(store)
             self.consumer_lock = ConsumerLock(store.engine)
             self.consumer = Consumer(
                 store,
@@ -235,6 +240,7 @@ class Daemon:
                 retry=wiring.retry_settings(self.loaded),
                 concurrency=delivery.concurrency,
                 writer=writer,
+                on_outcome=self.metrics.alert_done if self.metrics else None,
             )
             async with Fetcher(self.loaded.config.fetch_settings()) as fetcher:
                 self.poller = Poller(
@@ -243,6 +249,7 @@ class Daemon:
                     wiring.pipeline_settings(self.loaded, self.owner),
                     cpu=cpu,
                     writer=writer,
+                    on_poll=self._on_poll,
                 )
                 scheduler.add_job(
                     self._consume,
@@ -300,7 +307,11 @@ class Daemon:
                 self.notifier.notify("STOPPING=1\nSTATUS=stopping")
                 scheduler.shutdown(wait=False)
                 await self._drain()
+                self.api_stop.set()
+                if api_task is not None:
+                    await asyncio.wait([api_task], timeout=3)
         finally:
+            self.api_stop.set()
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             writer.shutdown(wait=True)
@@ -317,12 +328,117 @@ class Daemon:
         log.info("daemon stopped after %d polls", self.polls_done)
         return 0
 
+    async def _start_api(self, store: Store) -> asyncio.Task[None] | None:
+        """Serve the archive (API, web page, Atom, /healthz, /metrics) in this process."""
+        from aggregator.api.app import ApiSettings, create_app
+        from aggregator.api.server import serve
+        from aggregator.metrics import Metrics
+        from aggregator.store.archive import Archive
+
+        http = self.loaded.config.settings.http
+        archive = Archive(store.engine)
+        self.metrics = Metrics(
+            feed_states=archive.feed_state_counts, outbox_depth=archive.outbox_depth
+        )
+        if not http.enabled:
+            return None
+        app = create_app(
+            archive,
+            ApiSettings(
+                host=http.host,
+                port=http.port,
+                token=http.token,
+                base_url=http.base_url,
+                title=http.title,
+                topics=tuple(t.name for t in self.loaded.config.topics),
+            ),
+            health=self._health,
+            metrics=self.metrics,
+            commands=self,
+        )
+        ready = asyncio.Event()
+
+        def on_ready(port: int) -> None:
+            self.api_port = port
+            ready.set()
+
+        task = asyncio.create_task(
+            serve(app, http.host, http.port, stop=self.api_stop, on_ready=on_ready)
+        )
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            waiter.cancel()
+            exc = task.exception()
+            raise AggregatorError(f"cannot serve the API on {http.host}:{http.port}: {exc}")
+        log.info("API and web page on http://%s:%d/", http.host, self.api_port)
+        return task
+
+    async def _health(self) -> dict[str, Any]:
+        return {
+            "ok": not self.stopping.is_set() and self._db_ok,
+            "scheduler": "stopping" if self.stopping.is_set() else "running",
+            "polls_in_flight": len(self.in_flight),
+            "polls_done": self.polls_done,
+        }
+
+    def _on_poll(self, summary: PollSummary) -> None:
+        if self.metrics is not None:
+            self.metrics.poll_done(summary.outcome, summary.duration)
+            self.metrics.articles_created(summary.new)
+
+    # -- write commands of the HTTP API (feeds.yaml stays the source of truth) ---------
+
+    async def add_feed(self, name: str, url: str) -> None:
+        from pydantic import ValidationError
+
+        from aggregator.config import FeedConfig
+
+        try:
+            FeedConfig(name=name, url=url)
+        except ValidationError as exc:
+            raise ConfigError(
+                [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+            ) from exc
+        assert self.store is not None
+        added = await asyncio.get_running_loop().run_in_executor(
+            self.writer, self.store.add_api_feed, name, url, datetime.now(UTC)
+        )
+        if not added:
+            raise ConfigError([f"a feed named {name!r} or with this URL already exists"])
+        log.info("feed %r added over the API: %s", name, url)
+
+    async def remove_feed(self, name: str) -> bool:
+        assert self.store is not None
+        result = await asyncio.get_running_loop().run_in_executor(
+            self.writer, self.store.remove_api_feed, name
+        )
+        if result == "config":
+            raise ConfigError([f"feed {name!r} is declared in feeds.yaml: remove it there"])
+        return bool(result == "removed")
+
+    async def retry_alert(self, alert_id: str) -> bool:
+        assert self.store is not None
+        return bool(
+            await asyncio.get_running_loop().run_in_executor(
+                self.writer, self.store.retry_alert, alert_id, datetime.now(UTC)
+            )
+        )
+
     def _on_signal(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():
             log.info("received %s: finishing polls in flight", sig.name)
             self.stopping.set()
 
     async def _tick(self) -> None:
+        try:
+            await self._claim_and_start()
+        except Exception:
+            # A tick racing the shutdown finds the executors closed: expected then.
+            if not self.stopping.is_set():
+                log.exception("scheduler tick crashed; the next tick tries again")
+
+    async def _claim_and_start(self) -> None:
         if self.stopping.is_set() or self.poller is None:
             return
         room = self.loaded.config.settings.poll.concurrency - len(self.in_flight)
@@ -397,7 +513,11 @@ class Daemon:
             if not await loop.run_in_executor(self.writer, self.consumer_lock.acquire):
                 return
             while not self.stopping.is_set():
+                t0 = time.monotonic()
                 stats = await loop.run_in_executor(self.writer, self.consumer.process_pending)
+                if stats.articles and self.metrics is not None:
+                    self.metrics.processing(time.monotonic() - t0)
+                    self.metrics.events_created(stats.new_events)
                 if stats.articles:
                     log.info(
                         "processed articles=%d duplicates=%d new_events=%d merges=%d "
@@ -417,7 +537,8 @@ class Daemon:
         except StorageError as exc:
             log.error("processing stopped: %s", exc)
         except Exception:
-            log.exception("processing crashed; state will be rebuilt")
+            if not self.stopping.is_set():
+                log.exception("processing crashed; state will be rebuilt")
 
     async def _deliver(self) -> None:
         if self.stopping.is_set() or self.deliverer is None:
@@ -427,7 +548,8 @@ class Daemon:
         except StorageError as exc:
             log.error("alert delivery stopped: %s", exc)
         except Exception:
-            log.exception("alert delivery crashed")
+            if not self.stopping.is_set():
+                log.exception("alert delivery crashed")
 
     async def _watchdog(self) -> None:
         # Only tell systemd we are alive while the database answers: a daemon that

@@ -42,7 +42,7 @@ def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
         server.static("/feed", RSS, content_type="application/rss+xml")
         config = tmp_path / "feeds.yaml"
         config.write_text(
-            "settings:\n  poll: {tick: 0.2s, allow_private_networks: true}\n"
+            "settings:\n  poll: {tick: 0.2s, allow_private_networks: true}\n  http: {port: 0}\n"
             f"feeds:\n  - {{name: one, url: '{server.url('/feed')}'}}\n"
         )
         env = dict(os.environ)

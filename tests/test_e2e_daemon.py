@@ -215,3 +215,64 @@ def test_second_daemon_on_one_sqlite_file_is_refused(
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=15)
     assert first.returncode == 0
+
+
+def test_daemon_serves_the_archive_health_metrics_and_guarded_writes(
+    tmp_path: Path, feed_server: LocalServer, database_url: str
+) -> None:
+    import re
+
+    import httpx
+
+    config = write_config(tmp_path, feed_server)
+    text = config.read_text().replace(
+        "  http: {enabled: false}", "  http: {port: 0, token: '${API_TOKEN}'}"
+    )
+    config.write_text(text)
+    env = daemon_env(database_url) | {"API_TOKEN": "s3cret-token"}
+    log = tmp_path / "daemon.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        assert wait_for(lambda: "API and web page on" in log.read_text(), timeout=60)
+        m = re.search(r"API and web page on (http://127\.0\.0\.1:\d+)/", log.read_text())
+        assert m is not None
+        base = m.group(1)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            assert wait_for(
+                lambda: client.get("/api/v1/articles", params={"q": "kursk"}).json().get("items"),
+                timeout=60,
+            )
+            health = client.get("/healthz")
+            assert health.status_code == 200
+            assert health.json()["scheduler"] == "running"
+            metrics = client.get("/metrics").text
+            assert re.search(r'aggregator_polls_total\{outcome="ok"\} [1-9]', metrics)
+            assert "aggregator_articles_created_total" in metrics
+            # writes need the token
+            new = {"name": "Added", "url": feed_server.url("/wire/rss.xml") + "?v=2"}
+            assert client.post("/api/v1/feeds", json=new).status_code in (401, 403)
+            auth = {"authorization": "Bearer s3cret-token"}
+            assert client.post("/api/v1/feeds", json=new, headers=auth).status_code == 201
+            assert client.post("/api/v1/feeds", json=new, headers=auth).status_code == 400
+            assert wait_for(
+                lambda: any(
+                    f["name"] == "Added" and f.get("last_polled_at")
+                    for f in client.get("/api/v1/feeds").json()
+                ),
+                timeout=60,
+            )
+            assert client.delete("/api/v1/feeds/Added", headers=auth).status_code == 204
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()

@@ -241,6 +241,8 @@ class Store(EventStatements):
                     counts["added"] += 1
                     continue
                 values: dict[str, Any] = {}
+                if row.managed_by != "config":
+                    values["managed_by"] = "config"  # feeds.yaml now declares it
                 if row.config_url != spec.url:
                     values.update(
                         url=spec.url,
@@ -269,10 +271,65 @@ class Store(EventStatements):
                     conn.execute(update(feeds).where(feeds.c.id == row.id).values(**values))
                     counts["changed"] += 1
             for name, row in existing.items():
-                if name not in wanted and row.state != "removed":
+                if name not in wanted and row.state != "removed" and row.managed_by == "config":
                     conn.execute(update(feeds).where(feeds.c.id == row.id).values(state="removed"))
                     counts["removed"] += 1
         return counts
+
+    @_storage_errors
+    def add_api_feed(self, name: str, url: str, now: datetime) -> bool:
+        """Add a feed over the API (left alone by the sync); False if the name or URL
+        is taken by a feed that is not removed."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(feeds).where(or_(feeds.c.name == name, feeds.c.url == url))
+            ).first()
+            if row is not None and row.state != "removed":
+                return False
+            if row is not None:
+                conn.execute(
+                    update(feeds)
+                    .where(feeds.c.id == row.id)
+                    .values(
+                        name=name,
+                        url=url,
+                        config_url=url,
+                        state="active",
+                        enabled=True,
+                        managed_by="api",
+                        next_poll_at=now,
+                        error_count=0,
+                    )
+                )
+                return True
+            conn.execute(
+                feeds.insert().values(
+                    name=name,
+                    url=url,
+                    config_url=url,
+                    enabled=True,
+                    state="active",
+                    fulltext=False,
+                    next_poll_at=now,
+                    error_count=0,
+                    created_at=now,
+                    managed_by="api",
+                )
+            )
+            return True
+
+    @_storage_errors
+    def remove_api_feed(self, name: str) -> str:
+        """Stop polling an API-added feed (its articles stay). Returns "removed",
+        "config" (declared in feeds.yaml: remove it there) or "missing"."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(feeds).where(feeds.c.name == name)).first()
+            if row is None or row.state == "removed":
+                return "missing"
+            if row.managed_by == "config":
+                return "config"
+            conn.execute(update(feeds).where(feeds.c.id == row.id).values(state="removed"))
+            return "removed"
 
     @_storage_errors
     def claim_due_feeds(

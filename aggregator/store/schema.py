@@ -95,6 +95,9 @@ feeds = Table(
     Column("lease_owner", String(80)),
     Column("lease_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # "config": declared in feeds.yaml (synced at start); "api": added over the HTTP API
+    # and left alone by the sync.
+    Column("managed_by", String(16), nullable=False, server_default="config"),
     Index("ix_feeds_due", "enabled", "next_poll_at"),
 )
 
