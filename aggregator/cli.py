@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -75,12 +76,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
-    s = sub.add_parser("search", help="search stored articles")
-    s.add_argument("words", nargs="+", help="words that must all appear in title or text")
+    s = sub.add_parser("search", help="search stored articles (full text, query language)")
+    s.add_argument(
+        "words", nargs="+", help='a query: words, "phrases", AND/OR/NOT, troop*, title:…'
+    )
     s.add_argument("--since", type=_parse_since, help="YYYY-MM-DD, ISO time or age (3d)")
-    s.add_argument("--feed", help="only this feed (its name)")
+    s.add_argument("--until", type=_parse_since, help="published before this")
+    s.add_argument("--feed", action="append", help="only this feed (repeatable)")
+    s.add_argument("--topic", help="only articles that matched this topic")
+    s.add_argument("--order", choices=("date", "relevance"), default="date")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true")
+
+    cl = sub.add_parser("clusters", help="events (story clusters), newest first")
+    cl.add_argument("--topic", help="only events that matched this topic")
+    cl.add_argument("--since", type=_parse_since, help="first reported since (3d, a date)")
+    cl.add_argument("--min-sources", type=int, default=1, help="at least N outlets")
+    cl.add_argument("--limit", type=int, default=30)
+    cl.add_argument("--json", action="store_true")
+    cs = sub.add_parser("cluster", help="one event")
+    cssub = cs.add_subparsers(dest="cluster_command", required=True, metavar="SUBCOMMAND")
+    csh = cssub.add_parser("show", help="an event's articles by outlet, timeline, first report")
+    csh.add_argument("id", type=int)
+    csh.add_argument("--explain", action="store_true", help="why each article joined")
+    csh.add_argument("--json", action="store_true")
+
+    ex = sub.add_parser("export", help="stream the archive as JSON lines or CSV")
+    ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    ex.add_argument("--query", help="a query in the query language")
+    ex.add_argument("--topic")
+    ex.add_argument("--feed", action="append")
+    ex.add_argument("--since", type=_parse_since)
+    ex.add_argument("--until", type=_parse_since)
+    ex.add_argument("--output", "-o", help="a file (default: standard output)")
 
     f = sub.add_parser("feeds", help="list feeds and their health")
     f.add_argument("--json", action="store_true")
@@ -181,6 +209,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_db(args, loaded)
         if args.command == "alerts":
             return cmd_alerts(args, loaded)
+        if args.command == "clusters":
+            return cmd_clusters(args, loaded)
+        if args.command == "cluster":
+            return cmd_cluster_show(args, loaded)
+        if args.command == "export":
+            return cmd_export(args, loaded)
         if args.command == "opml":
             return cmd_opml(args, loaded)
     except ConfigError as err:
@@ -289,32 +323,169 @@ def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return EXIT_FAILED if results and totals["failed"] == len(results) else EXIT_OK
 
 
-def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+def _archive(loaded: LoadedConfig) -> Any:
     from aggregator.store import Store
+    from aggregator.store.archive import Archive
+
+    store = Store.open(loaded.database_url)
+    _require_schema(store)
+    return store, Archive(store.engine)
+
+
+def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.errors import QueryError
+    from aggregator.store.archive import Filters
 
     if args.limit < 1:
         print("--limit must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    store = Store.open(loaded.database_url)
+    store, archive = _archive(loaded)
+    query = " ".join(args.words)
+    filters = Filters(
+        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+    )
     try:
-        _require_schema(store)
-        hits = store.search_articles(args.words, since=args.since, feed=args.feed, limit=args.limit)
+        page = archive.search(query, filters, order=args.order, limit=args.limit)
+    except QueryError as exc:
+        print(f"bad query: {exc}", file=sys.stderr)
+        if exc.position is not None:
+            print(f"  {query}\n  {' ' * exc.position}^", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         store.close()
     if args.json:
-        _dump([asdict(h) for h in hits])
+        _dump([asdict(h) for h in page.items])
         return EXIT_OK
-    if not hits:
+    if not page.items:
         print("no articles found")
         return EXIT_OK
     table = Table(show_lines=False)
-    table.add_column("published")
-    table.add_column("feed")
-    table.add_column("title")
-    table.add_column("url", overflow="fold")
-    for h in hits:
-        table.add_row(_ts(h.published), h.feed, h.title, h.url or "")
-    Console().print(table)
+    for col in ("published", "feed", "title", "event", "url"):
+        table.add_column(col, overflow="fold")
+    for h in page.items:
+        event = str(h.cluster_id) if h.cluster_id is not None else ""
+        table.add_row(_ts(h.published), h.feed, h.title, event, h.url or "")
+    Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK
+
+
+def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    store, archive = _archive(loaded)
+    found: list[Any] = []
+    before = None
+    try:
+        # Newest first by first report, page by page, until enough pass the filters.
+        while len(found) < args.limit:
+            page = archive.events(topic=args.topic, before=before, limit=200)
+            if not page:
+                break
+            for e in page:
+                if args.since is not None and e.first_seen < args.since:
+                    page = []
+                    break
+                if e.outlet_count >= args.min_sources:
+                    found.append(e)
+            if not page:
+                break
+            before = page[-1].first_seen
+    finally:
+        store.close()
+    found = found[: args.limit]
+    if args.json:
+        _dump([asdict(e) for e in found])
+        return EXIT_OK
+    if not found:
+        print("no events found")
+        return EXIT_OK
+    table = Table()
+    for col in ("event", "first report", "updated", "outlets", "articles", "headline"):
+        table.add_column(col, overflow="fold")
+    for e in found:
+        table.add_row(
+            str(e.id),
+            _ts(e.first_seen),
+            _ts(e.last_updated),
+            str(e.outlet_count),
+            str(e.article_count),
+            e.headline,
+        )
+    Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK
+
+
+def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    store, archive = _archive(loaded)
+    try:
+        detail = archive.event(args.id)
+        why = store.cluster_explanations(detail.event.id) if detail and args.explain else {}
+    finally:
+        store.close()
+    if detail is None:
+        print(f"no event {args.id}", file=sys.stderr)
+        return EXIT_USAGE
+    ev = detail.event
+    if args.json:
+        data = asdict(detail)
+        if args.explain:
+            data["explain"] = {str(k): asdict(v) for k, v in why.items()}
+        _dump(data)
+        return EXIT_OK
+    if ev.id != args.id:
+        print(f"(event {args.id} was merged into {ev.id})")
+    print(f"event {ev.id}: {ev.headline}")
+    print(
+        f"  {ev.article_count} articles from {ev.outlet_count} outlets; first report "
+        f"{_ts(ev.first_seen)}, last {_ts(ev.last_updated)}; status {ev.status}"
+    )
+    if ev.top_terms:
+        print(f"  terms: {', '.join(ev.top_terms)}")
+    if ev.timeline:
+        peak = max(h.count for h in ev.timeline) or 1
+        print("  articles per hour:")
+        for h in ev.timeline:
+            print(f"    {_ts(h.hour)}  {'#' * max(1, round(20 * h.count / peak))} {h.count}")
+    first = min((a for g in detail.outlets for a in g.articles), key=lambda a: (a.published, a.id))
+    print(f"  first report: {first.feed} at {_ts(first.published)}: {first.title}")
+    for group in detail.outlets:
+        print(f"\n  {group.feed}")
+        for a in group.articles:
+            line = f"    {_ts(a.published)}  {a.title}"
+            if a.url:
+                line += f"  <{a.url}>"
+            print(line)
+            if args.explain and a.id in why:
+                w = why[a.id]
+                how = (
+                    "started the event"
+                    if w.score == 0 and not w.terms
+                    else (f"score {w.score:.3f}, matched: {', '.join(w.terms) or '-'}")
+                )
+                if w.duplicate_of is not None:
+                    how += f"; copy of article {w.duplicate_of} ({w.duplicate_kind})"
+                print(f"      why: {how}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.errors import QueryError
+    from aggregator.store.archive import Filters, write_export
+
+    store, archive = _archive(loaded)
+    filters = Filters(
+        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+    )
+    try:
+        with contextlib.ExitStack() as stack:
+            out: Any = sys.stdout
+            if args.output:
+                out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
+            n = write_export(archive.export(filters, args.query), args.format, out)
+    except QueryError as exc:
+        print(f"bad query: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        store.close()
+    print(f"{n} articles exported", file=sys.stderr)
     return EXIT_OK
 
 

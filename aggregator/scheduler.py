@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -252,7 +252,7 @@ class Daemon:
                     on_poll=self._on_poll,
                 )
                 scheduler.add_job(
-                    self._consume,
+                    self._guarded(self._consume),
                     "interval",
                     seconds=1,
                     next_run_time=datetime.now(UTC),
@@ -261,7 +261,7 @@ class Daemon:
                     id="consume",
                 )
                 scheduler.add_job(
-                    self._deliver,
+                    self._guarded(self._deliver),
                     "interval",
                     seconds=delivery.tick,
                     next_run_time=datetime.now(UTC),
@@ -270,7 +270,7 @@ class Daemon:
                     id="deliver",
                 )
                 scheduler.add_job(
-                    self._tick,
+                    self._guarded(self._tick),
                     "interval",
                     seconds=settings.poll.tick,
                     next_run_time=datetime.now(UTC),
@@ -279,7 +279,7 @@ class Daemon:
                     id="tick",
                 )
                 scheduler.add_job(
-                    self._renew_leases,
+                    self._guarded(self._renew_leases),
                     "interval",
                     seconds=max(1.0, settings.poll.lease / 3),
                     max_instances=1,
@@ -288,7 +288,7 @@ class Daemon:
                 )
                 if self.notifier.watchdog_interval:
                     scheduler.add_job(
-                        self._watchdog,
+                        self._guarded(self._watchdog),
                         "interval",
                         seconds=self.notifier.watchdog_interval,
                         max_instances=1,
@@ -430,15 +430,24 @@ class Daemon:
             log.info("received %s: finishing polls in flight", sig.name)
             self.stopping.set()
 
-    async def _tick(self) -> None:
-        try:
-            await self._claim_and_start()
-        except Exception:
-            # A tick racing the shutdown finds the executors closed: expected then.
-            if not self.stopping.is_set():
-                log.exception("scheduler tick crashed; the next tick tries again")
+    def _guarded(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """No job leaks an exception into APScheduler: one racing the shutdown finds the
+        executors closed (expected, quiet); anything else is logged with its traceback
+        and the job runs again at its next interval."""
 
-    async def _claim_and_start(self) -> None:
+        async def run() -> None:
+            try:
+                await job()
+            except Exception:
+                if not self.stopping.is_set():
+                    log.exception(
+                        "job %s crashed; it runs again at its next interval", job.__name__
+                    )
+
+        run.__name__ = job.__name__
+        return run
+
+    async def _tick(self) -> None:
         if self.stopping.is_set() or self.poller is None:
             return
         room = self.loaded.config.settings.poll.concurrency - len(self.in_flight)
@@ -536,9 +545,6 @@ class Daemon:
             await loop.run_in_executor(self.writer, run_digests, self.store, rules)
         except StorageError as exc:
             log.error("processing stopped: %s", exc)
-        except Exception:
-            if not self.stopping.is_set():
-                log.exception("processing crashed; state will be rebuilt")
 
     async def _deliver(self) -> None:
         if self.stopping.is_set() or self.deliverer is None:
@@ -547,9 +553,6 @@ class Daemon:
             await self.deliverer.run_once()
         except StorageError as exc:
             log.error("alert delivery stopped: %s", exc)
-        except Exception:
-            if not self.stopping.is_set():
-                log.exception("alert delivery crashed")
 
     async def _watchdog(self) -> None:
         # Only tell systemd we are alive while the database answers: a daemon that

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -105,6 +107,7 @@ def test_daemon_polls_stores_and_stops_on_sigterm(
         statuses = {s.name: s for s in store.feed_statuses()}
         assert wait_for(lambda: _polled_all(store), timeout=30)
         statuses = {s.name: s for s in store.feed_statuses()}
+        assert wait_for(lambda: not store.unprocessed_articles(1), timeout=30)
         assert statuses["Dead Feed"].last_outcome == "failed"
         assert statuses["Dead Feed"].last_error
         for name in FEEDS:
@@ -137,6 +140,26 @@ def test_daemon_polls_stores_and_stops_on_sigterm(
     feeds = {f["name"]: f for f in json.loads(result.stdout)}
     assert feeds["Local Wire"]["article_count"] == 3
     assert feeds["Atom Daily"]["article_count"] == 2
+    # Events: the consumer clustered what the daemon stored.
+    result = run_cli(config, env, "clusters", "--json")
+    assert result.returncode == 0, result.stderr
+    events = json.loads(result.stdout)
+    assert sum(e["article_count"] for e in events) == expected
+    kursk = max(events, key=lambda e: e["article_count"])
+    assert kursk["outlet_count"] >= 2  # the Kursk reports of several outlets, together
+    shown = run_cli(config, env, "cluster", "show", str(kursk["id"]), "--explain")
+    assert shown.returncode == 0, shown.stderr
+    assert "first report:" in shown.stdout
+    assert "why:" in shown.stdout
+    assert run_cli(config, env, "cluster", "show", "999999").returncode == 2
+    exported = run_cli(config, env, "export", "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert len(rows) == expected
+    assert {r["feed"] for r in rows} == set(FEEDS)
+    bad = run_cli(config, env, "search", "(kursk")
+    assert bad.returncode == 2
+    assert "bad query" in bad.stderr
 
 
 def _count(store: Store) -> int:

@@ -7,6 +7,7 @@ import pytest
 
 from aggregator.errors import StorageError
 from aggregator.store import FeedSpec, Store
+from aggregator.store.archive import Archive
 from aggregator.store.migrate import current_revision, head_revision
 from tests.factories import NOW, article, poll_record
 
@@ -76,8 +77,7 @@ def test_record_poll_stores_articles_once_and_updates_in_place(store: Store) -> 
     counts = store.record_poll(poll_record(feed.id), [edited, batch[1]])
     assert (counts.new, counts.updated) == (0, 1)
     assert store.count_articles() == 3
-    titles = {h.title for h in store.search_articles(["corrected"])}
-    assert titles == {"A (corrected)"}
+    assert {a.title for a in Archive(store.engine).search("corrected").items} == {"A (corrected)"}
 
 
 def test_record_poll_writes_feed_state_and_poll_log(store: Store) -> None:
@@ -114,26 +114,6 @@ def test_record_poll_writes_feed_state_and_poll_log(store: Store) -> None:
     assert again.etag == '"v1"'
 
 
-def test_search_filters(store: Store) -> None:
-    store.sync_feeds(SPECS, NOW)
-    feeds = {f.name: f for f in store.claim_due_feeds(NOW, owner="test", lease_seconds=60, limit=9)}
-    store.record_poll(
-        poll_record(feeds["one"].id),
-        [
-            article("Kursk troops", guid="1", published=NOW - timedelta(days=3)),
-            article("Kursk 100% confirmed", guid="2"),
-        ],
-    )
-    store.record_poll(poll_record(feeds["two"].id), [article("Kursk again", guid="3")])
-    assert [h.title for h in store.search_articles(["kursk"], feed="one")] == [
-        "Kursk 100% confirmed",
-        "Kursk troops",
-    ]
-    assert len(store.search_articles(["KURSK"], since=NOW - timedelta(days=1))) == 2
-    assert [h.title for h in store.search_articles(["100%"])] == ["Kursk 100% confirmed"]
-    assert store.search_articles(["kursk"], limit=1)[0].published == NOW
-
-
 def test_large_fingerprints_round_trip(store: Store) -> None:
     store.sync_feeds(SPECS, NOW)
     (feed,) = store.claim_due_feeds(NOW, owner="test", lease_seconds=60, limit=1)
@@ -159,7 +139,6 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "add_api_feed": lambda s: s.add_api_feed("n", "http://127.0.0.1/n", NOW),
         "remove_api_feed": lambda s: s.remove_api_feed("n"),
         "record_poll": lambda s: s.record_poll(poll_record(1), []),
-        "search_articles": lambda s: s.search_articles(["x"]),
         "feed_statuses": lambda s: s.feed_statuses(),
         "recent_polls": lambda s: s.recent_polls("x"),
         "count_articles": lambda s: s.count_articles(),
@@ -187,6 +166,7 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "enable_channel": lambda s: s.enable_channel("c"),
         "disabled_channels": lambda s: s.disabled_channels(),
         "cluster_row": lambda s: s.cluster_row(1),
+        "cluster_explanations": lambda s: s.cluster_explanations(1),
         "pending_alert_count": lambda s: s.pending_alert_count(),
     }
     public = {

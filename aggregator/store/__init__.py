@@ -43,7 +43,6 @@ from aggregator.store.events import (
     StoredArticle,
 )
 from aggregator.store.records import (
-    ArticleHit,
     FeedSpec,
     FeedState,
     FeedStatus,
@@ -54,7 +53,6 @@ from aggregator.store.records import (
 from aggregator.store.schema import articles, feeds, metadata, polls
 
 __all__ = [
-    "ArticleHit",
     "ArticleOutcome",
     "ClusterArticle",
     "ClusterRow",
@@ -540,46 +538,6 @@ class Store(EventStatements):
         return found
 
     # -- queries ------------------------------------------------------------------
-
-    @_storage_errors
-    def search_articles(
-        self,
-        words: Sequence[str],
-        *,
-        since: datetime | None = None,
-        feed: str | None = None,
-        limit: int = 20,
-    ) -> list[ArticleHit]:
-        """Articles whose title or text contains every word, newest first."""
-        stmt = (
-            select(
-                articles.c.id,
-                feeds.c.name.label("feed"),
-                articles.c.title,
-                articles.c.url,
-                articles.c.published,
-                articles.c.summary,
-                articles.c.language,
-                articles.c.cluster_id,
-            )
-            .join(feeds, feeds.c.id == articles.c.feed_id)
-            .order_by(articles.c.published.desc(), articles.c.id.desc())
-            .limit(limit)
-        )
-        for word in words:
-            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            stmt = stmt.where(
-                or_(
-                    articles.c.title.ilike(pattern, escape="\\"),
-                    articles.c.text.ilike(pattern, escape="\\"),
-                )
-            )
-        if since is not None:
-            stmt = stmt.where(articles.c.published >= since)
-        if feed is not None:
-            stmt = stmt.where(feeds.c.name == feed)
-        with self.engine.connect() as conn:
-            return [ArticleHit(**r._mapping) for r in conn.execute(stmt)]
 
     @_storage_errors
     def feed_statuses(self) -> list[FeedStatus]:

@@ -103,6 +103,16 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why an article joined its event."""
+
+    score: float
+    terms: tuple[str, ...]
+    duplicate_of: int | None
+    duplicate_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterArticle:
     id: int
     feed: str
@@ -577,6 +587,25 @@ class EventStatements:
                 )
             }
 
+    def cluster_explanations(self, cluster_id: int) -> dict[int, Explanation]:
+        stmt = select(
+            articles.c.id,
+            articles.c.cluster_score,
+            articles.c.cluster_terms,
+            articles.c.duplicate_of,
+            articles.c.duplicate_kind,
+        ).where(articles.c.cluster_id == cluster_id)
+        with self.engine.connect() as conn:
+            return {
+                int(r.id): Explanation(
+                    score=float(r.cluster_score or 0.0),
+                    terms=tuple(json.loads(r.cluster_terms)) if r.cluster_terms else (),
+                    duplicate_of=r.duplicate_of,
+                    duplicate_kind=r.duplicate_kind,
+                )
+                for r in conn.execute(stmt)
+            }
+
     def cluster_row(self, cluster_id: int) -> ClusterRow | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
@@ -626,6 +655,7 @@ __all__ = [
     "ClusterArticle",
     "ClusterRow",
     "EventStatements",
+    "Explanation",
     "MatchRow",
     "OutboxItem",
     "OutboxRow",

@@ -118,15 +118,3 @@ class PollRow:
     updated_entries: int
     error: str | None
     warnings: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleHit:
-    id: int
-    feed: str
-    title: str
-    url: str | None
-    published: datetime
-    summary: str
-    language: str | None
-    cluster_id: int | None
