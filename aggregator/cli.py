@@ -26,6 +26,7 @@ from aggregator.config import LoadedConfig, load_config
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
+SLOW_POLL_SECONDS = 5.0  # a feed whose polls average more than this is flagged "slow"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="poll once (the only mode; for clarity)")
     p.add_argument(
         "--feed", action="append", metavar="URL|NAME", help="poll this feed now (repeatable)"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="poll the named feeds even if they were polled within settings.poll.manual_gap",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -296,8 +302,15 @@ def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             progress.advance(task)
 
     try:
+        gap = 0.0 if args.force else loaded.config.settings.poll.manual_gap
         results = asyncio.run(
-            poll_once(loaded, names=names, on_result=on_result, on_claimed=on_claimed)
+            poll_once(
+                loaded,
+                names=names,
+                on_result=on_result,
+                on_claimed=on_claimed,
+                manual_gap=gap,
+            )
         )
     finally:
         if progress is not None:
@@ -309,6 +322,14 @@ def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         "new_articles": sum(r.new for r in results),
         "updated_articles": sum(r.updated for r in results),
     }
+    if names and len(results) < len(set(names)):
+        polled = {r.feed for r in results}
+        skipped = [n for n in names if n not in polled]
+        print(
+            f"not polled (polled within the last {loaded.config.settings.poll.manual_gap:.0f}s, "
+            f"or gone/removed; --force to insist): {', '.join(skipped)}",
+            file=sys.stderr,
+        )
     if args.json:
         _dump({"summary": totals, "polls": [asdict(r) for r in results]})
     else:
@@ -517,7 +538,9 @@ def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         table.add_column(col, overflow="fold")
     for s in statuses:
         state = s.state if s.enabled else "disabled"
-        style = "red" if state in ("broken", "gone") else None
+        if s.avg_duration is not None and s.avg_duration > SLOW_POLL_SECONDS:
+            state += f", slow ({s.avg_duration:.1f}s)"
+        style = "red" if s.state in ("broken", "gone") else None
         status = s.last_outcome or "never"
         if s.last_http_status:
             status += f" ({s.last_http_status})"

@@ -127,6 +127,7 @@ class PollSettings(_Frozen):
     error_backoff_cap: Duration = 86400.0
     broken_after: int = Field(default=10, ge=1)
     lease: Duration = 300.0
+    manual_gap: Duration = 300.0  # `poll --feed X` skips feeds polled this recently
     allow_private_networks: bool = False
     parse_workers: int = Field(default=2, ge=0, le=64)
     batch: int = Field(default=200, ge=1, le=10000)

@@ -131,7 +131,12 @@ class Poller:
         return await loop.run_in_executor(executor, fn, *args)
 
     async def claim(
-        self, limit: int, *, names: Sequence[str] | None = None, force: bool = False
+        self,
+        limit: int,
+        *,
+        names: Sequence[str] | None = None,
+        force: bool = False,
+        force_min_gap: float = 0.0,
     ) -> list[FeedState]:
         return await self._in(
             self.writer,
@@ -142,6 +147,7 @@ class Poller:
                 limit=limit,
                 names=names,
                 force=force,
+                force_min_gap=force_min_gap,
             ),
         )
 

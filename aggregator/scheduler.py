@@ -135,6 +135,7 @@ async def poll_once(
     names: Sequence[str] | None = None,
     on_result: Callable[[PollSummary], None] | None = None,
     on_claimed: Callable[[int], None] | None = None,
+    manual_gap: float = 0.0,
 ) -> list[PollSummary]:
     """Poll what is due now (or the named feeds, due or not) once, and return."""
     store = await asyncio.to_thread(prepare_store, loaded)
@@ -146,7 +147,9 @@ async def poll_once(
         async with Fetcher(loaded.config.fetch_settings()) as fetcher:
             settings = wiring.pipeline_settings(loaded, wiring.make_owner())
             poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
-            claimed = await poller.claim(100_000, names=names, force=names is not None)
+            claimed = await poller.claim(
+                100_000, names=names, force=names is not None, force_min_gap=manual_gap
+            )
             if on_claimed:
                 on_claimed(len(claimed))
             sem = asyncio.Semaphore(cfg.concurrency)

@@ -189,7 +189,10 @@ def test_poll_once_is_idempotent_and_conditional(
     again = run_cli(config, env, "poll", "--once", "--json")
     assert json.loads(again.stdout)["summary"]["ok"] == 0
     names = [arg for name in FEEDS for arg in ("--feed", name)]
-    forced = run_cli(config, env, "poll", "--once", "--json", *names)
+    limited = run_cli(config, env, "poll", "--once", "--json", *names)
+    assert json.loads(limited.stdout)["summary"]["ok"] == 0  # manual refresh rate-limited
+    assert "--force to insist" in limited.stderr
+    forced = run_cli(config, env, "poll", "--once", "--json", "--force", *names)
     assert forced.returncode == 0, forced.stderr
     summary = json.loads(forced.stdout)["summary"]
     assert summary["not_modified"] == 3

@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -339,6 +339,7 @@ class Store(EventStatements):
         limit: int,
         names: Sequence[str] | None = None,
         force: bool = False,
+        force_min_gap: float = 0.0,
     ) -> list[FeedState]:
         """Lease up to ``limit`` due feeds to ``owner``.
 
@@ -347,8 +348,6 @@ class Store(EventStatements):
         another holds. An expired lease (a killed daemon) is free again. ``force``
         ignores ``next_poll_at`` (an explicit one-off poll of named feeds).
         """
-        from datetime import timedelta
-
         until = now + timedelta(seconds=lease_seconds)
         conds = [
             feeds.c.enabled.is_(True),
@@ -357,6 +356,10 @@ class Store(EventStatements):
         ]
         if not force:
             conds.append(feeds.c.next_poll_at <= now)
+        elif force_min_gap > 0:
+            # A manual refresh is rate-limited too: not again within the gap.
+            recent = now - timedelta(seconds=force_min_gap)
+            conds.append(or_(feeds.c.last_polled_at.is_(None), feeds.c.last_polled_at < recent))
         if names is not None:
             conds.append(or_(feeds.c.name.in_(names), feeds.c.url.in_(names)))
         with self.engine.begin() as conn:
@@ -546,9 +549,21 @@ class Store(EventStatements):
             .group_by(articles.c.feed_id)
             .subquery()
         )
+        day_ago = datetime.now(UTC) - timedelta(days=1)
+        speed = (
+            select(polls.c.feed_id, func.avg(polls.c.duration).label("avg_duration"))
+            .where(polls.c.started_at >= day_ago)
+            .group_by(polls.c.feed_id)
+            .subquery()
+        )
         stmt = (
-            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"))
+            select(
+                feeds,
+                func.coalesce(counts.c.n, 0).label("article_count"),
+                speed.c.avg_duration,
+            )
             .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+            .outerjoin(speed, speed.c.feed_id == feeds.c.id)
             .order_by(feeds.c.name)
         )
         with self.engine.connect() as conn:
@@ -571,6 +586,7 @@ class Store(EventStatements):
                         error_count=r.error_count,
                         interval_seconds=r.interval_seconds,
                         article_count=r.article_count,
+                        avg_duration=float(r.avg_duration) if r.avg_duration is not None else None,
                     )
                 )
             return out

@@ -98,7 +98,7 @@ class FeedStatus:
     error_count: int
     interval_seconds: float | None
     article_count: int
-    median_duration: float | None = None
+    avg_duration: float | None = None  # seconds, over the last day's polls
 
 
 @dataclass(frozen=True, slots=True)
