@@ -102,6 +102,9 @@ class HostBackingOff(HTTPStatusError):
     """
 
 
+# The longest a Retry-After may hold back a host (the scheduler caps feeds the same).
+MAX_HOST_BACKOFF = timedelta(days=7)
+
 # -- pure helpers ------------------------------------------------------------------
 
 
@@ -467,6 +470,8 @@ class Fetcher:
 
     def set_host_not_before(self, host: str, when: datetime, status: int = 429) -> None:
         """Restore a host-wide backoff (e.g. from stored ``retry_after`` after a restart)."""
+        # A lying or broken server must not silence a whole host for years.
+        when = min(when, datetime.now(UTC) + MAX_HOST_BACKOFF)
         state = self._host(host.lower())
         if state.not_before is None or when > state.not_before:
             state.not_before = when

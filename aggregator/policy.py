@@ -104,22 +104,6 @@ def cache_hint(headers: Mapping[str, str], now: datetime) -> float | None:
     return None
 
 
-def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
-    """``Retry-After`` as delta-seconds or an HTTP date → an absolute time."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return now + timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(when, now)
-
-
 def skip_forward(when: datetime, skip_hours: frozenset[int], skip_days: frozenset[str]) -> datetime:
     """Move ``when`` out of the hours (GMT) and days the RSS feed asks us to skip."""
     if not skip_hours and not skip_days:

@@ -739,3 +739,11 @@ def test_body_reader_decodes_any_stack_or_stops_exactly_at_the_cap(
         assert len(data) <= cap
         assert body == data
     assert reader.wire <= len(wire)
+
+
+async def test_a_lying_retry_after_holds_a_host_back_a_week_at_most() -> None:
+    async with Fetcher(settings()) as fetcher:
+        fetcher.set_host_not_before("example.org", datetime.now(UTC) + timedelta(days=3650))
+        until = fetcher.host_not_before("example.org")
+    assert until is not None
+    assert until <= datetime.now(UTC) + timedelta(days=7, seconds=5)

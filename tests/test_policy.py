@@ -9,7 +9,6 @@ from aggregator.policy import (
     PollPlan,
     PollPolicy,
     cache_hint,
-    parse_retry_after,
     plan_failure,
     plan_success,
     publishing_interval,
@@ -90,14 +89,6 @@ def test_skip_hours_and_days() -> None:
     assert skip_forward(t, frozenset(range(24)), frozenset()) == t  # absurd: ignored
     when = success(fixed_interval=600, skip_hours=frozenset({12, 13}))
     assert when == NOW.replace(hour=14)
-
-
-def test_retry_after_forms() -> None:
-    assert parse_retry_after("120", NOW) == NOW + timedelta(seconds=120)
-    assert parse_retry_after("Mon, 04 Nov 2024 15:00:00 GMT", NOW) == NOW.replace(hour=15)
-    assert parse_retry_after("Mon, 04 Nov 2024 01:00:00 GMT", NOW) == NOW  # in the past
-    assert parse_retry_after("soon", NOW) is None
-    assert parse_retry_after(None, NOW) is None
 
 
 def fail(status: int | None, count: int = 0, retry_after: datetime | None = None) -> PollPlan:
