@@ -225,6 +225,28 @@ class AlertRuleConfig(_Frozen):
     enabled: bool = True
 
 
+class ClusteringSettings(_Frozen):
+    """Event clustering; defaults tuned on public data (benchmarks/cluster_quality.py).
+    Unset keys keep the clusterer's own defaults."""
+
+    threshold: float | None = Field(default=None, gt=0, lt=1)
+    singleton_threshold: float | None = Field(default=None, gt=0, lt=1)
+    merge_threshold: float | None = Field(default=None, gt=0, le=1)
+    max_silence: Duration | None = None
+    window: Duration | None = None
+    url_weight: float | None = Field(default=None, ge=0)
+    text_weight: float | None = Field(default=None, ge=0)
+    max_text_chars: int | None = Field(default=None, ge=0)
+
+
+class DedupConfig(_Frozen):
+    """Duplicate detection across outlets; unset keys keep the detector's defaults."""
+
+    window: Duration | None = None
+    min_containment: float | None = Field(default=None, gt=0, le=1)
+    shingle_size: int | None = Field(default=None, ge=2, le=10)
+
+
 class DeliverySettings(_Frozen):
     """How the outbox is worked."""
 
@@ -242,6 +264,8 @@ class Settings(_Frozen):
     http: HttpSettings = HttpSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     delivery: DeliverySettings = DeliverySettings()
+    clustering: ClusteringSettings = ClusteringSettings()
+    dedup: DedupConfig = DedupConfig()
 
 
 class Config(_Frozen):
@@ -426,6 +450,9 @@ def _semantic_checks(config: Config) -> list[str]:
     for i, feed in enumerate(config.feeds):
         if feed.interval is not None and feed.interval < 60:
             problems.append(f"feeds[{i}].interval: below the 1-minute floor")
+    c = config.settings.clustering
+    if c.window is not None and c.max_silence is not None and c.window < c.max_silence:
+        problems.append("settings.clustering.window: shorter than max_silence")
     return problems
 
 

@@ -10,6 +10,7 @@ import os
 import socket
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
@@ -18,6 +19,7 @@ from aggregator.alerts.email import EmailChannel, EmailSettings
 from aggregator.alerts.retry import RetrySettings
 from aggregator.alerts.rules import AlertRuleSpec, QuietHours
 from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
+from aggregator.cluster import ClusterSettings
 from aggregator.config import (
     AlertRuleConfig,
     EmailChannelConfig,
@@ -26,6 +28,7 @@ from aggregator.config import (
     user_agent,
 )
 from aggregator.consumer import ConsumerSettings
+from aggregator.dedup import DedupSettings
 from aggregator.pipeline import PipelineSettings
 from aggregator.policy import PollPolicy
 from aggregator.query import Query, parse_query
@@ -91,8 +94,21 @@ def alert_rules(loaded: LoadedConfig) -> list[AlertRuleSpec]:
     return [rule_spec(r) for r in loaded.config.alerts if r.enabled]
 
 
+def _given(model: Any, durations: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The keys the file sets (others keep the stage's defaults); durations → timedelta."""
+    out: dict[str, Any] = {}
+    for key, value in model.model_dump(exclude_none=True).items():
+        out[key] = timedelta(seconds=value) if key in durations else value
+    return out
+
+
 def consumer_settings(loaded: LoadedConfig) -> ConsumerSettings:
-    return ConsumerSettings()
+    """Raises ConfigError when the values contradict each other (e.g. window < silence)."""
+    s = loaded.config.settings
+    return ConsumerSettings(
+        cluster=ClusterSettings(**_given(s.clustering, ("max_silence", "window"))),
+        dedup=DedupSettings(**_given(s.dedup, ("window",))),
+    )
 
 
 def retry_settings(loaded: LoadedConfig) -> RetrySettings:

@@ -228,3 +228,25 @@ alerts:
     assert rules["r"].quiet_hours is not None
     assert rules["r"].throttle is not None
     assert rules["d"].digest_cron == "0 7 * * 1-5"
+
+
+def test_clustering_and_dedup_settings_reach_the_stages() -> None:
+    from datetime import timedelta
+
+    from aggregator.wiring import consumer_settings
+
+    text = """
+settings:
+  clustering: {threshold: 0.1, max_silence: 12h, window: 1d}
+  dedup: {window: 2d, min_containment: 0.7}
+"""
+    settings = consumer_settings(load_config(None, text=text, env={}))
+    assert settings.cluster.threshold == 0.1
+    assert settings.cluster.max_silence == timedelta(hours=12)
+    assert settings.cluster.merge_threshold == 0.35  # untouched: the stage's default
+    assert settings.dedup.window == timedelta(days=2)
+    assert settings.dedup.min_containment == 0.7
+    problems = problems_of("settings: {clustering: {window: 1h, max_silence: 2h, threshold: 2}}")
+    assert "settings.clustering.threshold: Input should be less than 1" in problems
+    problems = problems_of("settings: {clustering: {window: 1h, max_silence: 2h}}")
+    assert "settings.clustering.window: shorter than max_silence" in problems
