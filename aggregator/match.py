@@ -8,6 +8,7 @@ all other topics cannot match it. Anchors are chosen from the AST:
 - a word or phrase: itself (for a phrase, its longest word, likely the rarest);
 - ``a OR b``: the anchors of ``a`` together with those of ``b`` (either may be the one);
 - ``a AND b``: the anchors of just one side that requires presence, the smallest set;
+- ``a NEAR/n b``: like ``a AND b``;
 - ``NOT a``: nothing (absence proves nothing), so it never anchors.
 
 A topic without anchors (a hand-built AST that matches by absence; the parser rejects
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 from aggregator.models import Match
 from aggregator.query import And, Document, Near, Node, Not, Or, Phrase, Query, Term
 
-# An anchor is (kind, key): ("word", w) for a title/text word, ("prefix", p),
-# ("outlet", w) for a word of the outlet name, ("lang", code).
+# An anchor is (kind, key): ("word", w) for a title/text word, ("prefix", p) for a
+# title/text word prefix, ("outlet", w) / ("outlet-prefix", p) for the outlet name,
+# ("lang", code).
 Anchor = tuple[str, str]
 
 # Prefix anchors are bucketed by their first few letters; a document offers the same
@@ -52,8 +55,11 @@ def anchors_of(node: Node) -> frozenset[Anchor] | None:
     if isinstance(node, Phrase):
         kind = "outlet" if node.field == "outlet" else "word"
         return frozenset({(kind, max(node.tokens, key=len))})
-    if isinstance(node, Near):
-        return anchors_of(node.left)
+    if isinstance(node, Near):  # both sides must be present: either side anchors
+        left, right = anchors_of(node.left), anchors_of(node.right)
+        assert left is not None  # words and phrases always anchor
+        assert right is not None
+        return min(left, right, key=_cost)
     if isinstance(node, Not):
         return None
     if isinstance(node, Or):
@@ -125,12 +131,16 @@ class TopicIndex:
 
     def candidates(self, doc: Document) -> list[str]:
         """Topics that may match ``doc`` (a superset of those that do), in topic order."""
+        return sorted(self._candidates(doc), key=self._order.__getitem__)
+
+    def _candidates(self, doc: Document) -> set[str]:
         found: set[str] = set(self._always)
         words = self._words
         for word in doc.words & self._word_keys:
             found.update(words[word])
         for length, heads in self._prefixes.items():
-            for head in {w[:length] for w in doc.words if len(w) >= length} & heads.keys():
+            # Shorter words give shorter heads, which simply match no key: no len() test.
+            for head in heads.keys() & set(map(itemgetter(slice(0, length)), doc.words)):
                 found.update(heads[head])
         if self._outlets or self._outlet_prefixes:
             for word in doc.outlet.vocab:
@@ -140,15 +150,18 @@ class TopicIndex:
                     found.add(name)
         if doc.language is not None:
             found.update(self._langs.get(doc.language, ()))
-        return sorted(found, key=self._order.__getitem__)
+        return found
 
     def match(self, doc: Document) -> list[Match]:
         """The topics ``doc`` matches, in the order the topics were given."""
+        topics = self._topics
         out: list[Match] = []
-        for name in self.candidates(doc):
-            terms = self._topics[name].evaluate(doc)
+        for name in self._candidates(doc):
+            terms = topics[name].evaluate(doc)
             if terms is not None:
                 out.append(Match(topic=name, matched_terms=terms))
+        # Sorting the few matches is cheaper than sorting the many candidates.
+        out.sort(key=lambda m: self._order[m.topic])
         return out
 
 

@@ -28,13 +28,16 @@ cannot be indexed by its words (see :mod:`aggregator.match`), and SQLite FTS5 ca
 run it either.
 
 :func:`parse_query` builds a frozen AST once; :meth:`Query.evaluate` matches it
-against a :class:`Document`; :func:`search_plan` / :func:`to_fts5` /
-:func:`to_tsquery` translate it for the archive's full-text engines.
+against a :class:`Document` (built once per article by :func:`document_from_article`);
+:func:`fts5_plan` / :func:`tsquery_plan` (and the filter-free shortcuts
+:func:`to_fts5` / :func:`to_tsquery`) translate it for the archive's full-text
+engines. Error positions are 0-based offsets (code points) into the query text.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import re
 import unicodedata
@@ -47,10 +50,41 @@ from typing import Literal, TypeAlias
 from aggregator.errors import QueryError
 from aggregator.models import Article
 
+__all__ = [
+    "FIELDS",
+    "TSVECTOR_SQL",
+    "And",
+    "Document",
+    "FieldIndex",
+    "FieldName",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "Phrase",
+    "Query",
+    "SearchFilters",
+    "SearchPlan",
+    "Term",
+    "document_from_article",
+    "fold",
+    "fts5_plan",
+    "index_text",
+    "parse_query",
+    "requires_presence",
+    "to_fts5",
+    "to_tsquery",
+    "tokenize",
+    "tsquery_plan",
+    "walk",
+]
+
 FieldName: TypeAlias = Literal["title", "text", "outlet", "lang"]
 FIELDS: tuple[FieldName, ...] = ("title", "text", "outlet", "lang")
 MAX_NEAR = 50  # a wider window is no longer "near"; it also bounds the tsquery expansion
 MIN_PREFIX = 2  # a one-letter prefix matches most articles and most of the index
+MAX_DEPTH = 32  # nested parentheses/NOTs; bounds recursion in the parser and evaluator
+MAX_QUERY_LENGTH = 10_000  # characters; a topic is a few lines, not a document
 
 # ---------------------------------------------------------------------------
 # Tokenization (shared by documents and queries)
@@ -145,39 +179,54 @@ def index_text(text: str) -> str:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FieldIndex:
-    """One field's tokens; positions and sorted vocabulary are built on first use."""
+    """One field's tokens; positions and the sorted vocabulary are computed on demand.
 
-    tokens: tuple[str, ...]
+    Most topics are decided by vocabulary membership alone, so a full token → positions
+    table (~100 µs for a 5 KB text) would mostly be wasted: positions are found per
+    token, when a phrase or NEAR needs them, by C-speed ``list.index`` scans.
+    """
+
+    tokens: list[str]
     vocab: frozenset[str]
-    _cache: dict[str, object] = _field(default_factory=dict, repr=False)
+    _positions: dict[str, list[int]] = _field(default_factory=dict, repr=False)
+    _sorted: list[str] = _field(default_factory=list, repr=False)
 
     @classmethod
     def build(cls, text: str) -> FieldIndex:
-        tokens = tuple(tokenize(text))
+        tokens = tokenize(text)
         return cls(tokens, frozenset(tokens))
 
-    def positions(self, token: str) -> Sequence[int]:
-        table = self._cache.get("positions")
-        if table is None:
-            built: dict[str, list[int]] = {}
-            for pos, tok in enumerate(self.tokens):
-                built.setdefault(tok, []).append(pos)
-            self._cache["positions"] = table = built
-        assert isinstance(table, dict)
-        found: Sequence[int] = table.get(token, ())
+    def positions(self, token: str) -> list[int]:
+        found = self._positions.get(token)
+        if found is None:
+            found = []
+            if token in self.vocab:
+                find, pos = self.tokens.index, -1
+                with contextlib.suppress(ValueError):
+                    while True:
+                        pos = find(token, pos + 1)
+                        found.append(pos)
+            self._positions[token] = found
         return found
+
+    def _ordered(self) -> list[str]:
+        if not self._sorted and self.vocab:
+            self._sorted.extend(sorted(self.vocab))
+        return self._sorted
+
+    def has_prefix(self, prefix: str) -> bool:
+        ordered = self._ordered()
+        i = bisect.bisect_left(ordered, prefix)
+        return i < len(ordered) and ordered[i].startswith(prefix)
 
     def with_prefix(self, prefix: str) -> list[str]:
         """Vocabulary words starting with ``prefix``, sorted."""
-        ordered = self._cache.get("sorted")
-        if ordered is None:
-            self._cache["sorted"] = ordered = sorted(self.vocab)
-        assert isinstance(ordered, list)
+        ordered = self._ordered()
         out: list[str] = []
-        for word in ordered[bisect.bisect_left(ordered, prefix) :]:
-            if not word.startswith(prefix):
+        for i in range(bisect.bisect_left(ordered, prefix), len(ordered)):
+            if not ordered[i].startswith(prefix):
                 break
-            out.append(word)
+            out.append(ordered[i])
         return out
 
 
@@ -256,6 +305,16 @@ class Term:
         scope = f"{self.field}:" if self.field else ""
         return f"{scope}{self.token}{'*' if self.prefix else ''}"
 
+    def matches(self, doc: Document) -> bool:
+        if self.field is None:
+            if self.prefix:
+                return doc.title.has_prefix(self.token) or doc.text.has_prefix(self.token)
+            return self.token in doc.words
+        if self.field == "lang":
+            return doc.language == self.token
+        index = doc.field_index(self.field)
+        return index.has_prefix(self.token) if self.prefix else self.token in index.vocab
+
     def evaluate(self, doc: Document, out: list[str]) -> bool:
         if self.field == "lang":
             if doc.language == self.token:
@@ -263,8 +322,13 @@ class Term:
                 return True
             return False
         if self.prefix:
-            fields = _BODY if self.field is None else (self.field,)
-            hits = sorted({w for f in fields for w in doc.field_index(f).with_prefix(self.token)})
+            if self.field is None:
+                hits = doc.title.with_prefix(self.token)
+                more = doc.text.with_prefix(self.token)
+                if more:
+                    hits = sorted(set(hits).union(more)) if hits else more
+            else:
+                hits = doc.field_index(self.field).with_prefix(self.token)
             out.extend(hits)
             return bool(hits)
         if self.field is None:
@@ -288,13 +352,17 @@ class Phrase:
         scope = f"{self.field}:" if self.field else ""
         return f'{scope}"{" ".join(self.tokens)}"'
 
-    def evaluate(self, doc: Document, out: list[str]) -> bool:
-        fields = _BODY if self.field is None else (self.field,)
+    def matches(self, doc: Document) -> bool:
         # Cheap rejection first: every word must occur somewhere.
         vocab = doc.words if self.field is None else doc.field_index(self.field).vocab
-        if not all(t in vocab for t in self.tokens):
-            return False
-        if any(_spans(doc, f, self) for f in fields):
+        for token in self.tokens:
+            if token not in vocab:
+                return False
+        fields = _BODY if self.field is None else (self.field,)
+        return any(_spans(doc, f, self) for f in fields)
+
+    def evaluate(self, doc: Document, out: list[str]) -> bool:
+        if self.matches(doc):
             out.append(" ".join(self.tokens))
             return True
         return False
@@ -317,8 +385,14 @@ class Near:
         return f"{self.left} NEAR/{self.distance} {self.right}"
 
     def evaluate(self, doc: Document, out: list[str]) -> bool:
-        scratch: list[str] = []
-        if not (self.left.evaluate(doc, scratch) and self.right.evaluate(doc, scratch)):
+        if not self.matches(doc):
+            return False
+        self.left.evaluate(doc, out)
+        self.right.evaluate(doc, out)
+        return True
+
+    def matches(self, doc: Document) -> bool:
+        if not (self.left.matches(doc) and self.right.matches(doc)):
             return False
         fields = _BODY if self.field is None else (self.field,)
         for fld in fields:
@@ -330,7 +404,6 @@ class Near:
                     # gap) count as near, which is what SQLite FTS5's NEAR does too.
                     gap = max(rs - le, ls - re_) - 1
                     if gap <= self.distance:
-                        out.extend(scratch)
                         return True
         return False
 
@@ -342,6 +415,13 @@ class And:
 
     def __str__(self) -> str:
         return "(" + " AND ".join(map(str, self.children)) + ")"
+
+    def matches(self, doc: Document) -> bool:
+        # Plain loops: all()/any() over a generator cost ~2x in this hot path.
+        for child in self.children:  # noqa: SIM110
+            if not child.matches(doc):
+                return False
+        return True
 
     def evaluate(self, doc: Document, out: list[str]) -> bool:
         mark = len(out)
@@ -360,6 +440,12 @@ class Or:
     def __str__(self) -> str:
         return "(" + " OR ".join(map(str, self.children)) + ")"
 
+    def matches(self, doc: Document) -> bool:
+        for child in self.children:  # noqa: SIM110
+            if child.matches(doc):
+                return True
+        return False
+
     def evaluate(self, doc: Document, out: list[str]) -> bool:
         # No short-circuit: every matching branch contributes its terms to the "why".
         matched = False
@@ -376,8 +462,11 @@ class Not:
     def __str__(self) -> str:
         return f"NOT {self.child}"
 
+    def matches(self, doc: Document) -> bool:
+        return not self.child.matches(doc)
+
     def evaluate(self, doc: Document, out: list[str]) -> bool:
-        return not self.child.evaluate(doc, [])
+        return not self.child.matches(doc)
 
 
 Node: TypeAlias = Term | Phrase | Near | And | Or | Not
@@ -414,10 +503,15 @@ class Query:
     root: Node
 
     def evaluate(self, doc: Document) -> tuple[str, ...] | None:
-        """None when ``doc`` does not match, else the matched words/phrases, deduplicated."""
-        out: list[str] = []
-        if not self.root.evaluate(doc, out):
+        """None when ``doc`` does not match, else the matched words/phrases, deduplicated.
+
+        Most documents a topic sees do not match it, so a short-circuit test decides
+        first; only a match pays for collecting every matched term (the "why").
+        """
+        if not self.root.matches(doc):
             return None
+        out: list[str] = []
+        self.root.evaluate(doc, out)
         return tuple(dict.fromkeys(out))
 
     def __str__(self) -> str:
@@ -474,7 +568,7 @@ def _lex_word(query: str, pos: int, word: str, end: int) -> list[_Tok]:
         raw = near.group(1)
         if raw is None:
             raise QueryError(query, "NEAR needs a distance, e.g. NEAR/5", pos)
-        if not raw.isdigit() or not 0 <= int(raw) <= MAX_NEAR:
+        if not (raw.isascii() and raw.isdigit()) or not 0 <= int(raw) <= MAX_NEAR:
             raise QueryError(query, f"NEAR distance must be a number from 0 to {MAX_NEAR}", pos)
         return [_Tok("NEAR", pos, number=int(raw))]
     out: list[_Tok] = []
@@ -511,6 +605,7 @@ class _Parser:
         self.query = query
         self.toks = _lex(query)
         self.i = 0
+        self.depth = 0
 
     def fail(self, reason: str, pos: int) -> QueryError:
         return QueryError(self.query, reason, pos)
@@ -558,12 +653,19 @@ class _Parser:
             items.append(self.parse_unary(scope))
         return items[0] if len(items) == 1 else _flat(And, items, first.pos)
 
+    def descend(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"the query is nested more than {MAX_DEPTH} levels deep", tok.pos)
+
     def parse_unary(self, scope: FieldName | None) -> Node:
         tok = self.peek()
         if tok.kind in ("NOT", "MINUS", "PLUS"):
             self.take()
+            self.descend(tok)
             self.need_operand(tok, {"NOT": "NOT", "MINUS": "'-'", "PLUS": "'+'"}[tok.kind])
             inner = self.parse_unary(scope)
+            self.depth -= 1
             if tok.kind == "PLUS":  # required is what AND already means
                 return inner
             if isinstance(inner, Not):  # NOT NOT x is x
@@ -605,10 +707,12 @@ class _Parser:
         if tok.kind == "LP":
             if self.peek().kind == "RP":
                 raise self.fail("empty parentheses", tok.pos)
+            self.descend(tok)
             inner = self.parse_or(scope)
             if self.peek().kind != "RP":
                 raise self.fail("unclosed '('", tok.pos)
             self.take()
+            self.depth -= 1
             return inner
         if tok.kind == "WORD":
             return self.word(tok, scope)
@@ -669,6 +773,8 @@ def parse_query(text: str) -> Query:
     """Parse ``text``; raise :class:`QueryError` with a reason and 0-based position."""
     if not text.strip():
         raise QueryError(text, "empty query", 0)
+    if len(text) > MAX_QUERY_LENGTH:
+        raise QueryError(text, f"the query is longer than {MAX_QUERY_LENGTH} characters", 0)
     root = _Parser(text).parse()
     if not requires_presence(root):
         raise QueryError(
@@ -822,7 +928,12 @@ def _fts5_cannot(query: Query, node: Node) -> QueryError:
 
 
 def fts5_plan(query: Query) -> SearchPlan:
-    """Translate ``query`` for an FTS5 table with columns ``title`` and ``text``."""
+    """Translate ``query`` for an FTS5 table with columns ``title`` and ``text``.
+
+    Unscoped words carry no column filter, so the table's only *indexed* columns must
+    be ``title`` and ``text`` (others UNINDEXED). Raises QueryError, with the position,
+    for a NOT that FTS5's binary ``a NOT b`` cannot express (``a (b OR -c)``).
+    """
     body, filters = _split_filters(query)
     return SearchPlan(None if body is None else _fts5(body, query), filters)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,8 @@ def doc(title: str = "", text: str = "", outlet: str = "", language: str | None 
         ("lang:en", {("lang", "en")}),
         ("outlet:reuters", {("outlet", "reuters")}),
         ("outlet:reu*", {("outlet-prefix", "reu")}),
-        ("kursk NEAR/3 troops", {("word", "kursk")}),
+        ("kursk NEAR/3 troops", {("word", "troops")}),  # the longer word
+        ("troop* NEAR/3 kursk", {("word", "kursk")}),  # a word beats a prefix
     ],
 )
 def test_anchors(query: str, anchors: set[tuple[str, str]]) -> None:
@@ -127,10 +129,45 @@ def _parse_or_none(text: str) -> Query | None:
         return None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(query_text, min_size=1, max_size=12), st.lists(document, min_size=1, max_size=5))
 def test_index_equals_evaluating_every_topic(texts: list[str], docs: list[Document]) -> None:
     topics = {f"t{i}": q for i, t in enumerate(texts) if (q := _parse_or_none(t)) is not None}
     index = TopicIndex(topics)
     for d in docs:
         assert index.match(d) == match_all(topics.items(), d)
+
+
+def test_index_equals_evaluating_every_topic_on_a_seeded_corpus() -> None:
+    # Many topics at once (the hypothesis test above shrinks well but uses few).
+    rng = random.Random(5)
+    vocab = [*WORDS, "missile", "kim", "seoul", "drone", "kyiv", "attack", "border"]
+
+    def item() -> str:
+        word = rng.choice(vocab)
+        return rng.choice([word, word[:3] + "*", f'"{word} {rng.choice(vocab)}"', "title:" + word])
+
+    def topic() -> str:
+        groups = [" OR ".join(item() for _ in range(rng.randint(1, 3))) for _ in range(3)]
+        text = " ".join(f"({g})" for g in groups[: rng.randint(1, 3)])
+        if rng.random() < 0.3:
+            text += f" -{rng.choice(vocab)}"
+        if rng.random() < 0.1:
+            text += rng.choice([" lang:en", " outlet:bbc", ' outlet:"reuters world"'])
+        return text
+
+    topics = {f"t{i}": parse_query(topic()) for i in range(400)}
+    index = TopicIndex(topics)
+    matched = 0
+    for _ in range(150):
+        d = doc(
+            title=" ".join(rng.choices(vocab, k=rng.randint(3, 8))),
+            text=" ".join(rng.choices(vocab, k=rng.randint(0, 60))),
+            outlet=rng.choice(OUTLETS),
+            language=rng.choice(["en", "de", None]),
+        )
+        expected = match_all(topics.items(), d)
+        assert index.match(d) == expected
+        assert len(index.candidates(d)) <= len(topics)
+        matched += len(expected)
+    assert matched > 100  # the corpus exercises real matches, not just misses

@@ -145,6 +145,7 @@ def test_query_is_frozen_and_keeps_text() -> None:
         ("a NEAR b", 2, "NEAR needs a distance"),
         ("a NEAR/ b", 2, "NEAR distance must be a number"),
         ("a NEAR/x b", 2, "NEAR distance must be a number"),
+        ("a NEAR/¹ b", 2, "NEAR distance must be a number"),  # isdigit() but not int()
         ("a NEAR/51 b", 2, "NEAR distance must be a number from 0 to 50"),
         ("a NEAR/2", 2, "NEAR needs a term after it"),
         ("a NEAR/2 (b c)", 2, "NEAR joins two words or phrases"),
@@ -401,13 +402,21 @@ ENGINE_QUERIES = [
 ]
 
 _query_word = st.sampled_from(VOCAB)
+_near_side = st.one_of(
+    _query_word,
+    _query_word.map(lambda w: w[:3] + "*"),
+    st.lists(_query_word, min_size=2, max_size=2).map(lambda ws: '"' + " ".join(ws) + '"'),
+)
 _sql_leaf = st.one_of(
     _query_word,
     _query_word.map(lambda w: w[:3] + "*"),
     st.lists(_query_word, min_size=2, max_size=3).map(lambda ws: '"' + " ".join(ws) + '"'),
     st.tuples(st.sampled_from(["title:", "text:"]), _query_word).map("".join),
-    st.tuples(_query_word, st.integers(0, 4), _query_word).map(
+    st.tuples(_near_side, st.integers(0, 4), _near_side).map(
         lambda t: f"{t[0]} NEAR/{t[1]} {t[2]}"
+    ),
+    st.tuples(st.sampled_from(["title:", "text:"]), _query_word, _query_word).map(
+        lambda t: f"{t[0]}{t[1]} NEAR/2 {t[0]}{t[2]}"
     ),
 )
 _sql_query = st.recursive(
@@ -643,3 +652,47 @@ _TEXT_CHARS = st.one_of(
 @given(st.text(_TEXT_CHARS, max_size=40))
 def test_tokenize_fast_paths_equal_the_unicode_path(text: str) -> None:
     assert tokenize(text) == _tokenize_unicode(text)
+
+
+def test_deep_nesting_and_huge_queries_are_query_errors() -> None:
+    with pytest.raises(QueryError, match="nested more than 32"):
+        parse_query("(" * 33 + "a" + ")" * 33)
+    with pytest.raises(QueryError, match="nested more than 32"):
+        parse_query("a " + "NOT " * 40 + "b")
+    parse_query("(" * 32 + "a" + ")" * 32)  # the limit itself is fine
+    with pytest.raises(QueryError, match="longer than"):
+        parse_query("a " * 6000)
+
+
+_QUERY_CHARS = st.one_of(
+    st.sampled_from([*'()"*:-+/ ', "AND ", "OR ", "NOT ", "NEAR/", "NEAR/2 ", "title:"]),
+    st.sampled_from(["a", "b", "korea", "lang:", "outlet:", "text:", "x:", "5", "é", "_"]),
+    st.characters(),
+)
+
+
+def _error_or_none(fn: object, *args: object) -> QueryError | None:
+    try:
+        fn(*args)  # type: ignore[operator]
+    except QueryError as exc:
+        return exc
+    return None
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_QUERY_CHARS, max_size=30).map("".join))
+def test_any_input_parses_or_raises_query_error(text: str) -> None:
+    error = _error_or_none(parse_query, text)
+    if error is not None:
+        assert error.reason
+        assert error.position is not None
+        assert 0 <= error.position <= len(text)
+        return
+    # What parses can be evaluated, printed and re-parsed to the same AST, and
+    # translated for both engines (or refused with a QueryError that has a position).
+    query = parse_query(text)
+    query.evaluate(doc(title="a b korea", text="korea a"))
+    assert parse_query(str(query)).root == query.root
+    for plan in (fts5_plan, tsquery_plan):
+        refused = _error_or_none(plan, query)
+        assert refused is None or refused.position is not None
