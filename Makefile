@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 CONFIG ?= feeds.yaml
 # Debian packages the tests need (installed by `make test` when missing).
-SYSTEM_PACKAGES ?=
+SYSTEM_PACKAGES ?= chromium
 
 .PHONY: run test lint typecheck pytest bench setup setup-dev system-deps clean lock
 

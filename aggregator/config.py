@@ -141,14 +141,6 @@ class HttpSettings(_Frozen):
     token: str | None = None
 
 
-class Settings(_Frozen):
-    database_url: str | None = None
-    contact: str | None = None  # appended to the User-Agent, e.g. an email or URL
-    poll: PollSettings = PollSettings()
-    http: HttpSettings = HttpSettings()
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-
 class FeedConfig(_Frozen):
     name: Name
     url: HttpUrl
@@ -172,12 +164,90 @@ class TopicConfig(_Frozen):
         return v.strip()
 
 
+class EmailChannelConfig(_Frozen):
+    """An SMTP destination. Put the password in the environment: ``${SMTP_PASSWORD}``."""
+
+    name: Name
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    sender: str = Field(alias="from", min_length=3)
+    to: tuple[str, ...] = Field(min_length=1)
+    timeout: Duration = 30.0
+    ca_file: str | None = None
+
+    @field_validator("sender", "to")
+    @classmethod
+    def _addresses(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for addr in (v,) if isinstance(v, str) else v:
+            if "@" not in addr or any(c.isspace() for c in addr.strip()):
+                raise ValueError(f"not an email address: {addr!r}")
+        return v
+
+
+class WebhookChannelConfig(_Frozen):
+    """A webhook endpoint signed per Standard Webhooks; ``secret`` is ``whsec_…``."""
+
+    name: Name
+    type: Literal["webhook"]
+    url: HttpUrl
+    secret: str = Field(min_length=8, repr=False)
+    timeout: Duration = 15.0
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+ChannelConfig = Annotated[EmailChannelConfig | WebhookChannelConfig, Field(discriminator="type")]
+
+
+class AlertRuleConfig(_Frozen):
+    """When to tell whom about a topic. ``trigger``: new_event (one alert per new event),
+    min_sources (when N distinct outlets carry a matching event), every_article, digest
+    (one message per ``schedule`` tick, a five-field cron in ``timezone``)."""
+
+    name: Name
+    topic: str
+    trigger: Literal["new_event", "min_sources", "every_article", "digest"] = "new_event"
+    channels: tuple[str, ...] = Field(min_length=1)
+    min_sources: int = Field(default=3, ge=1)
+    schedule: str | None = None
+    timezone: str = "UTC"
+    throttle: Duration | None = None
+    quiet_hours: str | None = None  # "22:00-07:00" local to `timezone`
+    max_per_hour: int | None = Field(default=None, ge=1)
+    enabled: bool = True
+
+
+class DeliverySettings(_Frozen):
+    """How the outbox is worked."""
+
+    tick: Duration = 5.0
+    lease: Duration = 120.0
+    max_attempts: int = Field(default=16, ge=1)
+    max_age: Duration = 172800.0
+    concurrency: int = Field(default=8, ge=1, le=100)
+
+
+class Settings(_Frozen):
+    database_url: str | None = None
+    contact: str | None = None  # appended to the User-Agent, e.g. an email or URL
+    poll: PollSettings = PollSettings()
+    http: HttpSettings = HttpSettings()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    delivery: DeliverySettings = DeliverySettings()
+
+
 class Config(_Frozen):
     settings: Settings = Settings()
     feeds: tuple[FeedConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
-    channels: tuple[dict[str, Any], ...] = ()
-    alerts: tuple[dict[str, Any], ...] = ()
+    channels: tuple[ChannelConfig, ...] = ()
+    alerts: tuple[AlertRuleConfig, ...] = ()
+
+    def channel(self, name: str) -> EmailChannelConfig | WebhookChannelConfig | None:
+        return next((c for c in self.channels if c.name == name), None)
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)
@@ -318,6 +388,7 @@ def load_config(
     problems: list[str] = []
     raw = _substitute_env(raw, env, "", problems)
     _cross_checks(raw, problems)
+    problems.extend(_item_checks(raw))
     config: Config | None = None
     try:
         config = Config.model_validate(raw)
@@ -328,7 +399,11 @@ def load_config(
                 msg = "unknown key"
             elif msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
-            problems.append(f"{_format_loc(tuple(err['loc']))}: {msg}")
+            loc = tuple(err["loc"])
+            # A channel's errors carry its discriminator (channels[0].email.to): drop it.
+            if len(loc) > 2 and loc[0] == "channels" and loc[2] in ("email", "webhook"):
+                loc = loc[:2] + loc[3:]
+            problems.append(f"{_format_loc(loc)}: {msg}")
     if config is not None:
         problems.extend(_semantic_checks(config))
     if problems:
@@ -347,3 +422,59 @@ def _semantic_checks(config: Config) -> list[str]:
         if feed.interval is not None and feed.interval < 60:
             problems.append(f"feeds[{i}].interval: below the 1-minute floor")
     return problems
+
+
+def _item_checks(raw: Mapping[str, Any]) -> list[str]:
+    """Query and rule checks, item by item on the raw data, so they are reported even
+    when another part of the file is invalid."""
+    # Late imports: the query language and the rule checks belong to their stages;
+    # the configuration borrows their validation to report problems with paths.
+    from aggregator.alerts.rules import AlertRuleSpec, QuietHours, rule_problems
+    from aggregator.errors import QueryError
+    from aggregator.query import parse_query
+
+    problems = []
+    for i, topic in enumerate(raw.get("topics") or []):
+        if isinstance(topic, dict) and isinstance(topic.get("query"), str):
+            if not topic["query"].strip():
+                continue  # reported by the structural check
+            try:
+                parse_query(topic["query"])
+            except QueryError as exc:
+                problems.append(f"topics[{i}].query: {exc}")
+    for i, item in enumerate(raw.get("alerts") or []):
+        try:
+            rule = AlertRuleConfig.model_validate(item)
+        except ValidationError:
+            continue  # reported by the structural check
+        quiet = None
+        if rule.quiet_hours is not None:
+            try:
+                quiet = QuietHours.parse(rule.quiet_hours)
+            except ValueError as exc:
+                problems.append(f"alerts[{i}].quiet_hours: {exc}")
+        spec = AlertRuleSpec.__new__(AlertRuleSpec)
+        for key, value in _rule_fields(rule, quiet).items():
+            object.__setattr__(spec, key, value)
+        for problem in rule_problems(spec):
+            field, _, message = problem.partition(": ")
+            field = {"digest_cron": "schedule"}.get(field, field)
+            problems.append(f"alerts[{i}].{field}: {message}")
+    return problems
+
+
+def _rule_fields(rule: AlertRuleConfig, quiet: Any) -> dict[str, Any]:
+    from datetime import timedelta
+
+    return {
+        "name": rule.name,
+        "topic": rule.topic,
+        "trigger": rule.trigger,
+        "channels": tuple(rule.channels),
+        "min_sources": rule.min_sources,
+        "digest_cron": rule.schedule,
+        "timezone": rule.timezone,
+        "throttle": timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
+        "quiet_hours": quiet,
+        "max_per_hour": rule.max_per_hour,
+    }

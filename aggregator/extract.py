@@ -21,6 +21,7 @@ from aggregator.errors import ExtractError
 from aggregator.normalize import (
     clean_text,
     detect_language,
+    drop_title,
     html_to_text,
     paragraph_key,
     remove_repeats,
@@ -126,13 +127,15 @@ def extract_page(html: bytes | str, *, url: str, settings: ExtractSettings) -> E
     if doc is None:
         raise ExtractError("no main text found")
     raw = getattr(doc, "text", None) or ""
-    # trafilatura separates paragraphs with one newline; ours use a blank line.
-    text = remove_repeats(html_to_text(raw))
-    if len(text) < settings.min_text_chars:
-        raise ExtractError(f"main text too short ({len(text)} < {settings.min_text_chars} chars)")
     meta = page_metadata(html, url=url)
     title_raw = getattr(doc, "title", None)
     title = clean_text(title_raw) if title_raw else meta["title"]
+    # trafilatura separates paragraphs with one newline; ours use a blank line.
+    text = remove_repeats(html_to_text(raw))
+    if title:
+        text = drop_title(text, title)  # the <h1> opening the body
+    if len(text) < settings.min_text_chars:
+        raise ExtractError(f"main text too short ({len(text)} < {settings.min_text_chars} chars)")
     language = meta["lang"]
     if language is None and settings.detect_language:
         language = detect_language(text)

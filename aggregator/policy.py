@@ -23,6 +23,9 @@ from email.utils import parsedate_to_datetime
 
 _HARD_BACKOFF_429 = 4 * 3600.0  # no Retry-After on a 429: the server is telling us off
 _HARD_BACKOFF_503 = 3600.0
+# A Retry-After further out than this is treated as this: a lying or broken server
+# must not silence a feed for years (FreshRSS caps at 2 days; we allow a week).
+RETRY_AFTER_CAP = 7 * 86400.0
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -213,7 +216,7 @@ def plan_failure(
     if http_status in (429, 503):
         floor = _HARD_BACKOFF_429 if http_status == 429 else _HARD_BACKOFF_503
         if retry_after is not None:
-            floor = max(0.0, (retry_after - now).total_seconds())
+            floor = min(RETRY_AFTER_CAP, max(0.0, (retry_after - now).total_seconds()))
             reason = "Retry-After"
         else:
             reason = f"HTTP {http_status} without Retry-After"

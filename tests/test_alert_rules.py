@@ -5,8 +5,11 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.alerts.retry import RetrySettings, backoff_cap, next_attempt
 from aggregator.alerts.rules import (
@@ -204,6 +207,23 @@ def test_quiet_hours_end_on_a_dst_change_day() -> None:
     )
 
 
+def test_quiet_hours_ending_inside_the_spring_forward_gap_end_at_the_jump() -> None:
+    # On 29 March 2026 Berlin's clocks jump from 02:00 CET to 03:00 CEST (01:00 UTC):
+    # 02:30 never shows, and the quiet period 22:00-02:30 is over at the jump.
+    rule = replace(
+        NEW_EVENT, timezone="Europe/Berlin", quiet_hours=QuietHours(time(22), time(2, 30))
+    )
+    night = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # 00:00 CET
+    assert decide(rule, first(), RuleHistory(), night).until == datetime(
+        2026, 3, 29, 1, 0, tzinfo=UTC
+    )
+    # The autumn night repeats 02:00-03:00; the period ends at the first 02:30 (CEST).
+    autumn = datetime(2026, 10, 24, 23, 0, tzinfo=UTC)  # 01:00 CEST
+    assert decide(rule, first(), RuleHistory(), autumn).until == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )
+
+
 def test_max_per_hour_defers_to_the_next_clock_hour_with_room() -> None:
     rule = replace(NEW_EVENT, max_per_hour=2)
     scheduled: list[datetime] = []
@@ -364,3 +384,115 @@ def test_bad_retry_settings_are_rejected() -> None:
         RetrySettings(max_attempts=0)
     with pytest.raises(ValueError, match="min_delay"):
         RetrySettings(base_delay=timedelta(hours=5), max_delay=timedelta(hours=1))
+
+
+def test_quiet_hours_parse() -> None:
+    assert QuietHours.parse("22:00-07:00") == QuietHours(time(22), time(7))
+    assert QuietHours.parse(" 12:30 - 13:45 ") == QuietHours(time(12, 30), time(13, 45))
+    for bad in ("22:00", "25:00-07:00", "night-day", "07:00-07:00"):
+        with pytest.raises(ValueError, match=r"HH:MM|differ"):
+            QuietHours.parse(bad)
+
+
+def test_channels_given_as_a_list_are_frozen_into_a_tuple() -> None:
+    rule = AlertRuleSpec("r", "t", "new_event", ["mail", "hook"])  # type: ignore[arg-type]
+    assert rule.channels == ("mail", "hook")
+
+
+@pytest.mark.parametrize("weekdays", ["8", "5-2", "mon-8"])
+def test_bad_weekday_fields_are_config_errors(weekdays: str) -> None:
+    with pytest.raises(ConfigError, match="digest_cron"):
+        AlertRuleSpec("d", "t", "digest", ("m",), digest_cron=f"0 8 * * {weekdays}")
+
+
+# --- properties ------------------------------------------------------------------------
+
+PROPERTY = settings(max_examples=200, deadline=None)
+
+
+@PROPERTY
+@given(
+    arrivals=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), max_size=60),
+    n=st.integers(1, 4),
+)
+def test_each_cluster_alerts_once_per_rule_in_any_interleaving(
+    arrivals: list[tuple[int, int]], n: int
+) -> None:
+    # Articles arrive for clusters 0-5 in any order, each from one of 4 outlets; the
+    # caller's bookkeeping is what the store does: fired_for grows on every enqueue.
+    rules = {"new": NEW_EVENT, "min": replace(CORROBORATED, min_sources=n)}
+    fired: dict[str, list[int]] = {"new": [], "min": []}
+    seen: dict[int, set[int]] = {}
+    history = {name: RuleHistory() for name in rules}
+    reached_at: dict[int, int] = {}
+    for i, (cluster, outlet) in enumerate(arrivals):
+        first_article = cluster not in seen
+        seen.setdefault(cluster, set()).add(outlet)
+        if len(seen[cluster]) >= n:
+            reached_at.setdefault(cluster, i)
+        state = EventState(cluster, len(seen[cluster]), first_match=first_article)
+        for name, rule in rules.items():
+            if decide(rule, state, history[name], NOW).enqueue:
+                fired[name].append(cluster)
+                history[name] = RuleHistory(fired_for=history[name].fired_for | {cluster})
+                if name == "min":
+                    assert reached_at[cluster] == i  # fired on the article that reached N
+    assert sorted(fired["new"]) == sorted(seen)
+    assert sorted(fired["min"]) == sorted(c for c, outlets in seen.items() if len(outlets) >= n)
+
+
+@PROPERTY
+@given(
+    gaps=st.lists(st.integers(0, 3600), min_size=1, max_size=80),
+    limit=st.integers(1, 5),
+    quiet=st.one_of(
+        st.none(),
+        st.tuples(st.integers(0, 23), st.integers(0, 23))
+        .filter(lambda t: t[0] != t[1])
+        .map(lambda t: QuietHours(time(t[0]), time(t[1]))),
+    ),
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]),
+)
+def test_rate_cap_and_quiet_hours_never_lose_an_alert(
+    gaps: list[int], limit: int, quiet: QuietHours | None, zone: str
+) -> None:
+    rule = replace(NEW_EVENT, max_per_hour=limit, quiet_hours=quiet, timezone=zone)
+    now = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)  # spans Europe's spring-forward night
+    scheduled: list[datetime] = []
+    for cluster, gap in enumerate(gaps):
+        now += timedelta(seconds=gap)
+        decision = decide(rule, first(cluster), RuleHistory(scheduled=tuple(scheduled)), now)
+        assert decision.enqueue  # deferred, never dropped
+        due = decision.due_at(now)
+        assert due >= now
+        if quiet is not None:
+            assert not quiet.contains(due.astimezone(ZoneInfo(zone)).time())
+        scheduled.append(due)
+    per_hour: dict[datetime, int] = {}
+    for due in scheduled:
+        hour = due.replace(minute=0, second=0, microsecond=0)
+        per_hour[hour] = per_hour.get(hour, 0) + 1
+    assert max(per_hour.values()) <= limit
+
+
+@PROPERTY
+@given(
+    attempt=st.integers(1, 40),
+    seed=st.integers(0, 2**32),
+    retry_after=st.one_of(st.none(), st.integers(0, 10**6)),
+    permanent=st.booleans(),
+)
+def test_next_attempt_bounds(
+    attempt: int, seed: int, retry_after: int | None, permanent: bool
+) -> None:
+    hint = None if retry_after is None else NOW + timedelta(seconds=retry_after)
+    error = DeliveryError("x", retry_after=hint, permanent=permanent)
+    when = next_attempt(attempt, error, NOW, random.Random(seed), settings=SETTINGS)
+    if permanent or attempt >= SETTINGS.max_attempts:
+        assert when is None
+        return
+    assert when is not None
+    assert when >= NOW + SETTINGS.min_delay
+    if hint is not None:
+        assert when >= hint
+    assert when <= max(NOW + backoff_cap(attempt, SETTINGS), hint or NOW)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cluster import Clusterer, ClusterSettings, featurize
+from aggregator.errors import ConfigError
 from aggregator.models import Article
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -188,10 +189,12 @@ def test_restore_then_continue_matches_uninterrupted_processing() -> None:
         article(r["title"], at=timedelta(minutes=i), feed=r["publisher"], url=r["url"])
         for i, r in enumerate(rows)
     ]
-    cut = len(articles) // 2
-
     straight = Clusterer(settings)
     decisions = [straight.assign(i, a) for i, a in enumerate(articles)]
+    # Cut after the first merge, so the replay has to carry a merge across.
+    first_merge = next(i for i, d in enumerate(decisions) if d.merged)
+    cut = max(len(articles) // 2, first_merge + 1)
+    assert cut < len(articles) - 20
 
     # The lead stores each decision and every merge; on start-up it replays them.
     resumed = Clusterer(settings)
@@ -245,9 +248,20 @@ def test_features_mark_entities_and_ignore_the_host() -> None:
     assert feats["appl"] == 1.0 + settings.url_weight  # title + URL slug; first word: no boost
 
 
-def test_settings_reject_a_window_shorter_than_the_silence_gap() -> None:
-    with pytest.raises(ValueError, match="window"):
-        ClusterSettings(max_silence=timedelta(hours=10), window=timedelta(hours=5))
+def test_settings_report_every_problem_with_its_path() -> None:
+    with pytest.raises(ConfigError) as err:
+        ClusterSettings(max_silence=timedelta(hours=10), window=timedelta(hours=5), threshold=0)
+    assert err.value.problems == (
+        "clustering.window: must be at least max_silence",
+        "clustering.threshold: must be in (0, 1]",
+    )
+
+
+def test_phrase_pairs_when_asked() -> None:
+    feats = featurize(article("Mt. Gox files for bankruptcy"), ClusterSettings(bigram_weight=0.5))
+    assert feats["mt gox"] == 0.5
+    assert "gox fil" in feats
+    assert "for" not in feats
 
 
 def _slice() -> list[dict[str, str]]:
@@ -285,3 +299,80 @@ def test_settings_are_frozen() -> None:
     s = ClusterSettings()
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.threshold = 0.9  # type: ignore[misc]
+
+
+def test_default_silence_gap_spans_the_benchmarks_36_hours() -> None:
+    # The quality benchmark spreads a shuffled stream over 36 h, so two reports of
+    # one story can be 30 h apart; the default must not split them on time alone.
+    c = Clusterer(ClusterSettings())
+    first = c.assign(1, article(KURSK[0]))
+    later = c.assign(2, article(KURSK[1], at=timedelta(hours=30)))
+    assert later.cluster_id == first.cluster_id
+
+
+def test_state_stays_bounded_on_a_long_stream() -> None:
+    settings = ClusterSettings(
+        max_silence=timedelta(hours=2), window=timedelta(hours=4), idf_halflife_docs=50
+    )
+    c = Clusterer(settings)
+    sizes = []
+    for i in range(1200):
+        # A new event every 10 articles, each with its own made-up names; one
+        # long-running story keeps coming back and must not hold every id it took.
+        event = i // 10
+        title = f"Zorbex{event} and Quarnia{event} argue over Tariff{event}"
+        if i % 3 == 0:
+            title = "Ongoing Brexit talks stall again"
+        c.assign(i, article(title, at=timedelta(minutes=6 * i)))
+        if i in (400, 1199):
+            sizes.append(c.stats())
+    early, late = sizes
+    # 4 h window at 10 articles/h: about 40 articles and 4-5 events in memory.
+    assert late.clusters <= 7
+    assert late.articles <= 45
+    assert late.clusters <= early.clusters + 1
+    assert late.terms <= early.terms * 1.5  # forgotten IDF keeps the vocabulary bounded
+    assert late.postings <= early.postings * 1.5
+
+
+def test_replayed_merge_sends_old_ids_to_the_survivor() -> None:
+    c = Clusterer(ClusterSettings())
+    c.restore_merge(7, 9)
+    c.restore(1, article(KURSK[0]), 7)  # stored before the merge, under the old id
+    c.restore(2, article(KURSK[1], at=timedelta(minutes=1)), 9)
+    assert c.resolve(7) == 9
+    assert c.info(7).article_count == 2
+    fresh = c.assign(3, article(ECLIPSE[0], at=timedelta(minutes=2)))
+    assert fresh.cluster_id == 10  # never reuses an id seen in the stored history
+
+
+def test_an_article_without_content_words_gets_its_own_cluster() -> None:
+    c = Clusterer(ClusterSettings())
+    c.assign(1, article(KURSK[0]))
+    empty = c.assign(2, article("What is it, and why?", at=timedelta(minutes=1)))
+    assert empty.is_new
+    assert empty.matched_terms == ()
+    other = c.assign(3, article("Where are they now?", at=timedelta(minutes=2)))
+    assert other.cluster_id != empty.cluster_id
+
+
+def test_full_text_lead_is_read_but_title_weighs_more() -> None:
+    settings = ClusterSettings()
+    text = "Officials in Kursk confirmed the arrival. " + "Unrelated tail words. " * 200
+    feats = featurize(article("Troops arrive", text=text), settings)
+    assert "kursk" in feats
+    assert feats["troop"] > settings.text_weight
+    # Only the lead is read: nothing past max_text_chars counts.
+    tail = featurize(article("Troops arrive", text="x " * 600 + "Zanzibar"), settings)
+    assert "zanzibar" not in tail
+
+
+def test_explanations_show_words_not_stems() -> None:
+    c = Clusterer(ClusterSettings())
+    feed_all(c, BACKGROUND)
+    c.assign(100, article("Apple releases iOS update for iPhones", at=timedelta(hours=1)))
+    joined = c.assign(101, article("Apple released iOS update", at=timedelta(hours=2)))
+    assert not joined.is_new
+    assert "released" in joined.matched_terms
+    assert "releas" not in joined.matched_terms
+    assert "apple" in c.info(joined.cluster_id).top_terms

@@ -105,6 +105,13 @@ def test_text_has_headline_outlets_first_report_terms_and_links() -> None:
     assert "javascript:" not in body
 
 
+def test_times_are_shown_in_the_rules_zone() -> None:
+    body = render_text(message(timezone="Europe/Berlin"))
+    assert "First reported: 2026-11-04 10:15 CET" in body
+    assert "Last updated:   2026-11-04 10:55 CET" in body
+    assert "2026-11-04 10:15 CET" in render_html(message(timezone="Europe/Berlin"))
+
+
 def test_long_events_list_the_first_articles_and_count_the_rest() -> None:
     many = replace(event(), article_count=40)
     msg = message(events=(many,))

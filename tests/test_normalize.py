@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.models import ParsedEntry
 from aggregator.normalize import (
@@ -213,3 +215,94 @@ def test_language_detection_can_be_switched_off() -> None:
     fetched = datetime(2024, 11, 4, 12, tzinfo=UTC)
     article = normalize_entry(entry, feed="dw", fetched_at=fetched, settings=settings)
     assert article.language is None
+
+
+# ------------------------------------------------------------ properties
+
+_html_bits = st.sampled_from(
+    [
+        "<p>",
+        "</p>",
+        "<br>",
+        "<div>",
+        "</div>",
+        "&amp;",
+        "&#x6a;",
+        "\x00",
+        "\u200b",
+        "\u00ad",
+        "\r\n",
+        "  ",
+        "é",
+        "e\u0301",
+        "Kursk",
+        "troops",
+        "<script>x</script>",
+        "<!-- c -->",
+        '<a href="javascript:alert(1)">',
+        "</a>",
+        "<img src=data:x>",
+        "**",
+        "\t",
+    ]
+)
+_html = st.lists(st.one_of(_html_bits, st.text(max_size=8)), max_size=30).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_html)
+def test_html_to_text_output_is_clean(html: str) -> None:
+    import unicodedata
+
+    text = html_to_text(html)
+    assert text == text.strip()
+    assert "\n\n\n" not in text
+    assert unicodedata.is_normalized("NFC", text)
+    for ch in text:
+        assert ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cs", "Co") or ch == "\t"
+        assert ch not in "\u200b\u00ad\ufeff"
+
+
+@settings(max_examples=150, deadline=None)
+@given(_html)
+def test_remove_repeats_is_idempotent(html: str) -> None:
+    once = remove_repeats(html_to_text(html))
+    assert remove_repeats(once) == once
+
+
+@settings(max_examples=150, deadline=None)
+@given(_html)
+def test_sanitized_html_has_no_script_urls(html: str) -> None:
+    out = sanitize_html(html, allow_images=True).lower()
+    assert "javascript:" not in out
+    assert "data:" not in out
+    assert "<script" not in out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["http", "https", "HTTPS"]),
+    st.sampled_from(["Example.com", "news.example.co.uk", "EXAMPLE.com:8443", "x.example:443"]),
+    st.lists(st.sampled_from(["a", "b", "story", "2024", "%20", "ü"]), max_size=4),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["id", "utm_source", "fbclid", "page", "q"]), st.text(max_size=4)
+        ),
+        max_size=4,
+    ),
+    st.sampled_from(["", "#top", "#"]),
+)
+def test_canonical_url_is_idempotent(
+    scheme: str, host: str, path: list[str], query: list[tuple[str, str]], fragment: str
+) -> None:
+    from urllib.parse import urlencode
+
+    url = f"{scheme}://{host}/{'/'.join(path)}"
+    if query:
+        url += "?" + urlencode(query)
+    url += fragment
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+    assert "#" not in once
+    assert "utm_source" not in once
+    assert "fbclid" not in once

@@ -131,3 +131,8 @@ def test_429_and_503() -> None:
     hard = fail(429).next_poll_at
     assert hard >= NOW + timedelta(hours=4)
     assert fail(503).next_poll_at >= NOW + timedelta(hours=1)
+
+
+def test_absurd_retry_after_is_capped() -> None:
+    years = NOW + timedelta(days=3650)
+    assert fail(503, retry_after=years).next_poll_at <= NOW + timedelta(days=7)

@@ -65,7 +65,7 @@ def test_not_due_feeds_are_not_claimed_unless_forced(store: Store) -> None:
 
 def test_record_poll_stores_articles_once_and_updates_in_place(store: Store) -> None:
     store.sync_feeds(SPECS, NOW)
-    (feed,) = store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=1, names=["one"])
+    (feed,) = store.claim_due_feeds(NOW, owner="test", lease_seconds=60, limit=1, names=["one"])
     batch = [
         article("A", guid="g1"),
         article("B", url="http://x/b"),
@@ -86,12 +86,12 @@ def test_record_poll_stores_articles_once_and_updates_in_place(store: Store) -> 
 
 def test_record_poll_writes_feed_state_and_poll_log(store: Store) -> None:
     store.sync_feeds(SPECS, NOW)
-    (feed,) = store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=1, names=["one"])
+    (feed,) = store.claim_due_feeds(NOW, owner="test", lease_seconds=60, limit=1, names=["one"])
     store.record_poll(
-        poll_record(feed.id, owner="t", new_url="http://127.0.0.1/moved", title="One"), []
+        poll_record(feed.id, owner="test", new_url="http://127.0.0.1/moved", title="One"), []
     )
     (state,) = store.claim_due_feeds(
-        NOW, owner="t", lease_seconds=60, limit=1, names=["one"], force=True
+        NOW, owner="test", lease_seconds=60, limit=1, names=["one"], force=True
     )
     assert state.url == "http://127.0.0.1/moved"
     assert state.etag == '"v1"'
@@ -102,7 +102,7 @@ def test_record_poll_writes_feed_state_and_poll_log(store: Store) -> None:
     )
     assert state.validators_for("http://127.0.0.1/other") == (None, None)
     failed = poll_record(
-        feed.id, owner="t", outcome="failed", error="HTTP 500", http_status=500, error_count=1
+        feed.id, owner="test", outcome="failed", error="HTTP 500", http_status=500, error_count=1
     )
     store.record_poll(failed, [])
     status = next(s for s in store.feed_statuses() if s.name == "one")
@@ -113,14 +113,14 @@ def test_record_poll_writes_feed_state_and_poll_log(store: Store) -> None:
     assert [p.outcome for p in polls] == ["failed", "ok"]
     # a failed poll keeps the validators of the last good one
     (again,) = store.claim_due_feeds(
-        NOW, owner="t", lease_seconds=60, limit=1, names=["one"], force=True
+        NOW, owner="test", lease_seconds=60, limit=1, names=["one"], force=True
     )
     assert again.etag == '"v1"'
 
 
 def test_search_filters(store: Store) -> None:
     store.sync_feeds(SPECS, NOW)
-    feeds = {f.name: f for f in store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=9)}
+    feeds = {f.name: f for f in store.claim_due_feeds(NOW, owner="test", lease_seconds=60, limit=9)}
     store.record_poll(
         poll_record(feeds["one"].id),
         [
@@ -140,7 +140,7 @@ def test_search_filters(store: Store) -> None:
 
 def test_large_fingerprints_round_trip(store: Store) -> None:
     store.sync_feeds(SPECS, NOW)
-    (feed,) = store.claim_due_feeds(NOW, owner="t", lease_seconds=60, limit=1)
+    (feed,) = store.claim_due_feeds(NOW, owner="test", lease_seconds=60, limit=1)
     big = (1 << 64) - 5
     store.record_poll(poll_record(feed.id), [article("X", guid="x", fingerprint=big)])
     assert store.count_articles() == 1
@@ -158,11 +158,37 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "claim_due_feeds": lambda s: s.claim_due_feeds(NOW, owner="x", lease_seconds=1, limit=1),
         "release_feeds": lambda s: s.release_feeds([1], "x"),
         "next_due_at": lambda s: s.next_due_at(),
+        "renew_leases": lambda s: s.renew_leases([1], "x", NOW),
         "record_poll": lambda s: s.record_poll(poll_record(1), []),
         "search_articles": lambda s: s.search_articles(["x"]),
         "feed_statuses": lambda s: s.feed_statuses(),
         "recent_polls": lambda s: s.recent_polls("x"),
         "count_articles": lambda s: s.count_articles(),
+        "unprocessed_articles": lambda s: s.unprocessed_articles(10),
+        "processed_articles_since": lambda s: list(s.processed_articles_since(NOW)),
+        "max_cluster_id": lambda s: s.max_cluster_id(),
+        "cluster_merges": lambda s: s.cluster_merges(),
+        "resolve_cluster": lambda s: s.resolve_cluster(1),
+        "topic_matched_clusters": lambda s: s.topic_matched_clusters("t", [1]),
+        "rule_fired_for": lambda s: s.rule_fired_for("r", "new_event", [1]),
+        "rule_recent_alerts": lambda s: s.rule_recent_alerts("r", NOW),
+        "cluster_articles": lambda s: s.cluster_articles([1]),
+        "record_processing": lambda s: s.record_processing([], [], [(1, 2)], [], [], NOW),
+        "last_digest_at": lambda s: s.last_digest_at("r"),
+        "matched_clusters_between": lambda s: s.matched_clusters_between("t", None, NOW),
+        "record_digest": lambda s: s.record_digest("r", NOW, []),
+        "claim_due_alerts": lambda s: s.claim_due_alerts(NOW, owner="x", lease_seconds=1, limit=1),
+        "mark_alert_sent": lambda s: s.mark_alert_sent("a", "x", NOW),
+        "mark_alert_failed": lambda s: s.mark_alert_failed("a", "x", "boom", None),
+        "list_alerts": lambda s: s.list_alerts(),
+        "get_alert": lambda s: s.get_alert("a"),
+        "retry_alert": lambda s: s.retry_alert("a", NOW),
+        "alert_counts": lambda s: s.alert_counts(),
+        "disable_channel": lambda s: s.disable_channel("c", "gone", NOW),
+        "enable_channel": lambda s: s.enable_channel("c"),
+        "disabled_channels": lambda s: s.disabled_channels(),
+        "cluster_row": lambda s: s.cluster_row(1),
+        "pending_alert_count": lambda s: s.pending_alert_count(),
     }
     public = {
         name
@@ -178,3 +204,17 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
                 call(broken)
     finally:
         broken.close()
+
+
+def test_a_poll_whose_lease_passed_to_another_daemon_is_not_stored(store: Store) -> None:
+    store.sync_feeds(SPECS, NOW)
+    (feed,) = store.claim_due_feeds(NOW, owner="a", lease_seconds=1, limit=1, names=["one"])
+    later = NOW + timedelta(seconds=5)
+    assert store.renew_leases([feed.id], "b", later) == 0  # not b's lease
+    (taken,) = store.claim_due_feeds(later, owner="b", lease_seconds=60, limit=1, names=["one"])
+    counts = store.record_poll(poll_record(feed.id, owner="a"), [article("X", guid="x")])
+    assert not counts.stored
+    assert store.count_articles() == 0
+    assert store.recent_polls("one") == []
+    assert store.renew_leases([taken.id], "b", later + timedelta(minutes=5)) == 1
+    assert store.record_poll(poll_record(taken.id, owner="b"), [article("X", guid="x")]).stored

@@ -9,6 +9,7 @@ import json
 import random
 import socket
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -183,6 +184,10 @@ def test_settings_report_every_problem() -> None:
     fields = [p.split(":")[0] for p in info.value.problems]
     assert fields == ["url", "secret", "timeout", "headers"]
     assert "Webhook-Signature" in info.value.problems[-1]
+    with pytest.raises(ConfigError, match="control characters"):
+        WebhookSettings("https://example.org/h", SECRET, headers={"X-A": "1\r\nX-B: 2"})
+    with pytest.raises(ConfigError, match="User-Agent"):
+        WebhookSettings("https://example.org/h", SECRET, headers={"User-Agent": "x"})
 
 
 def test_short_keys_are_refused_and_secret_is_not_in_repr() -> None:
@@ -352,3 +357,77 @@ async def test_receiver_rejects_a_forged_signature(receiver: WebhookReceiver) ->
             await hook.send(message())
     assert info.value.status == 401
     assert receiver.delivered_ids == []
+
+
+@dataclass
+class Row:
+    """An outbox row, as far as this test needs one."""
+
+    alert_id: str
+    due: datetime
+    attempts: int = 0
+
+
+async def test_a_flaky_receiver_gets_every_alert_exactly_once(client: httpx.AsyncClient) -> None:
+    # A miniature outbox, driven the way the delivery job drives it: due rows are sent
+    # in order of due time on a simulated clock, failures rescheduled by next_attempt.
+    # The channel signs with the simulated clock, so the receiver's replay window is
+    # opened wide; everything else (HTTP, signatures, status handling) is real.
+    with WebhookReceiver(SECRET, tolerance=10**9) as receiver:
+        receiver.script(
+            Reply(500),
+            Reply(200),
+            Reply(429, retry_after="90"),
+            Reply(hang=10),
+            Reply(503, retry_after="Wed, 04 Nov 2026 11:00:00 GMT"),
+            Reply(200),
+            Reply(502),
+        )
+        now = T0
+        hook = WebhookChannel(
+            WebhookSettings(receiver.url, SECRET, timeout=0.5), client, clock=lambda: now
+        )
+        rows = [Row(f"alert-{i}", T0) for i in range(4)]
+        rng = random.Random(11)
+        not_before: dict[str, datetime] = {}  # from Retry-After
+        honoured = 0
+        while rows:
+            row = min(rows, key=lambda r: (r.due, r.alert_id))
+            now = max(now, row.due)
+            if row.alert_id in not_before:
+                assert now >= not_before.pop(row.alert_id)
+                honoured += 1
+            try:
+                await hook.send(message(row.alert_id))
+            except WebhookDeliveryError as exc:
+                row.attempts += 1
+                nxt = next_attempt(row.attempts, exc, now, rng, created_at=T0)
+                assert nxt is not None
+                if exc.retry_after is not None:
+                    not_before[row.alert_id] = exc.retry_after
+                row.due = nxt
+            else:
+                rows.remove(row)
+    assert honoured == 2
+    assert sorted(receiver.delivered_ids) == [f"alert-{i}" for i in range(4)]
+    assert all(r.signature_valid for r in receiver.requests)
+    assert len(receiver.requests) == 9  # 4 successes + 5 scripted failures
+    by_id: dict[str | None, set[bytes]] = {}
+    for r in receiver.requests:
+        by_id.setdefault(r.webhook_id, set()).add(r.body)
+    assert all(len(bodies) == 1 for bodies in by_id.values())
+
+
+async def test_rotation_signs_with_every_key(client: httpx.AsyncClient) -> None:
+    new_secret = "whsec_" + base64.b64encode(b"the next key, 24 bytes!!").decode()
+    settings = WebhookSettings("http://127.0.0.1:1/x", SECRET, extra_secrets=[new_secret])  # type: ignore[arg-type]
+    # Receivers on the old key and on the new key both accept the same request.
+    with WebhookReceiver(SECRET) as old_side, WebhookReceiver(new_secret) as new_side:
+        for receiver in (old_side, new_side):
+            hook = WebhookChannel(replace(settings, url=receiver.url), client)
+            await hook.send(message())
+            (got,) = receiver.requests
+            assert got.signature_valid
+            assert len(got.headers["webhook-signature"].split(" ")) == 2
+    with pytest.raises(ConfigError, match=r"extra_secrets\[0\]"):
+        WebhookSettings("https://example.org/h", SECRET, extra_secrets=("whsec_!!",))

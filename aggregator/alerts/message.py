@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from aggregator.alerts.rules import Trigger
 
@@ -75,6 +76,7 @@ class AlertMessage:
     trigger: Trigger
     created_at: datetime
     events: tuple[EventSummary, ...]
+    timezone: str = "UTC"  # IANA zone for times shown to people (the rule's zone)
 
     def __post_init__(self) -> None:
         # A bad id or a naive time is a bug in the caller, not a delivery failure.
@@ -84,6 +86,7 @@ class AlertMessage:
             raise ValueError("created_at must be timezone-aware")
         if self.trigger not in WEBHOOK_TYPES:
             raise ValueError(f"unknown trigger {self.trigger!r}")
+        ZoneInfo(self.timezone)  # raises for an unknown zone
 
 
 def safe_link(url: str | None) -> str | None:
@@ -116,8 +119,8 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _human(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _human(when: datetime, zone: str) -> str:
+    return when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def subject(msg: AlertMessage) -> str:
@@ -153,8 +156,8 @@ def render_text(msg: AlertMessage, *, max_articles: int = DEFAULT_MAX_ARTICLES) 
     for event in msg.events:
         lines.append(_one_line(event.headline))
         lines.append("=" * min(len(lines[-1]), 72))
-        lines.append(f"First reported: {_human(event.first_seen)}")
-        lines.append(f"Last updated:   {_human(event.last_updated)}")
+        lines.append(f"First reported: {_human(event.first_seen, msg.timezone)}")
+        lines.append(f"Last updated:   {_human(event.last_updated, msg.timezone)}")
         outlets = ", ".join(_one_line(o) for o in event.outlets)
         lines.append(f"Outlets ({len(event.outlets)}): {outlets}")
         if event.matched_terms:
@@ -189,8 +192,8 @@ def render_html(msg: AlertMessage, *, max_articles: int = DEFAULT_MAX_ARTICLES) 
     for event in msg.events:
         parts.append(f"<h2>{esc(event.headline)}</h2>")
         parts.append("<ul>")
-        parts.append(f"<li>First reported: {esc(_human(event.first_seen))}</li>")
-        parts.append(f"<li>Last updated: {esc(_human(event.last_updated))}</li>")
+        parts.append(f"<li>First reported: {esc(_human(event.first_seen, msg.timezone))}</li>")
+        parts.append(f"<li>Last updated: {esc(_human(event.last_updated, msg.timezone))}</li>")
         outlets = ", ".join(esc(o) for o in event.outlets)
         parts.append(f"<li>Outlets ({len(event.outlets)}): {outlets}</li>")
         if event.matched_terms:
@@ -256,7 +259,13 @@ def webhook_payload(
 
 
 def sample_message(
-    rule: str, topic: str, trigger: Trigger, now: datetime, *, alert_id: str | None = None
+    rule: str,
+    topic: str,
+    trigger: Trigger,
+    now: datetime,
+    *,
+    alert_id: str | None = None,
+    timezone: str = "UTC",
 ) -> AlertMessage:
     """A realistic message for ``aggregator alerts test RULE`` (a real send, fake event).
 
@@ -294,4 +303,5 @@ def sample_message(
         trigger=trigger,
         created_at=stamp,
         events=events,
+        timezone=timezone,
     )

@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, cast, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+from apscheduler.triggers.cron import CronTrigger
 
 from aggregator.errors import ConfigError
 
@@ -47,6 +47,20 @@ class QuietHours:
 
     start: time
     end: time
+
+    @staticmethod
+    def parse(text: str) -> QuietHours:
+        """``"22:00-07:00"`` → QuietHours; ``ValueError`` with a readable reason."""
+        start, sep, end = text.partition("-")
+        if not sep:
+            raise ValueError(f"expected HH:MM-HH:MM, got {text!r}")
+        try:
+            quiet = QuietHours(time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+        except ValueError:
+            raise ValueError(f"expected HH:MM-HH:MM, got {text!r}") from None
+        if quiet.start == quiet.end:
+            raise ValueError(f"start and end must differ: {text!r}")
+        return quiet
 
     def contains(self, local: time) -> bool:
         local = local.replace(tzinfo=None)
@@ -184,7 +198,13 @@ class Decision:
 
 
 def decide(rule: AlertRuleSpec, event: EventState, history: RuleHistory, now: datetime) -> Decision:
-    """Whether ``rule`` alerts for this matching article, now or later."""
+    """Whether ``rule`` alerts for this matching article, now or later.
+
+    On ``fire``/``defer`` the caller writes the outbox row due at ``due_at(now)`` and
+    keeps the history true for the next call: the cluster joins ``fired_for``, the due
+    time joins ``scheduled`` and becomes ``last_alert_at``. When clusters merge, either
+    resolve ``fired_for`` to surviving ids or list the absorbed ids in ``merged``.
+    """
     _require_aware(now)
     fired = (
         event.already_fired
@@ -271,21 +291,43 @@ def _free_hour(counts: dict[datetime, int], limit: int, when: datetime) -> datet
 
 
 def quiet_end(quiet: QuietHours, zone: ZoneInfo, when: datetime) -> datetime:
-    """The first instant at or after ``when`` that is the quiet period's end, in UTC."""
+    """The first instant after ``when`` at which the quiet period ends, in UTC."""
     local = when.astimezone(zone)
     day: date = local.date()
     for offset in (0, 1):
-        candidate = datetime.combine(day + timedelta(days=offset), quiet.end, tzinfo=zone)
-        # Round-trip through UTC so a wall time that does not exist (a DST gap) maps to
-        # a real instant instead of comparing as a fiction.
-        candidate_utc = candidate.astimezone(UTC)
-        if candidate_utc > when:
-            return candidate_utc
+        candidate = _wall_clock_reaches(day + timedelta(days=offset), quiet.end, zone)
+        if candidate > when:
+            return candidate
     raise AssertionError("unreachable: the end recurs daily")  # pragma: no cover
+
+
+def _wall_clock_reaches(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The first instant (UTC) at which the wall clock in ``zone`` on ``day`` shows ``at``.
+
+    Usually that is simply ``at``; twice a day in autumn it is the first of the two.
+    When ``at`` falls in a spring-forward gap (02:30 on a day the clock jumps from 02:00
+    to 03:00) it never shows: the answer is the jump itself, the first instant at or
+    past ``at``.
+    """
+    wall = datetime.combine(day, at)
+    before = wall.replace(tzinfo=zone).astimezone(UTC)  # fold=0: the pre-jump offset
+    after = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    if after >= before:  # an ordinary or a repeated (autumn) wall time
+        return before
+    # In a gap fold=1 lands before the jump and fold=0 after it; bisect to the second.
+    lo, hi = after, before
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(zone).replace(tzinfo=None) >= wall:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _DOW_ITEM = re.compile(r"(\*|\d+(?:-\d+)?)(?:/(\d+))?")
+_DOW_NAMES = re.compile(r"(sun|mon|tue|wed|thu|fri|sat)(-(sun|mon|tue|wed|thu|fri|sat))?(/\d+)?")
 
 
 def _crontab_weekdays(spec: str) -> str:
@@ -300,7 +342,11 @@ def _crontab_weekdays(spec: str) -> str:
     for item in spec.lower().split(","):
         m = _DOW_ITEM.fullmatch(item)
         if m is None:
-            out.append(item)  # names, validated by APScheduler
+            # APScheduler matches names by prefix ("mon-8" silently becomes "mon"), so
+            # named items are checked here in full.
+            if not _DOW_NAMES.fullmatch(item):
+                raise ValueError(f"invalid day of week {item!r}")
+            out.append(item)
             continue
         base, step = m.group(1), int(m.group(2) or 1)
         if base == "*":

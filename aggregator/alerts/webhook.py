@@ -19,6 +19,7 @@ Status handling, as the specification recommends:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -28,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 
 import httpx
 
@@ -41,7 +43,14 @@ DEFAULT_USER_AGENT = f"aggregator-webhook/{__version__}"
 # Headers the channel owns; an extra header may not replace them (a mistyped
 # ``content-type`` or a stale ``webhook-signature`` would break every receiver).
 _RESERVED = frozenset(
-    {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length"}
+    {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "content-type",
+        "content-length",
+        "user-agent",  # set with ``user_agent``
+    }
 )
 _PERMANENT_STATUSES = frozenset({400, 413, 422})
 
@@ -53,9 +62,11 @@ class WebhookSettings:
     - ``url``: http(s) endpoint to POST to.
     - ``secret``: ``whsec_`` + base64 of the key bytes (Standard Webhooks); the prefix
       is optional, as in the reference library. Resolved from the environment.
-    - ``timeout``: seconds for the whole request (connect, send, read).
+    - ``timeout``: seconds for the whole attempt (connect, send, response headers).
     - ``headers``: extra request headers (e.g. an ``Authorization`` the receiver wants).
     - ``user_agent``: sent as ``User-Agent``.
+    - ``extra_secrets``: more keys to sign with, for rotation: every request carries one
+      ``v1`` signature per key, so the receiver can switch keys at its own pace.
     """
 
     url: str
@@ -63,8 +74,12 @@ class WebhookSettings:
     timeout: float = 15.0
     headers: Mapping[str, str] = field(default_factory=dict)
     user_agent: str = DEFAULT_USER_AGENT
+    extra_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
+        # The config may hand in a list and a dict; keep the frozen value immutable.
+        object.__setattr__(self, "extra_secrets", tuple(self.extra_secrets))
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         problems: list[str] = []
         try:
             url = httpx.URL(self.url)
@@ -77,11 +92,24 @@ class WebhookSettings:
             decode_secret(self.secret)
         except ValueError as exc:
             problems.append(f"secret: {exc}")
+        for i, extra in enumerate(self.extra_secrets):
+            try:
+                decode_secret(extra)
+            except ValueError as exc:
+                problems.append(f"extra_secrets[{i}]: {exc}")
         if self.timeout <= 0:
             problems.append("timeout: must be positive")
         clash = sorted(name for name in self.headers if name.lower() in _RESERVED)
         if clash:
             problems.append(f"headers: may not set {', '.join(clash)}")
+        # A newline in a header would be refused by the HTTP library on every attempt.
+        bad = sorted(
+            name
+            for name, value in self.headers.items()
+            if not name.isprintable() or not value.isprintable() or not name.strip()
+        )
+        if bad:
+            problems.append(f"headers: control characters in {', '.join(map(repr, bad))}")
         if problems:
             raise ConfigError(problems)
 
@@ -144,6 +172,8 @@ def verify_signature(
     signatures = lowered.get("webhook-signature")
     if not msg_id or not stamp or not signatures:
         return False
+    if not stamp.isdigit():
+        return False
     try:
         timestamp = int(stamp)
         key = decode_secret(secret)
@@ -200,7 +230,7 @@ class WebhookChannel:
     ) -> None:
         self.settings = settings
         self._client = client
-        self._key = decode_secret(settings.secret)
+        self._keys = [decode_secret(k) for k in (settings.secret, *settings.extra_secrets)]
         self._clock = clock
 
     def headers_for(self, msg_id: str, body: bytes, now: datetime) -> dict[str, str]:
@@ -213,7 +243,9 @@ class WebhookChannel:
                 "user-agent": self.settings.user_agent,
                 "webhook-id": msg_id,
                 "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign(self._key, msg_id, timestamp, body),
+                "webhook-signature": " ".join(
+                    sign(key, msg_id, timestamp, body) for key in self._keys
+                ),
             }
         )
         return headers
@@ -230,14 +262,18 @@ class WebhookChannel:
             timeout=self.settings.timeout,
         )
         try:
-            # Streamed and closed unread: we need only the status and headers, and a
-            # receiver should not be able to make us download a large error page.
-            response = await self._client.send(request, stream=True, follow_redirects=False)
-            await response.aclose()
-        except httpx.TimeoutException as exc:
+            # httpx's timeout bounds each phase; this bounds the whole attempt, so a
+            # receiver trickling its headers cannot hold the delivery job.
+            async with asyncio.timeout(self.settings.timeout):
+                # Streamed and closed unread: only the status and headers matter, and a
+                # receiver should not be able to make us download a large error page.
+                response = await self._client.send(request, stream=True, follow_redirects=False)
+                await response.aclose()
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise WebhookDeliveryError(f"timeout after {self.settings.timeout:g}s") from exc
         except httpx.TransportError as exc:
-            raise WebhookDeliveryError(f"connection failed: {type(exc).__name__}") from exc
+            detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise WebhookDeliveryError(f"connection failed: {detail}") from exc
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -255,7 +291,7 @@ def _status_error(response: httpx.Response, now: datetime) -> WebhookDeliveryErr
             endpoint_gone=True,
         )
     if 300 <= status < 400:
-        location = response.headers.get("location", "")
+        location = response.headers.get("location", "")[:200]
         return WebhookDeliveryError(
             f"{reason}: redirect to {location!r} not followed; update the webhook URL",
             status=status,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -31,6 +32,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
 from aggregator.models import Article
+from aggregator.store.events import (
+    ArticleOutcome,
+    ClusterArticle,
+    ClusterRow,
+    EventStatements,
+    MatchRow,
+    OutboxItem,
+    OutboxRow,
+    StoredArticle,
+)
 from aggregator.store.records import (
     ArticleHit,
     FeedSpec,
@@ -44,13 +55,21 @@ from aggregator.store.schema import articles, feeds, metadata, polls
 
 __all__ = [
     "ArticleHit",
+    "ArticleOutcome",
+    "ClusterArticle",
+    "ClusterRow",
+    "ConsumerLock",
     "FeedSpec",
     "FeedState",
     "FeedStatus",
+    "MatchRow",
+    "OutboxItem",
+    "OutboxRow",
     "PollRecord",
     "PollRow",
     "Store",
     "StoreCounts",
+    "StoredArticle",
     "create_db_engine",
     "metadata",
 ]
@@ -59,23 +78,49 @@ log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 _IDENTITY_MAX = 500
 
 
+def _translate(name: str, exc: SQLAlchemyError) -> StorageError:
+    orig = getattr(exc, "orig", None)
+    detail = str(orig) if orig is not None else str(exc)
+    return StorageError(f"{name}: {(detail.splitlines() or ['database error'])[0]}")
+
+
 def _storage_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Translate SQLAlchemy's errors into ours, once, at the edge."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                raise _translate(fn.__name__, exc) from exc
+
+        return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except SQLAlchemyError as exc:
-            orig = getattr(exc, "orig", None)
-            detail = str(orig) if orig is not None else str(exc)
-            raise StorageError(f"{fn.__name__}: {detail.splitlines()[0]}") from exc
+            raise _translate(fn.__name__, exc) from exc
 
     return wrapper
+
+
+def _wrap_public_methods(cls: type[T]) -> type[T]:
+    """Give every public method inherited from a statements mixin the error translation."""
+    for base in cls.__mro__[1:]:
+        if base is object:
+            continue
+        for name, fn in vars(base).items():
+            if not name.startswith("_") and inspect.isfunction(fn) and name not in vars(cls):
+                setattr(cls, name, _storage_errors(fn))
+    return cls
 
 
 def create_db_engine(url: str) -> Engine:
@@ -136,7 +181,8 @@ def _feed_state(row: Any) -> FeedState:
     )
 
 
-class Store:
+@_wrap_public_methods
+class Store(EventStatements):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
@@ -168,9 +214,12 @@ class Store:
         (and forgets its validators); feeds no longer configured are kept with their
         articles but marked ``removed`` and never polled.
         """
+        from aggregator.store.migrate import lock_schema
+
         counts = {"added": 0, "changed": 0, "removed": 0}
         wanted = {s.name: s for s in specs}
         with self.engine.begin() as conn:
+            lock_schema(conn)  # several daemons starting at once: one at a time
             existing = {r.name: r for r in conn.execute(select(feeds))}
             for spec in specs:
                 row = existing.get(spec.name)
@@ -289,6 +338,20 @@ class Store:
             )
 
     @_storage_errors
+    def renew_leases(self, feed_ids: Iterable[int], owner: str, until: datetime) -> int:
+        """Extend the leases this owner still holds (polls in flight take their time)."""
+        ids = list(feed_ids)
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(feeds)
+                .where(feeds.c.id.in_(ids), feeds.c.lease_owner == owner)
+                .values(lease_until=until)
+            )
+            return int(result.rowcount)
+
+    @_storage_errors
     def next_due_at(self) -> datetime | None:
         with self.engine.connect() as conn:
             return conn.execute(
@@ -304,6 +367,16 @@ class Store:
         """Write one finished poll: its articles, its log row and the feed's new state,
         in one transaction, so a poll is stored whole or not at all."""
         with self.engine.begin() as conn:
+            holder = conn.execute(
+                select(feeds.c.lease_owner).where(feeds.c.id == record.feed_id).with_for_update()
+            ).scalar()
+            if holder is not None and holder != record.owner:
+                # Our lease expired and another daemon holds the feed now: its poll is the
+                # one that counts. Writing ours too would store the period twice.
+                log.warning(
+                    "poll of feed %s not stored: its lease passed to %s", record.feed_id, holder
+                )
+                return StoreCounts(0, 0, stored=False)
             counts = self._upsert_articles(conn, record.feed_id, new_articles, record.started_at)
             conn.execute(
                 polls.insert().values(
@@ -354,16 +427,7 @@ class Store:
                 values["title"] = record.title
             if record.site_url:
                 values["site_url"] = record.site_url
-            result = conn.execute(
-                update(feeds)
-                .where(feeds.c.id == record.feed_id)
-                .where(or_(feeds.c.lease_owner == record.owner, feeds.c.lease_owner.is_(None)))
-                .values(**values)
-            )
-            if result.rowcount == 0:
-                # Our lease expired and another daemon holds the feed now: its poll will
-                # write the feed state; our articles are idempotent and stay.
-                log.warning("lease on feed %s lost before the poll was stored", record.feed_id)
+            conn.execute(update(feeds).where(feeds.c.id == record.feed_id).values(**values))
             return counts
 
     def _upsert_articles(
@@ -400,6 +464,23 @@ class Store:
         if inserts:
             conn.execute(articles.insert(), inserts)
         return StoreCounts(new=len(inserts), updated=updated)
+
+    @_storage_errors
+    def known_identities(self, feed_id: int, batch: Sequence[Article]) -> set[str]:
+        """Which of these articles the feed already has (by identity)."""
+        keys = [article_identity(a) for a in batch]
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                found.update(
+                    conn.execute(
+                        select(articles.c.identity).where(
+                            articles.c.feed_id == feed_id,
+                            articles.c.identity.in_(keys[i : i + 500]),
+                        )
+                    ).scalars()
+                )
+        return found
 
     # -- queries ------------------------------------------------------------------
 
@@ -539,3 +620,63 @@ def _article_values(art: Article) -> dict[str, Any]:
         if art.fingerprint >= 1 << 63
         else art.fingerprint,
     }
+
+
+class ConsumerLock:
+    """Elects the one consumer among all daemons sharing a database.
+
+    PostgreSQL: a session advisory lock held on a dedicated connection; if that
+    connection dies the lock is gone and another daemon takes over. SQLite serves a
+    single daemon (a file lock enforces it), which is always the consumer.
+    """
+
+    KEY = 0x61676772_65676174  # "aggregat"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    def acquire(self) -> bool:
+        """True while this process is the consumer (call before each unit of work)."""
+        if self.engine.dialect.name != "postgresql":
+            return True
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT 1"))
+                self._conn.commit()
+                return True
+            except SQLAlchemyError:
+                self._drop()
+        try:
+            conn = self.engine.connect()
+        except SQLAlchemyError:
+            return False
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.KEY}).scalar()
+            conn.commit()
+        except SQLAlchemyError:
+            conn.close()
+            return False
+        if got:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except SQLAlchemyError:
+                pass
+            self._conn = None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.KEY})
+                self._conn.commit()
+            except SQLAlchemyError:
+                pass
+            self._drop()

@@ -8,13 +8,22 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
 
 # db/ sits at the top of the project, beside the package (an editable install).
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db"
+
+# Daemons starting together on one PostgreSQL would race to create the same tables.
+SCHEMA_LOCK = 0x61676772_73636865  # "aggrsche"
+
+
+def lock_schema(conn: Connection) -> None:
+    """Serialize schema and feed-table setup across processes (held to commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
 
 
 def _alembic_config() -> AlembicConfig:
@@ -28,6 +37,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = _alembic_config()
     try:
         with engine.begin() as conn:
+            lock_schema(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:

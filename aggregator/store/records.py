@@ -78,6 +78,7 @@ class PollRecord:
 class StoreCounts:
     new: int
     updated: int
+    stored: bool = True  # False when the lease had passed to another daemon
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,412 @@
+"""The online clusterer: state, assignment, merges, eviction, restore."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aggregator.clustering.features import featurize, title_words
+from aggregator.clustering.settings import ClusterSettings
+from aggregator.models import Article, ClusterDecision
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    """A cluster as storage and display need it."""
+
+    cluster_id: int
+    headline: str
+    first_seen: datetime
+    last_updated: datetime
+    article_count: int
+    outlet_count: int
+    top_terms: tuple[str, ...]
+    status: str  # "active" (still takes articles) or "dormant" (silent too long)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStats:
+    """How much the clusterer holds in memory."""
+
+    clusters: int  # clusters not yet evicted
+    articles: int  # article ids remembered (for ``duplicate_of``)
+    terms: int  # terms with a document frequency (IDF memory)
+    postings: int  # (term, cluster) entries in the candidate index
+    merges: int  # merged-away ids kept for ``resolve``
+
+
+@dataclass(slots=True)
+class _Cluster:
+    cluster_id: int
+    first_seen: datetime
+    last_updated: datetime
+    headline: str
+    headline_score: float
+    centroid: dict[str, float] = field(default_factory=dict)
+    norm_sq: float = 0.0
+    article_count: int = 0
+    outlets: set[str] = field(default_factory=set)
+
+    @property
+    def norm(self) -> float:
+        return math.sqrt(self.norm_sq) if self.norm_sq > 0.0 else 0.0
+
+
+class Clusterer:
+    """Online, deterministic event clustering over a bounded time window.
+
+    Not thread-safe: the pipeline has one ordered consumer (one writer).
+    """
+
+    def __init__(self, settings: ClusterSettings, *, next_cluster_id: int = 1) -> None:
+        self._s = settings
+        self._next_id = next_cluster_id
+        self._clusters: dict[int, _Cluster] = {}
+        self._postings: dict[str, dict[int, None]] = {}  # term -> clusters (ordered set)
+        self._df: dict[str, int] = {}
+        self._surface: dict[str, str] = {}  # term -> a title word it came from
+        self._docs = 0
+        # article id -> (cluster id when assigned, published), in arrival order, kept
+        # for one window so that ``duplicate_of`` can find an original's cluster.
+        self._article_cluster: dict[int, tuple[int, datetime]] = {}
+        self._merged_into: dict[int, int] = {}
+        self._now: datetime | None = None
+        self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
+
+    # -- public API ------------------------------------------------------------
+
+    def assign(
+        self, article_id: int, article: Article, *, duplicate_of: int | None = None
+    ) -> ClusterDecision:
+        """Put the article in a cluster and say which, how sure, and why."""
+        self._advance(article.published)
+        vector = self._vectorize(article)
+        if duplicate_of is not None and duplicate_of in self._article_cluster:
+            target = self._clusters.get(self.resolve(self._article_cluster[duplicate_of][0]))
+            if target is not None:
+                score, terms = self._explain(vector, target)
+                self._add(target, article_id, article, vector, score)
+                return ClusterDecision(target.cluster_id, False, score, terms)
+
+        scores = self._score(vector, article.published)
+        best: _Cluster | None = None
+        best_score = 0.0
+        for cid, sim in scores.items():
+            cluster = self._clusters[cid]
+            if sim < self._threshold(cluster.article_count):
+                continue
+            # Ties go to the older cluster, whatever order the candidates came in.
+            if best is None or (sim, -cid) > (best_score, -best.cluster_id):
+                best, best_score = cluster, sim
+        if best is None:
+            cluster = self._new_cluster(article)
+            self._add(cluster, article_id, article, vector, 0.0)
+            return ClusterDecision(cluster.cluster_id, True, 0.0, ())
+
+        _, terms = self._explain(vector, best)
+        self._add(best, article_id, article, vector, best_score)
+        merged = self._merge_bridged(best, scores)
+        survivor = self.resolve(best.cluster_id)
+        return ClusterDecision(survivor, False, best_score, terms, merged)
+
+    def restore(self, article_id: int, article: Article, cluster_id: int) -> None:
+        """Replay a stored assignment (start-up), in the original order, no decision.
+
+        Stored merges should be replayed first with ``restore_merge`` so that
+        assignments to a merged-away id land in the surviving cluster.
+        """
+        self._advance(article.published)
+        vector = self._vectorize(article)
+        cid = self.resolve(cluster_id)
+        cluster = self._clusters.get(cid)
+        if cluster is None:
+            cluster = _Cluster(cid, article.published, article.published, article.title, -1.0)
+            self._clusters[cid] = cluster
+        self._next_id = max(self._next_id, cid + 1)
+        self._add(cluster, article_id, article, vector, self._cosine(vector, cluster))
+
+    def restore_merge(self, old_id: int, new_id: int) -> None:
+        """Replay a stored merge (old id → surviving id)."""
+        self._merged_into[old_id] = new_id
+        self._next_id = max(self._next_id, old_id + 1, new_id + 1)
+
+    def resolve(self, cluster_id: int) -> int:
+        """Follow merges to the surviving cluster id."""
+        seen = 0
+        while cluster_id in self._merged_into:
+            cluster_id = self._merged_into[cluster_id]
+            seen += 1
+            if seen > len(self._merged_into):  # a cycle would be a bug; fail loudly
+                raise RuntimeError("cycle in cluster merges")
+        return cluster_id
+
+    def info(self, cluster_id: int) -> ClusterInfo:
+        """Describe a cluster held in memory (KeyError once it left the window)."""
+        cluster = self._clusters[self.resolve(cluster_id)]
+        top = sorted(cluster.centroid.items(), key=lambda kv: (-kv[1], kv[0]))
+        terms = tuple(self._display(t) for t, _ in top if " " not in t)[:8]
+        active = self._now is None or self._now - cluster.last_updated <= self._s.max_silence
+        return ClusterInfo(
+            cluster_id=cluster.cluster_id,
+            headline=cluster.headline,
+            first_seen=cluster.first_seen,
+            last_updated=cluster.last_updated,
+            article_count=cluster.article_count,
+            outlet_count=len(cluster.outlets),
+            top_terms=terms,
+            status="active" if active else "dormant",
+        )
+
+    @property
+    def active_cluster_count(self) -> int:
+        """Clusters held in memory (active or dormant, not yet evicted)."""
+        return len(self._clusters)
+
+    def stats(self) -> ClusterStats:
+        """Size of the in-memory state (for metrics and the bounded-state tests)."""
+        return ClusterStats(
+            clusters=len(self._clusters),
+            articles=len(self._article_cluster),
+            terms=len(self._df),
+            postings=sum(len(p) for p in self._postings.values()),
+            merges=len(self._merged_into),
+        )
+
+    # -- internals -------------------------------------------------------------
+
+    def _threshold(self, size: int) -> float:
+        s = self._s
+        return s.threshold + (s.singleton_threshold - s.threshold) / math.sqrt(max(size, 1))
+
+    def _advance(self, published: datetime) -> None:
+        """Move the clock (the latest publication time seen) and evict old clusters."""
+        if self._now is not None and published <= self._now:
+            return
+        self._now = published
+        horizon = published - self._s.window
+        # ``_recent`` is ordered by last touch, so the stale clusters are at its front
+        # (a late article with an old date may keep one a little longer: harmless).
+        while self._recent:
+            cluster = self._clusters[next(iter(self._recent))]
+            if cluster.last_updated >= horizon:
+                break
+            self._evict(cluster)
+        # Articles are remembered for one window even when their cluster lives on (a
+        # long-running story must not keep every id it ever took). Assignments made
+        # before a merge still resolve, through ``resolve``.
+        remembered = self._article_cluster
+        while remembered:
+            article_id = next(iter(remembered))
+            if remembered[article_id][1] >= horizon:
+                break
+            del remembered[article_id]
+
+    def _evict(self, cluster: _Cluster) -> None:
+        for term in cluster.centroid:
+            posting = self._postings.get(term)
+            if posting is not None:
+                posting.pop(cluster.cluster_id, None)
+                if not posting:
+                    del self._postings[term]
+        del self._clusters[cluster.cluster_id]
+        del self._recent[cluster.cluster_id]
+
+    def _vectorize(self, article: Article) -> dict[str, float]:
+        """Unit TF-IDF vector with the IDF of now; updates document frequencies."""
+        counts = featurize(article, self._s)
+        # Remember how title words are written, to show "released" rather than the
+        # stem "releas" in explanations and top terms.
+        self._surface.update(title_words(article.title))
+        df = self._df
+        log = math.log
+        # idf = ln((n + 1) / (df + 1)) + 1, with ln(n + 1) + 1 hoisted out of the loop.
+        base = log(self._docs + self._s.idf_prior_docs + 1.0) + 1.0
+        weights: dict[str, float] = {}
+        for term, tf in counts.items():
+            d = df.get(term, 0)
+            weights[term] = (1.0 + log(tf) if tf > 1.0 else tf) * (base - log(d + 1.0))
+            df[term] = d + 1
+        self._docs += 1
+        if self._docs >= 2 * self._s.idf_halflife_docs:
+            self._forget_document_frequencies()
+        if len(weights) > self._s.candidate_terms:
+            # Strongest first (``_score`` looks up candidates by the first terms); ties
+            # broken by term so the choice never depends on dict order.
+            kept = heapq.nsmallest(self._s.max_terms, weights.items(), key=_by_weight)
+            weights = dict(kept)
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        if norm == 0.0:
+            return {}
+        return {t: w / norm for t, w in weights.items()}
+
+    def _display(self, term: str) -> str:
+        return " ".join(self._surface.get(part, part) for part in term.split(" "))
+
+    def _forget_document_frequencies(self) -> None:
+        """Halve every document frequency: IDF follows recent news, memory stays bounded."""
+        self._docs //= 2
+        self._df = {t: d // 2 for t, d in self._df.items() if d >= 2}
+        self._surface = {t: w for t, w in self._surface.items() if t in self._df}
+
+    def _score(self, vector: dict[str, float], published: datetime) -> dict[int, float]:
+        """Cosine of the vector with the active clusters sharing a strong term.
+
+        Candidates come from the postings of the article's ``candidate_terms``
+        strongest terms only (the vector is ordered strongest first): common words
+        sit in the postings of most clusters, and a cluster that shares only those
+        could not reach the threshold anyway. The cosine itself uses every term.
+        """
+        postings = self._postings
+        candidates: dict[int, None] = {}
+        for term in itertools.islice(vector, self._s.candidate_terms):
+            posting = postings.get(term)
+            if posting is not None:
+                candidates.update(posting)
+        # Only clusters that could take the article (or be merged through it) matter.
+        floor = self._s.threshold
+        silence = self._s.max_silence
+        out: dict[int, float] = {}
+        for cid in candidates:
+            cluster = self._clusters[cid]
+            if cluster.norm_sq <= 0.0 or published - cluster.last_updated > silence:
+                continue
+            c = cluster.centroid
+            dot = 0.0
+            for term, w in vector.items():
+                cw = c.get(term)
+                if cw is not None:
+                    dot += w * cw
+            sim = dot / cluster.norm
+            if sim >= floor:
+                out[cid] = sim
+        return out
+
+    def _cosine(self, vector: dict[str, float], cluster: _Cluster) -> float:
+        if cluster.norm_sq <= 0.0:
+            return 0.0
+        c = cluster.centroid
+        return sum(w * c.get(t, 0.0) for t, w in vector.items()) / cluster.norm
+
+    def _explain(
+        self, vector: dict[str, float], cluster: _Cluster
+    ) -> tuple[float, tuple[str, ...]]:
+        c = cluster.centroid
+        parts = [(w * c[t], t) for t, w in vector.items() if t in c]
+        parts.sort(key=lambda p: (-p[0], p[1]))
+        score = sum(p for p, _ in parts) / cluster.norm if cluster.norm_sq > 0.0 else 0.0
+        return score, tuple(self._display(t) for _, t in parts[:6])
+
+    def _new_cluster(self, article: Article) -> _Cluster:
+        cid = self._next_id
+        self._next_id += 1
+        cluster = _Cluster(cid, article.published, article.published, article.title, -1.0)
+        self._clusters[cid] = cluster
+        return cluster
+
+    def _add(
+        self,
+        cluster: _Cluster,
+        article_id: int,
+        article: Article,
+        vector: dict[str, float],
+        score: float,
+    ) -> None:
+        c = cluster.centroid
+        dot = 0.0
+        for term, w in vector.items():
+            old = c.get(term)
+            if old is None:
+                c[term] = w
+                self._postings.setdefault(term, {})[cluster.cluster_id] = None
+            else:
+                dot += old * w
+                c[term] = old + w
+        # |c + v|^2 = |c|^2 + 2 c.v + |v|^2, and |v| = 1 (or 0 for an empty vector).
+        cluster.norm_sq += 2.0 * dot + (1.0 if vector else 0.0)
+        if len(c) > 2 * self._s.max_cluster_terms:
+            self._prune(cluster)
+        self._recent.pop(cluster.cluster_id, None)
+        self._recent[cluster.cluster_id] = None
+        cluster.article_count += 1
+        cluster.outlets.add(article.feed)
+        self._article_cluster[article_id] = (cluster.cluster_id, article.published)
+        cluster.first_seen = min(cluster.first_seen, article.published)
+        cluster.last_updated = max(cluster.last_updated, article.published)
+        # The member closest to the centroid when it joined names the event.
+        if score > cluster.headline_score:
+            cluster.headline, cluster.headline_score = article.title, score
+
+    def _prune(self, cluster: _Cluster) -> None:
+        """Keep the strongest terms of a centroid; exact norm recomputed."""
+        ranked = sorted(cluster.centroid.items(), key=lambda kv: (-kv[1], kv[0]))
+        keep = dict(ranked[: self._s.max_cluster_terms])
+        for term, _ in ranked[self._s.max_cluster_terms :]:
+            posting = self._postings[term]
+            posting.pop(cluster.cluster_id, None)
+            if not posting:
+                del self._postings[term]
+        cluster.centroid = keep
+        cluster.norm_sq = sum(w * w for w in keep.values())
+
+    def _merge_bridged(self, joined: _Cluster, scores: dict[int, float]) -> tuple[int, ...]:
+        """Fold clusters that this article also matches and that resemble ``joined``."""
+        merged: list[int] = []
+        survivor = joined
+        for cid, sim in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])):
+            other = self._clusters.get(cid)
+            if other is None or other is survivor:
+                continue
+            if sim < self._threshold(other.article_count):
+                continue
+            if _centroid_cosine(survivor, other) < self._s.merge_threshold:
+                continue
+            big, small = (
+                (survivor, other)
+                if (survivor.article_count, -survivor.cluster_id)
+                >= (other.article_count, -other.cluster_id)
+                else (other, survivor)
+            )
+            self._fold(small, into=big)
+            merged.append(small.cluster_id)
+            survivor = big
+        return tuple(merged)
+
+    def _fold(self, small: _Cluster, *, into: _Cluster) -> None:
+        c = into.centroid
+        dot = sum(w * c.get(t, 0.0) for t, w in small.centroid.items())
+        for term, w in small.centroid.items():
+            posting = self._postings[term]
+            posting.pop(small.cluster_id, None)
+            if term in c:
+                c[term] += w
+            else:
+                c[term] = w
+                posting[into.cluster_id] = None
+        into.norm_sq += 2.0 * dot + small.norm_sq
+        if len(c) > 2 * self._s.max_cluster_terms:
+            self._prune(into)
+        into.article_count += small.article_count
+        into.outlets |= small.outlets
+        into.first_seen = min(into.first_seen, small.first_seen)
+        into.last_updated = max(into.last_updated, small.last_updated)
+        if small.headline_score > into.headline_score:
+            into.headline, into.headline_score = small.headline, small.headline_score
+        del self._clusters[small.cluster_id]
+        del self._recent[small.cluster_id]
+        self._merged_into[small.cluster_id] = into.cluster_id
+
+
+def _by_weight(item: tuple[str, float]) -> tuple[float, str]:
+    return (-item[1], item[0])
+
+
+def _centroid_cosine(a: _Cluster, b: _Cluster) -> float:
+    if a.norm_sq <= 0.0 or b.norm_sq <= 0.0:
+        return 0.0
+    small, large = (a, b) if len(a.centroid) <= len(b.centroid) else (b, a)
+    lc = large.centroid
+    dot = sum(w * lc.get(t, 0.0) for t, w in small.centroid.items())
+    return dot / (a.norm * b.norm)

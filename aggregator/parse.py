@@ -1,0 +1,658 @@
+"""Feed bytes → :class:`ParsedFeed`: the only feedparser user, plus JSON Feed 1.0/1.1.
+
+``parse_feed`` is a pure, top-level (so picklable, process-pool friendly) function. It
+hands feedparser the bytes, the response headers and the feed URL with feedparser's
+HTML sanitizer OFF, because normalize sanitizes once, on output, with nh3. Since the
+output is not trusted, this module then makes every value safe for the stages after it:
+
+* links are absolute http(s) URLs or None (relative ones resolved against the feed URL;
+  ``javascript:`` & co. refused, even when hidden behind character entities);
+* NUL, other control characters, lone surrogates and non-characters are stripped;
+* dates before ``min_date`` or more than ``max_future`` after the fetch are dropped and
+  the entry is flagged (``date_flagged``), as are dates that cannot be parsed;
+* results are bounded: at most ``max_entries`` entries, fields cut at ``max_field_chars``,
+  bodies over ``max_bytes`` refused.
+
+Bozo triage: what feedparser recovered from becomes a ``warnings`` line; a body that is
+not a feed at all (empty, an HTML page, garbage, JSON that is not a JSON Feed) raises
+``ParseError`` with the reason.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import html
+import io
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import feedparser.mixin
+
+from aggregator.errors import ParseError
+from aggregator.models import ParsedEntry, ParsedFeed
+
+__all__ = ["ParseSettings", "absolutize_html", "parse_feed", "safe_link", "strip_control"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseSettings:
+    """Bounds on what one feed may produce (defaults suit news feeds)."""
+
+    # Bodies larger than this are refused unparsed: feedparser needs ~15x the body in
+    # memory and ~1 s per MB. Keep it >= FetchSettings.max_body_bytes (10 MiB).
+    max_bytes: int = 16 * 1024 * 1024
+    # Entries kept, in feed order (newest first in practice); the rest are dropped
+    # with a warning. Real news feeds carry tens to a few hundred items.
+    max_entries: int = 5000
+    # Longest title/summary/content kept, in characters (HTML may be cut mid-tag:
+    # normalize's sanitizer closes it).
+    max_field_chars: int = 1_000_000
+    min_date: datetime = datetime(1990, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=1)
+    max_warnings: int = 20
+
+
+DEFAULT_SETTINGS = ParseSettings()
+
+# C0 controls except TAB/LF/CR, DEL, C1 controls, lone surrogates (they make UTF-8
+# encoding fail later, in the database driver) and the non-characters U+FFFE/U+FFFF.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_URL_NOISE = re.compile("[\x00-\x20\x7f-\x9f]")
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
+_SAFE_SCHEMES = frozenset({"http", "https"})
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+
+
+# feedparser resolves a GUID that looks like a relative URL ("12345") against the feed
+# URL, so an item would get a new identity whenever its feed moves (http → https, a
+# 301). GUIDs are opaque identifiers: keep them verbatim. This module is the only
+# feedparser user, so narrowing this class attribute affects nothing else.
+feedparser.mixin._FeedParserMixin.can_be_relative_uri = frozenset(
+    feedparser.mixin._FeedParserMixin.can_be_relative_uri
+) - {"id"}
+
+
+def strip_control(text: str) -> str:
+    """Remove characters no text field may carry (keeps TAB, LF, CR)."""
+    return _CONTROL.sub("", text)
+
+
+def safe_link(raw: object, base: str) -> str | None:
+    """``raw`` resolved against ``base`` if it is an http(s) URL with a host, else None.
+
+    The scheme is checked on the entity-decoded form too, so ``&#106;avascript:`` (left
+    over when a feed double-encodes) cannot become a script link when rendered.
+    """
+    if not isinstance(raw, str):
+        return None
+    # Browsers drop TAB/LF/CR anywhere in a URL and trim C0/space at the ends, so
+    # "java\tscript:" is javascript: to them; do the same before judging the scheme.
+    candidate = strip_control(raw).replace("\t", "").replace("\n", "").replace("\r", "")
+    candidate = candidate.strip(" \x0c")
+    if not candidate or len(candidate) > 8192:
+        return None
+    probe = _URL_NOISE.sub("", html.unescape(html.unescape(candidate)))
+    scheme = _SCHEME.match(probe)
+    if scheme and scheme.group(1).lower() not in _SAFE_SCHEMES:
+        return None
+    try:
+        # urljoin("https://base/", "https://") gives back the base; only relative
+        # references are joined, so a broken absolute URL stays broken.
+        absolute = candidate if scheme else urljoin(base, candidate)
+        parts = urlsplit(absolute)
+    except ValueError:  # e.g. an invalid IPv6 literal
+        return None
+    if parts.scheme.lower() not in _SAFE_SCHEMES or not parts.hostname:
+        return None
+    return absolute
+
+
+# URL-valued attributes in article HTML (feedparser's list, minus obsolete ones).
+_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
+_URL_ATTR = re.compile(
+    r"""(\s(?:href|src|poster|cite|action|background|longdesc)\s*=\s*)"""
+    r"""(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""",
+    re.IGNORECASE,
+)
+_ABSOLUTE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.\-]*:|#)")
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(base: str) -> str:
+    """``scheme://host[:port]`` of an absolute http(s) base, else ""."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return ""
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return ""
+
+
+def absolutize_html(html_text: str, base: str) -> str:
+    """Resolve relative URL attributes in ``html_text`` against ``base``.
+
+    Done here with one regular expression instead of feedparser's
+    ``resolve_relative_uris``, which re-parses every HTML body with sgmllib and made
+    parsing ~3.5x slower on 2-6 KB bodies (benchmarks/bench_fetch.py). Absolute URLs
+    and fragments are left alone; scheme checks on them are the sanitizer's job
+    (normalize, nh3), which also drops whatever markup this does not understand.
+    """
+    if "=" not in html_text:
+        return html_text
+    origin = _origin(base)
+
+    def repl(match: re.Match[str]) -> str:
+        quote = '"' if match.group(2) is not None else "'" if match.group(3) is not None else ""
+        value = next(g for g in match.groups()[1:] if g is not None)
+        if not value or _ABSOLUTE.match(value):
+            return match.group(0)
+        value = value.strip()
+        if value.startswith("/") and not value.startswith("//") and origin:
+            resolved = origin + value  # the common case, without urljoin's cost
+        else:
+            try:
+                resolved = urljoin(base, value)
+            except ValueError:
+                return match.group(0)
+        return f"{match.group(1)}{quote}{resolved}{quote}"
+
+    def in_tag(match: re.Match[str]) -> str:
+        # Only inside real start tags: escaped markup in text ("&lt;img src=...")
+        # and prose like "src=" stay as written.
+        return _URL_ATTR.sub(repl, match.group(0))
+
+    return _TAG.sub(in_tag, html_text)
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str],
+    fetched_at: datetime,
+    settings: ParseSettings = DEFAULT_SETTINGS,
+) -> ParsedFeed:
+    """Parse a feed body (RSS 0.9x/1.0/2.0, Atom 0.3/1.0, JSON Feed 1.0/1.1).
+
+    ``url`` is the URL the body came from (the base for relative links); ``headers``
+    are the response headers (any case), used for the encoding and WebSub ``Link``.
+    Raises ``ParseError`` when the body is not a feed.
+    """
+    if fetched_at.tzinfo is None:
+        raise ValueError("fetched_at must be timezone-aware")
+    if not body.strip(b" \t\r\n\x00\xef\xbb\xbf\xfe\xff"):
+        raise ParseError("not a feed: empty body")
+    if len(body) > settings.max_bytes:
+        raise ParseError(f"feed too large to parse: {len(body)} bytes (limit {settings.max_bytes})")
+    lower_headers = {k.lower(): v for k, v in headers.items()}
+    ctx = _Context(url=url, fetched_at=fetched_at, settings=settings)
+    if _looks_like_json(body):
+        feed = _parse_json_feed(body, ctx)
+    else:
+        feed = _parse_xml_feed(body, lower_headers, ctx)
+    http_hub = _hub_from_link_header(lower_headers.get("link", ""), url)
+    if http_hub is not None:
+        # WebSub: HTTP Link headers take priority over links inside the document.
+        feed = _replace_hub(feed, http_hub)
+    return feed
+
+
+# -- shared helpers -----------------------------------------------------------------
+
+
+class _Context:
+    """Per-call state: the inputs and the warnings collected on the way."""
+
+    __slots__ = ("fetched_at", "latest", "settings", "url", "warnings")
+
+    def __init__(self, *, url: str, fetched_at: datetime, settings: ParseSettings) -> None:
+        self.url = url
+        self.fetched_at = fetched_at.astimezone(UTC)
+        self.latest = self.fetched_at + settings.max_future
+        self.settings = settings
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < self.settings.max_warnings and message not in self.warnings:
+            self.warnings.append(strip_control(message)[:500])
+
+    def text(self, value: object) -> str:
+        if not isinstance(value, str):
+            return ""
+        return strip_control(value)[: self.settings.max_field_chars]
+
+    def optional_text(self, value: object, limit: int = 2048) -> str | None:
+        cleaned = self.text(value).strip()[:limit]
+        return cleaned or None
+
+    def check_date(self, value: datetime | None) -> tuple[datetime | None, bool]:
+        """The date if it is plausible, else (None, True) meaning "flag this entry"."""
+        if value is None:
+            return None, False
+        if value < self.settings.min_date or value > self.latest:
+            return None, True
+        return value, False
+
+
+def _looks_like_json(body: bytes) -> bool:
+    # Sniff rather than trust Content-Type: servers label feeds text/plain,
+    # application/octet-stream or even JSON for XML. NULs/BOMs cover UTF-16/32 JSON.
+    head = body[:256].replace(b"\x00", b"").lstrip(b" \t\r\n\xef\xbb\xbf\xfe\xff")
+    return head.startswith(b"{")
+
+
+_HTML_START = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.DOTALL
+)
+
+
+def _looks_like_html(body: bytes) -> bool:
+    # Only the document's start counts: a feed may quote "<html>" in a CDATA section.
+    # NULs are dropped so UTF-16 bodies match too.
+    head = body[:4096].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff").lower()
+    return _HTML_START.match(head) is not None
+
+
+def _finish_entries(entries: list[ParsedEntry], ctx: _Context) -> tuple[ParsedEntry, ...]:
+    """Drop empty entries and exact repeats; make GUIDs unique within the feed.
+
+    A GUID reused for a *different* item (broken CMSes do this) would make the store
+    overwrite one story with another, so later reuses keep their content but lose the
+    GUID (the store then identifies them by link/content).
+    """
+    out: list[ParsedEntry] = []
+    seen: dict[str, ParsedEntry] = {}
+    empty = repeats = reused = 0
+    for entry in entries:
+        if not (entry.title.strip() or entry.link or entry.summary_html or entry.content_html):
+            empty += 1
+            continue
+        if entry.guid is not None:
+            first = seen.get(entry.guid)
+            if first is None:
+                seen[entry.guid] = entry
+            elif first.link == entry.link and first.title == entry.title:
+                repeats += 1
+                continue
+            else:
+                reused += 1
+                entry = ParsedEntry(
+                    guid=None,
+                    link=entry.link,
+                    title=entry.title,
+                    summary_html=entry.summary_html,
+                    content_html=entry.content_html,
+                    author=entry.author,
+                    published=entry.published,
+                    updated=entry.updated,
+                    date_flagged=entry.date_flagged,
+                )
+        out.append(entry)
+    if empty:
+        ctx.warn(f"{empty} empty entries dropped (no title, link or content)")
+    if repeats:
+        ctx.warn(f"{repeats} repeated entries dropped (same GUID, link and title)")
+    if reused:
+        ctx.warn(f"{reused} entries reuse another entry's GUID; kept without a GUID")
+    limit = ctx.settings.max_entries
+    if len(out) > limit:
+        ctx.warn(f"{len(out)} entries; only the first {limit} kept")
+        del out[limit:]
+    return tuple(out)
+
+
+def _hub_from_link_header(value: str, base: str) -> str | None:
+    # Link: <https://hub.example/>; rel="hub", <https://example.com/feed>; rel="self"
+    for part in re.finditer(r"<([^>]*)>([^<]*)", value):
+        params = part.group(2).lower()
+        rels = re.search(r"""rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))""", params)
+        if rels and "hub" in (rels.group(1) or rels.group(2) or "").split():
+            return safe_link(part.group(1), base)
+    return None
+
+
+def _replace_hub(feed: ParsedFeed, hub: str) -> ParsedFeed:
+    return ParsedFeed(
+        kind=feed.kind,
+        title=feed.title,
+        link=feed.link,
+        entries=feed.entries,
+        ttl_minutes=feed.ttl_minutes,
+        skip_hours=feed.skip_hours,
+        skip_days=feed.skip_days,
+        hub_url=hub,
+        warnings=feed.warnings,
+    )
+
+
+# -- XML feeds via feedparser ---------------------------------------------------------
+
+
+def _run_feedparser(body: bytes, headers: Mapping[str, str], url: str) -> Any:
+    # Only what feedparser needs: the charset, the language and the base URI for
+    # relative links (which it takes from Content-Location).
+    response_headers = {k: headers[k] for k in ("content-type", "content-language") if k in headers}
+    response_headers["content-location"] = urljoin(url, headers.get("content-location", ""))
+    # A BytesIO, never the bytes themselves: feedparser treats a bytes/str argument
+    # that looks like a URL or a path as something to open.
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,  # done by absolutize_html, ~3.5x cheaper
+    )
+
+
+def _neutralize_bad_char_refs(body: bytes) -> tuple[bytes, int]:
+    """Replace numeric character references no XML text may hold with U+FFFD."""
+    count = 0
+
+    def repl(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        digits_hex, digits_dec = match.group(1), match.group(2)
+        raw = digits_hex if digits_hex is not None else digits_dec
+        if len(raw) > 8:
+            count += 1
+            return b"&#xFFFD;"
+        code = int(raw, 16) if digits_hex is not None else int(raw)
+        if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            count += 1
+            return b"&#xFFFD;"
+        return match.group(0)
+
+    return _CHAR_REF.sub(repl, body), count
+
+
+def _parse_xml_feed(body: bytes, headers: Mapping[str, str], ctx: _Context) -> ParsedFeed:
+    try:
+        result = _run_feedparser(body, headers, ctx.url)
+    except Exception as first_exc:  # third-party edge: translated below
+        # feedparser's loose parser calls chr() on references like &#x110000; or
+        # &#99999999999; and lets the error out instead of setting bozo. Those are
+        # recoverable: neutralize the references and parse again.
+        fixed, count = _neutralize_bad_char_refs(body)
+        if not count:
+            raise ParseError(f"not a feed: parser failed ({first_exc})") from first_exc
+        ctx.warn(f"{count} out-of-range character references replaced")
+        try:
+            result = _run_feedparser(fixed, headers, ctx.url)
+        except Exception as exc:
+            raise ParseError(f"not a feed: parser failed ({exc})") from exc
+
+    version = str(result.get("version") or "")
+    entries_raw = result.get("entries") or []
+    bozo_exc = result.get("bozo_exception") if result.get("bozo") else None
+    if _looks_like_html(body) and (not version or not entries_raw):
+        raise ParseError("not a feed: an HTML page")
+    if not version and not entries_raw:
+        reason = f" ({type(bozo_exc).__name__}: {bozo_exc})" if bozo_exc is not None else ""
+        raise ParseError(f"not a feed: no RSS or Atom document found{reason}")
+    if bozo_exc is not None:
+        ctx.warn(f"{type(bozo_exc).__name__}: {bozo_exc}")
+    if not version:
+        ctx.warn("unknown feed format; entries read anyway")
+
+    feed_meta = result.get("feed") or {}
+    entries = [_entry_from_feedparser(e, ctx) for e in entries_raw]
+    ttl = _ttl_minutes(feed_meta.get("ttl"), ctx)
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[str] = frozenset()
+    if "skiphours" in feed_meta or "skipdays" in feed_meta:
+        # feedparser keeps only the last <hour>/<day>; read the lists ourselves.
+        text = body.decode(str(result.get("encoding") or "utf-8"), "replace")
+        skip_hours, skip_days = _skip_lists(text, ctx)
+    hub = None
+    for link in feed_meta.get("links") or []:
+        if link.get("rel") == "hub":
+            hub = safe_link(link.get("href"), ctx.url)
+            if hub:
+                break
+    return ParsedFeed(
+        kind=version or "unknown",
+        title=ctx.optional_text(feed_meta.get("title")),
+        link=safe_link(feed_meta.get("link"), ctx.url),
+        entries=_finish_entries(entries, ctx),
+        ttl_minutes=ttl,
+        skip_hours=skip_hours,
+        skip_days=skip_days,
+        hub_url=hub,
+        warnings=tuple(ctx.warnings),
+    )
+
+
+def _struct_to_datetime(value: object) -> datetime | None:
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _entry_date(entry: dict[str, Any], key: str) -> tuple[datetime | None, bool]:
+    """(date, unparseable) for feedparser's ``key`` / ``key_parsed`` pair."""
+    # dict.get, not FeedParserDict.get: the latter maps a missing "updated" to
+    # "published" with a DeprecationWarning; we want each date as the feed gave it.
+    parsed = _struct_to_datetime(dict.get(entry, f"{key}_parsed"))
+    unparseable = parsed is None and bool(str(dict.get(entry, key) or "").strip())
+    return parsed, unparseable
+
+
+def _as_html(detail: Mapping[str, Any] | None, ctx: _Context) -> str:
+    if not detail:
+        return ""
+    value = ctx.text(detail.get("value"))
+    kind = str(detail.get("type") or "text/html")
+    if "html" in kind or "xml" in kind:
+        # feedparser tracks xml:base per element even with its own resolution off.
+        base = detail.get("base")
+        return absolutize_html(value, base if isinstance(base, str) and base else ctx.url)
+    # Plain text: escape it so every *_html field really is HTML for normalize.
+    return html.escape(value, quote=False)
+
+
+def _entry_from_feedparser(entry: dict[str, Any], ctx: _Context) -> ParsedEntry:
+    link = safe_link(entry.get("link"), ctx.url)
+    if link is None:
+        for candidate in entry.get("links") or []:
+            if candidate.get("rel", "alternate") == "alternate":
+                link = safe_link(candidate.get("href"), ctx.url)
+                if link:
+                    break
+    content_html = ""
+    contents = entry.get("content") or []
+    for item in contents:  # prefer an HTML body over a plain-text one
+        if "html" in str(item.get("type") or ""):
+            content_html = _as_html(item, ctx)
+            break
+    if not content_html and contents:
+        content_html = _as_html(contents[0], ctx)
+    summary_html = _as_html(entry.get("summary_detail"), ctx)
+    if not summary_html and entry.get("summary"):
+        summary_html = html.escape(ctx.text(entry.get("summary")), quote=False)
+    published_raw, bad_published = _entry_date(entry, "published")
+    updated_raw, bad_updated = _entry_date(entry, "updated")
+    published, flag_p = ctx.check_date(published_raw)
+    updated, flag_u = ctx.check_date(updated_raw)
+    return ParsedEntry(
+        guid=ctx.optional_text(entry.get("id")),
+        link=link,
+        title=ctx.text(entry.get("title")),
+        summary_html=summary_html,
+        content_html=content_html,
+        author=ctx.optional_text(entry.get("author"), 512),
+        published=published,
+        updated=updated,
+        date_flagged=flag_p or flag_u or bad_published or bad_updated,
+    )
+
+
+_MAX_TTL_MINUTES = 365 * 24 * 60
+
+
+def _ttl_minutes(value: object, ctx: _Context) -> int | None:
+    if value is None:
+        return None
+    try:
+        ttl = int(str(value).strip())
+    except ValueError:
+        ctx.warn(f"ignored non-numeric <ttl>: {str(value)[:40]!r}")
+        return None
+    if ttl <= 0:
+        return None
+    if ttl > _MAX_TTL_MINUTES:
+        # Far beyond any polling interval, and large enough to overflow date math
+        # downstream; a year still means "rarely".
+        ctx.warn(f"<ttl> of {str(ttl)[:20]} minutes capped at one year")
+        return _MAX_TTL_MINUTES
+    return ttl
+
+
+_SKIP_BLOCK = re.compile(r"<(skipHours|skipDays)\b[^>]*>(.*?)</\1\s*>", re.DOTALL)
+_SKIP_ITEM = re.compile(r"<(?:hour|day)\b[^>]*>\s*([^<]*?)\s*</(?:hour|day)\s*>")
+
+
+def _skip_lists(text: str, ctx: _Context) -> tuple[frozenset[int], frozenset[str]]:
+    hours: set[int] = set()
+    days: set[str] = set()
+    for block in _SKIP_BLOCK.finditer(text):
+        for item in _SKIP_ITEM.finditer(block.group(2)):
+            value = item.group(1)
+            if block.group(1) == "skipHours":
+                # RSS 2.0 says 0-23; some feeds write 24 for midnight.
+                if value.isascii() and value.isdigit() and int(value) <= 24:
+                    hours.add(int(value) % 24)
+                else:
+                    ctx.warn(f"ignored skipHours value {value[:20]!r}")
+            else:
+                day = value.capitalize()
+                if day in _DAYS:
+                    days.add(day)
+                else:
+                    ctx.warn(f"ignored skipDays value {value[:20]!r}")
+    if len(hours) == 24:
+        # Skipping every hour would mean "never poll": surely a mistake, ignore it.
+        ctx.warn("skipHours lists all 24 hours; ignored")
+        hours.clear()
+    return frozenset(hours), frozenset(days)
+
+
+# -- JSON Feed 1.0 / 1.1 ----------------------------------------------------------------
+
+_JSON_VERSIONS = {
+    "https://jsonfeed.org/version/1": "json10",
+    "https://jsonfeed.org/version/1.1": "json11",
+}
+
+
+def _parse_json_feed(body: bytes, ctx: _Context) -> ParsedFeed:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ParseError(f"not a feed: invalid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ParseError("not a feed: JSON but not a JSON Feed object")
+    version = doc.get("version")
+    kind = _JSON_VERSIONS.get(str(version).rstrip("/")) if isinstance(version, str) else None
+    if kind is None:
+        if isinstance(version, str) and version.startswith("https://jsonfeed.org/version/"):
+            kind = "json"
+            ctx.warn(f"unknown JSON Feed version {version[:60]!r}; read as 1.1")
+        elif isinstance(doc.get("items"), list):
+            kind = "json"
+            ctx.warn("JSON Feed without a version; read anyway")
+        else:
+            raise ParseError("not a feed: JSON without a JSON Feed version")
+    items = doc.get("items")
+    if not isinstance(items, list):
+        ctx.warn("JSON Feed without an items list")
+        items = []
+    entries: list[ParsedEntry] = []
+    skipped = 0
+    for item in items:
+        if isinstance(item, dict):
+            entries.append(_entry_from_json(item, ctx))
+        else:
+            skipped += 1
+    if skipped:
+        ctx.warn(f"{skipped} JSON Feed items were not objects; skipped")
+    hub = None
+    hubs = doc.get("hubs")
+    if isinstance(hubs, list):
+        for candidate in hubs:
+            if isinstance(candidate, dict) and str(candidate.get("type", "")).lower() == "websub":
+                hub = safe_link(candidate.get("url"), ctx.url)
+                if hub:
+                    break
+    return ParsedFeed(
+        kind=kind,
+        title=ctx.optional_text(doc.get("title")),
+        link=safe_link(doc.get("home_page_url"), ctx.url),
+        entries=_finish_entries(entries, ctx),
+        hub_url=hub,
+        warnings=tuple(ctx.warnings),
+    )
+
+
+def _json_date(value: object) -> tuple[datetime | None, bool]:
+    if value is None:
+        return None, False
+    if not isinstance(value, str):
+        return None, True
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None, bool(text)
+    if parsed.tzinfo is None:
+        # RFC 3339 requires an offset; a missing one most often means UTC.
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC), False
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by the offset
+        return None, True
+
+
+def _json_author(item: Mapping[str, Any]) -> object:
+    authors = item.get("authors")  # 1.1
+    candidates: Iterable[object] = authors if isinstance(authors, list) else []
+    for author in [*candidates, item.get("author")]:  # "author" is 1.0
+        if isinstance(author, dict) and isinstance(author.get("name"), str):
+            return author["name"]
+    return None
+
+
+def _entry_from_json(item: Mapping[str, Any], ctx: _Context) -> ParsedEntry:
+    raw_id = item.get("id")
+    guid = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
+    link = safe_link(item.get("url"), ctx.url) or safe_link(item.get("external_url"), ctx.url)
+    content_html = absolutize_html(ctx.text(item.get("content_html")), ctx.url)
+    if not content_html and isinstance(item.get("content_text"), str):
+        content_html = html.escape(ctx.text(item["content_text"]), quote=False)
+    summary = item.get("summary")
+    summary_html = html.escape(ctx.text(summary), quote=False) if isinstance(summary, str) else ""
+    published_raw, bad_p = _json_date(item.get("date_published"))
+    updated_raw, bad_u = _json_date(item.get("date_modified"))
+    published, flag_p = ctx.check_date(published_raw)
+    updated, flag_u = ctx.check_date(updated_raw)
+    return ParsedEntry(
+        guid=ctx.optional_text(guid),
+        link=link,
+        title=ctx.text(item.get("title")),
+        summary_html=summary_html,
+        content_html=content_html,
+        author=ctx.optional_text(_json_author(item), 512),
+        published=published,
+        updated=updated,
+        date_flagged=flag_p or flag_u or bad_p or bad_u,
+    )

@@ -1,0 +1,377 @@
+"""One poll of one feed, composed from the stages.
+
+fetch (async, polite) → [unchanged body? stop] → parse + normalize (a worker process)
+→ plan the next poll (pure) → store the poll whole (the single writer thread).
+
+Expected failures never raise out of here: they become a stored poll with its error,
+and the next poll is planned with backoff. A bug raises, and the caller logs it with
+a traceback and goes on with the other feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
+
+from aggregator.errors import ExtractError, ParseError
+from aggregator.extract import ExtractedPage, ExtractSettings, choose_text, extract_page
+from aggregator.fetch import Fetcher
+from aggregator.models import Article, FetchRequest, FetchResult, ParsedFeed
+from aggregator.normalize import NormalizeSettings, canonical_url, normalize_entry
+from aggregator.parse import parse_feed
+from aggregator.policy import PollPlan, PollPolicy, plan_failure, plan_success
+from aggregator.store import FeedState, PollRecord, Store, StoreCounts, article_identity
+
+log = logging.getLogger("aggregator.poll")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    owner: str  # who holds the leases: host:pid:random
+    lease_seconds: float = 300.0
+    policy: PollPolicy = field(default_factory=PollPolicy)
+    normalize: NormalizeSettings = field(default_factory=NormalizeSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
+    fulltext_concurrency: int = 4  # article pages fetched at once for one feed
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedFeed:
+    """What the worker process returns: the feed's metadata and its normalized articles."""
+
+    feed: ParsedFeed
+    articles: tuple[Article, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PollSummary:
+    feed: str
+    outcome: str  # ok | not_modified | unchanged | failed
+    http_status: int | None
+    new: int
+    updated: int
+    duration: float
+    bytes_wire: int
+    error: str | None
+    next_poll_at: datetime
+
+
+def process_body(
+    body: bytes,
+    *,
+    url: str,
+    headers: dict[str, str],
+    fetched_at: datetime,
+    feed_name: str,
+    settings: NormalizeSettings,
+) -> ProcessedFeed:
+    """Parse and normalize in one go; runs in a worker process (top level: picklable).
+
+    Returning normalized articles rather than the parsed feed keeps the CPU work off the
+    event loop and means the HTML is sanitized once, on its way out, by normalize.
+    """
+    parsed = parse_feed(body, url=url, headers=headers, fetched_at=fetched_at)
+    articles = tuple(
+        normalize_entry(entry, feed=feed_name, fetched_at=fetched_at, settings=settings)
+        for entry in parsed.entries
+    )
+    # The entries travel as articles; keep only the feed-level metadata.
+    meta = ParsedFeed(
+        kind=parsed.kind,
+        title=parsed.title,
+        link=parsed.link,
+        entries=(),
+        ttl_minutes=parsed.ttl_minutes,
+        skip_hours=parsed.skip_hours,
+        skip_days=parsed.skip_days,
+        hub_url=parsed.hub_url,
+        warnings=parsed.warnings,
+    )
+    return ProcessedFeed(feed=meta, articles=articles)
+
+
+class Poller:
+    """Polls feeds: fetches concurrently, computes off the loop, writes serially."""
+
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        settings: PipelineSettings,
+        *,
+        cpu: Executor | None,
+        writer: Executor,
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.settings = settings
+        self.cpu = cpu
+        self.writer = writer
+        self.rng = rng or random.Random()
+        self.clock = clock
+
+    async def _in(self, executor: Executor | None, fn: Callable[..., R], *args: object) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, fn, *args)
+
+    async def claim(
+        self, limit: int, *, names: Sequence[str] | None = None, force: bool = False
+    ) -> list[FeedState]:
+        return await self._in(
+            self.writer,
+            lambda: self.store.claim_due_feeds(
+                self.clock(),
+                owner=self.settings.owner,
+                lease_seconds=self.settings.lease_seconds,
+                limit=limit,
+                names=names,
+                force=force,
+            ),
+        )
+
+    async def release(self, feed_ids: Sequence[int]) -> None:
+        await self._in(self.writer, self.store.release_feeds, feed_ids, self.settings.owner)
+
+    async def poll(self, feed: FeedState) -> PollSummary:
+        started = self.clock()
+        t0 = time.monotonic()
+        etag, last_modified = feed.validators_for(feed.url)
+        result = await self.fetcher.fetch(FetchRequest(feed.url, etag, last_modified))
+        fetched_at = self.clock()
+        processed: ProcessedFeed | None = None
+        parse_error: str | None = None
+        body_hash: str | None = None
+        outcome: str
+        if result.error is None and result.status == 304:
+            outcome = "not_modified"
+        elif result.error is None and result.body is not None:
+            body_hash = hashlib.sha256(result.body).hexdigest()
+            if body_hash == feed.body_hash and feed.validators_url == _validators_url(result):
+                outcome = "unchanged"  # same bytes as last time: nothing to parse
+            else:
+                try:
+                    processed = await self._process(result, feed, fetched_at)
+                    outcome = "ok"
+                except ParseError as exc:
+                    parse_error = f"not a readable feed: {exc}"
+                    outcome = "failed"
+                    body_hash = None
+        else:
+            outcome = "failed"
+
+        fulltext_notes: tuple[str, ...] = ()
+        if processed is not None and feed.fulltext and processed.articles:
+            processed, fulltext_notes = await self._add_fulltext(feed, processed)
+
+        plan = self._plan(feed, result, processed, outcome, fetched_at)
+        error = parse_error or (result.error.reason if result.error else None)
+        record = PollRecord(
+            feed_id=feed.id,
+            owner=self.settings.owner,
+            started_at=started,
+            duration=time.monotonic() - t0,
+            outcome=outcome,
+            url=feed.url,
+            http_status=result.status,
+            bytes_wire=result.bytes_wire,
+            bytes_decoded=result.bytes_decoded,
+            etag_sent=etag,
+            last_modified_sent=last_modified,
+            etag_received=result.etag,
+            last_modified_received=result.last_modified,
+            error=error,
+            warnings=(processed.feed.warnings if processed else ()) + fulltext_notes,
+            new_url=result.permanent_url if outcome != "failed" else None,
+            validators_url=_validators_url(result),
+            body_hash=body_hash,
+            next_poll_at=plan.next_poll_at,
+            interval_seconds=plan.interval if plan.interval is not None else feed.interval_seconds,
+            error_count=plan.error_count,
+            state=plan.state,
+            title=processed.feed.title if processed else None,
+            site_url=processed.feed.link if processed else None,
+        )
+        articles = processed.articles if processed else ()
+        counts: StoreCounts = await self._in(self.writer, self.store.record_poll, record, articles)
+        summary = PollSummary(
+            feed=feed.name,
+            outcome=outcome,
+            http_status=result.status,
+            new=counts.new,
+            updated=counts.updated,
+            duration=record.duration,
+            bytes_wire=result.bytes_wire,
+            error=error,
+            next_poll_at=plan.next_poll_at,
+        )
+        _log_poll(summary, plan)
+        return summary
+
+    async def _process(
+        self, result: FetchResult, feed: FeedState, fetched_at: datetime
+    ) -> ProcessedFeed:
+        assert result.body is not None
+        loop = asyncio.get_running_loop()
+        call = _ProcessCall(
+            body=result.body,
+            url=result.final_url,
+            headers=dict(result.headers),
+            fetched_at=fetched_at,
+            feed_name=feed.name,
+            settings=self.settings.normalize,
+        )
+        return await loop.run_in_executor(self.cpu, call)
+
+    async def _add_fulltext(
+        self, feed: FeedState, processed: ProcessedFeed
+    ) -> tuple[ProcessedFeed, tuple[str, ...]]:
+        """Fetch and extract the page of each NEW article (politely: same fetcher, same
+        per-host limits and caps); keep the feed text where that fails, and say why."""
+        known = await self._in(
+            self.writer, self.store.known_identities, feed.id, processed.articles
+        )
+        sem = asyncio.Semaphore(self.settings.fulltext_concurrency)
+        notes: list[str] = []
+
+        async def one(art: Article) -> Article:
+            if article_identity(art) in known or not art.url:
+                return art
+            async with sem:
+                page = await self.fetcher.fetch_page(art.url)
+            if page.error is not None or page.body is None:
+                reason = page.error.reason if page.error else f"HTTP {page.status}"
+                notes.append(f"full text of {art.url}: {reason}")
+                return art
+            try:
+                extracted: ExtractedPage = await self._in(
+                    self.cpu, _ExtractCall(page.body, page.final_url, self.settings.extract)
+                )
+            except ExtractError as exc:
+                notes.append(f"full text of {art.url}: {exc}")
+                return art
+            return dataclasses.replace(
+                art,
+                fulltext=extracted.text,
+                text=choose_text(art.text, extracted.text),
+                canonical_url=canonical_url(art.url, page_canonical=extracted.canonical_url),
+                language=art.language or extracted.language,
+            )
+
+        arts = await asyncio.gather(*(one(a) for a in processed.articles))
+        return ProcessedFeed(feed=processed.feed, articles=tuple(arts)), tuple(notes)
+
+    def _plan(
+        self,
+        feed: FeedState,
+        result: FetchResult,
+        processed: ProcessedFeed | None,
+        outcome: str,
+        now: datetime,
+    ) -> PollPlan:
+        policy = self.settings.policy
+        if outcome == "failed":
+            return plan_failure(
+                now=now,
+                policy=policy,
+                rng=self.rng,
+                error_count=feed.error_count,
+                http_status=result.status,
+                retry_after=result.retry_after,
+            )
+        meta = processed.feed if processed else None
+        return plan_success(
+            now=now,
+            policy=policy,
+            rng=self.rng,
+            fixed_interval=feed.fixed_interval,
+            previous_interval=feed.interval_seconds,
+            entry_times=(
+                [a.published for a in processed.articles if not a.published_estimated]
+                if processed
+                else None
+            ),
+            headers=result.headers,
+            ttl_minutes=meta.ttl_minutes if meta else None,
+            skip_hours=meta.skip_hours if meta else frozenset(),
+            skip_days=meta.skip_days if meta else frozenset(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ProcessCall:
+    """A picklable call of ``process_body`` for the process pool."""
+
+    body: bytes
+    url: str
+    headers: dict[str, str]
+    fetched_at: datetime
+    feed_name: str
+    settings: NormalizeSettings
+
+    def __call__(self) -> ProcessedFeed:
+        return process_body(
+            self.body,
+            url=self.url,
+            headers=self.headers,
+            fetched_at=self.fetched_at,
+            feed_name=self.feed_name,
+            settings=self.settings,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ExtractCall:
+    """A picklable call of ``extract_page`` for the process pool."""
+
+    html: bytes
+    url: str
+    settings: ExtractSettings
+
+    def __call__(self) -> ExtractedPage:
+        return extract_page(self.html, url=self.url, settings=self.settings)
+
+
+def _validators_url(result: FetchResult) -> str:
+    # Validators belong to the URL we ask for next time: the request URL, since we
+    # keep asking it (only permanent redirects move the stored URL).
+    return result.permanent_url or result.request.url
+
+
+def _log_poll(summary: PollSummary, plan: PollPlan) -> None:
+    status = summary.http_status if summary.http_status is not None else "-"
+    if summary.outcome == "failed":
+        log.warning(
+            "poll feed=%r outcome=failed status=%s error=%r duration=%.2fs next=%s (%s)",
+            summary.feed,
+            status,
+            summary.error,
+            summary.duration,
+            plan.next_poll_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            plan.reason,
+        )
+    else:
+        log.info(
+            "poll feed=%r outcome=%s status=%s new=%d updated=%d bytes=%d duration=%.2fs next=%s",
+            summary.feed,
+            summary.outcome,
+            status,
+            summary.new,
+            summary.updated,
+            summary.bytes_wire,
+            summary.duration,
+            plan.next_poll_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )

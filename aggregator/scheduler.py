@@ -1,0 +1,445 @@
+"""The daemon: the only APScheduler user.
+
+One interval job (``tick``) tops up the polls in flight: it claims due feeds (leases in
+the database) up to the concurrency limit and starts one task per feed. No job per
+feed: each feed row carries its own ``next_poll_at``, so restarts and several daemons
+sharing one PostgreSQL need nothing from the scheduler's memory.
+
+Shutdown (SIGTERM/SIGINT): stop claiming, let polls in flight finish for a grace
+period, cancel the rest (a cancelled poll has written nothing: each poll is stored in
+one transaction at its end), give their leases back, and exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import make_url
+
+from aggregator import wiring
+from aggregator.alerts.delivery import Deliverer
+from aggregator.config import LoadedConfig
+from aggregator.consumer import Consumer
+from aggregator.digest import run_digests
+from aggregator.errors import AggregatorError, StorageError
+from aggregator.fetch import Fetcher
+from aggregator.pipeline import Poller, PollSummary
+from aggregator.store import ConsumerLock, FeedState, Store
+from aggregator.store.migrate import upgrade
+
+log = logging.getLogger("aggregator.daemon")
+
+SHUTDOWN_GRACE = 7.0  # seconds; with the rest of shutdown, well inside systemd's 10 s
+
+
+class SystemdNotifier:
+    """sd_notify over $NOTIFY_SOCKET (a datagram socket); silent when not under systemd."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ) if env is None else env
+        addr = env.get("NOTIFY_SOCKET")
+        self._addr: str | None = None
+        self._sock: socket.socket | None = None
+        if addr:
+            # "@name" is an abstract socket: a leading NUL byte on Linux.
+            self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        usec = env.get("WATCHDOG_USEC")
+        self.watchdog_interval = int(usec) / 2e6 if usec and usec.isdigit() else None
+
+    def notify(self, message: str) -> None:
+        if self._sock is None or self._addr is None:
+            return
+        with contextlib.suppress(OSError):
+            self._sock.sendto(message.encode(), self._addr)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+
+
+class SingleInstanceLock:
+    """SQLite is single-writer: a second daemon on the same file is refused, clearly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: TextIO | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise AggregatorError(
+                f"another daemon ({holder}) is already running on this SQLite database; "
+                "SQLite supports one daemon — use PostgreSQL to run several"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+def sqlite_lock_path(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database + ".lock")
+
+
+def cpu_executor(workers: int) -> Executor | None:
+    """Parsing uses both cores through processes; 0 workers means a thread (tests)."""
+    if workers <= 0:
+        return None
+    # forkserver: never fork a process that has event-loop and database threads.
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def prepare_store(loaded: LoadedConfig, *, migrate: bool = True) -> Store:
+    store = Store.open(loaded.database_url)
+    if migrate:
+        upgrade(store.engine)
+    store.sync_feeds(wiring.feed_specs(loaded), datetime.now(UTC))
+    return store
+
+
+async def poll_once(
+    loaded: LoadedConfig,
+    *,
+    names: Sequence[str] | None = None,
+    on_result: Callable[[PollSummary], None] | None = None,
+    on_claimed: Callable[[int], None] | None = None,
+) -> list[PollSummary]:
+    """Poll what is due now (or the named feeds, due or not) once, and return."""
+    store = await asyncio.to_thread(prepare_store, loaded)
+    cfg = loaded.config.settings.poll
+    cpu = cpu_executor(cfg.parse_workers)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
+    results: list[PollSummary] = []
+    try:
+        async with Fetcher(loaded.config.fetch_settings()) as fetcher:
+            settings = wiring.pipeline_settings(loaded, wiring.make_owner())
+            poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
+            claimed = await poller.claim(100_000, names=names, force=names is not None)
+            if on_claimed:
+                on_claimed(len(claimed))
+            sem = asyncio.Semaphore(cfg.concurrency)
+
+            async def one(feed: FeedState) -> None:
+                async with sem:
+                    summary = await poller.poll(feed)
+                results.append(summary)
+                if on_result:
+                    on_result(summary)
+
+            await asyncio.gather(*(one(f) for f in claimed))
+        # Events, matches and alerts for what was just stored (the daemon does this
+        # continuously; a one-off poll does it once, if no daemon holds the lock).
+        lock = ConsumerLock(store.engine)
+        if await asyncio.to_thread(lock.acquire):
+            try:
+                consumer = Consumer(
+                    store,
+                    topics=wiring.topics(loaded),
+                    rules=wiring.alert_rules(loaded),
+                    settings=wiring.consumer_settings(loaded),
+                )
+                while (await asyncio.to_thread(consumer.process_pending)).articles:
+                    pass
+            finally:
+                lock.release()
+    finally:
+        writer.shutdown(wait=True)
+        if cpu is not None:
+            cpu.shutdown(wait=True, cancel_futures=True)
+        store.close()
+    return results
+
+
+@dataclass
+class _Flight:
+    task: asyncio.Task[Any]
+    feed: FeedState
+
+
+class Daemon:
+    def __init__(self, loaded: LoadedConfig, *, notifier: SystemdNotifier | None = None) -> None:
+        self.loaded = loaded
+        self.notifier = notifier or SystemdNotifier()
+        self.owner = wiring.make_owner()
+        self.stopping = asyncio.Event()
+        self.in_flight: dict[int, _Flight] = {}
+        self.polls_done = 0
+        self.store: Store | None = None
+        self.poller: Poller | None = None
+        self.consumer: Consumer | None = None
+        self.consumer_lock: ConsumerLock | None = None
+        self.deliverer: Deliverer | None = None
+        self.writer: ThreadPoolExecutor | None = None
+        self._lock: SingleInstanceLock | None = None
+        self._db_ok = True
+
+    async def run(self) -> int:
+        settings = self.loaded.config.settings
+        lock_path = sqlite_lock_path(self.loaded.database_url)
+        if lock_path is not None:
+            self._lock = SingleInstanceLock(lock_path)
+            self._lock.acquire()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        cpu = cpu_executor(settings.poll.parse_workers)
+        writer = self.writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        webhooks = wiring.webhook_client()
+        try:
+            self.store = store = await asyncio.to_thread(prepare_store, self.loaded)
+            self.consumer_lock = ConsumerLock(store.engine)
+            self.consumer = Consumer(
+                store,
+                topics=wiring.topics(self.loaded),
+                rules=wiring.alert_rules(self.loaded),
+                settings=wiring.consumer_settings(self.loaded),
+            )
+            delivery = settings.delivery
+            self.deliverer = Deliverer(
+                store,
+                wiring.channels(self.loaded, webhooks),
+                owner=self.owner,
+                lease_seconds=delivery.lease,
+                retry=wiring.retry_settings(self.loaded),
+                concurrency=delivery.concurrency,
+                writer=writer,
+            )
+            async with Fetcher(self.loaded.config.fetch_settings()) as fetcher:
+                self.poller = Poller(
+                    store,
+                    fetcher,
+                    wiring.pipeline_settings(self.loaded, self.owner),
+                    cpu=cpu,
+                    writer=writer,
+                )
+                scheduler.add_job(
+                    self._consume,
+                    "interval",
+                    seconds=1,
+                    next_run_time=datetime.now(UTC),
+                    max_instances=1,
+                    coalesce=True,
+                    id="consume",
+                )
+                scheduler.add_job(
+                    self._deliver,
+                    "interval",
+                    seconds=delivery.tick,
+                    next_run_time=datetime.now(UTC),
+                    max_instances=1,
+                    coalesce=True,
+                    id="deliver",
+                )
+                scheduler.add_job(
+                    self._tick,
+                    "interval",
+                    seconds=settings.poll.tick,
+                    next_run_time=datetime.now(UTC),
+                    max_instances=1,
+                    coalesce=True,
+                    id="tick",
+                )
+                scheduler.add_job(
+                    self._renew_leases,
+                    "interval",
+                    seconds=max(1.0, settings.poll.lease / 3),
+                    max_instances=1,
+                    coalesce=True,
+                    id="renew-leases",
+                )
+                if self.notifier.watchdog_interval:
+                    scheduler.add_job(
+                        self._watchdog,
+                        "interval",
+                        seconds=self.notifier.watchdog_interval,
+                        max_instances=1,
+                        coalesce=True,
+                        id="watchdog",
+                    )
+                scheduler.start()
+                log.info(
+                    "daemon started: %d feeds, database %s, owner %s",
+                    len(self.loaded.config.feeds),
+                    self.store.backend,
+                    self.owner,
+                )
+                self.notifier.notify("READY=1\nSTATUS=polling")
+                await self.stopping.wait()
+                self.notifier.notify("STOPPING=1\nSTATUS=stopping")
+                scheduler.shutdown(wait=False)
+                await self._drain()
+        finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+            writer.shutdown(wait=True)
+            await webhooks.aclose()
+            if cpu is not None:
+                cpu.shutdown(wait=False, cancel_futures=True)
+            if self.consumer_lock is not None:
+                self.consumer_lock.release()
+            if self.store is not None:
+                self.store.close()
+            if self._lock is not None:
+                self._lock.release()
+            self.notifier.close()
+        log.info("daemon stopped after %d polls", self.polls_done)
+        return 0
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if not self.stopping.is_set():
+            log.info("received %s: finishing polls in flight", sig.name)
+            self.stopping.set()
+
+    async def _tick(self) -> None:
+        if self.stopping.is_set() or self.poller is None:
+            return
+        room = self.loaded.config.settings.poll.concurrency - len(self.in_flight)
+        if room <= 0:
+            return
+        limit = min(room, self.loaded.config.settings.poll.batch)
+        try:
+            claimed = await self.poller.claim(limit)
+        except StorageError as exc:
+            log.error("cannot claim feeds: %s", exc)
+            return
+        for feed in claimed:
+            if self.stopping.is_set():
+                await self.poller.release([feed.id])
+                continue
+            task = asyncio.create_task(self._poll(feed), name=f"poll:{feed.name}")
+            self.in_flight[feed.id] = _Flight(task, feed)
+        if claimed:
+            self.notifier.notify(f"STATUS=polling: {len(self.in_flight)} in flight")
+
+    async def _poll(self, feed: FeedState) -> None:
+        assert self.poller is not None
+        try:
+            await self.poller.poll(feed)
+            self.polls_done += 1
+        except asyncio.CancelledError:
+            raise
+        except StorageError as exc:
+            log.error("poll of %r not stored: %s", feed.name, exc)
+        except Exception:
+            # A bug: loud, with a traceback, but the other feeds go on.
+            log.exception("poll of %r crashed", feed.name)
+        finally:
+            self.in_flight.pop(feed.id, None)
+
+    async def _drain(self) -> None:
+        tasks = [f.task for f in self.in_flight.values()]
+        if not tasks:
+            return
+        log.info("waiting up to %.0fs for %d polls in flight", SHUTDOWN_GRACE, len(tasks))
+        _done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        abandoned = [f.feed.id for f in self.in_flight.values() if f.task in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if abandoned and self.poller is not None:
+            with contextlib.suppress(StorageError):
+                await self.poller.release(abandoned)
+            log.info("abandoned %d polls; their feeds are due again", len(abandoned))
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of polls in flight: a slow poll must not be taken over by
+        another daemon while it is still running. A killed daemon stops renewing, and
+        its leases expire after `lease`."""
+        if not self.in_flight or self.store is None:
+            return
+        until = datetime.now(UTC) + timedelta(seconds=self.loaded.config.settings.poll.lease)
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self.writer, self.store.renew_leases, list(self.in_flight), self.owner, until
+            )
+        except StorageError as exc:
+            log.error("cannot renew leases: %s", exc)
+
+    async def _consume(self) -> None:
+        """Dedup, cluster, match and enqueue alerts for stored articles — only in the
+        daemon holding the consumer lock, in the writer thread, batch by batch."""
+        if self.stopping.is_set() or self.consumer is None or self.consumer_lock is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            if not await loop.run_in_executor(self.writer, self.consumer_lock.acquire):
+                return
+            while not self.stopping.is_set():
+                stats = await loop.run_in_executor(self.writer, self.consumer.process_pending)
+                if stats.articles:
+                    log.info(
+                        "processed articles=%d duplicates=%d new_events=%d merges=%d "
+                        "matches=%d alerts=%d",
+                        stats.articles,
+                        stats.duplicates,
+                        stats.new_events,
+                        stats.merges,
+                        stats.matches,
+                        stats.alerts,
+                    )
+                if stats.articles < self.consumer.settings.batch:
+                    break
+            assert self.store is not None
+            rules = wiring.alert_rules(self.loaded)
+            await loop.run_in_executor(self.writer, run_digests, self.store, rules)
+        except StorageError as exc:
+            log.error("processing stopped: %s", exc)
+        except Exception:
+            log.exception("processing crashed; state will be rebuilt")
+
+    async def _deliver(self) -> None:
+        if self.stopping.is_set() or self.deliverer is None:
+            return
+        try:
+            await self.deliverer.run_once()
+        except StorageError as exc:
+            log.error("alert delivery stopped: %s", exc)
+        except Exception:
+            log.exception("alert delivery crashed")
+
+    async def _watchdog(self) -> None:
+        # Only tell systemd we are alive while the database answers: a daemon that
+        # cannot store anything should be restarted.
+        assert self.store is not None
+        try:
+            await asyncio.to_thread(self.store.ping)
+        except StorageError as exc:
+            if self._db_ok:
+                log.error("database not answering: %s", exc)
+            self._db_ok = False
+            self.notifier.notify("STATUS=database not answering")
+            return
+        self._db_ok = True
+        self.notifier.notify("WATCHDOG=1")

@@ -1,0 +1,633 @@
+"""Statements of the ordered consumer (dedup → cluster → match → alerts) and the outbox.
+
+Mixed into ``Store``; each public method is wrapped so database errors leave as
+``StorageError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from aggregator.models import Article
+from aggregator.store.schema import (
+    alerts,
+    articles,
+    channel_state,
+    clusters,
+    feeds,
+    matches,
+    rule_state,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    id: int
+    article: Article
+    cluster_id: int | None = None
+    duplicate_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleOutcome:
+    """What the consumer decided for one article."""
+
+    id: int
+    duplicate_of: int | None
+    duplicate_kind: str | None
+    cluster_id: int
+    cluster_score: float
+    cluster_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRow:
+    id: int
+    headline: str
+    first_seen: datetime
+    last_updated: datetime
+    article_count: int
+    outlet_count: int
+    top_terms: tuple[str, ...]
+    status: str
+    merged_into: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    article_id: int
+    topic: str
+    cluster_id: int
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: str
+    dedupe_key: str
+    rule: str
+    channel: str
+    topic: str
+    trigger: str
+    cluster_id: int | None
+    article_id: int | None
+    payload: str  # JSON
+    due_at: datetime
+    status: str = "pending"
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: str
+    rule: str
+    channel: str
+    topic: str
+    trigger: str
+    cluster_id: int | None
+    payload: str
+    status: str
+    attempts: int
+    due_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterArticle:
+    id: int
+    feed: str
+    title: str
+    url: str | None
+    published: datetime
+
+
+def _to_signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _to_unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+def row_to_article(r: Any) -> Article:
+    return Article(
+        feed=r.feed_name,
+        guid=r.guid,
+        url=r.url,
+        canonical_url=r.canonical_url,
+        title=r.title,
+        title_raw=r.title_raw,
+        summary=r.summary,
+        text=r.text,
+        html=r.html,
+        author=r.author,
+        published=r.published,
+        published_estimated=r.published_estimated,
+        fetched_at=r.fetched_at,
+        language=r.language,
+        content_hash=r.content_hash,
+        fingerprint=_to_unsigned(r.fingerprint),
+        fulltext=r.fulltext,
+    )
+
+
+_ARTICLE_COLUMNS = [c for c in articles.c if c.name not in ("identity",)]
+
+
+class EventStatements:
+    engine: Engine
+
+    # -- the consumer's input -----------------------------------------------------
+
+    def unprocessed_articles(self, limit: int) -> list[StoredArticle]:
+        stmt = (
+            select(*_ARTICLE_COLUMNS, feeds.c.name.label("feed_name"))
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .where(articles.c.processed_at.is_(None))
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [StoredArticle(r.id, row_to_article(r)) for r in conn.execute(stmt)]
+
+    def processed_articles_since(self, since: datetime) -> Iterator[StoredArticle]:
+        """Processed articles published since ``since``, in processing (id) order: the
+        replay that rebuilds the consumer's in-memory state at start-up."""
+        stmt = (
+            select(*_ARTICLE_COLUMNS, feeds.c.name.label("feed_name"))
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .where(articles.c.processed_at.is_not(None), articles.c.published >= since)
+            .order_by(articles.c.id)
+            .execution_options(yield_per=2000)
+        )
+        with self.engine.connect() as conn:
+            for r in conn.execute(stmt):
+                yield StoredArticle(r.id, row_to_article(r), r.cluster_id, r.duplicate_of)
+
+    def max_cluster_id(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(clusters.c.id), 0))).scalar_one())
+
+    def cluster_merges(self) -> list[tuple[int, int]]:
+        """Every recorded merge (old id → the id that absorbed it)."""
+        with self.engine.connect() as conn:
+            return [
+                (int(r.id), int(r.merged_into))
+                for r in conn.execute(
+                    select(clusters.c.id, clusters.c.merged_into)
+                    .where(clusters.c.merged_into.is_not(None))
+                    .order_by(clusters.c.id)
+                )
+            ]
+
+    def resolve_cluster(self, cluster_id: int) -> int:
+        """Follow merges to the surviving cluster."""
+        with self.engine.connect() as conn:
+            seen = set()
+            current = cluster_id
+            while current not in seen:
+                seen.add(current)
+                nxt = conn.execute(
+                    select(clusters.c.merged_into).where(clusters.c.id == current)
+                ).scalar()
+                if nxt is None:
+                    return current
+                current = int(nxt)
+            return current
+
+    # -- what alert decisions need to know ---------------------------------------
+
+    def topic_matched_clusters(self, topic: str, cluster_ids: Sequence[int]) -> set[int]:
+        """Which of these clusters already have an article matching ``topic``."""
+        if not cluster_ids:
+            return set()
+        with self.engine.connect() as conn:
+            return {
+                int(c)
+                for c in conn.execute(
+                    select(matches.c.cluster_id)
+                    .where(matches.c.topic == topic, matches.c.cluster_id.in_(cluster_ids))
+                    .distinct()
+                ).scalars()
+            }
+
+    def rule_fired_for(self, rule: str, trigger: str, cluster_ids: Sequence[int]) -> set[int]:
+        if not cluster_ids:
+            return set()
+        with self.engine.connect() as conn:
+            return {
+                int(c)
+                for c in conn.execute(
+                    select(alerts.c.cluster_id)
+                    .where(
+                        alerts.c.rule == rule,
+                        alerts.c.trigger == trigger,
+                        alerts.c.cluster_id.in_(cluster_ids),
+                    )
+                    .distinct()
+                ).scalars()
+            }
+
+    def rule_recent_alerts(
+        self, rule: str, since: datetime
+    ) -> tuple[list[datetime], datetime | None]:
+        """Due times of the rule's alerts since ``since`` and its latest creation time."""
+        with self.engine.connect() as conn:
+            due = list(
+                conn.execute(
+                    select(alerts.c.due_at)
+                    .where(alerts.c.rule == rule, alerts.c.due_at >= since)
+                    .distinct()
+                ).scalars()
+            )
+            last = conn.execute(
+                select(func.max(alerts.c.created_at)).where(alerts.c.rule == rule)
+            ).scalar()
+        return sorted(due), last
+
+    def cluster_articles(self, cluster_ids: Sequence[int], limit: int = 50) -> list[ClusterArticle]:
+        """Articles of these clusters (first reports first)."""
+        stmt = (
+            select(
+                articles.c.id,
+                feeds.c.name.label("feed"),
+                articles.c.title,
+                articles.c.url,
+                articles.c.published,
+            )
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .where(articles.c.cluster_id.in_(cluster_ids))
+            .order_by(articles.c.published, articles.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [ClusterArticle(**r._mapping) for r in conn.execute(stmt)]
+
+    # -- the consumer's output, in one transaction ---------------------------------
+
+    def record_processing(
+        self,
+        outcomes: Sequence[ArticleOutcome],
+        cluster_rows: Sequence[ClusterRow],
+        merges: Sequence[tuple[int, int]],
+        match_rows: Sequence[MatchRow],
+        outbox_rows: Sequence[OutboxRow],
+        now: datetime,
+    ) -> int:
+        """Store a processed batch whole: assignments, clusters, matches and the alerts
+        they caused commit together, so an alert is never lost nor made twice. Returns
+        the number of outbox rows actually inserted (a repeat is ignored by its key)."""
+        inserted = 0
+        with self.engine.begin() as conn:
+            for o in outcomes:
+                conn.execute(
+                    update(articles)
+                    .where(articles.c.id == o.id)
+                    .values(
+                        duplicate_of=o.duplicate_of,
+                        duplicate_kind=o.duplicate_kind,
+                        cluster_id=o.cluster_id,
+                        cluster_score=o.cluster_score,
+                        cluster_terms=json.dumps(list(o.cluster_terms)),
+                        processed_at=now,
+                    )
+                )
+            for c in cluster_rows:
+                values = {
+                    "headline": c.headline,
+                    "first_seen": c.first_seen,
+                    "last_updated": c.last_updated,
+                    "article_count": c.article_count,
+                    "outlet_count": c.outlet_count,
+                    "top_terms": json.dumps(list(c.top_terms)),
+                    "status": c.status,
+                    "merged_into": c.merged_into,
+                }
+                done = conn.execute(update(clusters).where(clusters.c.id == c.id).values(**values))
+                if done.rowcount == 0:
+                    conn.execute(clusters.insert().values(id=c.id, **values))
+            # Merges in the order they happened (a→b, then b→c): members and matches of
+            # the absorbed cluster move to the survivor; the old id stays resolvable.
+            for old, new in merges:
+                done = conn.execute(
+                    update(clusters)
+                    .where(clusters.c.id == old)
+                    .values(status="merged", merged_into=new)
+                )
+                if done.rowcount == 0:
+                    # created and absorbed within this batch: keep a stub so it resolves
+                    conn.execute(
+                        clusters.insert().values(
+                            id=old,
+                            headline="",
+                            first_seen=now,
+                            last_updated=now,
+                            article_count=0,
+                            outlet_count=0,
+                            top_terms="[]",
+                            status="merged",
+                            merged_into=new,
+                        )
+                    )
+                conn.execute(
+                    update(articles).where(articles.c.cluster_id == old).values(cluster_id=new)
+                )
+                conn.execute(
+                    update(matches).where(matches.c.cluster_id == old).values(cluster_id=new)
+                )
+                conn.execute(
+                    update(alerts).where(alerts.c.cluster_id == old).values(cluster_id=new)
+                )
+            if match_rows:
+                conn.execute(
+                    self._insert_ignore(matches, ["article_id", "topic"]),
+                    [
+                        {
+                            "article_id": m.article_id,
+                            "topic": m.topic,
+                            "cluster_id": m.cluster_id,
+                            "terms": json.dumps(list(m.terms)),
+                            "created_at": now,
+                        }
+                        for m in match_rows
+                    ],
+                )
+            for a in outbox_rows:
+                result = conn.execute(
+                    self._insert_ignore(alerts, ["dedupe_key"]).returning(alerts.c.id),
+                    {
+                        "id": a.id,
+                        "dedupe_key": a.dedupe_key,
+                        "rule": a.rule,
+                        "channel": a.channel,
+                        "topic": a.topic,
+                        "trigger": a.trigger,
+                        "cluster_id": a.cluster_id,
+                        "article_id": a.article_id,
+                        "payload": a.payload,
+                        "status": a.status,
+                        "attempts": 0,
+                        "due_at": a.due_at,
+                        "last_error": a.last_error,
+                        "created_at": now,
+                    },
+                )
+                inserted += len(result.fetchall())
+        return inserted
+
+    def _insert_ignore(self, table: Any, keys: list[str]) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+    # -- digests ------------------------------------------------------------------
+
+    def last_digest_at(self, rule: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(rule_state.c.last_digest_at).where(rule_state.c.rule == rule)
+            ).scalar()
+
+    def matched_clusters_between(
+        self, topic: str, since: datetime | None, until: datetime
+    ) -> list[int]:
+        stmt = (
+            select(matches.c.cluster_id, func.min(matches.c.created_at).label("first"))
+            .where(matches.c.topic == topic, matches.c.created_at < until)
+            .group_by(matches.c.cluster_id)
+            .order_by("first")
+        )
+        if since is not None:
+            stmt = stmt.where(matches.c.created_at >= since)
+        with self.engine.connect() as conn:
+            return [int(r.cluster_id) for r in conn.execute(stmt) if r.cluster_id is not None]
+
+    def record_digest(self, rule: str, at: datetime, rows: Sequence[OutboxRow]) -> int:
+        """Advance the rule's digest clock and enqueue its messages together."""
+        inserted = 0
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(rule_state).where(rule_state.c.rule == rule).values(last_digest_at=at)
+            )
+            if done.rowcount == 0:
+                conn.execute(rule_state.insert().values(rule=rule, last_digest_at=at))
+            for a in rows:
+                result = conn.execute(
+                    self._insert_ignore(alerts, ["dedupe_key"]).returning(alerts.c.id),
+                    {
+                        "id": a.id,
+                        "dedupe_key": a.dedupe_key,
+                        "rule": a.rule,
+                        "channel": a.channel,
+                        "topic": a.topic,
+                        "trigger": a.trigger,
+                        "cluster_id": None,
+                        "article_id": None,
+                        "payload": a.payload,
+                        "status": a.status,
+                        "attempts": 0,
+                        "due_at": a.due_at,
+                        "created_at": at,
+                    },
+                )
+                inserted += len(result.fetchall())
+        return inserted
+
+    # -- the outbox ---------------------------------------------------------------
+
+    def claim_due_alerts(
+        self, now: datetime, *, owner: str, lease_seconds: float, limit: int
+    ) -> list[OutboxItem]:
+        """Lease due alerts (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: safe with several
+        daemons). A lease that expired — its daemon died between claim and send — is
+        free again, so the alert is sent, not lost."""
+        until = now + timedelta(seconds=lease_seconds)
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    select(alerts.c.id)
+                    .where(
+                        alerts.c.status == "pending",
+                        alerts.c.due_at <= now,
+                        or_(alerts.c.lease_until.is_(None), alerts.c.lease_until < now),
+                    )
+                    .order_by(alerts.c.due_at, alerts.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if not ids:
+                return []
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id.in_(ids))
+                .values(lease_owner=owner, lease_until=until)
+            )
+            rows = conn.execute(
+                select(alerts).where(alerts.c.id.in_(ids)).order_by(alerts.c.due_at, alerts.c.id)
+            )
+            return [_outbox_item(r) for r in rows]
+
+    def mark_alert_sent(self, alert_id: str, owner: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id)
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    attempts=alerts.c.attempts + 1,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_error=None,
+                )
+            )
+
+    def mark_alert_failed(
+        self, alert_id: str, owner: str, error: str, retry_at: datetime | None
+    ) -> None:
+        """Schedule a retry, or dead-letter the alert when ``retry_at`` is None."""
+        values: dict[str, Any] = {
+            "attempts": alerts.c.attempts + 1,
+            "last_error": error,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if retry_at is None:
+            values["status"] = "dead"
+        else:
+            values["due_at"] = retry_at
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.status == "pending")
+                .values(**values)
+            )
+
+    def list_alerts(
+        self, *, statuses: Sequence[str] | None = None, limit: int = 50
+    ) -> list[OutboxItem]:
+        stmt = select(alerts).order_by(alerts.c.created_at.desc(), alerts.c.id).limit(limit)
+        if statuses:
+            stmt = stmt.where(alerts.c.status.in_(statuses))
+        with self.engine.connect() as conn:
+            return [_outbox_item(r) for r in conn.execute(stmt)]
+
+    def get_alert(self, alert_id: str) -> OutboxItem | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+            return _outbox_item(row) if row is not None else None
+
+    def retry_alert(self, alert_id: str, now: datetime) -> bool:
+        """Put a dead (or pending) alert back in the queue, due now, attempts reset."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.status.in_(("dead", "pending")))
+                .values(
+                    status="pending",
+                    due_at=now,
+                    attempts=0,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+            return done.rowcount > 0
+
+    def alert_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """(rule, channel) → {status: count}."""
+        stmt = select(
+            alerts.c.rule, alerts.c.channel, alerts.c.status, func.count().label("n")
+        ).group_by(alerts.c.rule, alerts.c.channel, alerts.c.status)
+        out: dict[tuple[str, str], dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(stmt):
+                out.setdefault((r.rule, r.channel), {})[r.status] = int(r.n)
+        return out
+
+    def disable_channel(self, channel: str, reason: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(channel_state).where(channel_state.c.channel == channel))
+            conn.execute(
+                channel_state.insert().values(
+                    channel=channel, disabled_at=now, disabled_reason=reason
+                )
+            )
+
+    def enable_channel(self, channel: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(channel_state).where(channel_state.c.channel == channel))
+
+    def disabled_channels(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {
+                r.channel: r.disabled_reason or "disabled"
+                for r in conn.execute(
+                    select(channel_state).where(channel_state.c.disabled_at.is_not(None))
+                )
+            }
+
+    def cluster_row(self, cluster_id: int) -> ClusterRow | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
+        if r is None:
+            return None
+        return ClusterRow(
+            id=r.id,
+            headline=r.headline,
+            first_seen=r.first_seen,
+            last_updated=r.last_updated,
+            article_count=r.article_count,
+            outlet_count=r.outlet_count,
+            top_terms=tuple(json.loads(r.top_terms)),
+            status=r.status,
+            merged_into=r.merged_into,
+        )
+
+    def pending_alert_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(alerts).where(alerts.c.status == "pending")
+                ).scalar_one()
+            )
+
+
+def _outbox_item(r: Any) -> OutboxItem:
+    return OutboxItem(
+        id=r.id,
+        rule=r.rule,
+        channel=r.channel,
+        topic=r.topic,
+        trigger=r.trigger,
+        cluster_id=r.cluster_id,
+        payload=r.payload,
+        status=r.status,
+        attempts=r.attempts,
+        due_at=r.due_at,
+        created_at=r.created_at,
+        sent_at=r.sent_at,
+        last_error=r.last_error,
+    )
+
+
+__all__ = [
+    "ArticleOutcome",
+    "ClusterArticle",
+    "ClusterRow",
+    "EventStatements",
+    "MatchRow",
+    "OutboxItem",
+    "OutboxRow",
+    "StoredArticle",
+]

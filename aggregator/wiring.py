@@ -1,0 +1,137 @@
+"""From the validated configuration to the settings and objects each stage takes.
+
+The composition root's helpers: the stages never see the configuration tree, only the
+frozen settings built here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+import httpx
+
+from aggregator.alerts import Channel
+from aggregator.alerts.email import EmailChannel, EmailSettings
+from aggregator.alerts.retry import RetrySettings
+from aggregator.alerts.rules import AlertRuleSpec, QuietHours
+from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
+from aggregator.config import (
+    AlertRuleConfig,
+    EmailChannelConfig,
+    LoadedConfig,
+    WebhookChannelConfig,
+    user_agent,
+)
+from aggregator.consumer import ConsumerSettings
+from aggregator.pipeline import PipelineSettings
+from aggregator.policy import PollPolicy
+from aggregator.query import Query, parse_query
+from aggregator.store import FeedSpec
+
+
+def make_owner() -> str:
+    """Who holds leases: unique per process, readable in the database."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def feed_specs(loaded: LoadedConfig) -> list[FeedSpec]:
+    return [
+        FeedSpec(
+            name=f.name,
+            url=f.url,
+            fixed_interval=f.interval,
+            fulltext=f.fulltext,
+            enabled=f.enabled,
+        )
+        for f in loaded.config.feeds
+    ]
+
+
+def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
+    p = loaded.config.settings.poll
+    return PipelineSettings(
+        owner=owner,
+        lease_seconds=p.lease,
+        policy=PollPolicy(
+            min_interval=p.min_interval,
+            max_interval=p.max_interval,
+            default_interval=p.default_interval,
+            jitter=p.jitter,
+            error_backoff_base=p.error_backoff_base,
+            error_backoff_cap=p.error_backoff_cap,
+            broken_after=p.broken_after,
+        ),
+    )
+
+
+def topics(loaded: LoadedConfig) -> dict[str, Query]:
+    # Already validated by the configuration check; parsing again cannot fail.
+    return {t.name: parse_query(t.query) for t in loaded.config.topics}
+
+
+def rule_spec(rule: AlertRuleConfig) -> AlertRuleSpec:
+    return AlertRuleSpec(
+        name=rule.name,
+        topic=rule.topic,
+        trigger=rule.trigger,
+        channels=tuple(rule.channels),
+        min_sources=rule.min_sources,
+        digest_cron=rule.schedule,
+        timezone=rule.timezone,
+        throttle=timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
+        quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
+        max_per_hour=rule.max_per_hour,
+    )
+
+
+def alert_rules(loaded: LoadedConfig) -> list[AlertRuleSpec]:
+    return [rule_spec(r) for r in loaded.config.alerts if r.enabled]
+
+
+def consumer_settings(loaded: LoadedConfig) -> ConsumerSettings:
+    return ConsumerSettings()
+
+
+def retry_settings(loaded: LoadedConfig) -> RetrySettings:
+    d = loaded.config.settings.delivery
+    return RetrySettings(max_attempts=d.max_attempts, max_age=timedelta(seconds=d.max_age))
+
+
+def channel(cfg: EmailChannelConfig | WebhookChannelConfig, client: httpx.AsyncClient) -> Channel:
+    if isinstance(cfg, EmailChannelConfig):
+        return EmailChannel(
+            EmailSettings(
+                host=cfg.host,
+                sender=cfg.sender,
+                to=tuple(cfg.to),
+                port=cfg.port,
+                security=cfg.security,
+                username=cfg.username,
+                password=cfg.password,
+                timeout=cfg.timeout,
+                ca_file=cfg.ca_file,
+            )
+        )
+    return WebhookChannel(
+        WebhookSettings(
+            url=cfg.url,
+            secret=cfg.secret,
+            timeout=cfg.timeout,
+            headers=dict(cfg.headers),
+            user_agent=user_agent(),
+        ),
+        client,
+    )
+
+
+def channels(loaded: LoadedConfig, client: httpx.AsyncClient) -> dict[str, Channel]:
+    return {c.name: channel(c, client) for c in loaded.config.channels}
+
+
+def webhook_client() -> httpx.AsyncClient:
+    """The client webhooks go through: no redirects (a 3xx is a failure, per Standard
+    Webhooks), no cookies kept, timeouts set per channel on each request."""
+    return httpx.AsyncClient(follow_redirects=False, trust_env=False)

@@ -1,0 +1,220 @@
+"""Clustering throughput and steady-state cost on generated full-text articles.
+
+    python benchmarks/cluster_scale.py [--quick] [--articles N] [--rate PER_HOUR]
+
+Generates a lazy stream of 3-6 KB articles about bursty synthetic events (a Zipfian
+background vocabulary plus each event's own names and keywords), with publication
+times advancing at ``--rate`` articles per hour, and feeds it through the daemon's
+``Clusterer`` with default settings. Only the ``assign`` calls are timed (the
+generator is not). Prints:
+
+* articles/s on one core over the whole run (goal >= 2,000);
+* the median per-article cost over the 5,000 articles up to 10,000 processed and over
+  the last 5,000 (up to ``--articles``), and their ratio (goal <= 1.3): the time
+  window evicts old clusters, so the cost is that of the steady state, not of the
+  archive;
+* active clusters at the end, pairwise F1 against the generated events (a sanity
+  check that the stream is being clustered, not a quality figure), peak RSS.
+
+The full run (1,000,000 articles) takes about 15 minutes of CPU time; ``--quick``
+processes 40,000 articles in about 30 s of CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import itertools
+import random
+import re
+import resource
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_scale.py`
+    sys.path.insert(0, str(ROOT))
+
+from _articles import make_article  # noqa: E402
+
+from aggregator.cluster import Clusterer, ClusterSettings  # noqa: E402
+from aggregator.models import Article  # noqa: E402
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+# Function words make up ~45 % of English running text; the clusterer drops them.
+_FUNCTION_TEXT = (
+    "the of and to a in that is was he for it with as his on be at by i this had not are "
+    "but from or have an they which one you were her all she there would their we him been "
+    "has when who will more no if out so said what up its about into than them can only"
+)
+FUNCTION_WORDS = _FUNCTION_TEXT.split()
+SYLLABLES = [c + v for c in "bcdfghklmnprstvz" for v in "aeiou"] + ["an", "el", "or", "is"]
+
+
+def _word(rng: random.Random, syllables: int) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(syllables))
+
+
+class Stream:
+    """Deterministic generator of (event id, article) pairs."""
+
+    def __init__(self, seed: int, rate_per_hour: float) -> None:
+        self.rng = random.Random(seed)
+        rng = self.rng
+        words = {_word(rng, rng.choice((2, 2, 3, 3, 4))) for _ in range(60_000)}
+        self.vocab = sorted(words)
+        rng.shuffle(self.vocab)
+        # Zipfian content words: word k has weight 1/(k+2).
+        self.cum = list(itertools.accumulate(1.0 / (k + 2) for k in range(len(self.vocab))))
+        self.step = timedelta(hours=1) / rate_per_hour
+        self.events: list[tuple[int, list[str], list[str]]] = []
+        self.next_event = 0
+        for _ in range(40):
+            self._new_event()
+        self.pool = [" ".join(self._background(60)).capitalize() + "." for _ in range(2000)]
+
+    def _new_event(self) -> None:
+        rng = self.rng
+        names = [_word(rng, 3).capitalize() for _ in range(3)]
+        # Event keywords come from the rarer half of the vocabulary.
+        keywords = rng.sample(self.vocab[len(self.vocab) // 2 :], 8)
+        self.events.append((self.next_event, names, keywords))
+        self.next_event += 1
+        if len(self.events) > 40:
+            self.events.pop(0)
+
+    def _background(self, k: int) -> list[str]:
+        total = self.cum[-1]
+        rnd = self.rng.random
+        cum = self.cum
+        vocab = self.vocab
+        function = FUNCTION_WORDS
+        return [
+            function[int(r * 222) % len(function)]
+            if (r := rnd()) < 0.45
+            else vocab[bisect.bisect(cum, rnd() * total)]
+            for _ in range(k)
+        ]
+
+    def _paragraph(self, keywords: list[str], names: list[str]) -> str:
+        rng = self.rng
+        words = self._background(60)
+        for _ in range(3):
+            words.insert(rng.randrange(len(words)), rng.choice(keywords))
+        words.insert(rng.randrange(len(words)), rng.choice(names))
+        return " ".join(words).capitalize() + "."
+
+    def __iter__(self) -> Iterator[tuple[int, Article]]:
+        rng = self.rng
+        for i in itertools.count():
+            if rng.random() < 0.04:
+                self._new_event()
+            # Recent events are the busiest (bursty news).
+            idx = len(self.events) - 1 - min(int(rng.expovariate(0.15)), len(self.events) - 1)
+            event, names, keywords = self.events[idx]
+            title_words = [*rng.sample(names, 2), *rng.sample(keywords, 3), *self._background(4)]
+            rng.shuffle(title_words)
+            # The lead (what the clusterer reads) is fresh; the rest of the body comes
+            # from a pool of background paragraphs, which keeps generation cheap.
+            size = rng.randint(3000, 6000)
+            paragraphs = [self._paragraph(keywords, names)]
+            length = len(paragraphs[0])
+            while length < size:
+                para = rng.choice(self.pool)
+                paragraphs.append(para)
+                length += len(para) + 2
+            text = "\n\n".join(paragraphs)[:size]
+            yield (
+                event,
+                make_article(
+                    title=" ".join(title_words).capitalize(),
+                    published=START + self.step * i,
+                    feed=f"outlet{rng.randrange(200)}",
+                    url=f"https://outlet.example/{i}",
+                    text=text,
+                ),
+            )
+
+
+def pairwise_f1(gold: list[int], pred: list[int]) -> float:
+    def pairs(counter: Counter[object]) -> int:
+        return sum(n * (n - 1) // 2 for n in counter.values())
+
+    tp = pairs(Counter(zip(gold, pred, strict=True)))
+    p = tp / max(pairs(Counter(pred)), 1)
+    r = tp / max(pairs(Counter(gold)), 1)
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="40,000 articles instead of 1,000,000")
+    ap.add_argument("--articles", type=int, help="articles to process (at least 15,000)")
+    ap.add_argument(
+        "--rate", type=float, default=250.0, help="articles per hour of publication time"
+    )
+    args = ap.parse_args()
+    n = args.articles or (40_000 if args.quick else 1_000_000)
+    if n < 15_000:
+        ap.error("--articles must be at least 15,000")
+
+    clusterer = Clusterer(ClusterSettings())
+    word = re.compile(r"\w+")
+    costs: list[int] = []
+    baseline: list[int] = []
+    gold: list[int] = []
+    pred: list[int] = []
+    sizes = 0
+    for i, (event, article) in enumerate(itertools.islice(Stream(7, args.rate), n)):
+        sizes += len(article.text)
+        if i % 10 == 0:
+            # Same-run yardstick: one regex pass over the full text, nothing else.
+            t0 = time.thread_time_ns()
+            word.findall(article.text)
+            baseline.append(time.thread_time_ns() - t0)
+        t0 = time.thread_time_ns()
+        decision = clusterer.assign(i, article)
+        costs.append(time.thread_time_ns() - t0)
+        gold.append(event)
+        pred.append(decision.cluster_id)
+        if i and i % 100_000 == 0:
+            recent = statistics.median(costs[-5_000:]) / 1e3
+            stats = clusterer.stats()
+            print(
+                f"  {i:>9,} articles: median {recent:.0f} us/article over the last 5,000; "
+                f"{stats.clusters} clusters, {stats.articles} article ids, {stats.terms} terms, "
+                f"{stats.postings} postings in memory",
+                flush=True,
+            )
+    pred = [clusterer.resolve(p) for p in pred]
+
+    total = sum(costs) / 1e9
+    early = statistics.median(costs[5_000:10_000]) / 1e3
+    late = statistics.median(costs[-5_000:]) / 1e3
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"articles                 {n:,} (mean text {sizes / n / 1024:.1f} KB, {args.rate:g}/hour)"
+    )
+    base = statistics.median(baseline) / 1e3
+    print(f"throughput               {n / total:,.0f} articles/s of CPU time (goal >= 2,000)")
+    print(f"yardstick                {base:.0f} us/article for one regex pass over the full text;")
+    ratio = statistics.median(costs) / 1e3 / base
+    print(f"                         the median assign costs {ratio:.1f}x that")
+    print(f"median cost at 10,000    {early:.0f} us/article (articles 5,000-10,000)")
+    print(f"median cost at {n:,}  {late:.0f} us/article (last 5,000)")
+    print(f"ratio                    {late / early:.2f}x (goal <= 1.3)")
+    print(f"active clusters at end   {clusterer.active_cluster_count:,}")
+    print(f"pairwise F1 vs generator {pairwise_f1(gold, pred):.3f} (sanity check)")
+    print(f"peak RSS                 {rss_mib:,.0f} MiB (whole process, generator included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

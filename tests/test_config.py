@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.cli import main
+from aggregator.config import (
+    DEFAULT_DATABASE_URL,
+    load_config,
+    parse_duration,
+    parse_size,
+    user_agent,
+)
+from aggregator.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def problems_of(text: str, env: dict[str, str] | None = None) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, text=text, env=env or {})
+    return info.value.problems
+
+
+def test_shipped_feeds_yaml_is_valid() -> None:
+    loaded = load_config(ROOT / "feeds.yaml", env={})
+    cfg = loaded.config
+    assert len(cfg.feeds) >= 12
+    assert any(t.name == "nk-troops-russia" for t in cfg.topics)
+    assert loaded.database_url == DEFAULT_DATABASE_URL
+    # every format the issue names is represented
+    urls = " ".join(f.url for f in cfg.feeds)
+    assert "rdf" in urls
+    assert "feed=atom" in urls
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800), (90, 90), ("1.5h", 5400)],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["", "5 minutes", "m5", "-3s", "1h junk", True])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+def test_sizes() -> None:
+    assert parse_size("10MiB") == 10 * 1024 * 1024
+    assert parse_size("500 KB") == 500_000
+    assert parse_size(2048) == 2048
+    with pytest.raises(ValueError, match="size"):
+        parse_size("ten megs")
+
+
+def test_every_problem_is_reported_at_once_with_its_path() -> None:
+    text = """
+settings:
+  poll:
+    tick: soon
+    colour: blue
+feeds:
+  - name: A
+    url: https://a.example/feed
+  - name: A
+    url: ftp://b.example/feed
+  - name: C
+    url: https://c.example/feed
+    interval: 1 fortnight
+  - url: https://d.example/feed
+topics:
+  - name: t
+    query: "korea"
+alerts:
+  - name: r
+    topic: nope
+    channels: [ops-mail]
+bogus: 1
+"""
+    problems = problems_of(text)
+    joined = "\n".join(problems)
+    assert "settings.poll.tick: bad duration 'soon'" in joined
+    assert "settings.poll.colour: unknown key" in joined
+    assert "feeds[1].name: duplicate name 'A' (first at feeds[0])" in joined
+    assert "feeds[1].url: not an http(s) URL" in joined
+    assert "feeds[2].interval: bad duration" in joined
+    assert "feeds[3].name: Field required" in joined
+    assert "alerts[0].topic: unknown topic 'nope'" in joined
+    assert "alerts[0].channels[0]: unknown channel 'ops-mail'" in joined
+    assert "bogus: unknown key" in joined
+
+
+def test_env_substitution_and_missing_variables() -> None:
+    text = """
+settings:
+  database_url: ${DB_URL}
+  contact: ${CONTACT:-ops@example.org}
+feeds:
+  - name: a
+    url: https://${HOST}/feed
+"""
+    loaded = load_config(None, text=text, env={"DB_URL": "sqlite:///x.db", "HOST": "h.example"})
+    assert loaded.database_url == "sqlite:///x.db"
+    assert loaded.config.settings.contact == "ops@example.org"
+    assert loaded.config.feeds[0].url == "https://h.example/feed"
+    problems = problems_of(text, env={})
+    assert "settings.database_url: environment variable DB_URL is not set" in problems
+    assert "feeds[0].url: environment variable HOST is not set" in problems
+
+
+def test_database_url_from_environment_wins() -> None:
+    loaded = load_config(
+        None,
+        text="settings: {database_url: 'sqlite:///a.db'}",
+        env={"AGGREGATOR_DATABASE_URL": "postgresql+psycopg://u@h/db"},
+    )
+    assert loaded.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    (problem,) = problems_of("feeds:\n  - name: a\n   url: [oops\n")
+    assert problem.startswith("line ")
+    assert "YAML syntax error" in problem
+
+
+def test_semantic_checks() -> None:
+    text = """
+settings: {poll: {min_interval: 2h, max_interval: 1h}}
+feeds: [{name: a, url: "https://a.example/", interval: 10s}]
+"""
+    problems = problems_of(text)
+    assert "settings.poll.min_interval: larger than max_interval" in problems
+    assert "feeds[0].interval: below the 1-minute floor" in problems
+
+
+def test_user_agent_is_descriptive() -> None:
+    ua = user_agent("mailto:ops@example.org")
+    assert ua.startswith("aggregator/")
+    assert "+http" in ua
+    assert "ops@example.org" in ua
+    assert "Mozilla" not in ua
+
+
+def test_cli_config_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("feeds: [{name: a, url: 'https://a.example/feed'}]\n")
+    assert main(["config", "check", str(good)]) == 0
+    assert "OK — 1 feeds" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("feeds: [{name: a, url: 'nope'}, {name: a, url: 'https://x.example'}]\n")
+    assert main(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid configuration (2 problems)" in err
+    assert "feeds[0].url: not an http(s) URL: 'nope'" in err
+    assert "feeds[1].name: duplicate name 'a'" in err
+    assert main(["config", "check", str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_run_refuses_invalid_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("feeds: [{name: a, url: 'nope'}]\n")
+    assert main(["--config", str(bad), "run"]) == 2
+    assert "feeds[0].url" in capsys.readouterr().err
+
+
+def test_shipped_topic_is_the_tested_query() -> None:
+    from aggregator.query import parse_query
+
+    cfg = load_config(ROOT / "feeds.yaml", env={}).config
+    tested = (ROOT / "tests" / "data" / "query" / "north_korean_troops.query").read_text()
+    (topic,) = (t for t in cfg.topics if t.name == "nk-troops-russia")
+    assert parse_query(topic.query).root == parse_query(tested).root
+
+
+def test_channels_and_rules_are_typed_and_checked() -> None:
+    text = """
+topics:
+  - {name: nk, query: '"north korea" AND (troops'}
+  - {name: ok, query: 'kursk'}
+channels:
+  - {name: mail, type: email, host: smtp.example.org, from: a@example.org, to: [nobody]}
+  - {name: hook, type: webhook, url: 'ftp://x', secret: short}
+  - {name: pager, type: sms}
+alerts:
+  - {name: r1, topic: ok, trigger: digest, channels: [mail]}
+  - {name: r2, topic: ok, trigger: new_event, channels: [hook], quiet_hours: '22-7'}
+  - {name: r3, topic: ok, trigger: min_sources, min_sources: 0, channels: [mail],
+     timezone: Mars/Olympus}
+"""
+    problems = "\n".join(problems_of(text))
+    assert "topics[0].query: " in problems
+    assert "at position" in problems
+    assert "channels[0].to: not an email address: 'nobody'" in problems
+    assert "channels[1].url: not an http(s) URL" in problems
+    assert "channels[1].secret" in problems
+    assert "channels[2]: Input tag 'sms'" in problems
+    assert "alerts[0].schedule: a digest rule needs a cron schedule" in problems
+    assert "alerts[1].quiet_hours: expected HH:MM-HH:MM" in problems
+    assert "alerts[2].min_sources" in problems
+
+
+def test_a_valid_rule_set_loads(tmp_path: Path) -> None:
+    text = """
+topics: [{name: nk, query: 'kursk'}]
+channels:
+  - {name: mail, type: email, host: 127.0.0.1, port: 2525, security: none,
+     from: a@example.org, to: [b@example.org], password: '${PW}'}
+  - {name: hook, type: webhook, url: 'http://127.0.0.1:9/h', secret: '${SECRET}'}
+alerts:
+  - {name: r, topic: nk, channels: [mail, hook], quiet_hours: '22:00-07:00',
+     timezone: Europe/Berlin, throttle: 10m, max_per_hour: 5}
+  - {name: d, topic: nk, trigger: digest, schedule: '0 7 * * 1-5', channels: [mail]}
+"""
+    loaded = load_config(None, text=text, env={"PW": "pw", "SECRET": "whsec_c2VjcmV0c2VjcmV0"})
+    mail = loaded.config.channel("mail")
+    assert mail is not None
+    assert mail.type == "email"
+    assert mail.password == "pw"
+    assert "pw" not in repr(mail)
+    from aggregator.wiring import alert_rules
+
+    rules = {r.name: r for r in alert_rules(loaded)}
+    assert rules["r"].quiet_hours is not None
+    assert rules["r"].throttle is not None
+    assert rules["d"].digest_cron == "0 7 * * 1-5"

@@ -1,0 +1,263 @@
+"""dedup: exact and near duplicates, linking to the first-seen original, the window."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.dedup import DedupIndex, DedupSettings, similarity, sketch
+from aggregator.models import Article
+from aggregator.normalize import content_hash
+
+PAIRS = Path(__file__).parent / "data" / "dedup" / "pairs.jsonl"
+SEED = Path(__file__).parent / "data" / "normalize" / "seed-article.expected.txt"
+T0 = datetime(2024, 11, 4, 9, tzinfo=UTC)
+
+
+def article(
+    text: str,
+    *,
+    title: str = "A headline",
+    url: str | None = None,
+    published: datetime = T0,
+    feed: str = "wire",
+) -> Article:
+    return Article(
+        feed=feed,
+        guid=None,
+        url=url,
+        canonical_url=url,
+        title=title,
+        title_raw=title,
+        summary="",
+        text=text,
+        html="",
+        author=None,
+        published=published,
+        published_estimated=False,
+        fetched_at=published,
+        language="en",
+        content_hash=content_hash(title, text),
+    )
+
+
+def load_pairs() -> list[dict[str, object]]:
+    with PAIRS.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_labelled_set_is_big_and_balanced_enough() -> None:
+    rows = load_pairs()
+    assert len(rows) >= 200
+    positives = sum(1 for r in rows if r["label"] == 1)
+    assert 0.3 < positives / len(rows) < 0.7
+    kinds = {str(r["kind"]) for r in rows}
+    assert {"rerun", "update", "trimmed", "same_topic", "shared_background", "kursk"} <= kinds
+
+
+def evaluate(settings: DedupSettings) -> tuple[float, float, list[str]]:
+    """Precision and recall of the index on the labelled pairs, each in a fresh index."""
+    tp = fp = fn = 0
+    wrong: list[str] = []
+    for row in load_pairs():
+        index = DedupIndex(settings)
+        # different titles: exact matching must not be what finds the copies
+        index.add(1, article(str(row["a"]), title="first", url="https://a.example/1"))
+        decision = index.check(
+            article(str(row["b"]), title="second", url="https://b.example/2", feed="other")
+        )
+        found = decision.duplicate_of == 1
+        if found and row["label"] == 1:
+            tp += 1
+        elif found:
+            fp += 1
+            wrong.append(f"fp {row['id']} {row['kind']} {decision.similarity}")
+        elif row["label"] == 1:
+            fn += 1
+            wrong.append(f"fn {row['id']} {row['kind']}")
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    return precision, recall, wrong
+
+
+def test_precision_and_recall_on_the_labelled_set_meet_the_goal() -> None:
+    precision, recall, wrong = evaluate(DedupSettings())
+    print(f"precision={precision:.3f} recall={recall:.3f}", wrong)
+    assert precision >= 0.98, wrong
+    assert recall >= 0.90, wrong
+
+
+def test_same_canonical_url_is_an_exact_duplicate() -> None:
+    index = DedupIndex()
+    index.add(10, article("one story", url="https://x.example/a"))
+    decision = index.check(article("a different text", url="https://x.example/a"))
+    assert decision.duplicate_of == 10
+    assert decision.kind == "url"
+
+
+def test_same_content_across_feeds_is_an_exact_duplicate() -> None:
+    index = DedupIndex()
+    index.add(10, article("Short wire text.", url="https://x.example/a"))
+    decision = index.check(article("Short  wire text!", url="https://y.example/b", feed="b"))
+    assert (decision.duplicate_of, decision.kind) == (10, "exact")
+
+
+def test_unrelated_article_is_not_a_duplicate() -> None:
+    rows = load_pairs()
+    index = DedupIndex()
+    index.add(1, article(str(rows[0]["a"]), url="https://x.example/1"))
+    kursk = [r for r in rows if r["kind"] == "kursk"]
+    decision = index.check(article(str(kursk[0]["b"]), url="https://x.example/2"))
+    assert decision.duplicate_of is None
+    assert decision.kind is None
+
+
+def test_a_copy_of_a_copy_links_to_the_first_seen_original() -> None:
+    seed = SEED.read_text(encoding="utf-8").strip()
+    paragraphs = seed.split("\n\n")
+    first = article(seed, url="https://a.example/1")
+    # the second copy loses the last paragraph, the third the first two: the third
+    # is closer to the second than to the first, but must still point at the first
+    second = article("\n\n".join(paragraphs[:-1]), url="https://b.example/2")
+    third = article("\n\n".join(paragraphs[2:-1]), url="https://c.example/3")
+    index = DedupIndex()
+    index.add(1, first)
+    d2 = index.check(second)
+    index.add(2, second)
+    d3 = index.check(third)
+    index.add(3, third)
+    assert (d2.duplicate_of, d2.kind) == (1, "near")
+    assert (d3.duplicate_of, d3.kind) == (1, "near")
+    assert 0.65 <= d3.similarity <= 1.0
+
+
+def test_check_does_not_change_the_index() -> None:
+    index = DedupIndex()
+    index.add(1, article("Some story text " * 20, url="https://a.example/1"))
+    probe = article("Other story text about something else entirely. " * 5)
+    assert index.check(probe) == index.check(probe)
+    assert len(index) == 1
+
+
+def test_old_articles_leave_the_window() -> None:
+    settings = DedupSettings(window=timedelta(hours=24))
+    seed = SEED.read_text(encoding="utf-8").strip()
+    index = DedupIndex(settings)
+    index.add(1, article(seed, url="https://a.example/1", published=T0))
+    # a newer unrelated article moves the window past the first one
+    later = T0 + timedelta(hours=30)
+    index.add(2, article("Unrelated text about interest rates. " * 10, published=later))
+    assert len(index) == 1
+    decision = index.check(article(seed, url="https://a.example/1", published=later))
+    assert decision.duplicate_of is None
+
+
+def test_within_the_window_copies_are_found() -> None:
+    settings = DedupSettings(window=timedelta(hours=24))
+    seed = SEED.read_text(encoding="utf-8").strip()
+    index = DedupIndex(settings)
+    index.add(1, article(seed, url="https://a.example/1", published=T0))
+    index.add(2, article("Unrelated text. " * 10, published=T0 + timedelta(hours=20)))
+    copy = article(seed + "\n\nReporting by A; editing by B", published=T0 + timedelta(hours=20))
+    assert index.check(copy).duplicate_of == 1
+
+
+def test_rebuilding_from_stored_articles_gives_the_same_decisions() -> None:
+    rows = load_pairs()[:40]
+    arts = [
+        article(str(r[side]), url=f"https://x.example/{i}-{side}", published=T0)
+        for i, r in enumerate(rows)
+        for side in ("a", "b")
+    ]
+    live = DedupIndex()
+    live_decisions = []
+    for i, a in enumerate(arts):
+        live_decisions.append(live.check(a))
+        live.add(i, a)
+    # replay: a new index fed the same rows in the same order
+    replay = DedupIndex()
+    replay_decisions = []
+    for i, a in enumerate(arts):
+        replay_decisions.append(replay.check(a))
+        replay.add(i, a)
+    assert live_decisions == replay_decisions
+    probe = article(str(rows[5]["b"]) + "\n\nExtra outro line here.", url="https://new/1")
+    assert live.check(probe) == replay.check(probe)
+
+
+def test_add_without_check_computes_the_same_links() -> None:
+    seed = SEED.read_text(encoding="utf-8").strip()
+    index = DedupIndex()
+    index.add(1, article(seed, url="https://a.example/1"))
+    index.add(2, article(seed + "\n\nOutro.", url="https://b.example/2"))
+    index.add(3, article(seed + "\n\nAnother outro.", url="https://c.example/3"))
+    # 3 is a copy of 2 and of 1: it links to 1
+    assert index.check(article(seed, url="https://d.example/4")).duplicate_of == 1
+
+
+def test_short_texts_only_match_exactly() -> None:
+    index = DedupIndex()
+    index.add(1, article("Troops arrive in Kursk, officials say.", url="https://a/1"))
+    decision = index.check(article("Troops arrive in Kursk, officials said.", url="https://b/2"))
+    assert decision.duplicate_of is None
+
+
+@pytest.mark.parametrize("k", [32, 64, 128])
+def test_similarity_estimates_are_close_to_the_truth(k: int) -> None:
+    seed = SEED.read_text(encoding="utf-8").strip()
+    half = "\n\n".join(seed.split("\n\n")[:4])
+    settings = replace(DedupSettings(), sketch_size=k)
+    _, containment = similarity(sketch(half, settings), sketch(seed, settings), k)
+    assert containment == 1.0  # the trimmed text is wholly inside the full one
+    jaccard, containment = similarity(sketch(seed, settings), sketch(seed, settings), k)
+    assert (jaccard, containment) == (1.0, 1.0)
+
+
+def test_fast_probe_agrees_with_the_reference_containment() -> None:
+    from aggregator.dedup import _Probe, containment
+
+    settings = DedupSettings()
+    for row in load_pairs()[::7]:
+        a, b = sketch(str(row["a"]), settings), sketch(str(row["b"]), settings)
+        short = sketch(" ".join(str(row["b"]).split()[:30]), settings)  # incomplete vs complete
+        for x, y in ((a, b), (b, a), (short, a), (a, short)):
+            assert _Probe(x).containment(y) == containment(x, y)
+
+
+def test_memory_is_bounded_by_the_window() -> None:
+    # 30 days of articles, 20 a day, some of them copies; a one-day window
+    rows = load_pairs()
+    index = DedupIndex(DedupSettings(window=timedelta(days=1)))
+    for i in range(600):
+        row = rows[i % len(rows)]
+        text = str(row["a"] if i % 3 else row["b"])
+        when = T0 + timedelta(hours=1.2 * i)
+        index.add(i, article(text, url=f"https://x.example/{i}", published=when))
+    stats = index.stats()
+    per_day = 20
+    assert stats["articles"] <= per_day + 1
+    assert stats["urls"] <= stats["articles"]
+    assert stats["hashes"] <= stats["articles"]
+    assert stats["postings"] <= stats["articles"] * DedupSettings().anchors
+    assert stats["expiry_heap"] <= stats["articles"]
+
+
+def test_evicting_everything_empties_every_table() -> None:
+    seed = SEED.read_text(encoding="utf-8").strip()
+    index = DedupIndex(DedupSettings(window=timedelta(hours=1)))
+    for i in range(5):  # copies of one another: shared anchors, posting lists
+        index.add(i, article(seed + f"\n\nOutro number {i}.", url=f"https://x/{i}"))
+    assert index.stats()["postings"] > index.stats()["anchors"]
+    index.add(99, article("Entirely unrelated. " * 3, published=T0 + timedelta(days=2)))
+    assert index.stats() == {
+        "articles": 1,
+        "urls": 0,
+        "hashes": 1,
+        "anchors": 0,  # the newcomer is too short to have any
+        "postings": 0,
+        "expiry_heap": 1,
+    }

@@ -1,0 +1,217 @@
+"""The real daemon, as a subprocess, against real local feed servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aggregator.store import Store
+from tests.support.httpserver import LocalServer
+
+DATA = Path(__file__).parent / "data" / "e2e"
+FEEDS = {
+    "Local Wire": ("/wire/rss.xml", "rss20.xml", "application/rss+xml", 3),
+    "RDF Broadcaster": ("/rdf/news.rdf", "rss10.rdf", "application/rdf+xml", 2),
+    "Atom Daily": ("/atom/feed.atom", "atom10.xml", "application/atom+xml", 2),
+}
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def feed_server() -> Iterator[LocalServer]:
+    with LocalServer() as server:
+        for path, filename, ctype, _ in FEEDS.values():
+            server.static(path, (DATA / filename).read_bytes(), content_type=ctype)
+        yield server
+
+
+def write_config(tmp_path: Path, server: LocalServer, extra_feeds: str = "") -> Path:
+    lines = [
+        "settings:",
+        "  poll:",
+        "    tick: 0.2s",
+        "    allow_private_networks: true",
+        "    per_host_min_gap: 0s",
+        "    per_host_connections: 4",
+        "    parse_workers: 2",
+        "  http: {enabled: false}",
+        "feeds:",
+    ]
+    for name, (path, *_rest) in FEEDS.items():
+        lines += [f"  - name: {name}", f"    url: {server.url(path)}"]
+    config = tmp_path / "feeds.yaml"
+    config.write_text("\n".join(lines) + "\n" + extra_feeds)
+    return config
+
+
+def run_cli(config: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator.cli", "--config", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def daemon_env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["AGGREGATOR_DATABASE_URL"] = database_url
+    env.pop("NOTIFY_SOCKET", None)
+    return env
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_daemon_polls_stores_and_stops_on_sigterm(
+    tmp_path: Path, feed_server: LocalServer, database_url: str
+) -> None:
+    expected = sum(n for *_rest, n in FEEDS.values())
+    # An unreachable feed must not disturb the others.
+    dead = "  - name: Dead Feed\n    url: http://127.0.0.1:9/feed.xml\n"
+    config = write_config(tmp_path, feed_server, dead)
+    env = daemon_env(database_url)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = Store.open(database_url)
+    try:
+        landed = wait_for(lambda: _count(store) >= expected, timeout=60)
+        elapsed = time.monotonic() - started
+        assert landed, f"articles did not land: {_count(store)}/{expected}"
+        # every feed polled, the dead one recorded with its error
+        statuses = {s.name: s for s in store.feed_statuses()}
+        assert wait_for(lambda: _polled_all(store), timeout=30)
+        statuses = {s.name: s for s in store.feed_statuses()}
+        assert statuses["Dead Feed"].last_outcome == "failed"
+        assert statuses["Dead Feed"].last_error
+        for name in FEEDS:
+            assert statuses[name].last_outcome == "ok", statuses[name]
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+        stop_time = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        store.close()
+    assert proc.returncode == 0, err
+    assert stop_time < 10
+    assert "daemon stopped" in err
+    assert err.count("outcome=ok") >= len(FEEDS)
+    assert "Traceback" not in err
+    print(f"\nend-to-end: articles landed in {elapsed:.1f}s, stopped in {stop_time:.2f}s")
+
+    # The archive, through the CLI.
+    result = run_cli(config, env, "search", "north", "korean", "--json")
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    titles = {h["title"] for h in hits}
+    assert "North Korean troops arrive in Russia's Kursk region" in titles  # suffix cleaned
+    assert "Pentagon: 10,000 North Korean soldiers now in eastern Russia" in titles
+    assert all(h["feed"] in FEEDS for h in hits)
+    result = run_cli(config, env, "feeds", "--json")
+    feeds = {f["name"]: f for f in json.loads(result.stdout)}
+    assert feeds["Local Wire"]["article_count"] == 3
+    assert feeds["Atom Daily"]["article_count"] == 2
+
+
+def _count(store: Store) -> int:
+    return store.count_articles()
+
+
+def _polled_all(store: Store) -> bool:
+    return all(s.last_polled_at is not None for s in store.feed_statuses())
+
+
+def test_poll_once_is_idempotent_and_conditional(
+    tmp_path: Path, feed_server: LocalServer, database_url: str
+) -> None:
+    config = write_config(tmp_path, feed_server)
+    env = daemon_env(database_url)
+    first = run_cli(config, env, "poll", "--once", "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)["summary"]
+    assert summary == {
+        "ok": 3,
+        "not_modified": 0,
+        "failed": 0,
+        "new_articles": 7,
+        "updated_articles": 0,
+    }
+    # Nothing is due now; forcing the feeds by name sends conditional requests.
+    again = run_cli(config, env, "poll", "--once", "--json")
+    assert json.loads(again.stdout)["summary"]["ok"] == 0
+    names = [arg for name in FEEDS for arg in ("--feed", name)]
+    forced = run_cli(config, env, "poll", "--once", "--json", *names)
+    assert forced.returncode == 0, forced.stderr
+    summary = json.loads(forced.stdout)["summary"]
+    assert summary["not_modified"] == 3
+    assert summary["new_articles"] == 0
+    for path, *_rest in FEEDS.values():
+        reqs = feed_server.requests_for(path)
+        assert len(reqs) == 2
+        assert reqs[0].header("if-none-match") is None
+        assert reqs[1].header("if-none-match") is not None
+        assert (reqs[1].header("user-agent") or "").startswith("aggregator/")
+        assert reqs[1].header("cookie") is None
+        assert reqs[1].header("referer") is None
+    shown = run_cli(config, env, "feeds", "show", "Local Wire", "--json")
+    polls = json.loads(shown.stdout)["polls"]
+    assert [p["outcome"] for p in polls] == ["not_modified", "ok"]
+    assert polls[0]["etag_sent"] == polls[1]["etag_received"]
+
+
+def test_unknown_feed_name_is_a_usage_error(tmp_path: Path, feed_server: LocalServer) -> None:
+    config = write_config(tmp_path, feed_server)
+    env = daemon_env(f"sqlite:///{tmp_path / 'x.db'}")
+    result = run_cli(config, env, "poll", "--once", "--feed", "Nope")
+    assert result.returncode == 2
+    assert "not in the configuration: Nope" in result.stderr
+
+
+def test_second_daemon_on_one_sqlite_file_is_refused(
+    tmp_path: Path, feed_server: LocalServer
+) -> None:
+    config = write_config(tmp_path, feed_server)
+    env = daemon_env(f"sqlite:///{tmp_path / 'one.db'}")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: (tmp_path / "one.db.lock").exists(), timeout=30)
+        time.sleep(0.5)
+        second = run_cli(config, env, "run")
+        assert second.returncode == 1
+        assert "already running on this SQLite database" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=15)
+    assert first.returncode == 0
