@@ -10,6 +10,8 @@ then upgrades to head so the FTS5 index / tsvector column and GIN index are buil
 once, in bulk. Then, for the same ≥ 200 two-term queries (AND of two words from the
 vocabulary's rank band --band, default 300-5000: names and topical words, not "the"):
 
+(interleaved per query, in a shuffled order)
+
 - raw:     the engine alone, the same SQL the archive runs, on one DBAPI connection
 - archive: Archive.search() in-process (parsing, translation, SQLAlchemy)
 - http:    GET /api/v1/articles?q=... through uvicorn on 127.0.0.1 (keep-alive client)
@@ -177,15 +179,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def timed(fn: Callable[[str], int], queries: list[str]) -> tuple[list[float], list[int]]:
+def timed(fns: dict[str, Callable[[str], int]], queries: list[str]) -> dict[str, list[float]]:
+    """Each query through every path, interleaved in a shuffled order per query, so
+    cache warm-up and the neighbours' load spread evenly over the paths compared."""
+    rng = np.random.default_rng(SEED + 2)
+    names = list(fns)
     for q in queries[:20]:  # warm caches and connections
-        fn(q)
-    times, hits = [], []
+        for name in names:
+            fns[name](q)
+    times: dict[str, list[float]] = {name: [] for name in names}
     for q in queries:
-        t = time.perf_counter()
-        hits.append(fn(q))
-        times.append((time.perf_counter() - t) * 1000)
-    return times, hits
+        for i in rng.permutation(len(names)):
+            t = time.perf_counter()
+            fns[names[i]](q)
+            times[names[i]].append((time.perf_counter() - t) * 1000)
+    return times
 
 
 def raw_query(engine: Engine, archive: Archive) -> Callable[[str], int]:
@@ -264,8 +272,6 @@ def bench(
     load_s = load(engine, n, words)
     engine.dispose()  # measure on fresh connections, as a restarted daemon would
     archive = Archive(engine)
-    raw_ms, _ = timed(raw_query(engine, archive), queries)
-    arch_ms, _ = timed(lambda q: len(archive.search(q).items), queries)
     server = Server(archive)
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
@@ -275,7 +281,14 @@ def bench(
                 r.raise_for_status()
                 return len(r.json()["items"])
 
-            http_ms, _ = timed(http, queries)
+            times = timed(
+                {
+                    "raw": raw_query(engine, archive),
+                    "archive": lambda q: len(archive.search(q).items),
+                    "http": http,
+                },
+                queries,
+            )
     finally:
         server.close()
     hits = count_hits(engine, archive, queries)
@@ -283,9 +296,7 @@ def bench(
     return {
         "label": label,
         "load_s": load_s,
-        "raw": raw_ms,
-        "archive": arch_ms,
-        "http": http_ms,
+        **times,
         "hits": hits,
         "bytes_per_article": size / n,
     }
