@@ -165,6 +165,13 @@ def test_events_of_a_topic_with_timelines(archive: Archive) -> None:
     assert [e.id for e in archive.events()] == [2, 1]
 
 
+def test_a_match_on_a_merged_cluster_shows_its_heir(archive: Archive, engine: Engine) -> None:
+    b = ArchiveBuilder(engine, feed_ids={"bbc": 2})
+    aid = b.article("bbc", "Late report", cluster=3)
+    b.match(aid, "late", 3)
+    assert [e.id for e in archive.events(topic="late")] == [1]
+
+
 def test_event_detail_groups_by_outlet_and_follows_merges(archive: Archive) -> None:
     detail = archive.event(3)
     assert detail is not None

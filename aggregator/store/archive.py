@@ -584,11 +584,18 @@ class Archive:
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = select(clusters).where(clusters.c.status != "merged")
         if topic is not None:
+            # A match recorded against a cluster that was merged later counts for the
+            # cluster that absorbed it (one level: the clusterer re-points chains).
+            old = clusters.alias("old")
             stmt = stmt.where(
                 clusters.c.id.in_(
-                    select(matches.c.cluster_id).where(
-                        matches.c.topic == topic, matches.c.cluster_id.is_not(None)
+                    select(func.coalesce(old.c.merged_into, matches.c.cluster_id))
+                    .select_from(
+                        matches.outerjoin(
+                            old, and_(old.c.id == matches.c.cluster_id, old.c.status == "merged")
+                        )
                     )
+                    .where(matches.c.topic == topic, matches.c.cluster_id.is_not(None))
                 )
             )
         if before is not None:
