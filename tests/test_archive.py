@@ -16,7 +16,7 @@ from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive, Filters, hourly, write_export
 from aggregator.store.schema import articles, metadata
 from aggregator.store.search import include_name
-from tests.support.archive_data import T0, kursk_archive
+from tests.support.archive_data import T0, ArchiveBuilder, kursk_archive
 
 
 @pytest.fixture
@@ -70,6 +70,14 @@ def test_accents_are_folded_like_the_query_language(archive: Archive) -> None:
     assert titles(archive.search("zurich coreens KOURSK").items) == [
         "Des soldats nord-coréens à Koursk"
     ]
+
+
+def test_punctuation_splits_words_like_the_query_language(archive: Archive, engine: Engine) -> None:
+    ArchiveBuilder(engine, feed_ids={"bbc": 2}).article(
+        "bbc", "U.S. sends F-16s", "Details at example.com: Korea's 3.5% growth, a_b."
+    )
+    for q in ('"u.s."', "f-16s", "example.com", "korea's", "3.5", "a_b", '"f 16s" "u s"'):
+        assert titles(archive.search(q).items) == ["U.S. sends F-16s"], q
 
 
 def test_index_follows_updates_and_deletes(archive: Archive, engine: Engine) -> None:
@@ -155,6 +163,13 @@ def test_events_of_a_topic_with_timelines(archive: Archive) -> None:
     assert timeline[0].hour == T0
     # all events, newest first, merged ones hidden
     assert [e.id for e in archive.events()] == [2, 1]
+
+
+def test_a_match_on_a_merged_cluster_shows_its_heir(archive: Archive, engine: Engine) -> None:
+    b = ArchiveBuilder(engine, feed_ids={"bbc": 2})
+    aid = b.article("bbc", "Late report", cluster=3)
+    b.match(aid, "late", 3)
+    assert [e.id for e in archive.events(topic="late")] == [1]
 
 
 def test_event_detail_groups_by_outlet_and_follows_merges(archive: Archive) -> None:

@@ -431,17 +431,18 @@ class Archive:
                 # ts_rank is a float4 that travels as rounded text: as float8 the value
                 # a cursor carries back compares equal to the one the database computes.
                 score = cast(func.ts_rank(vector, tsq), Double)
-        if plan is not None:
-            outlets = plan.filters.outlets(self._feed_names(conn))
-            if outlets is not None:
-                conditions.append(feeds.c.name.in_(outlets))
-            languages = plan.filters.languages(self._languages(conn))
-            if languages is not None:
-                known = [x for x in languages if x is not None]
-                allowed: ColumnElement[bool] = articles.c.language.in_(known)
-                if None in languages:
-                    allowed = or_(allowed, articles.c.language.is_(None))
-                conditions.append(allowed)
+        # outlet:/lang: in the query are boolean expressions over names: turned into
+        # IN lists over the names that exist (read only when the query has them).
+        if plan is not None and plan.filters.outlet is not None:
+            outlets = plan.filters.outlets(self._feed_names(conn)) or []
+            conditions.append(feeds.c.name.in_(outlets))
+        if plan is not None and plan.filters.lang is not None:
+            languages = plan.filters.languages(self._languages(conn)) or []
+            known = [x for x in languages if x is not None]
+            allowed: ColumnElement[bool] = articles.c.language.in_(known)
+            if None in languages:
+                allowed = or_(allowed, articles.c.language.is_(None))
+            conditions.append(allowed)
         conditions += self._filter_conditions(filters)
         ranked = order == "relevance" and score is not None
         columns: list[Any] = list(_SUMMARY_COLUMNS)
@@ -583,11 +584,18 @@ class Archive:
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = select(clusters).where(clusters.c.status != "merged")
         if topic is not None:
+            # A match recorded against a cluster that was merged later counts for the
+            # cluster that absorbed it (one level: the clusterer re-points chains).
+            old = clusters.alias("old")
             stmt = stmt.where(
                 clusters.c.id.in_(
-                    select(matches.c.cluster_id).where(
-                        matches.c.topic == topic, matches.c.cluster_id.is_not(None)
+                    select(func.coalesce(old.c.merged_into, matches.c.cluster_id))
+                    .select_from(
+                        matches.outerjoin(
+                            old, and_(old.c.id == matches.c.cluster_id, old.c.status == "merged")
+                        )
                     )
+                    .where(matches.c.topic == topic, matches.c.cluster_id.is_not(None))
                 )
             )
         if before is not None:

@@ -13,7 +13,8 @@ anything not a letter/digit/mark), since queries arrive already tokenized:
 
 - SQLite: ``unicode61 remove_diacritics 2`` folds case and accents the same way.
 - PostgreSQL: a ``simple`` copy with ``unaccent`` in front (unaccent is a trusted
-  extension: a database owner may create it). The text is capped at 100,000
+  extension: a database owner may create it), over the text with punctuation
+  replaced by spaces. The text is capped at 100,000
   characters because a tsvector holds at most 1 MB: one giant article must not make
   the writer's INSERT fail.
 
@@ -61,9 +62,13 @@ POSTGRESQL_UP = [
     "CREATE TEXT SEARCH CONFIGURATION aggregator_search (COPY = simple)",
     """ALTER TEXT SEARCH CONFIGURATION aggregator_search
         ALTER MAPPING FOR word, hword, hword_part WITH unaccent, simple""",
+    # Punctuation becomes a space first: PostgreSQL's parser would otherwise keep
+    # "example.com", "u.s", "3.5" or "-16" (of "F-16") as single lexemes.
     """ALTER TABLE articles ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('aggregator_search'::regconfig, left(title, 100000)), 'A') ||
-        setweight(to_tsvector('aggregator_search'::regconfig, left(text, 100000)), 'B')
+        setweight(to_tsvector('aggregator_search'::regconfig,
+            regexp_replace(left(title, 100000), '[[:punct:]]+', ' ', 'g')), 'A') ||
+        setweight(to_tsvector('aggregator_search'::regconfig,
+            regexp_replace(left(text, 100000), '[[:punct:]]+', ' ', 'g')), 'B')
     ) STORED""",
     "CREATE INDEX ix_articles_search_vector ON articles USING gin (search_vector)",
 ]

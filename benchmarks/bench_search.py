@@ -1,0 +1,406 @@
+"""Archive search: two-term queries through the HTTP API vs. the raw engine query.
+
+    python benchmarks/bench_search.py --quick          # 20,000 articles, < ~60 s
+    python benchmarks/bench_search.py                  # 1,000,000 articles (hours, ~10 GB)
+    python benchmarks/bench_search.py --articles 200000 --no-pg
+
+Generates 2-6 KB articles (Zipf-distributed words from a synthetic vocabulary, fixed
+seed), bulk-loads them at migration 0002 (executemany / COPY in big transactions),
+then upgrades to head so the FTS5 index / tsvector column and GIN index are built
+once, in bulk. Then, for the same ≥ 200 two-term queries (AND of two words from the
+vocabulary's rank band --band, default 300-5000: names and topical words, not "the"):
+
+(interleaved per query, in a shuffled order)
+
+- raw:     the engine alone, the same SQL the archive runs, on one DBAPI connection
+- archive: Archive.search() in-process (parsing, translation, SQLAlchemy)
+- http:    GET /api/v1/articles?q=... through uvicorn on 127.0.0.1, served by a
+           separate process (keep-alive client)
+
+and prints p50/p95 for each, the HTTP/raw p95 ratio (goal ≤ 1.5×, p95 ≤ 50 ms on
+SQLite), the median number of hits, and the database size per article. PostgreSQL
+runs when reachable (--pg-url, default $AGGREGATOR_TEST_PG_URL or postgres@127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aggregator.api import ApiSettings, create_app, serve
+from aggregator.store import create_db_engine
+from aggregator.store.archive import Archive
+from aggregator.store.migrate import upgrade
+
+SEED = 7
+VOCABULARY = 50_000
+FEEDS = 50
+START = datetime(2024, 1, 1, tzinfo=UTC)
+BATCH = 5_000
+
+# --------------------------------------------------------------------------- data
+
+
+def vocabulary(rng: np.random.Generator) -> list[str]:
+    """Pronounceable distinct pseudo-words, 3-4 syllables."""
+    onsets = [*"bcdfghjklmnprstvz", "ch", "sh", "th", "tr", "kr", "st"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ou", "ea"]
+    words: set[str] = set()
+    out: list[str] = []
+    while len(out) < VOCABULARY:
+        n = int(rng.integers(2, 5))
+        w = "".join(
+            onsets[rng.integers(len(onsets))] + vowels[rng.integers(len(vowels))] for _ in range(n)
+        )
+        if w not in words:
+            words.add(w)
+            out.append(w)
+    return out
+
+
+def articles(n: int, words: list[str], rng: np.random.Generator) -> Iterator[tuple[Any, ...]]:
+    """(feed_id, identity, title, text, html, published, hash) rows, 2-6 KB of text each."""
+    ranks = np.arange(1, len(words) + 1, dtype=np.float64)
+    cdf = np.cumsum(1.0 / ranks**1.05)
+    cdf /= cdf[-1]
+    vocab = np.array(words, dtype=object)
+    avg = 1 + sum(len(w) for w in words[:2000]) / 2000  # frequent words dominate
+    for i in range(n):
+        size = int(rng.integers(2_000, 6_001))
+        body = " ".join(vocab[np.searchsorted(cdf, rng.random(int(size / avg)))])
+        title = " ".join(vocab[np.searchsorted(cdf, rng.random(int(rng.integers(6, 13))))])
+        title = title[:1].upper() + title[1:]
+        published = START + timedelta(seconds=i * 30)
+        digest = hashlib.sha256(f"{i}{title}".encode()).hexdigest()
+        yield (i % FEEDS + 1, f"g:{i}", title, body, f"<p>{body}</p>", published, digest)
+
+
+def load(engine: Engine, n: int, words: list[str]) -> float:
+    """Bulk load at revision 0002, then build the full-text index by upgrading."""
+    rng = np.random.default_rng(SEED)
+    t0 = time.perf_counter()
+    upgrade(engine, "0002")
+    sqlite = engine.dialect.name == "sqlite"
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        feed_sql = (
+            "INSERT INTO feeds (id, name, url, config_url, enabled, state, fulltext, "
+            "next_poll_at, error_count, created_at) VALUES (?, ?, ?, ?, 1, 'active', 0, ?, 0, ?)"
+            if sqlite
+            else "INSERT INTO feeds (id, name, url, config_url, enabled, state, fulltext, "
+            "next_poll_at, error_count, created_at) "
+            "VALUES (%s, %s, %s, %s, true, 'active', false, %s, 0, %s)"
+        )
+        when: Any = START.replace(tzinfo=None).isoformat(" ") if sqlite else START
+        cur.executemany(
+            feed_sql,
+            [
+                (f, f"feed{f}", f"http://127.0.0.1/{f}", f"http://127.0.0.1/{f}", when, when)
+                for f in range(1, FEEDS + 1)
+            ],
+        )
+        cols = (
+            "feed_id, identity, title, title_raw, summary, text, html, published, "
+            "published_estimated, fetched_at, updated_at, language, content_hash, fingerprint"
+        )
+        rows = articles(n, words, rng)
+        if sqlite:
+            sql = f"INSERT INTO articles ({cols}) VALUES (?,?,?,?,?,?,?,?,0,?,?,'en',?,0)"
+            while True:
+                batch = []
+                for fid, ident, title, body, html, pub, digest in rows:
+                    p = pub.replace(tzinfo=None).isoformat(" ", "microseconds")
+                    batch.append(
+                        (fid, ident, title, title, body[:200], body, html, p, p, p, digest)
+                    )
+                    if len(batch) == BATCH * 4:
+                        break
+                if not batch:
+                    break
+                cur.executemany(sql, batch)
+                raw.commit()
+        else:
+            driver = raw.driver_connection  # type: ignore[attr-defined]
+            with driver.cursor() as pg, pg.copy(f"COPY articles ({cols}) FROM STDIN") as copy:
+                for fid, ident, title, body, html, pub, digest in rows:
+                    copy.write_row(
+                        (
+                            fid,
+                            ident,
+                            title,
+                            title,
+                            body[:200],
+                            body,
+                            html,
+                            pub,
+                            False,
+                            pub,
+                            pub,
+                            "en",
+                            digest,
+                            0,
+                        )
+                    )
+        raw.commit()
+    finally:
+        raw.close()
+    upgrade(engine)  # 0003: FTS5 rebuild / generated tsvector + GIN, in bulk
+    if not sqlite:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    return time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def timed(fns: dict[str, Callable[[str], int]], queries: list[str]) -> dict[str, list[float]]:
+    """Each query through every path, interleaved in a shuffled order per query, so
+    cache warm-up and the neighbours' load spread evenly over the paths compared."""
+    rng = np.random.default_rng(SEED + 2)
+    names = list(fns)
+    for q in queries[:20]:  # warm caches and connections
+        for name in names:
+            fns[name](q)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for q in queries:
+        for i in rng.permutation(len(names)):
+            t = time.perf_counter()
+            fns[names[i]](q)
+            times[names[i]].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def raw_query(engine: Engine, archive: Archive) -> Callable[[str], int]:
+    """The engine alone: the archive's SQL for a two-term query, on one connection."""
+    sqlite = engine.dialect.name == "sqlite"
+    conn = engine.raw_connection()
+    if not sqlite:
+        conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+    cur = conn.cursor()
+    if sqlite:
+        sql = (
+            "SELECT a.id, f.name, a.title, a.url, a.published, a.summary, h.score FROM "
+            "(SELECT rowid AS rid, -bm25(articles_fts, 10.0, 1.0) AS score FROM articles_fts "
+            "WHERE articles_fts MATCH ?) h JOIN articles a ON a.id = h.rid "
+            "JOIN feeds f ON f.id = a.feed_id ORDER BY h.score DESC, a.id DESC LIMIT 21"
+        )
+    else:
+        sql = (
+            "SELECT a.id, f.name, a.title, a.url, a.published, a.summary, "
+            "ts_rank(a.search_vector, q)::float8 AS score FROM articles a "
+            "JOIN feeds f ON f.id = a.feed_id, to_tsquery('simple'::regconfig, %s) q "
+            "WHERE a.search_vector @@ q ORDER BY score DESC, a.id DESC LIMIT 21"
+        )
+
+    def run(q: str) -> int:
+        match = archive.plan(q).match
+        cur.execute(sql, (match,))
+        return len(cur.fetchall())
+
+    return run
+
+
+def count_hits(engine: Engine, archive: Archive, queries: list[str]) -> list[int]:
+    sqlite = engine.dialect.name == "sqlite"
+    sql = (
+        "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH :m"
+        if sqlite
+        else "SELECT count(*) FROM articles WHERE search_vector @@ to_tsquery('simple', :m)"
+    )
+    with engine.connect() as conn:
+        return [
+            int(conn.execute(text(sql), {"m": archive.plan(q).match}).scalar_one()) for q in queries
+        ]
+
+
+class Server:
+    """The app served by the daemon's serve() in a process of its own, as in production:
+    a client in the same process would fight the server for the GIL and add its own
+    time to the server's."""
+
+    def __init__(self, url: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.isdigit():
+            self.proc.kill()
+            raise RuntimeError(f"the API server did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{line}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def serve_forever(url: str) -> None:
+    """--serve: run the API over ``url`` on a free port; print the port; stop on SIGTERM."""
+    engine = create_db_engine(url)
+    app = create_app(Archive(engine), ApiSettings())
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await serve(app, "127.0.0.1", 0, stop=stop, on_ready=lambda port: print(port, flush=True))
+
+    asyncio.run(run())
+    engine.dispose()
+
+
+def db_size(engine: Engine, path: Path | None) -> int:
+    if path is not None:
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+def bench(
+    label: str, engine: Engine, n: int, words: list[str], queries: list[str], path: Path | None
+) -> dict[str, Any]:
+    load_s = load(engine, n, words)
+    engine.dispose()  # measure on fresh connections, as a restarted daemon would
+    archive = Archive(engine)
+    server = Server(engine.url.render_as_string(hide_password=False))
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+
+            def http(q: str) -> int:
+                r = client.get("/api/v1/articles", params={"q": q})
+                r.raise_for_status()
+                return len(r.json()["items"])
+
+            times = timed(
+                {
+                    "raw": raw_query(engine, archive),
+                    "archive": lambda q: len(archive.search(q).items),
+                    "http": http,
+                },
+                queries,
+            )
+    finally:
+        server.close()
+    hits = count_hits(engine, archive, queries)
+    size = db_size(engine, path)
+    return {
+        "label": label,
+        "load_s": load_s,
+        **times,
+        "hits": hits,
+        "bytes_per_article": size / n,
+    }
+
+
+def report(r: dict[str, Any], n: int) -> None:
+    def p(xs: list[float]) -> str:
+        return f"p50 {statistics.median(xs):7.2f} ms   p95 {percentile(xs, 0.95):7.2f} ms"
+
+    raw95, http95 = percentile(r["raw"], 0.95), percentile(r["http"], 0.95)
+    print(f"\n== {r['label']}: {n:,} articles, loaded + indexed in {r['load_s']:.1f} s")
+    print(f"   raw engine query   {p(r['raw'])}   (baseline)")
+    arch95 = percentile(r["archive"], 0.95)
+    print(f"   Archive.search     {p(r['archive'])}   p95 ratio {arch95 / raw95:.2f}x")
+    print(f"   HTTP API           {p(r['http'])}   p95 ratio {http95 / raw95:.2f}x  (goal <= 1.5x)")
+    print(
+        f"   hits per query     median {statistics.median(r['hits']):,.0f}   max {max(r['hits']):,}"
+    )
+    print(f"   database size      {r['bytes_per_article']:,.0f} bytes per article")
+    if r["label"] == "SQLite":
+        verdict = "met" if http95 <= 50 and http95 <= 1.5 * raw95 else "NOT met"
+        print(f"   goal (HTTP p95 <= 50 ms and <= 1.5x raw): {verdict}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--articles", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true", help="20,000 articles")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--band", default="300-5000", help="vocabulary rank band of query words")
+    ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "AGGREGATOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    ap.add_argument("--dir", type=Path, default=None, help="where the SQLite file goes")
+    ap.add_argument("--serve", metavar="DB_URL", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve_forever(args.serve)
+        return
+    n = 20_000 if args.quick else args.articles
+    words = vocabulary(np.random.default_rng(SEED))
+    lo, hi = (int(x) for x in args.band.split("-"))
+    qrng = np.random.default_rng(SEED + 1)
+    queries = [
+        f"{words[int(qrng.integers(lo, hi))]} {words[int(qrng.integers(lo, hi))]}"
+        for _ in range(args.queries)
+    ]
+    print(f"bench_search: {n:,} articles of 2-6 KB, {len(queries)} two-term queries")
+    print(f"   query words from vocabulary ranks {lo}-{hi} (of {VOCABULARY:,}, Zipf s=1.05)")
+
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path = Path(tmp) / "bench.db"
+        engine = create_db_engine(f"sqlite:///{path}")
+        try:
+            report(bench("SQLite", engine, n, words, queries, path), n)
+        finally:
+            engine.dispose()
+
+    if args.no_pg:
+        return
+    try:
+        admin = create_engine(
+            args.pg_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
+        with admin.connect() as conn:
+            name = f"aggregator_bench_{uuid.uuid4().hex[:8]}"
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # any failure: no PostgreSQL here
+        print(f"\n== PostgreSQL skipped: {str(exc).splitlines()[0]}")
+        return
+    url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_db_engine(url)
+    try:
+        report(bench("PostgreSQL", engine, n, words, queries, None), n)
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
