@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from aggregator.store.schema import metadata
+from aggregator.store.search import include_name
 
 config = context.config
 
@@ -21,6 +22,9 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # The full-text objects (FTS5 tables, the tsvector column) are made with raw
+        # SQL in 0003; autogenerate must not offer to drop them.
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -294,6 +294,9 @@ def test_daemon_serves_the_archive_health_metrics_and_guarded_writes(
                 timeout=60,
             )
             assert client.delete("/api/v1/feeds/Added", headers=auth).status_code == 204
+            kept = client.delete("/api/v1/feeds/Local Wire", headers=auth)
+            assert kept.status_code == 409  # declared in feeds.yaml
+            assert "feeds.yaml" in kept.text
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
     finally:

@@ -314,9 +314,16 @@ def create_app(
             raise HTTPException(400, str(exc)) from exc
         return {"name": body.name, "url": body.url}
 
-    @api.delete("/feeds/{name}", status_code=204, responses=write_responses)
+    @api.delete(
+        "/feeds/{name}", status_code=204, responses={**write_responses, 409: {"model": Problem}}
+    )
     async def remove_feed(name: str, cmd: Annotated[Commands, Depends(writer)]) -> Response:
-        if not await cmd.remove_feed(name):
+        try:
+            removed = await cmd.remove_feed(name)
+        except ConfigError as exc:
+            # e.g. a feed declared in feeds.yaml: it is removed by editing the file
+            raise HTTPException(409, str(exc)) from exc
+        if not removed:
             raise HTTPException(404, "no such feed")
         return Response(status_code=204)
 
