@@ -183,8 +183,10 @@ def phase_flat(n: int, probes: int, batch: int) -> None:
             small.add(i, a)
     fill = time.perf_counter() - t
     print(f"3. cost per article vs index size ({n} vs {10 * n} in the window)")
+    held = rss_mb() - rss0
     print(
-        f"   filled in {fill:.0f} s; peak RSS {peak_rss_mb():.0f} MB (+{peak_rss_mb() - rss0:.0f})"
+        f"   filled in {fill:.0f} s; the two indexes hold {held:.0f} MB of RSS"
+        f" (~{held * 1024 / (11 * n):.1f} KB per indexed article)"
     )
     probe_arts = [
         bare_article(10 * n + i, art, T0 + timedelta(days=1, seconds=i))

@@ -218,14 +218,14 @@ def test_similarity_estimates_are_close_to_the_truth(k: int) -> None:
 
 
 def test_fast_probe_agrees_with_the_reference_containment() -> None:
-    from aggregator.dedup import _Probe, containment
+    from aggregator.dedup import _Probe, containment_samples
 
     settings = DedupSettings()
     for row in load_pairs()[::7]:
         a, b = sketch(str(row["a"]), settings), sketch(str(row["b"]), settings)
         short = sketch(" ".join(str(row["b"]).split()[:30]), settings)  # incomplete vs complete
         for x, y in ((a, b), (b, a), (short, a), (a, short)):
-            assert _Probe(x).containment(y) == containment(x, y)
+            assert _Probe(x).containment(y) == containment_samples(x, y)
 
 
 def test_memory_is_bounded_by_the_window() -> None:
