@@ -121,14 +121,6 @@ class ClusterArticle:
     published: datetime
 
 
-def _to_signed(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _to_unsigned(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value
-
-
 def row_to_article(r: Any) -> Article:
     return Article(
         feed=r.feed_name,
@@ -146,7 +138,7 @@ def row_to_article(r: Any) -> Article:
         fetched_at=r.fetched_at,
         language=r.language,
         content_hash=r.content_hash,
-        fingerprint=_to_unsigned(r.fingerprint),
+        fingerprint=r.fingerprint,
         fulltext=r.fulltext,
     )
 
