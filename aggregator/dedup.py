@@ -28,7 +28,8 @@ rebuilt at start-up by calling ``add(article_id, article)`` for the stored
 articles of the last ``window`` (by ``published``), in the order they were first
 stored (article id): the same order gives the same links. ``check`` is only
 needed for new articles; ``add`` alone works out which original an article copies.
-``Article.fingerprint`` is not used here (it is the SimHash clustering may use).
+``Article.fingerprint`` is not used here (no stage computes one yet: it was a SimHash
+that nothing read, dropped from the hot path).
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ class Article:
     fetched_at: datetime
     language: str | None  # ISO 639-1
     content_hash: str  # hex digest of the normalized title + text
-    fingerprint: int = 0  # near-duplicate fingerprint (dedup's choice), 0 when none
+    fingerprint: int = 0  # reserved: a signed 64-bit fingerprint; 0 (none) for now
     fulltext: str | None = None  # extracted page text, when fetched
 
 

@@ -49,7 +49,6 @@ __all__ = [
     "remove_repeats",
     "sanitize_html",
     "shingle_hashes",
-    "simhash64",
     "words",
 ]
 
@@ -727,22 +726,6 @@ def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
     return h
 
 
-def simhash64(text: str, *, shingle: int = 3) -> int:
-    """64-bit SimHash of word shingles, as a *signed* 64-bit int (0 for no words).
-
-    Signed, because SQLite and PostgreSQL ``BIGINT`` hold -2**63 … 2**63-1.
-    Close texts have fingerprints a few bits apart (Hamming distance); clustering
-    can use it as a cheap first filter. Deterministic across processes.
-    """
-    h = shingle_hashes(words(text), shingle)
-    if not len(h):
-        return 0
-    bits = np.unpackbits(h.astype("<u8").view(np.uint8)).reshape(-1, 64)
-    keep = bits.sum(axis=0, dtype=np.int64) * 2 > len(h)
-    value = int.from_bytes(np.packbits(keep).tobytes(), "big")
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
 # ------------------------------------------------------------------- entries
 
 
@@ -827,7 +810,6 @@ def normalize_entry(
         fetched_at=_utc(fetched_at),
         language=language,
         content_hash=content_hash(title, text),
-        fingerprint=simhash64(text or title),
     )
 
 

@@ -478,8 +478,13 @@ def _entry_from_feedparser(entry: dict[str, Any], ctx: _Context) -> ParsedEntry:
     if not content_html and contents:
         content_html = _as_html(contents[0], ctx)
     summary_html = _as_html(entry.get("summary_detail"), ctx)
-    if not summary_html and entry.get("summary"):
-        summary_html = html.escape(ctx.text(entry.get("summary")), quote=False)
+    raw_summary = entry.get("summary")
+    # feedparser copies an Atom <content> into `summary` (without summary_detail) when
+    # the entry has no <summary>: that is the body again, as HTML — not a plain-text
+    # summary to escape, which would put literal tags in the text and the body twice.
+    copied = bool(raw_summary) and any(raw_summary == item.get("value") for item in contents)
+    if not summary_html and raw_summary and not copied:
+        summary_html = html.escape(ctx.text(raw_summary), quote=False)
     published_raw, bad_published = _entry_date(entry, "published")
     updated_raw, bad_updated = _entry_date(entry, "updated")
     published, flag_p = ctx.check_date(published_raw)

@@ -23,7 +23,6 @@ from aggregator.normalize import (
     normalize_entry,
     remove_repeats,
     sanitize_html,
-    simhash64,
 )
 
 DATA = Path(__file__).parent / "data" / "normalize"
@@ -169,18 +168,6 @@ def test_content_hash_ignores_formatting_but_not_words() -> None:
     assert len(a) == 64
 
 
-def test_simhash_is_signed_64_bit_and_close_for_close_texts() -> None:
-    text = html_to_text(SEED.read_text(encoding="utf-8"))
-    edited = text.replace("On Monday", "On Tuesday").replace("10,000", "12,000")
-    other = "Central banks held interest rates steady on Thursday. " * 20
-    fa, fb, fc = simhash64(text), simhash64(edited), simhash64(other)
-    for f in (fa, fb, fc):
-        assert -(2**63) <= f < 2**63
-    assert bin((fa ^ fb) & (2**64 - 1)).count("1") < bin((fa ^ fc) & (2**64 - 1)).count("1")
-    assert simhash64("") == 0
-    assert simhash64(text) == fa  # deterministic
-
-
 def test_normalize_is_deterministic_and_utc() -> None:
     entry = ParsedEntry(
         guid=None,
@@ -197,7 +184,6 @@ def test_normalize_is_deterministic_and_utc() -> None:
     b = normalize_entry(entry, feed="x", fetched_at=fetched, settings=NormalizeSettings())
     assert a == b
     assert a.published.tzinfo is UTC
-    assert a.fingerprint != 0
 
 
 def test_language_detection_can_be_switched_off() -> None:

@@ -633,3 +633,22 @@ def test_arbitrary_rss_item_text_never_crashes(fields: dict[str, str], ttl: str)
     except ParseError:
         return
     assert_clean(feed)
+
+
+def test_atom_content_without_summary_is_not_doubled_as_escaped_text() -> None:
+    body = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:x</id>
+<updated>2024-11-04T10:00:00Z</updated>
+<entry><title>Kursk</title><id>urn:e1</id><updated>2024-11-04T10:00:00Z</updated>
+<link href="https://example.org/a"/>
+<content type="html">&lt;p&gt;North Korean troops &lt;b&gt;arrived&lt;/b&gt;.&lt;/p&gt;</content>
+</entry></feed>"""
+    feed = parse_feed(
+        body,
+        url="https://example.org/feed.atom",
+        headers={"content-type": "application/atom+xml"},
+        fetched_at=datetime(2024, 11, 4, 12, tzinfo=UTC),
+    )
+    (entry,) = feed.entries
+    assert "<b>arrived</b>" in entry.content_html
+    assert "&lt;" not in entry.summary_html  # never the body escaped as text
