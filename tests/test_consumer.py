@@ -233,3 +233,80 @@ def test_a_failed_commit_loses_nothing(store: Store, crash_at: str) -> None:
     assert stats.articles == 5
     assert stats.new_events == 1
     assert len(outbox(store)) == 2
+
+
+def test_merge_is_stored_old_ids_resolve_and_restart_keeps_it(store: Store) -> None:
+    from aggregator.cluster import ClusterSettings
+    from aggregator.consumer import ConsumerSettings
+    from aggregator.store.archive import Archive
+    from tests.test_cluster import BACKGROUND
+
+    settings = ConsumerSettings(cluster=ClusterSettings(merge_threshold=0.05))
+
+    def make() -> Consumer:
+        return Consumer(store, topics={}, rules=[], settings=settings, clock=lambda: NOW)
+
+    def reports(titles: Sequence[str], start: int) -> list[tuple[str, Article]]:
+        return [
+            (
+                f"Outlet {start + i}",
+                article(
+                    t,
+                    guid=f"g{start + i}",
+                    feed=f"Outlet {start + i}",
+                    text=t,
+                    published=NOW + timedelta(minutes=start + i),
+                ),
+            )
+            for i, t in enumerate(titles)
+        ]
+
+    c = make()
+    ingest(store, reports(BACKGROUND, 0))
+    c.process_pending()
+    ingest(
+        store,
+        reports(
+            [
+                "Volcano erupts near Reykjavik",
+                "Reykjavik volcano eruption forces evacuations",
+                "Grindavik evacuated as lava flows",
+                "Lava flows reach Grindavik homes",
+            ],
+            100,
+        ),
+    )
+    c.process_pending()
+    volcano = {a.id: a for a in store.processed_articles_since(NOW - timedelta(days=1))}
+    before = {s.cluster_id for s in volcano.values() if "Grindavik" in s.article.title} | {
+        s.cluster_id for s in volcano.values() if "Reykjavik" in s.article.title
+    }
+    assert len(before) == 2
+    ingest(store, reports(["Reykjavik volcano: lava flows reach Grindavik"], 200))
+    stats = c.process_pending()
+    assert stats.merges == 1
+    merged = store.cluster_merges()
+    assert len(merged) == 1
+    (old, new) = merged[0]
+    assert {old, new} == before
+    assert store.resolve_cluster(old) == new
+    archive = Archive(store.engine)
+    detail = archive.event(old)
+    assert detail is not None
+    assert detail.event.id == new  # the old id leads to the survivor
+    assert detail.event.article_count == 5
+    with store.engine.connect() as conn:
+        ids = set(
+            conn.execute(
+                select(articles.c.cluster_id).where(articles.c.title.contains("Grindavik"))
+            ).scalars()
+        )
+    assert ids == {new}
+    # After a restart the merge is replayed: a new report joins the survivor.
+    fresh = make()
+    fresh.rebuild()
+    ingest(store, reports(["Grindavik lava flows slow, volcano eruption continues"], 300))
+    fresh.process_pending()
+    with store.engine.connect() as conn:
+        last = conn.execute(select(articles.c.cluster_id).where(articles.c.guid == "g300")).one()
+    assert last.cluster_id == new
