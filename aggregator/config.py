@@ -158,6 +158,8 @@ class FeedConfig(_Frozen):
 class TopicConfig(_Frozen):
     name: Name
     query: str = Field(min_length=1)
+    # Fetch the page text of articles matching this topic (their feeds' own text
+    # otherwise); done after matching, politely, for matches of the last two days.
     fulltext: bool = False
     description: str | None = None
 

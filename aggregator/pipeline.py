@@ -284,6 +284,43 @@ class Poller:
         arts = await asyncio.gather(*(one(a) for a in processed.articles))
         return ProcessedFeed(feed=processed.feed, articles=tuple(arts)), tuple(notes)
 
+    async def backfill_fulltext(self, topics: Sequence[str], since: datetime) -> int:
+        """Page text for recent articles matching topics that ask for it (``fulltext:
+        true`` on a topic): the same polite fetcher, extraction off the loop. Returns
+        how many articles were attempted; a failure is stored as "" and not retried."""
+        todo = await self._in(self.writer, self.store.articles_needing_fulltext, topics, since, 20)
+        sem = asyncio.Semaphore(self.settings.fulltext_concurrency)
+
+        async def one(article_id: int, url: str, text: str) -> None:
+            async with sem:
+                page = await self.fetcher.fetch_page(url)
+            extracted: ExtractedPage | None = None
+            reason = None
+            if page.error is not None or page.body is None:
+                reason = page.error.reason if page.error else f"HTTP {page.status}"
+            else:
+                try:
+                    extracted = await self._in(
+                        self.cpu, _ExtractCall(page.body, page.final_url, self.settings.extract)
+                    )
+                except ExtractError as exc:
+                    reason = str(exc)
+            if extracted is None:
+                log.info("full text of %s not available: %s", url, reason)
+                await self._in(self.writer, self.store.set_fulltext, article_id, "", None)
+                return
+            better = choose_text(text, extracted.text)
+            await self._in(
+                self.writer,
+                self.store.set_fulltext,
+                article_id,
+                extracted.text,
+                better if better != text else None,
+            )
+
+        await asyncio.gather(*(one(*row) for row in todo))
+        return len(todo)
+
     def _plan(
         self,
         feed: FeedState,

@@ -281,6 +281,15 @@ class Daemon:
                     coalesce=True,
                     id="tick",
                 )
+                if any(t.fulltext for t in self.loaded.config.topics):
+                    scheduler.add_job(
+                        self._guarded(self._backfill_fulltext),
+                        "interval",
+                        seconds=15,
+                        max_instances=1,
+                        coalesce=True,
+                        id="fulltext",
+                    )
                 scheduler.add_job(
                     self._guarded(self._renew_leases),
                     "interval",
@@ -500,6 +509,13 @@ class Daemon:
             with contextlib.suppress(StorageError):
                 await self.poller.release(abandoned)
             log.info("abandoned %d polls; their feeds are due again", len(abandoned))
+
+    async def _backfill_fulltext(self) -> None:
+        if self.stopping.is_set() or self.poller is None:
+            return
+        topics = [t.name for t in self.loaded.config.topics if t.fulltext]
+        # Only recent matches: this serves alerts and reading, not archaeology.
+        await self.poller.backfill_fulltext(topics, datetime.now(UTC) - timedelta(days=2))
 
     async def _renew_leases(self) -> None:
         """Keep the leases of polls in flight: a slow poll must not be taken over by

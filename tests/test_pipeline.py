@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -186,3 +186,46 @@ async def test_fulltext_feed_fetches_pages_of_new_articles_and_falls_back(
     (feed_state,) = await claim(poller, "full")
     await poller.poll(feed_state)
     assert len(server.requests_for("/a/1")) == 1
+
+
+async def test_topic_fulltext_backfills_page_text_of_matching_articles(
+    store: Store, poller: Poller, server: LocalServer
+) -> None:
+    from aggregator.consumer import Consumer
+    from aggregator.query import parse_query
+
+    items = "".join(
+        f"<item><title>{title}</title><link>{server.url(path)}</link><guid>{guid}</guid>"
+        f"<description>{title}.</description></item>"
+        for guid, title, path in (
+            ("k1", "North Korean troops in Kursk", "/a/1"),
+            ("k2", "North Korean troops seen again", "/a/404"),
+            ("w1", "Weather: sunny weekend", "/a/2"),
+        )
+    )
+    feed = f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+    server.static("/plain", feed, content_type="application/rss+xml")
+    server.route(
+        "/a/1", Response(body=PAGE.format(canonical="").encode(), content_type="text/html")
+    )
+    server.route("/a/404", Response(status=404))
+    store.sync_feeds([FeedSpec("plain", server.url("/plain"))], datetime.now(UTC))
+    (feed_state,) = await claim(poller, "plain")
+    await poller.poll(feed_state)
+    assert server.requests_for("/a/1") == []  # the feed itself does not ask for pages
+    consumer = Consumer(store, topics={"nk": parse_query('"north korean"')}, rules=[])
+    consumer.process_pending()
+    since = datetime.now(UTC) - timedelta(days=1)
+    assert await poller.backfill_fulltext(["nk"], since) == 2
+    assert server.requests_for("/a/2") == []  # not matching: never fetched
+    assert await poller.backfill_fulltext(["nk"], since) == 0  # failures are not retried
+    with store.engine.connect() as conn:
+        from sqlalchemy import select
+
+        from aggregator.store.schema import articles
+
+        rows = {r.guid: r for r in conn.execute(select(articles))}
+    assert "temporary barracks" in rows["k1"].fulltext
+    assert "temporary barracks" in rows["k1"].text
+    assert rows["k2"].fulltext == ""
+    assert rows["w1"].fulltext is None

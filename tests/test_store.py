@@ -167,6 +167,8 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "disabled_channels": lambda s: s.disabled_channels(),
         "cluster_row": lambda s: s.cluster_row(1),
         "cluster_explanations": lambda s: s.cluster_explanations(1),
+        "articles_needing_fulltext": lambda s: s.articles_needing_fulltext(["t"], NOW, 1),
+        "set_fulltext": lambda s: s.set_fulltext(1, "", None),
         "pending_alert_count": lambda s: s.pending_alert_count(),
     }
     public = {

@@ -598,6 +598,38 @@ class EventStatements:
                 for r in conn.execute(stmt)
             }
 
+    def articles_needing_fulltext(
+        self, topics: Sequence[str], since: datetime, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(id, url, text) of recent articles that matched one of ``topics`` and have no
+        page text yet (NULL: never tried; "" marks a failed attempt)."""
+        if not topics:
+            return []
+        stmt = (
+            select(articles.c.id, articles.c.url, articles.c.text)
+            .where(
+                articles.c.fulltext.is_(None),
+                articles.c.url.is_not(None),
+                articles.c.id.in_(
+                    select(matches.c.article_id).where(
+                        matches.c.topic.in_(topics), matches.c.created_at >= since
+                    )
+                ),
+            )
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(int(r.id), str(r.url), str(r.text)) for r in conn.execute(stmt)]
+
+    def set_fulltext(self, article_id: int, fulltext: str, text: str | None) -> None:
+        """Store a page's text (or "" after a failed attempt) and the better article text."""
+        values: dict[str, Any] = {"fulltext": fulltext}
+        if text is not None:
+            values["text"] = text
+        with self.engine.begin() as conn:
+            conn.execute(update(articles).where(articles.c.id == article_id).values(**values))
+
     def cluster_row(self, cluster_id: int) -> ClusterRow | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
