@@ -520,14 +520,11 @@ def _require_schema(store: Any) -> None:
 
 
 def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from aggregator.store import Store
-
-    store = Store.open(loaded.database_url)
+    store, archive = _archive(loaded)
     try:
-        _require_schema(store)
         if args.feeds_command == "show":
-            return _feed_show(store, args)
-        statuses = store.feed_statuses()
+            return _feed_show(archive, args)
+        statuses = archive.feeds()
     finally:
         store.close()
     if args.json:
@@ -558,14 +555,17 @@ def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return EXIT_OK
 
 
-def _feed_show(store: Any, args: argparse.Namespace) -> int:
-    status = next((s for s in store.feed_statuses() if s.name == args.name), None)
-    if status is None:
+def _feed_show(archive: Any, args: argparse.Namespace) -> int:
+    found = archive.feeds(polls_per_feed=args.limit, name=args.name)
+    if not found:
         print(f"no feed named {args.name!r}", file=sys.stderr)
         return EXIT_USAGE
-    polls = store.recent_polls(args.name, args.limit)
+    status = found[0]
+    polls = status.recent_polls
     if args.json:
-        _dump({"feed": asdict(status), "polls": [asdict(p) for p in polls]})
+        data = asdict(status)
+        data["polls"] = data.pop("recent_polls")
+        _dump({"feed": {k: v for k, v in data.items() if k != "polls"}, "polls": data["polls"]})
         return EXIT_OK
     print(f"{status.name}  [{status.state}]  {status.url}")
     interval = f"{status.interval_seconds / 60:.0f} min" if status.interval_seconds else "-"

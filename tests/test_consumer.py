@@ -16,6 +16,7 @@ from aggregator.digest import run_digests
 from aggregator.models import Article
 from aggregator.query import parse_query
 from aggregator.store import FeedSpec, Store
+from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, clusters
 from tests.factories import NOW, article, poll_record
 
@@ -61,7 +62,7 @@ def consumer(
 def ingest(store: Store, items: Sequence[tuple[str, Article]]) -> None:
     """Store articles as polls of the named feeds would."""
     names = sorted({name for name, _ in items})
-    existing = {s.name for s in store.feed_statuses()}
+    existing = {s.name for s in Archive(store.engine).feeds()}
     specs = [
         FeedSpec(n, f"http://127.0.0.1/{i}") for i, n in enumerate(sorted(existing | set(names)))
     ]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.store import Store
+from aggregator.store.archive import Archive
 from tests.support.httpserver import LocalServer
 
 DATA = Path(__file__).parent / "data" / "e2e"
@@ -104,9 +105,9 @@ def test_daemon_polls_stores_and_stops_on_sigterm(
         elapsed = time.monotonic() - started
         assert landed, f"articles did not land: {_count(store)}/{expected}"
         # every feed polled, the dead one recorded with its error
-        statuses = {s.name: s for s in store.feed_statuses()}
+        statuses = {s.name: s for s in Archive(store.engine).feeds()}
         assert wait_for(lambda: _polled_all(store), timeout=30)
-        statuses = {s.name: s for s in store.feed_statuses()}
+        statuses = {s.name: s for s in Archive(store.engine).feeds()}
         assert wait_for(lambda: not store.unprocessed_articles(1), timeout=30)
         assert statuses["Dead Feed"].last_outcome == "failed"
         assert statuses["Dead Feed"].last_error
@@ -167,7 +168,7 @@ def _count(store: Store) -> int:
 
 
 def _polled_all(store: Store) -> bool:
-    return all(s.last_polled_at is not None for s in store.feed_statuses())
+    return all(s.last_polled_at is not None for s in Archive(store.engine).feeds())
 
 
 def test_poll_once_is_idempotent_and_conditional(

@@ -16,6 +16,7 @@ from aggregator.fetch import Fetcher
 from aggregator.models import FetchSettings
 from aggregator.pipeline import PipelineSettings, Poller
 from aggregator.store import FeedSpec, FeedState, Store
+from aggregator.store.archive import Archive
 from tests.support.httpserver import LocalServer, Response
 
 RSS = (Path(__file__).parent / "data" / "e2e" / "rss20.xml").read_bytes()
@@ -95,7 +96,7 @@ async def test_html_page_is_a_failed_poll_with_a_reason(
     assert result.outcome == "failed"
     assert result.error
     assert "not a readable feed" in result.error
-    status = store.feed_statuses()[0]
+    status = Archive(store.engine).feeds()[0]
     assert status.error_count == 1
     assert status.next_poll_at > datetime.now(UTC)
 
@@ -109,7 +110,7 @@ async def test_permanent_redirect_moves_the_feed_temporary_does_not(
     add_feeds(store, server, moved="/old", temp="/tmp")
     for feed in await claim(poller, "moved", "temp"):
         assert (await poller.poll(feed)).outcome == "ok"
-    urls = {s.name: s.url for s in store.feed_statuses()}
+    urls = {s.name: s.url for s in Archive(store.engine).feeds()}
     assert urls["moved"] == server.url("/new")
     assert urls["temp"] == server.url("/tmp")
 
@@ -126,7 +127,7 @@ async def test_gone_feed_stops_and_bad_feeds_do_not_stop_good_ones(
     results = {r.feed: r for r in await asyncio.gather(*(poller.poll(f) for f in feeds))}
     assert results["good"].new == 3
     assert {results[n].outcome for n in ("gone", "broken", "garbage")} == {"failed"}
-    states = {s.name: s.state for s in store.feed_statuses()}
+    states = {s.name: s.state for s in Archive(store.engine).feeds()}
     assert states["gone"] == "gone"
     assert await claim(poller, "gone") == []  # never polled again
 
@@ -178,7 +179,7 @@ async def test_fulltext_feed_fetches_pages_of_new_articles_and_falls_back(
     assert rows["g1"].canonical_url == canonical
     assert rows["g2"].fulltext is None
     assert rows["g2"].text.startswith("Short teaser 2")
-    (poll,) = store.recent_polls("full")
+    (poll,) = Archive(store.engine).feeds(polls_per_feed=20, name="full")[0].recent_polls
     assert poll.warnings is not None
     assert "/a/missing: HTTP 404" in poll.warnings
     # Articles already stored are not fetched again on the next poll.

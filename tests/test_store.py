@@ -28,7 +28,7 @@ def test_sync_feeds_adds_changes_and_removes(store: Store) -> None:
     assert store.sync_feeds(SPECS, NOW) == {"added": 0, "changed": 0, "removed": 0}
     moved = [FeedSpec("one", "http://127.0.0.1/one-new")]
     assert store.sync_feeds(moved, NOW) == {"added": 0, "changed": 1, "removed": 1}
-    by_name = {s.name: s for s in store.feed_statuses()}
+    by_name = {s.name: s for s in Archive(store.engine).feeds()}
     assert by_name["one"].url == "http://127.0.0.1/one-new"
     assert by_name["two"].state == "removed"
     assert [f.name for f in store.claim_due_feeds(NOW, owner="a", lease_seconds=60, limit=10)] == [
@@ -101,11 +101,11 @@ def test_record_poll_writes_feed_state_and_poll_log(store: Store) -> None:
         feed.id, owner="test", outcome="failed", error="HTTP 500", http_status=500, error_count=1
     )
     store.record_poll(failed, [])
-    status = next(s for s in store.feed_statuses() if s.name == "one")
+    status = next(s for s in Archive(store.engine).feeds() if s.name == "one")
     assert status.last_error == "HTTP 500"
     assert status.error_count == 1
     assert status.title == "One"
-    polls = store.recent_polls("one")
+    polls = Archive(store.engine).feeds(polls_per_feed=20, name="one")[0].recent_polls
     assert [p.outcome for p in polls] == ["failed", "ok"]
     # a failed poll keeps the validators of the last good one
     (again,) = store.claim_due_feeds(
@@ -139,8 +139,6 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "add_api_feed": lambda s: s.add_api_feed("n", "http://127.0.0.1/n", NOW),
         "remove_api_feed": lambda s: s.remove_api_feed("n"),
         "record_poll": lambda s: s.record_poll(poll_record(1), []),
-        "feed_statuses": lambda s: s.feed_statuses(),
-        "recent_polls": lambda s: s.recent_polls("x"),
         "count_articles": lambda s: s.count_articles(),
         "unprocessed_articles": lambda s: s.unprocessed_articles(10),
         "processed_articles_since": lambda s: list(s.processed_articles_since(NOW)),
@@ -196,7 +194,7 @@ def test_a_poll_whose_lease_passed_to_another_daemon_is_not_stored(store: Store)
     counts = store.record_poll(poll_record(feed.id, owner="a"), [article("X", guid="x")])
     assert not counts.stored
     assert store.count_articles() == 0
-    assert store.recent_polls("one") == []
+    assert Archive(store.engine).feeds(polls_per_feed=20, name="one")[0].recent_polls == ()
     assert store.renew_leases([taken.id], "b", later + timedelta(minutes=5)) == 1
     assert store.record_poll(poll_record(taken.id, owner="b"), [article("X", guid="x")]).stored
 
@@ -207,7 +205,7 @@ def test_api_feeds_are_left_alone_by_the_config_sync(store: Store) -> None:
     assert not store.add_api_feed("one", "http://127.0.0.1/other", NOW)  # name taken
     assert not store.add_api_feed("x", "http://127.0.0.1/one", NOW)  # URL taken
     assert store.sync_feeds(SPECS, NOW)["removed"] == 0
-    assert {s.name: s.state for s in store.feed_statuses()}["api"] == "active"
+    assert {s.name: s.state for s in Archive(store.engine).feeds()}["api"] == "active"
     assert store.remove_api_feed("one") == "config"
     assert store.remove_api_feed("api") == "removed"
     assert store.remove_api_feed("api") == "missing"

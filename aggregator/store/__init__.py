@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -45,9 +45,7 @@ from aggregator.store.events import (
 from aggregator.store.records import (
     FeedSpec,
     FeedState,
-    FeedStatus,
     PollRecord,
-    PollRow,
     StoreCounts,
 )
 from aggregator.store.schema import articles, feeds, metadata, polls
@@ -59,12 +57,10 @@ __all__ = [
     "ConsumerLock",
     "FeedSpec",
     "FeedState",
-    "FeedStatus",
     "MatchRow",
     "OutboxItem",
     "OutboxRow",
     "PollRecord",
-    "PollRow",
     "Store",
     "StoreCounts",
     "StoredArticle",
@@ -541,86 +537,6 @@ class Store(EventStatements):
         return found
 
     # -- queries ------------------------------------------------------------------
-
-    @_storage_errors
-    def feed_statuses(self) -> list[FeedStatus]:
-        counts = (
-            select(articles.c.feed_id, func.count().label("n"))
-            .group_by(articles.c.feed_id)
-            .subquery()
-        )
-        day_ago = datetime.now(UTC) - timedelta(days=1)
-        speed = (
-            select(polls.c.feed_id, func.avg(polls.c.duration).label("avg_duration"))
-            .where(polls.c.started_at >= day_ago)
-            .group_by(polls.c.feed_id)
-            .subquery()
-        )
-        stmt = (
-            select(
-                feeds,
-                func.coalesce(counts.c.n, 0).label("article_count"),
-                speed.c.avg_duration,
-            )
-            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
-            .outerjoin(speed, speed.c.feed_id == feeds.c.id)
-            .order_by(feeds.c.name)
-        )
-        with self.engine.connect() as conn:
-            out = []
-            for r in conn.execute(stmt):
-                out.append(
-                    FeedStatus(
-                        id=r.id,
-                        name=r.name,
-                        url=r.url,
-                        title=r.title,
-                        state=r.state,
-                        enabled=r.enabled,
-                        last_outcome=r.last_outcome,
-                        last_http_status=r.last_http_status,
-                        last_error=r.last_error,
-                        last_polled_at=r.last_polled_at,
-                        last_success_at=r.last_success_at,
-                        next_poll_at=r.next_poll_at,
-                        error_count=r.error_count,
-                        interval_seconds=r.interval_seconds,
-                        article_count=r.article_count,
-                        avg_duration=float(r.avg_duration) if r.avg_duration is not None else None,
-                    )
-                )
-            return out
-
-    @_storage_errors
-    def recent_polls(self, feed_name: str, limit: int = 20) -> list[PollRow]:
-        stmt = (
-            select(polls)
-            .join(feeds, feeds.c.id == polls.c.feed_id)
-            .where(feeds.c.name == feed_name)
-            .order_by(polls.c.started_at.desc(), polls.c.id.desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [
-                PollRow(
-                    started_at=r.started_at,
-                    duration=r.duration,
-                    outcome=r.outcome,
-                    url=r.url,
-                    http_status=r.http_status,
-                    bytes_wire=r.bytes_wire,
-                    bytes_decoded=r.bytes_decoded,
-                    etag_sent=r.etag_sent,
-                    last_modified_sent=r.last_modified_sent,
-                    etag_received=r.etag_received,
-                    last_modified_received=r.last_modified_received,
-                    new_entries=r.new_entries,
-                    updated_entries=r.updated_entries,
-                    error=r.error,
-                    warnings=r.warnings,
-                )
-                for r in conn.execute(stmt)
-            ]
 
     @_storage_errors
     def count_articles(self) -> int:

@@ -157,6 +157,14 @@ class PollInfo:
     new_entries: int
     updated_entries: int
     error: str | None
+    url: str = ""
+    bytes_wire: int = 0
+    bytes_decoded: int = 0
+    etag_sent: str | None = None
+    last_modified_sent: str | None = None
+    etag_received: str | None = None
+    last_modified_received: str | None = None
+    warnings: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +185,8 @@ class FeedInfo:
     error_count: int
     article_count: int
     recent_polls: tuple[PollInfo, ...] = field(default=())
+    interval_seconds: float | None = None  # the adaptive interval in force
+    avg_duration: float | None = None  # seconds, over the last day's polls
 
 
 @dataclass(frozen=True, slots=True)
@@ -692,9 +702,17 @@ class Archive:
             .group_by(articles.c.feed_id)
             .subquery()
         )
+        day_ago = datetime.now(UTC) - timedelta(days=1)
+        speed = (
+            select(polls.c.feed_id, func.avg(polls.c.duration).label("avg_duration"))
+            .where(polls.c.started_at >= day_ago)
+            .group_by(polls.c.feed_id)
+            .subquery()
+        )
         stmt = (
-            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"))
+            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"), speed.c.avg_duration)
             .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+            .outerjoin(speed, speed.c.feed_id == feeds.c.id)
             .order_by(feeds.c.name)
         )
         if name is not None:
@@ -713,6 +731,14 @@ class Archive:
                             p.new_entries,
                             p.updated_entries,
                             p.error,
+                            url=p.url,
+                            bytes_wire=p.bytes_wire,
+                            bytes_decoded=p.bytes_decoded,
+                            etag_sent=p.etag_sent,
+                            last_modified_sent=p.last_modified_sent,
+                            etag_received=p.etag_received,
+                            last_modified_received=p.last_modified_received,
+                            warnings=p.warnings,
                         )
                         for p in conn.execute(
                             select(polls)
@@ -739,6 +765,10 @@ class Archive:
                         error_count=r.error_count,
                         article_count=r.article_count,
                         recent_polls=recent,
+                        interval_seconds=r.interval_seconds,
+                        avg_duration=(
+                            float(r.avg_duration) if r.avg_duration is not None else None
+                        ),
                     )
                 )
         return out
