@@ -36,7 +36,7 @@ The pollers:
   own pool and httpx-aiohttp (what ours uses); the faster one is the floor.
 
 Note: the farm server shares the machine's cores with the poller being measured.
-Full runs take ~2-4 min at 500 x 50 and ~10 min at 2,000 x 50; ``--quick`` (60 x 20)
+Full runs take ~2-4 min at 500 x 50 and ~10 min at 2,000 x 50; ``--quick`` (40 x 20)
 takes well under a minute.
 """
 
@@ -48,6 +48,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -403,11 +404,21 @@ def spawn(
 ) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--base", base]
     cmd += ["--concurrency", str(concurrency), "--workers", str(workers), "--limit", str(limit)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
-    lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"{name} failed (exit {done.returncode}): " + " | ".join(tail))
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=7200)
+        except BaseException:
+            # Interrupted: SIGTERM lets the child shut its worker processes down.
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    lines = [x for x in out.splitlines() if x.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (err or out).strip().splitlines()[-3:]
+        raise RuntimeError(f"{name} failed (exit {proc.returncode}): " + " | ".join(tail))
     data: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
     return data
 
@@ -437,11 +448,15 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--feeds", type=int, default=None, help="default 500 (--quick: 60)")
+    ap.add_argument("--feeds", type=int, default=None, help="default 500 (--quick: 40)")
     ap.add_argument("--items", type=int, default=None, help="default 50 (--quick: 20)")
     ap.add_argument("--latency", type=parse_latency, default=(0.1, 0.3), help="e.g. 0.1-0.3")
     ap.add_argument("--concurrency", type=int, default=100)
@@ -451,16 +466,18 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(CONTENDERS), help="subset of " + ",".join(CONTENDERS)
     )
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="60 feeds x 20 items, < 1 min")
+    ap.add_argument("--quick", action="store_true", help="40 feeds x 20 items, < 1 min")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the farm, the children and their workers stop.
+    signal.signal(signal.SIGTERM, _interrupted)
     if args.child:
         return run_child(args)
 
-    feeds = args.feeds or (60 if args.quick else 500)
+    feeds = args.feeds or (40 if args.quick else 500)
     items = args.items or (20 if args.quick else 50)
     only = [c.strip() for c in args.only.split(",") if c.strip()]
     reader_counts = [int(x) for x in (args.reader_workers or "").split(",") if x] or (
@@ -568,7 +585,7 @@ def _calibrate_reader(
     """reader's best worker count: first-poll entries/s on a subset of the farm."""
     if len(counts) == 1:
         return counts[0]
-    subset = min(feeds, 40 if args.quick else 100)
+    subset = min(feeds, 20 if args.quick else 100)
     rates: dict[int, float] = {}
     for n in counts:
         print(f"running reader calibration, workers={n}, {subset} feeds ...", flush=True)
