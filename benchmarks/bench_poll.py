@@ -500,7 +500,11 @@ def main(argv: list[str] | None = None) -> int:
             nonlocal failed
             print(f"running {name} ...", flush=True)
             try:
-                results[name] = call()
+                results[name] = r = call()
+                # Each poller's rows as soon as it is done: a long run can be read live.
+                if r.first is not None and r.again is not None:
+                    print(fmt_row(r.name, "first", r, r.first), flush=True)
+                    print(fmt_row("", "again", r, r.again), flush=True)
             except Exception as exc:
                 failed = True
                 results[name] = Result(name, feeds, entries, error=str(exc))
