@@ -36,8 +36,9 @@ The pollers:
   own pool and httpx-aiohttp (what ours uses); the faster one is the floor.
 
 Note: the farm server shares the machine's cores with the poller being measured.
-Full runs take ~2-4 min at 500 x 50 and ~10 min at 2,000 x 50; ``--quick`` (40 x 20)
-takes well under a minute.
+A full run took 15 min at 500 x 50 on a 2-core machine busy with other jobs (ours'
+first poll is most of it) and about 4x that at 2,000 x 50 (``--reader-workers 32`` skips
+the calibration); ``--quick`` (40 x 20) takes under a minute.
 """
 
 from __future__ import annotations
