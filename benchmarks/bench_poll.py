@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -529,7 +530,10 @@ def main(argv: list[str] | None = None) -> int:
                     spawn("ours", base, concurrency=args.concurrency, workers=args.workers),
                 ),
             )
-        if "reader" in only:
+        if "reader" in only and importlib.util.find_spec("reader") is None:
+            notes.append("reader: NOT INSTALLED (pip install reader): skipped")
+            print(notes[-1])
+        elif "reader" in only:
             best = _calibrate_reader(base, reader_counts, feeds, items, args, notes)
             if best is None:
                 failed = True
