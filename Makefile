@@ -20,6 +20,10 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
