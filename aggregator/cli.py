@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     ar.add_argument("id")
     at = asub.add_parser("test", help="send a sample alert through a rule's real channels")
     at.add_argument("rule")
+    ae = asub.add_parser("enable", help="re-enable a channel disabled by a 410 Gone")
+    ae.add_argument("channel")
 
     o = sub.add_parser("opml", help="OPML import and export of feeds")
     osub = o.add_subparsers(dest="opml_command", required=True, metavar="SUBCOMMAND")
@@ -610,6 +612,13 @@ def cmd_alerts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             return EXIT_OK
         if args.alerts_command == "test":
             return _alerts_test(args.rule, loaded)
+        if args.alerts_command == "enable":
+            if args.channel not in store.disabled_channels():
+                print(f"channel {args.channel!r} is not disabled", file=sys.stderr)
+                return EXIT_USAGE
+            store.enable_channel(args.channel)
+            print(f"channel {args.channel} enabled; retry its dead alerts with `alerts retry ID`")
+            return EXIT_OK
         items = store.list_alerts(statuses=("dead",) if args.failed else None, limit=args.limit)
         counts = store.alert_counts()
         disabled = store.disabled_channels()

@@ -152,3 +152,34 @@ async def test_unknown_channel_is_dead_lettered_with_a_reason(store: Store, chan
     deliverer = Deliverer(store, {}, owner="t", clock=Clock())
     assert (await deliverer.run_once()).dead == 2
     assert all("not configured" in (a.last_error or "") for a in store.list_alerts())
+
+
+def test_cli_enables_a_disabled_channel_and_retries_an_alert(
+    tmp_path: object, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from aggregator.cli import main
+
+    store = Store.open(database_url)
+    try:
+        enqueue_two_events(store, ("hook",))
+        alert = store.list_alerts()[0]
+        store.mark_alert_failed(alert.id, "t", "410 Gone", None)
+        store.disable_channel("hook", "410 Gone: endpoint gone", NOW)
+    finally:
+        store.close()
+    config = Path(str(tmp_path)) / "feeds.yaml"
+    config.write_text("feeds: []\n")
+    monkeypatch.setenv("AGGREGATOR_DATABASE_URL", database_url)
+    assert main(["--config", str(config), "alerts", "enable", "hook"]) == 0
+    assert main(["--config", str(config), "alerts", "enable", "hook"]) == 2  # not disabled
+    assert main(["--config", str(config), "alerts", "retry", alert.id]) == 0
+    assert main(["--config", str(config), "alerts", "retry", "nope"]) == 2
+    store = Store.open(database_url)
+    try:
+        assert store.disabled_channels() == {}
+        retried = next(a for a in store.list_alerts() if a.id == alert.id)
+        assert (retried.status, retried.attempts) == ("pending", 0)
+    finally:
+        store.close()

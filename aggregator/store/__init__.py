@@ -405,15 +405,6 @@ class Store(EventStatements):
             )
             return int(result.rowcount)
 
-    @_storage_errors
-    def next_due_at(self) -> datetime | None:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(func.min(feeds.c.next_poll_at)).where(
-                    feeds.c.enabled.is_(True), feeds.c.state.in_(("active", "broken"))
-                )
-            ).scalar_one_or_none()
-
     # -- polls and articles ------------------------------------------------------
 
     @_storage_errors

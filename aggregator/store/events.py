@@ -192,23 +192,6 @@ class EventStatements:
                 )
             ]
 
-    def resolve_cluster(self, cluster_id: int) -> int:
-        """Follow merges to the surviving cluster."""
-        with self.engine.connect() as conn:
-            seen = set()
-            current = cluster_id
-            while current not in seen:
-                seen.add(current)
-                nxt = conn.execute(
-                    select(clusters.c.merged_into).where(clusters.c.id == current)
-                ).scalar()
-                if nxt is None:
-                    return current
-                current = int(nxt)
-            return current
-
-    # -- what alert decisions need to know ---------------------------------------
-
     def topic_matched_clusters(self, topic: str, cluster_ids: Sequence[int]) -> set[int]:
         """Which of these clusters already have an article matching ``topic``."""
         if not cluster_ids:
@@ -525,11 +508,6 @@ class EventStatements:
         with self.engine.connect() as conn:
             return [_outbox_item(r) for r in conn.execute(stmt)]
 
-    def get_alert(self, alert_id: str) -> OutboxItem | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
-            return _outbox_item(row) if row is not None else None
-
     def retry_alert(self, alert_id: str, now: datetime) -> bool:
         """Put a dead (or pending) alert back in the queue, due now, attempts reset."""
         with self.engine.begin() as conn:
@@ -646,14 +624,6 @@ class EventStatements:
             status=r.status,
             merged_into=r.merged_into,
         )
-
-    def pending_alert_count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(alerts).where(alerts.c.status == "pending")
-                ).scalar_one()
-            )
 
 
 def _outbox_item(r: Any) -> OutboxItem:
