@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -205,26 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config_check(args)
         loaded = _load(args)
         _setup_logging(args.verbose, loaded.config.settings.log_level)
-        if args.command == "run":
-            return cmd_run(loaded)
-        if args.command == "poll":
-            return cmd_poll(args, loaded)
-        if args.command == "search":
-            return cmd_search(args, loaded)
-        if args.command == "feeds":
-            return cmd_feeds(args, loaded)
-        if args.command == "db":
-            return cmd_db(args, loaded)
-        if args.command == "alerts":
-            return cmd_alerts(args, loaded)
-        if args.command == "clusters":
-            return cmd_clusters(args, loaded)
-        if args.command == "cluster":
-            return cmd_cluster_show(args, loaded)
-        if args.command == "export":
-            return cmd_export(args, loaded)
-        if args.command == "opml":
-            return cmd_opml(args, loaded)
+        return COMMANDS[args.command](args, loaded)
     except ConfigError as err:
         _print_problems(err, source)
         return EXIT_USAGE
@@ -236,7 +217,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
-    parser.error(f"unknown command {args.command}")
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
@@ -254,7 +234,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(loaded: LoadedConfig) -> int:
+def cmd_run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.scheduler import Daemon
 
     return asyncio.run(Daemon(loaded).run())
@@ -740,6 +720,20 @@ def cmd_opml(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         loaded.path.write_text(updated, encoding="utf-8")
     print(f"{loaded.path}: {len(new)} feeds added")
     return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, LoadedConfig], int]] = {
+    "run": cmd_run,
+    "poll": cmd_poll,
+    "search": cmd_search,
+    "feeds": cmd_feeds,
+    "db": cmd_db,
+    "alerts": cmd_alerts,
+    "clusters": cmd_clusters,
+    "cluster": cmd_cluster_show,
+    "export": cmd_export,
+    "opml": cmd_opml,
+}
 
 
 if __name__ == "__main__":
