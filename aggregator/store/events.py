@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -272,7 +272,6 @@ class EventStatements:
         """Store a processed batch whole: assignments, clusters, matches and the alerts
         they caused commit together, so an alert is never lost nor made twice. Returns
         the number of outbox rows actually inserted (a repeat is ignored by its key)."""
-        inserted = 0
         with self.engine.begin() as conn:
             for o in outcomes:
                 conn.execute(
@@ -347,27 +346,34 @@ class EventStatements:
                         for m in match_rows
                     ],
                 )
-            for a in outbox_rows:
-                result = conn.execute(
-                    self._insert_ignore(alerts, ["dedupe_key"]).returning(alerts.c.id),
-                    {
-                        "id": a.id,
-                        "dedupe_key": a.dedupe_key,
-                        "rule": a.rule,
-                        "channel": a.channel,
-                        "topic": a.topic,
-                        "trigger": a.trigger,
-                        "cluster_id": a.cluster_id,
-                        "article_id": a.article_id,
-                        "payload": a.payload,
-                        "status": a.status,
-                        "attempts": 0,
-                        "due_at": a.due_at,
-                        "last_error": a.last_error,
-                        "created_at": now,
-                    },
-                )
-                inserted += len(result.fetchall())
+            return self._enqueue(conn, outbox_rows, now)
+
+    def _enqueue(self, conn: Connection, rows: Sequence[OutboxRow], created_at: datetime) -> int:
+        """Insert outbox rows; one whose dedupe key exists is skipped ("never twice").
+        Returns how many were inserted (counted with RETURNING: psycopg's rowcount is
+        unreliable for ON CONFLICT DO NOTHING)."""
+        inserted = 0
+        for a in rows:
+            result = conn.execute(
+                self._insert_ignore(alerts, ["dedupe_key"]).returning(alerts.c.id),
+                {
+                    "id": a.id,
+                    "dedupe_key": a.dedupe_key,
+                    "rule": a.rule,
+                    "channel": a.channel,
+                    "topic": a.topic,
+                    "trigger": a.trigger,
+                    "cluster_id": a.cluster_id,
+                    "article_id": a.article_id,
+                    "payload": a.payload,
+                    "status": a.status,
+                    "attempts": 0,
+                    "due_at": a.due_at,
+                    "last_error": a.last_error,
+                    "created_at": created_at,
+                },
+            )
+            inserted += len(result.fetchall())
         return inserted
 
     def _insert_ignore(self, table: Any, keys: list[str]) -> Any:
@@ -399,34 +405,13 @@ class EventStatements:
 
     def record_digest(self, rule: str, at: datetime, rows: Sequence[OutboxRow]) -> int:
         """Advance the rule's digest clock and enqueue its messages together."""
-        inserted = 0
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(rule_state).where(rule_state.c.rule == rule).values(last_digest_at=at)
             )
             if done.rowcount == 0:
                 conn.execute(rule_state.insert().values(rule=rule, last_digest_at=at))
-            for a in rows:
-                result = conn.execute(
-                    self._insert_ignore(alerts, ["dedupe_key"]).returning(alerts.c.id),
-                    {
-                        "id": a.id,
-                        "dedupe_key": a.dedupe_key,
-                        "rule": a.rule,
-                        "channel": a.channel,
-                        "topic": a.topic,
-                        "trigger": a.trigger,
-                        "cluster_id": None,
-                        "article_id": None,
-                        "payload": a.payload,
-                        "status": a.status,
-                        "attempts": 0,
-                        "due_at": a.due_at,
-                        "created_at": at,
-                    },
-                )
-                inserted += len(result.fetchall())
-        return inserted
+            return self._enqueue(conn, rows, at)
 
     # -- the outbox ---------------------------------------------------------------
 
