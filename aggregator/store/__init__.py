@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
-    and_,
     create_engine,
     event,
     func,
@@ -42,6 +42,7 @@ from aggregator.store.events import (
     OutboxRow,
     StoredArticle,
 )
+from aggregator.store.leases import lease_rows
 from aggregator.store.records import (
     FeedSpec,
     FeedState,
@@ -345,10 +346,9 @@ class Store(EventStatements):
         ignores ``next_poll_at`` (an explicit one-off poll of named feeds).
         """
         until = now + timedelta(seconds=lease_seconds)
-        conds = [
+        conds: list[ColumnElement[bool]] = [
             feeds.c.enabled.is_(True),
             feeds.c.state.in_(("active", "broken")),
-            or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now),
         ]
         if not force:
             conds.append(feeds.c.next_poll_at <= now)
@@ -359,23 +359,16 @@ class Store(EventStatements):
         if names is not None:
             conds.append(or_(feeds.c.name.in_(names), feeds.c.url.in_(names)))
         with self.engine.begin() as conn:
-            ids = list(
-                conn.execute(
-                    select(feeds.c.id)
-                    .where(and_(*conds))
-                    .order_by(feeds.c.next_poll_at, feeds.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
+            rows = lease_rows(
+                conn,
+                feeds,
+                conds,
+                (feeds.c.next_poll_at, feeds.c.id),
+                now=now,
+                limit=limit,
+                owner=owner,
+                until=until,
             )
-            if not ids:
-                return []
-            conn.execute(
-                update(feeds)
-                .where(feeds.c.id.in_(ids))
-                .values(lease_owner=owner, lease_until=until)
-            )
-            rows = conn.execute(select(feeds).where(feeds.c.id.in_(ids)).order_by(feeds.c.id))
             return [_feed_state(r) for r in rows]
 
     @_storage_errors

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aggregator.models import Article
+from aggregator.store.leases import lease_rows
 from aggregator.store.schema import (
     alerts,
     articles,
@@ -423,28 +424,15 @@ class EventStatements:
         free again, so the alert is sent, not lost."""
         until = now + timedelta(seconds=lease_seconds)
         with self.engine.begin() as conn:
-            ids = list(
-                conn.execute(
-                    select(alerts.c.id)
-                    .where(
-                        alerts.c.status == "pending",
-                        alerts.c.due_at <= now,
-                        or_(alerts.c.lease_until.is_(None), alerts.c.lease_until < now),
-                    )
-                    .order_by(alerts.c.due_at, alerts.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                ).scalars()
-            )
-            if not ids:
-                return []
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id.in_(ids))
-                .values(lease_owner=owner, lease_until=until)
-            )
-            rows = conn.execute(
-                select(alerts).where(alerts.c.id.in_(ids)).order_by(alerts.c.due_at, alerts.c.id)
+            rows = lease_rows(
+                conn,
+                alerts,
+                (alerts.c.status == "pending", alerts.c.due_at <= now),
+                (alerts.c.due_at, alerts.c.id),
+                now=now,
+                limit=limit,
+                owner=owner,
+                until=until,
             )
             return [_outbox_item(r) for r in rows]
 
