@@ -36,10 +36,14 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import feedparser.mixin
 
+from aggregator import saxdriver
 from aggregator.errors import ParseError
 from aggregator.models import ParsedEntry, ParsedFeed
 
 __all__ = ["ParseSettings", "absolutize_html", "parse_feed", "safe_link", "strip_control"]
+
+# feedparser parses through expat with buffered character data (see saxdriver).
+saxdriver.install()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from aggregator.normalize import (
     normalize_entry,
     remove_repeats,
     sanitize_html,
+    words,
 )
 
 DATA = Path(__file__).parent / "data" / "normalize"
@@ -159,6 +161,22 @@ def test_sanitize_never_lets_a_script_url_through() -> None:
             assert "onload" not in out
 
 
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("a<!-- note -->b<?pi x?>c<p>d</p>", "abc\n\nd"),  # comments go, their tails stay
+        ("<p>one<br>two<br><br>three</p>", "one\ntwo\n\nthree"),  # two <br>: a paragraph
+        ("<p>x<script>alert(1)<b>y</b></script>z</p>", "xz"),
+        ("<p>a\x01b</p><p>c&#1;d</p>", "ab\n\ncd"),  # control characters are not breaks
+        ("<p> a \u200b b \n c </p>", "a b c"),  # invisible characters leave one space
+        ("<p>caf\u00c3\u00a9 au lait</p>", "café au lait"),  # mojibake repaired
+        ("<p>e\u0301</p>", "\u00e9"),  # NFC
+    ],
+)
+def test_html_to_text_structure(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
 def test_content_hash_ignores_formatting_but_not_words() -> None:
     a = content_hash("Troops arrive", "One “two” three.\n\nFour five.")
     b = content_hash("troops  arrive", 'One "two" three. Four five!')
@@ -166,6 +184,15 @@ def test_content_hash_ignores_formatting_but_not_words() -> None:
     assert a == b
     assert a != c
     assert len(a) == 64
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_content_hash_is_the_hash_of_the_words(title: str, text: str) -> None:
+    # content_hash takes the words paragraph by paragraph (from cached keys); stored
+    # hashes were made from the words of the whole text, so the two must agree.
+    key = " ".join(words(title)) + "\n" + " ".join(words(text))
+    assert content_hash(title, text) == hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def test_normalize_is_deterministic_and_utc() -> None:
