@@ -25,11 +25,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import ftfy
 import ftfy.badness
-import lxml.html  # type: ignore[import-untyped]
 import nh3
 import numpy as np
 import numpy.typing as npt
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 
 from aggregator.models import Article, ParsedEntry
 
@@ -283,9 +282,11 @@ def html_to_text(html: str) -> str:
                 paras.append(line)
         return "\n\n".join(paras)
     try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
+        root = _html_body(html)
     except (etree.ParserError, ValueError):
         return clean_text(html)
+    if root is None:  # a page with a head and no body
+        return ""
     paragraphs: list[str] = []
     lines: list[str] = []
     for block in "".join(_text_pieces(root)).split(_BLOCK):
@@ -300,6 +301,23 @@ def html_to_text(html: str) -> str:
             paragraphs.append("\n".join(lines))
             lines = []
     return "\n\n".join(paragraphs)
+
+
+_FULL_DOCUMENT_RE = re.compile(r"^\s*<(?:html|!doctype)", re.IGNORECASE)
+
+
+def _html_body(html: str) -> Any:
+    """The ``<body>`` of ``html`` parsed as a fragment (or as a page when it is one),
+    None when the page has none.
+
+    A plain ``etree.HTMLParser``, not lxml.html's: its elements are plain, so the
+    walk does not pay for lxml.html's per-element class lookup. Each call gets its
+    own parser: lxml parsers must not be shared between threads.
+    """
+    if not _FULL_DOCUMENT_RE.match(html):
+        html = f"<html><body>{html}</body></html>"
+    doc = etree.fromstring(html, etree.HTMLParser())
+    return None if doc is None else doc.find("body")
 
 
 # Markers for block boundaries and <br> in the raw text: lone surrogates, which no
@@ -323,7 +341,7 @@ def _text_pieces(root: Any) -> list[str]:
             if skipping:
                 skipping += 1
                 continue
-            tag = el.tag  # lxml.html gives lower-case tags
+            tag = el.tag  # the HTML parser gives lower-case tags
             if tag in _SKIP_TAGS:
                 skipping = 1
                 continue

@@ -171,6 +171,12 @@ def test_sanitize_never_lets_a_script_url_through() -> None:
         ("<p> a \u200b b \n c </p>", "a b c"),  # invisible characters leave one space
         ("<p>caf\u00c3\u00a9 au lait</p>", "café au lait"),  # mojibake repaired
         ("<p>e\u0301</p>", "\u00e9"),  # NFC
+        # A control character in leading text once sent the whole body, tags and
+        # all, to the plain-text path.
+        ("\x0bword</b>", "word"),
+        ("&#1;<p>x</p>", "x"),
+        ("<!doctype html><html><head><title>t</title></head><body><p>b</p></body></html>", "b"),
+        ("<html><head><title>only a head</title></head></html>", ""),
     ],
 )
 def test_html_to_text_structure(html: str, text: str) -> None:
