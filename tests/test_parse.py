@@ -652,3 +652,47 @@ def test_atom_content_without_summary_is_not_doubled_as_escaped_text() -> None:
     (entry,) = feed.entries
     assert "<b>arrived</b>" in entry.content_html
     assert "&lt;" not in entry.summary_html  # never the body escaped as text
+
+
+def _parse_bytes(body: bytes, headers: dict[str, str] | None = None) -> ParsedFeed:
+    return parse_feed(
+        body,
+        url="http://feeds.example/news/rss.xml",
+        headers=headers or {"Content-Type": "application/rss+xml"},
+        fetched_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+
+
+def test_relative_links_and_permalink_guids_resolve_against_the_base() -> None:
+    body = (
+        b'<rss version="2.0"><channel><title>c</title><link>/home</link>'
+        b"<item><title>a</title><link>a/b.html</link><guid>item-1</guid>"
+        b'<description>&lt;a href="x.html"&gt;x&lt;/a&gt;</description></item>'
+        b'<item><title>b</title><link>/c.html</link><guid isPermaLink="false">k-2</guid></item>'
+        b"<item><title>c</title><guid>item-3</guid></item>"
+        b"</channel></rss>"
+    )
+    feed = _parse_bytes(body)
+    first, second, third = feed.entries
+    assert feed.link == "http://feeds.example/home"
+    assert first.link == "http://feeds.example/news/a/b.html"
+    assert first.guid == "item-1"  # the item has a <link>: its guid is only an id
+    assert 'href="http://feeds.example/news/x.html"' in first.summary_html
+    assert second.guid == "k-2"
+    # A <guid> that is the item's only link is resolved like one (as feedparser does
+    # given the base), so stored identities do not change.
+    assert third.guid == third.link == "http://feeds.example/news/item-3"
+    moved = _parse_bytes(body, {"Content-Location": "http://mirror.example/m/feed.xml"})
+    assert moved.entries[0].link == "http://mirror.example/m/a/b.html"
+    assert moved.entries[2].guid == "http://mirror.example/m/item-3"
+
+
+def test_nested_relative_xml_base() -> None:
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/rel/"><title>f</title>'
+        b'<entry xml:base="../up/"><id>urn:x</id><title>e</title><link href="one.html"/>'
+        b'<content type="html">&lt;img src="p.png"&gt;</content></entry></feed>'
+    )
+    (entry,) = _parse_bytes(body, {"Content-Type": "application/atom+xml"}).entries
+    assert entry.link == "http://feeds.example/up/one.html"
+    assert 'src="http://feeds.example/up/p.png"' in entry.content_html
