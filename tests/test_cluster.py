@@ -14,6 +14,7 @@ import pytest
 from aggregator.cluster import Clusterer, ClusterSettings, featurize
 from aggregator.errors import ConfigError
 from aggregator.models import Article
+from tests import factories
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SLICE = Path(__file__).parent / "data" / "clustering" / "uci-dev-slice.jsonl"
@@ -27,21 +28,16 @@ def article(
     text: str = "",
     url: str | None = None,
 ) -> Article:
-    return Article(
+    return factories.article(
+        title,
+        text=text,
         feed=feed,
-        guid=None,
         url=url,
         canonical_url=url,
-        title=title,
-        title_raw=title,
         summary="",
-        text=text,
         html="",
-        author=None,
         published=T0 + at,
-        published_estimated=False,
         fetched_at=T0 + at,
-        language="en",
         content_hash=title,
     )
 

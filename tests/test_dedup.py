@@ -12,6 +12,7 @@ import pytest
 from aggregator.dedup import DedupIndex, DedupSettings, similarity, sketch
 from aggregator.models import Article
 from aggregator.normalize import content_hash
+from tests import factories
 
 PAIRS = Path(__file__).parent / "data" / "dedup" / "pairs.jsonl"
 SEED = Path(__file__).parent / "data" / "normalize" / "seed-article.expected.txt"
@@ -26,21 +27,16 @@ def article(
     published: datetime = T0,
     feed: str = "wire",
 ) -> Article:
-    return Article(
+    return factories.article(
+        title,
+        text=text,
         feed=feed,
-        guid=None,
         url=url,
         canonical_url=url,
-        title=title,
-        title_raw=title,
         summary="",
-        text=text,
         html="",
-        author=None,
         published=published,
-        published_estimated=False,
         fetched_at=published,
-        language="en",
         content_hash=content_hash(title, text),
     )
 
