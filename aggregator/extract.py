@@ -18,14 +18,8 @@ import trafilatura
 from lxml import etree
 
 from aggregator.errors import ExtractError
-from aggregator.normalize import (
-    clean_text,
-    detect_language,
-    drop_title,
-    html_to_text,
-    paragraph_key,
-    remove_repeats,
-)
+from aggregator.normalize import detect_language, drop_title, paragraph_key, remove_repeats
+from aggregator.text import clean_text, html_to_text
 
 __all__ = ["ExtractSettings", "ExtractedPage", "choose_text", "extract_page", "page_metadata"]
 
