@@ -450,6 +450,12 @@ class Daemon:
         async def run() -> None:
             try:
                 await job()
+            except asyncio.CancelledError:
+                if not self.stopping.is_set():
+                    raise
+                # The shutdown cancelled it mid-await (asyncio.run cancels what is left).
+                # Every job's writes are transactions, claims are leases that expire:
+                # nothing to undo, and nothing for APScheduler to log as a crash.
             except Exception:
                 if not self.stopping.is_set():
                     log.exception(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from aggregator.config import load_config
+from aggregator.scheduler import Daemon
 from aggregator.store.schema import metadata, polls
 from tests.support.httpserver import LocalServer, Response
 from tests.test_e2e_daemon import DATA, wait_for
@@ -152,3 +155,28 @@ def test_three_daemons_share_500_feeds_and_take_over_a_killed_ones_leases(
     refetched = [p for p, c in requests.items() if c > 1]
     # Only feeds in flight at the kill were fetched again, at most one batch's worth.
     assert len(refetched) <= 40
+
+
+async def test_a_job_cancelled_by_the_shutdown_ends_quietly() -> None:
+    # asyncio.run cancels jobs still awaiting the writer when the daemon returns;
+    # APScheduler logged that CancelledError as a crashed job, with a traceback.
+    loaded = load_config(None, text="feeds: []\n", env={})
+    daemon = Daemon(loaded)
+    started = asyncio.Event()
+
+    async def job() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    running = asyncio.create_task(daemon._guarded(job)())
+    await started.wait()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):  # not stopping: cancellation propagates
+        await running
+    started.clear()
+    stopping = asyncio.create_task(daemon._guarded(job)())
+    await started.wait()
+    daemon.stopping.set()
+    stopping.cancel()
+    await stopping  # the shutdown's cancellation: the job ends without an error
+    assert not stopping.cancelled()
