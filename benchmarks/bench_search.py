@@ -205,11 +205,14 @@ def raw_query(engine: Engine, archive: Archive) -> Callable[[str], int]:
         conn.driver_connection.autocommit = True  # type: ignore[union-attr]
     cur = conn.cursor()
     if sqlite:
+        # Ranked inside FTS5 first, then only the page's rows read (Archive.search
+        # without filters; with filters it joins every hit, as PostgreSQL does).
         sql = (
-            "SELECT a.id, f.name, a.title, a.url, a.published, a.summary, h.score FROM "
+            "SELECT a.id, f.name, a.title, a.url, a.published, a.summary, t.score FROM "
             "(SELECT rowid AS rid, -bm25(articles_fts, 10.0, 1.0) AS score FROM articles_fts "
-            "WHERE articles_fts MATCH ?) h JOIN articles a ON a.id = h.rid "
-            "JOIN feeds f ON f.id = a.feed_id ORDER BY h.score DESC, a.id DESC LIMIT 21"
+            "WHERE articles_fts MATCH ? ORDER BY score DESC, rid DESC LIMIT 21) t "
+            "LEFT JOIN articles a ON a.id = t.rid LEFT JOIN feeds f ON f.id = a.feed_id "
+            "ORDER BY t.score DESC, t.rid DESC"
         )
     else:
         sql = (
