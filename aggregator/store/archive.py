@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     Engine,
+    Integer,
     Select,
     Subquery,
     and_,
@@ -272,9 +273,13 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _fts_hits(match: str) -> Subquery:
-    """SQLite: the FTS5 hits of ``match`` as (rid, score), score higher is better."""
+def _fts_hits(match: str | None = None) -> Subquery:
+    """SQLite: the FTS5 hits of ``match`` as (rid, score), score higher is better.
+
+    Without ``match`` the statement leaves the ``fts_match`` parameter to execution.
+    """
     w_title, w_text = BM25_WEIGHTS
+    condition = text(f"{FTS_TABLE} MATCH :fts_match")
     return (
         select(
             literal_column("rowid").label("rid"),
@@ -282,28 +287,34 @@ def _fts_hits(match: str) -> Subquery:
             literal_column(f"-bm25({FTS_TABLE}, {w_title}, {w_text})").label("score"),
         )
         .select_from(text(FTS_TABLE))
-        .where(text(f"{FTS_TABLE} MATCH :fts_match").bindparams(fts_match=match))
+        .where(condition if match is None else condition.bindparams(fts_match=match))
         .subquery("hits")
     )
 
 
-def _fts_top_statement(match: str, after: Cursor | None, k: int) -> Select[Any]:
+@functools.cache
+def _fts_top_statement(with_cursor: bool) -> Select[Any]:
     """SQLite, ranked by relevance with no other filter: the page ranked inside FTS5.
 
-    Only the k best hits (after the cursor) are looked up in ``articles``: the general
-    statement joins every hit before sorting, and reading an article row means walking
-    its overflow pages past text and html (published, language, cluster_id come after
-    them), for thousands of hits at a million articles. Same score expression, same
-    (score, id) order and cursor condition, so the same page. Outer joins: the caller
-    checks that every hit found its article and feed.
+    Only the ``k`` best hits (after the cursor ``after_key``, ``after_id``) are looked
+    up in ``articles``: the general statement joins every hit before sorting, and
+    reading an article row means walking its overflow pages past text and html
+    (published, language, cluster_id come after them), for thousands of hits at a
+    million articles. Same score expression, same (score, id) order and cursor
+    condition, so the same page. Outer joins: the caller checks that every hit found
+    its article and feed. Built once per shape (parameters bound at execution): its
+    construction costs about as much as the engine's query on a small archive.
     """
-    hits = _fts_hits(match)
+    hits = _fts_hits()
     top = select(hits.c.rid, hits.c.score)
-    if after is not None:
-        top = top.where(
-            or_(hits.c.score < after.key, and_(hits.c.score == after.key, hits.c.rid < after.id))
-        )
-    ranked = top.order_by(hits.c.score.desc(), hits.c.rid.desc()).limit(k).subquery("top")
+    if with_cursor:
+        key, after = bindparam("after_key", type_=Double), bindparam("after_id", type_=Integer)
+        top = top.where(or_(hits.c.score < key, and_(hits.c.score == key, hits.c.rid < after)))
+    ranked = (
+        top.order_by(hits.c.score.desc(), hits.c.rid.desc())
+        .limit(bindparam("k", type_=Integer))
+        .subquery("top")
+    )
     source = ranked.outerjoin(articles, articles.c.id == ranked.c.rid).outerjoin(
         feeds, feeds.c.id == articles.c.feed_id
     )
@@ -429,7 +440,11 @@ class Archive:
                 ranked = True
                 fts_only = self._fts_only(plan, filters, order)
                 if fts_only is not None:
-                    top = conn.execute(_fts_top_statement(fts_only, after, limit + 1)).all()
+                    params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
+                    if after is not None:
+                        params |= {"after_key": after.key, "after_id": after.id}
+                    stmt = _fts_top_statement(after is not None)
+                    top = conn.execute(stmt, params).all()
                     # A hit without its article or feed row (an index out of step with
                     # the table) would be dropped by the general statement's inner
                     # joins, changing which rows make the page: use that one then.
