@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.api.safety import clean_html, safe_url
@@ -39,6 +39,8 @@ from aggregator.store.archive import (
 )
 
 log = logging.getLogger(__name__)
+
+_SEARCH_PAGE = TypeAdapter(SearchPage)
 
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number cannot exist (and would overflow)
 
@@ -161,7 +163,7 @@ def _safe_detail(a: ArticleDetail) -> ArticleDetail:
     )
 
 
-def search_filters(
+async def search_filters(
     topic: str | None = None,
     feed: Annotated[list[str] | None, Query(description="feed (outlet) name; repeat")] = None,
     cluster: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -169,6 +171,8 @@ def search_filters(
     since: Annotated[datetime | None, Query(description="published at or after")] = None,
     until: Annotated[datetime | None, Query(description="published before")] = None,
 ) -> Filters:
+    # async: no I/O here, and a sync dependency would cost a trip through the thread
+    # pool per request (~1 ms at the p50 of bench_search on a busy machine).
     return Filters(
         topic=topic,
         feeds=tuple(feed or ()),
@@ -215,16 +219,19 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     responses: dict[int | str, dict[str, Any]] = {400: {"model": Problem}}
 
-    @api.get("/articles", responses=responses)
+    @api.get("/articles", responses=responses, response_model=SearchPage)
     def list_articles(
         filters: Annotated[Filters, Depends(search_filters)],
         q: Annotated[str | None, Query(max_length=1000, description="query language")] = None,
         order: Literal["relevance", "date"] = "relevance",
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    ) -> SearchPage:
+    ) -> Response:
         page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
-        return replace(page, items=tuple(_safe_summary(a) for a in page.items))
+        page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
+        # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
+        # validate it again in another trip through the thread pool, then serialize it.
+        return Response(_SEARCH_PAGE.dump_json(page), media_type="application/json")
 
     @api.get("/articles/{article_id}", responses={404: {"model": Problem}})
     def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> ArticleDetail:

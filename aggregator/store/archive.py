@@ -21,7 +21,9 @@ from sqlalchemy import (
     ColumnElement,
     Double,
     Engine,
+    Integer,
     Select,
+    Subquery,
     and_,
     bindparam,
     cast,
@@ -35,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
-from aggregator.query import SearchPlan, fts5_plan, parse_query, tsquery_plan
+from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
 from aggregator.store.search import BM25_WEIGHTS, FTS_TABLE, SEARCH_COLUMN, Cursor, Order
 
@@ -271,6 +273,58 @@ _SUMMARY_COLUMNS = (
 )
 
 
+def _fts_hits(match: str | None = None) -> Subquery:
+    """SQLite: the FTS5 hits of ``match`` as (rid, score), score higher is better.
+
+    Without ``match`` the statement leaves the ``fts_match`` parameter to execution.
+    """
+    w_title, w_text = BM25_WEIGHTS
+    condition = text(f"{FTS_TABLE} MATCH :fts_match")
+    return (
+        select(
+            literal_column("rowid").label("rid"),
+            # bm25 is "lower is better"; negated so both engines rank alike.
+            literal_column(f"-bm25({FTS_TABLE}, {w_title}, {w_text})").label("score"),
+        )
+        .select_from(text(FTS_TABLE))
+        .where(condition if match is None else condition.bindparams(fts_match=match))
+        .subquery("hits")
+    )
+
+
+@functools.cache
+def _fts_top_statement(with_cursor: bool) -> Select[Any]:
+    """SQLite, ranked by relevance with no other filter: the page ranked inside FTS5.
+
+    Only the ``k`` best hits (after the cursor ``after_key``, ``after_id``) are looked
+    up in ``articles``: the general statement joins every hit before sorting, and
+    reading an article row means walking its overflow pages past text and html
+    (published, language, cluster_id come after them), for thousands of hits at a
+    million articles. Same score expression, same (score, id) order and cursor
+    condition, so the same page. Outer joins: the caller checks that every hit found
+    its article and feed. Built once per shape (parameters bound at execution): its
+    construction costs about as much as the engine's query on a small archive.
+    """
+    hits = _fts_hits()
+    top = select(hits.c.rid, hits.c.score)
+    if with_cursor:
+        key, after = bindparam("after_key", type_=Double), bindparam("after_id", type_=Integer)
+        top = top.where(or_(hits.c.score < key, and_(hits.c.score == key, hits.c.rid < after)))
+    ranked = (
+        top.order_by(hits.c.score.desc(), hits.c.rid.desc())
+        .limit(bindparam("k", type_=Integer))
+        .subquery("top")
+    )
+    source = ranked.outerjoin(articles, articles.c.id == ranked.c.rid).outerjoin(
+        feeds, feeds.c.id == articles.c.feed_id
+    )
+    return (
+        select(*_SUMMARY_COLUMNS, ranked.c.score.label("score"))
+        .select_from(source)
+        .order_by(ranked.c.score.desc(), ranked.c.rid.desc())
+    )
+
+
 def _summary(row: Any, score: float | None = None) -> ArticleSummary:
     return ArticleSummary(
         id=row.id,
@@ -382,8 +436,23 @@ class Archive:
         after = Cursor.decode(cursor, order, fingerprint) if cursor else None
         try:
             with self.engine.connect() as conn:
-                stmt, ranked = self._search_statement(conn, plan, filters, order, after)
-                rows = conn.execute(stmt.limit(limit + 1)).all()
+                rows = None
+                ranked = True
+                fts_only = self._fts_only(plan, filters, order)
+                if fts_only is not None:
+                    params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
+                    if after is not None:
+                        params |= {"after_key": after.key, "after_id": after.id}
+                    stmt = _fts_top_statement(after is not None)
+                    top = conn.execute(stmt, params).all()
+                    # A hit without its article or feed row (an index out of step with
+                    # the table) would be dropped by the general statement's inner
+                    # joins, changing which rows make the page: use that one then.
+                    if all(r.id is not None and r.feed is not None for r in top):
+                        rows = top
+                if rows is None:
+                    stmt, ranked = self._search_statement(conn, plan, filters, order, after)
+                    rows = conn.execute(stmt.limit(limit + 1)).all()
         except DBAPIError as exc:
             if plan is not None and self._is_query_error(exc):
                 raise QueryError(query_text or "", _first_line(exc)) from exc
@@ -397,6 +466,19 @@ class Archive:
             key: float | datetime = last.published if order == "date" else float(last.score or 0.0)
             next_cursor = Cursor(order, key, last.id, fingerprint).encode()
         return SearchPage(items, next_cursor)
+
+    def _fts_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
+        """The MATCH text when the page is the FTS5 ranking alone (SQLite, by relevance,
+        nothing but the full-text match narrowing it: no outlet:/lang:, no filters)."""
+        if (
+            self.sqlite
+            and order == "relevance"
+            and plan is not None
+            and plan.filters == SearchFilters()
+            and filters == Filters()
+        ):
+            return plan.match
+        return None
 
     def _is_query_error(self, exc: DBAPIError) -> bool:
         message = str(exc.orig).lower()
@@ -417,17 +499,7 @@ class Archive:
         conditions: list[ColumnElement[bool]] = []
         if plan is not None and plan.match is not None:
             if self.sqlite:
-                w_title, w_text = BM25_WEIGHTS
-                hits = (
-                    select(
-                        literal_column("rowid").label("rid"),
-                        # bm25 is "lower is better"; negated so both engines rank alike.
-                        literal_column(f"-bm25({FTS_TABLE}, {w_title}, {w_text})").label("score"),
-                    )
-                    .select_from(text(FTS_TABLE))
-                    .where(text(f"{FTS_TABLE} MATCH :fts_match").bindparams(fts_match=plan.match))
-                    .subquery("hits")
-                )
+                hits = _fts_hits(plan.match)
                 source = hits.join(articles, articles.c.id == hits.c.rid).join(
                     feeds, feeds.c.id == articles.c.feed_id
                 )
