@@ -13,7 +13,6 @@ the database at start (``rebuild``), so nothing here lives only in memory.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -326,11 +325,3 @@ class Consumer:
             top_terms=info.top_terms,
             status=info.status,
         )
-
-
-def explain_terms(raw: str | None) -> tuple[str, ...]:
-    """Stored ``cluster_terms`` (JSON) → terms."""
-    if not raw:
-        return ()
-    value = json.loads(raw)
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()

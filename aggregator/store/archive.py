@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
 from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
+from aggregator.store.events import ClusterRow, cluster_from_row, json_terms
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
 from aggregator.store.search import BM25_WEIGHTS, FTS_TABLE, SEARCH_COLUMN, Cursor, Order
 
@@ -109,16 +110,9 @@ class HourCount:
 
 
 @dataclass(frozen=True, slots=True)
-class EventSummary:
-    id: int
-    headline: str
-    first_seen: datetime
-    last_updated: datetime
-    article_count: int
-    outlet_count: int
-    top_terms: tuple[str, ...]
-    status: str
-    merged_into: int | None
+class EventSummary(ClusterRow):
+    """A cluster as the archive shows it: its row, and its articles per hour."""
+
     timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report
 
 
@@ -230,14 +224,6 @@ def _first_line(exc: SQLAlchemyError) -> str:
     return (detail.splitlines() or [type(exc).__name__])[0]
 
 
-def _terms(raw: str | None) -> tuple[str, ...]:
-    try:
-        value = json.loads(raw or "[]")
-    except ValueError:
-        return ()
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
 def _hour(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -341,18 +327,7 @@ def _summary(row: Any, score: float | None = None) -> ArticleSummary:
 
 
 def _event(row: Any, timeline: tuple[HourCount, ...] = ()) -> EventSummary:
-    return EventSummary(
-        id=row.id,
-        headline=row.headline,
-        first_seen=row.first_seen,
-        last_updated=row.last_updated,
-        article_count=row.article_count,
-        outlet_count=row.outlet_count,
-        top_terms=_terms(row.top_terms),
-        status=row.status,
-        merged_into=row.merged_into,
-        timeline=timeline,
-    )
+    return cluster_from_row(row, EventSummary, timeline=timeline)
 
 
 EXPORT_FIELDS = (
@@ -761,7 +736,8 @@ class Archive:
         )
         with self.engine.connect() as conn:
             return [
-                TopicMatch(_summary(r), _terms(r.terms), r.matched_at) for r in conn.execute(stmt)
+                TopicMatch(_summary(r), json_terms(r.terms), r.matched_at)
+                for r in conn.execute(stmt)
             ]
 
     # -- feeds and alerts --------------------------------------------------------

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -584,19 +584,36 @@ class EventStatements:
     def cluster_row(self, cluster_id: int) -> ClusterRow | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
-        if r is None:
-            return None
-        return ClusterRow(
-            id=r.id,
-            headline=r.headline,
-            first_seen=r.first_seen,
-            last_updated=r.last_updated,
-            article_count=r.article_count,
-            outlet_count=r.outlet_count,
-            top_terms=tuple(json.loads(r.top_terms)),
-            status=r.status,
-            merged_into=r.merged_into,
-        )
+        return None if r is None else cluster_from_row(r, ClusterRow)
+
+
+C = TypeVar("C", bound=ClusterRow)
+
+
+def cluster_from_row(r: Any, kind: type[C], **extra: Any) -> C:
+    """A ``clusters`` row as ``kind`` (ClusterRow or a subclass, given its own fields)."""
+    return kind(
+        id=r.id,
+        headline=r.headline,
+        first_seen=r.first_seen,
+        last_updated=r.last_updated,
+        article_count=r.article_count,
+        outlet_count=r.outlet_count,
+        top_terms=json_terms(r.top_terms),
+        status=r.status,
+        merged_into=r.merged_into,
+        **extra,
+    )
+
+
+def json_terms(raw: str | None) -> tuple[str, ...]:
+    """Terms stored as a JSON list."""
+    # Written by us as a JSON list; anything else reads as no terms, never an error.
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
 def _outbox_item(r: Any) -> OutboxItem:
