@@ -579,6 +579,8 @@ def pg() -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     try:
         con = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL unreachable under CI: {exc}")
         pytest.skip(f"PostgreSQL not available: {exc}")
     # A temporary table is private to this session, so parallel runs cannot collide.
     con.execute(
