@@ -25,7 +25,6 @@ from aggregator.query import (
     Phrase,
     Query,
     Term,
-    _tokenize_unicode,
     document_from_article,
     fts5_plan,
     index_text,
@@ -36,6 +35,7 @@ from aggregator.query import (
     tsquery_plan,
     walk,
 )
+from aggregator.query.tokens import _tokenize_unicode
 
 DATA = Path(__file__).parent / "data" / "query"
 NK_TROOPS_QUERY = (DATA / "north_korean_troops.query").read_text(encoding="utf-8")
