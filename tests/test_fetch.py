@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from aggregator.decompress import BodyReader
 from aggregator.errors import (
     BlockedAddress,
     BodyTooLarge,
@@ -35,7 +36,6 @@ from aggregator.errors import (
 from aggregator.fetch import (
     Fetcher,
     HostBackingOff,
-    _BodyReader,
     is_public_address,
     parse_retry_after,
 )
@@ -725,7 +725,7 @@ def test_body_reader_decodes_any_stack_or_stops_exactly_at_the_cap(
     for coding in codings:
         wire = _encode(wire, coding)
     header = [("deflate" if c == "rawdeflate" else c) for c in codings]
-    reader = _BodyReader(header, cap)
+    reader = BodyReader(header, cap)
     try:
         for start in range(0, len(wire), chunk):
             for _ in reader.feed(wire[start : start + chunk]):
