@@ -360,9 +360,9 @@ def _run_feedparser(body: bytes, headers: Mapping[str, str], base: str) -> Any:
     # Only what feedparser needs: the charset, the language and, for documents using
     # xml:base, the base URI. Given a base, feedparser joins it with the element's
     # xml:base at every start tag, an eighth of its time on 2-6 KB bodies; without
-    # one, links and permalink GUIDs stay as written and ``_Context`` resolves the
-    # few we keep. xml:base needs the real base (feedparser drops a relative xml:base
-    # nested in another), and it is rare.
+    # one, links stay as written and ``_Context`` resolves the few we keep (GUIDs are
+    # identifiers, never resolved). A document using xml:base gets the real base:
+    # feedparser drops a relative xml:base nested in another, and it is rare.
     response_headers = {k: headers[k] for k in ("content-type", "content-language") if k in headers}
     # Never an empty dict: feedparser then knows these are HTTP headers and flags a
     # missing Content-Type, as for any response.
@@ -513,7 +513,7 @@ def _entry_from_feedparser(entry: dict[str, Any], ctx: _Context) -> ParsedEntry:
     published, flag_p = ctx.check_date(published_raw)
     updated, flag_u = ctx.check_date(updated_raw)
     return ParsedEntry(
-        guid=ctx.optional_text(_guid(entry, ctx)),
+        guid=ctx.optional_text(entry.get("id")),
         link=link,
         title=ctx.text(entry.get("title")),
         summary_html=summary_html,
@@ -526,19 +526,6 @@ def _entry_from_feedparser(entry: dict[str, Any], ctx: _Context) -> ParsedEntry:
 
 
 _MAX_TTL_MINUTES = 365 * 24 * 60
-
-
-def _guid(entry: dict[str, Any], ctx: _Context) -> object:
-    guid = entry.get("id")
-    if isinstance(guid, str) and guid and entry.get("guidislink"):
-        # An RSS <guid> is a permalink unless isPermaLink="false", and feedparser
-        # resolves permalinks against the base, which we no longer hand it. Resolved
-        # here the same way, so identities stored before stay the same.
-        try:
-            return urljoin(ctx.base, guid)
-        except ValueError:
-            return guid
-    return guid
 
 
 def _ttl_minutes(value: object, ctx: _Context) -> int | None:

@@ -679,12 +679,14 @@ def test_relative_links_and_permalink_guids_resolve_against_the_base() -> None:
     assert first.guid == "item-1"  # the item has a <link>: its guid is only an id
     assert 'href="http://feeds.example/news/x.html"' in first.summary_html
     assert second.guid == "k-2"
-    # A <guid> that is the item's only link is resolved like one (as feedparser does
-    # given the base), so stored identities do not change.
-    assert third.guid == third.link == "http://feeds.example/news/item-3"
+    # A permalink <guid> stands in for a missing <link>, resolved like one; the GUID
+    # itself stays as written (an identity must not depend on where the feed is read).
+    assert third.guid == "item-3"
+    assert third.link == "http://feeds.example/news/item-3"
     moved = _parse_bytes(body, {"Content-Location": "http://mirror.example/m/feed.xml"})
     assert moved.entries[0].link == "http://mirror.example/m/a/b.html"
-    assert moved.entries[2].guid == "http://mirror.example/m/item-3"
+    assert moved.entries[2].guid == "item-3"
+    assert moved.entries[2].link == "http://mirror.example/m/item-3"
 
 
 def test_nested_relative_xml_base() -> None:
