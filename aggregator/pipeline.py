@@ -14,7 +14,10 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
+import os
 import random
+import select
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -66,6 +69,36 @@ class PollSummary:
     bytes_wire: int
     error: str | None
     next_poll_at: datetime
+
+
+def watch_parent(pid: int) -> None:
+    """Pool initializer: the worker exits when process ``pid`` (the daemon) is gone.
+
+    Parse workers are children of the forkserver, not of the daemon, and they wait
+    on a queue whose write end they hold themselves: a daemon killed with SIGKILL
+    (or by the OOM killer) would leave them, and the forkserver, running for ever.
+    systemd kills the whole control group; a daemon started any other way needs this.
+    """
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(pid)  # readable once the process has exited
+        except OSError:
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [])
+        else:  # no pidfd (old kernel): poll
+            while True:
+                time.sleep(2.0)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    continue
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def process_body(

@@ -38,7 +38,7 @@ from aggregator.consumer import Consumer
 from aggregator.digest import run_digests
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.fetch import Fetcher
-from aggregator.pipeline import Poller, PollSummary
+from aggregator.pipeline import Poller, PollSummary, watch_parent
 from aggregator.store import ConsumerLock, FeedState, Store
 from aggregator.store.migrate import upgrade
 
@@ -118,7 +118,12 @@ def cpu_executor(workers: int) -> Executor | None:
     if workers <= 0:
         return None
     # forkserver: never fork a process that has event-loop and database threads.
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=watch_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 def prepare_store(loaded: LoadedConfig, *, migrate: bool = True) -> Store:

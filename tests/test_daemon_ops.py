@@ -180,3 +180,36 @@ async def test_a_job_cancelled_by_the_shutdown_ends_quietly() -> None:
     stopping.cancel()
     await stopping  # the shutdown's cancellation: the job ends without an error
     assert not stopping.cancelled()
+
+
+def test_parse_workers_exit_when_the_daemon_is_killed() -> None:
+    # Workers are the forkserver's children and hold their own queue's write end:
+    # without watch_parent they, and the forkserver, outlive a SIGKILLed daemon.
+    script = (
+        "import os, signal\n"
+        "from aggregator.scheduler import cpu_executor\n"
+        "ex = cpu_executor(2)\n"
+        "pids = {ex.submit(os.getpid).result() for _ in range(8)}\n"
+        "pids |= {ex.submit(os.getppid).result() for _ in range(8)}\n"
+        "print(' '.join(map(str, sorted(pids))), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    pids = [int(p) for p in proc.stdout.split()]
+    assert pids  # the workers and their forkserver
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # A zombie is gone for our purpose: it runs nothing and holds no memory.
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+    assert wait_for(lambda: not any(alive(p) for p in pids), timeout=20), [
+        p for p in pids if alive(p)
+    ]
