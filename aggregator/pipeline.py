@@ -83,7 +83,7 @@ def watch_parent(pid: int) -> None:
     def watch() -> None:
         try:
             fd = os.pidfd_open(pid)  # readable once the process has exited
-        except OSError:
+        except (OSError, AttributeError):  # AttributeError: not Linux
             fd = None
         if fd is not None:
             select.select([fd], [], [])
