@@ -39,6 +39,7 @@ __all__ = [
     "detect_language",
     "drop_title",
     "html_to_text",
+    "load_language_model",
     "normalize_entry",
     "paragraph_key",
     "remove_repeats",
@@ -424,6 +425,11 @@ def _language_identifier() -> Any:
     )
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def load_language_model() -> None:
+    """Load the language model now rather than on the first article (see workerinit)."""
+    _language_identifier()
 
 
 def detect_language(

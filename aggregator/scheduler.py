@@ -117,10 +117,15 @@ def cpu_executor(workers: int) -> Executor | None:
     """Parsing uses both cores through processes; 0 workers means a thread (tests)."""
     if workers <= 0:
         return None
-    # forkserver: never fork a process that has event-loop and database threads.
+    # forkserver: never fork a process that has event-loop and database threads. The
+    # forkserver imports the stages and loads the language model once, and every
+    # worker forked from it shares that memory (it applies when the forkserver starts:
+    # the first pool of the process).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["aggregator.workerinit"])
     return ProcessPoolExecutor(
         workers,
-        mp_context=multiprocessing.get_context("forkserver"),
+        mp_context=context,
         initializer=watch_parent,
         initargs=(os.getpid(),),
     )

@@ -10,8 +10,9 @@ runs each poller in a fresh child process, twice: the FIRST POLL of the farm int
 empty store, then a RE-POLL of the unchanged farm. For each it prints wall time,
 feeds/s, entries/s (entries in the farm / seconds), entries stored, bytes sent by the
 server, 200/304 answers, the share of conditional requests among requests for feeds
-that gave validators (counted server-side) and the peak RSS of the poller's process
-tree (itself plus its workers, sampled every 50 ms). Then the ratios, in the same run:
+that gave validators (counted server-side), and the peak RSS (sampled every 50 ms) and
+PSS (every second) of the poller's process tree, itself plus its workers: RSS counts a
+shared page in every process, PSS shares it out. Then the ratios, in the same run:
 
 * first poll: ours/reader and ours/newsboat entries/s (goal: >= 2x reader);
 * re-poll: ours' time / the httpx-only fetch time (goal: <= 2x) and ours' conditional
@@ -80,16 +81,24 @@ NEWSBOAT_REPOLL_MAX_FEEDS = 1000
 
 
 class PeakRSS:
-    """Samples the summed RSS of a process tree every ``interval`` seconds."""
+    """Samples the summed RSS of a process tree every ``interval`` seconds, and its
+    summed PSS every ``pss_interval``: RSS counts a page shared by N processes N
+    times (libraries, and what a forkserver's children inherit), PSS counts 1/N in
+    each, so the PSS sum is the memory the tree really holds. PSS reads
+    /proc/PID/smaps_rollup, which costs too much to do every 50 ms."""
 
-    def __init__(self, include_self: bool = True, interval: float = 0.05) -> None:
+    def __init__(
+        self, include_self: bool = True, interval: float = 0.05, pss_interval: float = 1.0
+    ) -> None:
         import psutil
 
         self._psutil = psutil
         self._me = psutil.Process()
         self.include_self = include_self
         self.interval = interval
+        self.pss_interval = pss_interval
         self.peak = 0
+        self.peak_pss = 0
         self.cpu_start = self.cpu = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,6 +115,13 @@ class PeakRSS:
                 total += p.memory_info().rss
         return total
 
+    def sample_pss(self) -> int:
+        total = 0
+        for p in self._tree():
+            with contextlib.suppress(self._psutil.Error):
+                total += p.memory_full_info().pss
+        return total
+
     def cpu_seconds(self) -> float:
         """CPU used so far by the tree: live processes, plus the children they reaped."""
         total = 0.0
@@ -120,12 +136,17 @@ class PeakRSS:
         return total
 
     def _run(self) -> None:
+        next_pss = time.monotonic() + self.pss_interval
         while not self._stop.is_set():
             self.peak = max(self.peak, self.sample())
+            if time.monotonic() >= next_pss:
+                self.peak_pss = max(self.peak_pss, self.sample_pss())
+                next_pss = time.monotonic() + self.pss_interval
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakRSS:
         self.peak = self.sample()
+        self.peak_pss = self.sample_pss()
         self.cpu_start = self.cpu_seconds()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -137,6 +158,7 @@ class PeakRSS:
         if self._thread is not None:
             self._thread.join()
         self.peak = max(self.peak, self.sample())
+        self.peak_pss = max(self.peak_pss, self.sample_pss())
         self.cpu = self.cpu_seconds() - self.cpu_start
 
 
@@ -145,6 +167,7 @@ class Phase:
     seconds: float
     stored: int  # entries in the poller's store after the phase (-1: stores nothing)
     peak_rss: int
+    peak_pss: int
     cpu: float  # CPU seconds of the poller's process tree (robust to a busy machine)
     server: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -168,7 +191,7 @@ def measure(
         t0 = time.perf_counter()
         stored, extra = run()
         seconds = time.perf_counter() - t0
-    return Phase(seconds, stored, rss.peak, rss.cpu, _http(base, "/_stats"), extra)
+    return Phase(seconds, stored, rss.peak, rss.peak_pss, rss.cpu, _http(base, "/_stats"), extra)
 
 
 # -- the pollers (each runs in its own child process) ----------------------------------
@@ -360,7 +383,7 @@ def child_newsboat(base: str, urls: list[str], concurrency: int, tmp: Path) -> t
         nan = float("nan")
         server = dict.fromkeys(("body_bytes", "ok", "not_modified", "on_validator_feeds"), 0)
         server["conditional"] = 0
-        return first, Phase(nan, first.stored, 0, nan, server, {"skipped": skipped})
+        return first, Phase(nan, first.stored, 0, 0, nan, server, {"skipped": skipped})
     # newsboat 2.21 saves a feed's ETag/Last-Modified only when the feed's row already
     # exists, i.e. from its second reload on: that one is unconditional, so the re-poll
     # reported is the third reload (the second is kept in the extras).
@@ -450,11 +473,13 @@ def fmt_row(name: str, phase_name: str, r: Result, p: Phase) -> str:
     share = conditional_share(p.server)
     cond = f"{share:6.1%}" if share is not None else "     -"
     stored = f"{p.stored:>8,}" if p.stored >= 0 else "       -"
+    # 0: the poller ran too briefly for a PSS sample (they come once a second).
+    pss = f"{p.peak_pss / 2**20:.0f}" if p.peak_pss else "-"
     return (
         f"{name:<22} {phase_name:<6} {p.seconds:8.2f} {r.feeds / p.seconds:8.1f} "
         f"{r.entries / p.seconds:9.0f} {stored} {p.server['body_bytes'] / 1e6:8.1f} "
         f"{p.server['ok']:>6}/{p.server['not_modified']:<6} {cond} {p.peak_rss / 2**20:8.0f} "
-        f"{p.cpu:7.1f}"
+        f"{pss:>8} {p.cpu:7.1f}"
     )
 
 
@@ -627,9 +652,10 @@ def _report(results: dict[str, Result], notes: list[str], feeds: int, entries: i
     print()
     print(
         f"{'poller':<22} {'phase':<6} {'seconds':>8} {'feeds/s':>8} {'entries/s':>9} "
-        f"{'stored':>8} {'MB sent':>8} {'200/304':>13} {'cond.':>6} {'peak RSS':>8} {'CPU s':>7}"
+        f"{'stored':>8} {'MB sent':>8} {'200/304':>13} {'cond.':>6} {'peak RSS':>8} "
+        f"{'peak PSS':>8} {'CPU s':>7}"
     )
-    print("-" * 118)
+    print("-" * 127)
     for r in results.values():
         if r.error or r.first is None or r.again is None:
             print(f"{r.name:<22} FAILED: {r.error}")
@@ -638,7 +664,10 @@ def _report(results: dict[str, Result], notes: list[str], feeds: int, entries: i
         print(fmt_row("", "again", r, r.again))
     print("(entries/s = entries in the farm / seconds; MB sent = body bytes the server sent,")
     print(" gzip when asked; cond. = conditional share of requests for feeds with validators;")
-    print(" peak RSS in MiB and CPU seconds: the poller's process plus its workers)")
+    print(
+        " peak RSS and PSS in MiB and CPU seconds: the poller's process plus its workers;"
+        " RSS counts shared pages once per process, PSS shares them out)"
+    )
     for note in notes:
         print(note)
 
