@@ -78,14 +78,7 @@ def clean_text(text: str) -> str:
     if not text.isascii() and _MOJIBAKE_HINT_RE.search(text) and ftfy.badness.is_bad(text):
         text = ftfy.fix_text(text, _FTFY)
     text = text.replace("\u2028", "\n").replace("\u2029", "\n")  # line/paragraph separators
-    text = unicodedata.normalize("NFC", text)
-    lines = []
-    for line in text.split("\n"):
-        # isprintable() is a C scan that fails on every character we drop (and on
-        # tabs and no-break spaces), so the slow regex only sees the lines needing it.
-        if not line.isprintable():
-            line = _invisible_re().sub("", line)
-        lines.append(" ".join(line.split()))  # str.split knows every Unicode space
+    lines = [_tidy_line(line) for line in text.split("\n")]
     return _NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -260,10 +253,18 @@ def _clean_line(line: str) -> str:
         return line
     if _MOJIBAKE_HINT_RE.search(line) and ftfy.badness.is_bad(line):
         line = ftfy.fix_text(line, _FTFY)
+    return _tidy_line(line)
+
+
+def _tidy_line(line: str) -> str:
+    """NFC, invisible and control characters dropped, one space between words."""
+    if line.isascii() and line.isprintable():
+        return " ".join(line.split())  # str.split knows every Unicode space
     line = unicodedata.normalize("NFC", line)
+    # isprintable() is a C scan that fails on every character we drop (and on tabs
+    # and no-break spaces), so the slow regex only sees the lines needing it.
     if not line.isprintable():
         line = _invisible_re().sub("", line)
-    # Repairs and dropped characters can leave spaces at the ends or side by side.
     return " ".join(line.split())
 
 
