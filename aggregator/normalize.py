@@ -460,12 +460,10 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-@lru_cache(maxsize=64)
 def words(text: str) -> tuple[str, ...]:
     """Case-folded NFKC words: the unit of every fingerprint here and in dedup.
 
-    Cached for the few most recent texts: one article's text is split for its
-    content hash, its SimHash and then dedup's sketch.
+    ``content_hash`` gets the same words from the cached paragraph keys.
     """
     return tuple(_WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
 
