@@ -20,6 +20,7 @@ from aggregator.normalize import (
     clean_author,
     clean_title,
     content_hash,
+    detect_language,
     html_to_text,
     normalize_entry,
     remove_repeats,
@@ -234,6 +235,56 @@ def test_language_detection_can_be_switched_off() -> None:
     fetched = datetime(2024, 11, 4, 12, tzinfo=UTC)
     article = normalize_entry(entry, feed="dw", fetched_at=fetched, settings=settings)
     assert article.language is None
+
+
+_KURSK = {
+    "en": "North Korean troops have arrived in Russia's Kursk region, officials in Kyiv "
+    "and Washington said, and are being prepared for combat.",
+    "fr": "Des soldats nord-coréens sont arrivés dans la région russe de Koursk, selon "
+    "des responsables à Kiev et à Washington.",
+    "de": "Nordkoreanische Soldaten sind in der russischen Region Kursk angekommen, "
+    "sagen Vertreter in Kiew und Washington.",
+    "ko": "북한군이 러시아 쿠르스크 지역에 도착했다고 키이우와 워싱턴 당국자들이 밝혔다. "
+    "병사들은 전투 준비를 하고 있다.",
+    "ru": "Северокорейские войска прибыли в Курскую область России, сообщили "
+    "официальные лица в Киеве и Вашингтоне.",
+    "uk": "Північнокорейські війська прибули до Курської області Росії, повідомили "
+    "посадовці в Києві та Вашингтоні.",
+    "zh": "朝鲜军队已抵达俄罗斯库尔斯克地区，基辅和华盛顿的官员表示，这些士兵正在为作战做准备。",
+    "he": "חיילים צפון קוריאנים הגיעו למחוז קורסק שברוסיה, כך אמרו גורמים רשמיים בקייב "
+    "ובוושינגטון.",
+}
+
+
+@pytest.mark.parametrize("code", sorted(_KURSK))
+def test_language_is_detected_as_an_iso_639_1_code(code: str) -> None:
+    # Hebrew is the case CLD2 itself answers with the withdrawn code "iw".
+    assert detect_language(_KURSK[code]) == code
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00" + _KURSK["en"],  # CLD2 calls control characters invalid UTF-8
+        _KURSK["en"].replace(" ", "\x85", 3),
+        _KURSK["en"] + "\x7f\x0b",
+    ],
+)
+def test_control_characters_do_not_stop_language_detection(text: str) -> None:
+    assert detect_language(text) == "en"
+
+
+def test_language_detection_abstains_or_answers_but_never_fails() -> None:
+    assert detect_language("Kursk") is None  # too short to tell
+    assert detect_language("\ud800" + _KURSK["en"]) == "en"  # a lone surrogate is skipped
+    assert detect_language("12345 67890 12345 67890 12345 --- ### 2024-11-04") is None
+
+
+@given(st.text(min_size=20, max_size=800))
+@settings(max_examples=300, deadline=None)
+def test_language_detection_takes_any_text(text: str) -> None:
+    code = detect_language(text)
+    assert code is None or (code.isascii() and code.isalpha() and code.islower())
 
 
 # ------------------------------------------------------------ properties
