@@ -337,7 +337,7 @@ def _archive(loaded: LoadedConfig) -> Any:
 
 def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
-    from aggregator.store.archive import Filters
+    from aggregator.store.views import Filters
 
     if args.limit < 1:
         print("--limit must be at least 1", file=sys.stderr)
@@ -471,7 +471,7 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
-    from aggregator.store.archive import Filters, write_export
+    from aggregator.store.views import Filters, write_export
 
     store, archive = _archive(loaded)
     filters = Filters(

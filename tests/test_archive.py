@@ -13,9 +13,10 @@ from sqlalchemy import Engine, create_engine, delete, text, update
 
 from aggregator.errors import QueryError, StorageError
 from aggregator.store import create_db_engine
-from aggregator.store.archive import Archive, Filters, hourly, write_export
+from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, metadata
 from aggregator.store.search import include_name
+from aggregator.store.views import Filters, hourly, write_export
 from tests.support.archive_data import T0, ArchiveBuilder, kursk_archive
 
 

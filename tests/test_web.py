@@ -12,7 +12,8 @@ from aggregator.api import ApiSettings, create_app
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.api.web import sparkline
 from aggregator.store import create_db_engine
-from aggregator.store.archive import Archive, HourCount
+from aggregator.store.archive import Archive
+from aggregator.store.views import HourCount
 from tests.support.archive_data import T0, kursk_archive, serve_in_thread
 
 

@@ -24,9 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import ConfigError, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
-from aggregator.store.archive import (
+from aggregator.store.archive import Archive
+from aggregator.store.views import (
     AlertInfo,
-    Archive,
     ArticleDetail,
     ArticleSummary,
     EventDetail,

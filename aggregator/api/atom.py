@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aggregator.api.safety import safe_url
-from aggregator.store.archive import ArticleSummary, EventSummary
+from aggregator.store.views import ArticleSummary, EventSummary
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"

@@ -8,22 +8,17 @@ leave as ``StorageError``; a query the full-text engine cannot run leaves as
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, Literal, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Double,
     Engine,
-    Integer,
     Select,
-    Subquery,
     and_,
     bindparam,
     cast,
@@ -31,175 +26,44 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     tuple_,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
 from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
-from aggregator.store.events import ClusterRow, cluster_from_row, json_terms
+from aggregator.store.events import json_terms
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
-from aggregator.store.search import BM25_WEIGHTS, FTS_TABLE, SEARCH_COLUMN, Cursor, Order
+from aggregator.store.search import (
+    SEARCH_COLUMN,
+    SUMMARY_COLUMNS,
+    Cursor,
+    Order,
+    fts_hits,
+    fts_top_statement,
+)
+from aggregator.store.views import (
+    AlertInfo,
+    ArticleDetail,
+    ArticleSummary,
+    EventDetail,
+    EventSummary,
+    FeedInfo,
+    Filters,
+    OutletGroup,
+    PollInfo,
+    SearchPage,
+    TopicMatch,
+    TopicSummary,
+    article_summary,
+    event_summary,
+    hourly,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 MAX_LIMIT = 200
-# An event's timeline stops after this many hours: a sparkline, not a history.
-TIMELINE_HOURS = 72
-
-
-# -- records -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """Conditions beside the full-text query. Empty means "everything"."""
-
-    topic: str | None = None  # articles that matched this topic
-    feeds: tuple[str, ...] = ()  # feed (outlet) names; any of them
-    cluster: int | None = None
-    language: str | None = None
-    since: datetime | None = None  # published at or after
-    until: datetime | None = None  # published before
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleSummary:
-    id: int
-    feed: str
-    feed_title: str | None
-    title: str
-    url: str | None
-    published: datetime
-    language: str | None
-    summary: str
-    cluster_id: int | None
-    score: float | None  # relevance, higher is better; None when not ranked
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    items: tuple[ArticleSummary, ...]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleDetail:
-    id: int
-    feed: str
-    feed_title: str | None
-    title: str
-    url: str | None
-    canonical_url: str | None
-    author: str | None
-    published: datetime
-    language: str | None
-    summary: str
-    text: str
-    html: str  # sanitized at ingest; sanitize again before rendering
-    cluster_id: int | None
-    duplicate_of: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class HourCount:
-    hour: datetime  # start of the hour, UTC
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class EventSummary(ClusterRow):
-    """A cluster as the archive shows it: its row, and its articles per hour."""
-
-    timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report
-
-
-@dataclass(frozen=True, slots=True)
-class OutletGroup:
-    feed: str
-    feed_title: str | None
-    articles: tuple[ArticleSummary, ...]  # oldest first: who reported it when
-
-
-@dataclass(frozen=True, slots=True)
-class EventDetail:
-    event: EventSummary
-    outlets: tuple[OutletGroup, ...]  # the first to report first
-
-
-@dataclass(frozen=True, slots=True)
-class TopicSummary:
-    name: str
-    match_count: int
-    event_count: int
-    last_match_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class TopicMatch:
-    article: ArticleSummary
-    terms: tuple[str, ...]
-    matched_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PollInfo:
-    started_at: datetime
-    duration: float
-    outcome: str
-    http_status: int | None
-    new_entries: int
-    updated_entries: int
-    error: str | None
-    url: str = ""
-    bytes_wire: int = 0
-    bytes_decoded: int = 0
-    etag_sent: str | None = None
-    last_modified_sent: str | None = None
-    etag_received: str | None = None
-    last_modified_received: str | None = None
-    warnings: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedInfo:
-    id: int
-    name: str
-    title: str | None
-    url: str
-    site_url: str | None
-    state: str
-    enabled: bool
-    last_outcome: str | None
-    last_http_status: int | None
-    last_error: str | None
-    last_polled_at: datetime | None
-    last_success_at: datetime | None
-    next_poll_at: datetime
-    error_count: int
-    article_count: int
-    recent_polls: tuple[PollInfo, ...] = field(default=())
-    interval_seconds: float | None = None  # the adaptive interval in force
-    avg_duration: float | None = None  # seconds, over the last day's polls
-
-
-@dataclass(frozen=True, slots=True)
-class AlertInfo:
-    id: str
-    rule: str
-    channel: str
-    topic: str
-    trigger: str
-    cluster_id: int | None
-    article_id: int | None
-    status: str
-    attempts: int
-    due_at: datetime
-    last_error: str | None
-    created_at: datetime
-    sent_at: datetime | None
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -222,153 +86,6 @@ def _first_line(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     detail = str(orig) if orig is not None else str(exc)
     return (detail.splitlines() or [type(exc).__name__])[0]
-
-
-def _hour(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def hourly(times: Sequence[datetime], start: datetime) -> tuple[HourCount, ...]:
-    """Counts per hour from ``start``'s hour to the last time (at most TIMELINE_HOURS).
-
-    Empty hours are kept, so the sequence plots directly as a timeline.
-    """
-    if not times:
-        return ()
-    first = _hour(start)
-    last = min(_hour(max(times)), first + timedelta(hours=TIMELINE_HOURS - 1))
-    n = max(0, int((last - first) / timedelta(hours=1))) + 1
-    counts = [0] * n
-    for t in times:
-        i = int((_hour(t) - first) / timedelta(hours=1))
-        if 0 <= i < n:
-            counts[i] += 1
-    return tuple(HourCount(first + timedelta(hours=i), c) for i, c in enumerate(counts))
-
-
-_SUMMARY_COLUMNS = (
-    articles.c.id,
-    feeds.c.name.label("feed"),
-    feeds.c.title.label("feed_title"),
-    articles.c.title,
-    articles.c.url,
-    articles.c.published,
-    articles.c.language,
-    articles.c.summary,
-    articles.c.cluster_id,
-)
-
-
-def _fts_hits(match: str | None = None) -> Subquery:
-    """SQLite: the FTS5 hits of ``match`` as (rid, score), score higher is better.
-
-    Without ``match`` the statement leaves the ``fts_match`` parameter to execution.
-    """
-    w_title, w_text = BM25_WEIGHTS
-    condition = text(f"{FTS_TABLE} MATCH :fts_match")
-    return (
-        select(
-            literal_column("rowid").label("rid"),
-            # bm25 is "lower is better"; negated so both engines rank alike.
-            literal_column(f"-bm25({FTS_TABLE}, {w_title}, {w_text})").label("score"),
-        )
-        .select_from(text(FTS_TABLE))
-        .where(condition if match is None else condition.bindparams(fts_match=match))
-        .subquery("hits")
-    )
-
-
-@functools.cache
-def _fts_top_statement(with_cursor: bool) -> Select[Any]:
-    """SQLite, ranked by relevance with no other filter: the page ranked inside FTS5.
-
-    Only the ``k`` best hits (after the cursor ``after_key``, ``after_id``) are looked
-    up in ``articles``: the general statement joins every hit before sorting, and
-    reading an article row means walking its overflow pages past text and html
-    (published, language, cluster_id come after them), for thousands of hits at a
-    million articles. Same score expression, same (score, id) order and cursor
-    condition, so the same page. Outer joins: the caller checks that every hit found
-    its article and feed. Built once per shape (parameters bound at execution): its
-    construction costs about as much as the engine's query on a small archive.
-    """
-    hits = _fts_hits()
-    top = select(hits.c.rid, hits.c.score)
-    if with_cursor:
-        key, after = bindparam("after_key", type_=Double), bindparam("after_id", type_=Integer)
-        top = top.where(or_(hits.c.score < key, and_(hits.c.score == key, hits.c.rid < after)))
-    ranked = (
-        top.order_by(hits.c.score.desc(), hits.c.rid.desc())
-        .limit(bindparam("k", type_=Integer))
-        .subquery("top")
-    )
-    source = ranked.outerjoin(articles, articles.c.id == ranked.c.rid).outerjoin(
-        feeds, feeds.c.id == articles.c.feed_id
-    )
-    return (
-        select(*_SUMMARY_COLUMNS, ranked.c.score.label("score"))
-        .select_from(source)
-        .order_by(ranked.c.score.desc(), ranked.c.rid.desc())
-    )
-
-
-def _summary(row: Any, score: float | None = None) -> ArticleSummary:
-    return ArticleSummary(
-        id=row.id,
-        feed=row.feed,
-        feed_title=row.feed_title,
-        title=row.title,
-        url=row.url,
-        published=row.published,
-        language=row.language,
-        summary=row.summary,
-        cluster_id=row.cluster_id,
-        score=score,
-    )
-
-
-def _event(row: Any, timeline: tuple[HourCount, ...] = ()) -> EventSummary:
-    return cluster_from_row(row, EventSummary, timeline=timeline)
-
-
-EXPORT_FIELDS = (
-    "id",
-    "feed",
-    "title",
-    "url",
-    "canonical_url",
-    "author",
-    "published",
-    "language",
-    "cluster_id",
-    "summary",
-    "text",
-)
-
-
-def write_export(rows: Iterator[dict[str, Any]], fmt: Literal["jsonl", "csv"], out: IO[str]) -> int:
-    """Write export rows as JSON lines or CSV (with a header); return the row count."""
-    n = 0
-    if fmt == "jsonl":
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
-            n += 1
-        return n
-    if fmt != "csv":
-        raise ValueError(f"unknown export format {fmt!r}")
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
-        )
-        n += 1
-    return n
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 # -- the archive ---------------------------------------------------------------------
@@ -418,7 +135,7 @@ class Archive:
                     params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
                     if after is not None:
                         params |= {"after_key": after.key, "after_id": after.id}
-                    stmt = _fts_top_statement(after is not None)
+                    stmt = fts_top_statement(after is not None)
                     top = conn.execute(stmt, params).all()
                     # A hit without its article or feed row (an index out of step with
                     # the table) would be dropped by the general statement's inner
@@ -434,7 +151,7 @@ class Archive:
             raise StorageError(f"search: {_first_line(exc)}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"search: {_first_line(exc)}") from exc
-        items = tuple(_summary(r, float(r.score) if ranked else None) for r in rows[:limit])
+        items = tuple(article_summary(r, float(r.score) if ranked else None) for r in rows[:limit])
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
@@ -474,7 +191,7 @@ class Archive:
         conditions: list[ColumnElement[bool]] = []
         if plan is not None and plan.match is not None:
             if self.sqlite:
-                hits = _fts_hits(plan.match)
+                hits = fts_hits(plan.match)
                 source = hits.join(articles, articles.c.id == hits.c.rid).join(
                     feeds, feeds.c.id == articles.c.feed_id
                 )
@@ -502,7 +219,7 @@ class Archive:
             conditions.append(allowed)
         conditions += self._filter_conditions(filters)
         ranked = order == "relevance" and score is not None
-        columns: list[Any] = list(_SUMMARY_COLUMNS)
+        columns: list[Any] = list(SUMMARY_COLUMNS)
         columns.append(score.label("score") if score is not None else literal_column("NULL"))
         stmt = select(*columns).select_from(source)
         if ranked:
@@ -593,7 +310,7 @@ class Archive:
     def article(self, article_id: int) -> ArticleDetail | None:
         stmt = (
             select(
-                *_SUMMARY_COLUMNS,
+                *SUMMARY_COLUMNS,
                 articles.c.canonical_url,
                 articles.c.author,
                 articles.c.text,
@@ -668,7 +385,7 @@ class Archive:
                     )
                 ):
                     times[cid].append(published)
-        return [_event(r, hourly(times[r.id], r.first_seen)) for r in rows]
+        return [event_summary(r, hourly(times[r.id], r.first_seen)) for r in rows]
 
     @_storage_errors
     def event(self, cluster_id: int) -> EventDetail | None:
@@ -686,7 +403,7 @@ class Archive:
             if row is None:
                 return None
             members = conn.execute(
-                select(*_SUMMARY_COLUMNS)
+                select(*SUMMARY_COLUMNS)
                 .join(feeds, feeds.c.id == articles.c.feed_id)
                 .where(articles.c.cluster_id == row.id)
                 .order_by(articles.c.published, articles.c.id)
@@ -694,13 +411,13 @@ class Archive:
         groups: dict[str, list[ArticleSummary]] = {}
         titles: dict[str, str | None] = {}
         for m in members:
-            groups.setdefault(m.feed, []).append(_summary(m))
+            groups.setdefault(m.feed, []).append(article_summary(m))
             titles[m.feed] = m.feed_title
         outlets = tuple(
             OutletGroup(name, titles[name], tuple(arts)) for name, arts in groups.items()
         )
         timeline = hourly([m.published for m in members], row.first_seen)
-        return EventDetail(_event(row, timeline), outlets)
+        return EventDetail(event_summary(row, timeline), outlets)
 
     # -- topics --------------------------------------------------------------------
 
@@ -724,7 +441,7 @@ class Archive:
     def topic_matches(self, topic: str, limit: int = 20) -> list[TopicMatch]:
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = (
-            select(*_SUMMARY_COLUMNS, matches.c.terms, matches.c.created_at.label("matched_at"))
+            select(*SUMMARY_COLUMNS, matches.c.terms, matches.c.created_at.label("matched_at"))
             .select_from(
                 matches.join(articles, articles.c.id == matches.c.article_id).join(
                     feeds, feeds.c.id == articles.c.feed_id
@@ -736,7 +453,7 @@ class Archive:
         )
         with self.engine.connect() as conn:
             return [
-                TopicMatch(_summary(r), json_terms(r.terms), r.matched_at)
+                TopicMatch(article_summary(r), json_terms(r.terms), r.matched_at)
                 for r in conn.execute(stmt)
             ]
 

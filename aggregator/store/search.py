@@ -1,4 +1,5 @@
-"""Full-text search per backend: the engine objects of migration 0003, cursors.
+"""Full-text search per backend: the engine objects of migration 0003, the SQLite
+ranking statements, cursors.
 
 SQLite keeps an FTS5 external-content table ``articles_fts`` (title, text) in step
 with ``articles`` through triggers; PostgreSQL has a generated ``search_vector``
@@ -11,12 +12,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from sqlalchemy import (
+    Double,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+
 from aggregator.errors import QueryError
+from aggregator.store.schema import articles, feeds
 
 Order = Literal["relevance", "date"]
 
@@ -89,3 +105,70 @@ class Cursor:
         if type(key) not in (int, float):
             raise bad
         return cls(order, float(key), ident, fingerprint)
+
+
+# -- SQLite ranking ----------------------------------------------------------------
+
+SUMMARY_COLUMNS = (
+    articles.c.id,
+    feeds.c.name.label("feed"),
+    feeds.c.title.label("feed_title"),
+    articles.c.title,
+    articles.c.url,
+    articles.c.published,
+    articles.c.language,
+    articles.c.summary,
+    articles.c.cluster_id,
+)
+
+
+def fts_hits(match: str | None = None) -> Subquery:
+    """SQLite: the FTS5 hits of ``match`` as (rid, score), score higher is better.
+
+    Without ``match`` the statement leaves the ``fts_match`` parameter to execution.
+    """
+    w_title, w_text = BM25_WEIGHTS
+    condition = text(f"{FTS_TABLE} MATCH :fts_match")
+    return (
+        select(
+            literal_column("rowid").label("rid"),
+            # bm25 is "lower is better"; negated so both engines rank alike.
+            literal_column(f"-bm25({FTS_TABLE}, {w_title}, {w_text})").label("score"),
+        )
+        .select_from(text(FTS_TABLE))
+        .where(condition if match is None else condition.bindparams(fts_match=match))
+        .subquery("hits")
+    )
+
+
+@functools.cache
+def fts_top_statement(with_cursor: bool) -> Select[Any]:
+    """SQLite, ranked by relevance with no other filter: the page ranked inside FTS5.
+
+    Only the ``k`` best hits (after the cursor ``after_key``, ``after_id``) are looked
+    up in ``articles``: the general statement joins every hit before sorting, and
+    reading an article row means walking its overflow pages past text and html
+    (published, language, cluster_id come after them), for thousands of hits at a
+    million articles. Same score expression, same (score, id) order and cursor
+    condition, so the same page. Outer joins: the caller checks that every hit found
+    its article and feed. Built once per shape (parameters bound at execution): its
+    construction costs about as much as the engine's query on a small archive.
+    """
+    hits = fts_hits()
+    top = select(hits.c.rid, hits.c.score)
+    if with_cursor:
+        key, after = bindparam("after_key", type_=Double), bindparam("after_id", type_=Integer)
+        top = top.where(or_(hits.c.score < key, and_(hits.c.score == key, hits.c.rid < after)))
+    ranked = (
+        top.order_by(hits.c.score.desc(), hits.c.rid.desc())
+        .limit(bindparam("k", type_=Integer))
+        .subquery("top")
+    )
+    source = ranked.outerjoin(articles, articles.c.id == ranked.c.rid).outerjoin(
+        feeds, feeds.c.id == articles.c.feed_id
+    )
+    return (
+        select(*SUMMARY_COLUMNS, ranked.c.score.label("score"))
+        .select_from(source)
+        .order_by(ranked.c.score.desc(), ranked.c.rid.desc())
+    )

@@ -1,0 +1,256 @@
+"""The archive's read models: the frozen records its queries return, and their builders.
+
+Kept apart from ``archive.py`` (the queries) so that the API, the web page, Atom output
+and the CLI can name the records without the SQL, and the two files stay readable.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, Literal
+
+from aggregator.store.events import ClusterRow, cluster_from_row
+
+# An event's timeline stops after this many hours: a sparkline, not a history.
+TIMELINE_HOURS = 72
+
+
+# -- records -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Conditions beside the full-text query. Empty means "everything"."""
+
+    topic: str | None = None  # articles that matched this topic
+    feeds: tuple[str, ...] = ()  # feed (outlet) names; any of them
+    cluster: int | None = None
+    language: str | None = None
+    since: datetime | None = None  # published at or after
+    until: datetime | None = None  # published before
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSummary:
+    id: int
+    feed: str
+    feed_title: str | None
+    title: str
+    url: str | None
+    published: datetime
+    language: str | None
+    summary: str
+    cluster_id: int | None
+    score: float | None  # relevance, higher is better; None when not ranked
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    items: tuple[ArticleSummary, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleDetail:
+    id: int
+    feed: str
+    feed_title: str | None
+    title: str
+    url: str | None
+    canonical_url: str | None
+    author: str | None
+    published: datetime
+    language: str | None
+    summary: str
+    text: str
+    html: str  # sanitized at ingest; sanitize again before rendering
+    cluster_id: int | None
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    hour: datetime  # start of the hour, UTC
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventSummary(ClusterRow):
+    """A cluster as the archive shows it: its row, and its articles per hour."""
+
+    timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report
+
+
+@dataclass(frozen=True, slots=True)
+class OutletGroup:
+    feed: str
+    feed_title: str | None
+    articles: tuple[ArticleSummary, ...]  # oldest first: who reported it when
+
+
+@dataclass(frozen=True, slots=True)
+class EventDetail:
+    event: EventSummary
+    outlets: tuple[OutletGroup, ...]  # the first to report first
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSummary:
+    name: str
+    match_count: int
+    event_count: int
+    last_match_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMatch:
+    article: ArticleSummary
+    terms: tuple[str, ...]
+    matched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PollInfo:
+    started_at: datetime
+    duration: float
+    outcome: str
+    http_status: int | None
+    new_entries: int
+    updated_entries: int
+    error: str | None
+    url: str = ""
+    bytes_wire: int = 0
+    bytes_decoded: int = 0
+    etag_sent: str | None = None
+    last_modified_sent: str | None = None
+    etag_received: str | None = None
+    last_modified_received: str | None = None
+    warnings: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    id: int
+    name: str
+    title: str | None
+    url: str
+    site_url: str | None
+    state: str
+    enabled: bool
+    last_outcome: str | None
+    last_http_status: int | None
+    last_error: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    next_poll_at: datetime
+    error_count: int
+    article_count: int
+    recent_polls: tuple[PollInfo, ...] = field(default=())
+    interval_seconds: float | None = None  # the adaptive interval in force
+    avg_duration: float | None = None  # seconds, over the last day's polls
+
+
+@dataclass(frozen=True, slots=True)
+class AlertInfo:
+    id: str
+    rule: str
+    channel: str
+    topic: str
+    trigger: str
+    cluster_id: int | None
+    article_id: int | None
+    status: str
+    attempts: int
+    due_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+# -- builders ---------------------------------------------------------------------
+
+
+def _hour(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hourly(times: Sequence[datetime], start: datetime) -> tuple[HourCount, ...]:
+    """Counts per hour from ``start``'s hour to the last time (at most TIMELINE_HOURS).
+
+    Empty hours are kept, so the sequence plots directly as a timeline.
+    """
+    if not times:
+        return ()
+    first = _hour(start)
+    last = min(_hour(max(times)), first + timedelta(hours=TIMELINE_HOURS - 1))
+    n = max(0, int((last - first) / timedelta(hours=1))) + 1
+    counts = [0] * n
+    for t in times:
+        i = int((_hour(t) - first) / timedelta(hours=1))
+        if 0 <= i < n:
+            counts[i] += 1
+    return tuple(HourCount(first + timedelta(hours=i), c) for i, c in enumerate(counts))
+
+
+def article_summary(row: Any, score: float | None = None) -> ArticleSummary:
+    return ArticleSummary(
+        id=row.id,
+        feed=row.feed,
+        feed_title=row.feed_title,
+        title=row.title,
+        url=row.url,
+        published=row.published,
+        language=row.language,
+        summary=row.summary,
+        cluster_id=row.cluster_id,
+        score=score,
+    )
+
+
+def event_summary(row: Any, timeline: tuple[HourCount, ...] = ()) -> EventSummary:
+    return cluster_from_row(row, EventSummary, timeline=timeline)
+
+
+EXPORT_FIELDS = (
+    "id",
+    "feed",
+    "title",
+    "url",
+    "canonical_url",
+    "author",
+    "published",
+    "language",
+    "cluster_id",
+    "summary",
+    "text",
+)
+
+
+def write_export(rows: Iterator[dict[str, Any]], fmt: Literal["jsonl", "csv"], out: IO[str]) -> int:
+    """Write export rows as JSON lines or CSV (with a header); return the row count."""
+    n = 0
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            n += 1
+        return n
+    if fmt != "csv":
+        raise ValueError(f"unknown export format {fmt!r}")
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+        )
+        n += 1
+    return n
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
