@@ -1,0 +1,222 @@
+"""The ``aggregator`` command: its parser and dispatch. The subcommands live in
+``cli/archive.py`` (search, clusters, cluster, export, feeds) and ``cli/ops.py`` (run,
+db, poll, alerts, opml).
+
+Exit status: 0 success, 1 the work failed (e.g. polls failed, database error), 2 bad
+usage or an invalid configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+from aggregator import __version__
+from aggregator.cli.archive import cmd_cluster_show, cmd_clusters, cmd_export, cmd_feeds, cmd_search
+from aggregator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_problems
+from aggregator.cli.ops import cmd_alerts, cmd_db, cmd_opml, cmd_poll, cmd_run
+from aggregator.config import LoadedConfig, load_config
+from aggregator.errors import AggregatorError, ConfigError, StorageError
+
+CONFIG_ENV = "AGGREGATOR_CONFIG"
+
+
+def _default_config() -> str:
+    return os.environ.get(CONFIG_ENV, "feeds.yaml")
+
+
+def _parse_since(value: str) -> datetime:
+    """``2024-11-01``, an ISO timestamp, or a relative age like ``3d`` / ``12h``."""
+    from aggregator.config import parse_duration
+
+    try:
+        if len(value) == 10:
+            d = date.fromisoformat(value)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
+        when = datetime.fromisoformat(value)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"bad date {value!r}: use YYYY-MM-DD, an ISO timestamp or an age like 3d"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aggregator", description="News-feed aggregator and monitor."
+    )
+    parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=None,
+        help=f"configuration file (default: ${CONFIG_ENV} or ./feeds.yaml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the daemon")
+
+    p = sub.add_parser("poll", help="poll feeds once and exit")
+    p.add_argument("--once", action="store_true", help="poll once (the only mode; for clarity)")
+    p.add_argument(
+        "--feed", action="append", metavar="URL|NAME", help="poll this feed now (repeatable)"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="poll the named feeds even if they were polled within settings.poll.manual_gap",
+    )
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    s = sub.add_parser("search", help="search stored articles (full text, query language)")
+    s.add_argument(
+        "words", nargs="+", help='a query: words, "phrases", AND/OR/NOT, troop*, title:…'
+    )
+    s.add_argument("--since", type=_parse_since, help="YYYY-MM-DD, ISO time or age (3d)")
+    s.add_argument("--until", type=_parse_since, help="published before this")
+    s.add_argument("--feed", action="append", help="only this feed (repeatable)")
+    s.add_argument("--topic", help="only articles that matched this topic")
+    s.add_argument("--order", choices=("date", "relevance"), default="date")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+
+    cl = sub.add_parser("clusters", help="events (story clusters), newest first")
+    cl.add_argument("--topic", help="only events that matched this topic")
+    cl.add_argument("--since", type=_parse_since, help="first reported since (3d, a date)")
+    cl.add_argument("--min-sources", type=int, default=1, help="at least N outlets")
+    cl.add_argument("--limit", type=int, default=30)
+    cl.add_argument("--json", action="store_true")
+    cs = sub.add_parser("cluster", help="one event")
+    cssub = cs.add_subparsers(dest="cluster_command", required=True, metavar="SUBCOMMAND")
+    csh = cssub.add_parser("show", help="an event's articles by outlet, timeline, first report")
+    csh.add_argument("id", type=int)
+    csh.add_argument("--explain", action="store_true", help="why each article joined")
+    csh.add_argument("--json", action="store_true")
+
+    ex = sub.add_parser("export", help="stream the archive as JSON lines or CSV")
+    ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    ex.add_argument("--query", help="a query in the query language")
+    ex.add_argument("--topic")
+    ex.add_argument("--feed", action="append")
+    ex.add_argument("--since", type=_parse_since)
+    ex.add_argument("--until", type=_parse_since)
+    ex.add_argument("--output", "-o", help="a file (default: standard output)")
+
+    f = sub.add_parser("feeds", help="list feeds and their health")
+    f.add_argument("--json", action="store_true")
+    fsub = f.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND")
+    fs = fsub.add_parser("show", help="one feed's health and its last polls")
+    fs.add_argument("name")
+    fs.add_argument("--limit", type=int, default=20)
+    fs.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("config", help="configuration tools")
+    csub = c.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
+    cc = csub.add_parser("check", help="validate a configuration file")
+    cc.add_argument("file", nargs="?", help="the file (default: the --config file)")
+
+    a = sub.add_parser("alerts", help="alert deliveries: list, retry, test")
+    a.add_argument("--failed", action="store_true", help="only dead-lettered alerts")
+    a.add_argument("--limit", type=int, default=50)
+    a.add_argument("--json", action="store_true")
+    asub = a.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND")
+    ar = asub.add_parser("retry", help="send a failed alert again (same id)")
+    ar.add_argument("id")
+    at = asub.add_parser("test", help="send a sample alert through a rule's real channels")
+    at.add_argument("rule")
+    ae = asub.add_parser("enable", help="re-enable a channel disabled by a 410 Gone")
+    ae.add_argument("channel")
+
+    o = sub.add_parser("opml", help="OPML import and export of feeds")
+    osub = o.add_subparsers(dest="opml_command", required=True, metavar="SUBCOMMAND")
+    oi = osub.add_parser("import", help="print feeds.yaml entries for an OPML file's feeds")
+    oi.add_argument("file")
+    oi.add_argument(
+        "--write", action="store_true", help="append the new feeds to the configuration file"
+    )
+    osub.add_parser("export", help="print the configured feeds as OPML")
+
+    d = sub.add_parser("db", help="database tools")
+    dsub = d.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    dsub.add_parser("upgrade", help="apply the migrations")
+    return parser
+
+
+def _setup_logging(verbose: bool, level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Library chatter (every HTTP request, every scheduler run) would drown our one
+    # line per poll.
+    for noisy in ("httpx", "httpcore", "aiohttp", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "skipped: maximum number of running instances reached" is how our jobs are meant
+    # to behave (one at a time), not news worth a log line every tick.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
+def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
+    return load_config(path or args.config or _default_config())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    source = args.config or _default_config()
+    try:
+        if args.command == "config":
+            return cmd_config_check(args)
+        loaded = _load(args)
+        _setup_logging(args.verbose, loaded.config.settings.log_level)
+        return COMMANDS[args.command](args, loaded)
+    except ConfigError as err:
+        print_problems(err, source)
+        return EXIT_USAGE
+    except StorageError as err:
+        print(f"database error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except AggregatorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    path = args.file or args.config or _default_config()
+    try:
+        loaded = load_config(path)
+    except ConfigError as err:
+        print_problems(err, path)
+        return EXIT_USAGE
+    cfg = loaded.config
+    print(
+        f"{path}: OK — {len(cfg.feeds)} feeds, {len(cfg.topics)} topics, "
+        f"{len(cfg.alerts)} alert rules, {len(cfg.channels)} channels"
+    )
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, LoadedConfig], int]] = {
+    "run": cmd_run,
+    "poll": cmd_poll,
+    "search": cmd_search,
+    "feeds": cmd_feeds,
+    "db": cmd_db,
+    "alerts": cmd_alerts,
+    "clusters": cmd_clusters,
+    "cluster": cmd_cluster_show,
+    "export": cmd_export,
+    "opml": cmd_opml,
+}

@@ -1,0 +1,256 @@
+"""The archive's commands: search, clusters, cluster show, export, feeds."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from aggregator.cli.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    SLOW_POLL_SECONDS,
+    dump,
+    open_archive,
+    ts,
+)
+from aggregator.config import LoadedConfig
+
+
+def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.errors import QueryError
+    from aggregator.store.views import Filters
+
+    if args.limit < 1:
+        print("--limit must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    store, archive = open_archive(loaded)
+    query = " ".join(args.words)
+    filters = Filters(
+        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+    )
+    try:
+        page = archive.search(query, filters, order=args.order, limit=args.limit)
+    except QueryError as exc:
+        print(f"bad query: {exc}", file=sys.stderr)
+        if exc.position is not None:
+            print(f"  {query}\n  {' ' * exc.position}^", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        store.close()
+    if args.json:
+        dump([asdict(h) for h in page.items])
+        return EXIT_OK
+    if not page.items:
+        print("no articles found")
+        return EXIT_OK
+    table = Table(show_lines=False)
+    for col in ("published", "feed", "title", "event", "url"):
+        table.add_column(col, overflow="fold")
+    for h in page.items:
+        event = str(h.cluster_id) if h.cluster_id is not None else ""
+        table.add_row(ts(h.published), h.feed, h.title, event, h.url or "")
+    Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK
+
+
+def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    store, archive = open_archive(loaded)
+    found: list[Any] = []
+    before = None
+    try:
+        # Newest first by first report, page by page, until enough pass the filters.
+        while len(found) < args.limit:
+            page = archive.events(topic=args.topic, before=before, limit=200)
+            if not page:
+                break
+            for e in page:
+                if args.since is not None and e.first_seen < args.since:
+                    page = []
+                    break
+                if e.outlet_count >= args.min_sources:
+                    found.append(e)
+            if not page:
+                break
+            before = page[-1].first_seen
+    finally:
+        store.close()
+    found = found[: args.limit]
+    if args.json:
+        dump([asdict(e) for e in found])
+        return EXIT_OK
+    if not found:
+        print("no events found")
+        return EXIT_OK
+    table = Table()
+    for col in ("event", "first report", "updated", "outlets", "articles", "headline"):
+        table.add_column(col, overflow="fold")
+    for e in found:
+        table.add_row(
+            str(e.id),
+            ts(e.first_seen),
+            ts(e.last_updated),
+            str(e.outlet_count),
+            str(e.article_count),
+            e.headline,
+        )
+    Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK
+
+
+def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    store, archive = open_archive(loaded)
+    try:
+        detail = archive.event(args.id)
+        why = store.cluster_explanations(detail.event.id) if detail and args.explain else {}
+    finally:
+        store.close()
+    if detail is None:
+        print(f"no event {args.id}", file=sys.stderr)
+        return EXIT_USAGE
+    ev = detail.event
+    if args.json:
+        data = asdict(detail)
+        if args.explain:
+            data["explain"] = {str(k): asdict(v) for k, v in why.items()}
+        dump(data)
+        return EXIT_OK
+    if ev.id != args.id:
+        print(f"(event {args.id} was merged into {ev.id})")
+    print(f"event {ev.id}: {ev.headline}")
+    print(
+        f"  {ev.article_count} articles from {ev.outlet_count} outlets; first report "
+        f"{ts(ev.first_seen)}, last {ts(ev.last_updated)}; status {ev.status}"
+    )
+    if ev.top_terms:
+        print(f"  terms: {', '.join(ev.top_terms)}")
+    if ev.timeline:
+        peak = max(h.count for h in ev.timeline) or 1
+        print("  articles per hour:")
+        for h in ev.timeline:
+            print(f"    {ts(h.hour)}  {'#' * max(1, round(20 * h.count / peak))} {h.count}")
+    first = min((a for g in detail.outlets for a in g.articles), key=lambda a: (a.published, a.id))
+    print(f"  first report: {first.feed} at {ts(first.published)}: {first.title}")
+    for group in detail.outlets:
+        print(f"\n  {group.feed}")
+        for a in group.articles:
+            line = f"    {ts(a.published)}  {a.title}"
+            if a.url:
+                line += f"  <{a.url}>"
+            print(line)
+            if args.explain and a.id in why:
+                w = why[a.id]
+                how = (
+                    "started the event"
+                    if w.score == 0 and not w.terms
+                    else (f"score {w.score:.3f}, matched: {', '.join(w.terms) or '-'}")
+                )
+                if w.duplicate_of is not None:
+                    how += f"; copy of article {w.duplicate_of} ({w.duplicate_kind})"
+                print(f"      why: {how}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.errors import QueryError
+    from aggregator.store.views import Filters, write_export
+
+    store, archive = open_archive(loaded)
+    filters = Filters(
+        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+    )
+    try:
+        with contextlib.ExitStack() as stack:
+            out: Any = sys.stdout
+            if args.output:
+                out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
+            n = write_export(archive.export(filters, args.query), args.format, out)
+    except QueryError as exc:
+        print(f"bad query: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        store.close()
+    print(f"{n} articles exported", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    store, archive = open_archive(loaded)
+    try:
+        if args.feeds_command == "show":
+            return _feed_show(archive, args)
+        statuses = archive.feeds()
+    finally:
+        store.close()
+    if args.json:
+        dump([asdict(s) for s in statuses])
+        return EXIT_OK
+    table = Table()
+    for col in ("feed", "state", "last poll", "status", "articles", "next poll", "last error"):
+        table.add_column(col, overflow="fold")
+    for s in statuses:
+        state = s.state if s.enabled else "disabled"
+        if s.avg_duration is not None and s.avg_duration > SLOW_POLL_SECONDS:
+            state += f", slow ({s.avg_duration:.1f}s)"
+        style = "red" if s.state in ("broken", "gone") else None
+        status = s.last_outcome or "never"
+        if s.last_http_status:
+            status += f" ({s.last_http_status})"
+        table.add_row(
+            s.name,
+            state,
+            ts(s.last_polled_at),
+            status,
+            str(s.article_count),
+            ts(s.next_poll_at),
+            (s.last_error or "")[:80],
+            style=style,
+        )
+    Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK
+
+
+def _feed_show(archive: Any, args: argparse.Namespace) -> int:
+    found = archive.feeds(polls_per_feed=args.limit, name=args.name)
+    if not found:
+        print(f"no feed named {args.name!r}", file=sys.stderr)
+        return EXIT_USAGE
+    status = found[0]
+    polls = status.recent_polls
+    if args.json:
+        data = asdict(status)
+        data["polls"] = data.pop("recent_polls")
+        dump({"feed": {k: v for k, v in data.items() if k != "polls"}, "polls": data["polls"]})
+        return EXIT_OK
+    print(f"{status.name}  [{status.state}]  {status.url}")
+    interval = f"{status.interval_seconds / 60:.0f} min" if status.interval_seconds else "-"
+    print(
+        f"  articles {status.article_count}, failures in a row {status.error_count}, "
+        f"interval {interval}, next poll {ts(status.next_poll_at)}"
+    )
+    if status.last_error:
+        print(f"  last error: {status.last_error}")
+    table = Table(title="last polls")
+    for col in ("time", "outcome", "HTTP", "s", "bytes", "new", "upd", "validators", "error"):
+        table.add_column(col, overflow="fold")
+    for p in polls:
+        sent = "INM" if p.etag_sent else ""
+        sent += "+IMS" if p.last_modified_sent else ""
+        table.add_row(
+            ts(p.started_at),
+            p.outcome,
+            str(p.http_status or "-"),
+            f"{p.duration:.2f}",
+            str(p.bytes_wire),
+            str(p.new_entries),
+            str(p.updated_entries),
+            sent or "-",
+            (p.error or "")[:60],
+        )
+    Console(width=max(120, Console().width)).print(table)
+    return EXIT_OK

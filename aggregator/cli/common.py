@@ -1,0 +1,53 @@
+"""What the ``aggregator`` subcommands share: exit codes, output helpers, the archive."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from aggregator.config import LoadedConfig
+from aggregator.errors import AggregatorError, ConfigError
+
+SLOW_POLL_SECONDS = 5.0  # a feed whose polls average more than this is flagged "slow"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def print_problems(err: ConfigError, source: str) -> None:
+    n = len(err.problems)
+    print(f"{source}: invalid configuration ({n} problem{'s' if n != 1 else ''})", file=sys.stderr)
+    for problem in err.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(type(value).__name__)
+
+
+def dump(data: Any) -> None:
+    print(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2))
+
+
+def ts(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def open_archive(loaded: LoadedConfig) -> Any:
+    from aggregator.store import Store
+    from aggregator.store.archive import Archive
+
+    store = Store.open(loaded.database_url)
+    require_schema(store)
+    return store, Archive(store.engine)
+
+
+def require_schema(store: Any) -> None:
+    from aggregator.store.migrate import current_revision
+
+    if current_revision(store.engine) is None:
+        raise AggregatorError(
+            "the database has no tables yet: run `aggregator db upgrade` or start the daemon"
+        )
