@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
+from aggregator.links import absolutize_html, safe_link, strip_control
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.parse import ParseSettings, absolutize_html, parse_feed, safe_link, strip_control
+from aggregator.parse import ParseSettings, parse_feed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example/dir/feed.xml"
