@@ -38,11 +38,11 @@ from aggregator.store.events import (
     ClusterRow,
     EventStatements,
     MatchRow,
-    OutboxItem,
     OutboxRow,
     StoredArticle,
 )
 from aggregator.store.leases import lease_rows
+from aggregator.store.outbox import OutboxItem, OutboxStatements
 from aggregator.store.records import (
     FeedSpec,
     FeedState,
@@ -177,7 +177,7 @@ def _feed_state(row: Any) -> FeedState:
 
 
 @_wrap_public_methods
-class Store(EventStatements):
+class Store(EventStatements, OutboxStatements):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

@@ -1,4 +1,4 @@
-"""Statements of the ordered consumer (dedup → cluster → match → alerts) and the outbox.
+"""Statements of the ordered consumer (dedup → cluster → match → alerts).
 
 Mixed into ``Store``; each public method is wrapped so database errors leave as
 ``StorageError``.
@@ -9,19 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aggregator.models import Article
-from aggregator.store.leases import lease_rows
 from aggregator.store.schema import (
     alerts,
     articles,
-    channel_state,
     clusters,
     feeds,
     matches,
@@ -84,23 +82,6 @@ class OutboxRow:
     due_at: datetime
     status: str = "pending"
     last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: str
-    rule: str
-    channel: str
-    topic: str
-    trigger: str
-    cluster_id: int | None
-    payload: str
-    status: str
-    attempts: int
-    due_at: datetime
-    created_at: datetime
-    sent_at: datetime | None
-    last_error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,122 +395,6 @@ class EventStatements:
                 conn.execute(rule_state.insert().values(rule=rule, last_digest_at=at))
             return self._enqueue(conn, rows, at)
 
-    # -- the outbox ---------------------------------------------------------------
-
-    def claim_due_alerts(
-        self, now: datetime, *, owner: str, lease_seconds: float, limit: int
-    ) -> list[OutboxItem]:
-        """Lease due alerts (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: safe with several
-        daemons). A lease that expired — its daemon died between claim and send — is
-        free again, so the alert is sent, not lost."""
-        until = now + timedelta(seconds=lease_seconds)
-        with self.engine.begin() as conn:
-            rows = lease_rows(
-                conn,
-                alerts,
-                (alerts.c.status == "pending", alerts.c.due_at <= now),
-                (alerts.c.due_at, alerts.c.id),
-                now=now,
-                limit=limit,
-                owner=owner,
-                until=until,
-            )
-            return [_outbox_item(r) for r in rows]
-
-    def mark_alert_sent(self, alert_id: str, owner: str, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id == alert_id)
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    attempts=alerts.c.attempts + 1,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_error=None,
-                )
-            )
-
-    def mark_alert_failed(
-        self, alert_id: str, owner: str, error: str, retry_at: datetime | None
-    ) -> None:
-        """Schedule a retry, or dead-letter the alert when ``retry_at`` is None."""
-        values: dict[str, Any] = {
-            "attempts": alerts.c.attempts + 1,
-            "last_error": error,
-            "lease_owner": None,
-            "lease_until": None,
-        }
-        if retry_at is None:
-            values["status"] = "dead"
-        else:
-            values["due_at"] = retry_at
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id == alert_id, alerts.c.status == "pending")
-                .values(**values)
-            )
-
-    def list_alerts(
-        self, *, statuses: Sequence[str] | None = None, limit: int = 50
-    ) -> list[OutboxItem]:
-        stmt = select(alerts).order_by(alerts.c.created_at.desc(), alerts.c.id).limit(limit)
-        if statuses:
-            stmt = stmt.where(alerts.c.status.in_(statuses))
-        with self.engine.connect() as conn:
-            return [_outbox_item(r) for r in conn.execute(stmt)]
-
-    def retry_alert(self, alert_id: str, now: datetime) -> bool:
-        """Put a dead (or pending) alert back in the queue, due now, attempts reset."""
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(alerts)
-                .where(alerts.c.id == alert_id, alerts.c.status.in_(("dead", "pending")))
-                .values(
-                    status="pending",
-                    due_at=now,
-                    attempts=0,
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
-            return done.rowcount > 0
-
-    def alert_counts(self) -> dict[tuple[str, str], dict[str, int]]:
-        """(rule, channel) → {status: count}."""
-        stmt = select(
-            alerts.c.rule, alerts.c.channel, alerts.c.status, func.count().label("n")
-        ).group_by(alerts.c.rule, alerts.c.channel, alerts.c.status)
-        out: dict[tuple[str, str], dict[str, int]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(stmt):
-                out.setdefault((r.rule, r.channel), {})[r.status] = int(r.n)
-        return out
-
-    def disable_channel(self, channel: str, reason: str, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(channel_state).where(channel_state.c.channel == channel))
-            conn.execute(
-                channel_state.insert().values(
-                    channel=channel, disabled_at=now, disabled_reason=reason
-                )
-            )
-
-    def enable_channel(self, channel: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(channel_state).where(channel_state.c.channel == channel))
-
-    def disabled_channels(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
-            return {
-                r.channel: r.disabled_reason or "disabled"
-                for r in conn.execute(
-                    select(channel_state).where(channel_state.c.disabled_at.is_not(None))
-                )
-            }
-
     def cluster_explanations(self, cluster_id: int) -> dict[int, Explanation]:
         stmt = select(
             articles.c.id,
@@ -616,24 +481,6 @@ def json_terms(raw: str | None) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
 
-def _outbox_item(r: Any) -> OutboxItem:
-    return OutboxItem(
-        id=r.id,
-        rule=r.rule,
-        channel=r.channel,
-        topic=r.topic,
-        trigger=r.trigger,
-        cluster_id=r.cluster_id,
-        payload=r.payload,
-        status=r.status,
-        attempts=r.attempts,
-        due_at=r.due_at,
-        created_at=r.created_at,
-        sent_at=r.sent_at,
-        last_error=r.last_error,
-    )
-
-
 __all__ = [
     "ArticleOutcome",
     "ClusterArticle",
@@ -641,7 +488,6 @@ __all__ = [
     "EventStatements",
     "Explanation",
     "MatchRow",
-    "OutboxItem",
     "OutboxRow",
     "StoredArticle",
 ]
