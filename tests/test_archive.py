@@ -143,11 +143,13 @@ def test_cursor_pages_cover_everything_once(archive: Archive, order: str) -> Non
         assert seen == [a.id for a in everything.items]
 
 
-def _walk(archive: Archive, q: str, filters: Filters, limit: int) -> list[tuple[int, float | None]]:
+def _walk(
+    archive: Archive, q: str, filters: Filters, limit: int, order: str = "relevance"
+) -> list[tuple[int, float | None]]:
     out: list[tuple[int, float | None]] = []
     cursor = None
     for _ in range(50):
-        page = archive.search(q, filters, cursor=cursor, limit=limit)
+        page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)  # type: ignore[arg-type]
         out += [(a.id, a.score) for a in page.items]
         cursor = page.next_cursor
         if cursor is None:
@@ -171,6 +173,59 @@ def test_unfiltered_ranking_pages_equal_the_filtered_statements(engine: Engine, 
         fast = _walk(archive, q, Filters(), limit)
         assert fast == _walk(archive, q, keep_all, limit), q
         assert len(fast) == len({i for i, _ in fast}) > 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's two steps
+@pytest.mark.parametrize("limit", [1, 4, 100])
+def test_filtered_pages_chosen_through_the_index_equal_one_statement(
+    engine: Engine, limit: int
+) -> None:
+    # With a full-text match and filters (or by date), SQLite picks the page's ids
+    # through the covering index, then reads those rows: every page, score and cursor
+    # must be what the one general statement gives.
+    build = ArchiveBuilder(engine)
+    for i in range(30):
+        build.article(
+            ("bbc", "dw", "lemonde")[i % 3],
+            "Ferry strike" if i % 4 else f"Harbour day {i}",
+            "Unions and the ferry at the harbour." if i % 2 else "The ferry sailed.",
+            published=T0 + timedelta(hours=i % 7),  # ties in date, broken by id
+            language=(None, "en", "fr", "de")[i % 4],
+            cluster=i % 5,
+        )
+    two_steps, one = Archive(engine), Archive(engine, narrow_first=False)
+    since = T0 + timedelta(hours=2)
+    cases: list[tuple[str, Filters]] = [
+        ("ferry", Filters(since=since)),
+        ("ferry", Filters(feeds=("bbc", "lemonde"), until=T0 + timedelta(hours=6))),
+        ("ferry OR harbour", Filters(language="fr")),
+        ("ferry", Filters(cluster=3)),
+        ("ferry -lang:en", Filters()),
+        ("harbour outlet:dw", Filters(since=since)),
+        ('"ferry strike" OR unions', Filters(since=since, feeds=("dw",))),
+    ]
+    for q, filters in cases:
+        for order in ("relevance", "date"):
+            pages = [_walk(a, q, filters, limit, order) for a in (two_steps, one)]
+            assert pages[0] == pages[1], (q, filters, order)
+            assert len(pages[0]) == len({i for i, _ in pages[0]}) > 0, (q, order)
+
+
+def test_lang_filters_see_every_language_including_none(archive: Archive) -> None:
+    build = ArchiveBuilder(archive.engine)
+    build.article("dw", "Kursk Bericht", "Soldaten in Kursk.", language="de")
+    build.article("x", "Kursk note", "Kursk.", language=None)
+    build.article("x", "Kursk nota", "Kursk.", language="it")
+
+    def langs(q: str) -> set[str | None]:
+        page = archive.search(q, limit=100)
+        return {a.language for a in page.items}
+
+    assert langs("kursk lang:de") == {"de"}
+    assert langs("kursk (lang:it OR lang:de)") == {"de", "it"}
+    assert None in langs("kursk -lang:en")
+    assert "en" not in langs("kursk -lang:en")
+    assert {"de", "it", "en"} <= langs("kursk -lang:fr")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # FTS5 is SQLite's

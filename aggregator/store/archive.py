@@ -41,6 +41,7 @@ from aggregator.store.search import (
     Order,
     fts_hits,
     fts_top_statement,
+    narrowed_statement,
 )
 from aggregator.store.views import (
     AlertInfo,
@@ -94,9 +95,11 @@ def _first_line(exc: SQLAlchemyError) -> str:
 class Archive:
     """Read-only queries over the store's tables (the daemon's Store owns writes)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, narrow_first: bool = True) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        # Off only in tests, to compare the two-step SQLite search with one statement.
+        self._narrow_first = narrow_first
 
     # -- search ------------------------------------------------------------------
 
@@ -128,7 +131,7 @@ class Archive:
         after = Cursor.decode(cursor, order, fingerprint) if cursor else None
         try:
             with self.engine.connect() as conn:
-                rows = None
+                rows: list[tuple[Any, Any]] | None = None  # (row, score), the page + 1
                 ranked = True
                 fts_only = self._fts_only(plan, filters, order)
                 if fts_only is not None:
@@ -141,17 +144,22 @@ class Archive:
                     # the table) would be dropped by the general statement's inner
                     # joins, changing which rows make the page: use that one then.
                     if all(r.id is not None and r.feed is not None for r in top):
-                        rows = top
+                        rows = [(r, r.score) for r in top]
                 if rows is None:
                     stmt, ranked = self._search_statement(conn, plan, filters, order, after)
-                    rows = conn.execute(stmt.limit(limit + 1)).all()
+                    if self.sqlite and self._narrow_first and plan and plan.match is not None:
+                        rows = self._narrowed(conn, stmt, limit + 1)
+                    else:
+                        rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
         except DBAPIError as exc:
             if plan is not None and self._is_query_error(exc):
                 raise QueryError(query_text or "", _first_line(exc)) from exc
             raise StorageError(f"search: {_first_line(exc)}") from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"search: {_first_line(exc)}") from exc
-        items = tuple(article_summary(r, float(r.score) if ranked else None) for r in rows[:limit])
+        items = tuple(
+            article_summary(r, float(score) if ranked else None) for r, score in rows[:limit]
+        )
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
@@ -171,6 +179,27 @@ class Archive:
         ):
             return plan.match
         return None
+
+    def _narrowed(self, conn: Any, stmt: Select[Any], k: int) -> list[tuple[Any, Any]]:
+        """SQLite, a full-text match with filters or by date: the page in two steps.
+
+        The general statement sorts every hit with all its summary columns, and reading
+        an article's published, language or cluster_id means walking the overflow pages
+        past its text and html: at 300,000 articles a broad query with a date filter
+        took a second. Here the page's ids and scores are chosen through the covering
+        index of what searches filter and order on (same conditions, same order, same
+        limit: the same page), then only those rows are read.
+        """
+        top = conn.execute(narrowed_statement(stmt).limit(k)).all()
+        if not top:
+            return []
+        page = select(*SUMMARY_COLUMNS).select_from(
+            articles.join(feeds, feeds.c.id == articles.c.feed_id)
+        )
+        found = {r.id: r for r in conn.execute(page.where(articles.c.id.in_([t.id for t in top])))}
+        # An article deleted between the two reads leaves the page one row short: the
+        # cursor still comes from the last row shown, so nothing is skipped.
+        return [(found[t.id], t.score) for t in top if t.id in found]
 
     def _is_query_error(self, exc: DBAPIError) -> bool:
         message = str(exc.orig).lower()
@@ -220,7 +249,7 @@ class Archive:
         conditions += self._filter_conditions(filters)
         ranked = order == "relevance" and score is not None
         columns: list[Any] = list(SUMMARY_COLUMNS)
-        columns.append(score.label("score") if score is not None else literal_column("NULL"))
+        columns.append((score if score is not None else literal_column("NULL")).label("score"))
         stmt = select(*columns).select_from(source)
         if ranked:
             assert score is not None
@@ -263,7 +292,18 @@ class Archive:
         return list(conn.execute(select(feeds.c.name)).scalars())
 
     def _languages(self, conn: Any) -> list[str | None]:
-        return list(conn.execute(select(articles.c.language).distinct()).scalars())
+        """The distinct languages, hopping along ``ix_articles_language``: one index probe
+        per language (a few dozen), where ``SELECT DISTINCT`` read every article."""
+        found: list[str | None] = []
+        column = articles.c.language
+        step = select(column).order_by(column).limit(1)
+        last = conn.execute(step.where(column.is_not(None))).scalar()
+        while last is not None:
+            found.append(last)
+            last = conn.execute(step.where(column > last)).scalar()
+        if conn.execute(select(articles.c.id).where(column.is_(None)).limit(1)).first():
+            found.append(None)
+        return found
 
     def export(
         self, filters: Filters = Filters(), query_text: str | None = None

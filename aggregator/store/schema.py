@@ -101,6 +101,8 @@ feeds = Table(
     Index("ix_feeds_due", "enabled", "next_poll_at"),
 )
 
+SEARCH_FILTER_INDEX = "ix_articles_search_filter"
+
 articles = Table(
     "articles",
     metadata,
@@ -138,6 +140,13 @@ articles = Table(
     Index("ix_articles_canonical_url", "canonical_url"),
     Index("ix_articles_cluster_id", "cluster_id"),
     Index("ix_articles_processed_at", "processed_at"),
+    # lang: in a query lists the languages that exist: one probe per language along
+    # this index instead of a scan of every article (migration 0005).
+    Index("ix_articles_language", "language"),
+    # Covers what a search filters and orders on, so SQLite can choose a filtered
+    # page's ids without reading article rows, whose later columns sit in overflow
+    # pages past text and html (archive.py; migration 0005).
+    Index(SEARCH_FILTER_INDEX, "id", "feed_id", "published", "language", "cluster_id"),
 )
 
 polls = Table(

@@ -30,9 +30,13 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.selectable import Alias
+from sqlalchemy.sql.util import ClauseAdapter
 
 from aggregator.errors import QueryError
-from aggregator.store.schema import articles, feeds
+from aggregator.store.schema import SEARCH_FILTER_INDEX, articles, feeds
 
 Order = Literal["relevance", "date"]
 
@@ -171,4 +175,37 @@ def fts_top_statement(with_cursor: bool) -> Select[Any]:
         select(*SUMMARY_COLUMNS, ranked.c.score.label("score"))
         .select_from(source)
         .order_by(ranked.c.score.desc(), ranked.c.rid.desc())
+    )
+
+
+class _IndexedAlias(Alias):
+    """``articles AS filtered INDEXED BY ix_articles_search_filter`` on SQLite.
+
+    SQLite looks an article up by rowid in the table itself, even when a covering
+    index holds every column the statement needs; ``INDEXED BY`` makes it use the index.
+    SQLAlchemy renders no table hint for SQLite, hence this alias.
+    """
+
+    inherit_cache = True
+
+
+@compiles(_IndexedAlias, "sqlite")
+def _render_indexed_alias(element: _IndexedAlias, compiler: SQLCompiler, **kw: Any) -> str:
+    rendered: str = compiler.visit_alias(element, **kw)  # type: ignore[no-untyped-call]
+    if kw.get("asfrom"):
+        rendered += " INDEXED BY " + compiler.preparer.quote(SEARCH_FILTER_INDEX)
+    return rendered
+
+
+def narrowed_statement(stmt: Select[Any]) -> Select[Any]:
+    """SQLite: ``stmt`` choosing only (id, score), through the covering search index.
+
+    ``stmt`` is a search over ``articles`` (joined with the FTS5 hits and feeds) that
+    filters and orders on columns of ``ix_articles_search_filter`` only; the result has
+    the same rows in the same order, without reading one article row.
+    """
+    view = _IndexedAlias._construct(articles, name="filtered")
+    adapted = ClauseAdapter(view).traverse(stmt)
+    return adapted.with_only_columns(
+        view.c.id, adapted.selected_columns.score.label("score"), maintain_column_froms=True
     )
