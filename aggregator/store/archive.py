@@ -56,6 +56,7 @@ from aggregator.store.views import (
     SearchPage,
     TopicMatch,
     TopicSummary,
+    alert_from_row,
     article_summary,
     event_summary,
     hourly,
@@ -590,24 +591,7 @@ class Archive:
         if alert_id is not None:
             stmt = stmt.where(alerts.c.id == alert_id)
         with self.engine.connect() as conn:
-            return [
-                AlertInfo(
-                    id=r.id,
-                    rule=r.rule,
-                    channel=r.channel,
-                    topic=r.topic,
-                    trigger=r.trigger,
-                    cluster_id=r.cluster_id,
-                    article_id=r.article_id,
-                    status=r.status,
-                    attempts=r.attempts,
-                    due_at=r.due_at,
-                    last_error=r.last_error,
-                    created_at=r.created_at,
-                    sent_at=r.sent_at,
-                )
-                for r in conn.execute(stmt)
-            ]
+            return [alert_from_row(r, AlertInfo) for r in conn.execute(stmt)]
 
     # -- health and metrics ----------------------------------------------------------
 

@@ -17,23 +17,14 @@ from sqlalchemy import Engine, delete, func, select, update
 
 from aggregator.store.leases import lease_rows
 from aggregator.store.schema import alerts, channel_state
+from aggregator.store.views import AlertInfo, alert_from_row
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: str
-    rule: str
-    channel: str
-    topic: str
-    trigger: str
-    cluster_id: int | None
-    payload: str
-    status: str
-    attempts: int
-    due_at: datetime
-    created_at: datetime
-    sent_at: datetime | None
-    last_error: str | None
+class OutboxItem(AlertInfo):
+    """An alert as the delivery loop needs it: the API's record plus what to send."""
+
+    payload: str  # JSON
 
 
 class OutboxStatements:
@@ -155,21 +146,7 @@ class OutboxStatements:
 
 
 def _outbox_item(r: Any) -> OutboxItem:
-    return OutboxItem(
-        id=r.id,
-        rule=r.rule,
-        channel=r.channel,
-        topic=r.topic,
-        trigger=r.trigger,
-        cluster_id=r.cluster_id,
-        payload=r.payload,
-        status=r.status,
-        attempts=r.attempts,
-        due_at=r.due_at,
-        created_at=r.created_at,
-        sent_at=r.sent_at,
-        last_error=r.last_error,
-    )
+    return alert_from_row(r, OutboxItem, payload=r.payload)
 
 
 __all__ = ["OutboxItem", "OutboxStatements"]

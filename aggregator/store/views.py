@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from aggregator.store.events import ClusterRow, cluster_from_row
 
@@ -172,6 +172,29 @@ class AlertInfo:
 
 
 # -- builders ---------------------------------------------------------------------
+
+
+A = TypeVar("A", bound=AlertInfo)
+
+
+def alert_from_row(r: Any, kind: type[A], **extra: Any) -> A:
+    """An ``alerts`` row as ``kind`` (AlertInfo, or a subclass given its own fields)."""
+    return kind(
+        id=r.id,
+        rule=r.rule,
+        channel=r.channel,
+        topic=r.topic,
+        trigger=r.trigger,
+        cluster_id=r.cluster_id,
+        article_id=r.article_id,
+        status=r.status,
+        attempts=r.attempts,
+        due_at=r.due_at,
+        last_error=r.last_error,
+        created_at=r.created_at,
+        sent_at=r.sent_at,
+        **extra,
+    )
 
 
 def _hour(when: datetime) -> datetime:
