@@ -118,9 +118,9 @@ def cpu_executor(workers: int) -> Executor | None:
     if workers <= 0:
         return None
     # forkserver: never fork a process that has event-loop and database threads. The
-    # forkserver imports the stages and loads the language model once, and every
-    # worker forked from it shares that memory (it applies when the forkserver starts:
-    # the first pool of the process).
+    # forkserver imports the stages once (aggregator.workerinit), and every worker
+    # forked from it shares those pages (it applies when the forkserver starts: the
+    # first pool of the process).
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["aggregator.workerinit"])
     return ProcessPoolExecutor(

@@ -208,9 +208,8 @@ def fold_scores(rows: Sequence[Row], labels: Labels, inside: set[str]) -> tuple[
     story_size: dict[str, int] = {}
     for story in gold.values():
         story_size[story] = story_size.get(story, 0) + 1
-    gold_pairs = sum(
-        math.comb(n, 2) for story, n in story_size.items() if any(gold[i] == story for i in inside)
-    )
+    inside_stories = {gold[i] for i in inside}
+    gold_pairs = sum(math.comb(n, 2) for story, n in story_size.items() if story in inside_stories)
     precision = true_pairs / (true_pairs + false_pairs) if true_pairs + false_pairs else 0.0
     recall = true_pairs / gold_pairs if gold_pairs else 0.0
     pairwise = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
