@@ -27,11 +27,12 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.errors import ConfigError
-from aggregator.models import FetchSettings
+from aggregator.models import FetchSettings, RequestAuth, origin_of
 
 DEFAULT_DATABASE_URL = "sqlite:///data/aggregator.db"
 DATABASE_URL_ENV = "AGGREGATOR_DATABASE_URL"
@@ -146,6 +147,26 @@ class HttpSettings(_Frozen):
     title: str = "News monitor"
 
 
+# Request headers a feed may not set: the fetcher owns the connection, the body
+# encoding (it decompresses under its own cap) and the validators (kept per URL).
+_FEED_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "accept-encoding",
+        "if-none-match",
+        "if-modified-since",
+        "proxy-authorization",
+    }
+)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
 class FeedConfig(_Frozen):
     name: Name
     url: HttpUrl
@@ -153,6 +174,60 @@ class FeedConfig(_Frozen):
     fulltext: bool = False
     enabled: bool = True
     tags: tuple[str, ...] = ()
+    # A private or paid feed's credentials (HTTP Basic) and extra request headers (an
+    # API key, a cookie). Put secrets in the environment: password: ${WIRE_PASSWORD}.
+    # They are sent to the feed's own origin only, never across a redirect.
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, v: str | None) -> str | None:
+        if v is not None and (":" in v or _has_controls(v) or not v):
+            raise ValueError("must be non-empty, without ':' or control characters")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        problems = []
+        for name, value in v.items():
+            if not _HEADER_NAME.match(name):
+                problems.append(f"{name!r} is not a valid header name")
+            elif name.lower() in _FEED_RESERVED_HEADERS:
+                problems.append(f"{name} is set by the fetcher itself")
+            elif _has_controls(value.replace("\t", " ")):
+                # Never echo the value: it is likely a secret.
+                problems.append(f"{name}: control characters in the value")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> FeedConfig:
+        if self.password is not None and self.username is None:
+            raise ValueError("password: needs a username")
+        if self.username is not None and any(
+            name.lower() == "authorization" for name in self.headers
+        ):
+            raise ValueError("username and an Authorization header: choose one")
+        return self
+
+    def request_auth(self) -> RequestAuth | None:
+        """What the fetcher sends with this feed's requests (None when nothing)."""
+        if self.username is None and not self.headers:
+            return None
+        return RequestAuth(
+            origin=origin_of(self.url),
+            headers=tuple(self.headers.items()),
+            username=self.username,
+            password=self.password,
+        )
+
+
+def _has_controls(value: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
 
 
 class TopicConfig(_Frozen):

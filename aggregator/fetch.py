@@ -71,7 +71,7 @@ from aggregator.errors import (
     NetworkError,
     TooManyRedirects,
 )
-from aggregator.models import FetchRequest, FetchResult, FetchSettings
+from aggregator.models import FetchRequest, FetchResult, FetchSettings, RequestAuth
 
 __all__ = [
     "FEED_ACCEPT",
@@ -372,9 +372,13 @@ class Fetcher:
         """One polite conditional GET; failures come back in ``result.error``."""
         return await self._fetch(request, FEED_ACCEPT)
 
-    async def fetch_page(self, url: str) -> FetchResult:
-        """Fetch an article page (HTML Accept, no validators), same limits and guard."""
-        return await self._fetch(FetchRequest(url=url), PAGE_ACCEPT)
+    async def fetch_page(self, url: str, auth: RequestAuth | None = None) -> FetchResult:
+        """Fetch an article page (HTML Accept, no validators), same limits and guard.
+
+        ``auth`` is the feed's: a paywalled outlet wants the same login for its pages
+        (sent only when the page is on the feed's own origin).
+        """
+        return await self._fetch(FetchRequest(url=url, auth=auth), PAGE_ACCEPT)
 
     # -- the fetch -----------------------------------------------------------------
     async def _fetch(self, request: FetchRequest, accept: str) -> FetchResult:
@@ -462,6 +466,13 @@ class Fetcher:
             headers["If-None-Match"] = request.etag
         if request.last_modified is not None:
             headers["If-Modified-Since"] = request.last_modified
+        # The feed's own headers come last so that they may replace Accept or the
+        # User-Agent (the configuration refuses the ones we must own).
+        if request.auth is not None and request.auth.applies_to(progress.url):
+            for name, value in request.auth.header_items():
+                for ours in [k for k in headers if k.lower() == name.lower()]:
+                    del headers[ours]
+                headers[name] = value
         try:
             httpx_request = self._client.build_request("GET", progress.url, headers=headers)
             return await self._client.send(httpx_request, stream=True)
@@ -523,7 +534,7 @@ class Fetcher:
                 if retry_after is not None:
                     host = (urlsplit(url).hostname or "").lower()
                     self.set_host_not_before(host, retry_after, status)
-            error = HTTPStatusError(url, status, retry_after=retry_after)
+            error = HTTPStatusError(url, status, _status_reason(status, request, url), retry_after)
             return progress.failed(error, retry_after=retry_after)
         await self._read_body(progress)
         assert progress.reader is not None
@@ -569,6 +580,17 @@ class Fetcher:
             raise _Stop(progress.failed(error)) from exc
         except httpx.HTTPError as exc:
             raise _Stop(progress.failed(_translate(url, exc))) from exc
+
+
+def _status_reason(status: int, request: FetchRequest, url: str) -> str:
+    """Say what to do about a 401 (the one status the user can fix in the config)."""
+    if status != 401:
+        return ""
+    if request.auth is not None and request.auth.applies_to(url):
+        return "HTTP 401: the server refused the feed's credentials"
+    if request.auth is not None:
+        return "HTTP 401 from another origin (the feed's credentials are not sent there)"
+    return "HTTP 401: the feed needs credentials (username/password or headers)"
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

@@ -10,9 +10,11 @@ All datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from aggregator.errors import FetchError
 
@@ -33,11 +35,57 @@ class FetchSettings:
     per_host_min_gap: float = 0.0  # seconds between two requests to one host
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class RequestAuth:
+    """What a feed's own server wants from us: HTTP Basic credentials, extra headers
+    (an API key, a cookie, a User-Agent it insists on).
+
+    They are sent only to ``origin``, the scheme, host and port of the feed's URL as
+    configured: not to another origin a redirect points at (as curl and browsers
+    drop ``Authorization`` there), nor to the new address of a feed that moved, since
+    a 301 from a compromised host must not be able to collect the password.
+    """
+
+    origin: str  # "https://wire.example:443", from ``origin_of``
+    headers: tuple[tuple[str, str], ...] = ()
+    username: str | None = None
+    password: str | None = None
+
+    def __repr__(self) -> str:
+        # Secrets never reach a log line or an error message; header names may.
+        names = ", ".join(name for name, _ in self.headers)
+        basic = " basic" if self.username is not None else ""
+        return f"RequestAuth({self.origin}{basic} headers=[{names}])"
+
+    def applies_to(self, url: str) -> bool:
+        return origin_of(url) == self.origin
+
+    def header_items(self) -> list[tuple[str, str]]:
+        items = list(self.headers)
+        if self.username is not None:
+            pair = f"{self.username}:{self.password or ''}".encode()
+            items.append(("Authorization", "Basic " + base64.b64encode(pair).decode("ascii")))
+        return items
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` with the default port spelled out, lower-cased."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port: an origin nothing else can equal
+        return url
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port or default}"
+
+
 @dataclass(frozen=True, slots=True)
 class FetchRequest:
     url: str
     etag: str | None = None  # sent verbatim as If-None-Match
     last_modified: str | None = None  # sent verbatim as If-Modified-Since
+    auth: RequestAuth | None = None  # the feed's credentials (for its own origin only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import random
 import select
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +28,7 @@ from typing import ParamSpec, TypeVar
 from aggregator.errors import ExtractError, ParseError
 from aggregator.extract import ExtractedPage, ExtractSettings, choose_text, extract_page
 from aggregator.fetch import Fetcher
-from aggregator.models import Article, FetchRequest, FetchResult, ParsedFeed
+from aggregator.models import Article, FetchRequest, FetchResult, ParsedFeed, RequestAuth
 from aggregator.normalize import NormalizeSettings, canonical_url, normalize_entry
 from aggregator.parse import parse_feed
 from aggregator.policy import PollPlan, PollPolicy, plan_failure, plan_success
@@ -48,6 +48,9 @@ class PipelineSettings:
     normalize: NormalizeSettings = field(default_factory=NormalizeSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
     fulltext_concurrency: int = 4  # article pages fetched at once for one feed
+    # Feed name -> the credentials and headers its server wants (from the
+    # configuration only: secrets are never stored in the database).
+    feed_auth: Mapping[str, RequestAuth] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +194,8 @@ class Poller:
         started = self.clock()
         t0 = time.monotonic()
         etag, last_modified = feed.validators_for(feed.url)
-        result = await self.fetcher.fetch(FetchRequest(feed.url, etag, last_modified))
+        auth = self.settings.feed_auth.get(feed.name)
+        result = await self.fetcher.fetch(FetchRequest(feed.url, etag, last_modified, auth))
         fetched_at = self.clock()
         processed: ProcessedFeed | None = None
         parse_error: str | None = None
@@ -289,12 +293,13 @@ class Poller:
         )
         sem = asyncio.Semaphore(self.settings.fulltext_concurrency)
         notes: list[str] = []
+        auth = self.settings.feed_auth.get(feed.name)
 
         async def one(art: Article) -> Article:
             if article_identity(art) in known or not art.url:
                 return art
             async with sem:
-                page = await self.fetcher.fetch_page(art.url)
+                page = await self.fetcher.fetch_page(art.url, auth)
             if page.error is not None or page.body is None:
                 reason = page.error.reason if page.error else f"HTTP {page.status}"
                 notes.append(f"full text of {art.url}: {reason}")
@@ -326,7 +331,7 @@ class Poller:
 
         async def one(article_id: int, url: str, text: str) -> None:
             async with sem:
-                page = await self.fetcher.fetch_page(url)
+                page = await self.fetcher.fetch_page(url, self._auth_for_page(url))
             extracted: ExtractedPage | None = None
             reason = None
             if page.error is not None or page.body is None:
@@ -353,6 +358,11 @@ class Poller:
 
         await asyncio.gather(*(one(*row) for row in todo))
         return len(todo)
+
+    def _auth_for_page(self, url: str) -> RequestAuth | None:
+        """The credentials of a configured feed on the page's origin, if any (the
+        backfill knows an article's URL, not which feed's login its outlet wants)."""
+        return next((a for a in self.settings.feed_auth.values() if a.applies_to(url)), None)
 
     def _plan(
         self,

@@ -55,9 +55,11 @@ def feed_specs(loaded: LoadedConfig) -> list[FeedSpec]:
 
 def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
     p = loaded.config.settings.poll
+    auth = {f.name: a for f in loaded.config.feeds if (a := f.request_auth()) is not None}
     return PipelineSettings(
         owner=owner,
         lease_seconds=p.lease,
+        feed_auth=auth,
         policy=PollPolicy(
             min_interval=p.min_interval,
             max_interval=p.max_interval,
