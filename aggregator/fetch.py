@@ -6,15 +6,18 @@ refusals): the error travels in ``FetchResult.error``. What it does, and why:
 
 * a descriptive User-Agent (from the settings), ``Accept-Encoding: gzip, deflate``
   (no ``br``: we would have to decode it ourselves), the stored validators sent
-  verbatim, and nothing else — no cookies kept or sent, no Referer, no cache-busting;
+  verbatim, and nothing else — no cookies kept or sent, no Referer, no cache-busting —
+  except what a private feed's configuration asks for (``RequestAuth``: Basic
+  credentials and headers, sent to the feed's own origin only);
 * the RAW stream is read and decompressed here, under ``max_body_bytes`` counted on the
   *decompressed* bytes, layer by layer in bounded pieces, so a 2 KB ``gzip, gzip``
   bomb stops at the cap using kilobytes of memory (httpx's own decoding can inflate one
   chunk to a gigabyte before anyone can count it);
 * redirects are followed by hand (``max_redirects``), every hop checked by the SSRF
   guard; ``permanent_url`` is set only when every hop was 301/308;
-* the SSRF guard refuses loopback, private, link-local, multicast, reserved and other
-  non-public addresses after DNS resolution, unless ``allow_private_networks``;
+* the SSRF guard (``netguard.py``) refuses loopback, private, link-local, multicast,
+  reserved and other non-public addresses after DNS resolution, unless
+  ``allow_private_networks``;
 * connect/read timeouts per operation, plus a total deadline over the whole fetch
   (redirects and body included; armed when the first request is sent, so queueing for
   our own limits does not count), so a server trickling one byte a second cannot hold
@@ -58,7 +61,6 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import httpx
-from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
 
 from aggregator.decompress import BodyReader, content_codings
@@ -72,6 +74,7 @@ from aggregator.errors import (
     TooManyRedirects,
 )
 from aggregator.models import FetchRequest, FetchResult, FetchSettings, RequestAuth
+from aggregator.netguard import BlockedAddressOSError, GuardedResolver, is_public_address
 
 __all__ = [
     "FEED_ACCEPT",
@@ -133,68 +136,12 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     return max(when.astimezone(UTC), now)
 
 
-def is_public_address(address: str) -> bool:
-    """True if ``address`` (an IP literal) is a public unicast address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        # ::ffff:127.0.0.1 and friends reach IPv4 hosts: judge the IPv4 address.
-        mapped = ip.ipv4_mapped or ip.sixtofour
-        if mapped is not None:
-            return is_public_address(str(mapped))
-    return ip.is_global and not (
-        ip.is_multicast
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
-
-
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.multi_items():
         key = name.lower()
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out
-
-
-# -- SSRF guard inside aiohttp's resolver ------------------------------------------
-
-
-class _BlockedAddressOSError(OSError):
-    """Raised inside aiohttp's resolver; found again in the exception chain."""
-
-    def __init__(self, host: str, address: str) -> None:
-        super().__init__(f"{host} resolves to non-public address {address}")
-        self.host = host
-        self.address = address
-
-
-class _GuardedResolver(AbstractResolver):
-    """aiohttp resolver that refuses a name if ANY of its addresses is non-public.
-
-    aiohttp connects only to the addresses returned here, so the check and the
-    connection cannot disagree (no DNS-rebinding window).
-    """
-
-    def __init__(self) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        for result in results:
-            if not is_public_address(result["host"]):
-                raise _BlockedAddressOSError(host, result["host"])
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
 
 
 class _RejectAllCookies(DefaultCookiePolicy):
@@ -328,8 +275,8 @@ class Fetcher:
 
     def _aiohttp_transport(self) -> httpx.AsyncBaseTransport:
         s = self.settings
-        resolver: AbstractResolver = (
-            aiohttp.ThreadedResolver() if s.allow_private_networks else _GuardedResolver()
+        resolver: aiohttp.abc.AbstractResolver = (
+            aiohttp.ThreadedResolver() if s.allow_private_networks else GuardedResolver()
         )
         connector = aiohttp.TCPConnector(
             limit=s.max_connections,
@@ -609,7 +556,7 @@ def _translate(url: str, exc: httpx.HTTPError) -> FetchError:
     for cause in chain:
         if isinstance(cause, aiohttp.ClientConnectorError):
             chain.append(cause.os_error)  # aiohttp keeps the resolver's error here
-        if isinstance(cause, _BlockedAddressOSError):
+        if isinstance(cause, BlockedAddressOSError):
             blocked = BlockedAddress(url, f"{cause.host} is a non-public address ({cause.address})")
             blocked.__cause__ = exc
             return blocked
