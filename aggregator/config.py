@@ -180,6 +180,12 @@ class FeedConfig(_Frozen):
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    # Entry filters, in the query language of topics: keep only the entries that
+    # match `include`, drop those that match `exclude` (sport, horoscopes, a section
+    # of a general feed). Dropped entries are not stored, so they never reach the
+    # archive, the clusters or an alert.
+    include: str | None = None
+    exclude: str | None = None
 
     @field_validator("username")
     @classmethod
@@ -551,6 +557,15 @@ def _item_checks(raw: Mapping[str, Any]) -> list[str]:
                 parse_query(topic["query"])
             except QueryError as exc:
                 problems.append(f"topics[{i}].query: {exc}")
+    for i, feed in enumerate(raw.get("feeds") or []):
+        if not isinstance(feed, dict):
+            continue
+        for key in ("include", "exclude"):
+            if isinstance(feed.get(key), str):
+                try:
+                    parse_query(feed[key])
+                except QueryError as exc:
+                    problems.append(f"feeds[{i}].{key}: {exc}")
     for i, item in enumerate(raw.get("alerts") or []):
         try:
             rule = AlertRuleConfig.model_validate(item)

@@ -90,6 +90,11 @@ class Metrics:
         self._articles = Counter(
             "aggregator_articles_created", "New articles stored.", registry=self.registry
         )
+        self._filtered = Counter(
+            "aggregator_entries_filtered",
+            "Feed entries dropped by the feeds' include/exclude queries.",
+            registry=self.registry,
+        )
         self._events = Counter(
             "aggregator_events_created", "New events (clusters) opened.", registry=self.registry
         )
@@ -116,6 +121,10 @@ class Metrics:
     def articles_created(self, n: int) -> None:
         if n > 0:
             self._articles.inc(n)
+
+    def entries_filtered(self, n: int) -> None:
+        if n > 0:
+            self._filtered.inc(n)
 
     def events_created(self, n: int) -> None:
         if n > 0:

@@ -28,6 +28,7 @@ from typing import ParamSpec, TypeVar
 from aggregator.errors import ExtractError, ParseError
 from aggregator.extract import ExtractedPage, ExtractSettings, choose_text, extract_page
 from aggregator.fetch import Fetcher
+from aggregator.match import EntryFilter
 from aggregator.models import Article, FetchRequest, FetchResult, ParsedFeed, RequestAuth
 from aggregator.normalize import NormalizeSettings, canonical_url, normalize_entry
 from aggregator.parse import parse_feed
@@ -51,6 +52,8 @@ class PipelineSettings:
     # Feed name -> the credentials and headers its server wants (from the
     # configuration only: secrets are never stored in the database).
     feed_auth: Mapping[str, RequestAuth] = field(default_factory=dict)
+    # Feed name -> its include/exclude queries (entries they drop are not stored).
+    feed_filters: Mapping[str, EntryFilter] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class PollSummary:
     bytes_wire: int
     error: str | None
     next_poll_at: datetime
+    filtered: int = 0  # entries dropped by the feed's include/exclude queries
 
 
 def watch_parent(pid: int) -> None:
@@ -218,6 +222,14 @@ class Poller:
         else:
             outcome = "failed"
 
+        filtered = 0
+        entry_filter = self.settings.feed_filters.get(feed.name)
+        if processed is not None and entry_filter is not None:
+            # Before the full text: a dropped entry costs no page fetch.
+            kept = tuple(a for a in processed.articles if entry_filter.keeps(a))
+            filtered = len(processed.articles) - len(kept)
+            processed = ProcessedFeed(feed=processed.feed, articles=kept)
+
         fulltext_notes: tuple[str, ...] = ()
         if processed is not None and feed.fulltext and processed.articles:
             processed, fulltext_notes = await self._add_fulltext(feed, processed)
@@ -262,6 +274,7 @@ class Poller:
             bytes_wire=result.bytes_wire,
             error=error,
             next_poll_at=plan.next_poll_at,
+            filtered=filtered,
         )
         _log_poll(summary, plan)
         if self.on_poll is not None:
@@ -455,12 +468,14 @@ def _log_poll(summary: PollSummary, plan: PollPlan) -> None:
         )
     else:
         log.info(
-            "poll feed=%r outcome=%s status=%s new=%d updated=%d bytes=%d duration=%.2fs next=%s",
+            "poll feed=%r outcome=%s status=%s new=%d updated=%d filtered=%d bytes=%d "
+            "duration=%.2fs next=%s",
             summary.feed,
             summary.outcome,
             status,
             summary.new,
             summary.updated,
+            summary.filtered,
             summary.bytes_wire,
             summary.duration,
             plan.next_poll_at.strftime("%Y-%m-%dT%H:%M:%SZ"),

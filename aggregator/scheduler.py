@@ -408,6 +408,7 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.poll_done(summary.outcome, summary.duration)
             self.metrics.articles_created(summary.new)
+            self.metrics.entries_filtered(summary.filtered)
 
     # -- write commands of the HTTP API (feeds.yaml stays the source of truth) ---------
 

@@ -29,6 +29,7 @@ from aggregator.config import (
 )
 from aggregator.consumer import ConsumerSettings
 from aggregator.dedup import DedupSettings
+from aggregator.match import EntryFilter
 from aggregator.pipeline import PipelineSettings
 from aggregator.policy import PollPolicy
 from aggregator.query import Query, parse_query
@@ -60,6 +61,7 @@ def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
         owner=owner,
         lease_seconds=p.lease,
         feed_auth=auth,
+        feed_filters=feed_filters(loaded),
         policy=PollPolicy(
             min_interval=p.min_interval,
             max_interval=p.max_interval,
@@ -70,6 +72,18 @@ def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
             broken_after=p.broken_after,
         ),
     )
+
+
+def feed_filters(loaded: LoadedConfig) -> dict[str, EntryFilter]:
+    # Already validated by the configuration check; parsing again cannot fail.
+    return {
+        f.name: EntryFilter(
+            include=parse_query(f.include) if f.include else None,
+            exclude=parse_query(f.exclude) if f.exclude else None,
+        )
+        for f in loaded.config.feeds
+        if f.include or f.exclude
+    }
 
 
 def topics(loaded: LoadedConfig) -> dict[str, Query]:

@@ -1,0 +1,170 @@
+"""A feed's include/exclude queries: which of its entries are stored at all."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from aggregator.config import load_config, user_agent
+from aggregator.errors import ConfigError
+from aggregator.fetch import Fetcher
+from aggregator.match import EntryFilter
+from aggregator.models import FetchSettings
+from aggregator.pipeline import PipelineSettings, Poller
+from aggregator.query import parse_query
+from aggregator.store import FeedSpec, Store
+from aggregator.store.schema import articles
+from aggregator.wiring import feed_filters, pipeline_settings
+from tests.factories import article
+from tests.support.httpserver import LocalServer, Response
+from tests.test_e2e_daemon import FEEDS, daemon_env, run_cli, write_config
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as srv:
+        yield srv
+
+
+def entry_filter(include: str | None = None, exclude: str | None = None) -> EntryFilter:
+    return EntryFilter(
+        include=parse_query(include) if include else None,
+        exclude=parse_query(exclude) if exclude else None,
+    )
+
+
+TROOPS = article("North Korean troops reach Kursk", text="Soldiers arrived by train.")
+FOOTBALL = article("Cup final goes to penalties", text="Sport: the match ended 1-1.")
+
+
+def test_include_keeps_only_matching_entries() -> None:
+    f = entry_filter(include="korea* OR kursk")
+    assert f.keeps(TROOPS)
+    assert not f.keeps(FOOTBALL)
+
+
+def test_exclude_drops_matching_entries_in_title_or_text() -> None:
+    assert not entry_filter(exclude="sport").keeps(FOOTBALL)  # found in the text
+    assert not entry_filter(exclude="title:penalties").keeps(FOOTBALL)
+    assert entry_filter(exclude="text:penalties").keeps(FOOTBALL)  # scoped to the text
+    assert entry_filter(exclude="sport").keeps(TROOPS)
+
+
+def test_include_and_exclude_together() -> None:
+    f = entry_filter(include="troops OR match", exclude="penalties")
+    assert f.keeps(TROOPS)
+    assert not f.keeps(FOOTBALL)  # included, then excluded
+
+
+def test_filters_are_built_per_feed_from_the_configuration() -> None:
+    text = (
+        "feeds:\n"
+        "  - {name: A, url: 'https://a.example/f', exclude: 'sport OR horoscope*'}\n"
+        "  - {name: B, url: 'https://b.example/f', include: 'title:korea'}\n"
+        "  - {name: C, url: 'https://c.example/f'}\n"
+    )
+    loaded = load_config(None, text=text, env={})
+    filters = feed_filters(loaded)
+    assert set(filters) == {"A", "B"}
+    assert filters["A"].include is None
+    assert filters["A"].exclude is not None
+    assert filters["B"].exclude is None
+    assert not filters["A"].keeps(FOOTBALL)
+    assert not filters["B"].keeps(FOOTBALL)
+    assert pipeline_settings(loaded, "me").feed_filters == filters
+
+
+def test_a_bad_filter_query_is_reported_with_its_path() -> None:
+    text = (
+        "feeds:\n"
+        "  - {name: A, url: 'https://a.example/f', exclude: '(sport'}\n"
+        "  - {name: B, url: 'https://b.example/f', include: 'NOT korea'}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(None, text=text, env={})
+    problems = err.value.problems
+    assert any(p.startswith("feeds[0].exclude: ") for p in problems), problems
+    assert any(p.startswith("feeds[1].include: ") for p in problems), problems
+
+
+RSS = (
+    '<rss version="2.0"><channel><title>Wire</title>'
+    "<item><title>North Korean troops reach Kursk</title><guid>a</guid>"
+    "<link>{base}/a</link><description>Soldiers arrived.</description></item>"
+    "<item><title>Cup final goes to penalties</title><guid>b</guid>"
+    "<link>{base}/b</link><description>Sport round-up.</description></item>"
+    "<item><title>Your horoscope for Tuesday</title><guid>c</guid>"
+    "<link>{base}/c</link><description>Stars.</description></item>"
+    "</channel></rss>"
+)
+
+
+async def test_a_poll_stores_only_what_the_filters_keep_and_counts_the_rest(
+    store: Store, server: LocalServer
+) -> None:
+    server.static(
+        "/feed", RSS.format(base=server.url("")).encode(), content_type="application/rss+xml"
+    )
+    for path in ("/a", "/b", "/c"):
+        server.route(path, Response(body=b"<html><body><p>page</p></body></html>"))
+    store.sync_feeds([FeedSpec("wire", server.url("/feed"), fulltext=True)], datetime.now(UTC))
+    filters = {"wire": entry_filter(exclude="sport OR horoscope*")}
+    writer = ThreadPoolExecutor(1)
+    try:
+        settings = FetchSettings(user_agent=user_agent(), allow_private_networks=True)
+        async with Fetcher(settings) as fetcher:
+            poller = Poller(
+                store,
+                fetcher,
+                PipelineSettings(owner="t", feed_filters=filters),
+                cpu=None,
+                writer=writer,
+                rng=random.Random(1),
+            )
+            (feed,) = await poller.claim(10, names=["wire"], force=True)
+            summary = await poller.poll(feed)
+    finally:
+        writer.shutdown()
+    assert (summary.outcome, summary.new, summary.filtered) == ("ok", 1, 2)
+    with store.engine.connect() as conn:
+        guids = {r.guid for r in conn.execute(select(articles.c.guid))}
+    assert guids == {"a"}
+    # A dropped entry costs no page fetch.
+    assert server.requests_for("/a")
+    assert not server.requests_for("/b")
+    assert not server.requests_for("/c")
+
+
+@pytest.mark.e2e
+def test_poll_once_reports_dropped_entries(
+    tmp_path: Path, database_url: str, server: LocalServer
+) -> None:
+    data = Path(__file__).parent / "data" / "e2e"
+    for path, filename, ctype, _ in FEEDS.values():
+        server.static(path, (data / filename).read_bytes(), content_type=ctype)
+    config = write_config(tmp_path, server)
+    # The wire feed drops its grain-exports story.
+    text = config.read_text().replace(
+        f"    url: {server.url(FEEDS['Local Wire'][0])}\n",
+        f"    url: {server.url(FEEDS['Local Wire'][0])}\n    exclude: 'grain OR exports'\n",
+    )
+    config.write_text(text)
+    env = daemon_env(database_url)
+    result = run_cli(config, env, "poll", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "6 new articles, 0 updated, 1 dropped by the feeds' filters" in result.stdout
+    store = Store.open(database_url)
+    try:
+        with store.engine.connect() as conn:
+            titles = {r.title for r in conn.execute(select(articles.c.title))}
+    finally:
+        store.close()
+    assert len(titles) == 6
+    assert not any("Grain" in t for t in titles)
+    assert any("Seoul summons" in t for t in titles)
