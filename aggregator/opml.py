@@ -100,8 +100,18 @@ def _yaml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def feeds_yaml_entries(feeds: list[OpmlFeed], *, taken: set[str]) -> str:
-    """feeds.yaml list items for these feeds; names made unique against ``taken``."""
+def feeds_yaml_entries(
+    feeds: list[OpmlFeed],
+    *,
+    taken: set[str],
+    interval: str | None = None,
+    fulltext: bool = False,
+) -> str:
+    """feeds.yaml list items for these feeds; names made unique against ``taken``.
+
+    ``interval`` (a duration as written, e.g. ``"30m"``) and ``fulltext`` are set on
+    every entry when given (``aggregator feeds add`` passes its options through).
+    """
     used = set(taken)
     out = []
     for feed in feeds:
@@ -112,6 +122,10 @@ def feeds_yaml_entries(feeds: list[OpmlFeed], *, taken: set[str]) -> str:
             n += 1
         used.add(name)
         out.append(f"  - name: {_yaml_string(name)}\n    url: {_yaml_string(feed.xml_url)}\n")
+        if interval is not None:
+            out.append(f"    interval: {_yaml_string(interval)}\n")
+        if fulltext:
+            out.append("    fulltext: true\n")
         if feed.tags:
             out.append(f"    tags: [{', '.join(_yaml_string(t) for t in feed.tags)}]\n")
     return "".join(out)
