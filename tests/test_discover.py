@@ -1,13 +1,24 @@
-"""Feed discovery: the HTML link finder, pure."""
+"""Feed discovery: the HTML link finder (pure) and `aggregator feeds add` against a real
+HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from aggregator.discover import PROBE_PATHS, FeedLink, find_feed_links, probe_urls
+from aggregator.cli import main
+from aggregator.config import load_config
+from aggregator.discover import MAX_CHECKED, PROBE_PATHS, FeedLink, find_feed_links, probe_urls
+from tests.support.httpserver import LocalServer, Response
 
+ROOT = Path(__file__).resolve().parents[1]
 PAGE = "https://news.example/world/today.html"
 
 
@@ -187,3 +198,367 @@ def test_probe_urls_stay_on_the_origin() -> None:
     )
     assert PROBE_PATHS[0] == "/feed"
     assert len(PROBE_PATHS) == 7
+
+
+# -- `aggregator feeds add` ------------------------------------------------------------
+
+
+def rss(title: str, items: int = 2) -> bytes:
+    entries = "".join(
+        f"<item><title>Story {i}</title><link>https://news.example/{i}</link>"
+        f"<guid>urn:{title}:{i}</guid></item>"
+        for i in range(items)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>https://news.example/</link>{entries}</channel></rss>"
+    ).encode()
+
+
+ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom Desk</title><id>urn:a</id>
+<updated>2024-10-30T12:00:00Z</updated>
+<entry><title>One</title><id>urn:a:1</id><updated>2024-10-30T12:00:00Z</updated>
+<link href="https://news.example/a1"/></entry></feed>"""
+
+
+def page(*links: str) -> bytes:
+    tags = "".join(f'<link rel="alternate" {attrs}>' for attrs in links)
+    html = f"<!doctype html><html><head><title>Home</title>{tags}</head><body>hi</body></html>"
+    return html.encode()
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    with LocalServer() as srv:
+        yield srv
+
+
+def write_config(path: Path, server: LocalServer, extra: str = "") -> Path:
+    path.write_text(
+        "# feeds for the discovery tests\n"
+        "settings:\n"
+        "  # the test server is on 127.0.0.1\n"
+        "  poll: {allow_private_networks: true, per_host_min_gap: 0s" + extra + "}\n"
+        "feeds:\n"
+        "  - name: Existing  # keep me\n"
+        f"    url: {server.url('/existing.xml')}\n"
+        "\n"
+        "# topics follow\n"
+        "topics:\n"
+        "  - {name: t, query: kursk}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, server: LocalServer) -> Path:
+    return write_config(tmp_path / "feeds.yaml", server)
+
+
+def add(config: Path, *args: str) -> int:
+    return main(["--config", str(config), "feeds", "add", *args])
+
+
+def test_page_with_a_link_tag(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.static(
+        "/", page('type="application/rss+xml" href="/news/rss.xml"'), content_type="text/html"
+    )
+    server.static("/news/rss.xml", rss("World Desk", 3), content_type="application/rss+xml")
+    before = config.read_text()
+    assert add(config, server.url("/")) == 0
+    out = capsys.readouterr()
+    assert out.out == f'  - name: "World Desk"\n    url: "{server.url("/news/rss.xml")}"\n'
+    assert "ok      " + server.url("/news/rss.xml") in out.err
+    assert "'World Desk', rss20, 3 entries" in out.err
+    assert [r.path for r in server.requests] == ["/", "/news/rss.xml"]
+    # Polling's fetcher: our User-Agent, HTML asked of the page, feeds of the feed.
+    first, second = server.requests
+    assert (first.header("user-agent") or "").startswith("aggregator/")
+    assert (first.header("accept") or "").startswith("text/html")
+    assert (second.header("accept") or "").startswith("application/rss+xml")
+    assert config.read_text() == before  # nothing written without --write
+
+
+def test_page_without_links_probes_until_the_first_feed(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.static("/blog/", page(), content_type="text/html")
+    server.route(
+        "/rss", Response(status=200, body=b"<html>not here</html>", content_type="text/html")
+    )
+    server.static("/feed.xml", ATOM, content_type="application/atom+xml")
+    server.static("/rss.xml", rss("never asked"), content_type="application/rss+xml")
+    assert add(config, server.url("/blog/")) == 0
+    out = capsys.readouterr()
+    assert [r.path for r in server.requests] == ["/blog/", "/feed", "/rss", "/feed.xml"]
+    assert f'url: "{server.url("/feed.xml")}"' in out.out
+    assert 'name: "Atom Desk"' in out.out
+    assert "names no feed" in out.err
+    assert f"FAILED  {server.url('/feed')}: HTTP 404" in out.err
+
+
+def test_a_feed_address_is_its_own_candidate(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.static(
+        "/feed.json",
+        json.dumps(
+            {
+                "version": "https://jsonfeed.org/version/1.1",
+                "title": "JSON Desk",
+                "items": [{"id": "1", "content_text": "x", "url": "https://news.example/1"}],
+            }
+        ).encode(),
+        content_type="application/feed+json",
+    )
+    assert add(config, server.url("/feed.json"), "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r.path for r in server.requests] == ["/feed.json"]
+    [candidate] = report["candidates"]
+    assert candidate["source"] == "direct"
+    assert candidate["format"] == "json11"
+    assert candidate["title"] == "JSON Desk"
+    assert candidate["entries"] == 1
+    assert candidate["chosen"] is True
+    assert report["entries"] == [{"name": "JSON Desk", "url": server.url("/feed.json")}]
+    assert report["written"] is None
+
+
+def test_broken_linked_feeds_are_reported_and_the_valid_one_chosen(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.static(
+        "/",
+        page(
+            'type="application/rss+xml" href="/gone.xml" title="Gone"',
+            'type="application/atom+xml" href="/html.xml" title="Actually HTML"',
+            'type="application/rss+xml" href="/good.xml" title="Good"',
+            'type="application/rss+xml" href="/also-good.xml" title="Comments"',
+        ),
+        content_type="text/html",
+    )
+    server.static("/html.xml", page(), content_type="application/atom+xml")
+    server.static("/good.xml", rss("Good Desk"), content_type="application/rss+xml")
+    server.static("/also-good.xml", rss("Comments"), content_type="application/rss+xml")
+    assert add(config, server.url("/"), "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    by_url = {c["url"].removeprefix(server.base_url): c for c in report["candidates"]}
+    assert list(by_url) == ["/gone.xml", "/html.xml", "/good.xml", "/also-good.xml"]
+    assert by_url["/gone.xml"]["error"] == "HTTP 404"
+    assert by_url["/gone.xml"]["error_type"] == "HTTPStatusError"
+    assert by_url["/html.xml"]["error"] == "not a feed: an HTML page"
+    assert by_url["/html.xml"]["error_type"] == "ParseError"
+    assert [c["chosen"] for c in by_url.values()] == [False, False, True, False]
+    assert by_url["/also-good.xml"]["ok"] is True  # checked, not chosen without --all
+    assert report["page_error"] == "not a feed: an HTML page"
+    assert report["entries"] == [{"name": "Good Desk", "url": server.url("/good.xml")}]
+
+
+def test_all_takes_every_valid_feed_with_unique_names(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.static(
+        "/",
+        page(
+            'type="application/rss+xml" href="/a.xml"',
+            'type="application/rss+xml" href="/missing.xml"',
+            'type="application/rss+xml" href="/b.xml"',
+        ),
+        content_type="text/html",
+    )
+    server.static("/a.xml", rss("Existing"), content_type="application/rss+xml")
+    server.static("/b.xml", rss("Existing"), content_type="application/rss+xml")
+    assert add(config, server.url("/"), "--all", "--write") == 0
+    out = capsys.readouterr()
+    assert "2 feeds added" in out.out
+    feeds = load_config(config).config.feeds
+    assert [(f.name, f.url) for f in feeds] == [
+        ("Existing", server.url("/existing.xml")),
+        ("Existing (2)", server.url("/a.xml")),
+        ("Existing (3)", server.url("/b.xml")),
+    ]
+
+
+def test_nothing_found_exits_1(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.static("/", page('type="text/css" href="/style.css"'), content_type="text/html")
+    before = config.read_text()
+    assert add(config, server.url("/"), "--write") == 1
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert f"no feed found at {server.url('/')}" in out.err
+    # Every conventional path, once, in order.
+    assert [r.path for r in server.requests] == ["/", *PROBE_PATHS]
+    assert config.read_text() == before
+
+
+def test_unreachable_or_refused_addresses_exit_1(
+    tmp_path: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    config = write_config(tmp_path / "feeds.yaml", server)
+    assert add(config, f"http://127.0.0.1:{closed_port}/", "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["page_error_type"] == "NetworkError"
+    assert report["candidates"] == []
+    # The SSRF guard applies exactly as when polling: off by default.
+    guarded = tmp_path / "guarded.yaml"
+    guarded.write_text(f"feeds:\n  - {{name: x, url: '{server.url('/x')}'}}\n")
+    server.static("/", page('type="application/rss+xml" href="/f.xml"'), content_type="text/html")
+    assert add(guarded, server.url("/")) == 1
+    assert "non-public address" in capsys.readouterr().err
+    assert server.requests == []
+
+
+def test_huge_pages_are_capped_by_the_fetcher(
+    tmp_path: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path / "feeds.yaml", server, extra=", max_body: 4KiB")
+    filler = b"<p>" + b"x" * 100_000 + b"</p>"
+    server.static(
+        "/", page('type="application/rss+xml" href="/f.xml"') + filler, content_type="text/html"
+    )
+    assert add(config, server.url("/")) == 1
+    assert "exceeds the 4096-byte cap" in capsys.readouterr().err
+    assert [r.path for r in server.requests] == ["/"]
+
+
+def test_duplicates_exit_2(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.static(
+        "/", page('type="application/rss+xml" href="/existing.xml"'), content_type="text/html"
+    )
+    server.static("/existing.xml", rss("Existing"), content_type="application/rss+xml")
+    before = config.read_text()
+    # Found by discovery.
+    assert add(config, server.url("/"), "--write") == 2
+    assert "is already configured as feed 'Existing'" in capsys.readouterr().err
+    assert config.read_text() == before
+    # Named directly (whitespace as the configuration strips it): no request at all.
+    server.clear_requests()
+    assert add(config, f"  {server.url('/existing.xml')} ", "--write") == 2
+    assert "already configured as feed 'Existing'" in capsys.readouterr().err
+    # A name already taken.
+    assert add(config, server.url("/"), "--name", "Existing") == 2
+    assert "a feed named 'Existing' is already configured" in capsys.readouterr().err
+    assert server.requests == []
+    assert config.read_text() == before
+
+
+def test_bad_usage_exits_2_before_any_request(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert add(config, "ftp://news.example/feed") == 2
+    assert "not an http(s) URL" in capsys.readouterr().err
+    assert add(config, "news.example") == 2
+    assert add(config, server.url("/"), "--name", "bad\x07name") == 2
+    assert "--name" in capsys.readouterr().err
+    assert add(config, server.url("/"), "--interval", "10s") == 2
+    assert "interval: below the 1-minute floor" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        add(config, server.url("/"), "--interval", "soon")
+    assert exit_info.value.code == 2
+    assert server.requests == []
+    broken = config.parent / "broken.yaml"
+    broken.write_text("feeds: [{name: x}]\n")
+    assert add(broken, server.url("/")) == 2
+    assert "feeds[0].url" in capsys.readouterr().err
+
+
+def test_write_appends_to_a_copy_of_the_shipped_config(
+    tmp_path: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = (ROOT / "feeds.yaml").read_text(encoding="utf-8")
+    assert "allow_private_networks: false" in shipped
+    assert "per_host_min_gap: 1s" in shipped
+    text = shipped.replace("allow_private_networks: false", "allow_private_networks: true")
+    text = text.replace("per_host_min_gap: 1s", "per_host_min_gap: 0s")
+    config = tmp_path / "feeds.yaml"
+    config.write_text(text, encoding="utf-8")
+    original = load_config(config, env={}).config
+    server.static("/", page('type="application/rss+xml" href="/rss.xml"'), content_type="text/html")
+    server.static("/rss.xml", rss("Kursk Watch"), content_type="application/rss+xml")
+    args = ["--name", "Kursk", "--interval", "30m", "--fulltext", "--tag", "war", "--tag", "ru"]
+    assert add(config, server.url("/"), *args, "--write") == 0
+    out = capsys.readouterr().out
+    assert f"{config}: 1 feed added; configuration OK ({len(original.feeds) + 1} feeds)" in out
+    updated = config.read_text(encoding="utf-8")
+    assert updated.startswith(text[: text.index("\nfeeds:")])  # everything before is kept
+    assert updated.count("#") == text.count("#")  # every comment kept
+    assert main(["config", "check", str(config)]) == 0
+    cfg = load_config(config, env={}).config
+    assert cfg.feeds[:-1] == original.feeds
+    assert cfg.topics == original.topics
+    assert cfg.alerts == original.alerts
+    new = cfg.feeds[-1]
+    assert (new.name, new.url) == ("Kursk", server.url("/rss.xml"))
+    assert (new.interval, new.fulltext, new.tags) == (1800.0, True, ("war", "ru"))
+    # The same again is now a duplicate.
+    assert add(config, server.url("/"), "--write") == 2
+    assert config.read_text(encoding="utf-8") == updated
+
+
+def test_redirects(server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The page moved: relative hrefs resolve against where it ended up.
+    server.route("/old", Response(status=302, headers={"Location": "/blog/"}))
+    server.static(
+        "/blog/", page('type="application/rss+xml" href="feed.xml"'), content_type="text/html"
+    )
+    server.static("/blog/feed.xml", rss("Blog"), content_type="application/rss+xml")
+    assert add(config, server.url("/old")) == 0
+    out = capsys.readouterr()
+    assert f'url: "{server.url("/blog/feed.xml")}"' in out.out
+    assert f"{server.url('/old')} (→ {server.url('/blog/')})" in out.err
+    # A feed that moved permanently is added where it lives now (as polling would move
+    # it); a temporary redirect keeps the address the page gave.
+    server.static(
+        "/two/",
+        page(
+            'type="application/rss+xml" href="/moved.xml"',
+            'type="application/rss+xml" href="/tmp.xml"',
+        ),
+        content_type="text/html",
+    )
+    server.route("/moved.xml", Response(status=301, headers={"Location": "/new.xml"}))
+    server.route("/tmp.xml", Response(status=307, headers={"Location": "/new2.xml"}))
+    server.static("/new.xml", rss("Moved"), content_type="application/rss+xml")
+    server.static("/new2.xml", rss("Temporary"), content_type="application/rss+xml")
+    assert add(config, server.url("/two/"), "--all") == 0
+    out = capsys.readouterr()
+    assert f'url: "{server.url("/new.xml")}"' in out.out
+    assert f'url: "{server.url("/tmp.xml")}"' in out.out
+    assert "moved permanently to" in out.err
+
+
+def test_linked_feeds_checked_are_capped(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    links = [f'type="application/rss+xml" href="/c{i}.xml"' for i in range(MAX_CHECKED + 2)]
+    server.static("/", page(*links), content_type="text/html")
+    assert add(config, server.url("/"), "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["candidates"]) == MAX_CHECKED
+    assert report["unchecked"] == [
+        server.url(f"/c{i}.xml") for i in range(MAX_CHECKED, MAX_CHECKED + 2)
+    ]
+    assert len(server.requests) == 1 + MAX_CHECKED
+
+
+def test_probing_stops_when_the_host_stops_answering(
+    tmp_path: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path / "feeds.yaml", server, extra=", read_timeout: 0.3s")
+    server.static("/", page(), content_type="text/html")
+    server.route("/feed", Response(body=b"late", delay=3))
+    assert add(config, server.url("/")) == 1
+    assert f"FAILED  {server.url('/feed')}: read timeout" in capsys.readouterr().err
+    # The other six paths would each wait out the same timeout.
+    assert [r.path for r in server.requests] == ["/", "/feed"]

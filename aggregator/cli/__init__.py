@@ -1,6 +1,6 @@
 """The ``aggregator`` command: its parser and dispatch. The subcommands live in
 ``cli/archive.py`` (search, clusters, cluster, export, feeds) and ``cli/ops.py`` (run,
-db, poll, alerts, opml).
+db, poll, alerts, opml, feeds add).
 
 Exit status: 0 success, 1 the work failed (e.g. polls failed, database error), 2 bad
 usage or an invalid configuration.
@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from aggregator import __version__
 from aggregator.cli.archive import cmd_cluster_show, cmd_clusters, cmd_export, cmd_feeds, cmd_search
 from aggregator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_problems
-from aggregator.cli.ops import cmd_alerts, cmd_db, cmd_opml, cmd_poll, cmd_run
+from aggregator.cli.ops import cmd_alerts, cmd_db, cmd_feeds_add, cmd_opml, cmd_poll, cmd_run
 from aggregator.config import LoadedConfig, load_config
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 
@@ -47,6 +47,17 @@ def _parse_since(value: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"bad date {value!r}: use YYYY-MM-DD, an ISO timestamp or an age like 3d"
         ) from None
+
+
+def _duration(value: str) -> str:
+    """A duration as written (``30m``), checked here and kept verbatim for feeds.yaml."""
+    from aggregator.config import parse_duration
+
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +129,28 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("name")
     fs.add_argument("--limit", type=int, default=20)
     fs.add_argument("--json", action="store_true")
+    fa = fsub.add_parser(
+        "add", help="find a website's feed, check it and print (or --write) its entry"
+    )
+    fa.add_argument("url", help="a website's address, or a feed's")
+    fa.add_argument("--name", help="the feed's name (default: its title, made unique)")
+    fa.add_argument(
+        "--interval",
+        type=_duration,
+        metavar="DURATION",
+        help="poll at this fixed interval (e.g. 30m) instead of the adaptive one",
+    )
+    fa.add_argument(
+        "--fulltext", action="store_true", help="fetch each new article's page for its text"
+    )
+    fa.add_argument(
+        "--tag", action="append", default=[], metavar="T", help="a tag for the feed (repeatable)"
+    )
+    fa.add_argument("--all", action="store_true", help="add every feed found, not only the first")
+    fa.add_argument(
+        "--write", action="store_true", help="append the entry to the configuration file"
+    )
+    fa.add_argument("--json", action="store_true", help="describe every candidate as JSON")
 
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
@@ -208,11 +241,18 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    # `feeds add` works on the configuration file and the network, not the database.
+    if args.feeds_command == "add":
+        return cmd_feeds_add(args, loaded)
+    return cmd_feeds(args, loaded)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, LoadedConfig], int]] = {
     "run": cmd_run,
     "poll": cmd_poll,
     "search": cmd_search,
-    "feeds": cmd_feeds,
+    "feeds": _cmd_feeds,
     "db": cmd_db,
     "alerts": cmd_alerts,
     "clusters": cmd_clusters,

@@ -1,4 +1,4 @@
-"""The operating commands: run, db, poll, alerts, opml."""
+"""The operating commands: run, db, poll, alerts, opml, feeds add."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +23,10 @@ from aggregator.cli.common import (
     ts,
 )
 from aggregator.config import LoadedConfig, load_config
+from aggregator.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aggregator.discover import Candidate, Discovery
 
 
 def cmd_run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -261,3 +266,184 @@ def cmd_opml(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         loaded.path.write_text(updated, encoding="utf-8")
     print(f"{loaded.path}: {len(new)} feeds added")
     return EXIT_OK
+
+
+def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    """Find the feed at a website's address, check it, and append it to feeds.yaml."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from aggregator.config import Name
+    from aggregator.discover import discover
+    from aggregator.fetch import Fetcher
+    from aggregator.opml import append_feeds
+
+    url = args.url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        print(f"not an http(s) URL: {url!r} (e.g. https://example.org/)", file=sys.stderr)
+        return EXIT_USAGE
+    if loaded.path is None:
+        print("no configuration file to add to", file=sys.stderr)
+        return EXIT_USAGE
+    # The configuration compares URLs stripped and names exactly; so do we, before
+    # asking anything of the network.
+    configured = {f.url: f.name for f in loaded.config.feeds}
+    taken = {f.name for f in loaded.config.feeds}
+    if url in configured:
+        print(f"{url} is already configured as feed {configured[url]!r}", file=sys.stderr)
+        return EXIT_USAGE
+    name = None
+    if args.name is not None:
+        name = args.name.strip()
+        try:
+            TypeAdapter(Name).validate_python(name)
+        except ValidationError as exc:
+            print(f"--name {args.name!r}: {exc.errors()[0]['msg']}", file=sys.stderr)
+            return EXIT_USAGE
+        if name in taken:
+            print(f"a feed named {name!r} is already configured", file=sys.stderr)
+            return EXIT_USAGE
+    # Options the configuration would refuse (an interval under the floor) are refused
+    # now, on a stand-in entry, rather than after the requests.
+    text = loaded.path.read_text(encoding="utf-8")
+    problems = _problems_with(text, _entries(args, [(name or url, url)], taken))
+    if problems:
+        _print_entry_problems(problems)
+        return EXIT_USAGE
+
+    async def run() -> Discovery:
+        async with Fetcher(loaded.config.fetch_settings()) as fetcher:
+            return await discover(url, fetcher)
+
+    found = asyncio.run(run())
+    if not args.json:
+        _report_discovery(found)
+    chosen: list[Candidate] = []
+    for candidate in found.valid if args.all else found.valid[:1]:
+        if all(candidate.feed_url != c.feed_url for c in chosen):
+            chosen.append(candidate)
+    known = {
+        c.feed_url: configured.get(c.feed_url) or configured[c.url]
+        for c in chosen
+        if c.feed_url in configured or c.url in configured
+    }
+    new = [c for c in chosen if c.feed_url not in known]
+    titles = [(name or c.title or urlsplit(c.feed_url).hostname or "", c.feed_url) for c in new]
+    entries = _entries(args, titles, taken) if new else ""
+    written: str | None = None
+    status = EXIT_OK
+    if not chosen:
+        print(f"no feed found at {url}", file=sys.stderr)
+        status = EXIT_FAILED
+    for feed_url, feed_name in known.items():
+        print(f"{feed_url} is already configured as feed {feed_name!r}", file=sys.stderr)
+    if chosen and not new:
+        status = EXIT_USAGE
+    if new:
+        # Read again: the file may have been edited while the requests ran.
+        text = loaded.path.read_text(encoding="utf-8")
+        problems = _problems_with(text, entries)
+        if problems:
+            _print_entry_problems(problems)
+            status = EXIT_USAGE
+        elif args.write:
+            loaded.path.write_text(append_feeds(text, entries), encoding="utf-8")
+            # As `config check` does: the file on disk, read and validated afresh.
+            check = load_config(loaded.path)
+            written = str(loaded.path)
+            if not args.json:
+                print(
+                    f"{loaded.path}: {len(new)} feed{'s' if len(new) != 1 else ''} added; "
+                    f"configuration OK ({len(check.config.feeds)} feeds)"
+                )
+        elif not args.json:
+            sys.stdout.write(entries)
+    if args.json:
+        dump(_discovery_json(found, chosen, known, entries, written))
+    return status
+
+
+def _entries(args: argparse.Namespace, feeds: list[tuple[str, str]], taken: set[str]) -> str:
+    """feeds.yaml items for (title, url) pairs with the command's options."""
+    from aggregator.opml import OpmlFeed, feeds_yaml_entries
+
+    return feeds_yaml_entries(
+        [OpmlFeed(title=title, xml_url=url, tags=tuple(args.tag)) for title, url in feeds],
+        taken=taken,
+        interval=args.interval,
+        fulltext=args.fulltext,
+    )
+
+
+def _problems_with(text: str, entries: str) -> tuple[str, ...]:
+    """What the configuration check would say of ``text`` with ``entries`` appended."""
+    from aggregator.opml import append_feeds
+
+    try:
+        load_config(None, text=append_feeds(text, entries))
+    except ConfigError as err:
+        return err.problems
+    return ()
+
+
+def _print_entry_problems(problems: tuple[str, ...]) -> None:
+    print("the new entry would not be valid:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _describe(c: Candidate) -> str:
+    if not c.ok:
+        return f"FAILED  {c.url}: {c.error}"
+    moved = f" (moved permanently to {c.feed_url})" if c.permanent_url else ""
+    title = repr(c.title) if c.title else "untitled"
+    return f"ok      {c.url}{moved}: {title}, {c.format}, {c.entries} entries"
+
+
+def _report_discovery(found: Discovery) -> None:
+    def say(line: str) -> None:
+        print(f"# {line}", file=sys.stderr)
+
+    where = found.url if found.final_url == found.url else f"{found.url} (→ {found.final_url})"
+    if found.fetch_failed:
+        say(f"{where}: {found.page_error}")
+        return
+    if found.page_error is None:
+        say(f"{where} is a feed")
+    else:
+        say(f"{where}: {found.page_error}")
+        named = sum(c.source == "link" for c in found.candidates) + len(found.unchecked)
+        if named:
+            say(f"the page names {named} feed{'s' if named != 1 else ''}:")
+        else:
+            say("the page names no feed; trying the usual places on its site:")
+    for c in found.candidates:
+        say(f"  {_describe(c)}")
+    if found.unchecked:
+        say(f"  not checked (only the first few are): {', '.join(found.unchecked)}")
+
+
+def _discovery_json(
+    found: Discovery,
+    chosen: list[Candidate],
+    known: dict[str, str],
+    entries: str,
+    written: str | None,
+) -> dict[str, Any]:
+    import yaml
+
+    return {
+        "url": found.url,
+        "final_url": found.final_url,
+        "page_error": found.page_error,
+        "page_error_type": found.page_error_type,
+        "candidates": [
+            asdict(c) | {"ok": c.ok, "feed_url": c.feed_url, "chosen": c in chosen}
+            for c in found.candidates
+        ],
+        "unchecked": list(found.unchecked),
+        "already_configured": [{"url": u, "name": n} for u, n in known.items()],
+        "entries": yaml.safe_load(entries) if entries else [],
+        "yaml": entries,
+        "written": written,
+    }
