@@ -4,9 +4,7 @@ own origin only, never logged, validated with the rest of the configuration."""
 from __future__ import annotations
 
 import base64
-import random
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -15,11 +13,12 @@ from aggregator.config import load_config, user_agent
 from aggregator.errors import ConfigError
 from aggregator.fetch import Fetcher
 from aggregator.models import FetchRequest, FetchSettings, RequestAuth, origin_of
-from aggregator.pipeline import PipelineSettings, Poller
+from aggregator.pipeline import PipelineSettings
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
 from aggregator.wiring import pipeline_settings
 from tests.support.httpserver import LocalServer, RecordedRequest, Response
+from tests.support.poller import local_poller
 
 RSS = (
     b'<rss version="2.0"><channel><title>Wire</title>'
@@ -254,21 +253,9 @@ async def test_poll_of_a_protected_feed_stores_its_articles(
         datetime.now(UTC),
     )
     auth = {"wire": RequestAuth(origin_of(server.url("/")), username="analyst", password=SECRET)}
-    writer = ThreadPoolExecutor(1)
-    try:
-        async with Fetcher(fetch_settings()) as fetcher:
-            poller = Poller(
-                store,
-                fetcher,
-                PipelineSettings(owner="t", feed_auth=auth),
-                cpu=None,
-                writer=writer,
-                rng=random.Random(1),
-            )
-            feeds = await poller.claim(10, names=["wire", "open"], force=True)
-            outcomes = {f.name: await poller.poll(f) for f in feeds}
-    finally:
-        writer.shutdown()
+    async with local_poller(store, PipelineSettings(owner="t", feed_auth=auth)) as poller:
+        feeds = await poller.claim(10, names=["wire", "open"], force=True)
+        outcomes = {f.name: await poller.poll(f) for f in feeds}
     assert (outcomes["wire"].outcome, outcomes["wire"].new) == ("ok", 1)
     assert outcomes["open"].outcome == "failed"
     states = {s.name: s for s in Archive(store.engine).feeds(polls_per_feed=1)}

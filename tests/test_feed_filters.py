@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from aggregator.config import load_config, user_agent
+from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.fetch import Fetcher
 from aggregator.match import EntryFilter
-from aggregator.models import FetchSettings
-from aggregator.pipeline import PipelineSettings, Poller
+from aggregator.pipeline import PipelineSettings
 from aggregator.query import parse_query
 from aggregator.store import FeedSpec, Store
 from aggregator.store.schema import articles
 from aggregator.wiring import feed_filters, pipeline_settings
 from tests.factories import article
 from tests.support.httpserver import LocalServer, Response
+from tests.support.poller import local_poller
 from tests.test_e2e_daemon import FEEDS, daemon_env, run_cli, write_config
 
 
@@ -115,22 +112,9 @@ async def test_a_poll_stores_only_what_the_filters_keep_and_counts_the_rest(
         server.route(path, Response(body=b"<html><body><p>page</p></body></html>"))
     store.sync_feeds([FeedSpec("wire", server.url("/feed"), fulltext=True)], datetime.now(UTC))
     filters = {"wire": entry_filter(exclude="sport OR horoscope*")}
-    writer = ThreadPoolExecutor(1)
-    try:
-        settings = FetchSettings(user_agent=user_agent(), allow_private_networks=True)
-        async with Fetcher(settings) as fetcher:
-            poller = Poller(
-                store,
-                fetcher,
-                PipelineSettings(owner="t", feed_filters=filters),
-                cpu=None,
-                writer=writer,
-                rng=random.Random(1),
-            )
-            (feed,) = await poller.claim(10, names=["wire"], force=True)
-            summary = await poller.poll(feed)
-    finally:
-        writer.shutdown()
+    async with local_poller(store, PipelineSettings(owner="t", feed_filters=filters)) as poller:
+        (feed,) = await poller.claim(10, names=["wire"], force=True)
+        summary = await poller.poll(feed)
     assert (summary.outcome, summary.new, summary.filtered) == ("ok", 1, 2)
     with store.engine.connect() as conn:
         guids = {r.guid for r in conn.execute(select(articles.c.guid))}

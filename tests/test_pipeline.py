@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from aggregator.config import user_agent
-from aggregator.fetch import Fetcher
-from aggregator.models import FetchSettings
-from aggregator.pipeline import PipelineSettings, Poller
+from aggregator.pipeline import Poller
 from aggregator.store import FeedSpec, FeedState, Store
 from aggregator.store.archive import Archive
 from tests.support.httpserver import LocalServer, Response
+from tests.support.poller import local_poller
 
 RSS = (Path(__file__).parent / "data" / "e2e" / "rss20.xml").read_bytes()
 
@@ -30,20 +26,8 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 async def poller(store: Store) -> AsyncIterator[Poller]:
-    settings = FetchSettings(
-        user_agent=user_agent(), allow_private_networks=True, per_host_min_gap=0.0
-    )
-    writer = ThreadPoolExecutor(1)
-    async with Fetcher(settings) as fetcher:
-        yield Poller(
-            store,
-            fetcher,
-            PipelineSettings(owner="test"),
-            cpu=None,
-            writer=writer,
-            rng=random.Random(7),
-        )
-    writer.shutdown()
+    async with local_poller(store) as p:
+        yield p
 
 
 async def claim(poller: Poller, *names: str) -> list[FeedState]:
