@@ -206,6 +206,9 @@ class FeedConfig(_Frozen):
             elif _has_controls(value.replace("\t", " ")):
                 # Never echo the value: it is likely a secret.
                 problems.append(f"{name}: control characters in the value")
+            elif not value.isascii():
+                # httpx sends header values as ASCII; anything else would fail every poll.
+                problems.append(f"{name}: non-ASCII characters in the value")
         if problems:
             raise ValueError("; ".join(problems))
         return v

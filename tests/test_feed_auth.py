@@ -220,6 +220,10 @@ def test_a_feed_without_credentials_has_no_request_auth() -> None:
             "feeds[0].headers: X-Key: control characters in the value",
         ),
         (
+            '    headers: {X-Key: "cl\u00e9"}\n',
+            "feeds[0].headers: X-Key: non-ASCII characters in the value",
+        ),
+        (
             "    username: u\n    headers: {Authorization: Bearer t}\n",
             "feeds[0]: username and an Authorization header: choose one",
         ),
