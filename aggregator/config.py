@@ -343,6 +343,21 @@ class DeliverySettings(_Frozen):
     concurrency: int = Field(default=8, ge=1, le=100)
 
 
+class RetentionSettings(_Frozen):
+    """What the daemon forgets, checked every ``interval``.
+
+    ``polls``: poll history older than this goes, but each feed keeps its
+    ``polls_per_feed`` newest. ``articles``: unset keeps the archive forever; a
+    duration deletes each event whose last report is older, with its articles, and
+    stops older entries from being stored again when a feed still lists them.
+    """
+
+    polls: Duration = 30 * 86400.0
+    polls_per_feed: int = Field(default=20, ge=1, le=10000)
+    articles: Duration | None = None
+    interval: Duration = 3600.0
+
+
 class Settings(_Frozen):
     database_url: str | None = None
     contact: str | None = None  # appended to the User-Agent, e.g. an email or URL
@@ -352,6 +367,7 @@ class Settings(_Frozen):
     delivery: DeliverySettings = DeliverySettings()
     clustering: ClusteringSettings = ClusteringSettings()
     dedup: DedupConfig = DedupConfig()
+    retention: RetentionSettings = RetentionSettings()
 
 
 class Config(_Frozen):
@@ -528,6 +544,9 @@ def load_config(
     return LoadedConfig(config=config, path=source, database_url=database_url)
 
 
+_MIN_ARTICLE_RETENTION = 7 * 86400.0
+
+
 def _semantic_checks(config: Config) -> list[str]:
     problems = []
     p = config.settings.poll
@@ -539,6 +558,16 @@ def _semantic_checks(config: Config) -> list[str]:
     c = config.settings.clustering
     if c.window is not None and c.max_silence is not None and c.window < c.max_silence:
         problems.append("settings.clustering.window: shorter than max_silence")
+    r = config.settings.retention
+    if r.articles is not None and r.articles < _MIN_ARTICLE_RETENTION:
+        # Events still open in the clusterer's memory, and the originals that copies
+        # are linked to, must outlive any window the stages look back over.
+        problems.append("settings.retention.articles: below the 7-day floor")
+    for name, window in (("clustering", c.window), ("dedup", config.settings.dedup.window)):
+        if r.articles is not None and window is not None and r.articles < window:
+            problems.append(f"settings.retention.articles: shorter than settings.{name}.window")
+    if r.polls < 86400:
+        problems.append("settings.retention.polls: below the 1-day floor")
     return problems
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from aggregator.errors import ExtractError, ParseError
@@ -54,6 +54,10 @@ class PipelineSettings:
     feed_auth: Mapping[str, RequestAuth] = field(default_factory=dict)
     # Feed name -> its include/exclude queries (entries they drop are not stored).
     feed_filters: Mapping[str, EntryFilter] = field(default_factory=dict)
+    # Entries published longer ago than this are not stored (retention.articles): the
+    # retention job deleted their like, and a feed that still lists them must not
+    # bring them back as news.
+    max_entry_age: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,10 +227,9 @@ class Poller:
             outcome = "failed"
 
         filtered = 0
-        entry_filter = self.settings.feed_filters.get(feed.name)
-        if processed is not None and entry_filter is not None:
+        if processed is not None:
             # Before the full text: a dropped entry costs no page fetch.
-            kept = tuple(a for a in processed.articles if entry_filter.keeps(a))
+            kept = self._keep(feed.name, processed.articles, fetched_at)
             filtered = len(processed.articles) - len(kept)
             processed = ProcessedFeed(feed=processed.feed, articles=kept)
 
@@ -371,6 +374,18 @@ class Poller:
 
         await asyncio.gather(*(one(*row) for row in todo))
         return len(todo)
+
+    def _keep(
+        self, feed_name: str, arts: tuple[Article, ...], now: datetime
+    ) -> tuple[Article, ...]:
+        """The entries to store: not older than the retention, kept by the feed's filter."""
+        max_age = self.settings.max_entry_age
+        if max_age is not None:
+            arts = tuple(a for a in arts if a.published >= now - max_age)
+        entry_filter = self.settings.feed_filters.get(feed_name)
+        if entry_filter is not None:
+            arts = tuple(a for a in arts if entry_filter.keeps(a))
+        return arts
 
     def _auth_for_page(self, url: str) -> RequestAuth | None:
         """The credentials of a configured feed on the page's origin, if any (the

@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import functools
 import logging
 import multiprocessing
 import os
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy.engine import make_url
 
 from aggregator import wiring
 from aggregator.alerts.delivery import Deliverer
@@ -39,78 +36,13 @@ from aggregator.digest import run_digests
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.fetch import Fetcher
 from aggregator.pipeline import Poller, PollSummary, watch_parent
-from aggregator.store import ConsumerLock, FeedState, Store
+from aggregator.service import SingleInstanceLock, SystemdNotifier, sqlite_lock_path
+from aggregator.store import ConsumerLock, FeedState, PruneCounts, Store
 from aggregator.store.migrate import upgrade
 
 log = logging.getLogger("aggregator.daemon")
 
 SHUTDOWN_GRACE = 7.0  # seconds; with the rest of shutdown, well inside systemd's 10 s
-
-
-class SystemdNotifier:
-    """sd_notify over $NOTIFY_SOCKET (a datagram socket); silent when not under systemd."""
-
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        env = dict(os.environ) if env is None else env
-        addr = env.get("NOTIFY_SOCKET")
-        self._addr: str | None = None
-        self._sock: socket.socket | None = None
-        if addr:
-            # "@name" is an abstract socket: a leading NUL byte on Linux.
-            self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        usec = env.get("WATCHDOG_USEC")
-        self.watchdog_interval = int(usec) / 2e6 if usec and usec.isdigit() else None
-
-    def notify(self, message: str) -> None:
-        if self._sock is None or self._addr is None:
-            return
-        with contextlib.suppress(OSError):
-            self._sock.sendto(message.encode(), self._addr)
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-
-
-class SingleInstanceLock:
-    """SQLite is single-writer: a second daemon on the same file is refused, clearly."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh: TextIO | None = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+")
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            fh.close()
-            raise AggregatorError(
-                f"another daemon ({holder}) is already running on this SQLite database; "
-                "SQLite supports one daemon — use PostgreSQL to run several"
-            ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._fh = fh
-
-    def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
-
-
-def sqlite_lock_path(database_url: str) -> Path | None:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database + ".lock")
 
 
 def cpu_executor(workers: int) -> Executor | None:
@@ -300,6 +232,16 @@ class Daemon:
                         coalesce=True,
                         id="fulltext",
                     )
+                scheduler.add_job(
+                    self._guarded(self._retention),
+                    "interval",
+                    seconds=settings.retention.interval,
+                    # Not at start-up: a restart should resume polling first.
+                    next_run_time=datetime.now(UTC) + timedelta(seconds=60),
+                    max_instances=1,
+                    coalesce=True,
+                    id="retention",
+                )
                 scheduler.add_job(
                     self._guarded(self._renew_leases),
                     "interval",
@@ -533,6 +475,27 @@ class Daemon:
         topics = [t.name for t in self.loaded.config.topics if t.fulltext]
         # Only recent matches: this serves alerts and reading, not archaeology.
         await self.poller.backfill_fulltext(topics, datetime.now(UTC) - timedelta(days=2))
+
+    async def _retention(self) -> None:
+        """Forget old poll history and old events: in the daemon holding the consumer
+        lock (one among several sharing a database), in the writer thread (SQLite's
+        one writer), in small batches that let polls' writes through between them."""
+        if self.stopping.is_set() or self.store is None or self.consumer_lock is None:
+            return
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(self.writer, self.consumer_lock.acquire):
+            return
+        counts = await loop.run_in_executor(
+            self.writer, functools.partial(wiring.prune, self.store, self.loaded)
+        )
+        if counts != PruneCounts():
+            log.info(
+                "retention: deleted %d polls, %d events, %d articles, %d alerts",
+                counts.polls,
+                counts.events,
+                counts.articles,
+                counts.alerts,
+            )
 
     async def _renew_leases(self) -> None:
         """Keep the leases of polls in flight: a slow poll must not be taken over by

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ from aggregator.match import EntryFilter
 from aggregator.pipeline import PipelineSettings
 from aggregator.policy import PollPolicy
 from aggregator.query import Query, parse_query
-from aggregator.store import FeedSpec
+from aggregator.store import FeedSpec, PruneCounts, Store
 
 
 def make_owner() -> str:
@@ -57,11 +57,15 @@ def feed_specs(loaded: LoadedConfig) -> list[FeedSpec]:
 def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
     p = loaded.config.settings.poll
     auth = {f.name: a for f in loaded.config.feeds if (a := f.request_auth()) is not None}
+    retention = loaded.config.settings.retention
     return PipelineSettings(
         owner=owner,
         lease_seconds=p.lease,
         feed_auth=auth,
         feed_filters=feed_filters(loaded),
+        max_entry_age=(
+            timedelta(seconds=retention.articles) if retention.articles is not None else None
+        ),
         policy=PollPolicy(
             min_interval=p.min_interval,
             max_interval=p.max_interval,
@@ -84,6 +88,18 @@ def feed_filters(loaded: LoadedConfig) -> dict[str, EntryFilter]:
         for f in loaded.config.feeds
         if f.include or f.exclude
     }
+
+
+def prune(store: Store, loaded: LoadedConfig, *, dry_run: bool = False) -> PruneCounts:
+    """One retention run with the configured ages (the daemon's job, `db prune`)."""
+    r = loaded.config.settings.retention
+    return store.prune(
+        datetime.now(UTC),
+        polls_age=timedelta(seconds=r.polls),
+        polls_per_feed=r.polls_per_feed,
+        articles_age=timedelta(seconds=r.articles) if r.articles is not None else None,
+        dry_run=dry_run,
+    )
 
 
 def topics(loaded: LoadedConfig) -> dict[str, Query]:

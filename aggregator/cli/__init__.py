@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("db", help="database tools")
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     dsub.add_parser("upgrade", help="apply the migrations")
+    pr = dsub.add_parser(
+        "prune", help="apply settings.retention now (the daemon does it every hour)"
+    )
+    pr.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    pr.add_argument("--json", action="store_true")
     return parser
 
 
@@ -192,7 +197,7 @@ def _setup_logging(verbose: bool, level: str = "INFO") -> None:
     )
     # Library chatter (every HTTP request, every scheduler run) would drown our one
     # line per poll.
-    for noisy in ("httpx", "httpcore", "aiohttp", "asyncio"):
+    for noisy in ("httpx", "httpcore", "aiohttp", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # "skipped: maximum number of running instances reached" is how our jobs are meant
     # to behave (one at a time), not news worth a log line every tick.

@@ -41,10 +41,36 @@ def cmd_db(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
     store = Store.open(loaded.database_url)
     try:
+        if args.db_command == "prune":
+            return _prune(args, loaded, store)
         upgrade(store.engine)
         print(f"database at revision {current_revision(store.engine)}")
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _prune(args: argparse.Namespace, loaded: LoadedConfig, store: Any) -> int:
+    from aggregator import wiring
+
+    require_schema(store)
+    counts = wiring.prune(store, loaded, dry_run=args.dry_run)
+    if args.json:
+        dump({"dry_run": args.dry_run, **asdict(counts)})
+        return EXIT_OK
+    r = loaded.config.settings.retention
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{verb} {counts.polls} polls (older than {r.polls / 86400:g} days, "
+        f"keeping {r.polls_per_feed} per feed)"
+    )
+    if r.articles is None:
+        print("articles are kept forever (settings.retention.articles is not set)")
+    else:
+        print(
+            f"{verb} {counts.events} events last reported over {r.articles / 86400:g} days "
+            f"ago, with {counts.articles} articles and {counts.alerts} settled alerts"
+        )
     return EXIT_OK
 
 

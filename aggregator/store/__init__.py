@@ -49,6 +49,7 @@ from aggregator.store.records import (
     PollRecord,
     StoreCounts,
 )
+from aggregator.store.retention import PruneCounts, RetentionStatements
 from aggregator.store.schema import articles, feeds, metadata, polls
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "OutboxItem",
     "OutboxRow",
     "PollRecord",
+    "PruneCounts",
     "Store",
     "StoreCounts",
     "StoredArticle",
@@ -177,7 +179,7 @@ def _feed_state(row: Any) -> FeedState:
 
 
 @_wrap_public_methods
-class Store(EventStatements, OutboxStatements):
+class Store(EventStatements, OutboxStatements, RetentionStatements):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 

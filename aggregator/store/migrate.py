@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +13,8 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
+
+log = logging.getLogger(__name__)
 
 # db/ sits at the top of the project, beside the package (an editable install).
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db"
@@ -38,10 +41,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         with engine.begin() as conn:
             lock_schema(conn)
+            before = MigrationContext.configure(conn).get_current_revision()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            after = MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
         raise StorageError(f"migration failed: {exc}") from exc
+    # Alembic's own INFO lines are silenced by the CLI (it prints a dozen on every
+    # command); this one line says what changed.
+    if after != before:
+        log.info("database schema upgraded from %s to %s", before or "empty", after)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1,0 +1,83 @@
+"""Process plumbing of the daemon: systemd's notify protocol and the lock that keeps a
+second daemon off a SQLite file."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy.engine import make_url
+
+from aggregator.errors import AggregatorError
+
+__all__ = ["SingleInstanceLock", "SystemdNotifier", "sqlite_lock_path"]
+
+
+class SystemdNotifier:
+    """sd_notify over $NOTIFY_SOCKET (a datagram socket); silent when not under systemd."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        env = dict(os.environ) if env is None else env
+        addr = env.get("NOTIFY_SOCKET")
+        self._addr: str | None = None
+        self._sock: socket.socket | None = None
+        if addr:
+            # "@name" is an abstract socket: a leading NUL byte on Linux.
+            self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        usec = env.get("WATCHDOG_USEC")
+        self.watchdog_interval = int(usec) / 2e6 if usec and usec.isdigit() else None
+
+    def notify(self, message: str) -> None:
+        if self._sock is None or self._addr is None:
+            return
+        with contextlib.suppress(OSError):
+            self._sock.sendto(message.encode(), self._addr)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+
+
+class SingleInstanceLock:
+    """SQLite is single-writer: a second daemon on the same file is refused, clearly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: TextIO | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise AggregatorError(
+                f"another daemon ({holder}) is already running on this SQLite database; "
+                "SQLite supports one daemon — use PostgreSQL to run several"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+def sqlite_lock_path(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database + ".lock")

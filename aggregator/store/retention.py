@@ -1,0 +1,155 @@
+"""Statements of the retention job: forget poll history and old events.
+
+Mixed into ``Store``. Everything is deleted in small batches, each in its own
+transaction: on SQLite a long delete would hold the one write lock and stall every
+poll, and on either backend a crash loses nothing but the batch in flight, which the
+next run deletes again.
+
+Articles go by **event**, not one by one: an event whose last report is older than the
+cutoff is deleted with all its articles, their matches, its alerts that are done
+(sent, dead or suppressed) and the stubs of the events merged into it. An event that
+is still being reported keeps every article, however old, so an event's page, counts
+and timeline never show half of it. Articles outside any event (not yet clustered)
+are never deleted here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Engine, Select, delete, func, select
+from sqlalchemy.engine import Connection
+
+from aggregator.store.schema import alerts, articles, clusters, polls
+
+BATCH = 500  # rows per transaction: short write locks on SQLite
+
+
+@dataclass(frozen=True, slots=True)
+class PruneCounts:
+    """What one retention run deleted (or, for a dry run, would delete)."""
+
+    polls: int = 0
+    events: int = 0
+    articles: int = 0
+    alerts: int = 0
+
+    def __add__(self, other: PruneCounts) -> PruneCounts:
+        return PruneCounts(
+            self.polls + other.polls,
+            self.events + other.events,
+            self.articles + other.articles,
+            self.alerts + other.alerts,
+        )
+
+
+class RetentionStatements:
+    engine: Engine
+
+    def prune(
+        self,
+        now: datetime,
+        *,
+        polls_age: timedelta,
+        polls_per_feed: int,
+        articles_age: timedelta | None,
+        dry_run: bool = False,
+    ) -> PruneCounts:
+        """One retention run: poll history, then (when an age is set) old events."""
+        counts = PruneCounts(
+            polls=self.prune_polls(now - polls_age, keep_per_feed=polls_per_feed, dry_run=dry_run)
+        )
+        if articles_age is not None:
+            counts += self.prune_events(now - articles_age, dry_run=dry_run)
+        return counts
+
+    def prune_polls(self, before: datetime, *, keep_per_feed: int, dry_run: bool = False) -> int:
+        """Delete polls started before ``before``, except each feed's ``keep_per_feed``
+        newest (a feed polled rarely, or disabled, keeps the history its page shows)."""
+        newer = polls.alias("newer")
+        # A poll is among its feed's newest N when fewer than N of the feed's polls
+        # are newer than it; portable (no window functions in a DELETE on SQLite).
+        rank = (
+            select(func.count())
+            .where(newer.c.feed_id == polls.c.feed_id, newer.c.started_at > polls.c.started_at)
+            .scalar_subquery()
+        )
+        old = select(polls.c.id).where(polls.c.started_at < before, rank >= keep_per_feed)
+        if dry_run:
+            with self.engine.connect() as conn:
+                return int(
+                    conn.execute(select(func.count()).select_from(old.subquery())).scalar_one()
+                )
+        total = 0
+        while True:
+            with self.engine.begin() as conn:
+                ids = list(conn.execute(old.order_by(polls.c.id).limit(BATCH)).scalars())
+                if not ids:
+                    return total
+                conn.execute(delete(polls).where(polls.c.id.in_(ids)))
+                total += len(ids)
+
+    def prune_events(self, before: datetime, *, dry_run: bool = False) -> PruneCounts:
+        """Delete events last updated before ``before``, with their articles (their
+        matches follow by cascade, their search entries by trigger or column), their
+        finished alerts and the stubs of events merged into them."""
+        expired = (
+            select(clusters.c.id)
+            .where(clusters.c.status != "merged", clusters.c.last_updated < before)
+            .order_by(clusters.c.id)
+        )
+        if dry_run:
+            return self._count_expired(expired)
+        done = PruneCounts()
+        while True:
+            with self.engine.begin() as conn:
+                ids = list(conn.execute(expired.limit(BATCH)).scalars())
+                if not ids:
+                    break
+                done += _delete_events(conn, ids)
+        return done
+
+    def _count_expired(self, expired: Select[tuple[int]]) -> PruneCounts:
+        ids_q = select(expired.subquery().c.id)
+        with self.engine.connect() as conn:
+            n_events = conn.execute(select(func.count()).select_from(ids_q.subquery())).scalar_one()
+            n_articles = conn.execute(
+                select(func.count()).where(articles.c.cluster_id.in_(ids_q))
+            ).scalar_one()
+            n_alerts = conn.execute(
+                select(func.count()).where(alerts.c.cluster_id.in_(ids_q), _finished())
+            ).scalar_one()
+        return PruneCounts(events=int(n_events), articles=int(n_articles), alerts=int(n_alerts))
+
+
+def _finished() -> ColumnElement[bool]:
+    # A pending alert is still owed to someone; only settled ones are history.
+    return alerts.c.status.in_(("sent", "dead", "suppressed"))
+
+
+def _delete_events(conn: Connection, ids: list[int]) -> PruneCounts:
+    n_articles = 0
+    while True:
+        # Articles in slices too: one event may hold thousands.
+        chunk = list(
+            conn.execute(
+                select(articles.c.id).where(articles.c.cluster_id.in_(ids)).limit(BATCH)
+            ).scalars()
+        )
+        if not chunk:
+            break
+        conn.execute(delete(articles).where(articles.c.id.in_(chunk)))
+        n_articles += len(chunk)
+    n_alerts = conn.execute(
+        delete(alerts).where(alerts.c.cluster_id.in_(ids), _finished())
+    ).rowcount
+    # Merge stubs point at the event that absorbed them; follow chains (a→b→c) down.
+    doomed = list(ids)
+    while doomed:
+        stubs = list(
+            conn.execute(select(clusters.c.id).where(clusters.c.merged_into.in_(doomed))).scalars()
+        )
+        conn.execute(delete(clusters).where(clusters.c.id.in_(doomed)))
+        doomed = stubs
+    return PruneCounts(events=len(ids), articles=n_articles, alerts=int(n_alerts or 0))

@@ -1,0 +1,226 @@
+"""Retention on both backends: poll history and old events are forgotten, nothing else."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from aggregator.config import load_config
+from aggregator.errors import ConfigError
+from aggregator.store import PruneCounts, Store
+from aggregator.store.archive import Archive
+from aggregator.store.schema import alerts, articles, clusters, matches, polls
+from aggregator.wiring import pipeline_settings
+from tests.factories import NOW, article, poll_record
+from tests.test_consumer import KURSK, OTHER_EVENT, consumer, ingest, rules
+from tests.test_e2e_daemon import run_cli
+
+OLD = NOW - timedelta(days=40)
+RECENT = NOW - timedelta(days=1)
+
+
+def count(store: Store, table: object, *where: object) -> int:
+    stmt = select(func.count()).select_from(table)  # type: ignore[arg-type]
+    if where:
+        stmt = stmt.where(*where)  # type: ignore[arg-type]
+    with store.engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def two_events(store: Store) -> tuple[int, int]:
+    """An event last reported 40 days ago and one from yesterday, each with alerts."""
+    # In time order, as a daemon would have seen them over the 40 days.
+    ingest(
+        store,
+        [
+            (f"Outlet {i}", article(t, guid=f"old{i}", published=OLD + timedelta(minutes=i)))
+            for i, t in enumerate(OTHER_EVENT)
+        ],
+    )
+    consumer(store, rules("new_event")).process_pending()
+    ingest(
+        store,
+        [
+            (f"Outlet {i}", article(t, guid=f"new{i}", published=RECENT + timedelta(minutes=i)))
+            for i, t in enumerate(KURSK)
+        ],
+    )
+    consumer(store, rules("new_event")).process_pending()
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(articles.c.guid, articles.c.cluster_id)).all()
+    old_ids = {r.cluster_id for r in rows if r.guid.startswith("old")}
+    new_ids = {r.cluster_id for r in rows if r.guid.startswith("new")}
+    assert len(old_ids) == 1, "the old event should be one cluster"
+    assert len(new_ids) == 1, "the recent event should be one cluster"
+    (old,), (new,) = old_ids, new_ids
+    assert old != new
+    return old, new
+
+
+def test_old_events_go_with_their_articles_matches_and_settled_alerts(store: Store) -> None:
+    old, new = two_events(store)
+    # The old event's mail was sent; its webhook is still owed (pending).
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.cluster_id == old, alerts.c.channel == "mail")
+            .values(status="sent")
+        )
+        # Merge stubs point at the old event, one through another (a chain).
+        for stub, into in ((900001, old), (900002, 900001)):
+            conn.execute(
+                clusters.insert().values(
+                    id=stub,
+                    headline="",
+                    first_seen=OLD,
+                    last_updated=OLD,
+                    article_count=0,
+                    outlet_count=0,
+                    top_terms="[]",
+                    status="merged",
+                    merged_into=into,
+                )
+            )
+    before = {
+        "articles": count(store, articles),
+        "matches": count(store, matches),
+        "alerts": count(store, alerts),
+    }
+    assert Archive(store.engine).search("Pyongyang summit").items
+
+    dry = store.prune_events(NOW - timedelta(days=30), dry_run=True)
+    assert dry == PruneCounts(events=1, articles=len(OTHER_EVENT), alerts=1)
+    assert count(store, articles) == before["articles"]  # a dry run deletes nothing
+
+    done = store.prune_events(NOW - timedelta(days=30))
+    assert done == dry
+    assert count(store, clusters, clusters.c.id.in_([old, 900001, 900002])) == 0
+    assert count(store, clusters, clusters.c.id == new) == 1
+    assert count(store, articles) == before["articles"] - len(OTHER_EVENT)
+    assert count(store, articles, articles.c.cluster_id == new) == len(KURSK)
+    assert count(store, matches, matches.c.cluster_id == old) == 0
+    assert count(store, matches) < before["matches"]
+    assert count(store, matches, matches.c.cluster_id == new) == len(KURSK)
+    # The pending alert is still owed; the settled one is history and went.
+    assert count(store, alerts, alerts.c.cluster_id == old) == 1
+    assert count(store, alerts, alerts.c.cluster_id == old, alerts.c.status == "pending") == 1
+    assert count(store, alerts) == before["alerts"] - 1
+    # The search index forgot them too (FTS trigger on SQLite, the column on PostgreSQL).
+    assert not Archive(store.engine).search("Pyongyang summit").items
+    assert Archive(store.engine).search("Kursk").items
+    # Idempotent.
+    assert store.prune_events(NOW - timedelta(days=30)) == PruneCounts()
+
+
+def test_an_event_still_reported_keeps_its_old_articles(store: Store) -> None:
+    old, _ = two_events(store)
+    # A late report brought the old event back to life yesterday.
+    with store.engine.begin() as conn:
+        conn.execute(update(clusters).where(clusters.c.id == old).values(last_updated=RECENT))
+    assert store.prune_events(NOW - timedelta(days=30)) == PruneCounts()
+    assert count(store, articles, articles.c.cluster_id == old) == len(OTHER_EVENT)
+
+
+def test_poll_history_keeps_each_feeds_newest(store: Store) -> None:
+    ingest(store, [("Busy", article(guid="x")), ("Quiet", article("Another", guid="y"))])
+    feeds = {s.name: s.id for s in Archive(store.engine).feeds()}
+    with store.engine.begin() as conn:
+        conn.execute(polls.delete())
+    # Busy: one poll every 2 days for 60 days; Quiet: three polls 50 days ago.
+    for day in range(0, 60, 2):
+        store.record_poll(poll_record(feeds["Busy"], started_at=NOW - timedelta(days=day)), [])
+    for minute in range(3):
+        when = NOW - timedelta(days=50, minutes=minute)
+        store.record_poll(poll_record(feeds["Quiet"], started_at=when), [])
+    cutoff = NOW - timedelta(days=30)
+    assert store.prune_polls(cutoff, keep_per_feed=20, dry_run=True) == 10
+    assert store.prune_polls(cutoff, keep_per_feed=20) == 10
+    with store.engine.connect() as conn:
+        left = conn.execute(select(polls.c.feed_id, polls.c.started_at)).all()
+    busy = sorted((r.started_at for r in left if r.feed_id == feeds["Busy"]), reverse=True)
+    assert len(busy) == 20
+    assert busy == [NOW - timedelta(days=d) for d in range(0, 40, 2)]
+    assert sum(r.feed_id == feeds["Quiet"] for r in left) == 3
+    assert store.prune_polls(cutoff, keep_per_feed=20) == 0
+
+
+def test_prune_runs_both_and_leaves_articles_alone_without_an_age(store: Store) -> None:
+    two_events(store)
+    counts = store.prune(
+        NOW,
+        polls_age=timedelta(days=30),
+        polls_per_feed=20,
+        articles_age=None,
+    )
+    assert counts == PruneCounts()
+    counts = store.prune(
+        NOW, polls_age=timedelta(days=30), polls_per_feed=20, articles_age=timedelta(days=30)
+    )
+    assert (counts.events, counts.articles) == (1, len(OTHER_EVENT))
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("retention", "problem"),
+    [
+        ("{articles: 2d}", "settings.retention.articles: below the 7-day floor"),
+        ("{polls: 1h}", "settings.retention.polls: below the 1-day floor"),
+        ("{polls_per_feed: 0}", "settings.retention.polls_per_feed: "),
+    ],
+)
+def test_retention_floors(retention: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, text=f"settings:\n  retention: {retention}\n", env={})
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+def test_retention_must_outlive_the_stage_windows() -> None:
+    text = "settings:\n  retention: {articles: 8d}\n  clustering: {window: 10d, max_silence: 2d}\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(None, text=text, env={})
+    assert "settings.retention.articles: shorter than settings.clustering.window" in (
+        err.value.problems
+    )
+
+
+def test_article_retention_also_stops_old_entries_at_the_door() -> None:
+    loaded = load_config(None, text="settings:\n  retention: {articles: 90d}\n", env={})
+    assert pipeline_settings(loaded, "me").max_entry_age == timedelta(days=90)
+    plain = load_config(None, text="", env={})
+    assert pipeline_settings(plain, "me").max_entry_age is None
+
+
+# -- the command --------------------------------------------------------------------------
+
+
+def test_db_prune_command(tmp_path: Path, database_url: str) -> None:
+    store = Store.open(database_url)
+    try:
+        two_events(store)
+    finally:
+        store.close()
+    config = tmp_path / "feeds.yaml"
+    config.write_text("settings:\n  retention: {articles: 30d}\n")
+    env = {"AGGREGATOR_DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
+    # The clock of the command is today's, far after the test data of 2024: both
+    # events are old by then, so the dry run counts both.
+    dry = run_cli(config, env, "db", "prune", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    counted = json.loads(dry.stdout)
+    assert counted["dry_run"] is True
+    assert counted["events"] == 2
+    assert counted["articles"] == len(OTHER_EVENT) + len(KURSK)
+    text = run_cli(config, env, "db", "prune")
+    assert text.returncode == 0, text.stderr
+    assert f"deleted 2 events last reported over 30 days ago, with {counted['articles']}" in (
+        text.stdout
+    )
+    assert "alembic" not in text.stderr  # the migration tool's chatter stays out
+    again = run_cli(config, env, "db", "prune", "--json")
+    assert json.loads(again.stdout)["events"] == 0
