@@ -50,8 +50,9 @@ pytest: setup-dev
 	$(BIN)/python -m pytest
 
 ## bench: the benchmarks, each printing its figures beside a baseline from the same run
-bench: setup-dev
-	$(BIN)/python benchmarks/run_all.py
+bench: $(VENV)/.bench
+	@bash .ci/system-deps.sh newsboat
+	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 # Debian packages the tests use; installed only where missing (needs root + apt).
 system-deps:
