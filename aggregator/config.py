@@ -486,6 +486,42 @@ def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
                 problems.append(f"alerts[{i}].channels[{j}]: unknown channel {ch!r}")
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping that names one key twice (carries both lines for the message)."""
+
+    def __init__(self, key: object, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(problem=f"duplicate key {key!r}", problem_mark=again)
+        self.key = key
+        self.first = first
+        self.again = again
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys.
+
+    YAML says keys are unique, but PyYAML quietly keeps the last value: a second
+    ``feeds:`` (pasted in by hand, or appended by a tool that missed the first) would
+    make every feed above it vanish without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            # Merge keys (<<) may be repeated and overridden by design; only the
+            # mapping's own keys must be unique.
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable: the parent constructor reports it
+                continue
+            if first is not None:
+                raise _DuplicateKey(key, first, key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(
     path: str | Path | None,
     *,
@@ -505,7 +541,15 @@ def load_config(
         except UnicodeDecodeError as exc:
             raise ConfigError([f"{source}: not UTF-8 text: {exc.reason}"]) from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no Python objects
+    except _DuplicateKey as exc:
+        raise ConfigError(
+            [
+                f"line {exc.again.line + 1}, column {exc.again.column + 1}: duplicate key "
+                f"{exc.key!r} (first at line {exc.first.line + 1}); YAML would keep only "
+                "the last one, so merge the two"
+            ]
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -250,3 +250,25 @@ settings:
     assert "settings.clustering.threshold: Input should be less than 1" in problems
     problems = problems_of("settings: {clustering: {window: 1h, max_silence: 2h}}")
     assert "settings.clustering.window: shorter than max_silence" in problems
+
+
+def test_duplicate_keys_are_refused_with_both_lines() -> None:
+    # PyYAML keeps the last of two equal keys: the first feeds list would vanish.
+    text = (
+        "feeds:\n"
+        "  - {name: a, url: 'https://a.example/'}\n"
+        "topics: []\n"
+        "feeds: [{name: b, url: 'https://b.example/'}]\n"
+    )
+    (problem,) = problems_of(text)
+    assert problem.startswith("line 4, column 1: duplicate key 'feeds' (first at line 1)")
+    nested = "settings:\n  poll: {min_interval: 1m, min_interval: 2m}\n"
+    (problem,) = problems_of(nested)
+    assert "line 2" in problem
+    assert "duplicate key 'min_interval'" in problem
+    # Merge keys are not duplicates, and a key may override what a merge brought.
+    merged = (
+        "base: &b {url: 'https://a.example/', interval: 1h}\n"
+        "feeds: [{<<: *b, name: a, interval: 2h}]\n"
+    )
+    assert "duplicate" not in " ".join(problems_of(merged))
