@@ -529,7 +529,6 @@ def load_config(
     text: str | None = None,
 ) -> LoadedConfig:
     """Read, substitute and validate a configuration; raise ConfigError with every problem."""
-    env = os.environ if env is None else env
     source = Path(path) if path is not None else None
     if text is None:
         if source is None:
@@ -540,8 +539,14 @@ def load_config(
             raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from exc
         except UnicodeDecodeError as exc:
             raise ConfigError([f"{source}: not UTF-8 text: {exc.reason}"]) from exc
+    return config_from_data(read_yaml(text), env=env, path=source)
+
+
+def read_yaml(text: str) -> Any:
+    """The YAML document as plain data; ConfigError (with the line) on a syntax error
+    or a key written twice in one mapping."""
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no Python objects
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no Python objects
     except _DuplicateKey as exc:
         raise ConfigError(
             [
@@ -555,6 +560,13 @@ def load_config(
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}YAML syntax error: {problem}"]) from exc
+
+
+def config_from_data(
+    raw: Any, *, env: Mapping[str, str] | None = None, path: Path | None = None
+) -> LoadedConfig:
+    """Substitute and validate a configuration already read as data (``read_yaml``)."""
+    env = os.environ if env is None else env
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -585,7 +597,7 @@ def load_config(
         raise ConfigError(problems)
     assert config is not None
     database_url = env.get(DATABASE_URL_ENV) or config.settings.database_url or DEFAULT_DATABASE_URL
-    return LoadedConfig(config=config, path=source, database_url=database_url)
+    return LoadedConfig(config=config, path=path, database_url=database_url)
 
 
 _MIN_ARTICLE_RETENTION = 7 * 86400.0

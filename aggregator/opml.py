@@ -7,15 +7,23 @@ appends to it (keeping its comments), it never writes feeds to the database dire
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import stat
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
+import yaml
 from lxml import etree  # type: ignore[import-untyped]
 
+from aggregator.config import LoadedConfig, config_from_data, load_config, read_yaml
 from aggregator.errors import ConfigError
 
 
@@ -133,8 +141,15 @@ def feeds_yaml_entries(
 
 def append_feeds(config_text: str, entries: str) -> str:
     """Insert feed entries at the end of the top-level ``feeds:`` list, keeping every
-    comment and the rest of the file as it is."""
-    lines = config_text.splitlines(keepends=True)
+    comment and the rest of the file as it is.
+
+    ``entries`` are list items indented by two spaces (``feeds_yaml_entries``); they
+    are re-indented like the list's first item. A layout this does not understand (a
+    flow-style ``feeds: [...]``) comes out wrong: ``appended`` catches that.
+    """
+    # A BOM is not part of the first line: "feeds:" must still be found after one.
+    bom = "\ufeff" if config_text.startswith("\ufeff") else ""
+    lines = config_text[len(bom) :].splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if re.match(r"feeds:\s*(#.*)?$", line)), None)
     if start is None:
         inline = next(
@@ -143,7 +158,7 @@ def append_feeds(config_text: str, entries: str) -> str:
         )
         if inline is not None:
             lines[inline] = "feeds:\n" + entries
-            return "".join(lines)
+            return bom + "".join(lines)
         sep = "" if config_text.endswith("\n") or not config_text else "\n"
         return config_text + sep + "feeds:\n" + entries
     end = len(lines)
@@ -157,4 +172,104 @@ def append_feeds(config_text: str, entries: str) -> str:
         end -= 1
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1
-    return "".join(lines[:end]) + entries + "".join(lines[end:])
+    entries = _indent_like(lines[start + 1 : end], entries)
+    return bom + "".join(lines[:end]) + entries + "".join(lines[end:])
+
+
+def _indent_like(block: list[str], entries: str) -> str:
+    """``entries`` (items at two spaces) moved to the indent of the block's first item:
+    YAML lets a block list sit at any indent, but every item must share it."""
+    first = next((m for line in block if (m := re.match(r"( *)-(\s|$)", line))), None)
+    shift = len(first.group(1)) - 2 if first else 0
+    if shift == 0:
+        return entries
+    out = entries.splitlines(keepends=True)
+    if shift > 0:
+        return "".join(" " * shift + line if line.strip() else line for line in out)
+    return "".join(line[-shift:] for line in out)  # every entry line starts with 2 spaces
+
+
+def _with_entries(raw: Any, entries: str) -> dict[str, Any]:
+    """The configuration data ``raw`` with the entries added to its feeds list."""
+    data = dict(raw) if isinstance(raw, dict) else {}
+    old = data.get("feeds")
+    data["feeds"] = [*(old if isinstance(old, list) else []), *yaml.safe_load(entries)]
+    return data
+
+
+def entry_problems(config_text: str, entries: str) -> tuple[str, ...]:
+    """What the configuration check would say of the file with these entries in its
+    feeds list, however the list is written; () when it would load."""
+    try:
+        raw = read_yaml(config_text)
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(["(top level): expected a mapping with feeds, topics, alerts …"])
+        config_from_data(_with_entries(raw, entries))
+    except ConfigError as err:
+        return err.problems
+    return ()
+
+
+def appended(config_text: str, entries: str) -> str:
+    """``config_text`` with ``entries`` appended to its feeds list, checked.
+
+    Raises ConfigError when the entries would not be valid there, or when the text
+    edit did not do exactly that (the old feeds unchanged and in order, then the new
+    ones, nothing else different): writing such a file could lose feeds.
+    """
+    problems = entry_problems(config_text, entries)
+    if problems:
+        raise ConfigError(problems)
+    wanted = _with_entries(read_yaml(config_text), entries)
+    updated = append_feeds(config_text, entries)
+    try:
+        same = read_yaml(updated) == wanted
+    except ConfigError:
+        same = False
+    if not same:
+        raise ConfigError(
+            [
+                "cannot append to the feeds list as this file writes it (a flow-style "
+                "[...] list?); add the entries by hand"
+            ]
+        )
+    return updated
+
+
+def write_feeds(path: Path, entries: str) -> LoadedConfig:
+    """Append ``entries`` to the feeds list of the configuration file at ``path``,
+    checked as ``appended`` does, and return the configuration now on disk.
+
+    The file is replaced atomically (a temporary file in the same directory, flushed
+    to disk, renamed over it, with the old file's mode): a crash or a full disk leaves
+    the old file or the new one, never half of one.
+    """
+    target = path.resolve()  # a symlinked feeds.yaml stays a symlink
+    text = target.read_text(encoding="utf-8")
+    updated = appended(text, entries)
+    mode = stat.S_IMODE(target.stat().st_mode)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(updated)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+    # As `config check` does: the file on disk, read and validated afresh.
+    return load_config(path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (not possible on every platform)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -562,3 +562,43 @@ def test_probing_stops_when_the_host_stops_answering(
     assert f"FAILED  {server.url('/feed')}: read timeout" in capsys.readouterr().err
     # The other six paths would each wait out the same timeout.
     assert [r.path for r in server.requests] == ["/", "/feed"]
+
+
+SETTINGS = "settings:\n  poll: {allow_private_networks: true, per_host_min_gap: 0s}\n"
+
+
+@pytest.mark.parametrize(
+    ("layout", "written"),
+    [
+        ("feeds: [{name: Old, url: 'OLD'}]\n", False),
+        ("feeds:\n- name: Old\n  url: OLD\n", True),
+        ("feeds:\n    -   name: Old\n        url: OLD\n", True),
+        ("\ufefffeeds:\n  - name: Old\n    url: OLD\n", True),
+        ("\ufefffeeds: [{name: Old, url: 'OLD'}]\n", False),
+    ],
+    ids=["flow", "0-indent", "4-space", "BOM", "BOM+flow"],
+)
+def test_write_keeps_the_existing_feeds_whatever_the_layout(
+    tmp_path: Path,
+    server: LocalServer,
+    capsys: pytest.CaptureFixture[str],
+    layout: str,
+    written: bool,
+) -> None:
+    server.static("/", page('type="application/rss+xml" href="/new.xml"'), content_type="text/html")
+    server.static("/new.xml", rss("New Desk"), content_type="application/rss+xml")
+    config = tmp_path / "feeds.yaml"
+    text = layout.replace("OLD", server.url("/old.xml")) + SETTINGS
+    config.write_text(text, encoding="utf-8")
+    status = add(config, server.url("/"), "--write")
+    out = capsys.readouterr()
+    names = [f.name for f in load_config(config, env={}).config.feeds]
+    if written:
+        assert (status, names) == (0, ["Old", "New Desk"])
+        assert "configuration OK (2 feeds)" in out.out
+    else:
+        # Before: a second `feeds:` key was appended and the old feed vanished.
+        assert (status, names) == (2, ["Old"])
+        assert config.read_text(encoding="utf-8") == text
+        assert "add the entries by hand" in out.err
+        assert f'url: "{server.url("/new.xml")}"' in out.out

@@ -8,7 +8,16 @@ import pytest
 from aggregator.cli import main
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.opml import OpmlFeed, append_feeds, feeds_yaml_entries, read_opml, write_opml
+from aggregator.opml import (
+    OpmlFeed,
+    append_feeds,
+    appended,
+    entry_problems,
+    feeds_yaml_entries,
+    read_opml,
+    write_feeds,
+    write_opml,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,3 +94,92 @@ def test_cli_import_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     exported = read_opml(capsys.readouterr().out.encode())
     assert "https://example.org/feed" in {f.xml_url for f in exported}
     assert main(["--config", str(config), "opml", "import", str(tmp_path / "none.opml")]) == 2
+
+
+# -- appending to feeds.yaml as people write it ----------------------------------------
+
+OLD = "  - name: Old\n    url: https://old.example/feed\n"
+NEW_ENTRY = feeds_yaml_entries(
+    [OpmlFeed(title="New", xml_url="https://new.example/feed")], taken=set()
+)
+AFTER = "topics:\n  - {name: t, query: kursk}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("feeds:\n" + OLD + AFTER, id="2-space"),
+        pytest.param(
+            "feeds:\n- name: Old\n  url: https://old.example/feed\n" + AFTER, id="0-indent"
+        ),
+        pytest.param(
+            "feeds:\n    -   name: Old\n        url: https://old.example/feed\n" + AFTER,
+            id="4-space",
+        ),
+        pytest.param("\ufefffeeds:\n" + OLD + AFTER, id="BOM"),
+        pytest.param(AFTER + "feeds:\n  # the first one\n\n" + OLD, id="comment-first"),
+    ],
+)
+def test_append_follows_the_lists_indent(text: str) -> None:
+    updated = appended(text, NEW_ENTRY)
+    cfg = load_config(None, text=updated, env={}).config
+    assert [(f.name, f.url) for f in cfg.feeds] == [
+        ("Old", "https://old.example/feed"),
+        ("New", "https://new.example/feed"),
+    ]
+    assert [t.name for t in cfg.topics] == ["t"]
+    assert updated.startswith("\ufeff") == text.startswith("\ufeff")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("feeds: [{name: Old, url: 'https://old.example/feed'}]\n", id="flow"),
+        pytest.param(
+            "\ufefffeeds: [{name: Old, url: 'https://old.example/feed'}]\n", id="BOM+flow"
+        ),
+        pytest.param("feeds:\n  [{name: Old, url: 'https://old.example/feed'}]\n", id="flow-below"),
+    ],
+)
+def test_append_refuses_a_layout_it_would_break(text: str) -> None:
+    # Appending a second `feeds:` key (what happened before) dropped the old feeds.
+    with pytest.raises(ConfigError, match="add the entries by hand"):
+        appended(text, NEW_ENTRY)
+    # The entries themselves are fine there: only the text edit is refused.
+    assert entry_problems(text, NEW_ENTRY) == ()
+
+
+def test_entry_problems_are_those_of_the_file_with_the_entries() -> None:
+    taken = "feeds: [{name: Old, url: 'https://new.example/feed'}]\n"
+    assert entry_problems(taken, NEW_ENTRY) == ("feeds[1].url: same URL as feeds[0]",)
+
+
+def test_write_feeds_is_atomic_and_keeps_the_mode(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds:\n" + OLD, encoding="utf-8")
+    config.chmod(0o640)
+    loaded = write_feeds(config, NEW_ENTRY)
+    assert [f.name for f in loaded.config.feeds] == ["Old", "New"]
+    assert config.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"]  # no temp file left
+    flow = "feeds: [{name: Old, url: 'https://old.example/feed'}]\n"
+    config.write_text(flow, encoding="utf-8")
+    with pytest.raises(ConfigError):
+        write_feeds(config, NEW_ENTRY)
+    assert config.read_text(encoding="utf-8") == flow
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"]
+
+
+def test_cli_import_refuses_a_flow_style_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    flow = "feeds: [{name: Old, url: 'https://old.example/feed'}]\n"
+    config.write_text(flow, encoding="utf-8")
+    opml = tmp_path / "subs.opml"
+    opml.write_bytes(NESTED)
+    assert main(["--config", str(config), "opml", "import", str(opml), "--write"]) == 2
+    out = capsys.readouterr()
+    assert "add the entries by hand" in out.err
+    assert 'url: "https://example.org/feed"' in out.out  # what to add, printed
+    assert config.read_text(encoding="utf-8") == flow

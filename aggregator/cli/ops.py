@@ -8,6 +8,7 @@ import json
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -22,7 +23,7 @@ from aggregator.cli.common import (
     require_schema,
     ts,
 )
-from aggregator.config import LoadedConfig, load_config
+from aggregator.config import LoadedConfig
 from aggregator.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -283,15 +284,27 @@ def cmd_opml(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if loaded.path is None:
         print("no configuration file to write to", file=sys.stderr)
         return EXIT_USAGE
-    text = loaded.path.read_text(encoding="utf-8")
-    if new:
-        from aggregator.opml import append_feeds
-
-        updated = append_feeds(text, entries)
-        load_config(None, text=updated)  # refuse to write a file that would not load
-        loaded.path.write_text(updated, encoding="utf-8")
+    if new and _write_entries(loaded.path, entries) is None:
+        return EXIT_USAGE
     print(f"{loaded.path}: {len(new)} feeds added")
     return EXIT_OK
+
+
+def _write_entries(path: Path, entries: str, *, show: bool = True) -> LoadedConfig | None:
+    """Append the entries to the file (checked, atomically); on refusal say why, print
+    the entries for the user to add by hand (``show``), and return None."""
+    from aggregator.opml import write_feeds
+
+    try:
+        return write_feeds(path, entries)
+    except ConfigError as err:
+        print(f"{path} not changed:", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        if show:
+            print("the entries to add:", file=sys.stderr)
+            sys.stdout.write(entries)
+        return None
 
 
 def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -301,7 +314,6 @@ def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.config import Name
     from aggregator.discover import discover
     from aggregator.fetch import Fetcher
-    from aggregator.opml import append_feeds
 
     url = args.url.strip()
     parts = urlsplit(url)
@@ -373,15 +385,17 @@ def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             _print_entry_problems(problems)
             status = EXIT_USAGE
         elif args.write:
-            loaded.path.write_text(append_feeds(text, entries), encoding="utf-8")
-            # As `config check` does: the file on disk, read and validated afresh.
-            check = load_config(loaded.path)
-            written = str(loaded.path)
-            if not args.json:
-                print(
-                    f"{loaded.path}: {len(new)} feed{'s' if len(new) != 1 else ''} added; "
-                    f"configuration OK ({len(check.config.feeds)} feeds)"
-                )
+            # In JSON the entries are in the report; stdout must stay one document.
+            check = _write_entries(loaded.path, entries, show=not args.json)
+            if check is None:
+                status = EXIT_USAGE
+            else:
+                written = str(loaded.path)
+                if not args.json:
+                    print(
+                        f"{loaded.path}: {len(new)} feed{'s' if len(new) != 1 else ''} added; "
+                        f"configuration OK ({len(check.config.feeds)} feeds)"
+                    )
         elif not args.json:
             sys.stdout.write(entries)
     if args.json:
@@ -402,14 +416,11 @@ def _entries(args: argparse.Namespace, feeds: list[tuple[str, str]], taken: set[
 
 
 def _problems_with(text: str, entries: str) -> tuple[str, ...]:
-    """What the configuration check would say of ``text`` with ``entries`` appended."""
-    from aggregator.opml import append_feeds
+    """What the configuration check would say of ``text`` with ``entries`` added (however
+    its feeds list is written: a layout we cannot append to is refused on writing)."""
+    from aggregator.opml import entry_problems
 
-    try:
-        load_config(None, text=append_feeds(text, entries))
-    except ConfigError as err:
-        return err.problems
-    return ()
+    return entry_problems(text, entries)
 
 
 def _print_entry_problems(problems: tuple[str, ...]) -> None:
