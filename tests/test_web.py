@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from aggregator.api import ApiSettings, create_app
 from aggregator.api.safety import clean_html, safe_url
-from aggregator.api.web import sparkline
+from aggregator.api.web import adds_to, sparkline
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
 from aggregator.store.views import HourCount
@@ -53,6 +53,26 @@ def test_pages_render_and_escape(client: httpx.Client) -> None:
     assert "javascript" not in event.lower()
     assert "Reuters World" in event  # outlets by their titles
     assert event.count('<section class="outlet">') == 3
+
+
+def test_a_summary_that_repeats_the_title_is_not_shown(engine: Engine) -> None:
+    b = kursk_archive(engine)
+    b.cluster(7, "Troops reach Kursk", articles_n=2)
+    b.article("bbc", "Troops  reach Kursk", "troops reach kursk", cluster=7)
+    b.article("bbc", "Troops leave Kursk", "Columns were seen on the road.", cluster=7)
+    app = create_app(Archive(engine), ApiSettings())
+    with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        for path in ("/events/7", "/search?q=troops"):
+            page = c.get(path).text
+            assert '<p class="summary">troops reach kursk' not in page, path
+            assert '<p class="summary">Columns were seen on the road.' in page, path
+
+
+def test_adds_to_compares_words_not_spacing_or_case() -> None:
+    assert not adds_to("", "Title")
+    assert not adds_to(None, "Title")
+    assert not adds_to(" troops\nreach  KURSK ", "Troops reach Kursk")
+    assert adds_to("Troops reach Kursk, officials say", "Troops reach Kursk")
 
 
 def test_search_page_pages_and_reports_bad_queries(client: httpx.Client) -> None:

@@ -65,6 +65,17 @@ def _when(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def adds_to(summary: str | None, title: str) -> bool:
+    """Whether a summary says more than the headline it would sit under.
+
+    Many feeds (news aggregators, link blogs) repeat the title as the description;
+    showing it twice on every line only doubles the page.
+    """
+    if not summary:
+        return False
+    return " ".join(summary.split()).casefold() != " ".join(title.split()).casefold()
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -75,6 +86,7 @@ def _environment() -> Environment:
     env.filters["when"] = _when
     env.globals["safe_url"] = safe_url
     env.globals["sparkline"] = sparkline
+    env.tests["adding_to"] = adds_to
     return env
 
 
