@@ -226,6 +226,13 @@ class Poller:
         else:
             outcome = "failed"
 
+        # The feed's own rhythm, read before anything is dropped: a narrow filter must
+        # not make a busy feed look quiet (and polled rarely).
+        entry_times = (
+            [a.published for a in processed.articles if not a.published_estimated]
+            if processed is not None
+            else None
+        )
         filtered = 0
         if processed is not None:
             # Before the full text: a dropped entry costs no page fetch.
@@ -237,7 +244,9 @@ class Poller:
         if processed is not None and feed.fulltext and processed.articles:
             processed, fulltext_notes = await self._add_fulltext(feed, processed)
 
-        plan = self._plan(feed, result, processed, outcome, fetched_at)
+        plan = self._plan(
+            feed, result, processed.feed if processed else None, entry_times, outcome, fetched_at
+        )
         error = parse_error or (result.error.reason if result.error else None)
         record = PollRecord(
             feed_id=feed.id,
@@ -396,7 +405,8 @@ class Poller:
         self,
         feed: FeedState,
         result: FetchResult,
-        processed: ProcessedFeed | None,
+        meta: ParsedFeed | None,
+        entry_times: list[datetime] | None,
         outcome: str,
         now: datetime,
     ) -> PollPlan:
@@ -410,18 +420,13 @@ class Poller:
                 http_status=result.status,
                 retry_after=result.retry_after,
             )
-        meta = processed.feed if processed else None
         return plan_success(
             now=now,
             policy=policy,
             rng=self.rng,
             fixed_interval=feed.fixed_interval,
             previous_interval=feed.interval_seconds,
-            entry_times=(
-                [a.published for a in processed.articles if not a.published_estimated]
-                if processed
-                else None
-            ),
+            entry_times=entry_times,
             headers=result.headers,
             ttl_minutes=meta.ttl_minutes if meta else None,
             skip_hours=meta.skip_hours if meta else frozenset(),

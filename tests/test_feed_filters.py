@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,36 @@ def test_poll_once_reports_dropped_entries(
     assert len(titles) == 6
     assert not any("Grain" in t for t in titles)
     assert any("Seoul summons" in t for t in titles)
+
+
+def busy_feed(now: datetime) -> bytes:
+    """Twenty entries ten minutes apart; one in ten about Korea."""
+    items = "".join(
+        f"<item><title>{'Korea' if i % 10 == 0 else 'Sport'} item {i}</title><guid>g{i}</guid>"
+        f"<pubDate>{format_datetime(now - timedelta(minutes=10 * i), usegmt=True)}</pubDate>"
+        "<description>d</description></item>"
+        for i in range(20)
+    )
+    return f"<rss version='2.0'><channel><title>W</title>{items}</channel></rss>".encode()
+
+
+async def test_filters_do_not_change_how_often_a_feed_is_polled(
+    store: Store, server: LocalServer
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    server.static("/feed", busy_feed(now), content_type="application/rss+xml")
+    store.sync_feeds(
+        [FeedSpec("plain", server.url("/feed")), FeedSpec("narrow", server.url("/feed?n"))], now
+    )
+    filters = {"narrow": entry_filter(include="korea")}
+    planned = {}
+    for name in ("plain", "narrow"):
+        # A fresh poller each (same seeded jitter) on a fixed clock: the plans compare.
+        async with local_poller(store, PipelineSettings(owner="t", feed_filters=filters)) as p:
+            p.clock = lambda: now
+            (feed,) = await p.claim(10, names=[name], force=True)
+            summary = await p.poll(feed)
+        planned[name] = (summary.next_poll_at, summary.new)
+    assert planned["narrow"][1] == 2  # the filter did drop entries
+    # Two Korea items in 200 minutes looked like a quiet feed polled about hourly.
+    assert planned["narrow"][0] == planned["plain"][0]
