@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, text, update
 
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
@@ -123,6 +123,22 @@ def test_an_event_still_reported_keeps_its_old_articles(store: Store) -> None:
         conn.execute(update(clusters).where(clusters.c.id == old).values(last_updated=RECENT))
     assert store.prune_events(NOW - timedelta(days=30)) == PruneCounts()
     assert count(store, articles, articles.c.cluster_id == old) == len(OTHER_EVENT)
+
+
+def test_deleting_an_article_finds_its_copies_through_an_index(store: Store) -> None:
+    # duplicate_of is ON DELETE SET NULL: without an index each deleted article costs
+    # the database a scan of every article (41 s for 2,000 deletes from 100k).
+    indexed = [ix["column_names"] for ix in inspect(store.engine).get_indexes("articles")]
+    assert ["duplicate_of"] in indexed
+    if store.backend == "sqlite":
+        with store.engine.connect() as conn:
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.execute(
+                    text("EXPLAIN QUERY PLAN SELECT id FROM articles WHERE duplicate_of = 1")
+                )
+            )
+        assert "ix_articles_duplicate_of" in plan, plan
 
 
 def test_poll_history_keeps_each_feeds_newest(store: Store) -> None:

@@ -140,6 +140,9 @@ articles = Table(
     Index("ix_articles_canonical_url", "canonical_url"),
     Index("ix_articles_cluster_id", "cluster_id"),
     Index("ix_articles_processed_at", "processed_at"),
+    # duplicate_of is ON DELETE SET NULL: each deleted article makes the database look
+    # up its copies, a full scan per row without this index (migration 0006).
+    Index("ix_articles_duplicate_of", "duplicate_of"),
     # lang: in a query lists the languages that exist: one probe per language along
     # this index instead of a scan of every article (migration 0005).
     Index("ix_articles_language", "language"),
