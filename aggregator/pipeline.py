@@ -79,7 +79,56 @@ class PollSummary:
     bytes_wire: int
     error: str | None
     next_poll_at: datetime
-    filtered: int = 0  # entries dropped by the feed's include/exclude queries
+    filtered: int = 0  # new entries dropped by the feed's include/exclude queries
+    too_old: int = 0  # new entries older than max_entry_age (the article retention)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The entries of one document to store, and the new ones turned away."""
+
+    articles: tuple[Article, ...]
+    filtered: int = 0  # by the feed's include/exclude queries
+    too_old: int = 0  # published before the article retention
+    turned_away: frozenset[str] = frozenset()  # their identities, counted or not
+
+
+def admit(
+    arts: Sequence[Article],
+    *,
+    known: set[str],
+    entry_filter: EntryFilter | None,
+    max_age: timedelta | None,
+    now: datetime,
+    counted: frozenset[str] = frozenset(),
+) -> Admission:
+    """Which entries to store. The age limit and the filter decide whether a NEW entry
+    is admitted; an entry already stored (its identity in ``known``) always passes, so
+    a correction reaches the stored copy even when its new text no longer matches.
+
+    An entry turned away stays in the feed's document for days and is turned away at
+    every poll: those in ``counted`` (turned away last time) are not counted again.
+    """
+    kept: list[Article] = []
+    turned: set[str] = set()
+    too_old = filtered = 0
+    for art in arts:
+        identity = article_identity(art)
+        if identity in known:
+            kept.append(art)
+        elif max_age is not None and art.published < now - max_age:
+            turned.add(identity)
+            if identity not in counted:
+                too_old += 1
+        elif entry_filter is not None and not entry_filter.keeps(art):
+            turned.add(identity)
+            if identity not in counted:
+                filtered += 1
+        else:
+            kept.append(art)
+    return Admission(
+        articles=tuple(kept), filtered=filtered, too_old=too_old, turned_away=frozenset(turned)
+    )
 
 
 def watch_parent(pid: int) -> None:
@@ -169,6 +218,10 @@ class Poller:
         self.writer = writer
         self.rng = rng or random.Random()
         self.clock = clock
+        # Feed id -> the entries its last document had turned away, so the counts say
+        # how many were dropped, not how often. Only counts depend on it: after a
+        # restart (or a poll by another daemon) they are counted once more.
+        self._turned_away: dict[int, frozenset[str]] = {}
 
     async def _in(self, executor: Executor | None, fn: Callable[..., R], *args: object) -> R:
         loop = asyncio.get_running_loop()
@@ -226,6 +279,7 @@ class Poller:
         else:
             outcome = "failed"
 
+        fulltext_notes: tuple[str, ...] = ()
         # The feed's own rhythm, read before anything is dropped: a narrow filter must
         # not make a busy feed look quiet (and polled rarely).
         entry_times = (
@@ -233,16 +287,9 @@ class Poller:
             if processed is not None
             else None
         )
-        filtered = 0
+        admission = Admission(articles=())
         if processed is not None:
-            # Before the full text: a dropped entry costs no page fetch.
-            kept = self._keep(feed.name, processed.articles, fetched_at)
-            filtered = len(processed.articles) - len(kept)
-            processed = ProcessedFeed(feed=processed.feed, articles=kept)
-
-        fulltext_notes: tuple[str, ...] = ()
-        if processed is not None and feed.fulltext and processed.articles:
-            processed, fulltext_notes = await self._add_fulltext(feed, processed)
+            processed, admission, fulltext_notes = await self._admit(feed, processed, fetched_at)
 
         plan = self._plan(
             feed, result, processed.feed if processed else None, entry_times, outcome, fetched_at
@@ -286,7 +333,8 @@ class Poller:
             bytes_wire=result.bytes_wire,
             error=error,
             next_poll_at=plan.next_poll_at,
-            filtered=filtered,
+            filtered=admission.filtered,
+            too_old=admission.too_old,
         )
         _log_poll(summary, plan)
         if self.on_poll is not None:
@@ -308,14 +356,43 @@ class Poller:
         )
         return await loop.run_in_executor(self.cpu, call)
 
-    async def _add_fulltext(
-        self, feed: FeedState, processed: ProcessedFeed
-    ) -> tuple[ProcessedFeed, tuple[str, ...]]:
-        """Fetch and extract the page of each NEW article (politely: same fetcher, same
-        per-host limits and caps); keep the feed text where that fails, and say why."""
+    async def _admit(
+        self, feed: FeedState, processed: ProcessedFeed, now: datetime
+    ) -> tuple[ProcessedFeed, Admission, tuple[str, ...]]:
+        """The entries to store: the new ones the age limit and the filter admit, the
+        known ones as they are; for a full-text feed, with the pages of the new ones."""
+        entry_filter = self.settings.feed_filters.get(feed.name)
+        max_age = self.settings.max_entry_age
+        if not processed.articles or (
+            entry_filter is None and max_age is None and not feed.fulltext
+        ):
+            return processed, Admission(articles=processed.articles), ()
         known = await self._in(
             self.writer, self.store.known_identities, feed.id, processed.articles
         )
+        # Before the full text: a dropped entry costs no page fetch.
+        admission = admit(
+            processed.articles,
+            known=known,
+            entry_filter=entry_filter,
+            max_age=max_age,
+            now=now,
+            counted=self._turned_away.pop(feed.id, frozenset()),
+        )
+        if admission.turned_away:
+            self._turned_away[feed.id] = admission.turned_away
+        processed = ProcessedFeed(feed=processed.feed, articles=admission.articles)
+        if not feed.fulltext or not processed.articles:
+            return processed, admission, ()
+        processed, notes = await self._add_fulltext(feed, processed, known)
+        return processed, admission, notes
+
+    async def _add_fulltext(
+        self, feed: FeedState, processed: ProcessedFeed, known: set[str]
+    ) -> tuple[ProcessedFeed, tuple[str, ...]]:
+        """Fetch and extract the page of each NEW article (not in ``known``; politely:
+        same fetcher, same per-host limits and caps); keep the feed text where that
+        fails, and say why."""
         sem = asyncio.Semaphore(self.settings.fulltext_concurrency)
         notes: list[str] = []
         auth = self.settings.feed_auth.get(feed.name)
@@ -383,18 +460,6 @@ class Poller:
 
         await asyncio.gather(*(one(*row) for row in todo))
         return len(todo)
-
-    def _keep(
-        self, feed_name: str, arts: tuple[Article, ...], now: datetime
-    ) -> tuple[Article, ...]:
-        """The entries to store: not older than the retention, kept by the feed's filter."""
-        max_age = self.settings.max_entry_age
-        if max_age is not None:
-            arts = tuple(a for a in arts if a.published >= now - max_age)
-        entry_filter = self.settings.feed_filters.get(feed_name)
-        if entry_filter is not None:
-            arts = tuple(a for a in arts if entry_filter.keeps(a))
-        return arts
 
     def _auth_for_page(self, url: str) -> RequestAuth | None:
         """The credentials of a configured feed on the page's origin, if any (the
@@ -488,14 +553,15 @@ def _log_poll(summary: PollSummary, plan: PollPlan) -> None:
         )
     else:
         log.info(
-            "poll feed=%r outcome=%s status=%s new=%d updated=%d filtered=%d bytes=%d "
-            "duration=%.2fs next=%s",
+            "poll feed=%r outcome=%s status=%s new=%d updated=%d filtered=%d too_old=%d "
+            "bytes=%d duration=%.2fs next=%s",
             summary.feed,
             summary.outcome,
             status,
             summary.new,
             summary.updated,
             summary.filtered,
+            summary.too_old,
             summary.bytes_wire,
             summary.duration,
             plan.next_poll_at.strftime("%Y-%m-%dT%H:%M:%SZ"),

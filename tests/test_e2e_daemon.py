@@ -186,6 +186,7 @@ def test_poll_once_is_idempotent_and_conditional(
         "new_articles": 7,
         "updated_articles": 0,
         "filtered_entries": 0,
+        "too_old_entries": 0,
     }
     # Nothing is due now; forcing the feeds by name sends conditional requests.
     again = run_cli(config, env, "poll", "--once", "--json")

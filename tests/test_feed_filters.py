@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -13,9 +14,9 @@ from sqlalchemy import select
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
 from aggregator.match import EntryFilter
-from aggregator.pipeline import PipelineSettings
+from aggregator.pipeline import PipelineSettings, admit
 from aggregator.query import parse_query
-from aggregator.store import FeedSpec, Store
+from aggregator.store import FeedSpec, Store, article_identity
 from aggregator.store.schema import articles
 from aggregator.wiring import feed_filters, pipeline_settings
 from tests.factories import article
@@ -186,3 +187,94 @@ async def test_filters_do_not_change_how_often_a_feed_is_polled(
     assert planned["narrow"][1] == 2  # the filter did drop entries
     # Two Korea items in 200 minutes looked like a quiet feed polled about hourly.
     assert planned["narrow"][0] == planned["plain"][0]
+
+
+# -- the filter admits new entries; stored ones are updated whatever they say now ------
+
+
+def test_admit_decides_new_entries_only_and_counts_each_reason() -> None:
+    now = datetime(2024, 11, 1, tzinfo=UTC)
+    old = article("Troops in Kursk, a year on", guid="old", published=now - timedelta(days=400))
+    sport = replace(FOOTBALL, guid="sport")
+    stored_sport = replace(FOOTBALL, guid="stored-sport", title="Cup final: a correction")
+    troops = replace(TROOPS, guid="troops")
+    arts = [old, sport, stored_sport, troops]
+    known = {article_identity(stored_sport)}
+    flt = entry_filter(exclude="sport")
+    got = admit(arts, known=known, entry_filter=flt, max_age=timedelta(days=90), now=now)
+    assert got.articles == (stored_sport, troops)  # the stored entry passes as an update
+    assert (got.filtered, got.too_old) == (1, 1)
+    # The next poll turns the same two away: they were counted already.
+    again = admit(
+        arts,
+        known=known,
+        entry_filter=flt,
+        max_age=timedelta(days=90),
+        now=now,
+        counted=got.turned_away,
+    )
+    assert (again.articles, again.filtered, again.too_old) == (got.articles, 0, 0)
+
+
+def one_item(title: str, text: str, guid: str = "a") -> str:
+    return (
+        f"<item><title>{title}</title><guid>{guid}</guid>"
+        f"<link>http://x.example/{guid}</link><description>{text}</description></item>"
+    )
+
+
+def channel(*items: str) -> bytes:
+    return f"<rss version='2.0'><channel><title>W</title>{''.join(items)}</channel></rss>".encode()
+
+
+async def test_an_update_to_a_stored_entry_is_kept_when_it_no_longer_passes(
+    store: Store, server: LocalServer
+) -> None:
+    server.static(
+        "/feed",
+        channel(
+            one_item("Troops reach Kursk", "First report."), one_item("Cup final", "Sport", "b")
+        ),
+        content_type="application/rss+xml",
+    )
+    store.sync_feeds([FeedSpec("wire", server.url("/feed"))], datetime.now(UTC))
+    filters = {"wire": entry_filter(exclude="sport OR football")}
+    async with local_poller(store, PipelineSettings(owner="t", feed_filters=filters)) as poller:
+        (feed,) = await poller.claim(10, names=["wire"], force=True)
+        first = await poller.poll(feed)
+        server.static(
+            "/feed",
+            channel(
+                one_item("Troops reach Kursk; football stadium used as barracks", "3,000 troops."),
+                one_item("Cup final", "Sport", "b"),
+            ),
+            content_type="application/rss+xml",
+        )
+        (feed,) = await poller.claim(10, names=["wire"], force=True)
+        second = await poller.poll(feed)
+    assert (first.new, first.updated, first.filtered) == (1, 0, 1)
+    # The correction reaches the stored copy; the sport entry, dropped already, is
+    # not counted as dropped again.
+    assert (second.new, second.updated, second.filtered) == (0, 1, 0)
+    with store.engine.connect() as conn:
+        rows = [(r.title, r.text) for r in conn.execute(select(articles.c.title, articles.c.text))]
+    assert rows == [("Troops reach Kursk; football stadium used as barracks", "3,000 troops.")]
+
+
+async def test_entries_older_than_the_retention_are_not_counted_as_filtered(
+    store: Store, server: LocalServer
+) -> None:
+    server.static(
+        "/feed",
+        channel(
+            "<item><title>Old story</title><guid>a</guid>"
+            "<pubDate>Mon, 01 Jan 2024 00:00:00 GMT</pubDate><description>x</description></item>"
+        ),
+        content_type="application/rss+xml",
+    )
+    store.sync_feeds([FeedSpec("wire", server.url("/feed"))], datetime.now(UTC))
+    settings = PipelineSettings(owner="t", max_entry_age=timedelta(days=30))
+    async with local_poller(store, settings) as poller:
+        (feed,) = await poller.claim(10, names=["wire"], force=True)
+        summary = await poller.poll(feed)
+    assert (summary.new, summary.filtered, summary.too_old) == (0, 0, 1)

@@ -126,6 +126,7 @@ def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         "new_articles": sum(r.new for r in results),
         "updated_articles": sum(r.updated for r in results),
         "filtered_entries": sum(r.filtered for r in results),
+        "too_old_entries": sum(r.too_old for r in results),
     }
     if names and len(results) < len(set(names)):
         polled = {r.feed for r in results}
@@ -141,12 +142,13 @@ def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         for r in sorted(results, key=lambda r: r.feed):
             if r.outcome == "failed":
                 print(f"FAILED  {r.feed}: {r.error}")
-        dropped = totals["filtered_entries"]
+        dropped, old = totals["filtered_entries"], totals["too_old_entries"]
         print(
             f"polled {len(results)} feeds: {totals['ok']} ok, "
             f"{totals['not_modified']} not modified, {totals['failed']} failed; "
             f"{totals['new_articles']} new articles, {totals['updated_articles']} updated"
             + (f", {dropped} dropped by the feeds' filters" if dropped else "")
+            + (f", {old} older than the article retention" if old else "")
         )
     return EXIT_FAILED if results and totals["failed"] == len(results) else EXIT_OK
 
