@@ -125,6 +125,42 @@ def test_an_event_still_reported_keeps_its_old_articles(store: Store) -> None:
     assert count(store, articles, articles.c.cluster_id == old) == len(OTHER_EVENT)
 
 
+def test_ids_of_deleted_events_and_articles_are_never_given_out_again(store: Store) -> None:
+    # The old event's mail went out; its webhook is still owed (pending, key ...:c{id}).
+    ingest(
+        store,
+        [
+            (f"Outlet {i}", article(t, guid=f"old{i}", published=OLD + timedelta(minutes=i)))
+            for i, t in enumerate(OTHER_EVENT)
+        ],
+    )
+    consumer(store, rules("new_event", "every_article")).process_pending()
+    with store.engine.begin() as conn:
+        conn.execute(update(alerts).where(alerts.c.channel == "mail").values(status="sent"))
+        old_event = conn.execute(select(func.max(clusters.c.id))).scalar_one()
+        old_article = conn.execute(select(func.max(articles.c.id))).scalar_one()
+    assert store.prune_events(NOW - timedelta(days=30)).events == 1
+    assert count(store, clusters) == 0
+
+    # A restarted daemon: a new consumer rebuilds its state from the database.
+    ingest(
+        store,
+        [
+            (f"Outlet {i}", article(t, guid=f"new{i}", published=RECENT + timedelta(minutes=i)))
+            for i, t in enumerate(KURSK)
+        ],
+    )
+    stats = consumer(store, rules("new_event", "every_article")).process_pending()
+    with store.engine.connect() as conn:
+        new_events = set(conn.execute(select(articles.c.cluster_id)).scalars())
+        new_articles = list(conn.execute(select(articles.c.id)).scalars())
+    assert min(new_events) > old_event
+    assert min(new_articles) > old_article
+    # The pending webhook of the deleted event does not silence the new one's alerts.
+    assert stats.alerts == 2 + 2 * len(KURSK)
+    assert count(store, alerts, alerts.c.cluster_id.in_(new_events)) == stats.alerts
+
+
 def test_deleting_an_article_finds_its_copies_through_an_index(store: Store) -> None:
     # duplicate_of is ON DELETE SET NULL: without an index each deleted article costs
     # the database a scan of every article (41 s for 2,000 deletes from 100k).

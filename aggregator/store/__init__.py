@@ -49,7 +49,7 @@ from aggregator.store.records import (
     PollRecord,
     StoreCounts,
 )
-from aggregator.store.retention import PruneCounts, RetentionStatements
+from aggregator.store.retention import PruneCounts, RetentionStatements, high_water
 from aggregator.store.schema import articles, feeds, metadata, polls
 
 __all__ = [
@@ -501,6 +501,14 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 values.pop("fetched_at")
                 conn.execute(update(articles).where(articles.c.id == found[0]).values(**values))
                 updated += 1
+        if inserts and conn.dialect.name == "sqlite":
+            # SQLite gives a new row max(id) + 1, which after the retention job deleted
+            # the newest articles is a deleted article's id (and its every_article alert
+            # key); PostgreSQL's sequence never goes back.
+            top = conn.execute(select(func.coalesce(func.max(articles.c.id), 0))).scalar_one()
+            first = max(int(top), high_water(conn, "articles")) + 1
+            for offset, values in enumerate(inserts):
+                values["id"] = first + offset
         if inserts:
             conn.execute(articles.insert(), inserts)
         return StoreCounts(new=len(inserts), updated=updated)

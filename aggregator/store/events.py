@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aggregator.models import Article
+from aggregator.store.retention import high_water
 from aggregator.store.schema import (
     alerts,
     articles,
@@ -159,8 +160,12 @@ class EventStatements:
                 yield StoredArticle(r.id, row_to_article(r), r.cluster_id, r.duplicate_of)
 
     def max_cluster_id(self) -> int:
+        """The highest event id ever given out, deleted events included: the clusterer
+        starts after it, so an id (and the alert keys and links made from it) never
+        names two events."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(clusters.c.id), 0))).scalar_one())
+            top = conn.execute(select(func.coalesce(func.max(clusters.c.id), 0))).scalar_one()
+            return max(int(top), high_water(conn, "clusters"))
 
     def cluster_merges(self) -> list[tuple[int, int]]:
         """Every recorded merge (old id → the id that absorbed it)."""

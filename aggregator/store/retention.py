@@ -18,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, Select, delete, func, select
+from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from aggregator.store.schema import alerts, articles, clusters, polls
+from aggregator.store.schema import alerts, articles, clusters, id_high_water, polls
 
 BATCH = 500  # rows per transaction: short write locks on SQLite
 
@@ -123,6 +125,27 @@ class RetentionStatements:
         return PruneCounts(events=int(n_events), articles=int(n_articles), alerts=int(n_alerts))
 
 
+def high_water(conn: Connection, name: str) -> int:
+    """The highest id of ``name`` ("clusters", "articles") the retention job deleted."""
+    value = conn.execute(select(id_high_water.c.value).where(id_high_water.c.name == name)).scalar()
+    return int(value or 0)
+
+
+def _raise_high_water(conn: Connection, name: str, value: int) -> None:
+    """Remember ``value`` as handed out before its row goes (see schema.id_high_water)."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(id_high_water)
+        .values(name=name, value=value)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    conn.execute(
+        update(id_high_water)
+        .where(id_high_water.c.name == name)
+        .values(value=case((id_high_water.c.value < value, value), else_=id_high_water.c.value))
+    )
+
+
 def _finished() -> ColumnElement[bool]:
     # A pending alert is still owed to someone; only settled ones are history.
     return alerts.c.status.in_(("sent", "dead", "suppressed"))
@@ -139,6 +162,7 @@ def _delete_events(conn: Connection, ids: list[int]) -> PruneCounts:
         )
         if not chunk:
             break
+        _raise_high_water(conn, "articles", max(chunk))
         conn.execute(delete(articles).where(articles.c.id.in_(chunk)))
         n_articles += len(chunk)
     n_alerts = conn.execute(
@@ -150,6 +174,7 @@ def _delete_events(conn: Connection, ids: list[int]) -> PruneCounts:
         stubs = list(
             conn.execute(select(clusters.c.id).where(clusters.c.merged_into.in_(doomed))).scalars()
         )
+        _raise_high_water(conn, "clusters", max(doomed))
         conn.execute(delete(clusters).where(clusters.c.id.in_(doomed)))
         doomed = stubs
     return PruneCounts(events=len(ids), articles=n_articles, alerts=int(n_alerts or 0))

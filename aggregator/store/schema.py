@@ -237,6 +237,18 @@ alerts = Table(
     Index("ix_alerts_rule_created", "rule", "created_at"),
 )
 
+# The highest id ever given to an event and to an article, raised by the retention job
+# before it deletes rows. Event ids come from the clusterer (max + 1 at start) and
+# SQLite gives a new article max(id) + 1, so without this a deleted newest row's id
+# would be handed out again: alert keys (c{id}, a{id}) and /events/{id} would then
+# name another story (migration 0007).
+id_high_water = Table(
+    "id_high_water",
+    metadata,
+    Column("name", String(32), primary_key=True),  # "clusters" | "articles"
+    Column("value", BigInteger, nullable=False),
+)
+
 rule_state = Table(
     "rule_state",
     metadata,
