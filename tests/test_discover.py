@@ -129,7 +129,7 @@ def test_duplicates_are_dropped_in_order() -> None:
 
 
 def test_malformed_html_keeps_what_can_be_read() -> None:
-    html = """<html><head><title>unclosed <b><i>
+    html = """<html><head><title>unclosed <b><i></title>
     <link rel=alternate type=application/rss+xml href=/one.xml title=unquoted
     <div <p>>< <<
     <link rel='alternate' type='application/atom+xml' href='/two.xml'/>
@@ -140,6 +140,8 @@ def test_malformed_html_keeps_what_can_be_read() -> None:
     assert "https://news.example/two.xml" in found
     assert "https://news.example/js.xml" not in found
     assert "https://news.example/commented.xml" not in found
+    # An unclosed <title> holds the rest of the page as its text, in browsers too.
+    assert urls("<title>x<link rel=alternate type=application/rss+xml href=/a.xml>") == []
     # A bare "<![" makes CPython's parser give up (AssertionError before 3.13); the
     # links before it are kept and nothing is raised.
     assert urls("<link rel=alternate type=application/rss+xml href=/a.xml><![junk") == [
@@ -602,3 +604,19 @@ def test_write_keeps_the_existing_feeds_whatever_the_layout(
         assert config.read_text(encoding="utf-8") == text
         assert "add the entries by hand" in out.err
         assert f'url: "{server.url("/new.xml")}"' in out.out
+
+
+def test_hostile_markup_is_scanned_in_one_pass(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "<a" over and over made html.parser rescan the rest of the page at every "<":
+    # 195 KiB took 25 s and the time grows with the square of the size, so this 2 MiB
+    # page would take about an hour. libxml2 reads it once.
+    link = b'<link rel="alternate" type="application/rss+xml" href="/f.xml">'
+    hostile = b"<html><head>" + link + b"</head><body>" + b"<a" * 1_000_000
+    found = find_feed_links(hostile, PAGE)
+    assert [f.url for f in found] == ["https://news.example/f.xml"]
+    server.static("/", hostile, content_type="text/html")
+    server.static("/f.xml", rss("Desk"), content_type="application/rss+xml")
+    assert add(config, server.url("/")) == 0
+    assert f'url: "{server.url("/f.xml")}"' in capsys.readouterr().out
