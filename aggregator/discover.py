@@ -26,7 +26,14 @@ from urllib.parse import urldefrag, urlsplit
 
 from lxml import etree  # type: ignore[import-untyped]
 
-from aggregator.errors import BlockedAddress, FetchTimeout, NetworkError, ParseError
+from aggregator.errors import (
+    BlockedAddress,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    NetworkError,
+    ParseError,
+)
 from aggregator.fetch import Fetcher, HostBackingOff
 from aggregator.links import safe_link, strip_control
 from aggregator.models import FetchRequest, FetchResult
@@ -326,6 +333,15 @@ def _as_candidate(result: FetchResult, url: str, source: Source) -> Candidate:
 # A probe that fails like this says the host (not the path) is unusable: the other
 # paths would fail the same way, each after its own timeout.
 _HOST_FAILURES = (NetworkError, FetchTimeout, BlockedAddress, HostBackingOff)
+# Statuses by which a host asks us to slow down or says it is overloaded: more
+# probes would be the very requests it does not want.
+_HOST_BUSY = frozenset({429, 503})
+
+
+def _host_unusable(error: FetchError | None) -> bool:
+    if isinstance(error, HTTPStatusError):
+        return error.status in _HOST_BUSY
+    return isinstance(error, _HOST_FAILURES)
 
 
 async def discover(url: str, fetcher: Fetcher) -> Discovery:
@@ -359,7 +375,7 @@ async def discover(url: str, fetcher: Fetcher) -> Discovery:
                 continue
             result = await fetcher.fetch(FetchRequest(url=probe))
             candidates.append(_as_candidate(result, probe, "probe"))
-            if candidates[-1].ok or isinstance(result.error, _HOST_FAILURES):
+            if candidates[-1].ok or _host_unusable(result.error):
                 break
     return Discovery(
         url=url,

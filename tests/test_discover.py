@@ -620,3 +620,16 @@ def test_hostile_markup_is_scanned_in_one_pass(
     server.static("/f.xml", rss("Desk"), content_type="application/rss+xml")
     assert add(config, server.url("/")) == 0
     assert f'url: "{server.url("/f.xml")}"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_probing_stops_when_the_host_asks_us_to_slow_down(
+    server: LocalServer, config: Path, capsys: pytest.CaptureFixture[str], status: int
+) -> None:
+    server.static("/", page(), content_type="text/html")
+    for path in PROBE_PATHS:
+        server.route(path, Response(status=status))
+    assert add(config, server.url("/")) == 1
+    assert f"FAILED  {server.url('/feed')}: HTTP {status}" in capsys.readouterr().err
+    # Six more probes would be the requests the host just declined.
+    assert [r.path for r in server.requests] == ["/", "/feed"]
