@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -59,8 +59,8 @@ def consumer(
     return Consumer(store, topics={"nk": TOPIC}, rules=rule_specs, clock=lambda: NOW)
 
 
-def ingest(store: Store, items: Sequence[tuple[str, Article]]) -> None:
-    """Store articles as polls of the named feeds would."""
+def ingest(store: Store, items: Sequence[tuple[str, Article]], at: datetime = NOW) -> None:
+    """Store articles as polls of the named feeds would, polls started ``at``."""
     names = sorted({name for name, _ in items})
     existing = {s.name for s in Archive(store.engine).feeds()}
     specs = [
@@ -75,7 +75,7 @@ def ingest(store: Store, items: Sequence[tuple[str, Article]]) -> None:
     }
     for name in names:
         batch = [a for n, a in items if n == name]
-        store.record_poll(poll_record(feeds[name].id, owner="t"), batch)
+        store.record_poll(poll_record(feeds[name].id, owner="t", started_at=at), batch)
 
 
 def outlet_reports(

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect, select, text, update
 
 from aggregator.config import load_config
+from aggregator.consumer import Consumer
 from aggregator.errors import ConfigError
-from aggregator.store import PruneCounts, Store
+from aggregator.pipeline import PipelineSettings
+from aggregator.store import FeedSpec, PruneCounts, Store
 from aggregator.store.archive import Archive
 from aggregator.store.schema import alerts, articles, clusters, matches, polls
 from aggregator.wiring import pipeline_settings
 from tests.factories import NOW, article, poll_record
+from tests.support.httpserver import LocalServer
+from tests.support.poller import local_poller
 from tests.test_consumer import KURSK, OTHER_EVENT, consumer, ingest, rules
 from tests.test_e2e_daemon import run_cli
 
@@ -40,6 +44,7 @@ def two_events(store: Store) -> tuple[int, int]:
             (f"Outlet {i}", article(t, guid=f"old{i}", published=OLD + timedelta(minutes=i)))
             for i, t in enumerate(OTHER_EVENT)
         ],
+        at=OLD,
     )
     consumer(store, rules("new_event")).process_pending()
     ingest(
@@ -125,6 +130,59 @@ def test_an_event_still_reported_keeps_its_old_articles(store: Store) -> None:
     assert count(store, articles, articles.c.cluster_id == old) == len(OTHER_EVENT)
 
 
+EVERGREEN = (
+    "<item><guid>evergreen</guid><title>About our wire service</title>"
+    "<link>{base}/about</link><description>We cover the world.</description></item>"
+)
+FRESH = (
+    "<item><guid>fresh</guid><title>Harbour reopens after the storm</title>"
+    "<link>{base}/fresh</link><pubDate>{date}</pubDate><description>Boats sail.</description>"
+    "</item>"
+)
+
+
+def rss(base: str, *items: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+        f"<link>{base}</link>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+async def test_an_event_whose_entry_the_feed_still_lists_is_kept(store: Store) -> None:
+    # An undated entry is dated when first fetched. Were its event deleted while the
+    # feed still lists it, the next poll would store it again as news.
+    now = datetime.now(UTC).replace(microsecond=0)
+    with LocalServer() as server:
+        base = server.url("")
+        server.static("/feed", rss(base, EVERGREEN.format(base=base)))
+        store.sync_feeds([FeedSpec("wire", server.url("/feed"))], now - timedelta(days=41))
+        async with local_poller(store, PipelineSettings(owner="t")) as poller:
+
+            async def poll_at(when: datetime) -> tuple[str, int]:
+                poller.clock = lambda: when
+                (feed,) = await poller.claim(10, names=["wire"], force=True)
+                summary = await poller.poll(feed)
+                return summary.outcome, summary.new
+
+            assert await poll_at(now - timedelta(days=40)) == ("ok", 1)
+            Consumer(store, topics={}, rules=[], clock=lambda: now).process_pending()
+            # Same document since: a poll that parses nothing still saw the entry.
+            outcome, new = await poll_at(now - timedelta(days=20))
+            assert (outcome in ("unchanged", "not_modified"), new) == (True, 0)
+            assert store.prune_events(now - timedelta(days=30)) == PruneCounts()
+
+            date = now.strftime("%a, %d %b %Y %H:%M:%S GMT")
+            fresh = FRESH.format(base=base, date=date)
+            server.static("/feed", rss(base, EVERGREEN.format(base=base), fresh))
+            assert await poll_at(now) == ("ok", 1)  # the fresh entry, not the evergreen
+    assert count(store, articles, articles.c.guid == "evergreen") == 1
+    with store.engine.connect() as conn:
+        seen = conn.execute(
+            select(articles.c.last_seen_at).where(articles.c.guid == "evergreen")
+        ).scalar_one()
+    assert seen == now  # refreshed by the poll that parsed the changed document
+
+
 def test_ids_of_deleted_events_and_articles_are_never_given_out_again(store: Store) -> None:
     # The old event's mail went out; its webhook is still owed (pending, key ...:c{id}).
     ingest(
@@ -133,6 +191,7 @@ def test_ids_of_deleted_events_and_articles_are_never_given_out_again(store: Sto
             (f"Outlet {i}", article(t, guid=f"old{i}", published=OLD + timedelta(minutes=i)))
             for i, t in enumerate(OTHER_EVENT)
         ],
+        at=OLD,
     )
     consumer(store, rules("new_event", "every_article")).process_pending()
     with store.engine.begin() as conn:

@@ -6,10 +6,11 @@ poll, and on either backend a crash loses nothing but the batch in flight, which
 next run deletes again.
 
 Articles go by **event**, not one by one: an event whose last report is older than the
-cutoff is deleted with all its articles, their matches, its alerts that are done
-(sent, dead or suppressed) and the stubs of the events merged into it. An event that
-is still being reported keeps every article, however old, so an event's page, counts
-and timeline never show half of it. Articles outside any event (not yet clustered)
+cutoff, and none of whose entries a feed still listed after it, is deleted with all
+its articles, their matches, its alerts that are done (sent, dead or suppressed) and
+the stubs of the events merged into it. An event that is still being reported, or
+still listed, keeps every article, however old, so an event's page, counts and
+timeline never show half of it. Articles outside any event (not yet clustered)
 are never deleted here.
 """
 
@@ -93,12 +94,24 @@ class RetentionStatements:
                 total += len(ids)
 
     def prune_events(self, before: datetime, *, dry_run: bool = False) -> PruneCounts:
-        """Delete events last updated before ``before``, with their articles (their
+        """Delete events last updated before ``before`` whose entries no feed listed since
+        (``last_seen_at``), with their articles (their
         matches follow by cascade, their search entries by trigger or column), their
         finished alerts and the stubs of events merged into them."""
+        still_listed = (
+            select(articles.c.id)
+            .where(articles.c.cluster_id == clusters.c.id, articles.c.last_seen_at >= before)
+            .exists()
+        )
         expired = (
             select(clusters.c.id)
-            .where(clusters.c.status != "merged", clusters.c.last_updated < before)
+            .where(
+                clusters.c.status != "merged",
+                clusters.c.last_updated < before,
+                # An entry its feed still lists would be stored again as news (an
+                # undated one is dated when fetched) once its copy is gone.
+                ~still_listed,
+            )
             .order_by(clusters.c.id)
         )
         if dry_run:
