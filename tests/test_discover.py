@@ -3,9 +3,11 @@ HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,11 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from aggregator.cli import main
-from aggregator.config import load_config
+from aggregator.config import DATABASE_URL_ENV, load_config
 from aggregator.discover import MAX_CHECKED, PROBE_PATHS, FeedLink, find_feed_links, probe_urls
+from aggregator.store import FeedSpec, Store
 from tests.support.httpserver import LocalServer, Response
+from tests.support.poller import local_poller
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "https://news.example/world/today.html"
@@ -633,3 +637,48 @@ def test_probing_stops_when_the_host_asks_us_to_slow_down(
     assert f"FAILED  {server.url('/feed')}: HTTP {status}" in capsys.readouterr().err
     # Six more probes would be the requests the host just declined.
     assert [r.path for r in server.requests] == ["/", "/feed"]
+
+
+def test_duplicates_of_feeds_the_database_knows_are_found(
+    tmp_path: Path,
+    server: LocalServer,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server.route("/old.xml", Response(status=301, headers={"Location": "/new.xml"}))
+    server.static("/new.xml", rss("Desk"), content_type="application/rss+xml")
+    server.static("/", page('type="application/rss+xml" href="/new.xml"'), content_type="text/html")
+    server.static("/api.xml", rss("Api"), content_type="application/rss+xml")
+    server.static(
+        "/api/", page('type="application/rss+xml" href="/api.xml"'), content_type="text/html"
+    )
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        SETTINGS + f"feeds:\n  - name: Desk\n    url: {server.url('/old.xml')}\n", encoding="utf-8"
+    )
+    store = Store.open(database_url)
+
+    async def poll_desk() -> None:  # the poll follows the 301 and keeps the new URL
+        async with local_poller(store) as poller:
+            (feed,) = await poller.claim(10, names=["Desk"], force=True)
+            await poller.poll(feed)
+
+    try:
+        store.sync_feeds([FeedSpec("Desk", server.url("/old.xml"))], datetime.now(UTC))
+        asyncio.run(poll_desk())
+        store.add_api_feed("Api Desk", server.url("/api.xml"), datetime.now(UTC))
+    finally:
+        store.close()
+    monkeypatch.setenv(DATABASE_URL_ENV, database_url)
+    assert add(config, server.url("/")) == 2
+    assert f"{server.url('/new.xml')} is already configured as feed 'Desk'" in (
+        capsys.readouterr().err
+    )
+    assert add(config, server.url("/api/")) == 2
+    assert "is already configured as feed 'Api Desk'" in capsys.readouterr().err
+    # No database yet: nothing is compared, and none is created.
+    missing = tmp_path / "none.db"
+    monkeypatch.setenv(DATABASE_URL_ENV, f"sqlite:///{missing}")
+    assert add(config, server.url("/api/")) == 0
+    assert not missing.exists()

@@ -326,8 +326,10 @@ def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         print("no configuration file to add to", file=sys.stderr)
         return EXIT_USAGE
     # The configuration compares URLs stripped and names exactly; so do we, before
-    # asking anything of the network.
-    configured = {f.url: f.name for f in loaded.config.feeds}
+    # asking anything of the network. The database knows where feeds live now.
+    configured = _stored_feed_urls(loaded.database_url) | {
+        f.url: f.name for f in loaded.config.feeds
+    }
     taken = {f.name for f in loaded.config.feeds}
     if url in configured:
         print(f"{url} is already configured as feed {configured[url]!r}", file=sys.stderr)
@@ -403,6 +405,35 @@ def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if args.json:
         dump(_discovery_json(found, chosen, known, entries, written))
     return status
+
+
+def _stored_feed_urls(database_url: str) -> dict[str, str]:
+    """URL -> name of the feeds the database polls: a feed that moved with a 301 is
+    polled at its new address, a feed added over the API is in no file. Empty when
+    there is no database yet (none is created) or it cannot be read: the check is a
+    courtesy, the configuration's own is the rule."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aggregator.errors import AggregatorError
+    from aggregator.store import Store
+    from aggregator.store.archive import Archive
+    from aggregator.store.migrate import current_revision
+
+    try:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+            return {}
+        store = Store.open(database_url)
+        try:
+            if current_revision(store.engine) is None:
+                return {}
+            feeds = Archive(store.engine).feeds()
+            return {f.url: f.name for f in feeds if f.state != "removed"}
+        finally:
+            store.close()
+    except (AggregatorError, SQLAlchemyError):
+        return {}
 
 
 def _entries(args: argparse.Namespace, feeds: list[tuple[str, str]], taken: set[str]) -> str:
