@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from aggregator.store.schema import alerts, articles, clusters, id_high_water, polls
+from aggregator.store.schema import alerts, articles, clusters, feeds, id_high_water, polls
 
 BATCH = 500  # rows per transaction: short write locks on SQLite
 
@@ -70,28 +70,46 @@ class RetentionStatements:
     def prune_polls(self, before: datetime, *, keep_per_feed: int, dry_run: bool = False) -> int:
         """Delete polls started before ``before``, except each feed's ``keep_per_feed``
         newest (a feed polled rarely, or disabled, keeps the history its page shows)."""
-        newer = polls.alias("newer")
-        # A poll is among its feed's newest N when fewer than N of the feed's polls
-        # are newer than it; portable (no window functions in a DELETE on SQLite).
-        rank = (
-            select(func.count())
-            .where(newer.c.feed_id == polls.c.feed_id, newer.c.started_at > polls.c.started_at)
-            .scalar_subquery()
-        )
-        old = select(polls.c.id).where(polls.c.started_at < before, rank >= keep_per_feed)
-        if dry_run:
-            with self.engine.connect() as conn:
-                return int(
-                    conn.execute(select(func.count()).select_from(old.subquery())).scalar_one()
-                )
         total = 0
-        while True:
-            with self.engine.begin() as conn:
-                ids = list(conn.execute(old.order_by(polls.c.id).limit(BATCH)).scalars())
-                if not ids:
-                    return total
+        for feed_id in self._feed_ids():
+            if dry_run:
+                total += self._count_feed_polls(feed_id, before, keep_per_feed)
+                continue
+            while n := self._delete_feed_polls(feed_id, before, keep_per_feed):
+                total += n
+        return total
+
+    def _feed_ids(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(feeds.c.id).order_by(feeds.c.id)).scalars())
+
+    def _count_feed_polls(self, feed_id: int, before: datetime, keep: int) -> int:
+        with self.engine.connect() as conn:
+            cut = _polls_cutoff(conn, feed_id, before, keep)
+            if cut is None:
+                return 0
+            return int(
+                conn.execute(
+                    select(func.count()).where(polls.c.feed_id == feed_id, polls.c.started_at < cut)
+                ).scalar_one()
+            )
+
+    def _delete_feed_polls(self, feed_id: int, before: datetime, keep: int) -> int:
+        """Delete up to BATCH of one feed's old polls, in one transaction."""
+        with self.engine.begin() as conn:
+            cut = _polls_cutoff(conn, feed_id, before, keep)
+            if cut is None:
+                return 0
+            ids = list(
+                conn.execute(
+                    select(polls.c.id)
+                    .where(polls.c.feed_id == feed_id, polls.c.started_at < cut)
+                    .limit(BATCH)
+                ).scalars()
+            )
+            if ids:
                 conn.execute(delete(polls).where(polls.c.id.in_(ids)))
-                total += len(ids)
+            return len(ids)
 
     def prune_events(self, before: datetime, *, dry_run: bool = False) -> PruneCounts:
         """Delete events last updated before ``before`` whose entries no feed listed since
@@ -136,6 +154,21 @@ class RetentionStatements:
                 select(func.count()).where(alerts.c.cluster_id.in_(ids_q), _finished())
             ).scalar_one()
         return PruneCounts(events=int(n_events), articles=int(n_articles), alerts=int(n_alerts))
+
+
+def _polls_cutoff(conn: Connection, feed_id: int, before: datetime, keep: int) -> datetime | None:
+    """Polls of the feed started before this go: ``before``, or the start of its
+    ``keep``-th newest poll if that is earlier. None when it has no more than ``keep``."""
+    # One probe along ix_polls_feed_started; counting newer polls per row instead was
+    # quadratic (10 feeds x 8,760 polls: 10 s on SQLite, 30 s on PostgreSQL).
+    nth = conn.execute(
+        select(polls.c.started_at)
+        .where(polls.c.feed_id == feed_id)
+        .order_by(polls.c.started_at.desc())
+        .offset(keep - 1)
+        .limit(1)
+    ).scalar()
+    return None if nth is None else min(before, nth)
 
 
 def high_water(conn: Connection, name: str) -> int:
