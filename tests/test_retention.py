@@ -14,7 +14,7 @@ from aggregator.config import load_config
 from aggregator.consumer import Consumer
 from aggregator.errors import ConfigError
 from aggregator.pipeline import PipelineSettings
-from aggregator.store import FeedSpec, PruneCounts, Store
+from aggregator.store import FeedSpec, PruneCounts, Store, retention
 from aggregator.store.archive import Archive
 from aggregator.store.schema import alerts, articles, clusters, matches, polls
 from aggregator.wiring import pipeline_settings
@@ -120,6 +120,53 @@ def test_old_events_go_with_their_articles_matches_and_settled_alerts(store: Sto
     assert Archive(store.engine).search("Kursk").items
     # Idempotent.
     assert store.prune_events(NOW - timedelta(days=30)) == PruneCounts()
+
+
+def test_an_event_is_deleted_in_bounded_transactions_and_hidden_meanwhile(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 3)
+    old, new = two_events(store)
+    # Seven articles in the old event: more than two transactions' worth.
+    ingest(
+        store,
+        [
+            (f"Extra {i}", article(f"Pyongyang treaty, report {i}", guid=f"x{i}", published=OLD))
+            for i in range(7 - len(OTHER_EVENT))
+        ],
+        at=OLD,
+    )
+    with store.engine.begin() as conn:
+        conn.execute(update(articles).where(articles.c.guid.like("x%")).values(cluster_id=old))
+    assert count(store, articles, articles.c.cluster_id == old) == 7
+
+    steps = store.prune_batches(
+        NOW, polls_age=timedelta(days=30), polls_per_feed=20, articles_age=timedelta(days=30)
+    )
+    done = PruneCounts()
+    while done.articles == 0:
+        step = next(steps)
+        assert step.articles <= 3
+        done += step
+    # The process dies here: the event is half deleted, and no page shows it.
+    steps.close()
+    assert 0 < count(store, articles, articles.c.cluster_id == old) < 7
+    archive = Archive(store.engine)
+    assert [e.id for e in archive.events()] == [new]
+    assert archive.event(old) is None
+    assert archive.event(new) is not None
+
+    # The next run finishes it, each transaction still within the bound.
+    rest = list(
+        store.prune_batches(
+            NOW, polls_age=timedelta(days=30), polls_per_feed=20, articles_age=timedelta(days=30)
+        )
+    )
+    assert all(step.articles <= 3 for step in rest)
+    assert sum(step.articles for step in rest) + done.articles == 7
+    assert sum(step.events for step in rest) == 1
+    assert count(store, clusters, clusters.c.id == old) == 0
+    assert count(store, articles, articles.c.cluster_id == old) == 0
 
 
 def test_an_event_still_reported_keeps_its_old_articles(store: Store) -> None:

@@ -166,6 +166,11 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "set_fulltext": lambda s: s.set_fulltext(1, "", None),
         "prune_polls": lambda s: s.prune_polls(NOW, keep_per_feed=1),
         "prune_events": lambda s: s.prune_events(NOW),
+        "prune_batches": lambda s: list(
+            s.prune_batches(
+                NOW, polls_age=timedelta(days=1), polls_per_feed=1, articles_age=timedelta(days=9)
+            )
+        ),
         "prune": lambda s: s.prune(
             NOW, polls_age=timedelta(days=1), polls_per_feed=1, articles_age=timedelta(days=9)
         ),

@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from aggregator.errors import QueryError, StorageError
 from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
 from aggregator.store.events import json_terms
+from aggregator.store.retention import DELETING
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
 from aggregator.store.search import (
     SEARCH_COLUMN,
@@ -397,7 +398,8 @@ class Archive:
         absorbed them. ``before`` pages on ``first_seen``.
         """
         limit = max(1, min(limit, MAX_LIMIT))
-        stmt = select(clusters).where(clusters.c.status != "merged")
+        # An event the retention job is deleting is no longer whole: not listed.
+        stmt = select(clusters).where(clusters.c.status.not_in(("merged", DELETING)))
         if topic is not None:
             # A match recorded against a cluster that was merged later counts for the
             # cluster that absorbed it (one level: the clusterer re-points chains).
@@ -441,7 +443,7 @@ class Archive:
                 if row is None or row.status != "merged" or row.merged_into is None:
                     break
                 cluster_id = row.merged_into
-            if row is None:
+            if row is None or row.status == DELETING:
                 return None
             members = conn.execute(
                 select(*SUMMARY_COLUMNS)

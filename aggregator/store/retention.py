@@ -1,9 +1,10 @@
 """Statements of the retention job: forget poll history and old events.
 
 Mixed into ``Store``. Everything is deleted in small batches, each in its own
-transaction: on SQLite a long delete would hold the one write lock and stall every
-poll, and on either backend a crash loses nothing but the batch in flight, which the
-next run deletes again.
+transaction of at most BATCH polls or articles: on SQLite a long delete would hold the
+one write lock and stall every poll, and on either backend a crash loses nothing but
+the batch in flight, which the next run deletes again. An event being deleted is
+marked first (DELETING) and hidden, so no page shows it half gone.
 
 Articles go by **event**, not one by one: an event whose last report is older than the
 cutoff, and none of whose entries a feed still listed after it, is deleted with all
@@ -16,10 +17,11 @@ are never deleted here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -27,6 +29,10 @@ from sqlalchemy.engine import Connection
 from aggregator.store.schema import alerts, articles, clusters, feeds, id_high_water, polls
 
 BATCH = 500  # rows per transaction: short write locks on SQLite
+
+# The status of an event the retention job is deleting: hidden from every listing and
+# page while its articles go, batch by batch.
+DELETING = "deleting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +66,38 @@ class RetentionStatements:
         dry_run: bool = False,
     ) -> PruneCounts:
         """One retention run: poll history, then (when an age is set) old events."""
-        counts = PruneCounts(
-            polls=self.prune_polls(now - polls_age, keep_per_feed=polls_per_feed, dry_run=dry_run)
-        )
-        if articles_age is not None:
-            counts += self.prune_events(now - articles_age, dry_run=dry_run)
-        return counts
+        if dry_run:
+            counts = PruneCounts(
+                polls=self.prune_polls(now - polls_age, keep_per_feed=polls_per_feed, dry_run=True)
+            )
+            if articles_age is not None:
+                counts += self.prune_events(now - articles_age, dry_run=True)
+            return counts
+        total = PruneCounts()
+        for step in self.prune_batches(
+            now, polls_age=polls_age, polls_per_feed=polls_per_feed, articles_age=articles_age
+        ):
+            total += step
+        return total
+
+    def prune_batches(
+        self,
+        now: datetime,
+        *,
+        polls_age: timedelta,
+        polls_per_feed: int,
+        articles_age: timedelta | None,
+    ) -> Iterator[PruneCounts]:
+        """A retention run one transaction at a time: each step deletes at most BATCH
+        polls or articles and yields what it did, so the daemon runs each step as its
+        own unit of work on the writer thread, and can stop between any two."""
+        for feed_id in self._feed_ids():
+            while n := self._delete_feed_polls(feed_id, now - polls_age, polls_per_feed):
+                yield PruneCounts(polls=n)
+        if articles_age is None:
+            return
+        while (step := self._event_step(now - articles_age)) is not None:
+            yield step
 
     def prune_polls(self, before: datetime, *, keep_per_feed: int, dry_run: bool = False) -> int:
         """Delete polls started before ``before``, except each feed's ``keep_per_feed``
@@ -113,38 +145,51 @@ class RetentionStatements:
 
     def prune_events(self, before: datetime, *, dry_run: bool = False) -> PruneCounts:
         """Delete events last updated before ``before`` whose entries no feed listed since
-        (``last_seen_at``), with their articles (their
-        matches follow by cascade, their search entries by trigger or column), their
-        finished alerts and the stubs of events merged into them."""
-        still_listed = (
-            select(articles.c.id)
-            .where(articles.c.cluster_id == clusters.c.id, articles.c.last_seen_at >= before)
-            .exists()
-        )
-        expired = (
-            select(clusters.c.id)
-            .where(
-                clusters.c.status != "merged",
-                clusters.c.last_updated < before,
-                # An entry its feed still lists would be stored again as news (an
-                # undated one is dated when fetched) once its copy is gone.
-                ~still_listed,
-            )
-            .order_by(clusters.c.id)
-        )
+        (``last_seen_at``), with their articles (their matches follow by cascade, their
+        search entries by trigger or column), their finished alerts and the stubs of
+        events merged into them."""
         if dry_run:
-            return self._count_expired(expired)
+            return self._count_expired(before)
         done = PruneCounts()
-        while True:
-            with self.engine.begin() as conn:
-                ids = list(conn.execute(expired.limit(BATCH)).scalars())
-                if not ids:
-                    break
-                done += _delete_events(conn, ids)
+        while (step := self._event_step(before)) is not None:
+            done += step
         return done
 
-    def _count_expired(self, expired: Select[tuple[int]]) -> PruneCounts:
-        ids_q = select(expired.subquery().c.id)
+    def _event_step(self, before: datetime) -> PruneCounts | None:
+        """One transaction of event deletion; None when nothing is left to do.
+
+        An event is first marked DELETING (hidden from listings and its page), then its
+        articles go BATCH at a time, then the event row with its settled alerts and
+        merge stubs. A process that dies between steps leaves marked events, which the
+        next run finishes first: never a half-deleted event shown as whole.
+        """
+        marked = select(clusters.c.id).where(clusters.c.status == DELETING)
+        with self.engine.begin() as conn:
+            chunk = list(
+                conn.execute(
+                    select(articles.c.id)
+                    .where(articles.c.cluster_id.in_(marked))
+                    .order_by(articles.c.id)
+                    .limit(BATCH)
+                ).scalars()
+            )
+            if chunk:
+                _raise_high_water(conn, "articles", max(chunk))
+                conn.execute(delete(articles).where(articles.c.id.in_(chunk)))
+                return PruneCounts(articles=len(chunk))
+            emptied = list(conn.execute(marked.order_by(clusters.c.id).limit(BATCH)).scalars())
+            if emptied:
+                return _delete_event_rows(conn, emptied)
+            ids = list(conn.execute(_expired(before).limit(BATCH)).scalars())
+            if not ids:
+                return None
+            conn.execute(update(clusters).where(clusters.c.id.in_(ids)).values(status=DELETING))
+            return PruneCounts()
+
+    def _count_expired(self, before: datetime) -> PruneCounts:
+        ids_q = select(clusters.c.id).where(
+            or_(clusters.c.status == DELETING, clusters.c.id.in_(_expired(before)))
+        )
         with self.engine.connect() as conn:
             n_events = conn.execute(select(func.count()).select_from(ids_q.subquery())).scalar_one()
             n_articles = conn.execute(
@@ -154,6 +199,27 @@ class RetentionStatements:
                 select(func.count()).where(alerts.c.cluster_id.in_(ids_q), _finished())
             ).scalar_one()
         return PruneCounts(events=int(n_events), articles=int(n_articles), alerts=int(n_alerts))
+
+
+def _expired(before: datetime) -> Select[tuple[int]]:
+    """Events whose last report is older than ``before`` and whose entries no feed
+    listed since."""
+    still_listed = (
+        select(articles.c.id)
+        .where(articles.c.cluster_id == clusters.c.id, articles.c.last_seen_at >= before)
+        .exists()
+    )
+    return (
+        select(clusters.c.id)
+        .where(
+            clusters.c.status.not_in(("merged", DELETING)),
+            clusters.c.last_updated < before,
+            # An entry its feed still lists would be stored again as news (an undated
+            # one is dated when fetched) once its copy is gone.
+            ~still_listed,
+        )
+        .order_by(clusters.c.id)
+    )
 
 
 def _polls_cutoff(conn: Connection, feed_id: int, before: datetime, keep: int) -> datetime | None:
@@ -197,20 +263,8 @@ def _finished() -> ColumnElement[bool]:
     return alerts.c.status.in_(("sent", "dead", "suppressed"))
 
 
-def _delete_events(conn: Connection, ids: list[int]) -> PruneCounts:
-    n_articles = 0
-    while True:
-        # Articles in slices too: one event may hold thousands.
-        chunk = list(
-            conn.execute(
-                select(articles.c.id).where(articles.c.cluster_id.in_(ids)).limit(BATCH)
-            ).scalars()
-        )
-        if not chunk:
-            break
-        _raise_high_water(conn, "articles", max(chunk))
-        conn.execute(delete(articles).where(articles.c.id.in_(chunk)))
-        n_articles += len(chunk)
+def _delete_event_rows(conn: Connection, ids: list[int]) -> PruneCounts:
+    """The rows of events whose articles are gone: settled alerts, merge stubs, events."""
     n_alerts = conn.execute(
         delete(alerts).where(alerts.c.cluster_id.in_(ids), _finished())
     ).rowcount
@@ -223,4 +277,4 @@ def _delete_events(conn: Connection, ids: list[int]) -> PruneCounts:
         _raise_high_water(conn, "clusters", max(doomed))
         conn.execute(delete(clusters).where(clusters.c.id.in_(doomed)))
         doomed = stubs
-    return PruneCounts(events=len(ids), articles=n_articles, alerts=int(n_alerts or 0))
+    return PruneCounts(events=len(ids), alerts=int(n_alerts or 0))

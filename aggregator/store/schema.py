@@ -197,7 +197,8 @@ clusters = Table(
     Column("article_count", Integer, nullable=False, default=0),
     Column("outlet_count", Integer, nullable=False, default=0),
     Column("top_terms", Text, nullable=False, default="[]"),  # JSON list
-    Column("status", String(16), nullable=False, default="active"),  # active | dormant | merged
+    # active | dormant | merged | deleting (by the retention job, article by article)
+    Column("status", String(16), nullable=False, default="active"),
     # A merged cluster points at the one that absorbed it; old ids stay resolvable.
     Column("merged_into", Id),
     Index("ix_clusters_last_updated", "last_updated"),
