@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import multiprocessing
 import os
@@ -479,15 +478,26 @@ class Daemon:
     async def _retention(self) -> None:
         """Forget old poll history and old events: in the daemon holding the consumer
         lock (one among several sharing a database), in the writer thread (SQLite's
-        one writer), in small batches that let polls' writes through between them."""
+        one writer), one transaction per turn on it, so a poll's write waits for one
+        batch, not the whole run, and a shutdown stops it between two batches."""
         if self.stopping.is_set() or self.store is None or self.consumer_lock is None:
             return
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(self.writer, self.consumer_lock.acquire):
             return
-        counts = await loop.run_in_executor(
-            self.writer, functools.partial(wiring.prune, self.store, self.loaded)
-        )
+        steps = wiring.prune_batches(self.store, self.loaded)
+        counts = PruneCounts()
+        try:
+            while not self.stopping.is_set():
+                step = await loop.run_in_executor(self.writer, next, steps, None)
+                if step is None:
+                    break
+                counts += step
+        except StorageError as exc:
+            # Expected now and then ("database is locked"): what is done stays done,
+            # the next run goes on from there.
+            log.error("retention stopped: %s", exc)
+        steps.close()
         if counts != PruneCounts():
             log.info(
                 "retention: deleted %d polls, %d events, %d articles, %d alerts",

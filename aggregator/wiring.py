@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,6 +100,17 @@ def prune(store: Store, loaded: LoadedConfig, *, dry_run: bool = False) -> Prune
         polls_per_feed=r.polls_per_feed,
         articles_age=timedelta(seconds=r.articles) if r.articles is not None else None,
         dry_run=dry_run,
+    )
+
+
+def prune_batches(store: Store, loaded: LoadedConfig) -> Generator[PruneCounts]:
+    """The same run one transaction per step (the daemon's job)."""
+    r = loaded.config.settings.retention
+    return store.prune_batches(
+        datetime.now(UTC),
+        polls_age=timedelta(seconds=r.polls),
+        polls_per_feed=r.polls_per_feed,
+        articles_age=timedelta(seconds=r.articles) if r.articles is not None else None,
     )
 
 

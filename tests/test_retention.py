@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,11 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, insert, inspect, select, text, update
 
+from aggregator import wiring
 from aggregator.config import load_config
 from aggregator.consumer import Consumer
-from aggregator.errors import ConfigError
+from aggregator.errors import ConfigError, StorageError
 from aggregator.pipeline import PipelineSettings
-from aggregator.store import FeedSpec, PruneCounts, Store, retention
+from aggregator.scheduler import Daemon
+from aggregator.store import ConsumerLock, FeedSpec, PruneCounts, Store, retention
 from aggregator.store.archive import Archive
 from aggregator.store.schema import alerts, articles, clusters, matches, polls
 from aggregator.wiring import pipeline_settings
@@ -372,6 +378,63 @@ def test_prune_runs_both_and_leaves_articles_alone_without_an_age(store: Store) 
         NOW, polls_age=timedelta(days=30), polls_per_feed=20, articles_age=timedelta(days=30)
     )
     assert (counts.events, counts.articles) == (1, len(OTHER_EVENT))
+
+
+# -- the daemon's job --------------------------------------------------------------------
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    loaded = load_config(None, text="settings:\n  retention: {articles: 30d}\n", env={})
+    d = Daemon(loaded)
+    d.store = Store.open(f"sqlite:///{tmp_path / 'job.db'}")
+    d.consumer_lock = ConsumerLock(d.store.engine)
+    d.writer = ThreadPoolExecutor(1)
+    try:
+        yield d
+    finally:
+        d.writer.shutdown()
+        d.store.close()
+
+
+async def test_the_daemon_prunes_a_batch_per_turn_and_stops_between_batches(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    turns: list[str] = []
+
+    def batches(store: Store, loaded: object) -> Generator[PruneCounts]:
+        try:
+            for _ in range(5):
+                # Each batch on the writer thread, by itself (polls write between them).
+                turns.append(threading.current_thread().name)
+                daemon.stopping.set()  # SIGTERM arrives during the first batch
+                yield PruneCounts(polls=500)
+        finally:
+            turns.append("closed")
+
+    monkeypatch.setattr(wiring, "prune_batches", batches)
+    await daemon._retention()
+    assert len(turns) == 2
+    assert turns[0] != threading.current_thread().name
+    assert turns[1] == "closed"
+
+
+async def test_a_locked_database_stops_the_job_with_one_error_line(
+    daemon: Daemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def batches(store: Store, loaded: object) -> Generator[PruneCounts]:
+        yield PruneCounts(polls=500)
+        raise StorageError("prune_batches: database is locked")
+
+    monkeypatch.setattr(wiring, "prune_batches", batches)
+    with caplog.at_level(logging.INFO, logger="aggregator.daemon"):
+        await daemon._guarded(daemon._retention)()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "retention stopped: prune_batches: database is locked"
+    ]
+    assert errors[0].exc_info is None  # expected, not a crash: no traceback
+    assert "deleted 500 polls" in caplog.text  # what was done is reported
 
 
 # -- configuration ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ are never deleted here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,7 +87,7 @@ class RetentionStatements:
         polls_age: timedelta,
         polls_per_feed: int,
         articles_age: timedelta | None,
-    ) -> Iterator[PruneCounts]:
+    ) -> Generator[PruneCounts]:
         """A retention run one transaction at a time: each step deletes at most BATCH
         polls or articles and yields what it did, so the daemon runs each step as its
         own unit of work on the writer thread, and can stop between any two."""
