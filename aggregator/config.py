@@ -101,6 +101,21 @@ def _check_http_url(value: str) -> str:
 
 
 HttpUrl = Annotated[str, BeforeValidator(lambda v: _check_http_url(str(v)))]
+
+
+def _check_feed_url(value: str) -> str:
+    # The URL is stored in the database, exported in OPML and logged: a password in it
+    # would leak everywhere. The message must not repeat it.
+    if "@" in urlsplit(value.strip()).netloc:
+        raise ValueError(
+            "a user name or password in the URL is not allowed (it would be stored, "
+            "exported and logged); use the feed's username and password keys, "
+            "e.g. password: ${FEED_PASSWORD}"
+        )
+    return _check_http_url(value)
+
+
+FeedUrl = Annotated[str, BeforeValidator(lambda v: _check_feed_url(str(v)))]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 
 
@@ -169,7 +184,7 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 class FeedConfig(_Frozen):
     name: Name
-    url: HttpUrl
+    url: FeedUrl
     interval: Duration | None = None
     fulltext: bool = False
     enabled: bool = True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -267,3 +267,57 @@ async def test_poll_of_a_protected_feed_stores_its_articles(
     assert last.error is not None
     assert "needs credentials" in last.error
     assert SECRET not in (last.error or "")
+
+
+@pytest.mark.parametrize(
+    "url", ["https://analyst:s3cret@wire.example/feed", "https://${WIRE_LOGIN}@wire.example/feed"]
+)
+def test_a_feed_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
+    # Stored in the database, exported in OPML, logged: no place for a password.
+    text = f"feeds:\n  - name: Wire\n    url: {url}\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(None, text=text, env={"WIRE_LOGIN": "analyst:s3cret"})
+    (problem,) = err.value.problems
+    assert problem.startswith("feeds[0].url: a user name or password in the URL")
+    assert "username and password keys" in problem
+    assert "s3cret" not in problem
+
+
+async def test_topic_backfill_sends_the_articles_own_feeds_login(
+    store: Store, server: LocalServer
+) -> None:
+    from aggregator.consumer import Consumer
+    from aggregator.query import parse_query
+
+    def feed_with(guid: str, path: str) -> bytes:
+        return (
+            f'<rss version="2.0"><channel><title>Wire</title><item><title>North Korean troops '
+            f"{guid}</title><guid>{guid}</guid><link>{server.url(path)}</link>"
+            f"<description>Wire copy.</description></item></channel></rss>"
+        ).encode()
+
+    # Two desks of one site, each with its own login; the pages are on that same origin.
+    server.static("/a.xml", feed_with("a1", "/page/a1"), content_type="application/rss+xml")
+    server.static("/b.xml", feed_with("b1", "/page/b1"), content_type="application/rss+xml")
+    page = b"<html><body><article><p>" + b"Troops were seen near Kursk. " * 20
+    page += b"</p></article></body></html>"
+    server.static("/page/a1", page, content_type="text/html")
+    server.static("/page/b1", page, content_type="text/html")
+    store.sync_feeds(
+        [FeedSpec("desk-a", server.url("/a.xml")), FeedSpec("desk-b", server.url("/b.xml"))],
+        datetime.now(UTC),
+    )
+    origin = origin_of(server.url("/"))
+    auth = {
+        "desk-a": RequestAuth(origin, username="alice", password=SECRET),
+        "desk-b": RequestAuth(origin, username="bob", password=SECRET + "-b"),
+    }
+    async with local_poller(store, PipelineSettings(owner="t", feed_auth=auth)) as poller:
+        for feed in await poller.claim(10, names=["desk-a", "desk-b"], force=True):
+            await poller.poll(feed)
+        Consumer(store, topics={"nk": parse_query('"north korean"')}, rules=[]).process_pending()
+        assert await poller.backfill_fulltext(["nk"], datetime.now(UTC) - timedelta(days=1)) == 2
+    (a_req,) = server.requests_for("/page/a1")
+    (b_req,) = server.requests_for("/page/b1")
+    assert a_req.header("authorization") == basic("alice", SECRET)
+    assert b_req.header("authorization") == basic("bob", SECRET + "-b")
