@@ -639,6 +639,9 @@ def _semantic_checks(config: Config) -> list[str]:
             problems.append(f"settings.retention.articles: shorter than settings.{name}.window")
     if r.polls < 86400:
         problems.append("settings.retention.polls: below the 1-day floor")
+    if r.interval < 60:
+        # Each run reads every feed's poll history: every second would be a busy loop.
+        problems.append("settings.retention.interval: below the 1-minute floor")
     return problems
 
 

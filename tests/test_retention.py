@@ -446,6 +446,8 @@ async def test_a_locked_database_stops_the_job_with_one_error_line(
         ("{articles: 2d}", "settings.retention.articles: below the 7-day floor"),
         ("{polls: 1h}", "settings.retention.polls: below the 1-day floor"),
         ("{polls_per_feed: 0}", "settings.retention.polls_per_feed: "),
+        ("{interval: 0}", "settings.retention.interval: below the 1-minute floor"),
+        ("{interval: 1s}", "settings.retention.interval: below the 1-minute floor"),
     ],
 )
 def test_retention_floors(retention: str, problem: str) -> None:
