@@ -431,9 +431,14 @@ class Poller:
         todo = await self._in(self.writer, self.store.articles_needing_fulltext, topics, since, 20)
         sem = asyncio.Semaphore(self.settings.fulltext_concurrency)
 
-        async def one(article_id: int, url: str, text: str) -> None:
+        async def one(article_id: int, url: str, text: str, feed: str) -> None:
+            # The article's own feed's login, and only on that feed's origin: another
+            # feed on the same site may log in as someone else.
+            auth = self.settings.feed_auth.get(feed)
+            if auth is not None and not auth.applies_to(url):
+                auth = None
             async with sem:
-                page = await self.fetcher.fetch_page(url, self._auth_for_page(url))
+                page = await self.fetcher.fetch_page(url, auth)
             extracted: ExtractedPage | None = None
             reason = None
             if page.error is not None or page.body is None:
@@ -460,11 +465,6 @@ class Poller:
 
         await asyncio.gather(*(one(*row) for row in todo))
         return len(todo)
-
-    def _auth_for_page(self, url: str) -> RequestAuth | None:
-        """The credentials of a configured feed on the page's origin, if any (the
-        backfill knows an article's URL, not which feed's login its outlet wants)."""
-        return next((a for a in self.settings.feed_auth.values() if a.applies_to(url)), None)
 
     def _plan(
         self,

@@ -421,13 +421,14 @@ class EventStatements:
 
     def articles_needing_fulltext(
         self, topics: Sequence[str], since: datetime, limit: int
-    ) -> list[tuple[int, str, str]]:
-        """(id, url, text) of recent articles that matched one of ``topics`` and have no
-        page text yet (NULL: never tried; "" marks a failed attempt)."""
+    ) -> list[tuple[int, str, str, str]]:
+        """(id, url, text, feed name) of recent articles that matched one of ``topics``
+        and have no page text yet (NULL: never tried; "" marks a failed attempt)."""
         if not topics:
             return []
         stmt = (
-            select(articles.c.id, articles.c.url, articles.c.text)
+            select(articles.c.id, articles.c.url, articles.c.text, feeds.c.name)
+            .join(feeds, feeds.c.id == articles.c.feed_id)
             .where(
                 articles.c.fulltext.is_(None),
                 articles.c.url.is_not(None),
@@ -441,7 +442,7 @@ class EventStatements:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [(int(r.id), str(r.url), str(r.text)) for r in conn.execute(stmt)]
+            return [(int(r.id), str(r.url), str(r.text), str(r.name)) for r in conn.execute(stmt)]
 
     def set_fulltext(self, article_id: int, fulltext: str, text: str | None) -> None:
         """Store a page's text (or "" after a failed attempt) and the better article text."""
