@@ -32,7 +32,7 @@ from pydantic import (
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.errors import ConfigError
-from aggregator.models import FetchSettings, RequestAuth, origin_of
+from aggregator.models import FetchSettings, RequestAuth, header_problems, origin_of
 
 DEFAULT_DATABASE_URL = "sqlite:///data/aggregator.db"
 DATABASE_URL_ENV = "AGGREGATOR_DATABASE_URL"
@@ -179,7 +179,6 @@ _FEED_RESERVED_HEADERS = frozenset(
         "proxy-authorization",
     }
 )
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 class FeedConfig(_Frozen):
@@ -212,18 +211,7 @@ class FeedConfig(_Frozen):
     @field_validator("headers")
     @classmethod
     def _check_headers(cls, v: dict[str, str]) -> dict[str, str]:
-        problems = []
-        for name, value in v.items():
-            if not _HEADER_NAME.match(name):
-                problems.append(f"{name!r} is not a valid header name")
-            elif name.lower() in _FEED_RESERVED_HEADERS:
-                problems.append(f"{name} is set by the fetcher itself")
-            elif _has_controls(value.replace("\t", " ")):
-                # Never echo the value: it is likely a secret.
-                problems.append(f"{name}: control characters in the value")
-            elif not value.isascii():
-                # httpx sends header values as ASCII; anything else would fail every poll.
-                problems.append(f"{name}: non-ASCII characters in the value")
+        problems = header_problems(v, _FEED_RESERVED_HEADERS, "the fetcher")
         if problems:
             raise ValueError("; ".join(problems))
         return v
@@ -302,7 +290,8 @@ class WebhookChannelConfig(_Frozen):
     url: HttpUrl
     secret: str = Field(min_length=8, repr=False)
     timeout: Duration = 15.0
-    headers: dict[str, str] = Field(default_factory=dict)
+    # Usually a receiver's bearer token: kept out of reprs and logs.
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
 
 
 ChannelConfig = Annotated[EmailChannelConfig | WebhookChannelConfig, Field(discriminator="type")]

@@ -11,6 +11,7 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,29 @@ class RequestAuth:
             pair = f"{self.username}:{self.password or ''}".encode()
             items.append(("Authorization", "Basic " + base64.b64encode(pair).decode("ascii")))
         return items
+
+
+# RFC 9110 token: what a header name may be made of.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def header_problems(headers: Mapping[str, str], reserved: frozenset[str], owner: str) -> list[str]:
+    """What is wrong with configured extra request headers (a feed's, a webhook's), one
+    line per header. Values are never quoted: they usually carry a token or a key.
+    ``reserved`` (lower-case) are the names ``owner`` sets itself."""
+    problems = []
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            problems.append(f"{name!r} is not a valid header name")
+        elif name.lower() in reserved:
+            problems.append(f"{name} is set by {owner} itself")
+        elif any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value.replace("\t", " ")):
+            # A newline would be refused by the HTTP library on every attempt.
+            problems.append(f"{name}: control characters in the value")
+        elif not value.isascii():
+            # httpx sends header values as ASCII; anything else would fail every attempt.
+            problems.append(f"{name}: non-ASCII characters in the value")
+    return problems
 
 
 def origin_of(url: str) -> str:

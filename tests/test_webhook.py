@@ -27,6 +27,7 @@ from aggregator.alerts.webhook import (
     sign,
     verify_signature,
 )
+from aggregator.config import load_config
 from aggregator.errors import ConfigError
 from tests.support.webhook_receiver import Reply, WebhookReceiver
 
@@ -431,3 +432,23 @@ async def test_rotation_signs_with_every_key(client: httpx.AsyncClient) -> None:
             assert len(got.headers["webhook-signature"].split(" ")) == 2
     with pytest.raises(ConfigError, match=r"extra_secrets\[0\]"):
         WebhookSettings("https://example.org/h", SECRET, extra_secrets=("whsec_!!",))
+
+
+def test_header_values_must_be_ascii_and_stay_out_of_reprs() -> None:
+    # httpx sends header values as ASCII: a non-ASCII one failed every delivery. The
+    # same check as a feed's headers; the value (a bearer token) is never echoed.
+    with pytest.raises(ConfigError) as info:
+        WebhookSettings("https://example.org/h", SECRET, headers={"X-Team": "équipe-s3cret"})
+    assert list(info.value.problems) == ["headers: X-Team: non-ASCII characters in the value"]
+    token = "Bearer s3cret-token"
+    settings = WebhookSettings("https://example.org/h", SECRET, headers={"Authorization": token})
+    assert token not in repr(settings)
+    loaded = load_config(
+        None,
+        text=(
+            "channels:\n  - name: hook\n    type: webhook\n    url: https://example.org/h\n"
+            f"    secret: {SECRET}\n    headers: {{Authorization: '{token}'}}\n"
+        ),
+        env={},
+    )
+    assert token not in repr(loaded.config)
