@@ -175,6 +175,41 @@ def test_an_event_is_deleted_in_bounded_transactions_and_hidden_meanwhile(
     assert count(store, articles, articles.c.cluster_id == old) == 0
 
 
+def test_settled_digest_alerts_go_after_the_article_retention(store: Store) -> None:
+    # A digest belongs to no single event: no event deletion takes it along.
+    def digest(key: str, status: str, created_at: datetime) -> dict[str, object]:
+        return {
+            "id": key,
+            "dedupe_key": key,
+            "rule": "daily",
+            "channel": "mail",
+            "topic": "nk",
+            "trigger": "digest",
+            "payload": "{}",
+            "status": status,
+            "attempts": 0,
+            "due_at": created_at,
+            "created_at": created_at,
+        }
+
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(alerts),
+            [
+                digest("old-sent", "sent", OLD),
+                digest("old-dead", "dead", OLD),
+                digest("old-pending", "pending", OLD),  # still owed
+                digest("recent-sent", "sent", RECENT),
+            ],
+        )
+    cutoff = NOW - timedelta(days=30)
+    assert store.prune_events(cutoff, dry_run=True) == PruneCounts(alerts=2)
+    assert store.prune_events(cutoff) == PruneCounts(alerts=2)
+    with store.engine.connect() as conn:
+        left = set(conn.execute(select(alerts.c.id)).scalars())
+    assert left == {"old-pending", "recent-sent"}
+
+
 def test_an_event_still_reported_keeps_its_old_articles(store: Store) -> None:
     old, _ = two_events(store)
     # A late report brought the old event back to life yesterday.

@@ -9,7 +9,8 @@ marked first (DELETING) and hidden, so no page shows it half gone.
 Articles go by **event**, not one by one: an event whose last report is older than the
 cutoff, and none of whose entries a feed still listed after it, is deleted with all
 its articles, their matches, its alerts that are done (sent, dead or suppressed) and
-the stubs of the events merged into it. An event that is still being reported, or
+the stubs of the events merged into it; settled digest alerts (of no single event)
+older than the cutoff go too. An event that is still being reported, or
 still listed, keeps every article, however old, so an event's page, counts and
 timeline never show half of it. Articles outside any event (not yet clustered)
 are never deleted here.
@@ -21,7 +22,18 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, Select, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -98,6 +110,8 @@ class RetentionStatements:
             return
         while (step := self._event_step(now - articles_age)) is not None:
             yield step
+        while n := self._delete_digest_alerts(now - articles_age):
+            yield PruneCounts(alerts=n)
 
     def prune_polls(self, before: datetime, *, keep_per_feed: int, dry_run: bool = False) -> int:
         """Delete polls started before ``before``, except each feed's ``keep_per_feed``
@@ -153,7 +167,24 @@ class RetentionStatements:
         done = PruneCounts()
         while (step := self._event_step(before)) is not None:
             done += step
+        while n := self._delete_digest_alerts(before):
+            done += PruneCounts(alerts=n)
         return done
+
+    def _delete_digest_alerts(self, before: datetime) -> int:
+        """Settled alerts of no single event (digests) created before ``before``, up to
+        BATCH in one transaction: no event deletion takes them along."""
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    select(alerts.c.id)
+                    .where(alerts.c.cluster_id.is_(None), _finished(), alerts.c.created_at < before)
+                    .limit(BATCH)
+                ).scalars()
+            )
+            if ids:
+                conn.execute(delete(alerts).where(alerts.c.id.in_(ids)))
+            return len(ids)
 
     def _event_step(self, before: datetime) -> PruneCounts | None:
         """One transaction of event deletion; None when nothing is left to do.
@@ -196,7 +227,13 @@ class RetentionStatements:
                 select(func.count()).where(articles.c.cluster_id.in_(ids_q))
             ).scalar_one()
             n_alerts = conn.execute(
-                select(func.count()).where(alerts.c.cluster_id.in_(ids_q), _finished())
+                select(func.count()).where(
+                    or_(
+                        alerts.c.cluster_id.in_(ids_q),
+                        and_(alerts.c.cluster_id.is_(None), alerts.c.created_at < before),
+                    ),
+                    _finished(),
+                )
             ).scalar_one()
         return PruneCounts(events=int(n_events), articles=int(n_articles), alerts=int(n_alerts))
 
