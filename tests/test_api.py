@@ -187,6 +187,10 @@ def test_write_endpoints_need_the_token(client: httpx.Client, commands: Recordin
     assert client.post("/api/v1/feeds", json=new, headers=auth).status_code == 400  # exists
     js = {"name": "x", "url": "javascript:alert(1)"}
     assert client.post("/api/v1/feeds", json=js, headers=auth).status_code == 400
+    secret = {"name": "x", "url": "https://analyst:s3cret@example.org/wire.xml"}
+    refused = client.post("/api/v1/feeds", json=secret, headers=auth)
+    assert refused.status_code == 400
+    assert "s3cret" not in refused.text
     assert client.delete("/api/v1/feeds/ap", headers=auth).status_code == 204
     assert client.delete("/api/v1/feeds/ap", headers=auth).status_code == 404
     assert client.post("/api/v1/alerts/a3/retry", headers=auth).status_code == 202

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -315,6 +316,10 @@ def create_app(
     async def add_feed(body: NewFeed, cmd: Annotated[Commands, Depends(writer)]) -> dict[str, str]:
         if safe_url(body.url) is None:
             raise HTTPException(400, "the feed URL must be an absolute http(s) URL")
+        if "@" in urlsplit(body.url).netloc:
+            # As in feeds.yaml: the URL is stored, listed and logged, so a password in it
+            # would leak everywhere (and the answer must not repeat it).
+            raise HTTPException(400, "a user name or password in the feed URL is not allowed")
         try:
             await cmd.add_feed(body.name, body.url)
         except ConfigError as exc:
