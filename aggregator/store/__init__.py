@@ -50,7 +50,7 @@ from aggregator.store.records import (
     StoreCounts,
 )
 from aggregator.store.retention import PruneCounts, RetentionStatements, high_water
-from aggregator.store.schema import articles, feeds, metadata, polls
+from aggregator.store.schema import articles, feeds, forgotten_entries, metadata, polls
 
 __all__ = [
     "ArticleOutcome",
@@ -407,12 +407,9 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
         """Write one finished poll: its articles, its log row and the feed's new state,
         in one transaction, so a poll is stored whole or not at all."""
         with self.engine.begin() as conn:
-            feed = conn.execute(
-                select(feeds.c.lease_owner, feeds.c.entries_seen_at)
-                .where(feeds.c.id == record.feed_id)
-                .with_for_update()
-            ).first()
-            holder = feed.lease_owner if feed is not None else None
+            holder = conn.execute(
+                select(feeds.c.lease_owner).where(feeds.c.id == record.feed_id).with_for_update()
+            ).scalar()
             if holder is not None and holder != record.owner:
                 # Our lease expired and another daemon holds the feed now: its poll is the
                 # one that counts. Writing ours too would store the period twice.
@@ -421,20 +418,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 )
                 return StoreCounts(0, 0, stored=False)
             counts = self._upsert_articles(conn, record.feed_id, new_articles, record.started_at)
-            parsed = record.outcome == "ok" or bool(new_articles)
-            seen_before = feed.entries_seen_at if feed is not None else None
-            same_document = record.outcome in ("not_modified", "unchanged")
-            if not parsed and same_document and seen_before is not None:
-                # The document the feed served is the one parsed last time: its entries
-                # (marked with that parse's time) are still listed.
-                conn.execute(
-                    update(articles)
-                    .where(
-                        articles.c.feed_id == record.feed_id,
-                        articles.c.last_seen_at == seen_before,
-                    )
-                    .values(last_seen_at=record.started_at)
-                )
             conn.execute(
                 polls.insert().values(
                     feed_id=record.feed_id,
@@ -474,8 +457,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 values["etag"] = record.etag_received
                 values["last_modified"] = record.last_modified_received
                 values["validators_url"] = record.validators_url
-            if parsed or (same_document and seen_before is not None):
-                values["entries_seen_at"] = record.started_at
             if record.body_hash is not None:
                 values["body_hash"] = record.body_hash
             if record.new_url:
@@ -488,6 +469,22 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 values["site_url"] = record.site_url
             conn.execute(update(feeds).where(feeds.c.id == record.feed_id).values(**values))
             return counts
+
+    @staticmethod
+    def _forgotten(conn: Connection, feed_id: int, identities: Sequence[str]) -> set[str]:
+        """Which of the feed's ``identities`` the retention job forgot (undated entries
+        still listed after their articles were deleted: schema.forgotten_entries)."""
+        found: set[str] = set()
+        for i in range(0, len(identities), 500):
+            found.update(
+                conn.execute(
+                    select(forgotten_entries.c.identity).where(
+                        forgotten_entries.c.feed_id == feed_id,
+                        forgotten_entries.c.identity.in_(identities[i : i + 500]),
+                    )
+                ).scalars()
+            )
+        return found
 
     def _upsert_articles(
         self, conn: Connection, feed_id: int, batch: Sequence[Article], now: datetime
@@ -508,33 +505,25 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 )
             ):
                 existing[row.identity] = (row.id, row.content_hash)
+        forgotten = self._forgotten(
+            conn,
+            feed_id,
+            [i for i, a in unique.items() if a.published_estimated and i not in existing],
+        )
         inserts = []
         updated = 0
         for identity, art in unique.items():
             found = existing.get(identity)
+            if found is None and identity in forgotten:
+                continue  # an undated entry the retention job deleted: old, not news
             if found is None:
-                inserts.append(
-                    {
-                        "feed_id": feed_id,
-                        "identity": identity,
-                        "last_seen_at": now,
-                        **_article_values(art),
-                    }
-                )
+                inserts.append({"feed_id": feed_id, "identity": identity, **_article_values(art)})
             elif found[1] != art.content_hash:
                 # Changed in place (a corrected headline, an updated body): same row.
                 values = _article_values(art)
                 values.pop("fetched_at")
                 conn.execute(update(articles).where(articles.c.id == found[0]).values(**values))
                 updated += 1
-        # Still listed: the retention job keeps their events (one statement per 500).
-        seen = [row_id for row_id, _ in existing.values()]
-        for i in range(0, len(seen), 500):
-            conn.execute(
-                update(articles)
-                .where(articles.c.id.in_(seen[i : i + 500]))
-                .values(last_seen_at=now)
-            )
         if inserts and conn.dialect.name == "sqlite":
             # SQLite gives a new row max(id) + 1, which after the retention job deleted
             # the newest articles is a deleted article's id (and its every_article alert

@@ -7,20 +7,20 @@ the batch in flight, which the next run deletes again. An event being deleted is
 marked first (DELETING) and hidden, so no page shows it half gone.
 
 Articles go by **event**, not one by one: an event whose last report is older than the
-cutoff, and none of whose entries a feed still listed after it, is deleted with all
-its articles, their matches, its alerts that are done (sent, dead or suppressed) and
-the stubs of the events merged into it; settled digest alerts (of no single event)
-older than the cutoff go too. An event that is still being reported, or
-still listed, keeps every article, however old, so an event's page, counts and
-timeline never show half of it. Articles outside any event (not yet clustered)
-are never deleted here.
+cutoff is deleted with all its articles, their matches, its alerts that are done (sent,
+dead or suppressed) and the stubs of the events merged into it; settled digest alerts
+(of no single event) older than the cutoff go too. An event that is still being
+reported keeps every article, however old, so an event's page, counts and timeline
+never show half of it. Articles outside any event (not yet clustered) are never
+deleted here. The identities of undated entries among the deleted articles are kept
+(``forgotten_entries``), so a feed that still lists one does not bring it back as news.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,7 +38,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from aggregator.store.schema import alerts, articles, clusters, feeds, id_high_water, polls
+from aggregator.store.schema import (
+    alerts,
+    articles,
+    clusters,
+    feeds,
+    forgotten_entries,
+    id_high_water,
+    polls,
+)
 
 BATCH = 500  # rows per transaction: short write locks on SQLite
 
@@ -158,10 +166,9 @@ class RetentionStatements:
             return len(ids)
 
     def prune_events(self, before: datetime, *, dry_run: bool = False) -> PruneCounts:
-        """Delete events last updated before ``before`` whose entries no feed listed since
-        (``last_seen_at``), with their articles (their matches follow by cascade, their
-        search entries by trigger or column), their finished alerts and the stubs of
-        events merged into them."""
+        """Delete events last updated before ``before``, with their articles (their
+        matches follow by cascade, their search entries by trigger or column), their
+        finished alerts and the stubs of events merged into them."""
         if dry_run:
             return self._count_expired(before)
         done = PruneCounts()
@@ -206,6 +213,7 @@ class RetentionStatements:
             )
             if chunk:
                 _raise_high_water(conn, "articles", max(chunk))
+                _forget_undated(conn, chunk)
                 conn.execute(delete(articles).where(articles.c.id.in_(chunk)))
                 return PruneCounts(articles=len(chunk))
             emptied = list(conn.execute(marked.order_by(clusters.c.id).limit(BATCH)).scalars())
@@ -239,23 +247,30 @@ class RetentionStatements:
 
 
 def _expired(before: datetime) -> Select[tuple[int]]:
-    """Events whose last report is older than ``before`` and whose entries no feed
-    listed since."""
-    still_listed = (
-        select(articles.c.id)
-        .where(articles.c.cluster_id == clusters.c.id, articles.c.last_seen_at >= before)
-        .exists()
-    )
+    """Events whose last report is older than ``before``."""
     return (
         select(clusters.c.id)
-        .where(
-            clusters.c.status.not_in(("merged", DELETING)),
-            clusters.c.last_updated < before,
-            # An entry its feed still lists would be stored again as news (an undated
-            # one is dated when fetched) once its copy is gone.
-            ~still_listed,
-        )
+        .where(clusters.c.status.not_in(("merged", DELETING)), clusters.c.last_updated < before)
         .order_by(clusters.c.id)
+    )
+
+
+def _forget_undated(conn: Connection, article_ids: list[int]) -> None:
+    """Remember the undated entries among ``article_ids``, about to be deleted, so that
+    a feed still listing one does not bring it back as news (schema.forgotten_entries).
+    Undated entries are few; dated ones are refused by the age check instead."""
+    rows = conn.execute(
+        select(articles.c.feed_id, articles.c.identity).where(
+            articles.c.id.in_(article_ids), articles.c.published_estimated.is_(True)
+        )
+    ).all()
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    conn.execute(
+        insert(forgotten_entries).on_conflict_do_nothing(index_elements=["feed_id", "identity"]),
+        [{"feed_id": r.feed_id, "identity": r.identity, "forgotten_at": now} for r in rows],
     )
 
 

@@ -98,9 +98,6 @@ feeds = Table(
     # "config": declared in feeds.yaml (synced at start); "api": added over the HTTP API
     # and left alone by the sync.
     Column("managed_by", String(16), nullable=False, server_default="config"),
-    # started_at of the last poll that parsed the document: the articles it listed carry
-    # it as last_seen_at, so a later 304 or unchanged body refreshes exactly those.
-    Column("entries_seen_at", UTCDateTime),
     Index("ix_feeds_due", "enabled", "next_poll_at"),
 )
 
@@ -137,9 +134,6 @@ articles = Table(
     Column("cluster_terms", Text),  # JSON list: why it joined its cluster
     # Set by the single ordered consumer (dedup → cluster → match → alerts).
     Column("processed_at", UTCDateTime),
-    # When the feed last listed this entry (a poll's started_at): retention keeps an
-    # event while any of its entries is still listed (migration 0008).
-    Column("last_seen_at", UTCDateTime),
     UniqueConstraint("feed_id", "identity"),
     Index("ix_articles_published", "published"),
     Index("ix_articles_content_hash", "content_hash"),
@@ -149,9 +143,6 @@ articles = Table(
     # duplicate_of is ON DELETE SET NULL: each deleted article makes the database look
     # up its copies, a full scan per row without this index (migration 0006).
     Index("ix_articles_duplicate_of", "duplicate_of"),
-    # A poll that got a 304 or the same body refreshes last_seen_at of the entries the
-    # feed's last parsed document listed: found by (feed_id, last_seen_at).
-    Index("ix_articles_feed_id_last_seen_at", "feed_id", "last_seen_at"),
     # lang: in a query lists the languages that exist: one probe per language along
     # this index instead of a scan of every article (migration 0005).
     Index("ix_articles_language", "language"),
@@ -252,6 +243,19 @@ alerts = Table(
 # SQLite gives a new article max(id) + 1, so without this a deleted newest row's id
 # would be handed out again: alert keys (c{id}, a{id}) and /events/{id} would then
 # name another story (migration 0007).
+# Undated entries whose articles the retention job deleted. normalize dates an undated
+# entry when it is fetched, so one a feed keeps listing (an "about us" item) would pass
+# the age check and come back as news once its copy is gone: its identity is kept here
+# and such an entry is not stored again. Dated entries need none: the age check refuses
+# them (migration 0008).
+forgotten_entries = Table(
+    "forgotten_entries",
+    metadata,
+    Column("feed_id", Id, ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True),
+    Column("identity", String(512), primary_key=True),
+    Column("forgotten_at", UTCDateTime, nullable=False),
+)
+
 id_high_water = Table(
     "id_high_water",
     metadata,
