@@ -91,27 +91,23 @@ def feed_filters(loaded: LoadedConfig) -> dict[str, EntryFilter]:
     }
 
 
-def prune(store: Store, loaded: LoadedConfig, *, dry_run: bool = False) -> PruneCounts:
-    """One retention run with the configured ages (the daemon's job, `db prune`)."""
+def _retention_ages(loaded: LoadedConfig) -> dict[str, Any]:
     r = loaded.config.settings.retention
-    return store.prune(
-        datetime.now(UTC),
-        polls_age=timedelta(seconds=r.polls),
-        polls_per_feed=r.polls_per_feed,
-        articles_age=timedelta(seconds=r.articles) if r.articles is not None else None,
-        dry_run=dry_run,
-    )
+    return {
+        "polls_age": timedelta(seconds=r.polls),
+        "polls_per_feed": r.polls_per_feed,
+        "articles_age": timedelta(seconds=r.articles) if r.articles is not None else None,
+    }
+
+
+def prune(store: Store, loaded: LoadedConfig, *, dry_run: bool = False) -> PruneCounts:
+    """One retention run with the configured ages (`db prune`)."""
+    return store.prune(datetime.now(UTC), dry_run=dry_run, **_retention_ages(loaded))
 
 
 def prune_batches(store: Store, loaded: LoadedConfig) -> Generator[PruneCounts]:
     """The same run one transaction per step (the daemon's job)."""
-    r = loaded.config.settings.retention
-    return store.prune_batches(
-        datetime.now(UTC),
-        polls_age=timedelta(seconds=r.polls),
-        polls_per_feed=r.polls_per_feed,
-        articles_age=timedelta(seconds=r.articles) if r.articles is not None else None,
-    )
+    return store.prune_batches(datetime.now(UTC), **_retention_ages(loaded))
 
 
 def topics(loaded: LoadedConfig) -> dict[str, Query]:

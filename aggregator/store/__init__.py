@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Table,
     create_engine,
     event,
     func,
@@ -470,22 +471,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             conn.execute(update(feeds).where(feeds.c.id == record.feed_id).values(**values))
             return counts
 
-    @staticmethod
-    def _forgotten(conn: Connection, feed_id: int, identities: Sequence[str]) -> set[str]:
-        """Which of the feed's ``identities`` the retention job forgot (undated entries
-        still listed after their articles were deleted: schema.forgotten_entries)."""
-        found: set[str] = set()
-        for i in range(0, len(identities), 500):
-            found.update(
-                conn.execute(
-                    select(forgotten_entries.c.identity).where(
-                        forgotten_entries.c.feed_id == feed_id,
-                        forgotten_entries.c.identity.in_(identities[i : i + 500]),
-                    )
-                ).scalars()
-            )
-        return found
-
     def _upsert_articles(
         self, conn: Connection, feed_id: int, batch: Sequence[Article], now: datetime
     ) -> StoreCounts:
@@ -505,8 +490,11 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 )
             ):
                 existing[row.identity] = (row.id, row.content_hash)
-        forgotten = self._forgotten(
+        # Undated entries the retention job deleted and the feed still lists: old, not
+        # news (schema.forgotten_entries).
+        forgotten = _identities_in(
             conn,
+            forgotten_entries,
             feed_id,
             [i for i, a in unique.items() if a.published_estimated and i not in existing],
         )
@@ -515,7 +503,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
         for identity, art in unique.items():
             found = existing.get(identity)
             if found is None and identity in forgotten:
-                continue  # an undated entry the retention job deleted: old, not news
+                continue
             if found is None:
                 inserts.append({"feed_id": feed_id, "identity": identity, **_article_values(art)})
             elif found[1] != art.content_hash:
@@ -539,19 +527,8 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
     @_storage_errors
     def known_identities(self, feed_id: int, batch: Sequence[Article]) -> set[str]:
         """Which of these articles the feed already has (by identity)."""
-        keys = [article_identity(a) for a in batch]
-        found: set[str] = set()
         with self.engine.connect() as conn:
-            for i in range(0, len(keys), 500):
-                found.update(
-                    conn.execute(
-                        select(articles.c.identity).where(
-                            articles.c.feed_id == feed_id,
-                            articles.c.identity.in_(keys[i : i + 500]),
-                        )
-                    ).scalars()
-                )
-        return found
+            return _identities_in(conn, articles, feed_id, [article_identity(a) for a in batch])
 
     # -- queries ------------------------------------------------------------------
 
@@ -644,3 +621,20 @@ class ConsumerLock:
             except SQLAlchemyError:
                 pass
             self._drop()
+
+
+def _identities_in(
+    conn: Connection, table: Table, feed_id: int, identities: Sequence[str]
+) -> set[str]:
+    """Which of ``identities`` ``table`` (articles, forgotten_entries) holds for the feed,
+    500 to a statement (SQLite's bound on parameters)."""
+    found: set[str] = set()
+    for i in range(0, len(identities), 500):
+        found.update(
+            conn.execute(
+                select(table.c.identity).where(
+                    table.c.feed_id == feed_id, table.c.identity.in_(identities[i : i + 500])
+                )
+            ).scalars()
+        )
+    return found
