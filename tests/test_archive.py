@@ -283,7 +283,23 @@ def test_event_detail_groups_by_outlet_and_follows_merges(archive: Archive) -> N
     assert [g.feed for g in detail.outlets] == ["reuters", "lemonde", "bbc"]
     assert [len(g.articles) for g in detail.outlets] == [1, 1, 2]
     assert sum(h.count for h in detail.event.timeline) == 4
+    assert detail.absorbed == (3,)
     assert archive.event(999) is None
+
+
+def test_event_detail_lists_events_merged_in_through_a_chain(
+    archive: Archive, engine: Engine
+) -> None:
+    b = ArchiveBuilder(engine, feed_ids={"bbc": 2})
+    b.cluster(4, "Absorbed by the absorbed one", status="merged", merged_into=3)
+    b.cluster(5, "Absorbed directly", status="merged", merged_into=1)
+    detail = archive.event(4)
+    assert detail is not None
+    assert detail.event.id == 1
+    assert detail.absorbed == (3, 4, 5)
+    moldova = archive.event(2)
+    assert moldova is not None
+    assert moldova.absorbed == ()
 
 
 def test_topics_feeds_alerts(archive: Archive) -> None:

@@ -53,6 +53,7 @@ def test_pages_render_and_escape(client: httpx.Client) -> None:
     assert "javascript" not in event.lower()
     assert "Reuters World" in event  # outlets by their titles
     assert event.count('<section class="outlet">') == 3
+    assert "Merged with event 3: a report matched both." in event
 
 
 def test_a_summary_that_repeats_the_title_is_not_shown(engine: Engine) -> None:

@@ -127,6 +127,10 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         f"  {ev.article_count} articles from {ev.outlet_count} outlets; first report "
         f"{ts(ev.first_seen)}, last {ts(ev.last_updated)}; status {ev.status}"
     )
+    if detail.absorbed:
+        ids = ", ".join(str(i) for i in detail.absorbed)
+        plural = "s" if len(detail.absorbed) > 1 else ""
+        print(f"  merged in: event{plural} {ids} (a report matched both)")
     if ev.top_terms:
         print(f"  terms: {', '.join(ev.top_terms)}")
     if ev.timeline:
@@ -145,11 +149,15 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             print(line)
             if args.explain and a.id in why:
                 w = why[a.id]
-                how = (
-                    "started the event"
-                    if w.score == 0 and not w.terms
-                    else (f"score {w.score:.3f}, matched: {', '.join(w.terms) or '-'}")
-                )
+                if w.score == 0 and not w.terms:
+                    # After a merge, each merged event's first report is a starter here.
+                    how = (
+                        "started one of the merged events"
+                        if detail.absorbed
+                        else "started the event"
+                    )
+                else:
+                    how = f"score {w.score:.3f}, matched: {', '.join(w.terms) or '-'}"
                 if w.duplicate_of is not None:
                     how += f"; copy of article {w.duplicate_of} ({w.duplicate_kind})"
                 print(f"      why: {how}")

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Double,
     Engine,
     Select,
@@ -451,6 +452,7 @@ class Archive:
                 .where(articles.c.cluster_id == row.id)
                 .order_by(articles.c.published, articles.c.id)
             ).all()
+            absorbed = _absorbed(conn, row.id)
         groups: dict[str, list[ArticleSummary]] = {}
         titles: dict[str, str | None] = {}
         for m in members:
@@ -460,7 +462,7 @@ class Archive:
             OutletGroup(name, titles[name], tuple(arts)) for name, arts in groups.items()
         )
         timeline = hourly([m.published for m in members], row.first_seen)
-        return EventDetail(event_summary(row, timeline), outlets)
+        return EventDetail(event_summary(row, timeline), outlets, absorbed)
 
     # -- topics --------------------------------------------------------------------
 
@@ -615,3 +617,22 @@ class Archive:
         stmt = select(func.count()).select_from(alerts).where(alerts.c.status == "pending")
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
+
+
+def _absorbed(conn: Connection, cluster_id: int) -> tuple[int, ...]:
+    """Ids of the events merged into ``cluster_id``, through any chain of merges."""
+    found: set[int] = set()
+    frontier = {cluster_id}
+    while frontier:
+        frontier = (
+            {
+                int(i)
+                for i in conn.execute(
+                    select(clusters.c.id).where(clusters.c.merged_into.in_(frontier))
+                ).scalars()
+            }
+            - found
+            - {cluster_id}
+        )
+        found |= frontier
+    return tuple(sorted(found))

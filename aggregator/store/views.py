@@ -96,6 +96,9 @@ class OutletGroup:
 class EventDetail:
     event: EventSummary
     outlets: tuple[OutletGroup, ...]  # the first to report first
+    # Events merged into this one (directly or through another), oldest id first: a
+    # report matched both and showed they were one event; their ids resolve here.
+    absorbed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
