@@ -70,6 +70,9 @@ class _Batch:
     # in-batch knowledge the database does not have yet
     topic_clusters: set[tuple[str, int]] = field(default_factory=set)
     fired: set[tuple[str, str, int]] = field(default_factory=set)  # rule, trigger, cluster
+    # survivor -> every id merged into it during this batch: until the batch commits,
+    # the database (and the keys above) still know those events by their old ids
+    absorbed: dict[int, set[int]] = field(default_factory=dict)
     members: dict[int, list[ArticleRef]] = field(default_factory=dict)
     due: dict[str, list[datetime]] = field(default_factory=dict)
     new_events: int = 0
@@ -168,6 +171,7 @@ class Consumer:
             batch.new_events += 1
         for old in decision.merged:
             batch.merges.append((old, cid))
+            batch.absorbed.setdefault(cid, set()).update({old, *batch.absorbed.pop(old, ())})
             batch.members.setdefault(cid, []).extend(batch.members.pop(old, []))
             batch.clusters.pop(old, None)
         batch.clusters[cid] = self.clusterer.info(cid)
@@ -199,7 +203,10 @@ class Consumer:
         batch: _Batch,
     ) -> None:
         cid = decision.cluster_id
-        related = [cid, *decision.merged]
+        # The event under every id it had in this batch: an alert or match made for an
+        # id absorbed earlier in the batch counts for the survivor, so a merge never
+        # makes an event "new" again.
+        related = [cid, *sorted(batch.absorbed.get(cid, set()) | set(decision.merged))]
         # Corroboration rules look at every article of a cluster that matched a topic
         # before, not just the matching ones: the Nth outlet may word it differently.
         earlier = {

@@ -287,8 +287,27 @@ class EventStatements:
                 done = conn.execute(update(clusters).where(clusters.c.id == c.id).values(**values))
                 if done.rowcount == 0:
                     conn.execute(clusters.insert().values(id=c.id, **values))
-            # Merges in the order they happened (a→b, then b→c): members and matches of
-            # the absorbed cluster move to the survivor; the old id stays resolvable.
+            if match_rows:
+                conn.execute(
+                    self._insert_ignore(matches, ["article_id", "topic"]),
+                    [
+                        {
+                            "article_id": m.article_id,
+                            "topic": m.topic,
+                            "cluster_id": m.cluster_id,
+                            "terms": json.dumps(list(m.terms)),
+                            "created_at": now,
+                        }
+                        for m in match_rows
+                    ],
+                )
+            inserted = self._enqueue(conn, outbox_rows, now)
+            # Merges in the order they happened (a→b, then b→c): members, matches and
+            # alerts of the absorbed cluster move to the survivor; the old id stays
+            # resolvable. Applied after this batch's matches and alerts are inserted, so
+            # those made for a cluster absorbed later in the same batch move too (left
+            # under the old id, the next batch would find no match nor alert for the
+            # survivor and alert for it as a new event).
             for old, new in merges:
                 done = conn.execute(
                     update(clusters)
@@ -319,21 +338,7 @@ class EventStatements:
                 conn.execute(
                     update(alerts).where(alerts.c.cluster_id == old).values(cluster_id=new)
                 )
-            if match_rows:
-                conn.execute(
-                    self._insert_ignore(matches, ["article_id", "topic"]),
-                    [
-                        {
-                            "article_id": m.article_id,
-                            "topic": m.topic,
-                            "cluster_id": m.cluster_id,
-                            "terms": json.dumps(list(m.terms)),
-                            "created_at": now,
-                        }
-                        for m in match_rows
-                    ],
-                )
-            return self._enqueue(conn, outbox_rows, now)
+            return inserted
 
     def _enqueue(self, conn: Connection, rows: Sequence[OutboxRow], created_at: datetime) -> int:
         """Insert outbox rows; one whose dedupe key exists is skipped ("never twice").
