@@ -226,7 +226,11 @@ class Consumer:
                 recent, last = self.store.rule_recent_alerts(
                     rule.name, batch.now - timedelta(hours=2)
                 )
-                scheduled = tuple(sorted([*recent, *batch.due.get(rule.name, [])]))
+                # The batch's own alerts are not in the database yet: add them, or a
+                # batch of many events would pass the throttle and the hourly cap.
+                pending = batch.due.get(rule.name, [])
+                scheduled = tuple(sorted([*recent, *pending]))
+                last = max([*pending, *([last] if last is not None else [])], default=None)
                 verdict = decide(
                     rule,
                     EventState(

@@ -213,17 +213,24 @@ class EventStatements:
     def rule_recent_alerts(
         self, rule: str, since: datetime
     ) -> tuple[list[datetime], datetime | None]:
-        """Due times of the rule's alerts since ``since`` and its latest creation time."""
+        """The rule's history for ``decide``: one due time per alert decision since
+        ``since`` (the ``max_per_hour`` count) and the latest due time (the throttle
+        clock: a deferred alert throttles from when it goes out, not from when it was
+        made)."""
         with self.engine.connect() as conn:
-            due = list(
-                conn.execute(
-                    select(alerts.c.due_at)
+            # One decision writes a row per channel, all for the same article with the
+            # same due time: counted once. Distinct due times alone would count two
+            # decisions of one batch (due at the same ``now``) as one.
+            due = [
+                r.due_at
+                for r in conn.execute(
+                    select(alerts.c.due_at, alerts.c.article_id)
                     .where(alerts.c.rule == rule, alerts.c.due_at >= since)
                     .distinct()
-                ).scalars()
-            )
+                )
+            ]
             last = conn.execute(
-                select(func.max(alerts.c.created_at)).where(alerts.c.rule == rule)
+                select(func.max(alerts.c.due_at)).where(alerts.c.rule == rule)
             ).scalar()
         return sorted(due), last
 
