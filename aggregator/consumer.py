@@ -105,7 +105,8 @@ class Consumer:
 
     def rebuild(self) -> int:
         """Rebuild dedup and cluster state from the stored, processed articles of the
-        active window, replaying them in their processing order. Returns how many."""
+        active window (and the whole of every event still live in it), replaying them
+        in their processing order. Returns how many."""
         now = self.clock()
         window = max(self.settings.dedup.window, self.settings.cluster.window)
         self.dedup = DedupIndex(self.settings.dedup)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -146,12 +146,25 @@ class EventStatements:
             return [StoredArticle(r.id, row_to_article(r)) for r in conn.execute(stmt)]
 
     def processed_articles_since(self, since: datetime) -> Iterator[StoredArticle]:
-        """Processed articles published since ``since``, in processing (id) order: the
-        replay that rebuilds the consumer's in-memory state at start-up."""
+        """Processed articles published since ``since``, and every article of an event
+        still reported since then, in processing (id) order: the replay that rebuilds
+        the consumer's in-memory state at start-up.
+
+        An event reported over longer than the window is still whole in an
+        uninterrupted consumer's memory; replaying only its recent articles would
+        rebuild it smaller (its counts, outlets, first report and headline rewritten
+        by the next article, ``min_sources`` counted from the wrong outlets).
+        """
+        live = select(clusters.c.id).where(
+            clusters.c.last_updated >= since, clusters.c.merged_into.is_(None)
+        )
         stmt = (
             select(*_ARTICLE_COLUMNS, feeds.c.name.label("feed_name"))
             .join(feeds, feeds.c.id == articles.c.feed_id)
-            .where(articles.c.processed_at.is_not(None), articles.c.published >= since)
+            .where(
+                articles.c.processed_at.is_not(None),
+                or_(articles.c.published >= since, articles.c.cluster_id.in_(live)),
+            )
             .order_by(articles.c.id)
             .execution_options(yield_per=2000)
         )
