@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
+import re
 import socket
 import time
 import zlib
@@ -110,6 +111,10 @@ MAX_HOST_BACKOFF = timedelta(days=7)
 
 # -- pure helpers ------------------------------------------------------------------
 
+_FOREVER = datetime.max.replace(tzinfo=UTC)
+# Visible ASCII, space and tab: what httpx sends without complaint.
+_VALIDATOR = re.compile(r"[\x20-\x7e\t]*")
+
 
 def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     """``Retry-After`` as an absolute UTC time: delta-seconds or an HTTP-date.
@@ -125,15 +130,30 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     if text.isascii() and text.isdigit():  # "²".isdigit() is True; int() refuses it
         try:
             return now + timedelta(seconds=int(text))
-        except OverflowError:
-            return datetime.max.replace(tzinfo=UTC)
+        except (OverflowError, ValueError):  # ValueError: over 4300 digits for int()
+            return _FOREVER
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:  # "-0000" / obsolete forms: HTTP dates are always GMT
         when = when.replace(tzinfo=UTC)
-    return max(when.astimezone(UTC), now)
+    try:
+        return max(when.astimezone(UTC), now)
+    except OverflowError:  # "31 Dec 9999 23:59:59 -2359" is past the last datetime
+        return _FOREVER
+
+
+def _sendable_validator(value: str | None) -> str | None:
+    """``value`` if it can go back verbatim in If-None-Match / If-Modified-Since.
+
+    A server may send an ETag with non-ASCII bytes or control characters; httpx
+    refuses to send such a header, so storing it would make every later poll of the
+    feed fail before reaching the server. Such a validator is treated as absent.
+    """
+    if value is None or not _VALIDATOR.fullmatch(value):
+        return None
+    return value
 
 
 def _lower_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -361,7 +381,11 @@ class Fetcher:
             host = (parts.hostname or "").lower()
             if parts.scheme not in ("http", "https") or not host:
                 return progress.failed(FetchError(url, "not an http(s) URL"))
-            await self._guard(progress, host, parts.port, parts.scheme)
+            try:
+                port = parts.port
+            except ValueError as exc:  # a redirect to "http://host:99999/"
+                return progress.failed(FetchError(url, f"invalid URL: {exc}"))
+            await self._guard(progress, host, port, parts.scheme)
             state = self._host(host)
             # Lock order is always host slot, then global slot, and both are released
             # between hops, so chains crossing hosts cannot deadlock. The host slot
@@ -409,10 +433,13 @@ class Fetcher:
         headers = {"Accept": accept}
         # Validators go verbatim, on every hop: a chain normally ends at the URL that
         # produced them, and only the server that made them interprets them.
-        if request.etag is not None:
-            headers["If-None-Match"] = request.etag
-        if request.last_modified is not None:
-            headers["If-Modified-Since"] = request.last_modified
+        # A validator stored before they were checked on arrival may be unsendable.
+        etag = _sendable_validator(request.etag)
+        last_modified = _sendable_validator(request.last_modified)
+        if etag is not None:
+            headers["If-None-Match"] = etag
+        if last_modified is not None:
+            headers["If-Modified-Since"] = last_modified
         # The feed's own headers come last so that they may replace Accept or the
         # User-Agent (the configuration refuses the ones we must own).
         if request.auth is not None and request.auth.applies_to(progress.url):
@@ -423,8 +450,16 @@ class Fetcher:
         try:
             httpx_request = self._client.build_request("GET", progress.url, headers=headers)
             return await self._client.send(httpx_request, stream=True)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:
+            # httpx-aiohttp maps only some aiohttp errors: a malformed response (bad
+            # status line, oversized headers, two Content-Lengths) comes out as
+            # aiohttp's own ClientResponseError.
             raise _Stop(progress.failed(_translate(progress.url, exc))) from exc
+        except UnicodeError as exc:
+            # A host name IDNA cannot encode (an empty or 64+ character label), found
+            # by httpx or by the resolver's getaddrinfo.
+            error = FetchError(progress.url, _one_line(f"invalid host name: {exc}"))
+            raise _Stop(progress.failed(error)) from exc
 
     async def _wait_gap(self, state: _HostState) -> None:
         gap = self.settings.per_host_min_gap
@@ -471,8 +506,10 @@ class Fetcher:
             # §4.3.4): take them, else keep the ones we sent.
             return progress.done(
                 body=None,
-                etag=headers.get("etag", request.etag),
-                last_modified=headers.get("last-modified", request.last_modified),
+                etag=_sendable_validator(headers.get("etag")) or request.etag,
+                last_modified=(
+                    _sendable_validator(headers.get("last-modified")) or request.last_modified
+                ),
             )
         if not 200 <= status < 300:
             retry_after = None
@@ -487,8 +524,8 @@ class Fetcher:
         assert progress.reader is not None
         return progress.done(
             body=bytes(progress.reader.body),
-            etag=headers.get("etag"),
-            last_modified=headers.get("last-modified"),
+            etag=_sendable_validator(headers.get("etag")),
+            last_modified=_sendable_validator(headers.get("last-modified")),
         )
 
     async def _read_body(self, progress: _Progress) -> None:
@@ -525,7 +562,7 @@ class Fetcher:
         except (zlib.error, ValueError) as exc:
             error = NetworkError(url, f"bad {'/'.join(codings)} body: {exc}")
             raise _Stop(progress.failed(error)) from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, aiohttp.ClientError) as exc:
             raise _Stop(progress.failed(_translate(url, exc))) from exc
 
 
@@ -549,7 +586,15 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _translate(url: str, exc: httpx.HTTPError) -> FetchError:
+def _one_line(text: str) -> str:
+    """An exception's message as a stored reason: one line, bounded.
+
+    aiohttp quotes the server's bytes in its parse errors over several lines.
+    """
+    return " ".join(text.split())[:300]
+
+
+def _translate(url: str, exc: httpx.HTTPError | aiohttp.ClientError) -> FetchError:
     """httpx (and, through the transport, aiohttp) errors → our tree, with a short reason."""
     error: FetchError
     chain = list(_causes(exc))
@@ -578,8 +623,13 @@ def _translate(url: str, exc: httpx.HTTPError) -> FetchError:
         if isinstance(cause, aiohttp.ClientConnectorError):
             error = NetworkError(url, f"connection failed: {cause.os_error}")
             break
+        if isinstance(cause, aiohttp.ClientResponseError):
+            # Raised by aiohttp's parser (we never call raise_for_status): the server
+            # answered something that is not HTTP/1.1.
+            error = NetworkError(url, _one_line(f"malformed HTTP response: {cause.message}"))
+            break
         if isinstance(cause, aiohttp.ClientError):
-            error = NetworkError(url, f"{type(cause).__name__}: {cause}"[:300])
+            error = NetworkError(url, _one_line(f"{type(cause).__name__}: {cause}"))
             break
     else:
         if isinstance(exc, httpx.TimeoutException):
