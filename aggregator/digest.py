@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from aggregator.alerts.message import AlertMessage, ArticleRef, EventSummary
 from aggregator.alerts.payload import message_to_json
-from aggregator.alerts.rules import AlertRuleSpec, next_digest_time
+from aggregator.alerts.rules import AlertRuleSpec, RuleHistory, delivery_time, next_digest_time
 from aggregator.store import OutboxRow, Store
 
 log = logging.getLogger("aggregator.digest")
@@ -47,6 +47,8 @@ def run_digests(
             tick = following
         cluster_ids = store.matched_clusters_between(rule.topic, last, tick)[:MAX_EVENTS]
         rows = []
+        # A digest is an alert like the others: quiet hours hold it until they end.
+        due = delivery_time(rule, RuleHistory(), now)
         if cluster_ids:
             events = tuple(e for e in (_event(store, cid) for cid in cluster_ids) if e)
             for channel in rule.channels:
@@ -71,7 +73,7 @@ def run_digests(
                         cluster_id=None,
                         article_id=None,
                         payload=message_to_json(msg),
-                        due_at=now,
+                        due_at=due,
                     )
                 )
         enqueued += store.record_digest(rule.name, tick, rows)

@@ -298,6 +298,13 @@ def quiet_end(quiet: QuietHours, zone: ZoneInfo, when: datetime) -> datetime:
         candidate = _wall_clock_reaches(day + timedelta(days=offset), quiet.end, zone)
         if candidate > when:
             return candidate
+        # In the autumn hour shown twice, ``when`` may sit in the second pass, after the
+        # first showing of the end: the clock shows it again within the hour, not a day
+        # later.
+        again = datetime.combine(candidate.astimezone(zone).date(), quiet.end)
+        second = again.replace(tzinfo=zone, fold=1).astimezone(UTC)
+        if second > when:
+            return second
     raise AssertionError("unreachable: the end recurs daily")  # pragma: no cover
 
 
