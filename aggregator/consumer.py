@@ -7,6 +7,11 @@ matches and the alerts they cause in ONE transaction. An unprocessed article is 
 work: a crash before that commit means the batch is processed again, never lost; the
 outbox's unique keys make a repeat harmless.
 
+An article a poll changed after it was processed (a corrected headline, an updated
+body) is matched again, under the event it is already in: it is not clustered a second
+time (it would count twice in its event). Only topics it had not matched add matches
+and alerts; its ``rematch_at`` is cleared in the same transaction.
+
 Dedup and cluster state is held in memory for a bounded time window and rebuilt from
 the database at start (``rebuild``), so nothing here lives only in memory.
 """
@@ -25,7 +30,6 @@ from aggregator.alerts.rules import AlertRuleSpec, EventState, RuleHistory, deci
 from aggregator.cluster import Clusterer, ClusterInfo, ClusterSettings
 from aggregator.dedup import DedupIndex, DedupSettings
 from aggregator.match import TopicIndex
-from aggregator.models import ClusterDecision
 from aggregator.query import Query, document_from_article
 from aggregator.store import (
     ArticleOutcome,
@@ -49,7 +53,8 @@ class ConsumerSettings:
 
 @dataclass(frozen=True, slots=True)
 class ProcessStats:
-    articles: int = 0
+    articles: int = 0  # handled in the batch: new ones and re-matched (edited) ones
+    rematched: int = 0
     duplicates: int = 0
     new_events: int = 0
     merges: int = 0
@@ -67,6 +72,7 @@ class _Batch:
     merges: list[tuple[int, int]] = field(default_factory=list)
     matches: list[MatchRow] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
+    rematched: list[StoredArticle] = field(default_factory=list)
     # in-batch knowledge the database does not have yet
     topic_clusters: set[tuple[str, int]] = field(default_factory=set)
     fired: set[tuple[str, str, int]] = field(default_factory=set)  # rule, trigger, cluster
@@ -128,16 +134,23 @@ class Consumer:
     # -- work ---------------------------------------------------------------------
 
     def process_pending(self) -> ProcessStats:
-        """Process one batch of unprocessed articles (call repeatedly until empty)."""
+        """Process one batch: unprocessed articles, then edited ones to match again
+        with what room is left (call repeatedly until ``articles`` is 0)."""
         if not self._ready:
             self.rebuild()
         pending = self.store.unprocessed_articles(self.settings.batch)
-        if not pending:
+        # New articles first: they are the news. The edited ones come after them in the
+        # same batch, so they see every merge the batch made.
+        edited = self.store.articles_to_rematch(self.settings.batch - len(pending))
+        if not pending and not edited:
             return ProcessStats()
         batch = _Batch(now=self.clock())
         try:
             for stored in pending:
                 self._process(stored, batch)
+            known = self.store.topics_matched_by([e.id for e in edited])
+            for stored in edited:
+                self._rematch(stored, known.get(stored.id, set()), batch)
             alerts = self.store.record_processing(
                 batch.outcomes,
                 [self._cluster_row(cid, info) for cid, info in batch.clusters.items()],
@@ -145,6 +158,7 @@ class Consumer:
                 batch.matches,
                 batch.outbox,
                 batch.now,
+                batch.rematched,
             )
         except BaseException:
             # The in-memory state ran ahead of what was committed: rebuild before the
@@ -152,7 +166,8 @@ class Consumer:
             self._ready = False
             raise
         return ProcessStats(
-            articles=len(pending),
+            articles=len(pending) + len(edited),
+            rematched=len(edited),
             duplicates=batch.duplicates,
             new_events=batch.new_events,
             merges=len(batch.merges),
@@ -192,32 +207,94 @@ class Consumer:
         matched = self.index.match(document_from_article(art))
         for m in matched:
             batch.matches.append(MatchRow(stored.id, m.topic, cid, m.matched_terms))
-        self._alerts(stored, decision, {m.topic: m.matched_terms for m in matched}, batch)
+        self._alerts(
+            stored,
+            cid,
+            decision.merged,
+            {m.topic: m.matched_terms for m in matched},
+            batch.clusters[cid],
+            batch,
+        )
+
+    def _rematch(self, stored: StoredArticle, known: set[str], batch: _Batch) -> None:
+        """Match an edited article's new text under the event it is in.
+
+        Only topics it had not matched count: those are new matches, with the alerts a
+        new match of this article in this event causes. A match the new text no longer
+        supports is kept: it was true of what the feed published, and its alerts went.
+        """
+        batch.rematched.append(stored)
+        if stored.cluster_id is None:
+            return  # processed without an event: nothing to match under
+        # Through the merges this batch made (the database still has the old id).
+        cid = self.clusterer.resolve(stored.cluster_id)
+        matched = {
+            m.topic: m.matched_terms
+            for m in self.index.match(document_from_article(stored.article))
+            if m.topic not in known
+        }
+        if not matched:
+            return
+        for topic, terms in matched.items():
+            batch.matches.append(MatchRow(stored.id, topic, cid, terms))
+        info = self._cluster_info(cid)
+        if info is None:
+            # Its event is gone (the retention job is deleting it): the matches are
+            # history, but there is no event left to alert about.
+            log.warning("article %d re-matched without its event %d", stored.id, cid)
+            return
+        self._alerts(stored, cid, (), matched, info, batch, corroborate=False)
+
+    def _cluster_info(self, cid: int) -> ClusterInfo | None:
+        """The event as the clusterer holds it, or as stored once it left the window."""
+        try:
+            return self.clusterer.info(cid)
+        except KeyError:
+            row = self.store.cluster_row(cid)
+        if row is None:
+            return None
+        return ClusterInfo(
+            cluster_id=row.id,
+            headline=row.headline,
+            first_seen=row.first_seen,
+            last_updated=row.last_updated,
+            article_count=row.article_count,
+            outlet_count=row.outlet_count,
+            top_terms=row.top_terms,
+            status=row.status,
+        )
 
     # -- alerts -------------------------------------------------------------------
 
     def _alerts(
         self,
         stored: StoredArticle,
-        decision: ClusterDecision,
+        cid: int,
+        merged: tuple[int, ...],
         matched: Mapping[str, tuple[str, ...]],
+        info: ClusterInfo,
         batch: _Batch,
+        *,
+        corroborate: bool = True,
     ) -> None:
-        cid = decision.cluster_id
+        """Run the rules of the topics ``stored`` matched in event ``cid`` (``merged``:
+        the ids it absorbed just now). ``corroborate``: the article is a new report of
+        the event, so corroboration rules of topics the event matched before count it
+        too; an edited article is no new outlet."""
         # The event under every id it had in this batch: an alert or match made for an
         # id absorbed earlier in the batch counts for the survivor, so a merge never
         # makes an event "new" again.
-        related = [cid, *sorted(batch.absorbed.get(cid, set()) | set(decision.merged))]
+        related = [cid, *sorted(batch.absorbed.get(cid, set()) | set(merged))]
         # Corroboration rules look at every article of a cluster that matched a topic
         # before, not just the matching ones: the Nth outlet may word it differently.
         earlier = {
             t
             for t in self.rules_by_topic
-            if t not in matched
+            if corroborate
+            and t not in matched
             and any(r.trigger == "min_sources" for r in self.rules_by_topic[t])
             and self._topic_seen(t, related, batch)
         }
-        info = batch.clusters[cid]
         for topic in [*matched, *sorted(earlier)]:
             first_match = topic in matched and not self._topic_seen(topic, related, batch)
             for rule in self.rules_by_topic.get(topic, ()):
@@ -239,7 +316,7 @@ class Consumer:
                         outlet_count=info.outlet_count,
                         first_match=first_match,
                         already_fired=bool(fired),
-                        merged=decision.merged,
+                        merged=merged,
                     ),
                     RuleHistory(
                         fired_for=frozenset(fired),

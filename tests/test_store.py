@@ -161,6 +161,8 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "enable_channel": lambda s: s.enable_channel("c"),
         "disabled_channels": lambda s: s.disabled_channels(),
         "cluster_row": lambda s: s.cluster_row(1),
+        "articles_to_rematch": lambda s: s.articles_to_rematch(1),
+        "topics_matched_by": lambda s: s.topics_matched_by([1]),
         "cluster_explanations": lambda s: s.cluster_explanations(1),
         "articles_needing_fulltext": lambda s: s.articles_needing_fulltext(["t"], NOW, 1),
         "set_fulltext": lambda s: s.set_fulltext(1, "", None),

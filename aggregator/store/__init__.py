@@ -510,6 +510,11 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 # Changed in place (a corrected headline, an updated body): same row.
                 values = _article_values(art)
                 values.pop("fetched_at")
+                # The consumer matched (or may be matching right now) the old text:
+                # have it match this one too, under the event the article is in. Set
+                # on unprocessed rows as well: the consumer may have read the old
+                # text already and would otherwise commit it as processed.
+                values["rematch_at"] = now
                 conn.execute(update(articles).where(articles.c.id == found[0]).values(**values))
                 updated += 1
         if inserts and conn.dialect.name == "sqlite":

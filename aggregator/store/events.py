@@ -145,6 +145,42 @@ class EventStatements:
         with self.engine.connect() as conn:
             return [StoredArticle(r.id, row_to_article(r)) for r in conn.execute(stmt)]
 
+    def articles_to_rematch(self, limit: int) -> list[StoredArticle]:
+        """Processed articles whose content a poll changed since (``rematch_at`` set),
+        in id order, with the event each is in: their new text is matched against the
+        topics under that event. Unprocessed ones wait: they have no event yet, and
+        their processing matches the text they have then."""
+        if limit <= 0:
+            return []
+        stmt = (
+            select(*_ARTICLE_COLUMNS, feeds.c.name.label("feed_name"))
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .where(articles.c.rematch_at.is_not(None), articles.c.processed_at.is_not(None))
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                StoredArticle(r.id, row_to_article(r), r.cluster_id, r.duplicate_of)
+                for r in conn.execute(stmt)
+            ]
+
+    def topics_matched_by(self, article_ids: Sequence[int]) -> dict[int, set[str]]:
+        """The topics each of these articles has matched (a re-match adds only others)."""
+        found: dict[int, set[str]] = {}
+        if not article_ids:
+            return found
+        with self.engine.connect() as conn:
+            # 500 to a statement: SQLite's bound on parameters.
+            for i in range(0, len(article_ids), 500):
+                for r in conn.execute(
+                    select(matches.c.article_id, matches.c.topic).where(
+                        matches.c.article_id.in_(article_ids[i : i + 500])
+                    )
+                ):
+                    found.setdefault(int(r.article_id), set()).add(r.topic)
+        return found
+
     def processed_articles_since(self, since: datetime) -> Iterator[StoredArticle]:
         """Processed articles published since ``since``, and every article of an event
         still reported since then, in processing (id) order: the replay that rebuilds
@@ -275,11 +311,27 @@ class EventStatements:
         match_rows: Sequence[MatchRow],
         outbox_rows: Sequence[OutboxRow],
         now: datetime,
+        rematched: Sequence[StoredArticle] = (),
     ) -> int:
         """Store a processed batch whole: assignments, clusters, matches and the alerts
         they caused commit together, so an alert is never lost nor made twice. Returns
-        the number of outbox rows actually inserted (a repeat is ignored by its key)."""
+        the number of outbox rows actually inserted (a repeat is ignored by its key).
+
+        ``rematched`` articles (``articles_to_rematch``) are done: their ``rematch_at``
+        is cleared with the matches and alerts their new text caused."""
         with self.engine.begin() as conn:
+            for a in rematched:
+                # Only if the row still holds the text that was matched: a poll that
+                # changed it again meanwhile set rematch_at for that text, which must
+                # stay for the next batch.
+                conn.execute(
+                    update(articles)
+                    .where(
+                        articles.c.id == a.id,
+                        articles.c.content_hash == a.article.content_hash,
+                    )
+                    .values(rematch_at=None)
+                )
             for o in outcomes:
                 conn.execute(
                     update(articles)

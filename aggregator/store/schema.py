@@ -134,12 +134,19 @@ articles = Table(
     Column("cluster_terms", Text),  # JSON list: why it joined its cluster
     # Set by the single ordered consumer (dedup → cluster → match → alerts).
     Column("processed_at", UTCDateTime),
+    # Set when a poll rewrites the row (a corrected headline or body): the consumer
+    # matches the new text against the topics under the article's existing event, then
+    # clears it. processed_at stays: processing again would cluster the article twice
+    # (migration 0009).
+    Column("rematch_at", UTCDateTime),
     UniqueConstraint("feed_id", "identity"),
     Index("ix_articles_published", "published"),
     Index("ix_articles_content_hash", "content_hash"),
     Index("ix_articles_canonical_url", "canonical_url"),
     Index("ix_articles_cluster_id", "cluster_id"),
     Index("ix_articles_processed_at", "processed_at"),
+    # The consumer looks for the few rows with rematch_at set on every batch.
+    Index("ix_articles_rematch_at", "rematch_at"),
     # duplicate_of is ON DELETE SET NULL: each deleted article makes the database look
     # up its copies, a full scan per row without this index (migration 0006).
     Index("ix_articles_duplicate_of", "duplicate_of"),
