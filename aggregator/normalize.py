@@ -180,6 +180,18 @@ _ELLIPSIS_RE = re.compile(
 )
 
 
+# The ellipsis pattern is anchored at the end, but re tries it from every position:
+# on a long run of "... ... ..." that is quadratic (32 KB took 12 s). Only the end
+# can match, so only the end is searched.
+_TEASER_TAIL = 200
+
+
+def _strip_teaser_end(summary: str) -> str:
+    """``summary`` without a trailing "…", "[...]" or "Read more" marker."""
+    cut = max(0, len(summary) - _TEASER_TAIL)
+    return summary[:cut] + _ELLIPSIS_RE.sub("", summary[cut:])
+
+
 def drop_title(text: str, title: str, *, within: int = 3) -> str:
     """Remove paragraphs repeating the title among the first ``within`` paragraphs.
 
@@ -203,7 +215,7 @@ def _merge_summary(summary: str, body: str) -> str:
         return summary
     if not summary:
         return body
-    skey = paragraph_key(_ELLIPSIS_RE.sub("", summary))
+    skey = paragraph_key(_strip_teaser_end(summary))
     if not skey or skey in paragraph_key(body):
         return body
     return summary + "\n\n" + body

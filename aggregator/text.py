@@ -277,8 +277,65 @@ def sanitize_html(html: str, *, allow_images: bool = False) -> str:
     nh3 (ammonia) parses like a browser, so entity-encoded schemes
     (``jav&#x61;script:``) are decoded before the scheme check and dropped.
     ``data:`` URLs are never allowed, not even for images.
+
+    Markup that would keep the browser-style parser busy for seconds (elements left
+    open thousands deep, or tens of thousands of tags) is shown as its text, in
+    paragraphs: see ``_costly_markup``.
     """
+    if _costly_markup(html):
+        return _text_as_html(html_to_text(html))
     return _cleaner(allow_images).clean(html).strip()
+
+
+# html5ever, under nh3, looks through the stack of open elements at most start and end
+# tags, so its time grows with (tags x depth): 250 KB of unclosed <div> took 9 s and
+# 1 MB over two minutes. libxml2 (html_to_text) stops at 255 levels anyway.
+_MAX_DEPTH = 255
+# Bounds what the depth estimate below may miss (end tags the parser ignores: 5,000
+# of "<div><table></div></table>" take 0.1 s, 25,000 take 6 s).
+_MAX_TAGS = 10_000
+_TAG_NAME_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+# Never left open: void elements, and those the next sibling closes (<p>, <li>, <td> …),
+# which html5ever closes cheaply.
+_VOID = "area base basefont bgsound br col embed frame hr img input keygen link meta param"
+_CLOSED_BY_SIBLING = "p li dt dd option tr td th tbody thead tfoot colgroup caption"
+_NOT_NESTING = frozenset(f"{_VOID} source track wbr {_CLOSED_BY_SIBLING}".split())
+
+
+def _costly_markup(html: str) -> bool:
+    """Whether ``html`` nests deeper than ``_MAX_DEPTH`` or opens over ``_MAX_TAGS``
+    elements that may nest.
+
+    The depth is an estimate from the tags alone: an end tag closes one open element
+    of its name, if any.
+    """
+    if html.count("<") <= _MAX_DEPTH:
+        return False
+    open_count: dict[str, int] = {}
+    depth = opened = 0
+    for match in _TAG_NAME_RE.finditer(html):
+        name = match.group(2).lower()
+        if name in _NOT_NESTING:
+            continue
+        if not match.group(1):
+            open_count[name] = open_count.get(name, 0) + 1
+            depth += 1
+            opened += 1
+            if depth > _MAX_DEPTH or opened > _MAX_TAGS:
+                return True
+        elif open_count.get(name):
+            open_count[name] -= 1
+            depth -= 1
+    return False
+
+
+def _text_as_html(text: str) -> str:
+    paragraphs = (p.strip() for p in text.split("\n\n"))
+    return "".join("<p>" + _escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs if p)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @cache
