@@ -185,25 +185,30 @@ def _looks_like_html(body: bytes) -> bool:
 def _finish_entries(entries: list[ParsedEntry], ctx: _Context) -> tuple[ParsedEntry, ...]:
     """Drop empty entries and exact repeats; make GUIDs unique within the feed.
 
-    A GUID reused for a *different* item (broken CMSes do this) would make the store
-    overwrite one story with another, so later reuses keep their content but lose the
-    GUID (the store then identifies them by link/content).
+    A GUID shared by *different* items (broken CMSes do this) identifies none of them:
+    which item comes first changes from poll to poll (a new item on top takes it over),
+    and the store would overwrite one story with another. So every item sharing it keeps
+    its content but loses the GUID (the store then identifies them by link/content).
     """
+    variants: dict[str, set[tuple[str | None, str]]] = {}
+    for entry in entries:
+        if entry.guid is not None:
+            variants.setdefault(entry.guid, set()).add((entry.link, entry.title))
+    shared = {guid for guid, seen_as in variants.items() if len(seen_as) > 1}
     out: list[ParsedEntry] = []
-    seen: dict[str, ParsedEntry] = {}
+    seen: set[tuple[str, str | None, str]] = set()
     empty = repeats = reused = 0
     for entry in entries:
         if not (entry.title.strip() or entry.link or entry.summary_html or entry.content_html):
             empty += 1
             continue
         if entry.guid is not None:
-            first = seen.get(entry.guid)
-            if first is None:
-                seen[entry.guid] = entry
-            elif first.link == entry.link and first.title == entry.title:
+            key = (entry.guid, entry.link, entry.title)
+            if key in seen:
                 repeats += 1
                 continue
-            else:
+            seen.add(key)
+            if entry.guid in shared:
                 reused += 1
                 entry = ParsedEntry(
                     guid=None,
@@ -222,7 +227,7 @@ def _finish_entries(entries: list[ParsedEntry], ctx: _Context) -> tuple[ParsedEn
     if repeats:
         ctx.warn(f"{repeats} repeated entries dropped (same GUID, link and title)")
     if reused:
-        ctx.warn(f"{reused} entries reuse another entry's GUID; kept without a GUID")
+        ctx.warn(f"{reused} entries share a GUID with a different entry; kept without it")
     limit = ctx.settings.max_entries
     if len(out) > limit:
         ctx.warn(f"{len(out)} entries; only the first {limit} kept")

@@ -11,12 +11,18 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from aggregator import normalize as normalize_module
 from aggregator.models import ParsedEntry
 from aggregator.normalize import NormalizeSettings, normalize_entry
 from aggregator.parse import parse_feed
+from aggregator.pipeline import PipelineSettings
+from aggregator.store import FeedSpec, Store
+from aggregator.store.schema import articles
 from aggregator.text import sanitize_html
+from tests.support.httpserver import LocalServer
+from tests.support.poller import local_poller
 
 FETCHED_AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 FEED_URL = "https://feed.example/rss"
@@ -138,3 +144,36 @@ def test_a_link_header_full_of_angle_brackets_still_yields_the_hub() -> None:
     headers = {"link": "<" * 5000 + ', <<https://hub.example/>; rel="hub"'}
     feed = parse_feed(rss(), url=FEED_URL, headers=headers, fetched_at=FETCHED_AT)
     assert feed.hub_url == "https://hub.example/"
+
+
+async def test_a_guid_shared_by_every_item_loses_no_story(store: Store) -> None:
+    # A CMS that gives every item one GUID: when a new item is put on top it took the
+    # GUID over (first come keeps it), overwrote the old top story's row as an "update"
+    # (no alert, no new article) and the old story came back as new without a GUID.
+    def feed(*items: tuple[str, str]) -> bytes:
+        body = "".join(
+            f"<item><title>{title}</title><link>https://wire.example/{slug}</link>"
+            f"<guid isPermaLink='false'>same</guid></item>"
+            for slug, title in items
+        )
+        return f'<rss version="2.0"><channel><title>W</title>{body}</channel></rss>'.encode()
+
+    a, b, c, d = (
+        ("a", "Troops reach Kursk"),
+        ("b", "Moldova votes"),
+        ("c", "Storm hits harbour"),
+        ("d", "Ceasefire talks open"),
+    )
+    with LocalServer() as server:
+        server.static("/feed", feed(a, b, c), content_type="application/rss+xml")
+        store.sync_feeds([FeedSpec("wire", server.url("/feed"))], datetime.now(UTC))
+        async with local_poller(store, PipelineSettings(owner="t")) as poller:
+            (state,) = await poller.claim(10, names=["wire"], force=True)
+            first = await poller.poll(state)
+            server.static("/feed", feed(d, a, b, c), content_type="application/rss+xml")
+            (state,) = await poller.claim(10, names=["wire"], force=True)
+            second = await poller.poll(state)
+    assert (first.new, second.new, second.updated) == (3, 1, 0)
+    with store.engine.connect() as conn:
+        titles = sorted(conn.execute(select(articles.c.title)).scalars())
+    assert titles == sorted(t for _, t in (a, b, c, d))
