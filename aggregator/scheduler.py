@@ -94,10 +94,22 @@ async def poll_once(
             if on_claimed:
                 on_claimed(len(claimed))
             sem = asyncio.Semaphore(cfg.concurrency)
+            crashed: list[str] = []
 
             async def one(feed: FeedState) -> None:
-                async with sem:
-                    summary = await poller.poll(feed)
+                # As in the daemon: one feed's failure to store, or a bug it trips, is
+                # logged and the other feeds go on (and their articles are processed).
+                try:
+                    async with sem:
+                        summary = await poller.poll(feed)
+                except StorageError as exc:
+                    log.error("poll of %r not stored: %s", feed.name, exc)
+                    crashed.append(feed.name)
+                    return
+                except Exception:
+                    log.exception("poll of %r crashed", feed.name)
+                    crashed.append(feed.name)
+                    return
                 results.append(summary)
                 if on_result:
                     on_result(summary)
@@ -118,6 +130,9 @@ async def poll_once(
                     pass
             finally:
                 lock.release()
+        if crashed:
+            which = ", ".join(repr(n) for n in sorted(crashed))
+            raise AggregatorError(f"{len(crashed)} poll(s) failed unexpectedly: {which}")
     finally:
         writer.shutdown(wait=True)
         if cpu is not None:
