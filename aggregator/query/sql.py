@@ -142,14 +142,18 @@ def _fts5(node: Node, query: Query) -> str:
         return "(" + " OR ".join(_fts5(c, query) for c in node.children) + ")"
     if isinstance(node, Not):
         raise _fts5_cannot(query, node)
-    # FTS5's NOT is binary ("a NOT b"), so an AND becomes (positives) NOT n1 NOT n2.
+    # FTS5's NOT is binary ("a NOT b"), so an AND becomes (positives) NOT (n1 OR n2):
+    # one flat OR, as `((p NOT n1) NOT n2) ...` nests a level per excluded word and
+    # overflows FTS5's parser stack at about a hundred (PostgreSQL runs those queries).
     positives = [c for c in node.children if not isinstance(c, Not)]
     negatives = [c.child for c in node.children if isinstance(c, Not)]
     if not positives:
         raise _fts5_cannot(query, node)
     expr = " AND ".join(_fts5(c, query) for c in positives)
-    for neg in negatives:
-        expr = f"({expr}) NOT {_fts5(neg, query)}"
+    if negatives:
+        excluded = [_fts5(neg, query) for neg in negatives]
+        either = excluded[0] if len(excluded) == 1 else "(" + " OR ".join(excluded) + ")"
+        expr = f"({expr}) NOT {either}"
     return f"({expr})"
 
 
