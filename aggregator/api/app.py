@@ -147,11 +147,15 @@ def _problem(status: int, error: str, detail: str, position: int | None = None) 
     return JSONResponse(body, status_code=status)
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | None, name: str) -> datetime | None:
     """Query-string times without a zone are UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:
+        # 0001-01-01T00:00+01:00 is a valid ISO time whose UTC instant is in year 0.
+        raise HTTPException(422, f"{name}: the time is out of range once in UTC") from exc
 
 
 def _safe_summary(a: ArticleSummary) -> ArticleSummary:
@@ -179,8 +183,8 @@ async def search_filters(
         feeds=tuple(feed or ()),
         cluster=cluster,
         language=language,
-        since=_utc(since),
-        until=_utc(until),
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
     )
 
 
@@ -247,7 +251,7 @@ def create_app(
         before: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> list[EventSummary]:
-        return archive.events(topic=topic, before=_utc(before), limit=limit)
+        return archive.events(topic=topic, before=_utc(before, "before"), limit=limit)
 
     @api.get("/events/{event_id}", responses={404: {"model": Problem}})
     def get_event(event_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> EventDetail:

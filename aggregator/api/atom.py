@@ -36,7 +36,9 @@ class Entry:
 
 
 def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    node = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+    # Attributes too: a link can carry what the request's path did (a topic name).
+    clean = {name: _NOT_XML.sub("", value) for name, value in attrs.items()}
+    node = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", clean)
     if text is not None:
         node.text = _NOT_XML.sub("", text)
     return node

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -116,11 +116,14 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
     @app.get("/topics/{name}.atom", include_in_schema=True, response_class=Response)
     def topic_atom(request: Request, name: str) -> Response:
         base = base_url(request)
+        # The name arrives decoded: quoted again, a space, '?' or '#' in it stays part
+        # of the path instead of breaking the feed's id and links.
+        path = f"{base}/topics/{quote(name, safe='')}"
         body = atom.render_feed(
-            feed_id=f"{base}/topics/{name}",
+            feed_id=path,
             title=f"{settings.title}: {name}",
-            self_url=f"{base}/topics/{name}.atom",
-            alternate=f"{base}/topics/{name}",
+            self_url=f"{path}.atom",
+            alternate=path,
             entries=atom.event_entries(base, archive.events(topic=name, limit=50)),
         )
         return Response(body, media_type=atom.CONTENT_TYPE)
