@@ -38,11 +38,24 @@ def _word_pattern() -> re.Pattern[str]:
     return re.compile("[\\w" + "".join(ranges) + "]+")
 
 
+# Letters of their own in Cyrillic alphabets, written with a breve or diaeresis but not
+# accented forms of another letter: "й" is not "и" ("войска" and "воиска" are different
+# words), and neither search engine folds them (SQLite's unicode61 folds only Latin
+# diacritics, PostgreSQL's unaccent leaves these alone), so a query folded to "и" found
+# nothing on either. They are set aside across the decomposition. (ё is folded to е,
+# as Russian writers themselves mostly do and as unaccent does.)
+_OWN_LETTERS = "йЙїЇўЎ"
+_SET_ASIDE = {ord(ch): chr(0xE000 + i) for i, ch in enumerate(_OWN_LETTERS)}
+_PUT_BACK = {0xE000 + i: ch for i, ch in enumerate(_OWN_LETTERS)}
+
+
 def fold(text: str) -> str:
     """Case-, accent- and compatibility-fold ``text`` (no splitting)."""
     if not text.isascii():
+        # NFC first: a "й" typed as "и" + combining breve is the letter too.
+        text = unicodedata.normalize("NFC", text).translate(_SET_ASIDE)
         text = unicodedata.normalize("NFKD", text)
-        text = unicodedata.normalize("NFC", _ACCENTS.sub("", text))
+        text = unicodedata.normalize("NFC", _ACCENTS.sub("", text)).translate(_PUT_BACK)
     return text.casefold()
 
 
