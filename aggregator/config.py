@@ -50,6 +50,13 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Beyond a century a duration is a typo (`1e9d`), and it would overflow the timedelta
+# and the scheduler built from it when the daemon starts, past `config check`.
+_MAX_DURATION = 100 * 365 * 86400.0
+# YAML aliases share nodes: a few lines of nested anchors (a "billion laughs") stand for
+# a tree of 10**9 values that the substitution and the validation would both walk.
+# A real feeds.yaml has a few thousand values.
+_MAX_VALUES = 1_000_000
 
 
 def parse_duration(value: object) -> float:
@@ -71,8 +78,21 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"bad duration {value!r}: use e.g. '30s', '5m', '1h30m', '2d'")
     else:
         raise ValueError("expected a duration like '30s', '5m', '1h30m' or a number of seconds")
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ValueError(f"bad duration {value!r}: not a finite number")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > _MAX_DURATION:
+        raise ValueError(f"bad duration {value!r}: longer than 100 years")
+    return seconds
+
+
+def parse_positive_duration(value: object) -> float:
+    """A duration that must be above zero: a tick, a lease or a timeout of 0s is a busy
+    loop, a claim that expires as it is taken (work done twice), or no time at all."""
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be a positive duration")
     return seconds
 
 
@@ -85,11 +105,16 @@ def parse_size(value: object) -> int:
     if isinstance(value, str):
         m = _SIZE_RE.match(value)
         if m:
-            return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+            size = int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "b").lower()])
+            # "0" or "0.1B" round to nothing: a body cap of 0 refuses every feed.
+            if size <= 0:
+                raise ValueError(f"bad size {value!r}: must be at least one byte")
+            return size
     raise ValueError(f"bad size {value!r}: use e.g. '10MiB', '500KB' or a number of bytes")
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[float, BeforeValidator(parse_positive_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -126,23 +151,23 @@ class _Frozen(BaseModel):
 class PollSettings(_Frozen):
     """How often and how politely feeds are polled."""
 
-    tick: Duration = 15.0
-    min_interval: Duration = 300.0
-    max_interval: Duration = 86400.0
-    default_interval: Duration = 3600.0
+    tick: PositiveDuration = 15.0
+    min_interval: PositiveDuration = 300.0
+    max_interval: PositiveDuration = 86400.0
+    default_interval: PositiveDuration = 3600.0
     jitter: float = Field(default=0.1, ge=0, le=0.5)
     concurrency: int = Field(default=100, ge=1, le=2000)
     per_host_connections: int = Field(default=2, ge=1, le=50)
     per_host_min_gap: Duration = 1.0
-    connect_timeout: Duration = 10.0
-    read_timeout: Duration = 30.0
-    total_timeout: Duration = 60.0
+    connect_timeout: PositiveDuration = 10.0
+    read_timeout: PositiveDuration = 30.0
+    total_timeout: PositiveDuration = 60.0
     max_body: Size = 10 * 1024 * 1024
     max_redirects: int = Field(default=5, ge=0, le=20)
-    error_backoff_base: Duration = 600.0
-    error_backoff_cap: Duration = 86400.0
+    error_backoff_base: PositiveDuration = 600.0
+    error_backoff_cap: PositiveDuration = 86400.0
     broken_after: int = Field(default=10, ge=1)
-    lease: Duration = 300.0
+    lease: PositiveDuration = 300.0
     manual_gap: Duration = 300.0  # `poll --feed X` skips feeds polled this recently
     allow_private_networks: bool = False
     parse_workers: int = Field(default=2, ge=0, le=64)
@@ -270,7 +295,7 @@ class EmailChannelConfig(_Frozen):
     password: str | None = Field(default=None, repr=False)
     sender: str = Field(alias="from", min_length=3)
     to: tuple[str, ...] = Field(min_length=1)
-    timeout: Duration = 30.0
+    timeout: PositiveDuration = 30.0
     ca_file: str | None = None
 
     @field_validator("sender", "to")
@@ -289,7 +314,7 @@ class WebhookChannelConfig(_Frozen):
     type: Literal["webhook"]
     url: HttpUrl
     secret: str = Field(min_length=8, repr=False)
-    timeout: Duration = 15.0
+    timeout: PositiveDuration = 15.0
     # Usually a receiver's bearer token: kept out of reprs and logs.
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
 
@@ -340,10 +365,10 @@ class DedupConfig(_Frozen):
 class DeliverySettings(_Frozen):
     """How the outbox is worked."""
 
-    tick: Duration = 5.0
-    lease: Duration = 120.0
+    tick: PositiveDuration = 5.0
+    lease: PositiveDuration = 120.0
     max_attempts: int = Field(default=16, ge=1)
-    max_age: Duration = 172800.0
+    max_age: PositiveDuration = 172800.0
     concurrency: int = Field(default=8, ge=1, le=100)
 
 
@@ -449,6 +474,29 @@ def _substitute_env(node: Any, env: Mapping[str, str], path: str, problems: list
     return node
 
 
+def _too_many_values(node: Any) -> bool:
+    """Whether the document, with its aliases expanded, holds more than _MAX_VALUES
+    values; stops counting there, so a bomb costs no more than a large honest file."""
+    stack, seen = [node], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > _MAX_VALUES:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _items(raw: Mapping[str, Any], section: str) -> list[Any]:
+    """A section's entries, or none when it is not a list (the structural check reports
+    ``feeds: Input should be a valid tuple``; the cross-checks must not crash on it)."""
+    items = raw.get(section)
+    return items if isinstance(items, list) else []
+
+
 def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
     """Checks that span entries: duplicate names and dangling references.
 
@@ -472,20 +520,20 @@ def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
                 seen[name] = i
         names[section] = seen
     urls: dict[str, int] = {}
-    for i, item in enumerate(raw.get("feeds") or []):
+    for i, item in enumerate(_items(raw, "feeds")):
         if isinstance(item, dict) and isinstance(item.get("url"), str):
             url = item["url"].strip()
             if url in urls:
                 problems.append(f"feeds[{i}].url: same URL as feeds[{urls[url]}]")
             else:
                 urls[url] = i
-    for i, rule in enumerate(raw.get("alerts") or []):
+    for i, rule in enumerate(_items(raw, "alerts")):
         if not isinstance(rule, dict):
             continue
         topic = rule.get("topic")
         if isinstance(topic, str) and topic not in names.get("topics", {}):
             problems.append(f"alerts[{i}].topic: unknown topic {topic!r}")
-        for j, ch in enumerate(rule.get("channels") or []):
+        for j, ch in enumerate(_items(rule, "channels")):
             if isinstance(ch, str) and ch not in names.get("channels", {}):
                 problems.append(f"alerts[{i}].channels[{j}]: unknown channel {ch!r}")
 
@@ -576,10 +624,18 @@ def config_from_data(
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): expected a mapping with feeds, topics, alerts …"])
 
+    if _too_many_values(raw):
+        raise ConfigError(
+            [
+                f"(top level): more than {_MAX_VALUES:,} values once YAML aliases are "
+                "expanded; write the entries out instead of nesting anchors"
+            ]
+        )
     problems: list[str] = []
     raw = _substitute_env(raw, env, "", problems)
     _cross_checks(raw, problems)
     problems.extend(_item_checks(raw))
+    problems.extend(_channel_problems(raw))
     config: Config | None = None
     try:
         config = Config.model_validate(raw)
@@ -595,12 +651,19 @@ def config_from_data(
             if len(loc) > 2 and loc[0] == "channels" and loc[2] in ("email", "webhook"):
                 loc = loc[:2] + loc[3:]
             problems.append(f"{_format_loc(loc)}: {msg}")
+    database_url = DEFAULT_DATABASE_URL
     if config is not None:
         problems.extend(_semantic_checks(config))
+        database_url = (
+            env.get(DATABASE_URL_ENV) or config.settings.database_url or DEFAULT_DATABASE_URL
+        )
+        where = DATABASE_URL_ENV if env.get(DATABASE_URL_ENV) else "settings.database_url"
+        url_problem = _database_url_problem(database_url, where)
+        if url_problem is not None:
+            problems.append(url_problem)
     if problems:
         raise ConfigError(problems)
     assert config is not None
-    database_url = env.get(DATABASE_URL_ENV) or config.settings.database_url or DEFAULT_DATABASE_URL
     return LoadedConfig(config=config, path=path, database_url=database_url)
 
 
@@ -634,6 +697,42 @@ def _semantic_checks(config: Config) -> list[str]:
     return problems
 
 
+def _channel_problems(raw: Mapping[str, Any]) -> list[str]:
+    """What each channel's own settings refuse (a webhook secret that is not base64,
+    a username without a password …): otherwise `config check` would pass a file the
+    daemon then refuses, after migrating, without saying which channel. Item by item,
+    like the rule checks, so they come out beside the file's other problems."""
+    from pydantic import TypeAdapter
+
+    from aggregator.wiring import channel_settings  # late: wiring imports this module
+
+    adapter: TypeAdapter[EmailChannelConfig | WebhookChannelConfig] = TypeAdapter(ChannelConfig)
+    problems: list[str] = []
+    for i, item in enumerate(_items(raw, "channels")):
+        try:
+            channel_settings(adapter.validate_python(item))
+        except ValidationError:
+            continue  # reported by the structural check
+        except ConfigError as err:
+            problems.extend(f"channels[{i}].{p}" for p in err.problems)
+    return problems
+
+
+def _database_url_problem(url: str, where: str) -> str | None:
+    """Why ``url`` cannot be the database, or None: caught here rather than as a
+    traceback from the first command that opens it."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        return f"{where}: not a database URL: use sqlite:///PATH or postgresql+psycopg://…"
+    if backend not in ("sqlite", "postgresql"):
+        return f"{where}: unsupported database {backend!r}: use SQLite or PostgreSQL"
+    return None
+
+
 def _item_checks(raw: Mapping[str, Any]) -> list[str]:
     """Query and rule checks, item by item on the raw data, so they are reported even
     when another part of the file is invalid."""
@@ -644,7 +743,7 @@ def _item_checks(raw: Mapping[str, Any]) -> list[str]:
     from aggregator.query import parse_query
 
     problems = []
-    for i, topic in enumerate(raw.get("topics") or []):
+    for i, topic in enumerate(_items(raw, "topics")):
         if isinstance(topic, dict) and isinstance(topic.get("query"), str):
             if not topic["query"].strip():
                 continue  # reported by the structural check
@@ -652,7 +751,7 @@ def _item_checks(raw: Mapping[str, Any]) -> list[str]:
                 parse_query(topic["query"])
             except QueryError as exc:
                 problems.append(f"topics[{i}].query: {exc}")
-    for i, feed in enumerate(raw.get("feeds") or []):
+    for i, feed in enumerate(_items(raw, "feeds")):
         if not isinstance(feed, dict):
             continue
         for key in ("include", "exclude"):
@@ -661,7 +760,7 @@ def _item_checks(raw: Mapping[str, Any]) -> list[str]:
                     parse_query(feed[key])
                 except QueryError as exc:
                     problems.append(f"feeds[{i}].{key}: {exc}")
-    for i, item in enumerate(raw.get("alerts") or []):
+    for i, item in enumerate(_items(raw, "alerts")):
         try:
             rule = AlertRuleConfig.model_validate(item)
         except ValidationError:

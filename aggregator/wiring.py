@@ -156,31 +156,37 @@ def retry_settings(loaded: LoadedConfig) -> RetrySettings:
     return RetrySettings(max_attempts=d.max_attempts, max_age=timedelta(seconds=d.max_age))
 
 
-def channel(cfg: EmailChannelConfig | WebhookChannelConfig, client: httpx.AsyncClient) -> Channel:
+def channel_settings(
+    cfg: EmailChannelConfig | WebhookChannelConfig,
+) -> EmailSettings | WebhookSettings:
+    """A channel's own settings; ConfigError with their problems (the configuration
+    check calls this too, so `config check` refuses what the daemon would)."""
     if isinstance(cfg, EmailChannelConfig):
-        return EmailChannel(
-            EmailSettings(
-                host=cfg.host,
-                sender=cfg.sender,
-                to=tuple(cfg.to),
-                port=cfg.port,
-                security=cfg.security,
-                username=cfg.username,
-                password=cfg.password,
-                timeout=cfg.timeout,
-                ca_file=cfg.ca_file,
-            )
-        )
-    return WebhookChannel(
-        WebhookSettings(
-            url=cfg.url,
-            secret=cfg.secret,
+        return EmailSettings(
+            host=cfg.host,
+            sender=cfg.sender,
+            to=tuple(cfg.to),
+            port=cfg.port,
+            security=cfg.security,
+            username=cfg.username,
+            password=cfg.password,
             timeout=cfg.timeout,
-            headers=dict(cfg.headers),
-            user_agent=user_agent(),
-        ),
-        client,
+            ca_file=cfg.ca_file,
+        )
+    return WebhookSettings(
+        url=cfg.url,
+        secret=cfg.secret,
+        timeout=cfg.timeout,
+        headers=dict(cfg.headers),
+        user_agent=user_agent(),
     )
+
+
+def channel(cfg: EmailChannelConfig | WebhookChannelConfig, client: httpx.AsyncClient) -> Channel:
+    settings = channel_settings(cfg)
+    if isinstance(settings, EmailSettings):
+        return EmailChannel(settings)
+    return WebhookChannel(settings, client)
 
 
 def channels(loaded: LoadedConfig, client: httpx.AsyncClient) -> dict[str, Channel]:

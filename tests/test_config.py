@@ -209,14 +209,16 @@ def test_a_valid_rule_set_loads(tmp_path: Path) -> None:
 topics: [{name: nk, query: 'kursk'}]
 channels:
   - {name: mail, type: email, host: 127.0.0.1, port: 2525, security: none,
-     from: a@example.org, to: [b@example.org], password: '${PW}'}
+     from: a@example.org, to: [b@example.org], username: a, password: '${PW}'}
   - {name: hook, type: webhook, url: 'http://127.0.0.1:9/h', secret: '${SECRET}'}
 alerts:
   - {name: r, topic: nk, channels: [mail, hook], quiet_hours: '22:00-07:00',
      timezone: Europe/Berlin, throttle: 10m, max_per_hour: 5}
   - {name: d, topic: nk, trigger: digest, schedule: '0 7 * * 1-5', channels: [mail]}
 """
-    loaded = load_config(None, text=text, env={"PW": "pw", "SECRET": "whsec_c2VjcmV0c2VjcmV0"})
+    loaded = load_config(
+        None, text=text, env={"PW": "pw", "SECRET": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0"}
+    )
     mail = loaded.config.channel("mail")
     assert mail is not None
     assert mail.type == "email"
