@@ -161,7 +161,11 @@ def cmd_alerts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         require_schema(store)
         if args.alerts_command == "retry":
             if not store.retry_alert(args.id, datetime.now(UTC)):
-                print(f"no failed or pending alert with id {args.id!r}", file=sys.stderr)
+                print(
+                    f"no failed or pending alert with id {args.id!r} "
+                    "(sent already, unknown, or being sent right now)",
+                    file=sys.stderr,
+                )
                 return EXIT_USAGE
             print(f"alert {args.id} queued again; the daemon sends it with the same id")
             return EXIT_OK

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,6 +48,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             after = MigrationContext.configure(conn).get_current_revision()
     except SQLAlchemyError as exc:
         raise StorageError(f"migration failed: {exc}") from exc
+    except CommandError as exc:
+        # A revision this code does not know: a newer aggregator upgraded the database
+        # (a rollback), or the URL points at another application's Alembic database.
+        raise StorageError(
+            f"migration failed: {exc}; the database was written by a newer version of "
+            "aggregator or by another program: run that version, or point "
+            "settings.database_url elsewhere"
+        ) from exc
     # Alembic's own INFO lines are silenced by the CLI (it prints a dozen on every
     # command); this one line says what changed.
     if after != before:
@@ -54,8 +63,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The database's revision (None: no tables yet); StorageError when it cannot be
+    read, e.g. the file is not a database at all."""
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot read the schema revision: {exc}") from exc
 
 
 def head_revision() -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
 from aggregator.store.leases import lease_rows
 from aggregator.store.schema import alerts, channel_state
@@ -96,11 +96,17 @@ class OutboxStatements:
             return [_outbox_item(r) for r in conn.execute(stmt)]
 
     def retry_alert(self, alert_id: str, now: datetime) -> bool:
-        """Put a dead (or pending) alert back in the queue, due now, attempts reset."""
+        """Put a dead (or pending) alert back in the queue, due now, attempts reset.
+
+        Not a pending alert a worker holds right now: clearing its lease would let the
+        next delivery tick claim it while the first send is still in flight, and the
+        alert would go out twice. Once that attempt ends it is sent or due again."""
+        idle = or_(alerts.c.lease_until.is_(None), alerts.c.lease_until < now)
+        retryable = or_(alerts.c.status == "dead", and_(alerts.c.status == "pending", idle))
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(alerts)
-                .where(alerts.c.id == alert_id, alerts.c.status.in_(("dead", "pending")))
+                .where(alerts.c.id == alert_id, retryable)
                 .values(
                     status="pending",
                     due_at=now,
