@@ -23,17 +23,22 @@ Failure classes (``EmailDeliveryError``, a ``DeliveryError``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aggregator.alerts.message import AlertMessage, render_html, render_text, subject
 from aggregator.errors import ConfigError, DeliveryError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 Security = Literal["starttls", "tls", "none"]
 
@@ -177,15 +182,19 @@ class EmailChannel:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        deadline = time.monotonic() + s.timeout
         if s.security == "tls":
-            return smtplib.SMTP_SSL(
+            return _DeadlineSMTPSSL(
                 s.host,
                 s.port,
                 local_hostname=s.helo_name,
                 timeout=s.timeout,
                 context=self._tls_context(),
+                deadline=deadline,
             )
-        return smtplib.SMTP(s.host, s.port, local_hostname=s.helo_name, timeout=s.timeout)
+        return _DeadlineSMTP(
+            s.host, s.port, local_hostname=s.helo_name, timeout=s.timeout, deadline=deadline
+        )
 
     def _deliver(self, mail: EmailMessage) -> None:
         """Blocking: runs in a worker thread. Translates every smtplib failure."""
@@ -239,3 +248,49 @@ class EmailChannel:
             raise EmailDeliveryError(f"SMTP error: {_text(str(exc))}") from exc
         if refused:
             raise _refused(refused, partial=True)
+
+
+class _DeadlineSMTP(smtplib.SMTP):
+    """smtplib with one deadline for the whole attempt, not only per socket operation.
+
+    A server answering each of the dozen commands just inside ``timeout`` would
+    otherwise hold a send for many times ``timeout``: past the outbox lease, when
+    another delivery tick claims the alert and sends it a second time.
+    """
+
+    def __init__(self, *args: Any, deadline: float, **kwargs: Any) -> None:
+        self._deadline = deadline
+        super().__init__(*args, **kwargs)
+
+    def _bound(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the attempt's deadline passed")
+        if self.sock is not None:
+            # A closed socket: the send or the read itself reports it, as in smtplib.
+            with contextlib.suppress(OSError):
+                self.sock.settimeout(remaining)
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        self._bound()
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        self._bound()
+        return super().getreply()
+
+    def __exit__(self, *exc_info: object) -> None:
+        # QUIT comes after the server accepted the message (or after the attempt
+        # failed): neither its lateness nor its answer may turn a delivered alert into
+        # a failure that sends it again. smtplib's own exit raises on a reply not 221.
+        self._deadline = time.monotonic() + float(self.timeout)
+        try:
+            self.docmd("QUIT")
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            self.close()
+
+
+class _DeadlineSMTPSSL(_DeadlineSMTP, smtplib.SMTP_SSL):
+    """Implicit TLS with the same deadline."""
