@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aggregator.models import Article
@@ -63,3 +64,20 @@ def poll_record(feed_id: int, **kw: Any) -> PollRecord:
     }
     values.update(kw)
     return PollRecord(**values)
+
+
+def reports(titles: Sequence[str], start: int) -> list[tuple[str, Article]]:
+    """One report per title, each from its own outlet ("Outlet N"), a minute apart."""
+    return [
+        (
+            f"Outlet {start + i}",
+            article(
+                t,
+                guid=f"g{start + i}",
+                feed=f"Outlet {start + i}",
+                text=t,
+                published=NOW + timedelta(minutes=start + i),
+            ),
+        )
+        for i, t in enumerate(titles)
+    ]

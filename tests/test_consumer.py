@@ -18,7 +18,7 @@ from aggregator.query import parse_query
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, clusters
-from tests.factories import NOW, article, poll_record
+from tests.factories import NOW, article, poll_record, reports
 
 TOPIC = parse_query('("north korean" OR dprk OR pyongyang) AND (kursk OR russia* OR putin)')
 KURSK = [
@@ -246,21 +246,6 @@ def test_merge_is_stored_old_ids_resolve_and_restart_keeps_it(store: Store) -> N
 
     def make() -> Consumer:
         return Consumer(store, topics={}, rules=[], settings=settings, clock=lambda: NOW)
-
-    def reports(titles: Sequence[str], start: int) -> list[tuple[str, Article]]:
-        return [
-            (
-                f"Outlet {start + i}",
-                article(
-                    t,
-                    guid=f"g{start + i}",
-                    feed=f"Outlet {start + i}",
-                    text=t,
-                    published=NOW + timedelta(minutes=start + i),
-                ),
-            )
-            for i, t in enumerate(titles)
-        ]
 
     c = make()
     ingest(store, reports(BACKGROUND, 0))

@@ -8,19 +8,15 @@ Reykjavik reports join B: the event has alerted already (as A), so nothing more 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
-
 from sqlalchemy import select
 
 from aggregator.alerts.rules import AlertRuleSpec
 from aggregator.cluster import ClusterSettings
 from aggregator.consumer import Consumer, ConsumerSettings
-from aggregator.models import Article
 from aggregator.query import parse_query
 from aggregator.store import Store
 from aggregator.store.schema import alerts, matches
-from tests.factories import NOW, article
+from tests.factories import NOW, reports
 from tests.test_cluster import BACKGROUND
 from tests.test_consumer import ingest
 
@@ -32,22 +28,6 @@ GRINDAVIK = [
 ]
 BRIDGE = ["Volcano eruption: lava flows reach Grindavik"]  # no "Reykjavik": no match
 LATER = ["Reykjavik volcano eruption: Grindavik lava flows continue"]
-
-
-def reports(titles: Sequence[str], start: int) -> list[tuple[str, Article]]:
-    return [
-        (
-            f"Outlet {start + i}",
-            article(
-                t,
-                guid=f"g{start + i}",
-                feed=f"Outlet {start + i}",
-                text=t,
-                published=NOW + timedelta(minutes=start + i),
-            ),
-        )
-        for i, t in enumerate(titles)
-    ]
 
 
 def make(store: Store, *triggers: str) -> Consumer:
