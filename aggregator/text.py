@@ -12,6 +12,7 @@ import re
 import sys
 import unicodedata
 from functools import cache
+from html import escape
 from typing import Any
 
 import ftfy
@@ -331,11 +332,9 @@ def _costly_markup(html: str) -> bool:
 
 def _text_as_html(text: str) -> str:
     paragraphs = (p.strip() for p in text.split("\n\n"))
-    return "".join("<p>" + _escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs if p)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "".join(
+        "<p>" + escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in paragraphs if p
+    )
 
 
 @cache
