@@ -18,7 +18,7 @@ deleted here. The identities of undated entries among the deleted articles are k
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -111,27 +111,28 @@ class RetentionStatements:
         """A retention run one transaction at a time: each step deletes at most BATCH
         polls or articles and yields what it did, so the daemon runs each step as its
         own unit of work on the writer thread, and can stop between any two."""
+        for n in self._poll_steps(now - polls_age, polls_per_feed):
+            yield PruneCounts(polls=n)
+        if articles_age is not None:
+            yield from self._event_steps(now - articles_age)
+
+    def _poll_steps(self, before: datetime, keep: int) -> Iterator[int]:
         for feed_id in self._feed_ids():
-            while n := self._delete_feed_polls(feed_id, now - polls_age, polls_per_feed):
-                yield PruneCounts(polls=n)
-        if articles_age is None:
-            return
-        while (step := self._event_step(now - articles_age)) is not None:
+            while n := self._delete_feed_polls(feed_id, before, keep):
+                yield n
+
+    def _event_steps(self, before: datetime) -> Iterator[PruneCounts]:
+        while (step := self._event_step(before)) is not None:
             yield step
-        while n := self._delete_digest_alerts(now - articles_age):
+        while n := self._delete_digest_alerts(before):
             yield PruneCounts(alerts=n)
 
     def prune_polls(self, before: datetime, *, keep_per_feed: int, dry_run: bool = False) -> int:
         """Delete polls started before ``before``, except each feed's ``keep_per_feed``
         newest (a feed polled rarely, or disabled, keeps the history its page shows)."""
-        total = 0
-        for feed_id in self._feed_ids():
-            if dry_run:
-                total += self._count_feed_polls(feed_id, before, keep_per_feed)
-                continue
-            while n := self._delete_feed_polls(feed_id, before, keep_per_feed):
-                total += n
-        return total
+        if dry_run:
+            return sum(self._count_feed_polls(f, before, keep_per_feed) for f in self._feed_ids())
+        return sum(self._poll_steps(before, keep_per_feed))
 
     def _feed_ids(self) -> list[int]:
         with self.engine.connect() as conn:
@@ -171,12 +172,7 @@ class RetentionStatements:
         finished alerts and the stubs of events merged into them."""
         if dry_run:
             return self._count_expired(before)
-        done = PruneCounts()
-        while (step := self._event_step(before)) is not None:
-            done += step
-        while n := self._delete_digest_alerts(before):
-            done += PruneCounts(alerts=n)
-        return done
+        return sum(self._event_steps(before), PruneCounts())
 
     def _delete_digest_alerts(self, before: datetime) -> int:
         """Settled alerts of no single event (digests) created before ``before``, up to
