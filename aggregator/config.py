@@ -11,6 +11,7 @@ nothing reads it from a global.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -78,7 +79,7 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"bad duration {value!r}: use e.g. '30s', '5m', '1h30m', '2d'")
     else:
         raise ValueError("expected a duration like '30s', '5m', '1h30m' or a number of seconds")
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    if not math.isfinite(seconds):
         raise ValueError(f"bad duration {value!r}: not a finite number")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
