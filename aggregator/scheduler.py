@@ -29,12 +29,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from aggregator import wiring
 from aggregator.alerts.delivery import Deliverer
+from aggregator.alerts.digest import run_digests
 from aggregator.config import LoadedConfig
-from aggregator.consumer import Consumer
-from aggregator.digest import run_digests
 from aggregator.errors import AggregatorError, ConfigError, StorageError
-from aggregator.fetch import Fetcher
-from aggregator.pipeline import Poller, PollSummary, watch_parent
+from aggregator.poll.fetch import Fetcher
+from aggregator.poll.poller import Poller, PollSummary, watch_parent
+from aggregator.process.consumer import Consumer
 from aggregator.service import SingleInstanceLock, SystemdNotifier, sqlite_lock_path
 from aggregator.store import ConsumerLock, FeedState, PruneCounts, Store
 from aggregator.store.migrate import upgrade

@@ -20,7 +20,6 @@ from aggregator.alerts.email import EmailChannel, EmailSettings
 from aggregator.alerts.retry import RetrySettings
 from aggregator.alerts.rules import AlertRuleSpec, QuietHours
 from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
-from aggregator.cluster import ClusterSettings
 from aggregator.config import (
     AlertRuleConfig,
     EmailChannelConfig,
@@ -28,11 +27,12 @@ from aggregator.config import (
     WebhookChannelConfig,
     user_agent,
 )
-from aggregator.consumer import ConsumerSettings
-from aggregator.dedup import DedupSettings
-from aggregator.match import EntryFilter
-from aggregator.pipeline import PipelineSettings
-from aggregator.policy import PollPolicy
+from aggregator.poll.poller import PipelineSettings
+from aggregator.poll.schedule import PollPolicy
+from aggregator.process.clustering import ClusterSettings
+from aggregator.process.consumer import ConsumerSettings
+from aggregator.process.dedup import DedupSettings
+from aggregator.process.match import EntryFilter
 from aggregator.query import Query, parse_query
 from aggregator.store import FeedSpec, PruneCounts, Store
 

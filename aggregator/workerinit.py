@@ -7,4 +7,4 @@ copy-on-write instead of being imported again, and paid again, in each worker.
 
 from __future__ import annotations
 
-import aggregator.pipeline  # noqa: F401  (what the workers run: process_body and the stages)
+import aggregator.poll.poller  # noqa: F401  (what the workers run: process_body and the stages)

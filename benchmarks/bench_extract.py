@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 from gen_articles import generate_article, render_page  # noqa: E402
 
 from aggregator.errors import ExtractError  # noqa: E402
-from aggregator.extract import ExtractSettings, extract_page  # noqa: E402
+from aggregator.poll.extract import ExtractSettings, extract_page  # noqa: E402
 
 WORD = re.compile(r"\w+")
 

@@ -3,7 +3,7 @@
 Real feed servers answer in 100-300 ms, so a poller needs hundreds of requests in
 flight. This starts the test HTTP server in a *separate process* (so its threads do not
 compete with the client for the GIL), adds ``--latency`` seconds before every response,
-and fetches a gzip-compressed ~4 KB feed through ``aggregator.fetch.Fetcher`` with
+and fetches a gzip-compressed ~4 KB feed through ``aggregator.poll.fetch.Fetcher`` with
 C concurrent requests (``requests = rounds × C``), once with httpx's default
 transport and once with the default aiohttp-backed transport, fresh connections per
 run. It prints the median wall time per configuration, requests/s, the ideal time
@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import feedparser
 import httpx
 
-from aggregator.fetch import Fetcher
 from aggregator.models import FetchRequest, FetchSettings
-from aggregator.parse import parse_feed
+from aggregator.poll.fetch import Fetcher
+from aggregator.poll.parse import parse_feed
 from tests.support.httpserver import LocalServer, Response
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aggregator.match import TopicIndex, match_all
+from aggregator.process.match import TopicIndex, match_all
 from aggregator.query import Document, Query, parse_query
 
 SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]

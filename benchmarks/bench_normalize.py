@@ -39,15 +39,15 @@ sys.path.insert(0, str(HERE.parent))
 
 from gen_articles import GeneratedArticle, generate_articles  # noqa: E402
 
-from aggregator.dedup import DedupIndex, DedupSettings  # noqa: E402
 from aggregator.models import Article, ParsedEntry  # noqa: E402
-from aggregator.normalize import (  # noqa: E402
+from aggregator.poll.normalize import (  # noqa: E402
     NormalizeSettings,
     content_hash,
     normalize_entry,
     shingle_hashes,
     words,
 )
+from aggregator.process.dedup import DedupIndex, DedupSettings  # noqa: E402
 
 PAIRS = HERE.parent / "tests" / "data" / "dedup" / "pairs.jsonl"
 T0 = datetime(2024, 11, 4, tzinfo=UTC)
@@ -311,8 +311,8 @@ def compare_datasketch(rows: list[dict[str, object]]) -> None:
     except ImportError:
         print("   datasketch not installed: comparison skipped")
         return
-    from aggregator.dedup import sketch
-    from aggregator.normalize import words
+    from aggregator.poll.normalize import words
+    from aggregator.process.dedup import sketch
 
     def shingles(text: str) -> list[bytes]:
         w = words(text)

@@ -250,9 +250,9 @@ def child_ours(
     base: str, urls: list[str], concurrency: int, workers: int, tmp: Path
 ) -> tuple[Phase, Phase]:
     from aggregator.config import user_agent
-    from aggregator.fetch import Fetcher
     from aggregator.models import FetchSettings
-    from aggregator.pipeline import PipelineSettings, Poller, PollSummary, process_body
+    from aggregator.poll.fetch import Fetcher
+    from aggregator.poll.poller import PipelineSettings, Poller, PollSummary, process_body
     from aggregator.scheduler import cpu_executor
     from aggregator.store import FeedSpec, Store
     from aggregator.store.migrate import upgrade

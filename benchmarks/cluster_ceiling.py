@@ -4,7 +4,7 @@
 
 Prints, in one run, on the same items (UCI News Aggregator DEV by default):
 
-* **ours**: ``aggregator.cluster`` online, unsupervised, in the seeded shuffled order
+* **ours**: ``aggregator.process.clustering`` online, unsupervised, in the seeded shuffled order
   (the same protocol and code as ``cluster_quality.py``);
 * **merge oracle**: our clusters, each merged into the gold story most of its items
   belong to. No merge rule of any kind, however clever, can beat it without first
@@ -46,7 +46,7 @@ from cluster_quality import (
     run_clusterer,
 )
 
-from aggregator.cluster import ClusterSettings
+from aggregator.process.clustering import ClusterSettings
 
 
 def merge_oracle(rows: Sequence[Row], labels: Labels) -> Labels:

@@ -46,7 +46,7 @@ if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_quality.
 
 from _articles import make_article  # noqa: E402
 
-from aggregator.cluster import Clusterer, ClusterSettings  # noqa: E402
+from aggregator.process.clustering import Clusterer, ClusterSettings  # noqa: E402
 
 DEV = ROOT.parent / "shared" / "data" / "clustering" / "uci-dev.jsonl"
 SCORER = ROOT.parent / "shared" / "tools" / "eval_clusters.py"
@@ -344,11 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     baseline = run_char_baseline(stream)
     base_rate = len(stream) / (time.perf_counter() - t0)
     print(line("baseline char 3-5 TF-IDF", evaluate(scorer, rows, baseline), base_rate))
-    print(line("aggregator.cluster", evaluate(scorer, rows, labels), ours_rate))
+    print(line("process.clustering", evaluate(scorer, rows, labels), ours_rate))
     if use_url:
         print(
             line(
-                "aggregator.cluster, no url",
+                "process.clustering, no url",
                 evaluate(scorer, rows, run_clusterer(stream, settings, use_url=False)),
             )
         )

@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_scale.py
 
 from _articles import make_article  # noqa: E402
 
-from aggregator.cluster import Clusterer, ClusterSettings  # noqa: E402
 from aggregator.models import Article  # noqa: E402
+from aggregator.process.clustering import Clusterer, ClusterSettings  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 # Function words make up ~45 % of English running text; the clusterer drops them.

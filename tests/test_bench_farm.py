@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aggregator.parse import parse_feed
+from aggregator.poll.parse import parse_feed
 
 FARM_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "farm.py"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.cluster import Clusterer, ClusterSettings, featurize
 from aggregator.errors import ConfigError
 from aggregator.models import Article
+from aggregator.process.clustering import Clusterer, ClusterSettings, featurize
 from tests import factories
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

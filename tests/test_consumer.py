@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from aggregator.alerts.digest import run_digests
 from aggregator.alerts.payload import message_from_json
 from aggregator.alerts.rules import AlertRuleSpec
-from aggregator.consumer import Consumer
-from aggregator.digest import run_digests
 from aggregator.models import Article
+from aggregator.process.consumer import Consumer
 from aggregator.query import parse_query
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
@@ -237,8 +237,8 @@ def test_a_failed_commit_loses_nothing(store: Store, crash_at: str) -> None:
 
 
 def test_merge_is_stored_old_ids_resolve_and_restart_keeps_it(store: Store) -> None:
-    from aggregator.cluster import ClusterSettings
-    from aggregator.consumer import ConsumerSettings
+    from aggregator.process.clustering import ClusterSettings
+    from aggregator.process.consumer import ConsumerSettings
     from aggregator.store.archive import Archive
     from tests.test_cluster import BACKGROUND
 

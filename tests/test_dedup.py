@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dedup import DedupIndex, DedupSettings, similarity, sketch
 from aggregator.models import Article
-from aggregator.normalize import content_hash
+from aggregator.poll.normalize import content_hash
+from aggregator.process.dedup import DedupIndex, DedupSettings, similarity, sketch
 from tests import factories
 
 PAIRS = Path(__file__).parent / "data" / "dedup" / "pairs.jsonl"
@@ -214,7 +214,7 @@ def test_similarity_estimates_are_close_to_the_truth(k: int) -> None:
 
 
 def test_fast_probe_agrees_with_the_reference_containment() -> None:
-    from aggregator.dedup import _Probe, containment_samples
+    from aggregator.process.dedup import _Probe, containment_samples
 
     settings = DedupSettings()
     for row in load_pairs()[::7]:

@@ -14,7 +14,7 @@ from aggregator.alerts.email import EmailChannel, EmailSettings
 from aggregator.alerts.retry import RetrySettings
 from aggregator.alerts.rules import AlertRuleSpec
 from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
-from aggregator.consumer import Consumer
+from aggregator.process.consumer import Consumer
 from aggregator.query import parse_query
 from aggregator.store import Store
 from tests.factories import NOW

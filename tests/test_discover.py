@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from aggregator.cli import main
 from aggregator.config import DATABASE_URL_ENV, load_config
-from aggregator.discover import MAX_CHECKED, PROBE_PATHS, FeedLink, find_feed_links, probe_urls
+from aggregator.poll.discover import MAX_CHECKED, PROBE_PATHS, FeedLink, find_feed_links, probe_urls
 from aggregator.store import FeedSpec, Store
 from tests.support.httpserver import LocalServer, Response
 from tests.support.poller import local_poller

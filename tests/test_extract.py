@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ExtractError
-from aggregator.extract import ExtractSettings, choose_text, extract_page, page_metadata
+from aggregator.poll.extract import ExtractSettings, choose_text, extract_page, page_metadata
 
 DATA = Path(__file__).parent / "data" / "extract"
 URL = "https://www.example.com/news/story"

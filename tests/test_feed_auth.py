@@ -11,9 +11,9 @@ import pytest
 
 from aggregator.config import load_config, user_agent
 from aggregator.errors import ConfigError
-from aggregator.fetch import Fetcher
 from aggregator.models import FetchRequest, FetchSettings, RequestAuth, origin_of
-from aggregator.pipeline import PipelineSettings
+from aggregator.poll.fetch import Fetcher
+from aggregator.poll.poller import PipelineSettings
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
 from aggregator.wiring import pipeline_settings
@@ -286,7 +286,7 @@ def test_a_feed_url_with_credentials_is_refused_without_echoing_them(url: str) -
 async def test_topic_backfill_sends_the_articles_own_feeds_login(
     store: Store, server: LocalServer
 ) -> None:
-    from aggregator.consumer import Consumer
+    from aggregator.process.consumer import Consumer
     from aggregator.query import parse_query
 
     def feed_with(guid: str, path: str) -> bytes:

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.match import EntryFilter
-from aggregator.pipeline import PipelineSettings, admit
+from aggregator.poll.poller import PipelineSettings, admit
+from aggregator.process.match import EntryFilter
 from aggregator.query import parse_query
 from aggregator.store import FeedSpec, Store, article_identity
 from aggregator.store.schema import articles

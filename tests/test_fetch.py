@@ -23,7 +23,6 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from aggregator.decompress import BodyReader
 from aggregator.errors import (
     BlockedAddress,
     BodyTooLarge,
@@ -33,13 +32,14 @@ from aggregator.errors import (
     NetworkError,
     TooManyRedirects,
 )
-from aggregator.fetch import (
+from aggregator.models import FetchRequest, FetchResult, FetchSettings
+from aggregator.poll.decompress import BodyReader
+from aggregator.poll.fetch import (
     Fetcher,
     HostBackingOff,
     is_public_address,
     parse_retry_after,
 )
-from aggregator.models import FetchRequest, FetchResult, FetchSettings
 from tests.support.httpserver import LocalServer, RecordedRequest, Response, http_date
 
 FEEDS = Path(__file__).parent / "data" / "feeds"

@@ -19,8 +19,8 @@ import pytest
 
 from aggregator.config import user_agent
 from aggregator.errors import FetchError, NetworkError
-from aggregator.fetch import Fetcher, parse_retry_after
 from aggregator.models import FetchRequest, FetchSettings
+from aggregator.poll.fetch import Fetcher, parse_retry_after
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
 from tests.support.httpserver import LocalServer, Response

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from aggregator import normalize as normalize_module
 from aggregator.models import ParsedEntry
-from aggregator.normalize import NormalizeSettings, normalize_entry
-from aggregator.parse import parse_feed
-from aggregator.pipeline import PipelineSettings
+from aggregator.poll import normalize as normalize_module
+from aggregator.poll.normalize import NormalizeSettings, normalize_entry
+from aggregator.poll.parse import parse_feed
+from aggregator.poll.poller import PipelineSettings
 from aggregator.store import FeedSpec, Store
 from aggregator.store.schema import articles
 from aggregator.text import sanitize_html

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.errors import QueryError
-from aggregator.match import TopicIndex, anchors_of, match_all
 from aggregator.models import Match
+from aggregator.process.match import TopicIndex, anchors_of, match_all
 from aggregator.query import Document, Not, Query, Term, parse_query
 
 NK_TROOPS_QUERY = (

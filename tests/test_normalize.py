@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.models import ParsedEntry
-from aggregator.normalize import (
+from aggregator.poll.normalize import (
     NormalizeSettings,
     canonical_url,
     clean_author,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from aggregator.errors import ParseError
 from aggregator.links import absolutize_html, safe_link, strip_control
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.parse import ParseSettings, parse_feed
+from aggregator.poll.parse import ParseSettings, parse_feed
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example/dir/feed.xml"

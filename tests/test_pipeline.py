@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.pipeline import Poller
+from aggregator.poll.poller import Poller
 from aggregator.store import FeedSpec, FeedState, Store
 from aggregator.store.archive import Archive
 from tests.support.httpserver import LocalServer, Response
@@ -176,7 +176,7 @@ async def test_fulltext_feed_fetches_pages_of_new_articles_and_falls_back(
 async def test_topic_fulltext_backfills_page_text_of_matching_articles(
     store: Store, poller: Poller, server: LocalServer
 ) -> None:
-    from aggregator.consumer import Consumer
+    from aggregator.process.consumer import Consumer
     from aggregator.query import parse_query
 
     items = "".join(

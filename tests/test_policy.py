@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.policy import (
+from aggregator.poll.schedule import (
     PollPlan,
     PollPolicy,
     cache_hint,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from aggregator.config import load_config
 from aggregator.errors import AggregatorError
-from aggregator.pipeline import Poller, PollSummary
+from aggregator.poll.poller import Poller, PollSummary
 from aggregator.scheduler import poll_once
 from aggregator.store import FeedState, Store
 from aggregator.store.schema import articles

@@ -13,8 +13,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
 from aggregator.alerts.rules import AlertRuleSpec, QuietHours
-from aggregator.consumer import Consumer
 from aggregator.models import Article
+from aggregator.process.consumer import Consumer
 from aggregator.query import parse_query
 from aggregator.store import Store
 from tests.factories import NOW, article

@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from aggregator.alerts.rules import AlertRuleSpec
-from aggregator.cluster import ClusterSettings
-from aggregator.consumer import Consumer, ConsumerSettings
+from aggregator.process.clustering import ClusterSettings
+from aggregator.process.consumer import Consumer, ConsumerSettings
 from aggregator.query import parse_query
 from aggregator.store import Store
 from aggregator.store.schema import alerts, matches

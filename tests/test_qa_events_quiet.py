@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from aggregator.alerts.digest import run_digests
 from aggregator.alerts.rules import AlertRuleSpec, QuietHours, quiet_end
-from aggregator.consumer import Consumer
-from aggregator.digest import run_digests
+from aggregator.process.consumer import Consumer
 from aggregator.query import parse_query
 from aggregator.store import Store
 from tests.factories import NOW, article

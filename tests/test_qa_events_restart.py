@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from aggregator.alerts.rules import AlertRuleSpec
-from aggregator.consumer import Consumer
 from aggregator.models import Article
+from aggregator.process.consumer import Consumer
 from aggregator.store import Store
 from aggregator.store.migrate import upgrade
 from aggregator.store.schema import articles, clusters

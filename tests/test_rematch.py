@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from aggregator.alerts.payload import message_from_json
 from aggregator.alerts.rules import AlertRuleSpec
-from aggregator.consumer import Consumer
 from aggregator.errors import StorageError
 from aggregator.models import Article
+from aggregator.process.consumer import Consumer
 from aggregator.query import parse_query
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive

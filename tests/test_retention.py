@@ -16,9 +16,9 @@ from sqlalchemy import event, func, insert, inspect, select, text, update
 
 from aggregator import wiring
 from aggregator.config import load_config
-from aggregator.consumer import Consumer
 from aggregator.errors import ConfigError, StorageError
-from aggregator.pipeline import PipelineSettings
+from aggregator.poll.poller import PipelineSettings
+from aggregator.process.consumer import Consumer
 from aggregator.scheduler import Daemon
 from aggregator.store import ConsumerLock, FeedSpec, PruneCounts, Store, retention
 from aggregator.store.archive import Archive

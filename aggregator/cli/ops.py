@@ -27,7 +27,7 @@ from aggregator.config import LoadedConfig
 from aggregator.errors import ConfigError
 
 if TYPE_CHECKING:
-    from aggregator.discover import Candidate, Discovery
+    from aggregator.poll.discover import Candidate, Discovery
 
 
 def cmd_run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -76,7 +76,7 @@ def _prune(args: argparse.Namespace, loaded: LoadedConfig, store: Any) -> int:
 
 
 def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from aggregator.pipeline import PollSummary
+    from aggregator.poll.poller import PollSummary
     from aggregator.scheduler import poll_once
 
     names = args.feed
@@ -318,8 +318,8 @@ def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from pydantic import TypeAdapter, ValidationError
 
     from aggregator.config import Name
-    from aggregator.discover import discover
-    from aggregator.fetch import Fetcher
+    from aggregator.poll.discover import discover
+    from aggregator.poll.fetch import Fetcher
 
     url = args.url.strip()
     parts = urlsplit(url)

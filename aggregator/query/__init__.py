@@ -24,7 +24,7 @@ folded, split on anything that is not a letter, digit or combining mark. So
 
 A query must require at least one word to be present (``NOT war`` alone is rejected):
 a topic that matches by absence would alert on nearly every article in the stream,
-cannot be indexed by its words (see :mod:`aggregator.match`), and SQLite FTS5 cannot
+cannot be indexed by its words (see :mod:`aggregator.process.match`), and SQLite FTS5 cannot
 run it either.
 
 :func:`parse_query` builds a frozen AST once; :meth:`Query.evaluate` matches it

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from aggregator.config import user_agent
-from aggregator.fetch import Fetcher
 from aggregator.models import FetchSettings
-from aggregator.pipeline import PipelineSettings, Poller
+from aggregator.poll.fetch import Fetcher
+from aggregator.poll.poller import PipelineSettings, Poller
 from aggregator.store import Store
 
 

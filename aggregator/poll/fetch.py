@@ -64,7 +64,6 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from aggregator.decompress import BodyReader, content_codings
 from aggregator.errors import (
     BlockedAddress,
     BodyTooLarge,
@@ -75,7 +74,8 @@ from aggregator.errors import (
     TooManyRedirects,
 )
 from aggregator.models import FetchRequest, FetchResult, FetchSettings, RequestAuth
-from aggregator.netguard import BlockedAddressOSError, GuardedResolver, is_public_address
+from aggregator.poll.decompress import BodyReader, content_codings
+from aggregator.poll.netguard import BlockedAddressOSError, GuardedResolver, is_public_address
 
 __all__ = [
     "FEED_ACCEPT",

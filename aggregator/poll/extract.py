@@ -18,7 +18,7 @@ import trafilatura
 from lxml import etree
 
 from aggregator.errors import ExtractError
-from aggregator.normalize import detect_language, drop_title, paragraph_key, remove_repeats
+from aggregator.poll.normalize import detect_language, drop_title, paragraph_key, remove_repeats
 from aggregator.text import clean_text, html_to_text
 
 __all__ = ["ExtractSettings", "ExtractedPage", "choose_text", "extract_page", "page_metadata"]

@@ -8,9 +8,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aggregator.clustering.features import featurize, title_words
-from aggregator.clustering.settings import ClusterSettings
 from aggregator.models import Article, ClusterDecision
+from aggregator.process.clustering.features import featurize, title_words
+from aggregator.process.clustering.settings import ClusterSettings
 
 
 @dataclass(frozen=True, slots=True)

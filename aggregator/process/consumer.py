@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from aggregator.alerts.message import AlertMessage, ArticleRef, EventSummary
 from aggregator.alerts.payload import message_to_json
 from aggregator.alerts.rules import AlertRuleSpec, EventState, RuleHistory, decide
-from aggregator.cluster import Clusterer, ClusterInfo, ClusterSettings
-from aggregator.dedup import DedupIndex, DedupSettings
-from aggregator.match import TopicIndex
+from aggregator.process.clustering import Clusterer, ClusterInfo, ClusterSettings
+from aggregator.process.dedup import DedupIndex, DedupSettings
+from aggregator.process.match import TopicIndex
 from aggregator.query import Query, document_from_article
 from aggregator.store import (
     ArticleOutcome,
@@ -40,7 +40,7 @@ from aggregator.store import (
     StoredArticle,
 )
 
-log = logging.getLogger("aggregator.consumer")
+log = logging.getLogger("aggregator.process.consumer")
 
 
 @dataclass(frozen=True, slots=True)

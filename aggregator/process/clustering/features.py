@@ -6,8 +6,8 @@ import re
 from collections import Counter
 from urllib.parse import urlsplit
 
-from aggregator.clustering.settings import ClusterSettings
 from aggregator.models import Article
+from aggregator.process.clustering.settings import ClusterSettings
 
 _WORD = re.compile(r"[^\W_]+(?:['’.&][^\W_]+)*")
 _STOP_WORDS = """a about above after again against all also am an and any are as at be because

@@ -18,7 +18,7 @@ from aggregator.alerts.payload import message_to_json
 from aggregator.alerts.rules import AlertRuleSpec, RuleHistory, delivery_time, next_digest_time
 from aggregator.store import OutboxRow, Store
 
-log = logging.getLogger("aggregator.digest")
+log = logging.getLogger("aggregator.alerts.digest")
 
 MAX_EVENTS = 50
 

@@ -2,7 +2,7 @@
 
 Two halves. ``find_feed_links`` is pure: HTML bytes and the page's URL in, the feeds the
 page names in ``<link rel="alternate">`` out, in document order. ``discover`` does the
-I/O through a :class:`~aggregator.fetch.Fetcher` handed in (so the SSRF guard, the size
+I/O through a :class:`~aggregator.poll.fetch.Fetcher` handed in (so the SSRF guard, the size
 caps, the timeouts and the User-Agent of polling all apply) and checks every candidate
 by fetching and parsing it, the way a poll would.
 
@@ -34,10 +34,10 @@ from aggregator.errors import (
     NetworkError,
     ParseError,
 )
-from aggregator.fetch import Fetcher, HostBackingOff
 from aggregator.links import safe_link, strip_control
 from aggregator.models import FetchRequest, FetchResult
-from aggregator.parse import parse_feed
+from aggregator.poll.fetch import Fetcher, HostBackingOff
+from aggregator.poll.parse import parse_feed
 
 __all__ = [
     "MAX_CHECKED",

@@ -35,10 +35,10 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import feedparser.mixin
 
-from aggregator import saxdriver
 from aggregator.errors import ParseError
 from aggregator.links import absolutize_html, safe_link, strip_control
 from aggregator.models import ParsedEntry, ParsedFeed
+from aggregator.poll import saxdriver
 
 __all__ = ["ParseSettings", "parse_feed"]
 
