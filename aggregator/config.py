@@ -705,7 +705,7 @@ def _channel_problems(raw: Mapping[str, Any]) -> list[str]:
     like the rule checks, so they come out beside the file's other problems."""
     from pydantic import TypeAdapter
 
-    from aggregator.wiring import channel_settings  # late: wiring imports this module
+    from aggregator.compose import channel_settings  # late: compose imports this module
 
     adapter: TypeAdapter[EmailChannelConfig | WebhookChannelConfig] = TypeAdapter(ChannelConfig)
     problems: list[str] = []

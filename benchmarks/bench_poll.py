@@ -249,14 +249,14 @@ def child_httpx(
 def child_ours(
     base: str, urls: list[str], concurrency: int, workers: int, tmp: Path
 ) -> tuple[Phase, Phase]:
+    from aggregator.compose import make_owner
     from aggregator.config import user_agent
     from aggregator.models import FetchSettings
     from aggregator.poll.fetch import Fetcher
     from aggregator.poll.poller import PipelineSettings, Poller, PollSummary, process_body
-    from aggregator.scheduler import cpu_executor
     from aggregator.store import FeedSpec, Store
     from aggregator.store.migrate import upgrade
-    from aggregator.wiring import make_owner
+    from aggregator.workers import cpu_executor
 
     store = Store.open(f"sqlite:///{tmp / 'ours.db'}")
     upgrade(store.engine)

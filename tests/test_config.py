@@ -224,7 +224,7 @@ alerts:
     assert mail.type == "email"
     assert mail.password == "pw"
     assert "pw" not in repr(mail)
-    from aggregator.wiring import alert_rules
+    from aggregator.compose import alert_rules
 
     rules = {r.name: r for r in alert_rules(loaded)}
     assert rules["r"].quiet_hours is not None
@@ -235,7 +235,7 @@ alerts:
 def test_clustering_and_dedup_settings_reach_the_stages() -> None:
     from datetime import timedelta
 
-    from aggregator.wiring import consumer_settings
+    from aggregator.compose import consumer_settings
 
     text = """
 settings:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from aggregator.config import load_config
-from aggregator.scheduler import Daemon
+from aggregator.daemon import Daemon
 from aggregator.store.schema import metadata, polls
 from tests.support.httpserver import LocalServer, Response
 from tests.test_e2e_daemon import DATA, wait_for
@@ -187,7 +187,7 @@ def test_parse_workers_exit_when_the_daemon_is_killed() -> None:
     # without watch_parent they, and the forkserver, outlive a SIGKILLed daemon.
     script = (
         "import os, signal\n"
-        "from aggregator.scheduler import cpu_executor\n"
+        "from aggregator.workers import cpu_executor\n"
         "ex = cpu_executor(2)\n"
         "pids = {ex.submit(os.getpid).result() for _ in range(8)}\n"
         "pids |= {ex.submit(os.getppid).result() for _ in range(8)}\n"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aggregator.compose import pipeline_settings
 from aggregator.config import load_config, user_agent
 from aggregator.errors import ConfigError
 from aggregator.models import FetchRequest, FetchSettings, RequestAuth, origin_of
@@ -16,7 +17,6 @@ from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import PipelineSettings
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
-from aggregator.wiring import pipeline_settings
 from tests.support.httpserver import LocalServer, RecordedRequest, Response
 from tests.support.poller import local_poller
 

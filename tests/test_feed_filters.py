@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from aggregator.compose import feed_filters, pipeline_settings
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
 from aggregator.poll.poller import PipelineSettings, admit
@@ -18,7 +19,6 @@ from aggregator.process.match import EntryFilter
 from aggregator.query import parse_query
 from aggregator.store import FeedSpec, Store, article_identity
 from aggregator.store.schema import articles
-from aggregator.wiring import feed_filters, pipeline_settings
 from tests.factories import article
 from tests.support.httpserver import LocalServer, Response
 from tests.support.poller import local_poller

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from aggregator.compose import poll_once
 from aggregator.config import load_config
 from aggregator.errors import AggregatorError
 from aggregator.poll.poller import Poller, PollSummary
-from aggregator.scheduler import poll_once
 from aggregator.store import FeedState, Store
 from aggregator.store.schema import articles
 from tests.support.httpserver import LocalServer

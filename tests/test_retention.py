@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, insert, inspect, select, text, update
 
-from aggregator import wiring
+from aggregator import compose
+from aggregator.compose import pipeline_settings
 from aggregator.config import load_config
+from aggregator.daemon import Daemon
 from aggregator.errors import ConfigError, StorageError
 from aggregator.poll.poller import PipelineSettings
 from aggregator.process.consumer import Consumer
-from aggregator.scheduler import Daemon
 from aggregator.store import ConsumerLock, FeedSpec, PruneCounts, Store, retention
 from aggregator.store.archive import Archive
 from aggregator.store.schema import (
@@ -30,7 +31,6 @@ from aggregator.store.schema import (
     matches,
     polls,
 )
-from aggregator.wiring import pipeline_settings
 from tests.factories import NOW, article, poll_record
 from tests.support.httpserver import LocalServer
 from tests.support.poller import local_poller
@@ -455,7 +455,7 @@ async def test_the_daemon_prunes_a_batch_per_turn_and_stops_between_batches(
         finally:
             turns.append("closed")
 
-    monkeypatch.setattr(wiring, "prune_batches", batches)
+    monkeypatch.setattr(compose, "prune_batches", batches)
     await daemon._retention()
     assert len(turns) == 2
     assert turns[0] != threading.current_thread().name
@@ -469,7 +469,7 @@ async def test_a_locked_database_stops_the_job_with_one_error_line(
         yield PruneCounts(polls=500)
         raise StorageError("prune_batches: database is locked")
 
-    monkeypatch.setattr(wiring, "prune_batches", batches)
+    monkeypatch.setattr(compose, "prune_batches", batches)
     with caplog.at_level(logging.INFO, logger="aggregator.daemon"):
         await daemon._guarded(daemon._retention)()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]

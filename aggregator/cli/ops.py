@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def cmd_run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from aggregator.scheduler import Daemon
+    from aggregator.daemon import Daemon
 
     return asyncio.run(Daemon(loaded).run())
 
@@ -52,10 +52,10 @@ def cmd_db(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def _prune(args: argparse.Namespace, loaded: LoadedConfig, store: Any) -> int:
-    from aggregator import wiring
+    from aggregator import compose
 
     require_schema(store)
-    counts = wiring.prune(store, loaded, dry_run=args.dry_run)
+    counts = compose.prune(store, loaded, dry_run=args.dry_run)
     if args.json:
         dump({"dry_run": args.dry_run, **asdict(counts)})
         return EXIT_OK
@@ -76,8 +76,8 @@ def _prune(args: argparse.Namespace, loaded: LoadedConfig, store: Any) -> int:
 
 
 def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.compose import poll_once
     from aggregator.poll.poller import PollSummary
-    from aggregator.scheduler import poll_once
 
     names = args.feed
     if names:
@@ -232,7 +232,7 @@ def cmd_alerts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def _alerts_test(rule_name: str, loaded: LoadedConfig) -> int:
-    from aggregator import wiring
+    from aggregator import compose
     from aggregator.alerts.message import sample_message
     from aggregator.errors import DeliveryError
 
@@ -246,12 +246,12 @@ def _alerts_test(rule_name: str, loaded: LoadedConfig) -> int:
 
     async def send_all() -> int:
         failures = 0
-        async with wiring.webhook_client() as client:
+        async with compose.webhook_client() as client:
             for name in rule.channels:
                 cfg = loaded.config.channel(name)
                 assert cfg is not None  # the configuration check guarantees it
                 try:
-                    await wiring.channel(cfg, client).send(msg)
+                    await compose.channel(cfg, client).send(msg)
                     print(f"{name}: sent (alert id {msg.alert_id})")
                 except DeliveryError as exc:
                     failures += 1

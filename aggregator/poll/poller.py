@@ -14,10 +14,7 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-import os
 import random
-import select
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -129,36 +126,6 @@ def admit(
     return Admission(
         articles=tuple(kept), filtered=filtered, too_old=too_old, turned_away=frozenset(turned)
     )
-
-
-def watch_parent(pid: int) -> None:
-    """Pool initializer: the worker exits when process ``pid`` (the daemon) is gone.
-
-    Parse workers are children of the forkserver, not of the daemon, and they wait
-    on a queue whose write end they hold themselves: a daemon killed with SIGKILL
-    (or by the OOM killer) would leave them, and the forkserver, running for ever.
-    systemd kills the whole control group; a daemon started any other way needs this.
-    """
-
-    def watch() -> None:
-        try:
-            fd = os.pidfd_open(pid)  # readable once the process has exited
-        except (OSError, AttributeError):  # AttributeError: not Linux
-            fd = None
-        if fd is not None:
-            select.select([fd], [], [])
-        else:  # no pidfd (old kernel): poll
-            while True:
-                time.sleep(2.0)
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                except PermissionError:
-                    continue
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def process_body(

@@ -1,15 +1,19 @@
-"""From the validated configuration to the settings and objects each stage takes.
+"""The composition root: from the validated configuration to the settings and objects
+each stage takes, and ``poll_once``, one pass of both halves without the daemon.
 
-The composition root's helpers: the stages never see the configuration tree, only the
-frozen settings built here.
+The stages never see the configuration tree, only the frozen settings built here.
+The daemon (``aggregator.daemon``) and the CLI build their objects through this module.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import socket
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,14 +31,20 @@ from aggregator.config import (
     WebhookChannelConfig,
     user_agent,
 )
-from aggregator.poll.poller import PipelineSettings
+from aggregator.errors import AggregatorError, StorageError
+from aggregator.poll.fetch import Fetcher
+from aggregator.poll.poller import PipelineSettings, Poller, PollSummary
 from aggregator.poll.schedule import PollPolicy
 from aggregator.process.clustering import ClusterSettings
-from aggregator.process.consumer import ConsumerSettings
+from aggregator.process.consumer import Consumer, ConsumerSettings
 from aggregator.process.dedup import DedupSettings
 from aggregator.process.match import EntryFilter
 from aggregator.query import Query, parse_query
-from aggregator.store import FeedSpec, PruneCounts, Store
+from aggregator.store import ConsumerLock, FeedSpec, FeedState, PruneCounts, Store
+from aggregator.store.migrate import upgrade
+from aggregator.workers import cpu_executor
+
+log = logging.getLogger(__name__)
 
 
 def make_owner() -> str:
@@ -197,3 +207,82 @@ def webhook_client() -> httpx.AsyncClient:
     """The client webhooks go through: no redirects (a 3xx is a failure, per Standard
     Webhooks), no cookies kept, timeouts set per channel on each request."""
     return httpx.AsyncClient(follow_redirects=False, trust_env=False)
+
+
+def prepare_store(loaded: LoadedConfig, *, migrate: bool = True) -> Store:
+    store = Store.open(loaded.database_url)
+    if migrate:
+        upgrade(store.engine)
+    store.sync_feeds(feed_specs(loaded), datetime.now(UTC))
+    return store
+
+
+async def poll_once(
+    loaded: LoadedConfig,
+    *,
+    names: Sequence[str] | None = None,
+    on_result: Callable[[PollSummary], None] | None = None,
+    on_claimed: Callable[[int], None] | None = None,
+    manual_gap: float = 0.0,
+) -> list[PollSummary]:
+    """Poll what is due now (or the named feeds, due or not) once, and return."""
+    store = await asyncio.to_thread(prepare_store, loaded)
+    cfg = loaded.config.settings.poll
+    cpu = cpu_executor(cfg.parse_workers)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
+    results: list[PollSummary] = []
+    try:
+        async with Fetcher(loaded.config.fetch_settings()) as fetcher:
+            settings = pipeline_settings(loaded, make_owner())
+            poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
+            claimed = await poller.claim(
+                100_000, names=names, force=names is not None, force_min_gap=manual_gap
+            )
+            if on_claimed:
+                on_claimed(len(claimed))
+            sem = asyncio.Semaphore(cfg.concurrency)
+            crashed: list[str] = []
+
+            async def one(feed: FeedState) -> None:
+                # As in the daemon: one feed's failure to store, or a bug it trips, is
+                # logged and the other feeds go on (and their articles are processed).
+                try:
+                    async with sem:
+                        summary = await poller.poll(feed)
+                except StorageError as exc:
+                    log.error("poll of %r not stored: %s", feed.name, exc)
+                    crashed.append(feed.name)
+                    return
+                except Exception:
+                    log.exception("poll of %r crashed", feed.name)
+                    crashed.append(feed.name)
+                    return
+                results.append(summary)
+                if on_result:
+                    on_result(summary)
+
+            await asyncio.gather(*(one(f) for f in claimed))
+        # Events, matches and alerts for what was just stored (the daemon does this
+        # continuously; a one-off poll does it once, if no daemon holds the lock).
+        lock = ConsumerLock(store.engine)
+        if await asyncio.to_thread(lock.acquire):
+            try:
+                consumer = Consumer(
+                    store,
+                    topics=topics(loaded),
+                    rules=alert_rules(loaded),
+                    settings=consumer_settings(loaded),
+                )
+                while (await asyncio.to_thread(consumer.process_pending)).articles:
+                    pass
+            finally:
+                lock.release()
+        if crashed:
+            which = ", ".join(repr(n) for n in sorted(crashed))
+            raise AggregatorError(f"{len(crashed)} poll(s) failed unexpectedly: {which}")
+    finally:
+        writer.shutdown(wait=True)
+        if cpu is not None:
+            cpu.shutdown(wait=True, cancel_futures=True)
+        store.close()
+    return results

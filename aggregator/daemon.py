@@ -1,4 +1,7 @@
-"""The daemon: the only APScheduler user.
+"""The daemon: its interval jobs on APScheduler, its signals, its shutdown.
+
+What it runs is built by ``aggregator.compose``; the parse workers come from
+``aggregator.workers``.
 
 One interval job (``tick``) tops up the polls in flight: it claims due feeds (leases in
 the database) up to the concurrency limit and starts one task per feed. No job per
@@ -15,130 +18,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from aggregator import wiring
+from aggregator import compose
 from aggregator.alerts.delivery import Deliverer
 from aggregator.alerts.digest import run_digests
 from aggregator.config import LoadedConfig
-from aggregator.errors import AggregatorError, ConfigError, StorageError
+from aggregator.errors import AggregatorError, StorageError
 from aggregator.poll.fetch import Fetcher
-from aggregator.poll.poller import Poller, PollSummary, watch_parent
+from aggregator.poll.poller import Poller, PollSummary
 from aggregator.process.consumer import Consumer
 from aggregator.service import SingleInstanceLock, SystemdNotifier, sqlite_lock_path
 from aggregator.store import ConsumerLock, FeedState, PruneCounts, Store
-from aggregator.store.migrate import upgrade
+from aggregator.workers import cpu_executor
 
-log = logging.getLogger("aggregator.daemon")
+log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 7.0  # seconds; with the rest of shutdown, well inside systemd's 10 s
-
-
-def cpu_executor(workers: int) -> Executor | None:
-    """Parsing uses both cores through processes; 0 workers means a thread (tests)."""
-    if workers <= 0:
-        return None
-    # forkserver: never fork a process that has event-loop and database threads. The
-    # forkserver imports the stages once (aggregator.workerinit), and every worker
-    # forked from it shares those pages (it applies when the forkserver starts: the
-    # first pool of the process).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["aggregator.workerinit"])
-    return ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=watch_parent,
-        initargs=(os.getpid(),),
-    )
-
-
-def prepare_store(loaded: LoadedConfig, *, migrate: bool = True) -> Store:
-    store = Store.open(loaded.database_url)
-    if migrate:
-        upgrade(store.engine)
-    store.sync_feeds(wiring.feed_specs(loaded), datetime.now(UTC))
-    return store
-
-
-async def poll_once(
-    loaded: LoadedConfig,
-    *,
-    names: Sequence[str] | None = None,
-    on_result: Callable[[PollSummary], None] | None = None,
-    on_claimed: Callable[[int], None] | None = None,
-    manual_gap: float = 0.0,
-) -> list[PollSummary]:
-    """Poll what is due now (or the named feeds, due or not) once, and return."""
-    store = await asyncio.to_thread(prepare_store, loaded)
-    cfg = loaded.config.settings.poll
-    cpu = cpu_executor(cfg.parse_workers)
-    writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
-    results: list[PollSummary] = []
-    try:
-        async with Fetcher(loaded.config.fetch_settings()) as fetcher:
-            settings = wiring.pipeline_settings(loaded, wiring.make_owner())
-            poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
-            claimed = await poller.claim(
-                100_000, names=names, force=names is not None, force_min_gap=manual_gap
-            )
-            if on_claimed:
-                on_claimed(len(claimed))
-            sem = asyncio.Semaphore(cfg.concurrency)
-            crashed: list[str] = []
-
-            async def one(feed: FeedState) -> None:
-                # As in the daemon: one feed's failure to store, or a bug it trips, is
-                # logged and the other feeds go on (and their articles are processed).
-                try:
-                    async with sem:
-                        summary = await poller.poll(feed)
-                except StorageError as exc:
-                    log.error("poll of %r not stored: %s", feed.name, exc)
-                    crashed.append(feed.name)
-                    return
-                except Exception:
-                    log.exception("poll of %r crashed", feed.name)
-                    crashed.append(feed.name)
-                    return
-                results.append(summary)
-                if on_result:
-                    on_result(summary)
-
-            await asyncio.gather(*(one(f) for f in claimed))
-        # Events, matches and alerts for what was just stored (the daemon does this
-        # continuously; a one-off poll does it once, if no daemon holds the lock).
-        lock = ConsumerLock(store.engine)
-        if await asyncio.to_thread(lock.acquire):
-            try:
-                consumer = Consumer(
-                    store,
-                    topics=wiring.topics(loaded),
-                    rules=wiring.alert_rules(loaded),
-                    settings=wiring.consumer_settings(loaded),
-                )
-                while (await asyncio.to_thread(consumer.process_pending)).articles:
-                    pass
-            finally:
-                lock.release()
-        if crashed:
-            which = ", ".join(repr(n) for n in sorted(crashed))
-            raise AggregatorError(f"{len(crashed)} poll(s) failed unexpectedly: {which}")
-    finally:
-        writer.shutdown(wait=True)
-        if cpu is not None:
-            cpu.shutdown(wait=True, cancel_futures=True)
-        store.close()
-    return results
 
 
 @dataclass
@@ -151,7 +55,7 @@ class Daemon:
     def __init__(self, loaded: LoadedConfig, *, notifier: SystemdNotifier | None = None) -> None:
         self.loaded = loaded
         self.notifier = notifier or SystemdNotifier()
-        self.owner = wiring.make_owner()
+        self.owner = compose.make_owner()
         self.stopping = asyncio.Event()
         self.in_flight: dict[int, _Flight] = {}
         self.polls_done = 0
@@ -179,24 +83,24 @@ class Daemon:
         cpu = cpu_executor(settings.poll.parse_workers)
         writer = self.writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
         scheduler = AsyncIOScheduler(timezone=UTC)
-        webhooks = wiring.webhook_client()
+        webhooks = compose.webhook_client()
         try:
-            self.store = store = await asyncio.to_thread(prepare_store, self.loaded)
-            api_task = await self._start_api(store)
+            self.store = store = await asyncio.to_thread(compose.prepare_store, self.loaded)
+            api_task = await self._start_api(store, writer)
             self.consumer_lock = ConsumerLock(store.engine)
             self.consumer = Consumer(
                 store,
-                topics=wiring.topics(self.loaded),
-                rules=wiring.alert_rules(self.loaded),
-                settings=wiring.consumer_settings(self.loaded),
+                topics=compose.topics(self.loaded),
+                rules=compose.alert_rules(self.loaded),
+                settings=compose.consumer_settings(self.loaded),
             )
             delivery = settings.delivery
             self.deliverer = Deliverer(
                 store,
-                wiring.channels(self.loaded, webhooks),
+                compose.channels(self.loaded, webhooks),
                 owner=self.owner,
                 lease_seconds=delivery.lease,
-                retry=wiring.retry_settings(self.loaded),
+                retry=compose.retry_settings(self.loaded),
                 concurrency=delivery.concurrency,
                 writer=writer,
                 on_outcome=self.metrics.alert_done if self.metrics else None,
@@ -205,74 +109,12 @@ class Daemon:
                 self.poller = Poller(
                     store,
                     fetcher,
-                    wiring.pipeline_settings(self.loaded, self.owner),
+                    compose.pipeline_settings(self.loaded, self.owner),
                     cpu=cpu,
                     writer=writer,
                     on_poll=self._on_poll,
                 )
-                scheduler.add_job(
-                    self._guarded(self._consume),
-                    "interval",
-                    seconds=1,
-                    next_run_time=datetime.now(UTC),
-                    max_instances=1,
-                    coalesce=True,
-                    id="consume",
-                )
-                scheduler.add_job(
-                    self._guarded(self._deliver),
-                    "interval",
-                    seconds=delivery.tick,
-                    next_run_time=datetime.now(UTC),
-                    max_instances=1,
-                    coalesce=True,
-                    id="deliver",
-                )
-                scheduler.add_job(
-                    self._guarded(self._tick),
-                    "interval",
-                    seconds=settings.poll.tick,
-                    next_run_time=datetime.now(UTC),
-                    max_instances=1,
-                    coalesce=True,
-                    id="tick",
-                )
-                if any(t.fulltext for t in self.loaded.config.topics):
-                    scheduler.add_job(
-                        self._guarded(self._backfill_fulltext),
-                        "interval",
-                        seconds=15,
-                        max_instances=1,
-                        coalesce=True,
-                        id="fulltext",
-                    )
-                scheduler.add_job(
-                    self._guarded(self._retention),
-                    "interval",
-                    seconds=settings.retention.interval,
-                    # Not at start-up: a restart should resume polling first.
-                    next_run_time=datetime.now(UTC) + timedelta(seconds=60),
-                    max_instances=1,
-                    coalesce=True,
-                    id="retention",
-                )
-                scheduler.add_job(
-                    self._guarded(self._renew_leases),
-                    "interval",
-                    seconds=max(1.0, settings.poll.lease / 3),
-                    max_instances=1,
-                    coalesce=True,
-                    id="renew-leases",
-                )
-                if self.notifier.watchdog_interval:
-                    scheduler.add_job(
-                        self._guarded(self._watchdog),
-                        "interval",
-                        seconds=self.notifier.watchdog_interval,
-                        max_instances=1,
-                        coalesce=True,
-                        id="watchdog",
-                    )
+                self._add_jobs(scheduler)
                 scheduler.start()
                 log.info(
                     "daemon started: %d feeds, database %s, owner %s",
@@ -306,9 +148,46 @@ class Daemon:
         log.info("daemon stopped after %d polls", self.polls_done)
         return 0
 
-    async def _start_api(self, store: Store) -> asyncio.Task[None] | None:
+    def _add_jobs(self, scheduler: AsyncIOScheduler) -> None:
+        """Every job runs at most one instance at a time, skipped runs coalesce, and
+        none leaks an exception (``_guarded``); they differ in interval and first run."""
+        settings = self.loaded.config.settings
+        now = datetime.now(UTC)
+        # (id, job, interval in seconds, first run; None: one interval from now)
+        jobs: list[tuple[str, Callable[[], Awaitable[None]], float, datetime | None]] = [
+            ("consume", self._consume, 1, now),
+            ("deliver", self._deliver, settings.delivery.tick, now),
+            ("tick", self._tick, settings.poll.tick, now),
+        ]
+        if any(t.fulltext for t in self.loaded.config.topics):
+            jobs.append(("fulltext", self._backfill_fulltext, 15, None))
+        # Retention not at start-up: a restart should resume polling first.
+        jobs.append(
+            ("retention", self._retention, settings.retention.interval, now + timedelta(seconds=60))
+        )
+        jobs.append(("renew-leases", self._renew_leases, max(1.0, settings.poll.lease / 3), None))
+        if self.notifier.watchdog_interval:
+            jobs.append(("watchdog", self._watchdog, self.notifier.watchdog_interval, None))
+        for job_id, job, seconds, first in jobs:
+            # APScheduler 3 takes next_run_time=None as "add the job paused": leave the
+            # argument out to get its default (one interval from now).
+            first_run: dict[str, datetime] = {} if first is None else {"next_run_time": first}
+            scheduler.add_job(
+                self._guarded(job),
+                "interval",
+                seconds=seconds,
+                max_instances=1,
+                coalesce=True,
+                id=job_id,
+                **first_run,
+            )
+
+    async def _start_api(
+        self, store: Store, writer: ThreadPoolExecutor
+    ) -> asyncio.Task[None] | None:
         """Serve the archive (API, web page, Atom, /healthz, /metrics) in this process."""
         from aggregator.api.app import ApiSettings, create_app
+        from aggregator.api.commands import StoreCommands
         from aggregator.api.server import serve
         from aggregator.metrics import Metrics
         from aggregator.store.archive import Archive
@@ -332,7 +211,7 @@ class Daemon:
             ),
             health=self._health,
             metrics=self.metrics,
-            commands=self,
+            commands=StoreCommands(store, writer),
         )
         ready = asyncio.Event()
 
@@ -365,44 +244,6 @@ class Daemon:
             self.metrics.poll_done(summary.outcome, summary.duration)
             self.metrics.articles_created(summary.new)
             self.metrics.entries_filtered(summary.filtered)
-
-    # -- write commands of the HTTP API (feeds.yaml stays the source of truth) ---------
-
-    async def add_feed(self, name: str, url: str) -> None:
-        from pydantic import ValidationError
-
-        from aggregator.config import FeedConfig
-
-        try:
-            FeedConfig(name=name, url=url)
-        except ValidationError as exc:
-            raise ConfigError(
-                [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-            ) from exc
-        assert self.store is not None
-        added = await asyncio.get_running_loop().run_in_executor(
-            self.writer, self.store.add_api_feed, name, url, datetime.now(UTC)
-        )
-        if not added:
-            raise ConfigError([f"a feed named {name!r} or with this URL already exists"])
-        log.info("feed %r added over the API: %s", name, url)
-
-    async def remove_feed(self, name: str) -> bool:
-        assert self.store is not None
-        result = await asyncio.get_running_loop().run_in_executor(
-            self.writer, self.store.remove_api_feed, name
-        )
-        if result == "config":
-            raise ConfigError([f"feed {name!r} is declared in feeds.yaml: remove it there"])
-        return bool(result == "removed")
-
-    async def retry_alert(self, alert_id: str) -> bool:
-        assert self.store is not None
-        return bool(
-            await asyncio.get_running_loop().run_in_executor(
-                self.writer, self.store.retry_alert, alert_id, datetime.now(UTC)
-            )
-        )
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if not self.stopping.is_set():
@@ -500,7 +341,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         if not await loop.run_in_executor(self.writer, self.consumer_lock.acquire):
             return
-        steps = wiring.prune_batches(self.store, self.loaded)
+        steps = compose.prune_batches(self.store, self.loaded)
         counts = PruneCounts()
         try:
             while not self.stopping.is_set():
@@ -565,7 +406,7 @@ class Daemon:
                 if stats.articles < self.consumer.settings.batch:
                     break
             assert self.store is not None
-            rules = wiring.alert_rules(self.loaded)
+            rules = compose.alert_rules(self.loaded)
             await loop.run_in_executor(self.writer, run_digests, self.store, rules)
         except StorageError as exc:
             log.error("processing stopped: %s", exc)

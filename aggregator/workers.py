@@ -1,0 +1,67 @@
+"""The parse workers: a process pool, each worker watching the daemon that started it.
+
+This module is also what the forkserver imports once, before it forks any worker:
+importing it imports the stages the workers run (``aggregator.poll.poller``:
+process_body, with lxml, feedparser, trafilatura, numpy …), so every worker starts
+with them already imported and shares those pages copy-on-write instead of importing
+them again, and paying for them again, in each worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import select
+import threading
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor
+
+import aggregator.poll.poller  # noqa: F401  (what the workers run: process_body and the stages)
+
+
+def cpu_executor(workers: int) -> Executor | None:
+    """Parsing uses both cores through processes; 0 workers means a thread (tests)."""
+    if workers <= 0:
+        return None
+    # forkserver: never fork a process that has event-loop and database threads. The
+    # forkserver imports the stages once (this module), and every worker forked from
+    # it shares those pages (it applies when the forkserver starts: the first pool of
+    # the process).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=watch_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def watch_parent(pid: int) -> None:
+    """Pool initializer: the worker exits when process ``pid`` (the daemon) is gone.
+
+    Parse workers are children of the forkserver, not of the daemon, and they wait
+    on a queue whose write end they hold themselves: a daemon killed with SIGKILL
+    (or by the OOM killer) would leave them, and the forkserver, running for ever.
+    systemd kills the whole control group; a daemon started any other way needs this.
+    """
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(pid)  # readable once the process has exited
+        except (OSError, AttributeError):  # AttributeError: not Linux
+            fd = None
+        if fd is not None:
+            select.select([fd], [], [])
+        else:  # no pidfd (old kernel): poll
+            while True:
+                time.sleep(2.0)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    continue
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
