@@ -2,7 +2,8 @@
 
 Everything that *decides* is a pure function (``rules.decide``, ``retry.next_attempt``,
 the renderers in ``message``); the channels only send. The outbox that stores, claims
-and marks alerts lives in ``aggregator.store``; the scheduler drives delivery.
+and marks alerts lives in ``aggregator.store``; the daemon's ``deliver`` job
+(``aggregator.daemon``) drives delivery.
 """
 
 from __future__ import annotations

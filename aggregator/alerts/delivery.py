@@ -24,7 +24,7 @@ from aggregator.alerts.retry import RetrySettings, next_attempt
 from aggregator.errors import DeliveryError
 from aggregator.store import OutboxItem, Store
 
-log = logging.getLogger("aggregator.alerts")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

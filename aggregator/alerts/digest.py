@@ -1,6 +1,7 @@
 """Digest rules: one message per schedule tick with every matching event since the last.
 
-Runs in the consumer (one daemon), after the articles of the moment are processed.
+Run by the daemon holding the consumer lock (its ``consume`` job, ``aggregator.daemon``),
+after the articles of the moment are processed.
 Each tick's message has a dedupe key made of the rule, channel and tick time, and is
 enqueued in the same transaction that advances the rule's digest clock: a tick is sent
 once, never skipped by a crash.
@@ -18,7 +19,7 @@ from aggregator.alerts.payload import message_to_json
 from aggregator.alerts.rules import AlertRuleSpec, RuleHistory, delivery_time, next_digest_time
 from aggregator.store import OutboxRow, Store
 
-log = logging.getLogger("aggregator.alerts.digest")
+log = logging.getLogger(__name__)
 
 MAX_EVENTS = 50
 

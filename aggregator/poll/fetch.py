@@ -1,4 +1,5 @@
-"""The polite fetcher: the only httpx user in the package.
+"""The polite fetcher of feeds and article pages (webhooks have their own httpx client,
+built in ``aggregator.compose``).
 
 ``Fetcher.fetch`` performs one conditional GET and returns a :class:`FetchResult`; it
 never raises for expected failures (network, timeouts, HTTP errors, size caps, SSRF
@@ -106,7 +107,7 @@ class HostBackingOff(HTTPStatusError):
     """
 
 
-# The longest a Retry-After may hold back a host (the scheduler caps feeds the same).
+# The longest a Retry-After may hold back a host (``poll.schedule`` caps feeds the same).
 MAX_HOST_BACKOFF = timedelta(days=7)
 
 # -- pure helpers ------------------------------------------------------------------

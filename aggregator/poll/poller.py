@@ -32,7 +32,7 @@ from aggregator.poll.schedule import PollPlan, PollPolicy, plan_failure, plan_su
 from aggregator.process.match import EntryFilter
 from aggregator.store import FeedState, PollRecord, Store, StoreCounts, article_identity
 
-log = logging.getLogger("aggregator.poll")
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -40,7 +40,7 @@ from aggregator.store import (
     StoredArticle,
 )
 
-log = logging.getLogger("aggregator.process.consumer")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
