@@ -1,6 +1,6 @@
 """When to poll a feed next: a pure function of the poll's result and the feed's state.
 
-The rules (see ../shared/reference/polite-polling.md):
+The rules (see docs/polite-polling.md):
 
 * the interval adapts to how often the feed publishes, between ``min_interval`` and
   ``max_interval``; a per-feed ``interval`` in feeds.yaml overrides it;
