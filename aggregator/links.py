@@ -12,7 +12,9 @@ import html
 import re
 from urllib.parse import urljoin, urlsplit
 
-__all__ = ["absolutize_html", "safe_link", "strip_control"]
+import httpx
+
+__all__ = ["absolutize_html", "http_url_problem", "safe_link", "strip_control"]
 
 # C0 controls except TAB/LF/CR, DEL, C1 controls, lone surrogates (they make UTF-8
 # encoding fail later, in the database driver) and the non-characters U+FFFE/U+FFFF.
@@ -25,6 +27,25 @@ _SAFE_SCHEMES = frozenset({"http", "https"})
 def strip_control(text: str) -> str:
     """Remove characters no text field may carry (keeps TAB, LF, CR)."""
     return _CONTROL.sub("", text)
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why the fetcher could not request ``url``, or None: the check httpx itself makes
+    (an IPv4 address out of range such as 256.0.0.1, an invalid port or host name),
+    plus control characters, which httpx refuses and a database may too (a NUL).
+
+    Configuration and API use this, so that a URL they accept is one every poll can
+    at least send.
+    """
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "control characters (NUL, TAB, newline…) are not allowed in a URL"
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+        return f"invalid URL: {exc}"[:300]
+    if parsed.scheme not in _SAFE_SCHEMES or not parsed.host:
+        return "not an http(s) URL"
+    return None
 
 
 def safe_link(raw: object, base: str) -> str | None:
@@ -97,6 +118,14 @@ def absolutize_html(html_text: str, base: str) -> str:
         value = next(g for g in match.groups()[1:] if g is not None)
         if not value or _ABSOLUTE.match(value):
             return match.group(0)
+        # A browser decodes character references before it reads the scheme, so
+        # "javascript&#58;x()" is javascript:. Judged on the raw value it looked
+        # relative and was joined to the feed URL. Decoded, a scheme shows: http(s)
+        # stays as written, anything else loses the attribute.
+        decoded = _URL_NOISE.sub("", html.unescape(html.unescape(value)))
+        scheme = _SCHEME.match(decoded)
+        if scheme:
+            return match.group(0) if scheme.group(1).lower() in _SAFE_SCHEMES else ""
         value = value.strip()
         if value.startswith("/") and not value.startswith("//") and origin:
             resolved = origin + value  # the common case, without urljoin's cost

@@ -125,7 +125,10 @@ class FetchResult:
     last_modified: str | None
     bytes_wire: int = 0
     bytes_decoded: int = 0
-    elapsed: float = 0.0  # seconds
+    elapsed: float = 0.0  # seconds, from the first request sent
+    # Seconds spent queueing for our own politeness limits (the per-host slots, the
+    # per-host gap) before sending: not the server's time, so not its slowness.
+    waited: float = 0.0
     permanent_url: str | None = None  # set when every redirect hop was 301/308
     retry_after: datetime | None = None  # from Retry-After on 429/503
     error: FetchError | None = None
@@ -156,6 +159,10 @@ class ParsedEntry:
     published: datetime | None
     updated: datetime | None
     date_flagged: bool = False  # an absurd date was dropped
+    # Set when different entries of one document share their GUID or link: what tells
+    # this one apart (a digest of its title, or of its title and content), so the
+    # store keeps each of them instead of the first.
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,7 @@ class Article:
     content_hash: str  # hex digest of the normalized title + text
     fingerprint: int = 0  # reserved: a signed 64-bit fingerprint; 0 (none) for now
     fulltext: str | None = None  # extracted page text, when fetched
+    variant: str | None = None  # ParsedEntry.variant: part of the identity when set
 
 
 @dataclass(frozen=True, slots=True)

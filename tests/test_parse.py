@@ -253,15 +253,25 @@ def test_out_of_range_character_references_are_recovered() -> None:
     assert_clean(feed)
 
 
-def test_parser_crash_that_cannot_be_recovered_is_a_parse_error() -> None:
+def test_parser_crash_in_utf16_is_read_again_as_utf8() -> None:
     # In UTF-16 the references are not ASCII bytes, so they cannot be neutralized
-    # before parsing; feedparser raises and we must turn that into a clear ParseError.
+    # before parsing; feedparser raises. The retry reads the text as UTF-8, where
+    # they can: the entry is kept, with a warning naming the first failure.
     text = (
         '<?xml version="1.0" encoding="utf-16"?>'
-        '<rss version="2.0"><channel><item><title>&#x110000;</title></item></channel></rss>'
+        '<rss version="2.0"><channel><item><title>A &#x110000;</title>'
+        "<link>https://feeds.example/a</link></item></channel></rss>"
     )
     body = b"\xff\xfe" + text.encode("utf-16-le")
-    with pytest.raises(ParseError, match="parser failed"):
+    feed = parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
+    assert [e.link for e in feed.entries] == ["https://feeds.example/a"]
+    assert any("parser failed" in w and "utf-16" in w for w in feed.warnings), feed.warnings
+
+
+def test_parser_crash_with_nothing_readable_is_a_parse_error() -> None:
+    # Garbage that makes feedparser raise and stays garbage when repaired.
+    body = b'<?xml version="1.0" encoding="utf\x00-8"?>\x00\x00\x00'
+    with pytest.raises(ParseError, match="not a feed"):
         parse_feed(body, url=FEED_URL, headers=XML, fetched_at=FETCHED_AT)
 
 
@@ -492,6 +502,11 @@ def test_html_page_after_comments_and_in_utf16_is_not_a_feed() -> None:
         ('<a href="#top">', '<a href="#top">'),
         ('<a href="mailto:a@b.example">', '<a href="mailto:a@b.example">'),
         ('<a href="javascript:x()">', '<a href="javascript:x()">'),  # nh3's job downstream
+        # Behind character references the scheme is the same to a browser: not a
+        # relative link to join to the feed URL, a script link to drop.
+        ('<a href="javascript&#58;x()">', "<a>"),
+        ("<a href='java&#x73;cript&colon;x()' title=t>", "<a title=t>"),
+        ('<a href="https&#58;//x.example/">', '<a href="https&#58;//x.example/">'),
         ("<p>set data=5 or src=x here</p>", "<p>set data=5 or src=x here</p>"),
         ('<pre>&lt;img src="e.png"&gt;</pre>', '<pre>&lt;img src="e.png"&gt;</pre>'),
         ('<a title="x" href="">', '<a title="x" href="">'),

@@ -604,6 +604,7 @@ def normalize_entry(
         fetched_at=_utc(fetched_at),
         language=language,
         content_hash=content_hash(title, text),
+        variant=entry.variant,
     )
 
 

@@ -21,6 +21,10 @@ not a feed at all (empty, an HTML page, garbage, JSON that is not a JSON Feed) r
 from __future__ import annotations
 
 import calendar
+import codecs
+import dataclasses
+import functools
+import hashlib
 import html
 import io
 import json
@@ -32,8 +36,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import charset_normalizer
 import feedparser
 import feedparser.mixin
+from feedparser.namespaces import admin, cc, dc, georss, itunes, mediarss, psc
 
 from aggregator.errors import ParseError
 from aggregator.links import absolutize_html, safe_link, strip_control
@@ -77,6 +83,42 @@ _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 feedparser.mixin._FeedParserMixin.can_be_relative_uri = frozenset(
     feedparser.mixin._FeedParserMixin.can_be_relative_uri
 ) - {"id"}
+
+
+# Extension handlers (GeoRSS, Media RSS, iTunes, Dublin Core…) can raise on input they
+# do not expect: GeoRSS indexes a point with no coordinates, reads an EPSG code with
+# int(), assumes a <where> around a <gml:pos>. Raised inside feedparser, that loses
+# the whole document, every entry with it. An extension element is decoration: the
+# handler that raises is skipped, the element is lost, and the document says so under
+# ``_EXTENSION_ERRORS`` so that the poll carries a warning.
+_EXTENSION_ERRORS = "aggregator_extension_errors"
+_EXTENSION_MODULES = (admin, cc, dc, georss, itunes, mediarss, psc)
+
+
+def _tolerant(name: str, handler: Any) -> Any:
+    @functools.wraps(handler)
+    def call(self: Any, *args: Any) -> Any:
+        try:
+            return handler(self, *args)
+        except Exception as exc:  # a third-party handler's bug: dropped, reported
+            errors = self.feeddata.setdefault(_EXTENSION_ERRORS, [])
+            if len(errors) < 5:
+                errors.append(f"<{name.split('_', 2)[-1]}> ignored ({type(exc).__name__}: {exc})")
+            return None
+
+    return call
+
+
+def _make_extensions_tolerant() -> None:
+    mixin = feedparser.mixin._FeedParserMixin
+    for module in _EXTENSION_MODULES:
+        for attr in vars(module.Namespace):
+            handler = getattr(mixin, attr, None)
+            if attr.startswith(("_start_", "_end_")) and callable(handler):
+                setattr(mixin, attr, _tolerant(attr, handler))
+
+
+_make_extensions_tolerant()
 
 
 def parse_feed(
@@ -170,25 +212,61 @@ def _looks_like_json(body: bytes) -> bool:
     return head.startswith(b"{")
 
 
-_HTML_START = re.compile(
-    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.DOTALL
+# The prolog before the root element: XML declaration, processing instructions,
+# comments, a doctype (with an internal subset), whitespace.
+_PROLOG = re.compile(
+    rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!doctype(?:[^\[>]|\[[^\]]*\])*>)", re.DOTALL | re.IGNORECASE
 )
+_ROOT = re.compile(rb"\s*<([A-Za-z_][-\w.:]*)")
+_HTML_DOCTYPE = re.compile(rb"<!doctype\s+html\b", re.IGNORECASE)
+
+
+def _head(body: bytes) -> bytes:
+    # NULs are dropped so UTF-16 bodies read as ASCII here too.
+    return body[:4096].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff")
+
+
+def _root_element(body: bytes) -> str | None:
+    """The name of the document's first element, after the prolog (None if unseen)."""
+    head = _head(body)
+    pos = 0
+    while match := _PROLOG.match(head, pos):
+        if match.end() == pos:
+            break
+        pos = match.end()
+    root = _ROOT.match(head, pos)
+    return root.group(1).decode("ascii", "replace")[:40] if root else None
 
 
 def _looks_like_html(body: bytes) -> bool:
     # Only the document's start counts: a feed may quote "<html>" in a CDATA section.
-    # NULs are dropped so UTF-16 bodies match too.
-    head = body[:4096].replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xfe\xff").lower()
-    return _HTML_START.match(head) is not None
+    # The root element decides, not the doctype: some CMSes put an HTML doctype in
+    # front of a real <rss> document.
+    root = _root_element(body)
+    if root is not None:
+        return root.lower() in ("html", "head", "body")
+    return _HTML_DOCTYPE.search(_head(body)) is not None
+
+
+def _what_was_seen(body: bytes, headers: Mapping[str, str]) -> str:
+    """ "root element <CHANNEL>, Content-Type text/xml": so a user can tell a wrong URL
+    (an HTML page, an API) from a broken feed."""
+    root = _root_element(body)
+    seen = f"root element <{root}>" if root else "no root element"
+    content_type = strip_control(headers.get("content-type", "")).split(";")[0].strip()
+    return f"{seen}, Content-Type {content_type[:80] or 'missing'}"
 
 
 def _finish_entries(entries: list[ParsedEntry], ctx: _Context) -> tuple[ParsedEntry, ...]:
-    """Drop empty entries and exact repeats; make GUIDs unique within the feed.
+    """Drop empty entries and exact repeats; give every other entry its own identity.
 
     A GUID shared by *different* items (broken CMSes do this) identifies none of them:
     which item comes first changes from poll to poll (a new item on top takes it over),
     and the store would overwrite one story with another. So every item sharing it keeps
-    its content but loses the GUID (the store then identifies them by link/content).
+    its content but loses the GUID (the store then identifies them by link). When the
+    link is shared too (or feedparser copied it from the permalink GUID), the title,
+    then the content, tell them apart (``variant``). Every entry dropped is counted in
+    a warning with its reason: nothing is dropped in silence.
     """
     variants: dict[str, set[tuple[str | None, str]]] = {}
     for entry in entries:
@@ -210,29 +288,61 @@ def _finish_entries(entries: list[ParsedEntry], ctx: _Context) -> tuple[ParsedEn
             seen.add(key)
             if entry.guid in shared:
                 reused += 1
-                entry = ParsedEntry(
-                    guid=None,
-                    link=entry.link,
-                    title=entry.title,
-                    summary_html=entry.summary_html,
-                    content_html=entry.content_html,
-                    author=entry.author,
-                    published=entry.published,
-                    updated=entry.updated,
-                    date_flagged=entry.date_flagged,
-                )
+                entry = dataclasses.replace(entry, guid=None)
         out.append(entry)
+    out, same_key, identical = _tell_apart(out)
+    repeats += identical
     if empty:
         ctx.warn(f"{empty} empty entries dropped (no title, link or content)")
     if repeats:
         ctx.warn(f"{repeats} repeated entries dropped (same GUID, link and title)")
     if reused:
         ctx.warn(f"{reused} entries share a GUID with a different entry; kept without it")
+    if same_key:
+        ctx.warn(f"{same_key} different entries share a GUID or link; told apart by title")
     limit = ctx.settings.max_entries
     if len(out) > limit:
-        ctx.warn(f"{len(out)} entries; only the first {limit} kept")
+        ctx.warn(f"{len(out)} entries; only the first {limit} kept, {len(out) - limit} dropped")
         del out[limit:]
     return tuple(out)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _tell_apart(entries: list[ParsedEntry]) -> tuple[list[ParsedEntry], int, int]:
+    """Entries whose identity (GUID, else link) is shared get a ``variant``: a digest of
+    the title, or of the title and content when the titles are the same too. Entries
+    the same in all of these are repeats and dropped. Returns (entries, how many got a
+    variant, how many repeats were dropped)."""
+    groups: dict[str, list[int]] = {}
+    for i, entry in enumerate(entries):
+        key = f"g:{entry.guid}" if entry.guid else f"l:{entry.link}" if entry.link else None
+        if key is not None:
+            groups.setdefault(key, []).append(i)
+    drop: set[int] = set()
+    given = 0
+    out = list(entries)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        by_title: dict[str, list[int]] = {}
+        for i in members:
+            by_title.setdefault(entries[i].title, []).append(i)
+        seen: set[str] = set()
+        for i in members:
+            entry = entries[i]
+            variant = _digest(entry.title)
+            if len(by_title[entry.title]) > 1:
+                variant = _digest(entry.title, entry.summary_html, entry.content_html)
+            if variant in seen:
+                drop.add(i)
+                continue
+            seen.add(variant)
+            out[i] = dataclasses.replace(entry, variant=variant)
+            given += 1
+    return [e for i, e in enumerate(out) if i not in drop], given, len(drop)
 
 
 def _hub_from_link_header(value: str, base: str) -> str | None:
@@ -305,36 +415,197 @@ def _neutralize_bad_char_refs(body: bytes) -> tuple[bytes, int]:
     return _CHAR_REF.sub(repl, body), count
 
 
-def _parse_xml_feed(body: bytes, headers: Mapping[str, str], ctx: _Context) -> ParsedFeed:
+# -- encodings ------------------------------------------------------------------------
+
+# Longest first: the UTF-32-LE BOM starts with the UTF-16-LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_DECL_ENCODING = re.compile(rb"""^\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([^"'>]*)["']""")
+_DECL_ENCODING_TEXT = re.compile(r"""^(\s*<\?xml\b[^>]*?\bencoding\s*=\s*)["'][^"'>]*["']""")
+_HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]*)""", re.IGNORECASE)
+# Encodings whose clean decoding is evidence: random bytes are rarely valid in them.
+# A single-byte encoding (KOI8-R, windows-1252) decodes nearly anything, so it proves
+# nothing and is trusted last.
+_MULTIBYTE = frozenset(
+    {"utf-8", "shift_jis", "cp932", "euc_jp", "gb2312", "gbk", "gb18030", "big5", "euc_kr"}
+    | {"cp949", "big5hkscs", "iso2022_jp", "utf-16", "utf-16-le", "utf-16-be", "utf-32"}
+)
+
+
+def _codec(name: str) -> str | None:
+    """Python's name for an encoding label, or None when it is not one."""
     try:
-        result = _run_feedparser(body, headers, ctx.base)
-    except Exception as first_exc:  # third-party edge: translated below
-        # feedparser's loose parser calls chr() on references like &#x110000; or
-        # &#99999999999; and lets the error out instead of setting bozo. Those are
-        # recoverable: neutralize the references and parse again.
-        fixed, count = _neutralize_bad_char_refs(body)
-        if not count:
-            raise ParseError(f"not a feed: parser failed ({first_exc})") from first_exc
-        ctx.warn(f"{count} out-of-range character references replaced")
+        return codecs.lookup(name.strip()).name if name.strip() else None
+    except (LookupError, ValueError, TypeError):
+        return None
+
+
+def _decodes(body: bytes, encoding: str) -> bool:
+    try:
+        body.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+# Ideographs, kana, Hangul, full-width forms; not half-width katakana, which is what
+# KOI8-R or windows-1251 bytes turn into when read as Shift-JIS.
+_CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff01-\uff60]")
+_CJK_CODECS = frozenset({"cp932", "shift_jis", "euc_jp", "gb18030", "gbk", "big5", "cp949"})
+
+
+def _detect(body: bytes) -> str | None:
+    """The encoding a mislabelled body is in, when the evidence is strong: a BOM, clean
+    UTF-8, or a CJK multi-byte encoding whose text is all CJK. Statistics on single-byte
+    encodings are not trusted (on a short feed they mistake windows-1252 for Baltic,
+    KOI8-R for Shift-JIS): None then, and feedparser falls back as it always has."""
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return encoding
+    if _decodes(body, "utf-8"):
+        return "utf-8"
+    best = charset_normalizer.from_bytes(body[:65536]).best()
+    guess = _codec(best.encoding) if best is not None else None
+    if guess is None or guess not in _CJK_CODECS or not _decodes(body, guess):
+        return None
+    wide = [ch for ch in body.decode(guess) if ord(ch) > 0x7F]
+    cjk = sum(1 for ch in wide if _CJK.match(ch))
+    return guess if wide and cjk >= 0.9 * len(wide) else None
+
+
+def _with_charset(headers: Mapping[str, str], encoding: str) -> dict[str, str]:
+    out = dict(headers)
+    content_type = out.get("content-type")
+    if content_type:
+        bare = _HTTP_CHARSET.sub("", content_type).rstrip(" ;")
+        out["content-type"] = f"{bare}; charset={encoding}"
+    return out
+
+
+def _transcode(
+    body: bytes, encoding: str, headers: Mapping[str, str]
+) -> tuple[bytes, dict[str, str]]:
+    """The document re-encoded as UTF-8, its declaration and Content-Type saying so,
+    so that feedparser has nothing left to guess."""
+    text = body.decode(encoding, "replace").lstrip("\ufeff")
+    text = _DECL_ENCODING_TEXT.sub(r'\1"utf-8"', text, count=1)
+    return text.encode("utf-8"), _with_charset(headers, "utf-8")
+
+
+def _settle_encoding(
+    body: bytes, headers: Mapping[str, str], ctx: _Context
+) -> tuple[bytes, Mapping[str, str]]:
+    """Decide the document's encoding when its labels disagree or lie.
+
+    XML's own rules first: a byte-order mark decides. Otherwise the HTTP charset and
+    the XML declaration are the candidates; when they disagree, or the one given does
+    not decode the bytes, the encoding under which the bytes decode cleanly wins (a
+    multi-byte one first: clean UTF-8 or Shift-JIS is evidence, clean KOI8-R is not),
+    then statistics. feedparser then gets UTF-8 and a warning is recorded. When the
+    labels agree with the bytes, nothing is touched (feedparser decodes as usual).
+    """
+    if body.isascii():
+        return body, headers  # every ASCII-compatible label reads it alike
+    match = _HTTP_CHARSET.search(headers.get("content-type", ""))
+    http_label = match.group(1) if match else ""
+    decl_match = _DECL_ENCODING.match(body[:1024])
+    decl_label = decl_match.group(1).decode("latin-1") if decl_match else ""
+    http, decl = _codec(http_label), _codec(decl_label)
+    labels = f"HTTP charset {http_label or '-'}, XML declaration {decl_label or '-'}"
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            if any(c and not c.startswith(encoding[:6]) for c in (http, decl)):
+                ctx.warn(
+                    f"encoding: byte-order mark says {encoding} ({labels}); read as {encoding}"
+                )
+                return _transcode(body, encoding, headers)
+            return body, headers
+    # Without a BOM, a document whose first bytes are ASCII "<" is in an
+    # ASCII-compatible encoding (XML 1.0 appendix F): a UTF-16/32 label is wrong, and
+    # the declaration naming something that is no encoding at all is too.
+    ascii_start = b"\x00" not in body[:4]
+    wide = ("utf-16", "utf-32")
+    wrong = [c for c in (http, decl) if c and c.startswith(wide) and ascii_start]
+    wrong += [label for label, c in ((decl_label, decl),) if label and c is None]
+    http, decl = (None if c in wrong else c for c in (http, decl))
+    candidates = list(dict.fromkeys(c for c in (http, decl) if c))
+    if not wrong:
+        if len(candidates) == 1 and _decodes(body, candidates[0]):
+            return body, headers
+        if not candidates and _decodes(body, "utf-8"):
+            return body, headers
+    clean = [c for c in candidates if _decodes(body, c)]
+    chosen = next((c for c in clean if c in _MULTIBYTE), None) if len(clean) > 1 else None
+    if chosen is None and len(clean) == 1 and len(candidates) == 2:
+        chosen = clean[0]
+    if chosen is None and len(clean) > 1:
+        chosen = _detect(body) if _detect(body) in clean else clean[0]
+    if chosen is None and len(candidates) == 1 and clean:
+        chosen = clean[0]  # the one label left after dropping a wrong one
+    if chosen is None:
+        chosen = _detect(body)
+    if chosen is None:
+        return body, headers  # nothing better known: feedparser's own fallbacks
+    ctx.warn(f"encoding: {labels}; the bytes read cleanly as {chosen}, used instead")
+    return _transcode(body, chosen, headers)
+
+
+def _run_leniently(body: bytes, headers: Mapping[str, str], ctx: _Context) -> Any:
+    """feedparser's result, retried once with repairs when feedparser itself raises.
+
+    feedparser lets some errors out instead of setting bozo: chr() on a reference like
+    &#x110000;, a NUL in the encoding name ("embedded null character"), a
+    UnicodeDecodeError when the XML declaration names the wrong encoding. One bad
+    byte must not lose every entry: the retry reads the text under the encoding the
+    bytes really have, drops NULs, neutralizes bad references, declares UTF-8.
+    """
+    try:
+        return _run_feedparser(body, headers, ctx.base)
+    except Exception as first_exc:  # third-party edge: repaired or translated below
+        first = _one_line(f"{type(first_exc).__name__}: {first_exc}")
+        encoding = _detect(body) or "windows-1252"
+        fixed, _ = _transcode(body, encoding, headers)
+        fixed = fixed.replace(b"\x00", b"")
+        fixed, count = _neutralize_bad_char_refs(fixed)
         try:
-            result = _run_feedparser(fixed, headers, ctx.base)
+            result = _run_feedparser(fixed, _with_charset(headers, "utf-8"), ctx.base)
         except Exception as exc:
-            raise ParseError(f"not a feed: parser failed ({exc})") from exc
+            raise ParseError(f"not a feed: parser failed ({first})") from exc
+        repaired = f", {count} out-of-range character references replaced" if count else ""
+        ctx.warn(f"parser failed ({first}); read again as {encoding}{repaired}")
+        return result
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+def _parse_xml_feed(body: bytes, headers: Mapping[str, str], ctx: _Context) -> ParsedFeed:
+    body, headers = _settle_encoding(body, headers, ctx)
+    result = _run_leniently(body, headers, ctx)
 
     version = str(result.get("version") or "")
     entries_raw = result.get("entries") or []
     bozo_exc = result.get("bozo_exception") if result.get("bozo") else None
     if _looks_like_html(body) and (not version or not entries_raw):
-        raise ParseError("not a feed: an HTML page")
+        raise ParseError(f"not a feed: an HTML page ({_what_was_seen(body, headers)})")
     if not version and not entries_raw:
-        reason = f" ({type(bozo_exc).__name__}: {bozo_exc})" if bozo_exc is not None else ""
-        raise ParseError(f"not a feed: no RSS or Atom document found{reason}")
+        seen = _what_was_seen(body, headers)
+        reason = f"; {type(bozo_exc).__name__}: {bozo_exc}" if bozo_exc is not None else ""
+        raise ParseError(f"not a feed: no RSS or Atom document found ({seen}{reason})")
     if bozo_exc is not None:
         ctx.warn(f"{type(bozo_exc).__name__}: {bozo_exc}")
     if not version:
         ctx.warn("unknown feed format; entries read anyway")
 
     feed_meta = result.get("feed") or {}
+    for note in dict.get(feed_meta, _EXTENSION_ERRORS) or ():
+        ctx.warn(f"extension element {note}")
     entries = [_entry_from_feedparser(e, ctx) for e in entries_raw]
     ttl = _ttl_minutes(feed_meta.get("ttl"), ctx)
     skip_hours: frozenset[int] = frozenset()

@@ -148,13 +148,18 @@ def create_db_engine(url: str) -> Engine:
 
 
 def article_identity(article: Article) -> str:
-    """guid, else link, else content hash: what makes an entry the same on the next poll."""
+    """guid, else link, else content hash: what makes an entry the same on the next poll.
+
+    An entry sharing its guid or link with a different entry of the same document
+    carries a ``variant`` (parse decides it), appended so that both are kept."""
     if article.guid:
         key = "g:" + article.guid
     elif article.url:
         key = "l:" + article.url
     else:
         key = "h:" + article.content_hash
+    if article.variant and not key.startswith("h:"):
+        key += "#" + article.variant
     if len(key) > _IDENTITY_MAX:
         key = key[:2] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     return key
@@ -419,11 +424,18 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 )
                 return StoreCounts(0, 0, stored=False)
             counts = self._upsert_articles(conn, record.feed_id, new_articles, record.started_at)
+            warnings = record.warnings
+            if counts.collapsed:
+                warnings += (
+                    f"{counts.collapsed} entries not stored: same identity as an earlier "
+                    "entry of this document",
+                )
             conn.execute(
                 polls.insert().values(
                     feed_id=record.feed_id,
                     started_at=record.started_at,
                     duration=record.duration,
+                    waited=record.waited,
                     outcome=record.outcome,
                     url=record.url,
                     http_status=record.http_status,
@@ -436,7 +448,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                     new_entries=counts.new,
                     updated_entries=counts.updated,
                     error=record.error,
-                    warnings="\n".join(record.warnings) or None,
+                    warnings="\n".join(warnings) or None,
                     next_poll_at=record.next_poll_at,
                 )
             )
@@ -480,6 +492,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
         unique: dict[str, Article] = {}
         for art in batch:
             unique.setdefault(article_identity(art), art)
+        collapsed = len(batch) - len(unique)
         existing: dict[str, tuple[int, str]] = {}
         keys = list(unique)
         for i in range(0, len(keys), 500):
@@ -527,7 +540,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 values["id"] = first + offset
         if inserts:
             conn.execute(articles.insert(), inserts)
-        return StoreCounts(new=len(inserts), updated=updated)
+        return StoreCounts(new=len(inserts), updated=updated, collapsed=collapsed)
 
     @_storage_errors
     def known_identities(self, feed_id: int, batch: Sequence[Article]) -> set[str]:

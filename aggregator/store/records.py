@@ -72,6 +72,9 @@ class PollRecord:
     state: str
     title: str | None = None
     site_url: str | None = None
+    # Seconds queued for the per-host limits before the fetch; ``duration`` excludes
+    # them, so that a feed is judged slow on its own time, not on its neighbours'.
+    waited: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +82,6 @@ class StoreCounts:
     new: int
     updated: int
     stored: bool = True  # False when the lease had passed to another daemon
+    # Entries of the document not stored because an earlier one had the same identity
+    # (parse tells different entries apart, so these are repeats; counted, not silent).
+    collapsed: int = 0
