@@ -33,6 +33,7 @@ from pydantic import (
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.errors import ConfigError
+from aggregator.links import http_url_problem
 from aggregator.models import FetchSettings, RequestAuth, header_problems, origin_of
 
 DEFAULT_DATABASE_URL = "sqlite:///data/aggregator.db"
@@ -123,6 +124,11 @@ def _check_http_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {value!r}")
+    # As the fetcher will use it: a URL accepted here and refused by httpx at every
+    # poll (256.0.0.1, a NUL or TAB) would fail for ever.
+    problem = http_url_problem(value.strip())
+    if problem is not None:
+        raise ValueError(f"{problem}: {value.strip()!r}"[:400])
     return value.strip()
 
 

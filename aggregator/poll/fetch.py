@@ -74,6 +74,7 @@ from aggregator.errors import (
     NetworkError,
     TooManyRedirects,
 )
+from aggregator.links import http_url_problem
 from aggregator.models import FetchRequest, FetchResult, FetchSettings, RequestAuth
 from aggregator.poll.decompress import BodyReader, content_codings
 from aggregator.poll.netguard import BlockedAddressOSError, GuardedResolver, is_public_address
@@ -194,6 +195,7 @@ class _Progress:
     request: FetchRequest
     url: str  # the current hop
     started: float | None = None  # monotonic time of the first send
+    waited: float = 0.0  # seconds queued for our own per-host limits, over all hops
     response: httpx.Response | None = None
     reader: BodyReader | None = None
     permanent_url: str | None = None
@@ -209,6 +211,7 @@ class _Progress:
             bytes_decoded=reader.decoded if reader else 0,
             elapsed=time.monotonic() - self.started if self.started is not None else 0.0,
             permanent_url=self.permanent_url,
+            waited=self.waited,
             **fields,
         )
 
@@ -386,15 +389,22 @@ class Fetcher:
                 port = parts.port
             except ValueError as exc:  # a redirect to "http://host:99999/"
                 return progress.failed(FetchError(url, f"invalid URL: {exc}"))
+            # What httpx would refuse when sending (256.0.0.1, a NUL): a failed fetch
+            # with the reason, like any other, not an exception out of the poll.
+            problem = http_url_problem(url)
+            if problem is not None:
+                return progress.failed(FetchError(url, problem))
             await self._guard(progress, host, port, parts.scheme)
             state = self._host(host)
             # Lock order is always host slot, then global slot, and both are released
             # between hops, so chains crossing hosts cannot deadlock. The host slot
             # covers the whole exchange, body included.
+            queued = time.monotonic()
             async with state.slots:
                 self._check_backoff(progress, host, state)
                 await self._wait_gap(state)
                 async with self._global:
+                    progress.waited += time.monotonic() - queued
                     if progress.started is None:
                         progress.started = time.monotonic()
                         loop = asyncio.get_running_loop()
@@ -456,6 +466,9 @@ class Fetcher:
             # status line, oversized headers, two Content-Lengths) comes out as
             # aiohttp's own ClientResponseError.
             raise _Stop(progress.failed(_translate(progress.url, exc))) from exc
+        except httpx.InvalidURL as exc:  # not an HTTPError: httpx's own URL check
+            error = FetchError(progress.url, _one_line(f"invalid URL: {exc}"))
+            raise _Stop(progress.failed(error)) from exc
         except UnicodeError as exc:
             # A host name IDNA cannot encode (an empty or 64+ character label), found
             # by httpx or by the resolver's getaddrinfo.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
-from aggregator.errors import ExtractError, ParseError
+from aggregator.errors import ExtractError, FetchError, ParseError
 from aggregator.models import Article, FetchRequest, FetchResult, ParsedFeed, RequestAuth
 from aggregator.poll.extract import ExtractedPage, ExtractSettings, choose_text, extract_page
 from aggregator.poll.fetch import Fetcher
@@ -223,7 +223,14 @@ class Poller:
         t0 = time.monotonic()
         etag, last_modified = feed.validators_for(feed.url)
         auth = self.settings.feed_auth.get(feed.name)
-        result = await self.fetcher.fetch(FetchRequest(feed.url, etag, last_modified, auth))
+        request = FetchRequest(feed.url, etag, last_modified, auth)
+        try:
+            result = await self.fetcher.fetch(request)
+        except Exception as exc:  # a bug or an untranslated library error
+            # Raised out of here, it crashed this feed's poll at every tick with
+            # nothing on the feed; recorded, the feed shows why and backs off.
+            log.exception("fetching feed %r raised", feed.name)
+            result = _crashed_fetch(request, exc)
         fetched_at = self.clock()
         processed: ProcessedFeed | None = None
         parse_error: str | None = None
@@ -241,6 +248,11 @@ class Poller:
                     outcome = "ok"
                 except ParseError as exc:
                     parse_error = f"not a readable feed: {exc}"
+                    outcome = "failed"
+                    body_hash = None
+                except Exception as exc:  # a bug in parse/normalize: recorded, backed off
+                    log.exception("processing feed %r raised", feed.name)
+                    parse_error = f"internal error while reading the feed: {_describe(exc)}"
                     outcome = "failed"
                     body_hash = None
         else:
@@ -266,7 +278,9 @@ class Poller:
             feed_id=feed.id,
             owner=self.settings.owner,
             started_at=started,
-            duration=time.monotonic() - t0,
+            # The queueing for the host's turn is the neighbours' time, not this feed's.
+            duration=max(0.0, time.monotonic() - t0 - result.waited),
+            waited=result.waited,
             outcome=outcome,
             url=feed.url,
             http_status=result.status,
@@ -498,6 +512,26 @@ class _ExtractCall:
 
     def __call__(self) -> ExtractedPage:
         return extract_page(self.html, url=self.url, settings=self.settings)
+
+
+def _describe(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+
+
+def _crashed_fetch(request: FetchRequest, exc: Exception) -> FetchResult:
+    """A failed fetch for an exception the fetcher let out."""
+    error = FetchError(request.url, f"internal error while fetching: {_describe(exc)}")
+    error.__cause__ = exc
+    return FetchResult(
+        request=request,
+        final_url=request.url,
+        status=None,
+        headers={},
+        body=None,
+        etag=request.etag,
+        last_modified=request.last_modified,
+        error=error,
+    )
 
 
 def _validators_url(result: FetchResult) -> str:

@@ -549,6 +549,7 @@ class Archive:
                             etag_received=p.etag_received,
                             last_modified_received=p.last_modified_received,
                             warnings=p.warnings,
+                            waited=p.waited,
                         )
                         for p in conn.execute(
                             select(polls)

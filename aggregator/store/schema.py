@@ -165,7 +165,8 @@ polls = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("feed_id", Id, ForeignKey("feeds.id", ondelete="CASCADE"), nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
-    Column("duration", Float, nullable=False),
+    Column("duration", Float, nullable=False),  # fetch and processing, not queueing
+    Column("waited", Float),  # seconds queued for the per-host limits (0010)
     # ok | not_modified | unchanged (same body hash) | failed | deferred (host backoff)
     Column("outcome", String(16), nullable=False),
     Column("url", Text, nullable=False),

@@ -133,6 +133,7 @@ class PollInfo:
     etag_received: str | None = None
     last_modified_received: str | None = None
     warnings: str | None = None
+    waited: float | None = None  # seconds queued for the per-host limits (not in duration)
 
 
 @dataclass(frozen=True, slots=True)
