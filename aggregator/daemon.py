@@ -86,6 +86,13 @@ class Daemon:
         webhooks = compose.webhook_client()
         try:
             self.store = store = await asyncio.to_thread(compose.prepare_store, self.loaded)
+            if self._lock is not None:
+                # SQLite: the single-instance lock proves no other daemon holds a
+                # lease, so those left by a killed predecessor are stale: free them
+                # now instead of waiting out 5 min (feeds) / 120 s (alerts).
+                freed = await asyncio.to_thread(store.release_all_leases)
+                if any(freed):
+                    log.info("released stale leases at start: %d feeds, %d alerts", *freed)
             api_task = await self._start_api(store, writer)
             self.consumer_lock = ConsumerLock(store.engine)
             self.consumer = Consumer(

@@ -95,7 +95,8 @@ async def test_entries_sharing_guid_and_link_are_each_stored(
     assert store.count_articles() == 7
     (info,) = Archive(store.engine).feeds(polls_per_feed=1)
     warnings = info.recent_polls[0].warnings or ""
-    assert "share a GUID" in warnings and "told apart" in warnings, warnings
+    assert "share a GUID" in warnings, warnings
+    assert "told apart" in warnings, warnings
     # The next document, with a new story on top and an exact repeat at the end: the
     # seven keep their identities (nothing new, nothing updated), the repeat is
     # dropped and counted.
@@ -199,9 +200,11 @@ async def test_unsendable_url_is_a_recorded_failure_with_backoff(
     for feed in await poller.claim(10, force=True):
         summary = await poller.poll(feed)
         assert summary.outcome == "failed"
-        assert summary.error is not None and "256.0.0.1" in summary.error
+        assert summary.error is not None
+        assert "256.0.0.1" in summary.error
     for info in Archive(store.engine).feeds():
-        assert info.error_count == 1 and info.last_error
+        assert info.error_count == 1
+        assert info.last_error
         assert info.next_poll_at > datetime.now(UTC)
 
 
@@ -229,9 +232,7 @@ async def test_time_queued_for_the_host_gap_is_recorded_apart(
     writer = ThreadPoolExecutor(1)
     try:
         async with Fetcher(settings) as fetcher:
-            poller = Poller(
-                store, fetcher, PipelineSettings(owner="test"), cpu=None, writer=writer
-            )
+            poller = Poller(store, fetcher, PipelineSettings(owner="test"), cpu=None, writer=writer)
             import asyncio
 
             feeds = await poller.claim(10, force=True)

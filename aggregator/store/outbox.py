@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
 from aggregator.store.leases import lease_rows
-from aggregator.store.schema import alerts, channel_state
+from aggregator.store.schema import alerts, channel_state, feeds
 from aggregator.store.views import AlertInfo, alert_from_row
 
 
@@ -64,6 +64,26 @@ class OutboxStatements:
                     last_error=None,
                 )
             )
+
+    def release_all_leases(self) -> tuple[int, int]:
+        """Free every feed and alert lease: (feeds, alerts) released.
+
+        Only for a daemon that has proved no other holds any: on SQLite the
+        single-instance lock does. A daemon killed with leases out would otherwise
+        leave its feeds unpolled for the feed lease (5 min) and its alerts unsent for
+        the alert lease (120 s) after its restart."""
+        with self.engine.begin() as conn:
+            held_feeds = conn.execute(
+                update(feeds)
+                .where(feeds.c.lease_owner.is_not(None))
+                .values(lease_owner=None, lease_until=None)
+            ).rowcount
+            held_alerts = conn.execute(
+                update(alerts)
+                .where(alerts.c.lease_owner.is_not(None))
+                .values(lease_owner=None, lease_until=None)
+            ).rowcount
+        return int(held_feeds or 0), int(held_alerts or 0)
 
     def mark_alert_failed(
         self, alert_id: str, owner: str, error: str, retry_at: datetime | None

@@ -1,0 +1,104 @@
+"""Issue 18, A: an accepted alert is marked sent at once, and a restarted SQLite daemon
+frees the leases its killed predecessor left, so a crash re-sends at most what was in
+flight (at-least-once with a stable id, the duplicate window bounded by one send)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from aggregator.alerts.delivery import Deliverer
+from aggregator.alerts.message import AlertMessage
+from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
+from aggregator.store import FeedSpec, Store
+from aggregator.store.migrate import upgrade
+from tests.factories import NOW
+from tests.support.httpserver import LocalServer
+from tests.support.webhook_receiver import WebhookReceiver
+from tests.test_daemon_ops import RSS, start_daemon
+from tests.test_delivery import SECRET, enqueue_two_events
+from tests.test_e2e_daemon import wait_for
+
+
+class _WriterGetsBusy:
+    """The real webhook channel, but the writer thread is taken by a long write (a
+    poll, a consumer batch) just as the alert goes out: the moment of the crash
+    window."""
+
+    def __init__(self, inner: WebhookChannel, writer: ThreadPoolExecutor) -> None:
+        self.inner = inner
+        self.writer = writer
+        self.release = threading.Event()
+
+    async def send(self, msg: AlertMessage) -> None:
+        self.writer.submit(self.release.wait, 30)
+        await self.inner.send(msg)
+
+
+async def test_an_accepted_alert_is_marked_sent_without_waiting_for_the_writer(
+    store: Store,
+) -> None:
+    enqueue_two_events(store, ("hook",))
+    writer = ThreadPoolExecutor(1)
+    with WebhookReceiver(SECRET, tolerance=10**10) as receiver:
+        async with httpx.AsyncClient() as client:
+            hook = WebhookChannel(WebhookSettings(url=receiver.url, secret=SECRET), client)
+            busy = _WriterGetsBusy(hook, writer)
+            deliverer = Deliverer(
+                store, {"hook": busy}, owner="t", clock=lambda: NOW, writer=writer
+            )
+            try:
+                # With the writer held, the marks must still land: the run ends.
+                stats = await asyncio.wait_for(deliverer.run_once(), timeout=20)
+                statuses = {a.status for a in store.list_alerts()}
+            finally:
+                busy.release.set()
+                writer.shutdown()
+    assert stats.sent == 2
+    assert statuses == {"sent"}
+    assert len(receiver.delivered_ids) == 2
+
+
+def test_release_all_leases_frees_feeds_and_alerts(store: Store) -> None:
+    enqueue_two_events(store, ("hook",))
+    store.sync_feeds([FeedSpec("wire", "https://wire.example/feed")], NOW)
+    assert store.claim_due_feeds(NOW, owner="dead", lease_seconds=3600, limit=10)
+    assert len(store.claim_due_alerts(NOW, owner="dead", lease_seconds=3600, limit=10)) == 2
+    assert store.release_all_leases() == (1, 2)
+    assert store.release_all_leases() == (0, 0)
+    later = NOW + timedelta(seconds=1)
+    assert len(store.claim_due_alerts(later, owner="new", lease_seconds=60, limit=10)) == 2
+
+
+def test_sqlite_daemon_frees_its_killed_predecessors_leases_at_start(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    with LocalServer() as server:
+        server.static("/feed", RSS, content_type="application/rss+xml")
+        store = Store.open(f"sqlite:///{db}")
+        upgrade(store.engine)
+        now = datetime.now(UTC)
+        store.sync_feeds([FeedSpec("one", server.url("/feed"))], now)
+        # A daemon killed mid-poll: its lease runs for an hour more.
+        assert store.claim_due_feeds(now, owner="killed:1:x", lease_seconds=3600, limit=10)
+        store.close()
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            "settings:\n  poll: {tick: 0.2s, allow_private_networks: true}\n  http: {port: 0}\n"
+            f"feeds:\n  - {{name: one, url: '{server.url('/feed')}'}}\n"
+        )
+        env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{db}")
+        proc = start_daemon(config, env)
+        try:
+            polled = wait_for(lambda: server.requests_for("/feed"), 60)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert polled, err
+    assert "released stale leases at start: 1 feeds" in err
