@@ -21,7 +21,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +38,7 @@ from aggregator.poll.poller import Poller, PollSummary
 from aggregator.process.consumer import Consumer
 from aggregator.service import SingleInstanceLock, SystemdNotifier, sqlite_lock_path
 from aggregator.store import ConsumerLock, FeedState, PruneCounts, Store
+from aggregator.store.writer import WriterThread
 from aggregator.workers import cpu_executor
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Daemon:
         self.consumer: Consumer | None = None
         self.consumer_lock: ConsumerLock | None = None
         self.deliverer: Deliverer | None = None
-        self.writer: ThreadPoolExecutor | None = None
+        self.writer: WriterThread | None = None
         self._lock: SingleInstanceLock | None = None
         self._db_ok = True
         self.metrics: Any = None
@@ -81,7 +82,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
         cpu = cpu_executor(settings.poll.parse_workers)
-        writer = self.writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
+        writer = self.writer = WriterThread("writer")
         scheduler = AsyncIOScheduler(timezone=UTC)
         webhooks = compose.webhook_client()
         try:
@@ -110,6 +111,10 @@ class Daemon:
                 retry=compose.retry_settings(self.loaded),
                 concurrency=delivery.concurrency,
                 writer=writer,
+                # The "sent" mark must not wait behind the queue of poll writes: on
+                # SQLite (one writer) it goes next on the writer thread; PostgreSQL
+                # takes it at once on a connection of its own.
+                marker=writer.urgent if self._lock is not None else None,
                 on_outcome=self.metrics.alert_done if self.metrics else None,
             )
             async with Fetcher(self.loaded.config.fetch_settings()) as fetcher:
@@ -190,7 +195,7 @@ class Daemon:
             )
 
     async def _start_api(
-        self, store: Store, writer: ThreadPoolExecutor
+        self, store: Store, writer: Executor
     ) -> asyncio.Task[None] | None:
         """Serve the archive (API, web page, Atom, /healthz, /metrics) in this process."""
         from aggregator.api.app import ApiSettings, create_app

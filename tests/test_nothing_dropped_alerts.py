@@ -8,7 +8,8 @@ import asyncio
 import os
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from aggregator.alerts.message import AlertMessage
 from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
 from aggregator.store import FeedSpec, Store
 from aggregator.store.migrate import upgrade
+from aggregator.store.writer import WriterThread
 from tests.factories import NOW
 from tests.support.httpserver import LocalServer
 from tests.support.webhook_receiver import WebhookReceiver
@@ -64,6 +66,89 @@ async def test_an_accepted_alert_is_marked_sent_without_waiting_for_the_writer(
     assert stats.sent == 2
     assert statuses == {"sent"}
     assert len(receiver.delivered_ids) == 2
+
+
+def test_writer_thread_runs_an_urgent_job_next() -> None:
+    writer = WriterThread("test-writer")
+    order: list[str] = []
+    held = threading.Event()
+    try:
+        writer.submit(held.wait, 30)
+        queued = [writer.submit(order.append, f"poll {i}") for i in range(3)]
+        urgent = writer.urgent.submit(order.append, "mark")
+        held.set()
+        for future in [*queued, urgent]:
+            future.result(timeout=30)
+    finally:
+        writer.shutdown()
+    assert order == ["mark", "poll 0", "poll 1", "poll 2"]
+    failing = WriterThread("test-writer-2")
+    try:
+        assert isinstance(failing.submit(int, "x").exception(timeout=30), ValueError)
+    finally:
+        failing.shutdown()
+
+
+class _LaneThatReleases(Executor):
+    """The urgent lane; the held write ends only once the mark is queued, so the
+    order below does not depend on timing."""
+
+    def __init__(self, writer: WriterThread, held: threading.Event) -> None:
+        self.writer = writer
+        self.held = held
+
+    def submit(self, fn: Callable[..., object], /, *args: object, **kw: object) -> Future[object]:
+        future = self.writer.urgent.submit(fn, *args, **kw)
+        self.held.set()
+        return future
+
+
+async def test_on_the_writer_thread_the_mark_goes_ahead_of_queued_writes(
+    store: Store,
+) -> None:
+    enqueue_two_events(store, ("hook",))
+    writer = WriterThread("test-writer")
+    order: list[str] = []
+    held = threading.Event()
+    mark = store.mark_alert_sent
+
+    def noted_mark(alert_id: str, owner: str, now: datetime) -> None:
+        mark(alert_id, owner, now)
+        order.append("mark")
+
+    store.mark_alert_sent = noted_mark  # type: ignore[method-assign]
+
+    class Busy:
+        async def send(self, msg: AlertMessage) -> None:
+            # A long write in progress and three more queued, as the receiver accepts
+            # (after the writes queued for the previous alert have run).
+            await asyncio.get_running_loop().run_in_executor(writer, order.copy)
+            held.clear()
+            writer.submit(held.wait, 30)
+            for _ in range(3):
+                writer.submit(order.append, "poll")
+            await inner.send(msg)
+
+    with WebhookReceiver(SECRET, tolerance=10**10) as receiver:
+        async with httpx.AsyncClient() as client:
+            inner = WebhookChannel(WebhookSettings(url=receiver.url, secret=SECRET), client)
+            deliverer = Deliverer(
+                store,
+                {"hook": Busy()},
+                owner="t",
+                clock=lambda: NOW,
+                writer=writer,
+                marker=_LaneThatReleases(writer, held),
+                concurrency=1,
+            )
+            try:
+                stats = await asyncio.wait_for(deliverer.run_once(), timeout=60)
+            finally:
+                held.set()
+                writer.shutdown()
+    assert stats.sent == 2
+    # Each mark ran right after the write in progress, before the writes queued.
+    assert order == ["mark", "poll", "poll", "poll", "mark", "poll", "poll", "poll"]
 
 
 def test_release_all_leases_frees_feeds_and_alerts(store: Store) -> None:
