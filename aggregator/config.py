@@ -191,6 +191,9 @@ class HttpSettings(_Frozen):
     # one they are off. Put it in the environment: token: ${AGGREGATOR_API_TOKEN}
     token: str | None = Field(default=None, repr=False)
     base_url: str | None = None  # absolute base for links in Atom output (behind a proxy)
+    # Host names a proxy forwards under, beside the bind address, localhost and
+    # base_url's host: requests with any other Host header are refused (421).
+    allowed_hosts: list[str] = []
     title: str = "News monitor"
 
 

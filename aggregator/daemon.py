@@ -218,6 +218,7 @@ class Daemon:
                 port=http.port,
                 token=http.token,
                 base_url=http.base_url,
+                allowed_hosts=tuple(http.allowed_hosts),
                 title=http.title,
                 topics=tuple(t.name for t in self.loaded.config.topics),
             ),

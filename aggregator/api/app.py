@@ -10,6 +10,7 @@ Write actions go through the ``Commands`` the daemon hands in.
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -54,8 +55,13 @@ class ApiSettings:
     port: int = 8080
     # Bearer token for write endpoints; None turns them off (403).
     token: str | None = None
-    # Absolute base of links in Atom output (e.g. behind a proxy); None: the request's.
+    # Absolute base of links and ids in Atom output (e.g. behind a proxy); None: the
+    # address the connection came in on (never the request's Host header).
     base_url: str | None = None
+    # More host names the Host header may carry (a proxy's public name), beside the
+    # bind address, localhost and base_url's host. Anything else is refused: a page
+    # the operator visits could otherwise read the API through DNS rebinding.
+    allowed_hosts: tuple[str, ...] = ()
     title: str = "News monitor"
     # Configured topic names, so topics without matches yet are listed too.
     topics: tuple[str, ...] = ()
@@ -108,16 +114,64 @@ _HEADERS = [
 ]
 
 
-class _SecurityHeaders:
-    """Security headers on every response (a plain ASGI middleware: it costs ~µs,
-    where Starlette's BaseHTTPMiddleware adds a task and a stream per request)."""
+_WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def allowed_host_names(settings: ApiSettings) -> tuple[frozenset[str], bool]:
+    """(names the Host header may carry, whether any IP address may be given).
+
+    An IP literal cannot be rebound by DNS, so when the API listens on every
+    interface (0.0.0.0 / ::) any address of the machine is fine; names must be known.
+    """
+    names = {"localhost", "127.0.0.1", "::1", settings.host.strip("[]").lower()}
+    if settings.base_url:
+        names.add((urlsplit(settings.base_url).hostname or "").lower())
+    names.update(h.strip().strip("[]").lower() for h in settings.allowed_hosts)
+    return frozenset(names - {""}), settings.host.strip("[]") in _WILDCARDS
+
+
+def _host_of(header: str) -> str:
+    """The host part of a Host header value ("[::1]:8080" -> "::1")."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class _SecurityHeaders:
+    """Security headers on every response, and the Host allow-list (a plain ASGI
+    middleware: it costs ~µs, where Starlette's BaseHTTPMiddleware adds a task and a
+    stream per request)."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], any_ip: bool) -> None:
         self.app = app
+        self.hosts = hosts
+        self.any_ip = any_ip
+
+    def _host_allowed(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", ()):
+            if name == b"host":
+                host = _host_of(value.decode("latin-1"))
+                if host in self.hosts:
+                    return True
+                try:
+                    ipaddress.ip_address(host)
+                except ValueError:
+                    return False
+                return self.any_ip
+        return True  # HTTP/1.0 without Host: no browser sends that, nothing to rebind
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not self._host_allowed(scope):
+            detail = (
+                "this Host is not one the server answers to; add it to http.allowed_hosts "
+                "if a proxy uses it"
+            )
+            response = _problem(421, "misdirected_request", detail)
+            await response(scope, receive, self._with_headers(send))
             return
         # A NUL cannot be stored or searched (PostgreSQL rejects it in text): a client
         # error, caught here before it can become a database error.
@@ -208,7 +262,8 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.add_middleware(_SecurityHeaders)
+    hosts, any_ip = allowed_host_names(settings)
+    app.add_middleware(_SecurityHeaders, hosts=hosts, any_ip=any_ip)
     app.state.archive = archive
     app.state.settings = settings
 

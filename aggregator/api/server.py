@@ -61,6 +61,9 @@ async def serve(
         access_log=False,
         lifespan="off",
         server_header=False,
+        # X-Forwarded-Proto/For from loopback would rewrite the scheme and client;
+        # behind a proxy, http.base_url says what the public URL is.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
 

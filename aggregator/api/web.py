@@ -99,7 +99,16 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
         return HTMLResponse(html, status_code=status)
 
     def base_url(request: Request) -> str:
-        return (settings.base_url or str(request.base_url)).rstrip("/")
+        # Ids and links never follow the request's Host or X-Forwarded-* headers
+        # (Host: evil.example made <id>http://evil.example/events/10</id>): the
+        # configured base_url, else the address this connection came in on.
+        if settings.base_url:
+            return str(settings.base_url).rstrip("/")
+        server = request.scope.get("server") or (settings.host, settings.port)
+        host = str(server[0])
+        netloc = f"[{host}]:{server[1]}" if ":" in host else f"{host}:{server[1]}"
+        scheme = "https" if request.scope.get("scheme") == "https" else "http"
+        return f"{scheme}://{netloc}"
 
     def not_found(what: str) -> HTMLResponse:
         return page("error.html", 404, title="Not found", message=f"No such {what}.")

@@ -1,0 +1,91 @@
+"""Issue 18, B-D: the API answers only to its own host names and never builds ids from
+request headers; a query's cost is bounded; hostile JSON bodies are a 422 with the
+reason. Over real HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import feedparser
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from aggregator.api import ApiSettings, create_app
+from aggregator.api.app import allowed_host_names
+from aggregator.store import create_db_engine
+from aggregator.store.archive import Archive
+from tests.support.archive_data import kursk_archive, serve_in_thread
+from tests.test_api import TOKEN, RecordingCommands
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = create_db_engine(database_url)
+    kursk_archive(eng)
+    yield eng
+    eng.dispose()
+
+
+def serve(engine: Engine, settings: ApiSettings) -> Iterator[tuple[str, RecordingCommands]]:
+    commands = RecordingCommands()
+    app = create_app(Archive(engine), settings, commands=commands)
+    with serve_in_thread(app) as base:
+        yield base, commands
+
+
+@pytest.fixture
+def site(engine: Engine) -> Iterator[tuple[str, RecordingCommands]]:
+    settings = ApiSettings(token=TOKEN, topics=("korea",), allowed_hosts=("news.proxy.example",))
+    yield from serve(engine, settings)
+
+
+# -- B. the Host header -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/articles?q=kursk", "/topics/korea.atom", "/"])
+def test_unknown_host_header_is_refused(site: tuple[str, RecordingCommands], path: str) -> None:
+    base, _ = site
+    r = httpx.get(base + path, headers={"Host": "evil.example"}, timeout=30)
+    assert r.status_code == 421
+    assert "Host" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "LOCALHOST:8080", "127.0.0.1", "[::1]:80", "news.proxy.example"]
+)
+def test_own_host_names_are_served(site: tuple[str, RecordingCommands], host: str) -> None:
+    base, _ = site
+    r = httpx.get(f"{base}/api/v1/articles?q=kursk", headers={"Host": host}, timeout=30)
+    assert r.status_code == 200, r.text
+
+
+def test_atom_ids_never_follow_request_headers(site: tuple[str, RecordingCommands]) -> None:
+    base, _ = site
+    headers = {"Host": "news.proxy.example", "X-Forwarded-Proto": "https"}
+    r = httpx.get(f"{base}/topics/korea.atom", headers=headers, timeout=30)
+    assert r.status_code == 200
+    feed = feedparser.parse(r.content)
+    ids = [feed.feed.id, *(e.id for e in feed.entries)]
+    assert ids
+    # The address the server listens on, as without the headers.
+    assert all(i.startswith(base + "/") for i in ids), ids
+
+
+def test_base_url_decides_ids_and_its_host_is_allowed(engine: Engine) -> None:
+    settings = ApiSettings(topics=("korea",), base_url="https://monitor.example/news")
+    for base, _ in serve(engine, settings):
+        r = httpx.get(f"{base}/topics/korea.atom", headers={"Host": "monitor.example"}, timeout=30)
+        assert r.status_code == 200
+        entry = feedparser.parse(r.content).entries[0]
+        assert entry.id.startswith("https://monitor.example/news/events/")
+
+
+def test_a_wildcard_bind_allows_any_address_but_no_other_name() -> None:
+    hosts, any_ip = allowed_host_names(ApiSettings(host="0.0.0.0"))
+    assert any_ip
+    assert "localhost" in hosts
+    assert "evil.example" not in hosts
+    hosts, any_ip = allowed_host_names(ApiSettings(host="192.0.2.7"))
+    assert not any_ip
+    assert "192.0.2.7" in hosts
