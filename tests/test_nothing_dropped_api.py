@@ -89,3 +89,82 @@ def test_a_wildcard_bind_allows_any_address_but_no_other_name() -> None:
     hosts, any_ip = allowed_host_names(ApiSettings(host="192.0.2.7"))
     assert not any_ip
     assert "192.0.2.7" in hosts
+
+
+# -- C. a search's cost is bounded ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (" ".join(f"word{i}" for i in range(100)), "too many words"),
+        (" ".join(["kursk"] * 142), "repeated 142 times"),
+        (" OR ".join(f"k{chr(97 + i % 26)}{i}*" for i in range(50)), "prefix terms"),
+    ],
+)
+def test_a_costly_search_is_a_400_with_the_reason(
+    site: tuple[str, RecordingCommands], query: str, reason: str
+) -> None:
+    base, _ = site
+    for path in ("/api/v1/articles", "/search.atom"):
+        r = httpx.get(base + path, params={"q": query}, timeout=30)
+        assert r.status_code == 400, (path, r.text[:200])
+        assert reason in r.text
+
+
+def test_searches_within_the_bounds_still_run(site: tuple[str, RecordingCommands]) -> None:
+    base, _ = site
+    query = '(kursk OR "north korean troops" OR troop*) outlet:bbc'
+    r = httpx.get(f"{base}/api/v1/articles", params={"q": query}, timeout=30)
+    assert r.status_code == 200
+    assert r.json()["items"]
+
+
+def test_a_search_past_its_deadline_is_stopped_with_a_clear_error(engine: Engine) -> None:
+    from aggregator.errors import QueryError
+    from aggregator.query.limits import SearchLimits
+
+    if engine.dialect.name == "postgresql":
+        # The deadline is the transaction's statement_timeout, in force during search.
+        archive = Archive(engine, limits=SearchLimits(timeout=2.5))
+        with engine.connect() as conn, archive._deadline(conn):
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "2500ms"
+        with engine.connect() as conn:  # and only there
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+        return
+    # SQLite: a deadline already past interrupts the engine at its first check.
+    archive = Archive(engine, limits=SearchLimits(timeout=0.0, progress_steps=1))
+    with pytest.raises(QueryError, match="took longer than 0 s"):
+        archive.search("kursk OR troops OR korea*", order="date")
+    # The handler is removed afterwards: the pooled connection searches normally.
+    assert Archive(engine).search("kursk").items
+
+
+# -- D. hostile JSON bodies -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": NaN, "url": "https://wire.example/feed"}',
+        b'{"name": "wire", "url": Infinity}',
+        b'{"name": "w\\ud800ire", "url": "https://wire.example/feed"}',
+        b'{"name": "wire", "url": "https://wire.example/fe\\u0000ed"}',
+        b'{"name": "wire", "url": "https://wire.example/\\ud83dfeed"}',
+    ],
+)
+def test_hostile_json_is_a_422_with_the_reason(
+    site: tuple[str, RecordingCommands], body: bytes
+) -> None:
+    base, commands = site
+    r = httpx.post(
+        f"{base}/api/v1/feeds",
+        content=body,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail
+    assert all(d["msg"] for d in detail)
+    assert commands.calls == []  # nothing reached the daemon

@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,8 +20,9 @@ from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.api.safety import clean_html, safe_url
@@ -86,6 +88,17 @@ class Commands(Protocol):
 class NewFeed(BaseModel):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")
     url: str = Field(min_length=1, max_length=2000)
+
+    @field_validator("name", "url")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        # A lone surrogate cannot be encoded for the database, a NUL PostgreSQL
+        # refuses: they were a 500, or a 503 "database unavailable".
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValueError("lone surrogate characters (unpaired \\uD800-\\uDFFF) are not text")
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+            raise ValueError("control characters (NUL, TAB, newline…) are not allowed")
+        return value
 
 
 class Problem(BaseModel):
@@ -196,6 +209,20 @@ class _SecurityHeaders:
         return wrapped
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every string made encodable (lone surrogates replaced) and every
+    float finite, so that a response can always be written."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(_json_safe(k)): _json_safe(v) for k, v in value.items()}
+    return value
+
+
 def _problem(status: int, error: str, detail: str, position: int | None = None) -> JSONResponse:
     body = Problem(error=error, detail=detail, position=position).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status)
@@ -266,6 +293,18 @@ def create_app(
     app.add_middleware(_SecurityHeaders, hosts=hosts, any_ip=any_ip)
     app.state.archive = archive
     app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes each bad input, and JSON cannot hold what
+        # made it bad (NaN, Infinity, a lone surrogate): that became a 500. The
+        # reasons are what the client needs; the input is its own.
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        body = {"error": "validation", "detail": _json_safe(detail)}
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:

@@ -8,8 +8,10 @@ leave as ``StorageError``; a query the full-text engine cannot run leaves as
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -27,12 +29,14 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
 from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
+from aggregator.query.limits import SearchLimits, search_cost_problem
 from aggregator.store.events import json_terms
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
@@ -95,20 +99,30 @@ def _first_line(exc: SQLAlchemyError) -> str:
 # -- the archive ---------------------------------------------------------------------
 
 
+DEFAULT_LIMITS = SearchLimits()
+
+
 class Archive:
     """Read-only queries over the store's tables (the daemon's Store owns writes)."""
 
-    def __init__(self, engine: Engine, *, narrow_first: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, *, narrow_first: bool = True, limits: SearchLimits = DEFAULT_LIMITS
+    ) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self.limits = limits
         # Off only in tests, to compare the two-step SQLite search with one statement.
         self._narrow_first = narrow_first
 
     # -- search ------------------------------------------------------------------
 
     def plan(self, query_text: str) -> SearchPlan:
-        """Parse and translate ``query_text`` for this engine (QueryError if it can't)."""
+        """Parse and translate ``query_text`` for this engine (QueryError if it can't,
+        or if it would cost more than ``limits`` allow)."""
         query = parse_query(query_text)
+        problem = search_cost_problem(query, self.limits)
+        if problem is not None:
+            raise QueryError(query_text, problem)
         return fts5_plan(query) if self.sqlite else tsquery_plan(query)
 
     def search(
@@ -133,7 +147,7 @@ class Archive:
         fingerprint = hashlib.sha256(repr((query_text, filters)).encode()).hexdigest()[:16]
         after = Cursor.decode(cursor, order, fingerprint) if cursor else None
         try:
-            with self.engine.connect() as conn:
+            with self.engine.connect() as conn, self._deadline(conn):
                 rows: list[tuple[Any, Any]] | None = None  # (row, score), the page + 1
                 ranked = True
                 fts_only = self._fts_only(plan, filters, order)
@@ -155,6 +169,12 @@ class Archive:
                     else:
                         rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
         except DBAPIError as exc:
+            if self._is_timeout(exc):
+                raise QueryError(
+                    query_text or "",
+                    f"the search took longer than {self.limits.timeout:g} s; "
+                    "use fewer or more specific words",
+                ) from exc
             if plan is not None and self._is_query_error(exc):
                 raise QueryError(query_text or "", _first_line(exc)) from exc
             raise StorageError(f"search: {_first_line(exc)}") from exc
@@ -203,6 +223,37 @@ class Archive:
         # An article deleted between the two reads leaves the page one row short: the
         # cursor still comes from the last row shown, so nothing is skipped.
         return [(found[t.id], t.score) for t in top if t.id in found]
+
+    @contextlib.contextmanager
+    def _deadline(self, conn: Connection) -> Iterator[None]:
+        """Stop the engine after ``limits.timeout`` seconds on this connection.
+
+        PostgreSQL: a statement_timeout local to this transaction. SQLite: a progress
+        handler, called every few thousand virtual-machine steps, that interrupts
+        the statement once the deadline has passed (SQLite has no timeout of its own).
+        """
+        seconds = self.limits.timeout
+        if not self.sqlite:
+            conn.execute(
+                text("SELECT set_config('statement_timeout', :ms, true)"),
+                {"ms": str(max(1, int(seconds * 1000)))},
+            )
+            yield
+            return
+        raw: Any = conn.connection.driver_connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(
+            lambda: int(time.monotonic() > deadline), self.limits.progress_steps
+        )
+        try:
+            yield
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    def _is_timeout(self, exc: DBAPIError) -> bool:
+        if self.sqlite:
+            return "interrupted" in str(exc.orig).lower()
+        return getattr(exc.orig, "sqlstate", None) == "57014"  # query_canceled
 
     def _is_query_error(self, exc: DBAPIError) -> bool:
         message = str(exc.orig).lower()
