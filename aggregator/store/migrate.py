@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -39,13 +41,20 @@ def _alembic_config() -> AlembicConfig:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; each migration runs in a transaction."""
     cfg = _alembic_config()
+
+    def run(conn: Connection) -> tuple[str | None, str | None]:
+        lock_schema(conn)
+        before = MigrationContext.configure(conn).get_current_revision()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        return before, MigrationContext.configure(conn).get_current_revision()
+
     try:
-        with engine.begin() as conn:
-            lock_schema(conn)
-            before = MigrationContext.configure(conn).get_current_revision()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-            after = MigrationContext.configure(conn).get_current_revision()
+        if engine.dialect.name == "sqlite":
+            before, after = _upgrade_sqlite(engine, run)
+        else:
+            with engine.begin() as conn:
+                before, after = run(conn)
     except SQLAlchemyError as exc:
         raise StorageError(f"migration failed: {exc}") from exc
     except CommandError as exc:
@@ -60,6 +69,35 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     # command); this one line says what changed.
     if after != before:
         log.info("database schema upgraded from %s to %s", before or "empty", after)
+
+
+def _upgrade_sqlite(
+    engine: Engine, run: Callable[[Connection], tuple[str | None, str | None]]
+) -> tuple[str | None, str | None]:
+    """``run`` in one real SQLite transaction, DDL included.
+
+    Python's sqlite3 begins a transaction only before INSERT/UPDATE/DELETE, so every
+    CREATE TABLE or ALTER of a migration was committed on its own: a daemon killed
+    during its first migration left tables without the revision that made them,
+    and every later start failed on "table already exists". Here the driver is told
+    to leave transactions alone and one BEGIN IMMEDIATE covers the whole upgrade
+    (SQLite's DDL is transactional): killed at any statement, the file is as before.
+    """
+    with engine.connect() as conn:
+        raw: Any = conn.connection.driver_connection
+        previous = raw.isolation_level
+        raw.isolation_level = None  # no implicit BEGIN/COMMIT from the driver
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                result = run(conn)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+            return result
+        finally:
+            raw.isolation_level = previous
 
 
 def current_revision(engine: Engine) -> str | None:
