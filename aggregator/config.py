@@ -11,6 +11,7 @@ nothing reads it from a global.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -661,6 +662,14 @@ def config_from_data(
             if len(loc) > 2 and loc[0] == "channels" and loc[2] in ("email", "webhook"):
                 loc = loc[:2] + loc[3:]
             problems.append(f"{_format_loc(loc)}: {msg}")
+        # The cross-field checks need a validated configuration: run them on one with
+        # the invalid values left out, so that every problem is reported at once, not
+        # the next one after each fix (those about a left-out value are not repeated).
+        partial, left_out = _without_invalid_values(raw, exc)
+        if partial is not None:
+            problems.extend(
+                p for p in _semantic_checks(partial) if p.split(":", 1)[0] not in left_out
+            )
     database_url = DEFAULT_DATABASE_URL
     if config is not None:
         problems.extend(_semantic_checks(config))
@@ -675,6 +684,43 @@ def config_from_data(
         raise ConfigError(problems)
     assert config is not None
     return LoadedConfig(config=config, path=path, database_url=database_url)
+
+
+def _without_invalid_values(
+    raw: dict[str, Any], exc: ValidationError
+) -> tuple[Config | None, set[str]]:
+    """The configuration validated with each invalid value removed (its default used),
+    and the paths removed; (None, …) when removing values cannot make it valid (a
+    required value is missing)."""
+    data = copy.deepcopy(raw)
+    left_out: set[str] = set()
+    for _ in range(3):  # a removal can reveal nothing new; a few rounds at most
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if err["type"] == "missing" or not _remove(data, loc):
+                return None, left_out
+            left_out.add(_format_loc(loc))
+        try:
+            return Config.model_validate(data), left_out
+        except ValidationError as again:
+            exc = again
+    return None, left_out
+
+
+def _remove(data: Any, loc: tuple[int | str, ...]) -> bool:
+    """Delete the mapping key at ``loc`` in ``data``; False when it is not one."""
+    node = data
+    for part in loc[:-1]:
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            continue
+        if not (isinstance(node, dict) and part in node):
+            return False
+        node = node[part]
+    if isinstance(node, dict) and loc and loc[-1] in node:
+        del node[loc[-1]]
+        return True
+    return False
 
 
 _MIN_ARTICLE_RETENTION = 7 * 86400.0

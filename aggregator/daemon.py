@@ -36,7 +36,12 @@ from aggregator.errors import AggregatorError, StorageError
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import Poller, PollSummary
 from aggregator.process.consumer import Consumer
-from aggregator.service import SingleInstanceLock, SystemdNotifier, sqlite_lock_path
+from aggregator.service import (
+    SingleInstanceLock,
+    SystemdNotifier,
+    early_stop_signal,
+    sqlite_lock_path,
+)
 from aggregator.store import ConsumerLock, FeedState, PruneCounts, Store
 from aggregator.store.writer import WriterThread
 from aggregator.workers import cpu_executor
@@ -81,6 +86,9 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        early = early_stop_signal()
+        if early is not None:  # between the CLI's check and the handlers above
+            self._on_signal(early)
         cpu = cpu_executor(settings.poll.parse_workers)
         writer = self.writer = WriterThread("writer")
         scheduler = AsyncIOScheduler(timezone=UTC)

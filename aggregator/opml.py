@@ -35,8 +35,24 @@ class OpmlFeed:
     tags: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class OpmlDocument:
+    feeds: tuple[OpmlFeed, ...]
+    # One line per feed outline not imported, with the reason: nothing is skipped in
+    # silence (an unknown scheme, a repeated URL).
+    skipped: tuple[str, ...] = ()
+
+
 def read_opml(data: bytes) -> list[OpmlFeed]:
     """Every outline with an http(s) ``xmlUrl``, in document order, deduplicated by URL."""
+    return list(parse_opml(data).feeds)
+
+
+def parse_opml(data: bytes) -> OpmlDocument:
+    """The feeds of an OPML file and the feed outlines skipped, with their reasons.
+
+    Folders (nested outlines) and ``category`` attributes ("/news,/world") become tags.
+    """
     # No entities, no DTDs, no network: an OPML file is untrusted input. libxml2 still
     # expands internal entities inside attribute values (a "billion laughs" fits in a
     # title), so entity declarations are refused outright.
@@ -53,30 +69,46 @@ def read_opml(data: bytes) -> list[OpmlFeed]:
         raise ConfigError([f"not an OPML file: the root element is <{root.tag}>"])
     body = root.find("body")
     if body is None:
-        return []
+        return OpmlDocument(())
     found: list[OpmlFeed] = []
+    skipped: list[str] = []
     seen: set[str] = set()
 
     def walk(node: etree._Element, folders: tuple[str, ...]) -> None:
         for child in node.findall("outline"):
             url = (child.get("xmlUrl") or child.get("xmlurl") or "").strip()
             title = (child.get("title") or child.get("text") or "").strip()
-            if url:
-                if urlsplit(url).scheme in ("http", "https") and url not in seen:
-                    seen.add(url)
-                    found.append(
-                        OpmlFeed(
-                            title=title or urlsplit(url).hostname or url,
-                            xml_url=url,
-                            html_url=(child.get("htmlUrl") or "").strip() or None,
-                            tags=folders,
-                        )
-                    )
-            else:
+            if not url:
                 walk(child, (*folders, title) if title else folders)
+                continue
+            label = _one_line(title or url)
+            scheme = urlsplit(url).scheme if "://" in url or ":" in url else ""
+            if scheme.lower() not in ("http", "https"):
+                skipped.append(f"{label}: not an http(s) URL ({_one_line(url)})")
+            elif url in seen:
+                skipped.append(f"{label}: the same URL as an earlier outline")
+            else:
+                seen.add(url)
+                categories = [
+                    c.strip().strip("/")
+                    for c in (child.get("category") or "").split(",")
+                    if c.strip().strip("/")
+                ]
+                found.append(
+                    OpmlFeed(
+                        title=title or urlsplit(url).hostname or url,
+                        xml_url=url,
+                        html_url=(child.get("htmlUrl") or "").strip() or None,
+                        tags=tuple(dict.fromkeys((*folders, *categories))),
+                    )
+                )
 
     walk(body, ())
-    return found
+    return OpmlDocument(tuple(found), tuple(skipped))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", text).split())[:200]
 
 
 def write_opml(feeds: list[OpmlFeed], *, title: str, now: datetime | None = None) -> str:
@@ -90,12 +122,26 @@ def write_opml(feeds: list[OpmlFeed], *, title: str, now: datetime | None = None
         "  </head>",
         "  <body>",
     ]
+    # Tags travel both ways: the first as the folder (what every reader shows), all
+    # of them in OPML 2.0's ``category`` attribute (what a folder cannot hold).
+    folders: dict[str, list[OpmlFeed]] = {}
     for feed in feeds:
-        attrs = f'type="rss" text={quoteattr(feed.title)} title={quoteattr(feed.title)}'
-        attrs += f" xmlUrl={quoteattr(feed.xml_url)}"
-        if feed.html_url:
-            attrs += f" htmlUrl={quoteattr(feed.html_url)}"
-        lines.append(f"    <outline {attrs}/>")
+        folders.setdefault(feed.tags[0] if feed.tags else "", []).append(feed)
+    for folder, members in folders.items():
+        indent = "    "
+        if folder:
+            lines.append(f"    <outline text={quoteattr(folder)} title={quoteattr(folder)}>")
+            indent = "      "
+        for feed in members:
+            attrs = f'type="rss" text={quoteattr(feed.title)} title={quoteattr(feed.title)}'
+            attrs += f" xmlUrl={quoteattr(feed.xml_url)}"
+            if feed.html_url:
+                attrs += f" htmlUrl={quoteattr(feed.html_url)}"
+            if feed.tags:
+                attrs += f" category={quoteattr(','.join('/' + t for t in feed.tags))}"
+            lines.append(f"{indent}<outline {attrs}/>")
+        if folder:
+            lines.append("    </outline>")
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import socket
 from pathlib import Path
 from typing import TextIO
@@ -14,7 +15,31 @@ from sqlalchemy.engine import make_url
 
 from aggregator.errors import AggregatorError
 
-__all__ = ["SingleInstanceLock", "SystemdNotifier", "sqlite_lock_path"]
+__all__ = [
+    "SingleInstanceLock",
+    "SystemdNotifier",
+    "catch_early_stop",
+    "early_stop_signal",
+    "sqlite_lock_path",
+]
+
+_early: list[signal.Signals] = []
+
+
+def catch_early_stop() -> None:
+    """Remember a SIGTERM that arrives while the daemon starts (reading the
+    configuration, migrating), before its event loop handles signals: the default
+    action killed it with status -15 and no log line. The daemon checks
+    ``early_stop_signal`` once its own handlers are in place and stops cleanly."""
+
+    def remember(signum: int, _frame: object) -> None:
+        _early.append(signal.Signals(signum))
+
+    signal.signal(signal.SIGTERM, remember)
+
+
+def early_stop_signal() -> signal.Signals | None:
+    return _early[0] if _early else None
 
 
 class SystemdNotifier:

@@ -22,6 +22,7 @@ from aggregator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_proble
 from aggregator.cli.ops import cmd_alerts, cmd_db, cmd_feeds_add, cmd_opml, cmd_poll, cmd_run
 from aggregator.config import LoadedConfig, load_config
 from aggregator.errors import AggregatorError, ConfigError, StorageError
+from aggregator.service import catch_early_stop
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 
@@ -187,7 +188,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     pr.add_argument("--json", action="store_true")
+    _everywhere(parser)
     return parser
+
+
+_HELP = {
+    "--limit": "at most this many (default: %(default)s)",
+    "--json": "print JSON instead of a table",
+}
+
+
+def _everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--config`` and ``-v`` after the subcommand too (``aggregator run --config
+    FILE`` is how people type it), and help for the options repeated everywhere."""
+    for action in parser._actions:
+        if action.help is None:
+            for option in action.option_strings:
+                action.help = _HELP.get(option, action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options = {o for a in sub._actions for o in a.option_strings}
+                if "--config" not in options:
+                    # SUPPRESS: unset unless given here, so the top-level value stands.
+                    sub.add_argument(
+                        "-c", "--config", default=argparse.SUPPRESS, help="configuration file"
+                    )
+                if "--verbose" not in options:
+                    sub.add_argument(
+                        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging",
+                    )  # fmt: skip
+                _everywhere(sub)
 
 
 def _setup_logging(verbose: bool, level: str = "INFO") -> None:
@@ -213,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     source = args.config or _default_config()
+    if args.command == "run":
+        # First thing: a SIGTERM while the configuration is read is a clean stop.
+        catch_early_stop()
     try:
         if args.command == "config":
             return cmd_config_check(args)

@@ -226,6 +226,17 @@ def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 def _feed_show(archive: Any, args: argparse.Namespace) -> int:
     found = archive.feeds(polls_per_feed=args.limit, name=args.name)
     if not found:
+        # "reuters" for "Reuters": names are typed from memory. Exact first, then the
+        # one feed whose name matches ignoring case (several: say which).
+        folded = args.name.casefold()
+        same = [f.name for f in archive.feeds() if f.name.casefold() == folded]
+        if len(same) == 1:
+            found = archive.feeds(polls_per_feed=args.limit, name=same[0])
+        elif same:
+            print(f"several feeds are named {args.name!r} ignoring case: {', '.join(same)}",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+    if not found:
         print(f"no feed named {args.name!r}", file=sys.stderr)
         return EXIT_USAGE
     status = found[0]
@@ -244,7 +255,8 @@ def _feed_show(archive: Any, args: argparse.Namespace) -> int:
     if status.last_error:
         print(f"  last error: {status.last_error}")
     table = Table(title="last polls")
-    for col in ("time", "outcome", "HTTP", "s", "bytes", "new", "upd", "validators", "error"):
+    cols = ("time", "outcome", "HTTP", "s", "wait", "bytes", "new", "upd", "validators", "error")
+    for col in cols:
         table.add_column(col, overflow="fold")
     for p in polls:
         sent = "INM" if p.etag_sent else ""
@@ -254,6 +266,7 @@ def _feed_show(archive: Any, args: argparse.Namespace) -> int:
             p.outcome,
             str(p.http_status or "-"),
             f"{p.duration:.2f}",
+            f"{p.waited:.2f}" if p.waited else "-",
             str(p.bytes_wire),
             str(p.new_entries),
             str(p.updated_entries),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from aggregator.cli.common import (
     ts,
 )
 from aggregator.config import LoadedConfig
-from aggregator.errors import ConfigError
+from aggregator.errors import AggregatorError, ConfigError
 
 if TYPE_CHECKING:
     from aggregator.poll.discover import Candidate, Discovery
@@ -32,7 +33,14 @@ if TYPE_CHECKING:
 
 def cmd_run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.daemon import Daemon
+    from aggregator.service import early_stop_signal
 
+    early = early_stop_signal()
+    if early is not None:
+        logging.getLogger("aggregator.daemon").info(
+            "received %s during start-up: stopping before the daemon starts", early.name
+        )
+        return EXIT_OK
     return asyncio.run(Daemon(loaded).run())
 
 
@@ -263,25 +271,32 @@ def _alerts_test(rule_name: str, loaded: LoadedConfig) -> int:
 
 
 def cmd_opml(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from aggregator.opml import OpmlFeed, feeds_yaml_entries, read_opml, write_opml
+    from aggregator.opml import OpmlFeed, feeds_yaml_entries, parse_opml, write_opml
 
     if args.opml_command == "export":
-        feeds = [OpmlFeed(title=f.name, xml_url=f.url) for f in loaded.config.feeds]
+        sites = _site_urls(loaded)
+        feeds = [
+            OpmlFeed(title=f.name, xml_url=f.url, html_url=sites.get(f.name), tags=f.tags)
+            for f in loaded.config.feeds
+        ]
         sys.stdout.write(write_opml(feeds, title="aggregator feeds"))
         return EXIT_OK
     try:
         with open(args.file, "rb") as fh:
-            found = read_opml(fh.read())
+            document = parse_opml(fh.read())
     except OSError as exc:
         print(f"{args.file}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+    found = list(document.feeds)
+    for line in document.skipped:
+        print(f"# skipped {line}", file=sys.stderr)
     known_urls = {f.url for f in loaded.config.feeds}
     known_names = {f.name for f in loaded.config.feeds}
     new = [f for f in found if f.xml_url not in known_urls]
     entries = feeds_yaml_entries(new, taken=known_names)
     print(
         f"# {len(found)} feeds in {args.file}: {len(new)} new, "
-        f"{len(found) - len(new)} already configured",
+        f"{len(found) - len(new)} already configured, {len(document.skipped)} skipped",
         file=sys.stderr,
     )
     if not args.write:
@@ -294,6 +309,27 @@ def cmd_opml(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         return EXIT_USAGE
     print(f"{loaded.path}: {len(new)} feeds added")
     return EXIT_OK
+
+
+def _site_urls(loaded: LoadedConfig) -> dict[str, str]:
+    """Feed name -> its website (htmlUrl), as the last polls found it; {} when the
+    database is not there yet or cannot be read (the export goes on without)."""
+    from aggregator.store import create_db_engine
+    from aggregator.store.archive import Archive
+    from aggregator.store.migrate import current_revision
+
+    url = loaded.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return {}
+    engine = create_db_engine(url)
+    try:
+        if current_revision(engine) is None:
+            return {}
+        return {f.name: f.site_url for f in Archive(engine).feeds() if f.site_url}
+    except AggregatorError:
+        return {}
+    finally:
+        engine.dispose()
 
 
 def _write_entries(path: Path, entries: str, *, show: bool = True) -> LoadedConfig | None:
