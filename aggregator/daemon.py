@@ -202,9 +202,7 @@ class Daemon:
                 **first_run,
             )
 
-    async def _start_api(
-        self, store: Store, writer: Executor
-    ) -> asyncio.Task[None] | None:
+    async def _start_api(self, store: Store, writer: Executor) -> asyncio.Task[None] | None:
         """Serve the archive (API, web page, Atom, /healthz, /metrics) in this process."""
         from aggregator.api.app import ApiSettings, create_app
         from aggregator.api.commands import StoreCommands

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from aggregator.config import FeedConfig
 from aggregator.errors import ParseError
 from aggregator.models import FetchSettings
-from aggregator.parse import parse_feed
-from aggregator.pipeline import PipelineSettings, Poller
+from aggregator.poll.parse import parse_feed
+from aggregator.poll.poller import PipelineSettings, Poller
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
 from tests.support.httpserver import LocalServer, Response
@@ -217,7 +217,7 @@ async def test_time_queued_for_the_host_gap_is_recorded_apart(
     from concurrent.futures import ThreadPoolExecutor
 
     from aggregator.config import user_agent
-    from aggregator.fetch import Fetcher
+    from aggregator.poll.fetch import Fetcher
 
     gap = 0.6
     body = rss(item("One", link="https://feeds.example/1")).encode()
