@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -40,7 +42,9 @@ from aggregator.service import (
     SingleInstanceLock,
     SystemdNotifier,
     early_stop_signal,
+    pid_alive,
     sqlite_lock_path,
+    stale_lease_owners,
 )
 from aggregator.store import ConsumerLock, FeedState, PruneCounts, Store
 from aggregator.store.writer import WriterThread
@@ -99,7 +103,14 @@ class Daemon:
                 # SQLite: the single-instance lock proves no other daemon holds a
                 # lease, so those left by a killed predecessor are stale: free them
                 # now instead of waiting out 5 min (feeds) / 120 s (alerts).
-                freed = await asyncio.to_thread(store.release_all_leases)
+                owners = await asyncio.to_thread(store.lease_owners)
+                # Our own pid in an old owner is a predecessor's (pid 1 in a container).
+                stale = stale_lease_owners(
+                    owners,
+                    hostname=socket.gethostname(),
+                    alive=lambda pid: pid != os.getpid() and pid_alive(pid),
+                )
+                freed = await asyncio.to_thread(store.release_all_leases, stale)
                 if any(freed):
                     log.info("released stale leases at start: %d feeds, %d alerts", *freed)
             api_task = await self._start_api(store, writer)

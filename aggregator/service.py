@@ -8,6 +8,7 @@ import fcntl
 import os
 import signal
 import socket
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -20,10 +21,38 @@ __all__ = [
     "SystemdNotifier",
     "catch_early_stop",
     "early_stop_signal",
+    "pid_alive",
     "sqlite_lock_path",
+    "stale_lease_owners",
 ]
 
 _early: list[signal.Signals] = []
+
+
+def stale_lease_owners(
+    owners: Iterable[str], *, hostname: str, alive: Callable[[int], bool]
+) -> list[str]:
+    """The lease owners (``host:pid:random``) that cannot be running: on this host
+    with no live process of that pid, or another host's (a SQLite file is one
+    machine's). A one-off ``aggregator poll`` on this host still running keeps its
+    leases."""
+    stale = []
+    for owner in owners:
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host != hostname or not pid.isdigit() or not alive(int(pid)):
+            stale.append(owner)
+    return sorted(stale)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def catch_early_stop() -> None:

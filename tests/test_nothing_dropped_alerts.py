@@ -156,10 +156,21 @@ def test_release_all_leases_frees_feeds_and_alerts(store: Store) -> None:
     store.sync_feeds([FeedSpec("wire", "https://wire.example/feed")], NOW)
     assert store.claim_due_feeds(NOW, owner="dead", lease_seconds=3600, limit=10)
     assert len(store.claim_due_alerts(NOW, owner="dead", lease_seconds=3600, limit=10)) == 2
-    assert store.release_all_leases() == (1, 2)
+    assert store.lease_owners() == {"dead"}
+    assert store.release_all_leases(["someone-else"]) == (0, 0)
+    assert store.release_all_leases(["dead"]) == (1, 2)
     assert store.release_all_leases() == (0, 0)
     later = NOW + timedelta(seconds=1)
     assert len(store.claim_due_alerts(later, owner="new", lease_seconds=60, limit=10)) == 2
+
+
+def test_stale_lease_owners_are_dead_processes_or_other_hosts() -> None:
+    from aggregator.service import stale_lease_owners
+
+    owners = ["here:10:a", "here:11:b", "there:10:c", "here:x:d"]
+    stale = stale_lease_owners(owners, hostname="here", alive=lambda pid: pid == 10)
+    # pid 10 runs here (a one-off poll): its leases stay; the rest cannot be running.
+    assert stale == ["here:11:b", "here:x:d", "there:10:c"]
 
 
 def test_sqlite_daemon_frees_its_killed_predecessors_leases_at_start(tmp_path: Path) -> None:

@@ -65,25 +65,38 @@ class OutboxStatements:
                 )
             )
 
-    def release_all_leases(self) -> tuple[int, int]:
-        """Free every feed and alert lease: (feeds, alerts) released.
+    def lease_owners(self) -> set[str]:
+        """Every process that holds a feed or alert lease now."""
+        with self.engine.connect() as conn:
+            return {
+                owner
+                for table in (feeds, alerts)
+                for owner in conn.execute(
+                    select(table.c.lease_owner).where(table.c.lease_owner.is_not(None)).distinct()
+                ).scalars()
+            }
 
-        Only for a daemon that has proved no other holds any: on SQLite the
-        single-instance lock does. A daemon killed with leases out would otherwise
-        leave its feeds unpolled for the feed lease (5 min) and its alerts unsent for
-        the alert lease (120 s) after its restart."""
+    def release_all_leases(self, owners: Sequence[str] | None = None) -> tuple[int, int]:
+        """Free the feed and alert leases of ``owners`` (all when None): (feeds, alerts)
+        released.
+
+        Only for owners known to be dead: on SQLite the single-instance lock proves no
+        other daemon runs, and ``service.stale_lease_owners`` leaves out a one-off
+        ``poll`` still running. A daemon killed with leases out would otherwise leave
+        its feeds unpolled for the feed lease (5 min) and its alerts unsent for the
+        alert lease (120 s) after its restart."""
+        counts = []
         with self.engine.begin() as conn:
-            held_feeds = conn.execute(
-                update(feeds)
-                .where(feeds.c.lease_owner.is_not(None))
-                .values(lease_owner=None, lease_until=None)
-            ).rowcount
-            held_alerts = conn.execute(
-                update(alerts)
-                .where(alerts.c.lease_owner.is_not(None))
-                .values(lease_owner=None, lease_until=None)
-            ).rowcount
-        return int(held_feeds or 0), int(held_alerts or 0)
+            for table in (feeds, alerts):
+                held = table.c.lease_owner.is_not(None)
+                if owners is not None:
+                    held = table.c.lease_owner.in_(list(owners))
+                counts.append(
+                    conn.execute(
+                        update(table).where(held).values(lease_owner=None, lease_until=None)
+                    ).rowcount
+                )
+        return int(counts[0] or 0), int(counts[1] or 0)
 
     def mark_alert_failed(
         self, alert_id: str, owner: str, error: str, retry_at: datetime | None
