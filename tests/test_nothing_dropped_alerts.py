@@ -192,9 +192,12 @@ def test_sqlite_daemon_frees_its_killed_predecessors_leases_at_start(tmp_path: P
         env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{db}")
         proc = start_daemon(config, env)
         try:
-            polled = wait_for(lambda: server.requests_for("/feed"), 60)
-        finally:
+            polled = wait_for(lambda: server.requests_for("/feed"), 90)
             proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=30)
+            _, err = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert polled, err
     assert "released stale leases at start: 1 feeds" in err
