@@ -544,7 +544,8 @@ def _settle_encoding(
     if chosen is None and len(clean) == 1 and len(candidates) == 2:
         chosen = clean[0]
     if chosen is None and len(clean) > 1:
-        chosen = _detect(body) if _detect(body) in clean else clean[0]
+        detected = _detect(body)
+        chosen = detected if detected in clean else clean[0]
     if chosen is None and len(candidates) == 1 and clean:
         chosen = clean[0]  # the one label left after dropping a wrong one
     if chosen is None:

@@ -229,6 +229,8 @@ class Poller:
         except Exception as exc:  # a bug or an untranslated library error
             # Raised out of here, it crashed this feed's poll at every tick with
             # nothing on the feed; recorded, the feed shows why and backs off.
+            if _executor_closed(exc):
+                raise
             log.exception("fetching feed %r raised", feed.name)
             result = _crashed_fetch(request, exc)
         fetched_at = self.clock()
@@ -251,6 +253,8 @@ class Poller:
                     outcome = "failed"
                     body_hash = None
                 except Exception as exc:  # a bug in parse/normalize: recorded, backed off
+                    if _executor_closed(exc):
+                        raise  # the daemon is stopping: not this feed's failure
                     log.exception("processing feed %r raised", feed.name)
                     parse_error = f"internal error while reading the feed: {_describe(exc)}"
                     outcome = "failed"
@@ -512,6 +516,11 @@ class _ExtractCall:
 
     def __call__(self) -> ExtractedPage:
         return extract_page(self.html, url=self.url, settings=self.settings)
+
+
+def _executor_closed(exc: BaseException) -> bool:
+    # concurrent.futures' words for a pool shut down under a poll in flight.
+    return isinstance(exc, RuntimeError) and "after shutdown" in str(exc)
 
 
 def _describe(exc: BaseException) -> str:
