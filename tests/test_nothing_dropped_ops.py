@@ -55,8 +55,14 @@ def _upgrade_killed_after(path: Path, statement: int) -> int:
             upgrade(create_db_engine(f"sqlite:///{path}"))
         finally:
             os._exit(0)  # the kill point was past the end
-    _, status = os.waitpid(pid, 0)
-    return status
+    deadline = time.monotonic() + 120
+    while True:  # bounded: a child stuck on a lock inherited through fork is killed
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
