@@ -352,8 +352,8 @@ def test_an_article_without_content_words_gets_its_own_cluster() -> None:
     assert other.cluster_id != empty.cluster_id
 
 
-def test_full_text_lead_is_read_but_title_weighs_more() -> None:
-    settings = ClusterSettings()
+def test_full_text_lead_is_read_and_title_weighs_at_least_as_much() -> None:
+    settings = ClusterSettings(text_weight=0.5)
     text = "Officials in Kursk confirmed the arrival. " + "Unrelated tail words. " * 200
     feats = featurize(article("Troops arrive", text=text), settings)
     assert "kursk" in feats
