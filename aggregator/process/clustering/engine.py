@@ -461,7 +461,11 @@ class Clusterer:
                 continue
             if sim < self._threshold(other.article_count):
                 continue
-            if _centroid_cosine(survivor, other) < self._s.merge_threshold:
+            # Two full-text clusters (both have names) have richer centroids, whose
+            # cosines run higher, for the same event and for another.
+            both_full = survivor.names_norm_sq > 0.0 and other.names_norm_sq > 0.0
+            merge_at = self._s.text_merge_threshold if both_full else self._s.merge_threshold
+            if _centroid_cosine(survivor, other) < merge_at:
                 continue
             if not _names_agree(survivor, other, self._s.merge_entity_agreement):
                 continue

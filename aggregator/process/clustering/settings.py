@@ -16,6 +16,9 @@ class ClusterSettings:
         threshold: cosine a cluster of many articles needs to take a new one.
         singleton_threshold: cosine a cluster of one article needs; thresholds for
             sizes in between fall from this towards ``threshold`` as 1/sqrt(size).
+        text_merge_threshold: ``merge_threshold`` between two full-text clusters (both
+            have names): their centroids hold more terms and their cosines run
+            higher, for one event and for two of a kind.
         merge_threshold: cosine between two cluster centroids above which an article
             that matches both merges them.
         entity_boost: weight multiplier for entity-like terms (acronyms, numbers,
@@ -60,6 +63,7 @@ class ClusterSettings:
     threshold: float = 0.08
     singleton_threshold: float = 0.20
     merge_threshold: float = 0.35
+    text_merge_threshold: float = 0.45
     entity_boost: float = 1.5
     bigram_weight: float = 0.0
     url_weight: float = 0.5
@@ -84,7 +88,12 @@ class ClusterSettings:
         problems = []
         if self.window < self.max_silence:
             problems.append("clustering.window: must be at least max_silence")
-        for name in ("threshold", "singleton_threshold", "merge_threshold"):
+        for name in (
+            "threshold",
+            "singleton_threshold",
+            "merge_threshold",
+            "text_merge_threshold",
+        ):
             if not 0.0 < getattr(self, name) <= 1.0:
                 problems.append(f"clustering.{name}: must be in (0, 1]")
         if min(self.max_terms, self.max_cluster_terms, self.candidate_terms) < 1:
