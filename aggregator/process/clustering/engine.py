@@ -54,6 +54,10 @@ class _Cluster:
     names: dict[str, float] = field(default_factory=dict)
     names_norm_sq: float = 0.0
     core: int = 0
+    # Content scores of the full-text joins into the core: how well the founding
+    # articles fit each other (``_fits``).
+    fit_sum: float = 0.0
+    fit_count: int = 0
 
     @property
     def norm(self) -> float:
@@ -101,10 +105,16 @@ class Clusterer:
         scores = self._score(vector, article.published)
         best: _Cluster | None = None
         best_score = 0.0
-        refused: list[tuple[float, int, float]] = []  # (content, cluster id, names)
+        refused: list[tuple[float, int, float | None]] = []  # (content, cluster, names)
         for cid, sim in scores.items():
             cluster = self._clusters[cid]
             if sim < self._threshold(cluster.article_count):
+                continue
+            if keys and not self._fits(sim, cluster):
+                # Far looser than its founding articles fit each other: a new
+                # development of the story (a capture after a deployment), not
+                # another report of the same event.
+                refused.append((sim, cid, None))
                 continue
             agreement = self._agreement(keys, cluster)
             if agreement is not None and agreement < self._name_threshold(cluster.core):
@@ -301,6 +311,17 @@ class Clusterer:
         dot = sum(w * names.get(t, 0.0) for t, w in keys.items())
         return dot / math.sqrt(cluster.names_norm_sq)
 
+    def _fits(self, sim: float, cluster: _Cluster) -> bool:
+        """Whether a full-text article fits the cluster nearly as its core members do.
+
+        Same-event reports of one story resemble each other to a degree that depends
+        on the story (wire copies: 0.8; independent write-ups: 0.4); an article far
+        below that is about something else that shares the vocabulary.
+        """
+        if cluster.fit_count == 0:
+            return True
+        return sim >= self._s.relative_fit * cluster.fit_sum / cluster.fit_count
+
     def _agreement_signal(self, keys: dict[str, float], cluster: _Cluster) -> tuple[str, ...]:
         agreement = self._agreement(keys, cluster)
         if agreement is None:
@@ -309,17 +330,23 @@ class Clusterer:
         return (f"names agree {agreement:.2f}: {', '.join(shared)}",)
 
     def _refusals(
-        self, keys: dict[str, float], refused: list[tuple[float, int, float]]
+        self, keys: dict[str, float], refused: list[tuple[float, int, float | None]]
     ) -> tuple[str, ...]:
-        """Why a new event: the closest clusters it resembled and the names that differ."""
+        """Why a new event: the closest clusters it resembled and what differed."""
         out = []
         for sim, cid, agreement in sorted(refused, key=lambda r: (-r[0], r[1]))[:3]:
-            names = self._clusters[cid].names
-            other = [self._display(t) for t in keys if t not in names][:6]
+            cluster = self._clusters[cid]
+            if agreement is None:
+                typical = cluster.fit_sum / max(cluster.fit_count, 1)
+                out.append(
+                    f"not event {cid}: content {sim:.2f} < {self._s.relative_fit:g} x "
+                    f"{typical:.2f} (how closely its first reports match)"
+                )
+                continue
+            other = [self._display(t) for t in keys if t not in cluster.names][:6]
             out.append(
                 f"not event {cid}: content {sim:.2f} but names agree {agreement:.2f} "
-                f"< {self._name_threshold(self._clusters[cid].core):.2f} "
-                f"(its own: {', '.join(other)})"
+                f"< {self._name_threshold(cluster.core):.2f} (its own: {', '.join(other)})"
             )
         return tuple(out)
 
@@ -401,6 +428,11 @@ class Clusterer:
             # The founding articles name the event; later ones join it without
             # changing whom it is about, so a chain of articles that each share a
             # little cannot walk it to another event of the same kind.
+            if keys and cluster.core > 0:
+                # How well a full-text founding article fits those before it (the
+                # same score whether decided now or replayed by ``restore``).
+                cluster.fit_sum += score
+                cluster.fit_count += 1
             cluster.core += 1
             names = cluster.names
             dot = 0.0
@@ -499,6 +531,8 @@ class Clusterer:
         for term, w in small.names.items():
             into.names[term] = into.names.get(term, 0.0) + w
         into.names_norm_sq += 2.0 * dot + small.names_norm_sq
+        into.fit_sum += small.fit_sum
+        into.fit_count += small.fit_count
         into.outlets |= small.outlets
         into.first_seen = min(into.first_seen, small.first_seen)
         into.last_updated = max(into.last_updated, small.last_updated)

@@ -186,7 +186,10 @@ def featurize(article: Article, settings: ClusterSettings) -> dict[str, float]:
 # Only cased scripts have capitals (Latin, Greek, Cyrillic ranges here); a pattern
 # that starts with a character class lets the regex engine skip the other words
 # in C, which keeps the cost of a 3 KB text low.
-_NAME = re.compile(r"[0-9A-ZÀ-ÖØ-ÞĀ-ɏΆ-ΫЀ-ЯѠ-ӿ][^\W_]*(?:['’.&][^\W_]+)*")
+_NAME = re.compile(
+    r"[0-9]{1,3}(?:,[0-9]{3})+(?![0-9])"  # 8,000 troops: one number, not "8" and "000"
+    r"|[0-9A-ZÀ-ÖØ-ÞĀ-ɏΆ-ΫЀ-ЯѠ-ӿ][^\W_]*(?:['’.&][^\W_]+)*"
+)
 _SENTENCE_END = frozenset('.!?…\n"“«')
 _OPENERS = " \t\r'\"”’»)]"
 # Words capitalised for reasons other than naming this event's who/where/when: days
@@ -224,22 +227,27 @@ def entities(article: Article, settings: ClusterSettings) -> dict[str, float]:
 
 def _names(text: str, weight: float, out: dict[str, float], *, title: bool) -> None:
     counts: Counter[str] = Counter()
+    starts: Counter[str] = Counter()
     found = 0
     ends = _SENTENCE_END
     openers = _OPENERS
     for match in _NAME.finditer(text):
         i = match.start() - 1
-        if i >= 0 and (text[i].isalnum() or text[i] in "'’.&"):
-            continue  # inside a word ("iPhone"): _WORD reads the word whole
+        if i >= 0 and (text[i].isalnum() or text[i] in "'’.&,"):
+            continue  # inside a word ("iPhone") or a number: not a word of its own
         found += 1
         tok = match.group()
         while i >= 0 and text[i] in openers:
             i -= 1
-        # The first word of the text or of a sentence: only acronyms, numbers and
-        # mixed case (kind 2) name something there.
         if (i < 0 or text[i] in ends) and not _is_strong(tok):
-            continue
-        counts[tok] += 1
+            # First word of the text or of a sentence: capitalised by grammar. It is
+            # a name only if the text also capitalises it mid-sentence (below).
+            starts[tok] += 1
+        else:
+            counts[tok] += 1
+    for tok, n in starts.items():
+        if tok in counts:
+            counts[tok] += n
     if title and found * 2 > len(_WORD.findall(text)):
         # Title Case: every word is capitalised, so capitals name nothing; acronyms
         # and numbers still do.

@@ -58,6 +58,9 @@ class ClusterSettings:
             (one article's names are a noisier identity than eight articles').
         merge_entity_agreement: cosine two clusters' core names need for an article
             that matches both to merge them.
+        relative_fit: a full-text article joins a cluster only if its content cosine
+            is at least this share of the mean cosine with which the cluster's core
+            articles joined (0 turns the test off).
     """
 
     threshold: float = 0.08
@@ -83,6 +86,7 @@ class ClusterSettings:
     entity_agreement: float = 0.3
     singleton_entity_agreement: float = 0.45
     merge_entity_agreement: float = 0.3
+    relative_fit: float = 0.5
 
     def __post_init__(self) -> None:
         problems = []
@@ -100,7 +104,12 @@ class ClusterSettings:
             problems.append(
                 "clustering: max_terms, max_cluster_terms, candidate_terms must be >= 1"
             )
-        for name in ("entity_agreement", "singleton_entity_agreement", "merge_entity_agreement"):
+        for name in (
+            "entity_agreement",
+            "singleton_entity_agreement",
+            "merge_entity_agreement",
+            "relative_fit",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"clustering.{name}: must be in [0, 1]")
         if min(self.key_entities, self.core_articles) < 1 or self.max_entity_chars < 0:
