@@ -334,7 +334,7 @@ def cross_validate(
         chosen = ", ".join(f"{n}={v:g}" for n, v in points[best].items())
         log(
             f"fold {k + 1}: {len(fold_items[k]):4d} held-out items, "
-            f"{sum(1 for s in stories if fold_of[s] == k)} stories  "
+            f"{sum(1 for s in stories if fold_of[s] == k)} groups  "
             f"chosen {chosen}  held-out pairwise F1 {pw:.3f} BCubed F1 {bc:.3f}  "
             f"(defaults: {dpw:.3f} / {dbc:.3f})"
         )
@@ -423,14 +423,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         d = settings
         # Multiples of the defaults, so the grid is centred on them whatever they are.
         scales = (0.75, 1.0, 1.25) if args.quick else (0.5, 0.75, 1.0, 1.25, 1.5)
-        grid: dict[str, Sequence[float]] = {
-            "threshold": tuple(round(d.threshold * x, 4) for x in scales),
-            "singleton_threshold": tuple(round(d.singleton_threshold * x, 4) for x in scales),
-        }
-        if not args.quick:
-            grid["merge_threshold"] = tuple(
-                round(d.merge_threshold * x, 4) for x in (0.75, 1, 1.25)
-            )
+        if fulltext:
+            # Full text: the name agreement, the full-text merge and the relative fit
+            # decide; the headline thresholds barely matter here.
+            grid: dict[str, Sequence[float]] = {
+                "entity_agreement": tuple(round(d.entity_agreement * x, 4) for x in scales),
+                "text_merge_threshold": tuple(
+                    round(min(d.text_merge_threshold * x, 1.0), 4) for x in scales
+                ),
+                "relative_fit": tuple(round(d.relative_fit * x, 4) for x in scales),
+            }
+        else:
+            grid = {
+                "threshold": tuple(round(d.threshold * x, 4) for x in scales),
+                "singleton_threshold": tuple(round(d.singleton_threshold * x, 4) for x in scales),
+            }
+            if not args.quick:
+                grid["merge_threshold"] = tuple(
+                    round(d.merge_threshold * x, 4) for x in (0.75, 1, 1.25)
+                )
         cross_validate(
             scorer, rows, settings, grid, use_url=use_url, order=args.order, protocol=args.cv
         )
