@@ -358,6 +358,7 @@ class ClusteringSettings(_Frozen):
     entity_agreement: float | None = Field(default=None, ge=0, le=1)
     singleton_entity_agreement: float | None = Field(default=None, ge=0, le=1)
     merge_entity_agreement: float | None = Field(default=None, ge=0, le=1)
+    relative_fit: float | None = Field(default=None, ge=0, le=1)
 
 
 class DedupConfig(_Frozen):
