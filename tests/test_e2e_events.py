@@ -68,7 +68,9 @@ def config_text(server: LocalServer, hook_url: str, outlets: int) -> str:
 def run_until(config: Path, env: dict[str, str], hook: WebhookReceiver, alerts: int) -> None:
     proc = start(config, env)
     try:
-        assert wait_for(lambda: len(hook.delivered_ids) >= alerts, timeout=180), headlines(hook)
+        if not wait_for(lambda: len(hook.delivered_ids) >= alerts, timeout=180):
+            log = proc.log_path.read_text()  # type: ignore[attr-defined]
+            pytest.fail(f"{len(hook.delivered_ids)} alerts: {headlines(hook)}\n{log[-3000:]}")
         # Every outlet has been polled and processed by now; wait a little more so
         # that a wrong extra alert would have had time to arrive.
         wait_for(lambda: len(hook.delivered_ids) > alerts, timeout=3)
