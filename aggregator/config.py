@@ -358,11 +358,17 @@ class ClusteringSettings(_Frozen):
     threshold: float | None = Field(default=None, gt=0, lt=1)
     singleton_threshold: float | None = Field(default=None, gt=0, lt=1)
     merge_threshold: float | None = Field(default=None, gt=0, le=1)
+    text_merge_threshold: float | None = Field(default=None, gt=0, le=1)
     max_silence: Duration | None = None
     window: Duration | None = None
     url_weight: float | None = Field(default=None, ge=0)
     text_weight: float | None = Field(default=None, ge=0)
     max_text_chars: int | None = Field(default=None, ge=0)
+    max_entity_chars: int | None = Field(default=None, ge=0)
+    entity_agreement: float | None = Field(default=None, ge=0, le=1)
+    singleton_entity_agreement: float | None = Field(default=None, ge=0, le=1)
+    merge_entity_agreement: float | None = Field(default=None, ge=0, le=1)
+    relative_fit: float | None = Field(default=None, ge=0, le=1)
 
 
 class DedupConfig(_Frozen):

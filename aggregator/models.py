@@ -218,6 +218,8 @@ class ClusterDecision:
     score: float  # similarity to the cluster it joined (0 for a new cluster)
     matched_terms: tuple[str, ...] = ()
     merged: tuple[int, ...] = ()  # cluster ids merged into cluster_id by this article
+    # The other signals that decided, in words (names agreement, clusters refused).
+    signals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,3 +44,34 @@ def test_cluster_show_names_merged_events_and_their_starters(
     out = capsys.readouterr().out
     assert "merged in" not in out
     assert "why: started the event" in out
+
+
+def test_cluster_show_explain_prints_the_signals_that_decided(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = create_db_engine(database_url)
+    try:
+        b = kursk_archive(engine)
+        joined = b.article("bbc", "Troops reach the front", cluster=1)
+        why = {
+            "terms": ["troops", "kursk"],
+            "signals": ["names agree 0.81: kursk, pentagon, 8,000"],
+        }
+        with engine.begin() as conn:
+            conn.execute(
+                update(articles)
+                .where(articles.c.id == joined)
+                .values(cluster_score=0.42, cluster_terms=json.dumps(why))
+            )
+    finally:
+        engine.dispose()
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"settings:\n  database_url: {database_url}\nfeeds: []\n")
+
+    assert main(["--config", str(config), "cluster", "show", "1", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "why: score 0.420, matched: troops, kursk\n" in out
+    assert "           names agree 0.81: kursk, pentagon, 8,000\n" in out
+    assert main(["--config", str(config), "cluster", "show", "1", "--explain", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["explain"][str(joined)]["signals"] == why["signals"]

@@ -14,7 +14,9 @@ import pytest
 from aggregator.errors import ConfigError
 from aggregator.models import Article
 from aggregator.process.clustering import Clusterer, ClusterSettings, featurize
+from aggregator.process.clustering.features import entities
 from tests import factories
+from tests.support.korea_news import DEVELOPMENTS, ORIGINAL
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SLICE = Path(__file__).parent / "data" / "clustering" / "uci-dev-slice.jsonl"
@@ -352,8 +354,8 @@ def test_an_article_without_content_words_gets_its_own_cluster() -> None:
     assert other.cluster_id != empty.cluster_id
 
 
-def test_full_text_lead_is_read_but_title_weighs_more() -> None:
-    settings = ClusterSettings()
+def test_full_text_lead_is_read_and_title_weighs_at_least_as_much() -> None:
+    settings = ClusterSettings(text_weight=0.5)
     text = "Officials in Kursk confirmed the arrival. " + "Unrelated tail words. " * 200
     feats = featurize(article("Troops arrive", text=text), settings)
     assert "kursk" in feats
@@ -372,3 +374,103 @@ def test_explanations_show_words_not_stems() -> None:
     assert "released" in joined.matched_terms
     assert "releas" not in joined.matched_terms
     assert "apple" in c.info(joined.cluster_id).top_terms
+
+
+# -- names from the full text (issue 13) ----------------------------------------
+
+
+def _names(title: str, text: str) -> set[str]:
+    return set(entities(article(title, text=text), ClusterSettings()))
+
+
+def test_names_skip_sentence_starts_unless_capitalised_elsewhere() -> None:
+    body = (
+        "Officials said the troops arrived. Thousands of soldiers from Pyongyang "
+        "reached Kursk on Monday, the Pentagon said. Kursk has been contested since "
+        "August; about 8,000 troops are there. NATO is watching."
+    )
+    names = _names("Troops reach the front", body)
+    # Mid-sentence capitals, acronyms and whole numbers with separators are names;
+    # "Officials" and "Thousands" are capitalised by grammar; weekdays and months are
+    # shared by unrelated events.
+    assert {"pyongyang", "kursk", "pentagon", "8,000", "nato"} <= names
+    assert not {"official", "thousand", "monday", "august", "000"} & names
+    # "Kursk" also starts a sentence: that mention counts, since the text names it.
+    assert entities(article("x", text=body), ClusterSettings())["kursk"] == 2.0
+
+
+def test_title_case_headline_gives_only_acronyms_and_numbers() -> None:
+    body = "A long enough body about the team and its season. " * 5
+    assert _names("Saints Place Reggie Bush On Injured Reserve In 2008", body) == {"2008"}
+    sentence_case = _names("Saints place Reggie Bush on injured reserve in 2008", body)
+    assert {"reggi", "bush", "2008"} <= sentence_case
+
+
+def test_headline_only_and_caseless_scripts_give_no_names() -> None:
+    # No body (or a one-line summary): too few names to decide by.
+    assert _names("Pentagon says North Korean troops are in Kursk", "") == set()
+    korean = "북한군 수천 명이 쿠르스크 지역에 배치됐다고 미 국방부가 밝혔다. " * 6
+    # Hangul has no case: only numbers could be names, and there are none here.
+    assert _names("북한군 쿠르스크 배치", korean) == set()
+
+
+def _korea_stream(settings: ClusterSettings) -> tuple[Clusterer, dict[str, set[int]]]:
+    c = Clusterer(settings)
+    clusters: dict[str, set[int]] = {}
+    for i, report in enumerate(ORIGINAL + DEVELOPMENTS):
+        decision = c.assign(
+            i + 1,
+            article(
+                report.title, at=timedelta(minutes=20 * i), feed=f"outlet{i}", text=report.body
+            ),
+        )
+        clusters.setdefault(report.event, set()).add(decision.cluster_id)
+    return c, clusters
+
+
+def test_developments_of_one_story_are_events_of_their_own() -> None:
+    _, clusters = _korea_stream(ClusterSettings())
+    # Each event's reports share one cluster, and no two events share one.
+    assert all(len(ids) == 1 for ids in clusters.values()), clusters
+    assert len({next(iter(ids)) for ids in clusters.values()}) == len(clusters)
+
+
+def test_without_the_name_and_fit_tests_the_capture_joins_the_original() -> None:
+    # The same stream with the new signals off: what issue 13 reported.
+    loose = ClusterSettings(entity_agreement=0.0, singleton_entity_agreement=0.0, relative_fit=0.0)
+    _, clusters = _korea_stream(loose)
+    assert clusters["capture"] == clusters["kursk"]
+
+
+def test_new_event_says_which_event_it_resembled_and_why_not() -> None:
+    c = Clusterer(ClusterSettings())
+    for i, report in enumerate(ORIGINAL):
+        c.assign(i + 1, article(report.title, at=timedelta(minutes=i), text=report.body))
+    capture = DEVELOPMENTS[0]
+    decision = c.assign(9, article(capture.title, at=timedelta(hours=2), text=capture.body))
+    assert decision.is_new
+    assert any(s.startswith("not event 1: content") for s in decision.signals)
+    joined = c.assign(10, article(ORIGINAL[0].title, at=timedelta(hours=3), text=ORIGINAL[1].body))
+    assert joined.cluster_id == 1
+    assert joined.signals
+    assert joined.signals[0].startswith("names agree")
+
+
+def test_restore_rebuilds_the_names_and_fit_of_a_core() -> None:
+    live = Clusterer(ClusterSettings())
+    stored = []
+    for i, report in enumerate(ORIGINAL):
+        a = article(report.title, at=timedelta(minutes=i), text=report.body)
+        stored.append((i + 1, a, live.assign(i + 1, a).cluster_id))
+    restored = Clusterer(ClusterSettings())
+    for article_id, a, cid in stored:
+        restored.restore(article_id, a, cid)
+    capture = DEVELOPMENTS[0]
+    late = article(capture.title, at=timedelta(hours=2), text=capture.body)
+    first = restored.assign(9, late)
+    assert first.is_new
+    assert first.signals == live.assign(9, late).signals
+    second = DEVELOPMENTS[1]
+    assert second.event == capture.event
+    again = restored.assign(10, article(second.title, at=timedelta(hours=3), text=second.body))
+    assert again.cluster_id == first.cluster_id

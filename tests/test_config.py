@@ -254,6 +254,25 @@ settings:
     assert "settings.clustering.window: shorter than max_silence" in problems
 
 
+def test_clustering_name_settings_reach_the_clusterer_and_are_checked() -> None:
+    from aggregator.compose import consumer_settings
+
+    text = """
+settings:
+  clustering: {entity_agreement: 0.4, text_merge_threshold: 0.5, max_entity_chars: 0}
+"""
+    cluster = consumer_settings(load_config(None, text=text, env={})).cluster
+    assert cluster.entity_agreement == 0.4
+    assert cluster.text_merge_threshold == 0.5
+    assert cluster.max_entity_chars == 0  # the name signal off
+    assert cluster.singleton_entity_agreement == 0.45  # untouched: the stage's default
+    problems = problems_of("settings: {clustering: {merge_entity_agreement: 1.5}}")
+    assert (
+        "settings.clustering.merge_entity_agreement: Input should be less than or equal to 1"
+        in (problems)
+    )
+
+
 def test_duplicate_keys_are_refused_with_both_lines() -> None:
     # PyYAML keeps the last of two equal keys: the first feeds list would vanish.
     text = (

@@ -161,6 +161,8 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
                 if w.duplicate_of is not None:
                     how += f"; copy of article {w.duplicate_of} ({w.duplicate_kind})"
                 print(f"      why: {how}")
+                for signal in w.signals:
+                    print(f"           {signal}")
     return EXIT_OK
 
 

@@ -202,6 +202,7 @@ class Consumer:
                 cluster_id=cid,
                 cluster_score=decision.score,
                 cluster_terms=decision.matched_terms,
+                cluster_signals=decision.signals,
             )
         )
         matched = self.index.match(document_from_article(art))

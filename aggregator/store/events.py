@@ -46,6 +46,7 @@ class ArticleOutcome:
     cluster_id: int
     cluster_score: float
     cluster_terms: tuple[str, ...]
+    cluster_signals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class Explanation:
     terms: tuple[str, ...]
     duplicate_of: int | None
     duplicate_kind: str | None
+    signals: tuple[str, ...] = ()  # the other signals that decided, in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +343,7 @@ class EventStatements:
                         duplicate_kind=o.duplicate_kind,
                         cluster_id=o.cluster_id,
                         cluster_score=o.cluster_score,
-                        cluster_terms=json.dumps(list(o.cluster_terms)),
+                        cluster_terms=_why_json(o.cluster_terms, o.cluster_signals),
                         processed_at=now,
                     )
                 )
@@ -486,15 +488,17 @@ class EventStatements:
             articles.c.duplicate_kind,
         ).where(articles.c.cluster_id == cluster_id)
         with self.engine.connect() as conn:
-            return {
-                int(r.id): Explanation(
+            out = {}
+            for r in conn.execute(stmt):
+                terms, signals = _why_parse(r.cluster_terms)
+                out[int(r.id)] = Explanation(
                     score=float(r.cluster_score or 0.0),
-                    terms=tuple(json.loads(r.cluster_terms)) if r.cluster_terms else (),
+                    terms=terms,
                     duplicate_of=r.duplicate_of,
                     duplicate_kind=r.duplicate_kind,
+                    signals=signals,
                 )
-                for r in conn.execute(stmt)
-            }
+            return out
 
     def articles_needing_fulltext(
         self, topics: Sequence[str], since: datetime, limit: int
@@ -574,3 +578,23 @@ __all__ = [
     "OutboxRow",
     "StoredArticle",
 ]
+
+
+def _why_json(terms: tuple[str, ...], signals: tuple[str, ...]) -> str:
+    """The ``cluster_terms`` column: a JSON list of terms, or with signals an object.
+
+    One column holds both so that explaining a decision needs no migration; rows
+    written before signals existed (a plain list) still read back.
+    """
+    if not signals:
+        return json.dumps(list(terms))
+    return json.dumps({"terms": list(terms), "signals": list(signals)})
+
+
+def _why_parse(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if not raw:
+        return (), ()
+    value = json.loads(raw)
+    if isinstance(value, dict):
+        return tuple(value.get("terms", ())), tuple(value.get("signals", ()))
+    return tuple(value), ()

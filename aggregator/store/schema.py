@@ -131,7 +131,7 @@ articles = Table(
     Column("duplicate_kind", String(16)),
     Column("cluster_id", Id),
     Column("cluster_score", Float),
-    Column("cluster_terms", Text),  # JSON list: why it joined its cluster
+    Column("cluster_terms", Text),  # JSON: terms (list) or {"terms", "signals"}: why
     # Set by the single ordered consumer (dedup → cluster → match → alerts).
     Column("processed_at", UTCDateTime),
     # Set when a poll rewrites the row (a corrected headline or body): the consumer

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aggregator.models import Article, ClusterDecision
-from aggregator.process.clustering.features import featurize, title_words
+from aggregator.process.clustering.features import entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
 
 
@@ -49,6 +49,15 @@ class _Cluster:
     norm_sq: float = 0.0
     article_count: int = 0
     outlets: set[str] = field(default_factory=set)
+    # Identity: the sum of the name vectors of the first ``core_articles`` members
+    # (who, where, when, how many), its squared norm, and how many built it.
+    names: dict[str, float] = field(default_factory=dict)
+    names_norm_sq: float = 0.0
+    core: int = 0
+    # Content scores of the full-text joins into the core: how well the founding
+    # articles fit each other (``_fits``).
+    fit_sum: float = 0.0
+    fit_count: int = 0
 
     @property
     def norm(self) -> float:
@@ -67,6 +76,7 @@ class Clusterer:
         self._clusters: dict[int, _Cluster] = {}
         self._postings: dict[str, dict[int, None]] = {}  # term -> clusters (ordered set)
         self._df: dict[str, int] = {}
+        self._ndf: dict[str, int] = {}  # document frequency of names (``_key_names``)
         self._surface: dict[str, str] = {}  # term -> a title word it came from
         self._docs = 0
         # article id -> (cluster id when assigned, published), in arrival order, kept
@@ -84,33 +94,49 @@ class Clusterer:
         """Put the article in a cluster and say which, how sure, and why."""
         self._advance(article.published)
         vector = self._vectorize(article)
+        keys = self._key_names(article)
         if duplicate_of is not None and duplicate_of in self._article_cluster:
             target = self._clusters.get(self.resolve(self._article_cluster[duplicate_of][0]))
             if target is not None:
                 score, terms = self._explain(vector, target)
-                self._add(target, article_id, article, vector, score)
+                self._add(target, article_id, article, vector, keys, score)
                 return ClusterDecision(target.cluster_id, False, score, terms)
 
         scores = self._score(vector, article.published)
         best: _Cluster | None = None
         best_score = 0.0
+        refused: list[tuple[float, int, float | None]] = []  # (content, cluster, names)
         for cid, sim in scores.items():
             cluster = self._clusters[cid]
             if sim < self._threshold(cluster.article_count):
+                continue
+            if keys and not self._fits(sim, cluster):
+                # Far looser than its founding articles fit each other: a new
+                # development of the story (a capture after a deployment), not
+                # another report of the same event.
+                refused.append((sim, cid, None))
+                continue
+            agreement = self._agreement(keys, cluster)
+            if agreement is not None and agreement < self._name_threshold(cluster.core):
+                # Same kind of story, other people/places/numbers: another event.
+                refused.append((sim, cid, agreement))
                 continue
             # Ties go to the older cluster, whatever order the candidates came in.
             if best is None or (sim, -cid) > (best_score, -best.cluster_id):
                 best, best_score = cluster, sim
         if best is None:
             cluster = self._new_cluster(article)
-            self._add(cluster, article_id, article, vector, 0.0)
-            return ClusterDecision(cluster.cluster_id, True, 0.0, ())
+            self._add(cluster, article_id, article, vector, keys, 0.0)
+            return ClusterDecision(
+                cluster.cluster_id, True, 0.0, (), signals=self._refusals(keys, refused)
+            )
 
         _, terms = self._explain(vector, best)
-        self._add(best, article_id, article, vector, best_score)
+        signals = self._agreement_signal(keys, best)
+        self._add(best, article_id, article, vector, keys, best_score)
         merged = self._merge_bridged(best, scores)
         survivor = self.resolve(best.cluster_id)
-        return ClusterDecision(survivor, False, best_score, terms, merged)
+        return ClusterDecision(survivor, False, best_score, terms, merged, signals)
 
     def restore(self, article_id: int, article: Article, cluster_id: int) -> None:
         """Replay a stored assignment (start-up), in the original order, no decision.
@@ -126,7 +152,8 @@ class Clusterer:
             cluster = _Cluster(cid, article.published, article.published, article.title, -1.0)
             self._clusters[cid] = cluster
         self._next_id = max(self._next_id, cid + 1)
-        self._add(cluster, article_id, article, vector, self._cosine(vector, cluster))
+        keys = self._key_names(article)
+        self._add(cluster, article_id, article, vector, keys, self._cosine(vector, cluster))
 
     def restore_merge(self, old_id: int, new_id: int) -> None:
         """Replay a stored merge (old id → surviving id)."""
@@ -170,12 +197,18 @@ class Clusterer:
         return ClusterStats(
             clusters=len(self._clusters),
             articles=len(self._article_cluster),
-            terms=len(self._df),
+            terms=len(self._df) + len(self._ndf),
             postings=sum(len(p) for p in self._postings.values()),
             merges=len(self._merged_into),
         )
 
     # -- internals -------------------------------------------------------------
+
+    def _name_threshold(self, core: int) -> float:
+        """Name agreement a core of this many articles needs (one article: the most)."""
+        s = self._s
+        high = max(s.singleton_entity_agreement, s.entity_agreement)
+        return s.entity_agreement + (high - s.entity_agreement) / math.sqrt(max(core, 1))
 
     def _threshold(self, size: int) -> float:
         s = self._s
@@ -242,6 +275,81 @@ class Clusterer:
             return {}
         return {t: w / norm for t, w in weights.items()}
 
+    def _key_names(self, article: Article) -> dict[str, float]:
+        """The article's names as a unit vector: sublinear count times IDF.
+
+        Document frequencies of names are learned online like those of terms, so a
+        name every story carries weighs less than the one that tells an event from
+        the last of its kind ("Pierre Thomas" beside "Saints", "2013" beside "IE").
+        """
+        names = entities(article, self._s)
+        if not names:
+            return {}
+        ndf = self._ndf
+        log = math.log
+        base = log(self._docs + self._s.idf_prior_docs) + 1.0
+        weights = {}
+        for term, tf in names.items():
+            d = ndf.get(term, 0)
+            weights[term] = (1.0 + log(tf) if tf > 1.0 else tf) * max(base - log(d + 1.0), 0.1)
+            ndf[term] = d + 1
+        if len(weights) > self._s.key_entities:
+            weights = dict(heapq.nsmallest(self._s.key_entities, weights.items(), key=_by_weight))
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        return {t: w / norm for t, w in weights.items()}
+
+    def _agreement(self, keys: dict[str, float], cluster: _Cluster) -> float | None:
+        """Cosine between the article's names and those of the cluster's core.
+
+        None when either side has no names (a caseless script, a headline in Title
+        Case with no acronym or number): there is nothing to agree on, and the
+        content similarity decides alone.
+        """
+        if not keys or cluster.names_norm_sq <= 0.0:
+            return None
+        names = cluster.names
+        dot = sum(w * names.get(t, 0.0) for t, w in keys.items())
+        return dot / math.sqrt(cluster.names_norm_sq)
+
+    def _fits(self, sim: float, cluster: _Cluster) -> bool:
+        """Whether a full-text article fits the cluster nearly as its core members do.
+
+        Same-event reports of one story resemble each other to a degree that depends
+        on the story (wire copies: 0.8; independent write-ups: 0.4); an article far
+        below that is about something else that shares the vocabulary.
+        """
+        if cluster.fit_count == 0:
+            return True
+        return sim >= self._s.relative_fit * cluster.fit_sum / cluster.fit_count
+
+    def _agreement_signal(self, keys: dict[str, float], cluster: _Cluster) -> tuple[str, ...]:
+        agreement = self._agreement(keys, cluster)
+        if agreement is None:
+            return ("names: none to compare",)
+        shared = [self._display(t) for t in keys if t in cluster.names][:6]
+        return (f"names agree {agreement:.2f}: {', '.join(shared)}",)
+
+    def _refusals(
+        self, keys: dict[str, float], refused: list[tuple[float, int, float | None]]
+    ) -> tuple[str, ...]:
+        """Why a new event: the closest clusters it resembled and what differed."""
+        out = []
+        for sim, cid, agreement in sorted(refused, key=lambda r: (-r[0], r[1]))[:3]:
+            cluster = self._clusters[cid]
+            if agreement is None:
+                typical = cluster.fit_sum / max(cluster.fit_count, 1)
+                out.append(
+                    f"not event {cid}: content {sim:.2f} < {self._s.relative_fit:g} x "
+                    f"{typical:.2f} (how closely its first reports match)"
+                )
+                continue
+            other = [self._display(t) for t in keys if t not in cluster.names][:6]
+            out.append(
+                f"not event {cid}: content {sim:.2f} but names agree {agreement:.2f} "
+                f"< {self._name_threshold(cluster.core):.2f} (its own: {', '.join(other)})"
+            )
+        return tuple(out)
+
     def _display(self, term: str) -> str:
         return " ".join(self._surface.get(part, part) for part in term.split(" "))
 
@@ -249,6 +357,7 @@ class Clusterer:
         """Halve every document frequency: IDF follows recent news, memory stays bounded."""
         self._docs //= 2
         self._df = {t: d // 2 for t, d in self._df.items() if d >= 2}
+        self._ndf = {t: d // 2 for t, d in self._ndf.items() if d >= 2}
         self._surface = {t: w for t, w in self._surface.items() if t in self._df}
 
     def _score(self, vector: dict[str, float], published: datetime) -> dict[int, float]:
@@ -312,8 +421,41 @@ class Clusterer:
         article_id: int,
         article: Article,
         vector: dict[str, float],
+        keys: dict[str, float],
         score: float,
     ) -> None:
+        if cluster.core < self._s.core_articles:
+            # The founding articles name the event; later ones join it without
+            # changing whom it is about, so a chain of articles that each share a
+            # little cannot walk it to another event of the same kind.
+            if keys and cluster.core > 0:
+                # How well a full-text founding article fits those before it (the
+                # same score whether decided now or replayed by ``restore``).
+                cluster.fit_sum += score
+                cluster.fit_count += 1
+            cluster.core += 1
+            names = cluster.names
+            dot = 0.0
+            for term, w in keys.items():
+                old = names.get(term, 0.0)
+                dot += old * w
+                names[term] = old + w
+            cluster.names_norm_sq += 2.0 * dot + (1.0 if keys else 0.0)
+            self._grow_centroid(cluster, vector)
+        else:
+            self._grow_centroid(cluster, vector)
+        self._recent.pop(cluster.cluster_id, None)
+        self._recent[cluster.cluster_id] = None
+        cluster.article_count += 1
+        cluster.outlets.add(article.feed)
+        self._article_cluster[article_id] = (cluster.cluster_id, article.published)
+        cluster.first_seen = min(cluster.first_seen, article.published)
+        cluster.last_updated = max(cluster.last_updated, article.published)
+        # The member closest to the centroid when it joined names the event.
+        if score > cluster.headline_score:
+            cluster.headline, cluster.headline_score = article.title, score
+
+    def _grow_centroid(self, cluster: _Cluster, vector: dict[str, float]) -> None:
         c = cluster.centroid
         dot = 0.0
         for term, w in vector.items():
@@ -328,16 +470,6 @@ class Clusterer:
         cluster.norm_sq += 2.0 * dot + (1.0 if vector else 0.0)
         if len(c) > 2 * self._s.max_cluster_terms:
             self._prune(cluster)
-        self._recent.pop(cluster.cluster_id, None)
-        self._recent[cluster.cluster_id] = None
-        cluster.article_count += 1
-        cluster.outlets.add(article.feed)
-        self._article_cluster[article_id] = (cluster.cluster_id, article.published)
-        cluster.first_seen = min(cluster.first_seen, article.published)
-        cluster.last_updated = max(cluster.last_updated, article.published)
-        # The member closest to the centroid when it joined names the event.
-        if score > cluster.headline_score:
-            cluster.headline, cluster.headline_score = article.title, score
 
     def _prune(self, cluster: _Cluster) -> None:
         """Keep the strongest terms of a centroid; exact norm recomputed."""
@@ -361,7 +493,13 @@ class Clusterer:
                 continue
             if sim < self._threshold(other.article_count):
                 continue
-            if _centroid_cosine(survivor, other) < self._s.merge_threshold:
+            # Two full-text clusters (both have names) have richer centroids, whose
+            # cosines run higher, for the same event and for another.
+            both_full = survivor.names_norm_sq > 0.0 and other.names_norm_sq > 0.0
+            merge_at = self._s.text_merge_threshold if both_full else self._s.merge_threshold
+            if _centroid_cosine(survivor, other) < merge_at:
+                continue
+            if not _names_agree(survivor, other, self._s.merge_entity_agreement):
                 continue
             big, small = (
                 (survivor, other)
@@ -389,6 +527,12 @@ class Clusterer:
         if len(c) > 2 * self._s.max_cluster_terms:
             self._prune(into)
         into.article_count += small.article_count
+        dot = sum(w * into.names.get(t, 0.0) for t, w in small.names.items())
+        for term, w in small.names.items():
+            into.names[term] = into.names.get(term, 0.0) + w
+        into.names_norm_sq += 2.0 * dot + small.names_norm_sq
+        into.fit_sum += small.fit_sum
+        into.fit_count += small.fit_count
         into.outlets |= small.outlets
         into.first_seen = min(into.first_seen, small.first_seen)
         into.last_updated = max(into.last_updated, small.last_updated)
@@ -410,3 +554,12 @@ def _centroid_cosine(a: _Cluster, b: _Cluster) -> float:
     lc = large.centroid
     dot = sum(w * lc.get(t, 0.0) for t, w in small.centroid.items())
     return dot / (a.norm * b.norm)
+
+
+def _names_agree(a: _Cluster, b: _Cluster, threshold: float) -> bool:
+    """Two cores agree when the cosine of their name sums reaches ``threshold``."""
+    if a.names_norm_sq <= 0.0 or b.names_norm_sq <= 0.0:
+        return True
+    small, large = (a.names, b.names) if len(a.names) <= len(b.names) else (b.names, a.names)
+    dot = sum(w * large.get(t, 0.0) for t, w in small.items())
+    return dot / math.sqrt(a.names_norm_sq * b.names_norm_sq) >= threshold

@@ -179,3 +179,87 @@ def featurize(article: Article, settings: ClusterSettings) -> dict[str, float]:
         # The slug is written like a headline but lower-cased: no entity signal.
         _field_terms(_url_words(url).lower(), settings, settings.url_weight, counts)
     return counts
+
+
+# A capitalised word or a number. After a sentence end (. ! ? … a line break, an
+# opening quote) a word is capitalised by grammar, not because it names something.
+# Only cased scripts have capitals (Latin, Greek, Cyrillic ranges here); a pattern
+# that starts with a character class lets the regex engine skip the other words
+# in C, which keeps the cost of a 3 KB text low.
+_NAME = re.compile(
+    r"[0-9A-ZÀ-ÖØ-ÞĀ-ɏΆ-ΫЀ-ЯѠ-ӿ][^\W_]*"
+    # "8,000 troops" is one number, not "8" and "000"; no alternation before the
+    # first class, which would stop the engine from skipping ahead in C.
+    r"(?:['’.&][^\W_]+|,[0-9]{3}(?![0-9]))*"
+)
+_SENTENCE_END = frozenset('.!?…\n"“«')
+_OPENERS = " \t\r'\"”’»)]"
+# Words capitalised for reasons other than naming this event's who/where/when: days
+# and months recur across unrelated events, and headline-style words are not names.
+_NOT_NAME_WORDS = """monday tuesday wednesday thursday friday saturday sunday january
+    february march april may june july august september october november december
+    mr mrs ms dr breaking exclusive update"""
+_NOT_NAMES = frozenset(_stem(w) for w in _NOT_NAME_WORDS.split())
+
+
+def entities(article: Article, settings: ClusterSettings) -> dict[str, float]:
+    """Who, where, when and how many: name-like terms of the title and full text.
+
+    A term counts when its token is an acronym, a number or mixed case anywhere, or a
+    capitalised word that does not start a sentence (in a Title Case headline every
+    word is capitalised, so the title gives names only when it is in sentence case,
+    and its first word never does). Title names count double: the headline says whom
+    the story is about. The body is read up to ``max_entity_chars``: names recur in
+    the lead, and the tail costs time.
+
+    Scripts without case (Korean, Chinese, Japanese, Arabic) give no capitalised
+    names, only numbers: for them the join rests on the content vector alone, which
+    is why the gate only applies when both sides have names (``Clusterer``).
+    """
+    body = article.fulltext or article.text
+    if len(body) < settings.min_entity_text or settings.max_entity_chars <= 0:
+        # A headline (or a one-line summary) names one or two things: too few to
+        # tell two events apart by, and too few to disagree on without splitting one.
+        return {}
+    out: dict[str, float] = {}
+    _names(article.title, 2.0, out, title=True)
+    _names(body[: settings.max_entity_chars], 1.0, out, title=False)
+    return out
+
+
+def _names(text: str, weight: float, out: dict[str, float], *, title: bool) -> None:
+    counts: Counter[str] = Counter()
+    starts: Counter[str] = Counter()
+    found = 0
+    ends = _SENTENCE_END
+    openers = _OPENERS
+    for match in _NAME.finditer(text):
+        i = match.start() - 1
+        if i >= 0 and (text[i].isalnum() or text[i] in "'’.&,"):
+            continue  # inside a word ("iPhone") or a number: not a word of its own
+        found += 1
+        tok = match.group()
+        while i >= 0 and text[i] in openers:
+            i -= 1
+        if (i < 0 or text[i] in ends) and not _is_strong(tok):
+            # First word of the text or of a sentence: capitalised by grammar. It is
+            # a name only if the text also capitalises it mid-sentence (below).
+            starts[tok] += 1
+        else:
+            counts[tok] += 1
+    for tok, n in starts.items():
+        if tok in counts:
+            counts[tok] += n
+    if title and found * 2 > len(_WORD.findall(text)):
+        # Title Case: every word is capitalised, so capitals name nothing; acronyms
+        # and numbers still do.
+        counts = Counter({tok: n for tok, n in counts.items() if _is_strong(tok)})
+    memo = _TOKEN_MEMO
+    for tok, n in counts.items():
+        term, kind = memo.get(tok) or _token(tok)
+        if term and kind and term not in _NOT_NAMES:
+            out[term] = out.get(term, 0.0) + n * weight
+
+
+def _is_strong(token: str) -> bool:
+    return (_TOKEN_MEMO.get(token) or _token(token))[1] == 2
