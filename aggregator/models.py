@@ -201,6 +201,12 @@ class DedupDecision:
     duplicate_of: int | None
     kind: str | None = None  # "url", "exact", "near"
     similarity: float = 0.0
+    # Why, for a person reading ``cluster show --explain``: the phrases of this text
+    # that were ignored as boilerplate (footers, "About X", stock sentences), and an
+    # earlier article that shared text with it but was judged not copied, with why.
+    boilerplate: tuple[str, ...] = ()
+    not_copy_of: int | None = None
+    not_copy_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

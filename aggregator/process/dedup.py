@@ -30,12 +30,35 @@ stored (article id): the same order gives the same links. ``check`` is only
 needed for new articles; ``add`` alone works out which original an article copies.
 ``Article.fingerprint`` is not used here (no stage computes one yet: it was a SimHash
 that nothing read, dropped from the hot path).
+
+Boilerplate never makes a copy. Two different press releases of one company share
+the "About Acme" and forward-looking-statements paragraphs; a farm of feeds ends every
+item with "according to people familiar with the matter" and "Further details were
+not immediately available". Counted as shared text, these made copies of unrelated
+stories. Two defences, both explainable:
+
+- ``Boilerplate`` learns online which shingles recur across *different stories*:
+  across outlets (a shingle in ``min_stories`` articles that are not copies of one
+  another) and within one outlet (in ``outlet_min_items`` of its recent items: its
+  footer). Copies of one story count once (they share an original), so a wire story
+  re-run by thirty outlets never becomes boilerplate. Learned shingles are left out
+  of new sketches, of the containment of every comparison and of the leads below.
+- The lead rule: a copy carries the story, and news puts the story first. Besides the
+  containment bar, one text's lead (its first distinctive shingles) must be found in
+  the other. Two texts that share only an ending (footers, disclaimers) or a few stock
+  clauses are not copies, even before anything is learned: the press-release pair is
+  two articles, too few to learn from.
+
+The learner's state is bounded (two generations of ``horizon`` articles of candidate
+counts, ``outlet_items`` recent items per outlet, at most ``max_learned`` learned
+shingles) and derived from the same article fields, so the start-up replay rebuilds it.
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -45,6 +68,8 @@ from aggregator.models import Article, DedupDecision
 from aggregator.poll.normalize import shingle_hashes, words
 
 __all__ = [
+    "Boilerplate",
+    "BoilerplateSettings",
     "DedupIndex",
     "DedupSettings",
     "Sketch",
@@ -53,6 +78,35 @@ __all__ = [
     "similarity",
     "sketch",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class BoilerplateSettings:
+    """How boilerplate is learned (see the module doc); memory is bounded by these.
+
+    - ``horizon``: candidate counts live for two generations of this many articles;
+      boilerplate recurs often, so a recent horizon sees it, and a shingle seen once
+      is forgotten instead of being held for the whole window.
+    - ``min_stories``: a shingle in this many articles of *different* stories (not
+      copies of one another), across any outlets, is boilerplate. 4 and not 2 or 3: a
+      quote or background paragraph reused by two or three reports is still content.
+    - ``outlet_items`` / ``outlet_min_items``: an outlet's own footer is learned from
+      its last ``outlet_items`` items, once in ``outlet_min_items`` different stories;
+      a small outlet posts too rarely for the shared horizon to see it recur.
+    - ``observe``: the smallest hashes of each article that are counted. Comparisons
+      only read sketch hashes (the smallest), so counting more costs without use.
+    - ``max_learned``: learned shingles kept; the least recently seen go first.
+    - ``max_outlets``: outlets remembered; the least recently active go first.
+    """
+
+    horizon: int = 2000
+    min_stories: int = 4
+    outlet_items: int = 8
+    outlet_min_items: int = 3
+    observe: int = 96
+    max_learned: int = 50_000
+    max_outlet_learned: int = 2_000
+    max_outlets: int = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +139,12 @@ class DedupSettings:
       such an estimate (under ``min_samples`` hashes) must reach the stricter bar.
       With 20,000 generated articles in the index this removed every false link
       (7/10 stock phrases of a short lead "found" in an unrelated long report).
+    - ``lead_shingles`` / ``min_lead`` / ``lead_share``: a text's lead is its first
+      distinctive shingles, a third of them but between ``min_lead`` and
+      ``lead_shingles``; a copy needs ``lead_share`` of one text's lead found in the
+      other (an outlet's intro line or a new "UPDATE" paragraph leaves the other
+      text's lead intact).
+    - ``boilerplate``: how shared-but-not-distinctive shingles are learned.
     """
 
     window: timedelta = timedelta(days=3)
@@ -97,6 +157,10 @@ class DedupSettings:
     min_containment: float = 0.65
     min_samples: int = 24
     few_samples_containment: float = 0.9
+    lead_shingles: int = 32
+    min_lead: int = 8
+    lead_share: float = 0.5
+    boilerplate: BoilerplateSettings = field(default_factory=BoilerplateSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +225,9 @@ class _Probe:
     """``containment`` against many candidates, with the probe's side prepared once.
 
     Plain Python sets and lists of 64 ints beat numpy here: per call, numpy's
-    overhead is larger than the work. Gives exactly ``containment``'s result.
+    overhead is larger than the work. Gives exactly ``containment``'s result when
+    nothing is ignored; ``ignore`` (boilerplate of the other text's outlet) and the
+    other side's already filtered ``values`` keep both samples to distinctive text.
     """
 
     __slots__ = ("complete", "hashes", "maximum", "set", "size")
@@ -173,16 +239,26 @@ class _Probe:
         self.complete = len(self.hashes) == sk.size
         self.maximum = self.hashes[-1] if self.hashes else -1
 
-    def containment(self, other: Sketch) -> tuple[float, int]:
-        values: list[int] = other.hashes.tolist()
-        if not values or not self.hashes:
+    def containment(
+        self,
+        values: list[int],
+        other_size: int,
+        other_complete: bool,
+        ignore: _Lookup = frozenset(),
+    ) -> tuple[float, int]:
+        mine_list = self.hashes
+        mine = self.set
+        if ignore:
+            mine_list = [h for h in mine_list if h not in ignore]
+            mine = set(mine_list)
+        if not values or not mine_list:
             return 0.0, 0
-        if self.size <= other.size:  # the probe is the smaller text
-            if len(values) < other.size:
+        if self.size <= other_size:  # the probe is the smaller text
+            if not other_complete:
                 limit = values[-1]
-                probe = [h for h in self.hashes if h <= limit]
+                probe = [h for h in mine_list if h <= limit]
             else:
-                probe = self.hashes
+                probe = mine_list
             if not probe:
                 return 0.0, 0
             found = set(values)
@@ -192,8 +268,138 @@ class _Probe:
             values = [h for h in values if h <= limit]
         if not values:
             return 0.0, 0
-        mine = self.set
         return sum(1 for h in values if h in mine) / len(values), len(values)
+
+
+# A set of hashes to test membership in: learned boilerplate is a dict (hash → when
+# last seen), an empty one a frozenset.
+_Lookup = frozenset[int] | set[int] | dict[int, int]
+_NOTHING: frozenset[int] = frozenset()
+
+
+class _Outlet:
+    """One outlet's recent items and the shingles learned as its own boilerplate."""
+
+    __slots__ = ("active", "items", "learned")
+
+    def __init__(self, items: int) -> None:
+        # (story, sorted distinct observed hashes) of the outlet's last items
+        self.items: deque[tuple[int, npt.NDArray[np.uint64]]] = deque(maxlen=items)
+        self.learned: dict[int, int] = {}  # hash → serial of the last sighting
+        self.active = 0
+
+
+class Boilerplate:
+    """Which shingles recur across different stories: online, bounded, deterministic.
+
+    ``observe`` is called once per added article with its observed hashes and its
+    story (the first-seen original it copies, else itself). Copies of one story never
+    raise a count, so syndicated text is not mistaken for boilerplate; text shared by
+    ``min_stories`` different stories is. ``lookup`` answers for an outlet.
+    """
+
+    def __init__(self, settings: BoilerplateSettings | None = None) -> None:
+        self.settings = settings or BoilerplateSettings()
+        self._serial = 0
+        # hash → (stories seen, last story, the story before): candidates only
+        self._new: dict[int, tuple[int, int, int]] = {}
+        self._old: dict[int, tuple[int, int, int]] = {}
+        self.learned: dict[int, int] = {}  # across outlets: hash → last sighting
+        self._outlets: dict[str, _Outlet] = {}
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "candidates": len(self._new) + len(self._old),
+            "learned": len(self.learned),
+            "outlets": len(self._outlets),
+            "outlet_learned": sum(len(o.learned) for o in self._outlets.values()),
+        }
+
+    def outlet(self, feed: str) -> _Lookup:
+        """The shingles learned as ``feed``'s own boilerplate (empty when none)."""
+        o = self._outlets.get(feed)
+        return o.learned if o is not None and o.learned else _NOTHING
+
+    def observe(self, feed: str, hashes: npt.NDArray[np.uint64], story: int) -> None:
+        """Count ``hashes`` (sorted, distinct) of one article of ``story`` from ``feed``."""
+        s = self.settings
+        self._serial += 1
+        serial = self._serial
+        if serial % s.horizon == 0:
+            # what was not seen again for a generation is dropped: bounded memory
+            self._old, self._new = self._new, {}
+        learned, new, old = self.learned, self._new, self._old
+        need = s.min_stories
+        for h in hashes.tolist():
+            if h in learned:
+                learned[h] = serial
+                continue
+            rec = new.get(h)
+            if rec is None:
+                rec = old.pop(h, None)
+                if rec is None:
+                    new[h] = (1, story, -1)
+                    continue
+            count, last, before = rec
+            if story in (last, before):
+                new[h] = rec
+                continue
+            if count + 1 >= need:
+                learned[h] = serial
+                new.pop(h, None)
+            else:
+                new[h] = (count + 1, story, last)
+        if len(learned) > s.max_learned * 11 // 10:
+            _keep_newest(learned, s.max_learned)
+        self._observe_outlet(feed, hashes, story, serial)
+
+    def _observe_outlet(
+        self, feed: str, hashes: npt.NDArray[np.uint64], story: int, serial: int
+    ) -> None:
+        s = self.settings
+        o = self._outlets.get(feed)
+        if o is None:
+            o = self._outlets[feed] = _Outlet(s.outlet_items)
+            if len(self._outlets) > s.max_outlets * 11 // 10:
+                for name in sorted(self._outlets, key=lambda f: self._outlets[f].active)[
+                    : len(self._outlets) - s.max_outlets
+                ]:
+                    del self._outlets[name]
+        o.active = serial
+        if len(hashes):
+            counts = np.ones(len(hashes), dtype=np.int32)
+            stories = {story}
+            for other, items in reversed(o.items):
+                if other in stories:
+                    continue  # a copy of a story already counted counts once
+                stories.add(other)
+                counts += np.isin(hashes, items, assume_unique=True)
+            if len(stories) >= s.outlet_min_items:
+                for h in hashes[counts >= s.outlet_min_items].tolist():
+                    o.learned[h] = serial
+                if len(o.learned) > s.max_outlet_learned * 11 // 10:
+                    _keep_newest(o.learned, s.max_outlet_learned)
+        o.items.append((story, hashes))
+
+
+def _keep_newest(table: dict[int, int], keep: int) -> None:
+    """Drop the least recently seen entries of ``table`` down to ``keep``."""
+    for h, _ in sorted(table.items(), key=lambda kv: kv[1])[: len(table) - keep]:
+        del table[h]
+
+
+@dataclass(slots=True)
+class _Text:
+    """One article's text prepared for a decision (and for ``add`` after ``check``)."""
+
+    words: tuple[str, ...]
+    shingles: list[int]  # in text order
+    flags: list[bool]  # boilerplate per shingle, for this article's outlet, right now
+    sketch: Sketch | None  # bottom-k of the distinctive shingles; None for a short text
+    lead: list[int]  # the first distinctive shingles, distinct, in text order
+    distinct: set[int]  # every distinctive shingle
+    ignored_small: list[int]  # boilerplate among the smallest hashes: what it shared
+    observed: npt.NDArray[np.uint64]  # what the learner counts
 
 
 @dataclass(slots=True)
@@ -203,8 +409,10 @@ class _Entry:
     published: datetime
     url: str | None
     content_hash: str
+    feed: str
     sketch: Sketch | None
     anchors: bytes  # the indexed hashes as packed uint64: 128 B instead of ~700 B of ints
+    lead: bytes  # the lead's hashes, packed uint64
 
 
 class DedupIndex:
@@ -219,6 +427,7 @@ class DedupIndex:
 
     def __init__(self, settings: DedupSettings | None = None) -> None:
         self.settings = settings or DedupSettings()
+        self.boilerplate = Boilerplate(self.settings.boilerplate)
         self._entries: dict[int, _Entry] = {}
         self._by_url: dict[str, int] = {}
         self._by_hash: dict[str, int] = {}
@@ -227,7 +436,7 @@ class DedupIndex:
         self._by_anchor: dict[int, int | list[int]] = {}
         self._expiry: list[tuple[datetime, int]] = []  # heap of (published, article id)
         self._newest: datetime | None = None
-        self._last: tuple[Article, Sketch | None, DedupDecision] | None = None
+        self._last: tuple[Article, _Text, DedupDecision] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -243,15 +452,16 @@ class DedupIndex:
                 1 if isinstance(ids, int) else len(ids) for ids in self._by_anchor.values()
             ),
             "expiry_heap": len(self._expiry),
+            **{f"boilerplate_{k}": v for k, v in self.boilerplate.stats().items()},
         }
 
     # ------------------------------------------------------------ public API
 
     def check(self, article: Article) -> DedupDecision:
         """Is ``article`` a copy of one already added? Never modifies the index."""
-        sk = self._sketch(article)
-        decision = self._decide(article, sk)
-        self._last = (article, sk, decision)
+        t = self._prepare(article)
+        decision = self._decide(article, t)
+        self._last = (article, t, decision)
         return decision
 
     def add(self, article_id: int, article: Article) -> None:
@@ -260,10 +470,10 @@ class DedupIndex:
         Adding an id twice replaces the earlier entry.
         """
         if self._last is not None and self._last[0] is article:
-            _, sk, decision = self._last
+            _, t, decision = self._last
         else:
-            sk = self._sketch(article)
-            decision = self._decide(article, sk)
+            t = self._prepare(article)
+            decision = self._decide(article, t)
         self._last = None
         if article_id in self._entries:
             self._remove(article_id)
@@ -272,6 +482,7 @@ class DedupIndex:
             original = self._entries[decision.duplicate_of].original
         elif decision.duplicate_of is not None:
             original = decision.duplicate_of
+        sk = t.sketch
         anchors = self._anchors(sk) if sk else ()
         entry = _Entry(
             article_id=article_id,
@@ -279,8 +490,10 @@ class DedupIndex:
             published=article.published,
             url=article.canonical_url,
             content_hash=article.content_hash,
+            feed=article.feed,
             sketch=sk,
             anchors=np.array(anchors, dtype=np.uint64).tobytes(),
+            lead=np.array(t.lead, dtype=np.uint64).tobytes(),
         )
         self._entries[article_id] = entry
         if entry.url:
@@ -297,13 +510,55 @@ class DedupIndex:
         heapq.heappush(self._expiry, (article.published, article_id))
         if self._newest is None or article.published > self._newest:
             self._newest = article.published
+        # Learn after deciding: the decision only used what earlier articles taught.
+        self.boilerplate.observe(article.feed, t.observed, original)
         self._evict()
 
     # ------------------------------------------------------------ internals
 
-    def _sketch(self, article: Article) -> Sketch | None:
-        sk = sketch(article.text, self.settings)
-        return sk if sk.size >= self.settings.min_shingles else None
+    def _prepare(self, article: Article) -> _Text:
+        s = self.settings
+        ws = words(article.text)
+        raw = shingle_hashes(ws, s.shingle_size)
+        uniq = np.unique(raw)  # sorted, distinct
+        shingles: list[int] = raw.tolist()
+        learned, own = self.boilerplate.learned, self.boilerplate.outlet(article.feed)
+        n_lead = s.lead_shingles
+        lead_raw = np.unique(raw[:n_lead])
+        observed = np.union1d(uniq[: s.boilerplate.observe], lead_raw)
+        if learned or own:
+            flags = [h in learned or h in own for h in shingles]
+            keep = [h for h in uniq.tolist() if not (h in learned or h in own)]
+            distinct_sorted = np.array(keep, dtype=np.uint64)
+            ignored_small = [h for h in uniq[: s.sketch_size].tolist() if h in learned or h in own]
+        else:
+            flags = [False] * len(shingles)
+            distinct_sorted = uniq
+            ignored_small = []
+        size = len(distinct_sorted)
+        sk: Sketch | None = None
+        if size >= s.min_shingles:
+            sk = Sketch(hashes=distinct_sorted[: s.sketch_size].copy(), size=size)
+        want = min(s.lead_shingles, max(s.min_lead, size // 3))
+        lead: list[int] = []
+        seen: set[int] = set()
+        for h, bp in zip(shingles, flags, strict=True):
+            if bp or h in seen:
+                continue
+            seen.add(h)
+            lead.append(h)
+            if len(lead) == want:
+                break
+        return _Text(
+            words=ws,
+            shingles=shingles,
+            flags=flags,
+            sketch=sk,
+            lead=lead,
+            distinct=set(distinct_sorted.tolist()) if sk is not None else set(),
+            ignored_small=ignored_small,
+            observed=observed,
+        )
 
     def _anchors(self, sk: Sketch) -> tuple[int, ...]:
         """The smallest hashes of ``sk`` that are not stock phrases right now.
@@ -328,11 +583,12 @@ class DedupIndex:
     def _original(self, article_id: int) -> int:
         return self._entries[article_id].original
 
-    def _decide(self, article: Article, sk: Sketch | None) -> DedupDecision:
+    def _decide(self, article: Article, t: _Text) -> DedupDecision:
         if article.canonical_url and article.canonical_url in self._by_url:
             return DedupDecision(self._original(self._by_url[article.canonical_url]), "url", 1.0)
         if article.content_hash in self._by_hash:
             return DedupDecision(self._original(self._by_hash[article.content_hash]), "exact", 1.0)
+        sk = t.sketch
         if sk is None:
             return DedupDecision(None)
         s = self.settings
@@ -352,20 +608,106 @@ class DedupIndex:
         # best evidence first, then oldest: the same order on every run
         candidates = sorted(shared, key=lambda cid: (-shared[cid], cid))[: s.max_candidates]
         best: tuple[float, int] | None = None
+        rejected: tuple[float, int, str] | None = None
         probe = _Probe(sk)
+        learned = self.boilerplate.learned
+        own = self.boilerplate.outlet(article.feed)
         for cid in candidates:
-            other = self._entries[cid].sketch
+            entry = self._entries[cid]
+            other = entry.sketch
             if other is None:
                 continue
-            score, samples = probe.containment(other)
+            theirs = self.boilerplate.outlet(entry.feed) if entry.feed != article.feed else own
+            values: list[int] = other.hashes.tolist()
+            complete = len(values) == other.size
+            size = other.size
+            if learned or own or theirs:
+                # learned after the other article was sketched: left out now too
+                kept = [v for v in values if not (v in learned or v in own or v in theirs)]
+                if len(kept) < len(values):
+                    size = max(len(kept), other.size * len(kept) // len(values))
+                    values = kept
+            score, samples = probe.containment(values, size, complete, theirs)
             bar = s.min_containment if samples >= s.min_samples else s.few_samples_containment
+            original = self._original(cid)
             if score >= bar:
-                original = self._original(cid)
+                if not self._leads_meet(t, entry, values, complete, theirs):
+                    if rejected is None or score > rejected[0]:
+                        rejected = (score, original, "lead")
+                    continue
                 if best is None or score > best[0]:
                     best = (score, original)
+            elif t.ignored_small and samples:
+                # Would it have been a copy had the boilerplate counted as shared text?
+                raw = set(other.hashes.tolist())
+                both = sum(1 for h in t.ignored_small if h in raw)
+                whole = (score * samples + both) / (samples + both)
+                if both >= 4 and whole >= bar and (rejected is None or whole > rejected[0]):
+                    rejected = (whole, original, "boilerplate")
         if best is None:
-            return DedupDecision(None)
-        return DedupDecision(best[1], "near", round(best[0], 4))
+            if rejected is None:
+                return DedupDecision(None)
+            return DedupDecision(
+                None,
+                boilerplate=self._phrases(t),
+                not_copy_of=rejected[1],
+                not_copy_reason=rejected[2],
+            )
+        return DedupDecision(best[1], "near", round(best[0], 4), boilerplate=self._phrases(t))
+
+    def _leads_meet(
+        self, t: _Text, entry: _Entry, values: list[int], complete: bool, ignore: _Lookup
+    ) -> bool:
+        """Is one text's lead found in the other? (the lead rule, module doc)
+
+        The older text's lead is looked up exactly in every distinctive shingle of
+        the new one; the new lead is looked up in the older text's sketch, which
+        holds every one of its hashes up to its largest, so only lead hashes in that
+        range are evidence (at least three of them).
+        """
+        share = self.settings.lead_share
+        learned = self.boilerplate.learned
+        theirs = [
+            h
+            for h in np.frombuffer(entry.lead, dtype=np.uint64).tolist()
+            if not (h in learned or h in ignore)
+        ]
+        if theirs and sum(1 for h in theirs if h in t.distinct) >= share * len(theirs):
+            return True
+        if not values:
+            return False
+        limit = values[-1]
+        mine = [h for h in t.lead if h not in ignore and (complete or h <= limit)]
+        if len(mine) < 3:
+            return False
+        found = set(values)
+        return sum(1 for h in mine if h in found) >= share * len(mine)
+
+    def _phrases(self, t: _Text, most: int = 4, longest: int = 12) -> tuple[str, ...]:
+        """The runs of words covered by boilerplate shingles, for the explanation."""
+        if not any(t.flags):
+            return ()
+        size = min(self.settings.shingle_size, len(t.words))
+        covered = [False] * len(t.words)
+        for i, bp in enumerate(t.flags):
+            if bp:
+                for j in range(i, min(i + size, len(t.words))):
+                    covered[j] = True
+        out: list[str] = []
+        i = 0
+        while i < len(covered) and len(out) < most:
+            if not covered[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(covered) and covered[j]:
+                j += 1
+            run = t.words[i:j]
+            text = " ".join(run[:longest]) + (" …" if len(run) > longest else "")
+            if text not in out:
+                out.append(text)
+            i = j
+        return tuple(out)
 
     def _evict(self) -> None:
         if self._newest is None:
