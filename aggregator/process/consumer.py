@@ -34,6 +34,7 @@ from aggregator.query import Query, document_from_article
 from aggregator.store import (
     ArticleOutcome,
     ClusterRow,
+    CopyDetail,
     MatchRow,
     OutboxRow,
     Store,
@@ -194,6 +195,15 @@ class Consumer:
         batch.members.setdefault(cid, []).append(
             ArticleRef(title=art.title, url=art.url, outlet=art.feed, published=art.published)
         )
+        detail = None
+        if dup.kind == "near" or dup.not_copy_of is not None:
+            # What the copy decision shared and set aside, for ``cluster show --explain``
+            detail = CopyDetail(
+                similarity=dup.similarity,
+                boilerplate=dup.boilerplate,
+                not_copy_of=dup.not_copy_of,
+                reason=dup.not_copy_reason,
+            ).to_json()
         batch.outcomes.append(
             ArticleOutcome(
                 id=stored.id,
@@ -202,6 +212,7 @@ class Consumer:
                 cluster_id=cid,
                 cluster_score=decision.score,
                 cluster_terms=decision.matched_terms,
+                duplicate_detail=detail,
             )
         )
         matched = self.index.match(document_from_article(art))
