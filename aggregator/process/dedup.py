@@ -139,6 +139,10 @@ class DedupSettings:
       such an estimate (under ``min_samples`` hashes) must reach the stricter bar.
       With 20,000 generated articles in the index this removed every false link
       (7/10 stock phrases of a short lead "found" in an unrelated long report).
+    - ``probe_anchors``: how many of a new text's smallest hashes are looked up
+      (more than the ``anchors`` an article is indexed under): an older article's
+      anchors were chosen before some of its shingles were learned as boilerplate,
+      which a new text then skips, so the lookup reaches further to still meet them.
     - ``lead_shingles`` / ``min_lead`` / ``lead_share``: a text's lead is its first
       distinctive shingles, a third of them but between ``min_lead`` and
       ``lead_shingles``; a copy needs ``lead_share`` of one text's lead found in the
@@ -157,6 +161,7 @@ class DedupSettings:
     min_containment: float = 0.65
     min_samples: int = 24
     few_samples_containment: float = 0.9
+    probe_anchors: int = 32
     lead_shingles: int = 32
     min_lead: int = 8
     lead_share: float = 0.5
@@ -367,14 +372,20 @@ class Boilerplate:
                     del self._outlets[name]
         o.active = serial
         if len(hashes):
-            counts = np.ones(len(hashes), dtype=np.int32)
             stories = {story}
+            others = []
             for other, items in reversed(o.items):
                 if other in stories:
                     continue  # a copy of a story already counted counts once
                 stories.add(other)
-                counts += np.isin(hashes, items, assume_unique=True)
+                others.append(items)
             if len(stories) >= s.outlet_min_items:
+                # one sorted pool of the other stories' hashes (each distinct within
+                # its item): how many items hold a hash is the width of its run
+                pool = np.sort(np.concatenate(others))
+                counts = 1 + (
+                    pool.searchsorted(hashes, "right") - pool.searchsorted(hashes, "left")
+                )
                 for h in hashes[counts >= s.outlet_min_items].tolist():
                     o.learned[h] = serial
                 if len(o.learned) > s.max_outlet_learned * 11 // 10:
@@ -393,13 +404,20 @@ class _Text:
     """One article's text prepared for a decision (and for ``add`` after ``check``)."""
 
     words: tuple[str, ...]
-    shingles: list[int]  # in text order
-    flags: list[bool]  # boilerplate per shingle, for this article's outlet, right now
+    shingles: npt.NDArray[np.uint64]  # in text order
+    uniq: list[int]  # sorted, distinct: every shingle, boilerplate included
     sketch: Sketch | None  # bottom-k of the distinctive shingles; None for a short text
     lead: list[int]  # the first distinctive shingles, distinct, in text order
-    distinct: set[int]  # every distinctive shingle
     ignored_small: list[int]  # boilerplate among the smallest hashes: what it shared
     observed: npt.NDArray[np.uint64]  # what the learner counts
+    feed: str
+    _all: set[int] | None = None
+
+    def all(self) -> set[int]:
+        """Every shingle hash of the text (built on first use: most checks never ask)."""
+        if self._all is None:
+            self._all = set(self.uniq)
+        return self._all
 
 
 @dataclass(slots=True)
@@ -520,30 +538,36 @@ class DedupIndex:
         s = self.settings
         ws = words(article.text)
         raw = shingle_hashes(ws, s.shingle_size)
-        uniq = np.unique(raw)  # sorted, distinct
-        shingles: list[int] = raw.tolist()
+        uniq_arr = np.unique(raw)  # sorted, distinct
+        uniq: list[int] = uniq_arr.tolist()
         learned, own = self.boilerplate.learned, self.boilerplate.outlet(article.feed)
-        n_lead = s.lead_shingles
-        lead_raw = np.unique(raw[:n_lead])
-        observed = np.union1d(uniq[: s.boilerplate.observe], lead_raw)
+        k = s.sketch_size
+        ignored_small: list[int] = []
         if learned or own:
-            flags = [h in learned or h in own for h in shingles]
-            keep = [h for h in uniq.tolist() if not (h in learned or h in own)]
-            distinct_sorted = np.array(keep, dtype=np.uint64)
-            ignored_small = [h for h in uniq[: s.sketch_size].tolist() if h in learned or h in own]
+            # Only the smallest hashes are read: walk up until k distinctive ones are
+            # kept; the share set aside on the way estimates it for the whole text.
+            kept: list[int] = []
+            walked = 0
+            for h in uniq:
+                walked += 1
+                if h in learned or h in own:
+                    if len(kept) < k:
+                        ignored_small.append(h)
+                    continue
+                kept.append(h)
+                if len(kept) == k:
+                    break
+            size = len(kept) if walked == len(uniq) else len(uniq) * len(kept) // walked
+            hashes = np.array(kept, dtype=np.uint64)
         else:
-            flags = [False] * len(shingles)
-            distinct_sorted = uniq
-            ignored_small = []
-        size = len(distinct_sorted)
-        sk: Sketch | None = None
-        if size >= s.min_shingles:
-            sk = Sketch(hashes=distinct_sorted[: s.sketch_size].copy(), size=size)
+            size = len(uniq)
+            hashes = uniq_arr[:k].copy()
+        sk = Sketch(hashes=hashes, size=size) if size >= s.min_shingles else None
         want = min(s.lead_shingles, max(s.min_lead, size // 3))
         lead: list[int] = []
         seen: set[int] = set()
-        for h, bp in zip(shingles, flags, strict=True):
-            if bp or h in seen:
+        for h in raw[: 4 * s.lead_shingles].tolist():
+            if h in seen or h in learned or h in own:
                 continue
             seen.add(h)
             lead.append(h)
@@ -551,16 +575,16 @@ class DedupIndex:
                 break
         return _Text(
             words=ws,
-            shingles=shingles,
-            flags=flags,
+            shingles=raw,
+            uniq=uniq,
             sketch=sk,
             lead=lead,
-            distinct=set(distinct_sorted.tolist()) if sk is not None else set(),
             ignored_small=ignored_small,
-            observed=observed,
+            observed=uniq_arr[: s.boilerplate.observe].copy(),
+            feed=article.feed,
         )
 
-    def _anchors(self, sk: Sketch) -> tuple[int, ...]:
+    def _anchors(self, sk: Sketch, count: int = 0) -> tuple[int, ...]:
         """The smallest hashes of ``sk`` that are not stock phrases right now.
 
         A hash whose posting list is full is skipped, and the next one taken, so
@@ -571,12 +595,13 @@ class DedupIndex:
         """
         out: list[int] = []
         limit = self.settings.max_postings
+        count = count or self.settings.anchors
         for value in sk.hashes.tolist():
             ids = self._by_anchor.get(value)
             if isinstance(ids, list) and len(ids) >= limit:
                 continue
             out.append(value)
-            if len(out) == self.settings.anchors:
+            if len(out) == count:
                 break
         return tuple(out)
 
@@ -595,7 +620,10 @@ class DedupIndex:
         # candidate id → shared anchors, each weighted by its rarity: a hash only two
         # articles have says more about copying than one sixty articles have
         shared: dict[int, float] = {}
-        for h in self._anchors(sk):
+        # Its boilerplate is looked up too: an older article may be indexed under a
+        # shingle learned as boilerplate since (found so, it is still judged on its
+        # distinctive text alone).
+        for h in (*self._anchors(sk, s.probe_anchors), *t.ignored_small[: s.anchors]):
             ids = self._by_anchor.get(h)
             if ids is None:
                 continue
@@ -617,18 +645,24 @@ class DedupIndex:
             other = entry.sketch
             if other is None:
                 continue
-            theirs = self.boilerplate.outlet(entry.feed) if entry.feed != article.feed else own
             values: list[int] = other.hashes.tolist()
             complete = len(values) == other.size
-            size = other.size
-            if learned or own or theirs:
-                # learned after the other article was sketched: left out now too
+            score, samples = probe.containment(values, other.size, complete)
+            bar = s.min_containment if samples >= s.min_samples else s.few_samples_containment
+            theirs = self.boilerplate.outlet(entry.feed) if entry.feed != article.feed else own
+            if score < bar and score >= bar / 2 and (learned or own or theirs):
+                # The other text was sketched before some of its boilerplate was
+                # learned: that text, absent here, only lowers the estimate. Left
+                # out, the comparison is on distinctive text alone (a wire copy
+                # under another outlet's footer). Only near misses pay for this.
                 kept = [v for v in values if not (v in learned or v in own or v in theirs)]
                 if len(kept) < len(values):
                     size = max(len(kept), other.size * len(kept) // len(values))
                     values = kept
-            score, samples = probe.containment(values, size, complete, theirs)
-            bar = s.min_containment if samples >= s.min_samples else s.few_samples_containment
+                    score, samples = probe.containment(values, size, complete, theirs)
+                    bar = (
+                        s.min_containment if samples >= s.min_samples else s.few_samples_containment
+                    )
             original = self._original(cid)
             if score >= bar:
                 if not self._leads_meet(t, entry, values, complete, theirs):
@@ -637,8 +671,14 @@ class DedupIndex:
                     continue
                 if best is None or score > best[0]:
                     best = (score, original)
-            elif t.ignored_small and samples:
+            elif (
+                len(t.ignored_small) >= 4
+                and samples
+                and (score * samples + len(t.ignored_small))
+                >= bar * (samples + len(t.ignored_small))
+            ):
                 # Would it have been a copy had the boilerplate counted as shared text?
+                # (the test above is the most it could be: every ignored hash shared)
                 raw = set(other.hashes.tolist())
                 both = sum(1 for h in t.ignored_small if h in raw)
                 whole = (score * samples + both) / (samples + both)
@@ -667,12 +707,14 @@ class DedupIndex:
         """
         share = self.settings.lead_share
         learned = self.boilerplate.learned
+        own = self.boilerplate.outlet(t.feed)
         theirs = [
             h
             for h in np.frombuffer(entry.lead, dtype=np.uint64).tolist()
-            if not (h in learned or h in ignore)
+            if not (h in learned or h in ignore or h in own)
         ]
-        if theirs and sum(1 for h in theirs if h in t.distinct) >= share * len(theirs):
+        mine_all = t.all()
+        if theirs and sum(1 for h in theirs if h in mine_all) >= share * len(theirs):
             return True
         if not values:
             return False
@@ -685,11 +727,15 @@ class DedupIndex:
 
     def _phrases(self, t: _Text, most: int = 4, longest: int = 12) -> tuple[str, ...]:
         """The runs of words covered by boilerplate shingles, for the explanation."""
-        if not any(t.flags):
+        learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
+        if not (learned or own):
+            return ()
+        flags = [h in learned or h in own for h in t.shingles.tolist()]
+        if not any(flags):
             return ()
         size = min(self.settings.shingle_size, len(t.words))
         covered = [False] * len(t.words)
-        for i, bp in enumerate(t.flags):
+        for i, bp in enumerate(flags):
             if bp:
                 for j in range(i, min(i + size, len(t.words))):
                     covered[j] = True
