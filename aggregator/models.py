@@ -207,6 +207,9 @@ class DedupDecision:
     boilerplate: tuple[str, ...] = ()
     not_copy_of: int | None = None
     not_copy_reason: str | None = None
+    # The text without its boilerplate paragraphs (None: the text as it is): what the
+    # clusterer should read, so that shared footers do not make one event of two.
+    distinctive_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

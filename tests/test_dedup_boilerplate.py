@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aggregator.dedup import Boilerplate, BoilerplateSettings, DedupIndex, DedupSettings
 from aggregator.models import Article
-from aggregator.normalize import content_hash, shingle_hashes, words
+from aggregator.poll.normalize import content_hash, shingle_hashes, words
+from aggregator.process.dedup import Boilerplate, BoilerplateSettings, DedupIndex, DedupSettings
 from tests import factories
 from tests.support.boilerplate_news import (
     FORWARD_LOOKING,

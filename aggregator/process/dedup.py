@@ -56,6 +56,7 @@ shingles) and derived from the same article fields, so the start-up replay rebui
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections import deque
 from dataclasses import dataclass, field
@@ -411,6 +412,9 @@ class _Text:
     ignored_small: list[int]  # boilerplate among the smallest hashes: what it shared
     observed: npt.NDArray[np.uint64]  # what the learner counts
     feed: str
+    paragraphs: list[str]  # the text's paragraphs, as given
+    para_hashes: list[int]  # each paragraph's words, hashed (verbatim reuse)
+    para_starts: list[int]  # index of each paragraph's first word in ``words``
     _all: set[int] | None = None
 
     def all(self) -> set[int]:
@@ -431,6 +435,7 @@ class _Entry:
     sketch: Sketch | None
     anchors: bytes  # the indexed hashes as packed uint64: 128 B instead of ~700 B of ints
     lead: bytes  # the lead's hashes, packed uint64
+    paragraphs: bytes  # paragraph hashes, packed uint64 (what a non-copy shared verbatim)
 
 
 class DedupIndex:
@@ -512,6 +517,7 @@ class DedupIndex:
             sketch=sk,
             anchors=np.array(anchors, dtype=np.uint64).tobytes(),
             lead=np.array(t.lead, dtype=np.uint64).tobytes(),
+            paragraphs=np.array(t.para_hashes, dtype=np.uint64).tobytes(),
         )
         self._entries[article_id] = entry
         if entry.url:
@@ -536,7 +542,18 @@ class DedupIndex:
 
     def _prepare(self, article: Article) -> _Text:
         s = self.settings
-        ws = words(article.text)
+        paragraphs = [p for p in article.text.split("\n\n") if p.strip()]
+        ws_list: list[str] = []
+        para_hashes: list[int] = []
+        para_starts: list[int] = []
+        for p in paragraphs:
+            pw = words(p)
+            para_starts.append(len(ws_list))
+            ws_list.extend(pw)
+            # blake2b, not hash(): stable across processes, like the shingles
+            digest = hashlib.blake2b(" ".join(pw).encode(), digest_size=8).digest()
+            para_hashes.append(int.from_bytes(digest, "little"))
+        ws = tuple(ws_list)
         raw = shingle_hashes(ws, s.shingle_size)
         uniq_arr = np.unique(raw)  # sorted, distinct
         uniq: list[int] = uniq_arr.tolist()
@@ -582,6 +599,9 @@ class DedupIndex:
             ignored_small=ignored_small,
             observed=uniq_arr[: s.boilerplate.observe].copy(),
             feed=article.feed,
+            paragraphs=paragraphs,
+            para_hashes=para_hashes,
+            para_starts=para_starts,
         )
 
     def _anchors(self, sk: Sketch, count: int = 0) -> tuple[int, ...]:
@@ -636,7 +656,7 @@ class DedupIndex:
         # best evidence first, then oldest: the same order on every run
         candidates = sorted(shared, key=lambda cid: (-shared[cid], cid))[: s.max_candidates]
         best: tuple[float, int] | None = None
-        rejected: tuple[float, int, str] | None = None
+        rejected: tuple[float, int, str, int] | None = None  # score, original, why, id
         probe = _Probe(sk)
         learned = self.boilerplate.learned
         own = self.boilerplate.outlet(article.feed)
@@ -667,7 +687,7 @@ class DedupIndex:
             if score >= bar:
                 if not self._leads_meet(t, entry, values, complete, theirs):
                     if rejected is None or score > rejected[0]:
-                        rejected = (score, original, "lead")
+                        rejected = (score, original, "lead", cid)
                     continue
                 if best is None or score > best[0]:
                     best = (score, original)
@@ -683,17 +703,56 @@ class DedupIndex:
                 both = sum(1 for h in t.ignored_small if h in raw)
                 whole = (score * samples + both) / (samples + both)
                 if both >= 4 and whole >= bar and (rejected is None or whole > rejected[0]):
-                    rejected = (whole, original, "boilerplate")
+                    rejected = (whole, original, "boilerplate", cid)
         if best is None:
             if rejected is None:
-                return DedupDecision(None)
+                return DedupDecision(None, distinctive_text=self._distinctive(t, None))
             return DedupDecision(
                 None,
                 boilerplate=self._phrases(t),
                 not_copy_of=rejected[1],
                 not_copy_reason=rejected[2],
+                distinctive_text=self._distinctive(t, self._entries[rejected[3]]),
             )
-        return DedupDecision(best[1], "near", round(best[0], 4), boilerplate=self._phrases(t))
+        return DedupDecision(
+            best[1],
+            "near",
+            round(best[0], 4),
+            boilerplate=self._phrases(t),
+            distinctive_text=self._distinctive(t, None),
+        )
+
+    def _distinctive(self, t: _Text, shared_with: _Entry | None) -> str | None:
+        """The text without its boilerplate paragraphs, for the clusterer; None if same.
+
+        A paragraph goes when most of its shingles are learned boilerplate (a footer,
+        "About X", a stock closing line), or when it is found verbatim in the article
+        this one shares text with but does not copy (the press-release pair: their
+        shared paragraphs are exactly what is not the story). Never the whole text.
+        """
+        learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
+        shared: set[int] = set()
+        if shared_with is not None:
+            shared = set(np.frombuffer(shared_with.paragraphs, dtype=np.uint64).tolist())
+        if not (learned or own or shared) or len(t.paragraphs) < 2:
+            return None
+        shingles = t.shingles.tolist()
+        ends = [*t.para_starts[1:], len(t.words)]
+        keep: list[str] = []
+        for text, h, start, end in zip(
+            t.paragraphs, t.para_hashes, t.para_starts, ends, strict=True
+        ):
+            if h in shared:
+                continue
+            mine = shingles[start : max(start + 1, end - self.settings.shingle_size + 1)]
+            if (learned or own) and mine:
+                boiler = sum(1 for x in mine if x in learned or x in own)
+                if boiler * 5 >= len(mine) * 3:  # three fifths or more
+                    continue
+            keep.append(text)
+        if not keep or len(keep) == len(t.paragraphs):
+            return None
+        return "\n\n".join(keep)
 
     def _leads_meet(
         self, t: _Text, entry: _Entry, values: list[int], complete: bool, ignore: _Lookup

@@ -7,6 +7,8 @@
   people familiar with the matter." and "Further details were not immediately
   available." Each feed words every story its own way, so items of one story are
   reports of one event, and items of different stories share only the stock text.
+- ``headline_farm``: the same stock sentences after real headlines (the UCI DEV slice in
+  ``tests/data/clustering``, credited there), as the issue's farm was built.
 - ``rss``: an RSS 2.0 document for a local test server.
 
 Deterministic: the same arguments give the same texts.
@@ -14,10 +16,12 @@ Deterministic: the same arguments give the same texts.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 
@@ -97,6 +101,7 @@ def press_releases(start: datetime) -> dict[str, list[Item]]:
 
 STOCK_SOURCE = "according to people familiar with the matter"
 STOCK_CLOSER = "Further details were not immediately available."
+STOCK_ANONYMOUS = "who asked not to be identified because the deliberations are private"
 
 _COMPANIES = [
     "Halvorsen Shipping",
@@ -198,3 +203,23 @@ def rss(name: str, items: list[Item], base_url: str = "https://news.example.org"
         )
     parts.append("</channel></rss>")
     return "".join(parts).encode()
+
+
+UCI_SLICE = Path(__file__).resolve().parent.parent / "data" / "clustering" / "uci-dev-slice.jsonl"
+
+
+def headline_farm(start: datetime, *, feeds: int = 12) -> dict[str, list[Item]]:
+    """Real headlines (the UCI DEV slice: 200 of 10 stories), each item's text the
+    headline with the two stock sentences, spread round-robin over ``feeds`` outlets in
+    a seeded shuffled order, a minute apart: the farm of issue 13."""
+    rows = [json.loads(line) for line in UCI_SLICE.read_text(encoding="utf-8").splitlines()]
+    random.Random(13).shuffle(rows)
+    out: dict[str, list[Item]] = {f"wire{f:02d}": [] for f in range(feeds)}
+    for i, row in enumerate(rows):
+        title = str(row["title"]).strip()
+        text = f"{title.rstrip('.')}, {STOCK_SOURCE}, {STOCK_ANONYMOUS}.\n\n{STOCK_CLOSER}"
+        item = Item(
+            f"uci-{row['id']}", title, text, str(row["cluster"]), start + timedelta(minutes=i)
+        )
+        out[f"wire{i % feeds:02d}"].append(item)
+    return out
