@@ -1,7 +1,7 @@
 """Near-duplicate detection with boilerplate learning, beside the index without it.
 
     python benchmarks/bench_dedup.py                  # sizes 1,000 / 10,000 / 100,000
-    python benchmarks/bench_dedup.py --sizes 1000,10000 --probes 600
+    python benchmarks/bench_dedup.py --quick          # sizes 1,000 / 10,000, 400 probes
 
 Two configurations of the same ``DedupIndex`` run in the same process on the same
 articles: ``ours`` (the defaults: boilerplate learned, the lead rule) and ``baseline``
@@ -201,7 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--probes", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--quick", action="store_true", help="sizes 1,000 / 10,000, 400 probes")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes, args.probes = "1000,10000", 400
     sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()})
     print(f"bench_dedup (python {sys.version.split()[0]}), sizes {sizes}")
     quality()

@@ -255,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DATA, help="full-text JSON lines")
     ap.add_argument("--outlets", type=int, default=12, help="local outlets (round-robin)")
     ap.add_argument("--out", type=Path, help="write the poll path's predictions (id, cluster)")
+    ap.add_argument("--quick", action="store_true", help="the same run (it takes ~30 s)")
     args = ap.parse_args(argv)
     rows = read_rows(args.data)
     gold = {str(r["id"]): str(r["cluster"]) for r in rows}
