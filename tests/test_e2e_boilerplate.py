@@ -21,6 +21,7 @@ from aggregator.models import Article
 from aggregator.poll.normalize import content_hash
 from aggregator.process.dedup import DedupIndex
 from aggregator.store import Store
+from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, feeds
 from tests import factories
 from tests.support.boilerplate_news import Item, headline_farm, press_releases, rss
@@ -128,6 +129,22 @@ async def test_press_release_sharing_about_and_disclaimer_is_not_a_copy_and_expl
     assert main(["--config", str(config), "cluster", "show", str(q4_event), "--explain"]) == 0
     out = capsys.readouterr().out
     assert f"not a copy of article {cfo}: its lead (the story) is not in it" in out
+    # the API's article shows the same (GET /api/v1/articles/{id} serves this object)
+    q4 = got["acme-q4"][0]
+    wire = got["nw-acme-cfo"][0]
+    store = Store.open(database_url)
+    try:
+        q4_detail = Archive(store.engine).article(q4)
+        wire_detail = Archive(store.engine).article(wire)
+    finally:
+        store.close()
+    assert q4_detail is not None
+    assert q4_detail.copy is not None
+    assert (q4_detail.copy.not_copy_of, q4_detail.copy.reason) == (cfo, "lead")
+    assert wire_detail is not None
+    assert wire_detail.copy is not None
+    assert (wire_detail.duplicate_of, wire_detail.duplicate_kind) == (cfo, "near")
+    assert wire_detail.copy.similarity >= 0.9
     assert main(["--config", str(config), "cluster", "show", str(cfo_event), "--explain"]) == 0
     out = capsys.readouterr().out
     assert f"copy of article {cfo} (near" in out
