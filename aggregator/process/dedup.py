@@ -97,6 +97,9 @@ class BoilerplateSettings:
     - ``observe``: the smallest hashes of each article that are counted. Comparisons
       only read sketch hashes (the smallest), so counting more costs without use.
     - ``max_learned``: learned shingles kept; the least recently seen go first.
+    - ``max_outlet_learned``: the same per outlet. Only an item's smallest hashes are
+      observed, so a footer yields a few dozen; 256 leaves room and bounds the worst
+      case (every outlet full) to ~2,048 × 256 entries.
     - ``max_outlets``: outlets remembered; the least recently active go first.
     - ``learn``: off, nothing is learned (the benchmarks' baseline; the lead rule,
       a setting of the index, stays as set).
@@ -108,8 +111,8 @@ class BoilerplateSettings:
     outlet_min_items: int = 3
     observe: int = 96
     max_learned: int = 50_000
-    max_outlet_learned: int = 2_000
-    max_outlets: int = 5_000
+    max_outlet_learned: int = 256
+    max_outlets: int = 2_048
     learn: bool = True
 
 
