@@ -209,6 +209,15 @@ class DedupDecision:
     duplicate_of: int | None
     kind: str | None = None  # "url", "exact", "near"
     similarity: float = 0.0
+    # Why, for a person reading ``cluster show --explain``: the phrases of this text
+    # that were ignored as boilerplate (footers, "About X", stock sentences), and an
+    # earlier article that shared text with it but was judged not copied, with why.
+    boilerplate: tuple[str, ...] = ()
+    not_copy_of: int | None = None
+    not_copy_reason: str | None = None
+    # The text without its boilerplate paragraphs (None: the text as it is): what the
+    # clusterer should read, so that shared footers do not make one event of two.
+    distinctive_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,8 +83,8 @@ def evaluate(settings: DedupSettings) -> tuple[float, float, list[str]]:
 def test_precision_and_recall_on_the_labelled_set_meet_the_goal() -> None:
     precision, recall, wrong = evaluate(DedupSettings())
     print(f"precision={precision:.3f} recall={recall:.3f}", wrong)
-    assert precision >= 0.98, wrong
-    assert recall >= 0.90, wrong
+    assert precision >= 0.99, wrong
+    assert recall >= 0.99, wrong
 
 
 def test_same_canonical_url_is_an_exact_duplicate() -> None:
@@ -221,7 +221,9 @@ def test_fast_probe_agrees_with_the_reference_containment() -> None:
         a, b = sketch(str(row["a"]), settings), sketch(str(row["b"]), settings)
         short = sketch(" ".join(str(row["b"]).split()[:30]), settings)  # incomplete vs complete
         for x, y in ((a, b), (b, a), (short, a), (a, short)):
-            assert _Probe(x).containment(y) == containment_samples(x, y)
+            values = y.hashes.tolist()
+            probe = _Probe(x).containment(values, y.size, len(values) == y.size)
+            assert probe == containment_samples(x, y)
 
 
 def test_memory_is_bounded_by_the_window() -> None:
@@ -249,7 +251,9 @@ def test_evicting_everything_empties_every_table() -> None:
         index.add(i, article(seed + f"\n\nOutro number {i}.", url=f"https://x/{i}"))
     assert index.stats()["postings"] > index.stats()["anchors"]
     index.add(99, article("Entirely unrelated. " * 3, published=T0 + timedelta(days=2)))
-    assert index.stats() == {
+    # the boilerplate learner keeps its own bound (its horizon), not the window's
+    window_tables = {k: v for k, v in index.stats().items() if not k.startswith("boilerplate")}
+    assert window_tables == {
         "articles": 1,
         "urls": 0,
         "hashes": 1,

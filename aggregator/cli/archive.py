@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,6 +20,9 @@ from aggregator.cli.common import (
     ts,
 )
 from aggregator.config import LoadedConfig
+
+if TYPE_CHECKING:
+    from aggregator.store.events import Explanation
 
 
 def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
@@ -158,12 +161,32 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
                     )
                 else:
                     how = f"score {w.score:.3f}, matched: {', '.join(w.terms) or '-'}"
-                if w.duplicate_of is not None:
-                    how += f"; copy of article {w.duplicate_of} ({w.duplicate_kind})"
+                how += copy_explanation(w)
                 print(f"      why: {how}")
                 for signal in w.signals:
                     print(f"           {signal}")
     return EXIT_OK
+
+
+def copy_explanation(w: Explanation) -> str:
+    """The dedup half of an article's "why": what it copied, or what it did not."""
+    out = ""
+    c = w.copy
+    if w.duplicate_of is not None:
+        out += f"; copy of article {w.duplicate_of} ({w.duplicate_kind}"
+        if c is not None and w.duplicate_kind == "near":
+            out += f", {c.similarity:.0%} of the distinctive text shared"
+        out += ")"
+    if c is not None and c.not_copy_of is not None:
+        why = (
+            "its lead (the story) is not in it"
+            if c.reason == "lead"
+            else "they share only boilerplate"
+        )
+        out += f"; not a copy of article {c.not_copy_of}: {why}"
+    if c is not None and c.boilerplate:
+        out += "; ignored as boilerplate: " + ", ".join(f'"{p}"' for p in c.boilerplate)
+    return out
 
 
 def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:

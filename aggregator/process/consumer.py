@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from aggregator.alerts.message import AlertMessage, ArticleRef, EventSummary
 from aggregator.alerts.payload import message_to_json
 from aggregator.alerts.rules import AlertRuleSpec, EventState, RuleHistory, decide
+from aggregator.models import Article, DedupDecision
 from aggregator.process.clustering import Clusterer, ClusterInfo, ClusterSettings
 from aggregator.process.dedup import DedupIndex, DedupSettings
 from aggregator.process.match import TopicIndex
@@ -34,6 +35,7 @@ from aggregator.query import Query, document_from_article
 from aggregator.store import (
     ArticleOutcome,
     ClusterRow,
+    CopyDetail,
     MatchRow,
     OutboxRow,
     Store,
@@ -123,9 +125,13 @@ class Consumer:
             self.clusterer.restore_merge(old, new)
         count = 0
         for stored in self.store.processed_articles_since(now - window):
+            dup = self.dedup.check(stored.article)
             self.dedup.add(stored.id, stored.article)
             if stored.cluster_id is not None:
-                self.clusterer.restore(stored.id, stored.article, stored.cluster_id)
+                # what the clusterer read live: the same replay gives the same text
+                self.clusterer.restore(
+                    stored.id, _for_clustering(stored.article, dup), stored.cluster_id
+                )
             count += 1
         self._ready = True
         log.info("consumer state rebuilt from %d articles", count)
@@ -181,7 +187,9 @@ class Consumer:
         self.dedup.add(stored.id, art)
         if dup.duplicate_of is not None:
             batch.duplicates += 1
-        decision = self.clusterer.assign(stored.id, art, duplicate_of=dup.duplicate_of)
+        decision = self.clusterer.assign(
+            stored.id, _for_clustering(art, dup), duplicate_of=dup.duplicate_of
+        )
         cid = decision.cluster_id
         if decision.is_new:
             batch.new_events += 1
@@ -194,6 +202,15 @@ class Consumer:
         batch.members.setdefault(cid, []).append(
             ArticleRef(title=art.title, url=art.url, outlet=art.feed, published=art.published)
         )
+        detail = None
+        if dup.kind == "near" or dup.not_copy_of is not None:
+            # What the copy decision shared and set aside, for ``cluster show --explain``
+            detail = CopyDetail(
+                similarity=dup.similarity,
+                boilerplate=dup.boilerplate,
+                not_copy_of=dup.not_copy_of,
+                reason=dup.not_copy_reason,
+            ).to_json()
         batch.outcomes.append(
             ArticleOutcome(
                 id=stored.id,
@@ -203,6 +220,7 @@ class Consumer:
                 cluster_score=decision.score,
                 cluster_terms=decision.matched_terms,
                 cluster_signals=decision.signals,
+                duplicate_detail=detail,
             )
         )
         matched = self.index.match(document_from_article(art))
@@ -415,3 +433,12 @@ class Consumer:
             top_terms=info.top_terms,
             status=info.status,
         )
+
+
+def _for_clustering(article: Article, dup: DedupDecision) -> Article:
+    """The article as the clusterer reads it: without the paragraphs dedup found to be
+    boilerplate (a footer, "About X", text a different story shares verbatim), so that
+    two press releases of one company are not one event by their shared ending."""
+    if dup.distinctive_text is None:
+        return article
+    return replace(article, text=dup.distinctive_text)

@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from aggregator.errors import QueryError, StorageError
 from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
 from aggregator.query.limits import SearchLimits, search_cost_problem
-from aggregator.store.events import json_terms
+from aggregator.store.events import CopyDetail, json_terms
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
 from aggregator.store.search import (
@@ -410,6 +410,8 @@ class Archive:
                 articles.c.text,
                 articles.c.html,
                 articles.c.duplicate_of,
+                articles.c.duplicate_kind,
+                articles.c.duplicate_detail,
             )
             .join(feeds, feeds.c.id == articles.c.feed_id)
             .where(articles.c.id == article_id)
@@ -433,6 +435,8 @@ class Archive:
             html=r.html,
             cluster_id=r.cluster_id,
             duplicate_of=r.duplicate_of,
+            duplicate_kind=r.duplicate_kind,
+            copy=CopyDetail.from_json(r.duplicate_detail),
         )
 
     @_storage_errors

@@ -47,6 +47,7 @@ class ArticleOutcome:
     cluster_score: float
     cluster_terms: tuple[str, ...]
     cluster_signals: tuple[str, ...] = ()
+    duplicate_detail: str | None = None  # JSON, see ``CopyDetail``
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,41 @@ class OutboxRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyDetail:
+    """Why dedup judged an article a copy, or not a copy of one it shared text with."""
+
+    similarity: float = 0.0  # share of the distinctive text found in the original
+    boilerplate: tuple[str, ...] = ()  # phrases of this text set aside as boilerplate
+    not_copy_of: int | None = None
+    reason: str | None = None  # "lead": another story; "boilerplate": only that shared
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "similarity": self.similarity,
+                "boilerplate": list(self.boilerplate),
+                "not_copy_of": self.not_copy_of,
+                "reason": self.reason,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> CopyDetail | None:
+        if not text:
+            return None
+        try:
+            d = json.loads(text)
+            return cls(
+                similarity=float(d.get("similarity") or 0.0),
+                boilerplate=tuple(str(p) for p in d.get("boilerplate") or ()),
+                not_copy_of=int(d["not_copy_of"]) if d.get("not_copy_of") is not None else None,
+                reason=str(d["reason"]) if d.get("reason") else None,
+            )
+        except (ValueError, TypeError, AttributeError):
+            return None  # an explanation is never worth failing a page for
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """Why an article joined its event."""
 
@@ -95,6 +131,7 @@ class Explanation:
     duplicate_of: int | None
     duplicate_kind: str | None
     signals: tuple[str, ...] = ()  # the other signals that decided, in words
+    copy: CopyDetail | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +378,7 @@ class EventStatements:
                     .values(
                         duplicate_of=o.duplicate_of,
                         duplicate_kind=o.duplicate_kind,
+                        duplicate_detail=o.duplicate_detail,
                         cluster_id=o.cluster_id,
                         cluster_score=o.cluster_score,
                         cluster_terms=_why_json(o.cluster_terms, o.cluster_signals),
@@ -486,6 +524,7 @@ class EventStatements:
             articles.c.cluster_terms,
             articles.c.duplicate_of,
             articles.c.duplicate_kind,
+            articles.c.duplicate_detail,
         ).where(articles.c.cluster_id == cluster_id)
         with self.engine.connect() as conn:
             out = {}
@@ -497,6 +536,7 @@ class EventStatements:
                     duplicate_of=r.duplicate_of,
                     duplicate_kind=r.duplicate_kind,
                     signals=signals,
+                    copy=CopyDetail.from_json(r.duplicate_detail),
                 )
             return out
 

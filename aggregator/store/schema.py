@@ -129,6 +129,8 @@ articles = Table(
     Column("fingerprint", BigInteger, nullable=False, default=0),
     Column("duplicate_of", Id, ForeignKey("articles.id", ondelete="SET NULL")),
     Column("duplicate_kind", String(16)),
+    # JSON: what the copy decision shared and ignored as boilerplate (migration 0011)
+    Column("duplicate_detail", Text),
     Column("cluster_id", Id),
     Column("cluster_score", Float),
     Column("cluster_terms", Text),  # JSON: terms (list) or {"terms", "signals"}: why

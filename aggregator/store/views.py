@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Literal, TypeVar
 
-from aggregator.store.events import ClusterRow, cluster_from_row
+from aggregator.store.events import ClusterRow, CopyDetail, cluster_from_row
 
 # An event's timeline stops after this many hours: a sparkline, not a history.
 TIMELINE_HOURS = 72
@@ -70,6 +70,9 @@ class ArticleDetail:
     html: str  # sanitized at ingest; sanitize again before rendering
     cluster_id: int | None
     duplicate_of: int | None
+    duplicate_kind: str | None = None  # "url", "exact", "near"
+    # what the copy decision shared and set aside as boilerplate (None: nothing to say)
+    copy: CopyDetail | None = None
 
 
 @dataclass(frozen=True, slots=True)
