@@ -29,8 +29,10 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from aggregator import compose
+from aggregator.alerts.assemble import links_for
 from aggregator.alerts.delivery import Deliverer
 from aggregator.alerts.digest import run_digests
+from aggregator.alerts.health import run_feed_health
 from aggregator.config import LoadedConfig
 from aggregator.errors import AggregatorError, StorageError
 from aggregator.poll.fetch import Fetcher
@@ -43,6 +45,9 @@ from aggregator.workers import cpu_executor
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 7.0  # seconds; with the rest of shutdown, well inside systemd's 10 s
+# Feed health reads every feed's recent entries: once a minute is plenty for an
+# alert about hours of silence or a streak of failed polls.
+HEALTH_EVERY = 60.0
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Daemon:
         self.metrics: Any = None
         self.api_stop = asyncio.Event()
         self.api_port: int | None = None
+        self._health_at = float("-inf")
 
     async def run(self) -> int:
         settings = self.loaded.config.settings
@@ -405,9 +411,16 @@ class Daemon:
                     )
                 if stats.articles < self.consumer.settings.batch:
                     break
-            assert self.store is not None
+            store = self.store
+            assert store is not None
             rules = compose.alert_rules(self.loaded)
-            await loop.run_in_executor(self.writer, run_digests, self.store, rules)
+            links = links_for(self.loaded.config.settings.http.base_url)
+            await loop.run_in_executor(self.writer, lambda: run_digests(store, rules, links=links))
+            if time.monotonic() - self._health_at >= HEALTH_EVERY:
+                self._health_at = time.monotonic()
+                await loop.run_in_executor(
+                    self.writer, lambda: run_feed_health(store, rules, links=links)
+                )
         except StorageError as exc:
             log.error("processing stopped: %s", exc)
 

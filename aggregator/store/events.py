@@ -22,6 +22,7 @@ from aggregator.store.schema import (
     alerts,
     articles,
     clusters,
+    feed_health,
     feeds,
     matches,
     rule_state,
@@ -83,6 +84,20 @@ class OutboxRow:
     due_at: datetime
     status: str = "pending"
     last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedActivity:
+    """A feed's state and recent entries, for the feed-health rules."""
+
+    id: int
+    name: str
+    url: str
+    state: str  # active | broken | gone
+    error_count: int
+    last_error: str | None
+    created_at: datetime
+    entries: tuple[datetime, ...]  # publication times of its newest entries, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -623,6 +638,76 @@ class EventStatements:
         with self.engine.begin() as conn:
             conn.execute(update(articles).where(articles.c.id == article_id).values(**values))
 
+    # -- feed health --------------------------------------------------------------
+
+    def feed_activity(self, sample: int = 20) -> list[FeedActivity]:
+        """Every enabled feed still in the configuration, with the publication times of
+        its ``sample`` newest entries (their usual pace)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(feeds)
+                .where(feeds.c.enabled.is_(True), feeds.c.state != "removed")
+                .order_by(feeds.c.id)
+            ).all()
+            out = []
+            for r in rows:
+                times = conn.execute(
+                    select(articles.c.published)
+                    .where(articles.c.feed_id == r.id)
+                    .order_by(articles.c.published.desc())
+                    .limit(sample)
+                ).scalars()
+                out.append(
+                    FeedActivity(
+                        id=int(r.id),
+                        name=r.name,
+                        url=r.url,
+                        state=r.state,
+                        error_count=int(r.error_count or 0),
+                        last_error=r.last_error,
+                        created_at=r.created_at,
+                        entries=tuple(times),
+                    )
+                )
+            return out
+
+    def feed_health_states(self, rule: str) -> dict[int, str] | None:
+        """What ``rule`` last said about each feed; None when it has said nothing yet
+        (its first run records the feeds as they are, without alerting)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(feed_health.c.feed_id, feed_health.c.status).where(
+                    feed_health.c.rule == rule
+                )
+            ).all()
+        if not rows:
+            return None
+        return {int(r.feed_id): r.status for r in rows}
+
+    def record_feed_health(
+        self,
+        rule: str,
+        states: Sequence[tuple[int, str]],
+        rows: Sequence[OutboxRow],
+        now: datetime,
+    ) -> int:
+        """Store the statuses the rule now reports and enqueue its alerts, together:
+        a transition alerts once, never twice, never not at all."""
+        with self.engine.begin() as conn:
+            for feed_id, status in states:
+                done = conn.execute(
+                    update(feed_health)
+                    .where(feed_health.c.rule == rule, feed_health.c.feed_id == feed_id)
+                    .values(status=status, changed_at=now)
+                )
+                if done.rowcount == 0:
+                    conn.execute(
+                        feed_health.insert().values(
+                            rule=rule, feed_id=feed_id, status=status, changed_at=now
+                        )
+                    )
+            return self._enqueue(conn, rows, now)
+
     def cluster_row(self, cluster_id: int) -> ClusterRow | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
@@ -664,6 +749,7 @@ __all__ = [
     "ClusterRow",
     "EventStatements",
     "Explanation",
+    "FeedActivity",
     "MatchRow",
     "OutboxRow",
     "StoredArticle",
