@@ -314,6 +314,57 @@ def decide(rule: AlertRuleSpec, event: EventState, history: RuleHistory, now: da
     return Decision.defer(due, why)
 
 
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def describe(rule: AlertRuleSpec) -> str:
+    """What the rule does, in one line (``aggregator config check`` prints it)."""
+    what = {
+        "new_event": "the first matching article of each new event",
+        "min_sources": f"an event once {rule.min_sources} outlets carry it",
+        "every_article": "every matching article",
+        "digest": f"one digest per tick of {rule.digest_cron!r} ({rule.timezone})",
+    }
+    if rule.trigger == "developing":
+        growth = " or ".join(
+            f"+{n} {label}"
+            for n, label in ((rule.new_outlets, "outlets"), (rule.new_articles, "articles"))
+            if n is not None
+        )
+        text = (
+            f"an event once {rule.min_sources} outlets carry it, then again at each "
+            f"{growth} since the last alert, at most once per {_span(rule.gap)}"
+        )
+    elif rule.trigger == "feed_health":
+        factor, quiet_min = rule.quiet
+        text = (
+            "a feed that becomes broken or gone, or publishes nothing for "
+            f"{factor:g}x its usual gap (at least {_span(quiet_min)}); again on recovery"
+        )
+    else:
+        text = what[rule.trigger]
+    topic = f" on topic {rule.topic!r}" if rule.topic else ""
+    limits = [
+        f"throttle {_span(rule.throttle)}" if rule.throttle else "",
+        f"max {rule.max_per_hour}/hour" if rule.max_per_hour else "",
+        (
+            f"quiet {rule.quiet_hours.start:%H:%M}-{rule.quiet_hours.end:%H:%M} {rule.timezone}"
+            if rule.quiet_hours
+            else ""
+        ),
+    ]
+    extra = "; ".join(x for x in limits if x)
+    return (
+        f"{rule.name}: {rule.trigger}{topic}: alerts on {text}"
+        f"{f' ({extra})' if extra else ''} -> {', '.join(rule.channels)}"
+    )
+
+
 def grown(rule: AlertRuleSpec, event: EventState) -> str | None:
     """How the event grew past the rule's thresholds since its last alert, or None."""
     last = event.last_alert
@@ -512,6 +563,7 @@ __all__ = [
     "Trigger",
     "decide",
     "delivery_time",
+    "describe",
     "next_digest_time",
     "quiet_end",
     "rule_problems",
