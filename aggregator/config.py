@@ -398,6 +398,9 @@ class DeliverySettings(_Frozen):
     max_attempts: int = Field(default=16, ge=1)
     max_age: PositiveDuration = 172800.0
     concurrency: int = Field(default=8, ge=1, le=100)
+    # How often feed_health rules look at every feed (each look reads the feeds' recent
+    # entries): a minute is plenty for alerts about failure streaks and hours of silence.
+    feed_health_every: PositiveDuration = 60.0
 
 
 class RetentionSettings(_Frozen):

@@ -45,9 +45,6 @@ from aggregator.workers import cpu_executor
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 7.0  # seconds; with the rest of shutdown, well inside systemd's 10 s
-# Feed health reads every feed's recent entries: once a minute is plenty for an
-# alert about hours of silence or a streak of failed polls.
-HEALTH_EVERY = 60.0
 
 
 @dataclass
@@ -413,10 +410,11 @@ class Daemon:
                     break
             store = self.store
             assert store is not None
+            settings = self.loaded.config.settings
             rules = compose.alert_rules(self.loaded)
             links = links_for(self.loaded.config.settings.http.base_url)
             await loop.run_in_executor(self.writer, lambda: run_digests(store, rules, links=links))
-            if time.monotonic() - self._health_at >= HEALTH_EVERY:
+            if time.monotonic() - self._health_at >= settings.delivery.feed_health_every:
                 self._health_at = time.monotonic()
                 await loop.run_in_executor(
                     self.writer, lambda: run_feed_health(store, rules, links=links)
