@@ -20,15 +20,17 @@ from typing import Any
 import httpx
 
 from aggregator.alerts import Channel
+from aggregator.alerts.apprise import AppriseChannel, AppriseSettings
 from aggregator.alerts.email import EmailChannel, EmailSettings
 from aggregator.alerts.retry import RetrySettings
 from aggregator.alerts.rules import AlertRuleSpec, QuietHours
 from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
 from aggregator.config import (
     AlertRuleConfig,
+    AnyChannelConfig,
+    AppriseChannelConfig,
     EmailChannelConfig,
     LoadedConfig,
-    WebhookChannelConfig,
     user_agent,
 )
 from aggregator.errors import AggregatorError, StorageError
@@ -137,6 +139,11 @@ def rule_spec(rule: AlertRuleConfig) -> AlertRuleSpec:
         throttle=timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
         quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
         max_per_hour=rule.max_per_hour,
+        new_outlets=rule.new_outlets,
+        new_articles=rule.new_articles,
+        min_gap=timedelta(seconds=rule.min_gap) if rule.min_gap is not None else None,
+        quiet_factor=rule.quiet_factor,
+        quiet_min=timedelta(seconds=rule.quiet_min) if rule.quiet_min is not None else None,
     )
 
 
@@ -158,6 +165,7 @@ def consumer_settings(loaded: LoadedConfig) -> ConsumerSettings:
     return ConsumerSettings(
         cluster=ClusterSettings(**_given(s.clustering, ("max_silence", "window"))),
         dedup=DedupSettings(**_given(s.dedup, ("window",))),
+        base_url=s.http.base_url,
     )
 
 
@@ -167,8 +175,8 @@ def retry_settings(loaded: LoadedConfig) -> RetrySettings:
 
 
 def channel_settings(
-    cfg: EmailChannelConfig | WebhookChannelConfig,
-) -> EmailSettings | WebhookSettings:
+    cfg: AnyChannelConfig,
+) -> EmailSettings | WebhookSettings | AppriseSettings:
     """A channel's own settings; ConfigError with their problems (the configuration
     check calls this too, so `config check` refuses what the daemon would)."""
     if isinstance(cfg, EmailChannelConfig):
@@ -183,6 +191,8 @@ def channel_settings(
             timeout=cfg.timeout,
             ca_file=cfg.ca_file,
         )
+    if isinstance(cfg, AppriseChannelConfig):
+        return AppriseSettings(urls=tuple(cfg.urls), timeout=cfg.timeout)
     return WebhookSettings(
         url=cfg.url,
         secret=cfg.secret,
@@ -192,10 +202,12 @@ def channel_settings(
     )
 
 
-def channel(cfg: EmailChannelConfig | WebhookChannelConfig, client: httpx.AsyncClient) -> Channel:
+def channel(cfg: AnyChannelConfig, client: httpx.AsyncClient) -> Channel:
     settings = channel_settings(cfg)
     if isinstance(settings, EmailSettings):
         return EmailChannel(settings)
+    if isinstance(settings, AppriseSettings):
+        return AppriseChannel(settings)
     return WebhookChannel(settings, client)
 
 

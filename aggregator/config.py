@@ -330,17 +330,37 @@ class WebhookChannelConfig(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
 
 
-ChannelConfig = Annotated[EmailChannelConfig | WebhookChannelConfig, Field(discriminator="type")]
+class AppriseChannelConfig(_Frozen):
+    """Chat and push services through Apprise (Telegram, Slack, Discord, Matrix, ntfy,
+    Gotify, Pushover, Teams …): one or more Apprise URLs. They usually hold a token:
+    put them in the environment, ``urls: ["${SLACK_URL}"]``."""
+
+    name: Name
+    type: Literal["apprise"]
+    urls: tuple[str, ...] = Field(min_length=1, repr=False)
+    timeout: PositiveDuration = 30.0
+
+
+ChannelConfig = Annotated[
+    EmailChannelConfig | WebhookChannelConfig | AppriseChannelConfig,
+    Field(discriminator="type"),
+]
+AnyChannelConfig = EmailChannelConfig | WebhookChannelConfig | AppriseChannelConfig
 
 
 class AlertRuleConfig(_Frozen):
     """When to tell whom about a topic. ``trigger``: new_event (one alert per new event),
     min_sources (when N distinct outlets carry a matching event), every_article, digest
-    (one message per ``schedule`` tick, a five-field cron in ``timezone``)."""
+    (one message per ``schedule`` tick, a five-field cron in ``timezone``), developing
+    (min_sources, then again each time the event grows by ``new_outlets`` outlets or
+    ``new_articles`` articles, at most once per ``min_gap``), feed_health (no topic: a
+    feed broke, went away, fell quiet or recovered)."""
 
     name: Name
-    topic: str
-    trigger: Literal["new_event", "min_sources", "every_article", "digest"] = "new_event"
+    topic: str = ""
+    trigger: Literal[
+        "new_event", "min_sources", "every_article", "digest", "developing", "feed_health"
+    ] = "new_event"
     channels: tuple[str, ...] = Field(min_length=1)
     min_sources: int = Field(default=3, ge=1)
     schedule: str | None = None
@@ -349,6 +369,13 @@ class AlertRuleConfig(_Frozen):
     quiet_hours: str | None = None  # "22:00-07:00" local to `timezone`
     max_per_hour: int | None = Field(default=None, ge=1)
     enabled: bool = True
+    # developing
+    new_outlets: int | None = Field(default=None, ge=1)
+    new_articles: int | None = Field(default=None, ge=1)
+    min_gap: PositiveDuration | None = None  # default 1h
+    # feed_health
+    quiet_factor: float | None = Field(default=None, ge=1, le=1000)  # default 5
+    quiet_min: PositiveDuration | None = None  # default 24h
 
 
 class ClusteringSettings(_Frozen):
@@ -387,6 +414,9 @@ class DeliverySettings(_Frozen):
     max_attempts: int = Field(default=16, ge=1)
     max_age: PositiveDuration = 172800.0
     concurrency: int = Field(default=8, ge=1, le=100)
+    # How often feed_health rules look at every feed (each look reads the feeds' recent
+    # entries): a minute is plenty for alerts about failure streaks and hours of silence.
+    feed_health_every: PositiveDuration = 60.0
 
 
 class RetentionSettings(_Frozen):
@@ -423,7 +453,7 @@ class Config(_Frozen):
     channels: tuple[ChannelConfig, ...] = ()
     alerts: tuple[AlertRuleConfig, ...] = ()
 
-    def channel(self, name: str) -> EmailChannelConfig | WebhookChannelConfig | None:
+    def channel(self, name: str) -> AnyChannelConfig | None:
         return next((c for c in self.channels if c.name == name), None)
 
     def feed(self, name: str) -> FeedConfig | None:
@@ -548,7 +578,9 @@ def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
         if not isinstance(rule, dict):
             continue
         topic = rule.get("topic")
-        if isinstance(topic, str) and topic not in names.get("topics", {}):
+        if rule.get("trigger") == "feed_health":
+            pass  # watches feeds; rule_problems refuses a topic on it
+        elif isinstance(topic, str) and topic not in names.get("topics", {}):
             problems.append(f"alerts[{i}].topic: unknown topic {topic!r}")
         for j, ch in enumerate(_items(rule, "channels")):
             if isinstance(ch, str) and ch not in names.get("channels", {}):
@@ -665,7 +697,7 @@ def config_from_data(
                 msg = msg[len("Value error, ") :]
             loc = tuple(err["loc"])
             # A channel's errors carry its discriminator (channels[0].email.to): drop it.
-            if len(loc) > 2 and loc[0] == "channels" and loc[2] in ("email", "webhook"):
+            if len(loc) > 2 and loc[0] == "channels" and loc[2] in ("email", "webhook", "apprise"):
                 loc = loc[:2] + loc[3:]
             problems.append(f"{_format_loc(loc)}: {msg}")
         # The cross-field checks need a validated configuration: run them on one with
@@ -768,7 +800,7 @@ def _channel_problems(raw: Mapping[str, Any]) -> list[str]:
 
     from aggregator.compose import channel_settings  # late: compose imports this module
 
-    adapter: TypeAdapter[EmailChannelConfig | WebhookChannelConfig] = TypeAdapter(ChannelConfig)
+    adapter: TypeAdapter[AnyChannelConfig] = TypeAdapter(ChannelConfig)
     problems: list[str] = []
     for i, item in enumerate(_items(raw, "channels")):
         try:
@@ -857,4 +889,9 @@ def _rule_fields(rule: AlertRuleConfig, quiet: Any) -> dict[str, Any]:
         "throttle": timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
         "quiet_hours": quiet,
         "max_per_hour": rule.max_per_hour,
+        "new_outlets": rule.new_outlets,
+        "new_articles": rule.new_articles,
+        "min_gap": timedelta(seconds=rule.min_gap) if rule.min_gap is not None else None,
+        "quiet_factor": rule.quiet_factor,
+        "quiet_min": timedelta(seconds=rule.quiet_min) if rule.quiet_min is not None else None,
     }

@@ -31,8 +31,10 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from aggregator import compose
+from aggregator.alerts.assemble import links_for
 from aggregator.alerts.delivery import Deliverer
 from aggregator.alerts.digest import run_digests
+from aggregator.alerts.health import run_feed_health
 from aggregator.config import LoadedConfig
 from aggregator.errors import AggregatorError, StorageError
 from aggregator.poll.fetch import Fetcher
@@ -80,6 +82,7 @@ class Daemon:
         self.metrics: Any = None
         self.api_stop = asyncio.Event()
         self.api_port: int | None = None
+        self._health_at = float("-inf")
 
     async def run(self) -> int:
         settings = self.loaded.config.settings
@@ -435,9 +438,17 @@ class Daemon:
                     )
                 if stats.articles < self.consumer.settings.batch:
                     break
-            assert self.store is not None
+            store = self.store
+            assert store is not None
+            settings = self.loaded.config.settings
             rules = compose.alert_rules(self.loaded)
-            await loop.run_in_executor(self.writer, run_digests, self.store, rules)
+            links = links_for(self.loaded.config.settings.http.base_url)
+            await loop.run_in_executor(self.writer, lambda: run_digests(store, rules, links=links))
+            if time.monotonic() - self._health_at >= settings.delivery.feed_health_every:
+                self._health_at = time.monotonic()
+                await loop.run_in_executor(
+                    self.writer, lambda: run_feed_health(store, rules, links=links)
+                )
         except StorageError as exc:
             log.error("processing stopped: %s", exc)
 

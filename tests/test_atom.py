@@ -52,7 +52,16 @@ def test_topic_feed_has_one_entry_per_event(base: str, engine: Engine) -> None:
     assert entry.id == f"{base}/events/1"
     assert entry.title == "North Korean troops arrive in Kursk"
     assert entry.link == f"{base}/events/1"
-    assert entry.summary.startswith("4 articles from 3 outlets")
+    assert entry.summary.startswith("4 articles from 3 outlets: ")
+    # Who carries it, and links to the articles themselves (issue 15).
+    detail = Archive(engine).event(1)
+    assert detail is not None
+    for group in detail.outlets:
+        assert f"{group.feed_title or group.feed} ({len(group.articles)})" in entry.summary
+    related = {link.href for link in entry.links if link.rel == "related"}
+    article_urls = {a.url for g in detail.outlets for a in g.articles if a.url}
+    assert related == article_urls
+    assert all(f'href="{u}"' in entry.content[0].value for u in article_urls)
     first_updated = entry.updated
     assert first_updated == "2024-11-04T07:00:00Z"
     assert entry.published == "2024-11-04T06:00:00Z"

@@ -135,7 +135,10 @@ def test_a_corrected_headline_matches_the_topic_it_brings_in(store: Store) -> No
     assert article_count(store, cid) == 1
     assert c.clusterer.info(cid).article_count == 1
     payload = message_from_json(store.list_alerts(limit=10)[0].payload)
-    assert [a.title for a in payload.events[0].articles] == [AFTER]
+    event = payload.events[0]
+    # The alert leads with the corrected article, with the terms it matched.
+    assert [a.title for a in (*event.lead, *event.articles)] == [AFTER]
+    assert event.lead[0].matched_terms
 
     # Done once: neither this consumer nor a restarted one does it again.
     assert c.process_pending().articles == 0

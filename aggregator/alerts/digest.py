@@ -10,24 +10,34 @@ once, never skipped by a crash.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from aggregator.alerts.message import AlertMessage, ArticleRef, EventSummary
-from aggregator.alerts.payload import message_to_json
+from aggregator.alerts.assemble import (
+    Links,
+    event_summary,
+    load_event_facts,
+    outbox_rows,
+    ref_from,
+)
+from aggregator.alerts.message import EventSummary
 from aggregator.alerts.rules import AlertRuleSpec, RuleHistory, delivery_time, next_digest_time
-from aggregator.store import OutboxRow, Store
+from aggregator.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS = 50
+# Per event: the articles new since the last digest (all listed first, up to this),
+# then older ones up to MAX_ARTICLES, every outlet counted.
+MAX_NEW = 50
+MAX_ARTICLES = 20
 
 
 def run_digests(
     store: Store,
     rules: Sequence[AlertRuleSpec],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    links: Links | None = None,
 ) -> int:
     """Enqueue the digests that are due; returns how many messages were enqueued."""
     now = clock()
@@ -51,56 +61,61 @@ def run_digests(
         # A digest is an alert like the others: quiet hours hold it until they end.
         due = delivery_time(rule, RuleHistory(), now)
         if cluster_ids:
-            events = tuple(e for e in (_event(store, cid) for cid in cluster_ids) if e)
-            for channel in rule.channels:
-                alert_id = uuid.uuid4().hex
-                msg = AlertMessage(
-                    alert_id=alert_id,
-                    rule=rule.name,
-                    topic=rule.topic,
-                    trigger="digest",
-                    created_at=tick,
-                    events=events,
-                    timezone=rule.timezone,
-                )
-                rows.append(
-                    OutboxRow(
-                        id=alert_id,
-                        dedupe_key=f"{rule.name}:{channel}:digest:{tick.isoformat()}",
-                        rule=rule.name,
-                        channel=channel,
-                        topic=rule.topic,
-                        trigger="digest",
-                        cluster_id=None,
-                        article_id=None,
-                        payload=message_to_json(msg),
-                        due_at=due,
-                    )
-                )
+            events = tuple(
+                e for e in (_event(store, cid, last, tick, links) for cid in cluster_ids) if e
+            )
+            rows = outbox_rows(
+                rule,
+                trigger="digest",
+                topic=rule.topic,
+                subject_key=tick.isoformat(),
+                created_at=tick,
+                due_at=due,
+                events=events,
+                links=links,
+            )
         enqueued += store.record_digest(rule.name, tick, rows)
         log.info("digest %r for %s: %d events", rule.name, tick.isoformat(), len(cluster_ids))
     return enqueued
 
 
-def _event(store: Store, cluster_id: int) -> EventSummary | None:
+def _event(
+    store: Store, cluster_id: int, since: datetime, until: datetime, links: Links | None
+) -> EventSummary | None:
     row = store.cluster_row(cluster_id)
     if row is None:
         return None
-    refs = tuple(
-        ArticleRef(title=a.title, url=a.url, outlet=a.feed, published=a.published)
-        for a in store.cluster_articles([cluster_id], 20)
+    new = store.cluster_articles(
+        [cluster_id], MAX_NEW, processed_after=since, processed_until=until
     )
-    outlets: list[str] = []
-    for ref in refs:
-        if ref.outlet not in outlets:
-            outlets.append(ref.outlet)
-    return EventSummary(
-        cluster_id=row.id,
+    facts = load_event_facts(
+        store,
+        [cluster_id],
         headline=row.headline,
         first_seen=row.first_seen,
         last_updated=row.last_updated,
-        outlets=tuple(outlets),
         article_count=row.article_count,
-        matched_terms=(),
-        articles=refs,
+        outlet_count=row.outlet_count,
+        limit=MAX_ARTICLES,
+    )
+    summary = event_summary(
+        facts,
+        lead=[ref_from(a) for a in new],
+        links=links,
+        max_articles=MAX_ARTICLES + len(new),
+    )
+    # The event's own headline, not the first new article's: a digest names events.
+    return EventSummary(
+        cluster_id=summary.cluster_id,
+        headline=row.headline,
+        first_seen=summary.first_seen,
+        last_updated=summary.last_updated,
+        outlets=summary.outlets,
+        article_count=summary.article_count,
+        matched_terms=summary.matched_terms,
+        articles=summary.articles,
+        lead=summary.lead,
+        by_outlet=summary.by_outlet,
+        outlet_count=summary.outlet_count,
+        link=summary.link,
     )

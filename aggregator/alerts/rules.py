@@ -32,7 +32,9 @@ from apscheduler.triggers.cron import CronTrigger
 
 from aggregator.errors import ConfigError
 
-Trigger = Literal["new_event", "min_sources", "every_article", "digest"]
+Trigger = Literal[
+    "new_event", "min_sources", "every_article", "digest", "developing", "feed_health"
+]
 TRIGGERS: tuple[Trigger, ...] = get_args(Trigger)
 
 Action = Literal["fire", "skip", "defer"]
@@ -69,6 +71,11 @@ class QuietHours:
         return local >= self.start or local < self.end
 
 
+DEFAULT_MIN_GAP = timedelta(hours=1)
+DEFAULT_QUIET_FACTOR = 5.0
+DEFAULT_QUIET_MIN = timedelta(hours=24)
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRuleSpec:
     """One alert rule from feeds.yaml, validated on construction (``ConfigError``).
@@ -79,6 +86,13 @@ class AlertRuleSpec:
     - ``timezone``: IANA name; the zone of ``quiet_hours`` and ``digest_cron``.
     - ``throttle``: at most one alert per this window (others suppressed); None = off.
     - ``max_per_hour``: rate cap (excess deferred to the next clock hour); None = off.
+    - ``developing``: first alerts like ``min_sources`` (the event reaches
+      ``min_sources`` outlets), then again each time the event has grown by
+      ``new_outlets`` distinct outlets or ``new_articles`` articles since the rule's last
+      alert for it, at most once per ``min_gap`` (default one hour).
+    - ``feed_health`` (no topic): a feed became broken, gone or quiet — nothing new for
+      ``quiet_factor`` × its usual gap between entries and at least ``quiet_min`` — or
+      recovered. Run by its own job, not per article.
     """
 
     name: str
@@ -91,6 +105,23 @@ class AlertRuleSpec:
     throttle: timedelta | None = None
     quiet_hours: QuietHours | None = None
     max_per_hour: int | None = None
+    new_outlets: int | None = None
+    new_articles: int | None = None
+    min_gap: timedelta | None = None  # None: DEFAULT_MIN_GAP for developing rules
+    quiet_factor: float | None = None  # None: DEFAULT_QUIET_FACTOR for feed_health
+    quiet_min: timedelta | None = None  # None: DEFAULT_QUIET_MIN for feed_health
+
+    @property
+    def gap(self) -> timedelta:
+        return self.min_gap if self.min_gap is not None else DEFAULT_MIN_GAP
+
+    @property
+    def quiet(self) -> tuple[float, timedelta]:
+        """(quiet_factor, quiet_min) with their defaults."""
+        return (
+            self.quiet_factor if self.quiet_factor is not None else DEFAULT_QUIET_FACTOR,
+            self.quiet_min if self.quiet_min is not None else DEFAULT_QUIET_MIN,
+        )
 
     def __post_init__(self) -> None:
         # The config may hand in a list; keep the frozen value immutable.
@@ -105,7 +136,10 @@ def rule_problems(rule: AlertRuleSpec) -> list[str]:
     problems: list[str] = []
     if not rule.name.strip():
         problems.append("name: must not be empty")
-    if not rule.topic.strip():
+    if rule.trigger == "feed_health":
+        if rule.topic.strip():
+            problems.append("topic: feed_health rules watch every feed, they take no topic")
+    elif not rule.topic.strip():
         problems.append("topic: must not be empty")
     if rule.trigger not in TRIGGERS:
         problems.append(f"trigger: {rule.trigger!r} is not one of {', '.join(TRIGGERS)}")
@@ -132,6 +166,28 @@ def rule_problems(rule: AlertRuleSpec) -> list[str]:
         problems.append("throttle: must be a positive duration")
     if rule.max_per_hour is not None and rule.max_per_hour < 1:
         problems.append(f"max_per_hour: must be at least 1, got {rule.max_per_hour}")
+    if rule.trigger == "developing":
+        if rule.new_outlets is None and rule.new_articles is None:
+            problems.append("new_outlets: a developing rule needs new_outlets or new_articles")
+        if rule.min_gap is not None and rule.min_gap <= timedelta(0):
+            problems.append("min_gap: must be a positive duration")
+    else:
+        for key in ("new_outlets", "new_articles", "min_gap"):
+            if getattr(rule, key) is not None:
+                problems.append(f"{key}: only developing rules have {key}")
+    for key in ("new_outlets", "new_articles"):
+        value = getattr(rule, key)
+        if value is not None and value < 1:
+            problems.append(f"{key}: must be at least 1, got {value}")
+    if rule.trigger == "feed_health":
+        if rule.quiet_factor is not None and rule.quiet_factor < 1:
+            problems.append(f"quiet_factor: must be at least 1, got {rule.quiet_factor:g}")
+        if rule.quiet_min is not None and rule.quiet_min <= timedelta(0):
+            problems.append("quiet_min: must be a positive duration")
+    else:
+        for key in ("quiet_factor", "quiet_min"):
+            if getattr(rule, key) is not None:
+                problems.append(f"{key}: only feed_health rules have {key}")
     if rule.quiet_hours is not None and rule.quiet_hours.start == rule.quiet_hours.end:
         problems.append("quiet_hours: start and end must differ")
     return problems
@@ -150,6 +206,18 @@ class EventState:
     first_match: bool  # this article is the cluster's first one matching the rule's topic
     already_fired: bool = False  # the rule has an outbox row for this cluster
     merged: tuple[int, ...] = ()
+    article_count: int = 0
+    # developing: the event as the rule's last alert for it showed it (None: no alert)
+    last_alert: Snapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An event's size when a rule last alerted for it, and when."""
+
+    outlets: int
+    articles: int
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +281,8 @@ def decide(rule: AlertRuleSpec, event: EventState, history: RuleHistory, now: da
     )
     if rule.trigger == "digest":
         return Decision.skip("digest rules send on their schedule")
+    if rule.trigger == "feed_health":
+        return Decision.skip("feed_health rules watch feeds, not articles")
     if rule.trigger == "new_event":
         if fired:
             return Decision.skip("already alerted for this event")
@@ -223,6 +293,17 @@ def decide(rule: AlertRuleSpec, event: EventState, history: RuleHistory, now: da
             return Decision.skip("already alerted for this event")
         if event.outlet_count < rule.min_sources:
             return Decision.skip(f"{event.outlet_count} of {rule.min_sources} sources")
+    elif rule.trigger == "developing":
+        if not fired:
+            if event.outlet_count < rule.min_sources:
+                return Decision.skip(f"{event.outlet_count} of {rule.min_sources} sources")
+        else:
+            why = grown(rule, event)
+            if why is None:
+                return Decision.skip("not grown enough since the last alert")
+            last = event.last_alert
+            if last is not None and now < last.at + rule.gap:
+                return Decision.skip(f"min_gap: next update after {last.at + rule.gap:%H:%M}Z")
     if rule.throttle is not None and history.last_alert_at is not None:
         reopens = history.last_alert_at + rule.throttle
         if now < reopens:
@@ -231,6 +312,71 @@ def decide(rule: AlertRuleSpec, event: EventState, history: RuleHistory, now: da
     if due == now:
         return Decision.fire()
     return Decision.defer(due, why)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def describe(rule: AlertRuleSpec) -> str:
+    """What the rule does, in one line (``aggregator config check`` prints it)."""
+    what = {
+        "new_event": "the first matching article of each new event",
+        "min_sources": f"an event once {rule.min_sources} outlets carry it",
+        "every_article": "every matching article",
+        "digest": f"one digest per tick of {rule.digest_cron!r} ({rule.timezone})",
+    }
+    if rule.trigger == "developing":
+        growth = " or ".join(
+            f"+{n} {label}"
+            for n, label in ((rule.new_outlets, "outlets"), (rule.new_articles, "articles"))
+            if n is not None
+        )
+        text = (
+            f"an event once {rule.min_sources} outlets carry it, then again at each "
+            f"{growth} since the last alert, at most once per {_span(rule.gap)}"
+        )
+    elif rule.trigger == "feed_health":
+        factor, quiet_min = rule.quiet
+        text = (
+            "a feed that becomes broken or gone, or publishes nothing for "
+            f"{factor:g}x its usual gap (at least {_span(quiet_min)}); again on recovery"
+        )
+    else:
+        text = what[rule.trigger]
+    topic = f" on topic {rule.topic!r}" if rule.topic else ""
+    limits = [
+        f"throttle {_span(rule.throttle)}" if rule.throttle else "",
+        f"max {rule.max_per_hour}/hour" if rule.max_per_hour else "",
+        (
+            f"quiet {rule.quiet_hours.start:%H:%M}-{rule.quiet_hours.end:%H:%M} {rule.timezone}"
+            if rule.quiet_hours
+            else ""
+        ),
+    ]
+    extra = "; ".join(x for x in limits if x)
+    return (
+        f"{rule.name}: {rule.trigger}{topic}: alerts on {text}"
+        f"{f' ({extra})' if extra else ''} -> {', '.join(rule.channels)}"
+    )
+
+
+def grown(rule: AlertRuleSpec, event: EventState) -> str | None:
+    """How the event grew past the rule's thresholds since its last alert, or None."""
+    last = event.last_alert
+    if last is None:
+        return None
+    outlets = event.outlet_count - last.outlets
+    articles = event.article_count - last.articles
+    if rule.new_outlets is not None and outlets >= rule.new_outlets:
+        return f"+{outlets} outlets"
+    if rule.new_articles is not None and articles >= rule.new_articles:
+        return f"+{articles} articles"
+    return None
 
 
 def delivery_time(rule: AlertRuleSpec, history: RuleHistory, now: datetime) -> datetime:
@@ -413,9 +559,11 @@ __all__ = [
     "EventState",
     "QuietHours",
     "RuleHistory",
+    "Snapshot",
     "Trigger",
     "decide",
     "delivery_time",
+    "describe",
     "next_digest_time",
     "quiet_end",
     "rule_problems",

@@ -6,14 +6,15 @@ control characters XML cannot carry are removed first.
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aggregator.api.safety import safe_url
-from aggregator.store.views import ArticleSummary, EventSummary
+from aggregator.store.views import ArticleSummary, EventDetail, EventSummary
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
@@ -33,6 +34,9 @@ class Entry:
     published: datetime | None = None
     summary: str = ""
     related: str | None = None  # the original article, when its URL is safe
+    # an event's articles (original links, when safe), as more rel="related" links
+    more_related: tuple[str, ...] = ()
+    content_html: str = ""  # already escaped HTML; the serializer escapes it again
 
 
 def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -67,31 +71,77 @@ def render_feed(
         _el(node, "link", rel="alternate", href=e.link, type="text/html")
         if e.related:
             _el(node, "link", rel="related", href=e.related)
+        for href in e.more_related:
+            _el(node, "link", rel="related", href=href)
         _el(node, "updated", _time(e.updated))
         if e.published is not None:
             _el(node, "published", _time(e.published))
         if e.summary:
             _el(node, "summary", e.summary, type="text")
+        if e.content_html:
+            _el(node, "content", e.content_html, type="html")
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
-def event_entries(base: str, events: Sequence[EventSummary]) -> list[Entry]:
-    """One entry per event; ``updated`` moves when the event grows, so readers refresh it."""
-    return [
-        Entry(
-            id=f"{base}/events/{ev.id}",
-            title=ev.headline,
-            link=f"{base}/events/{ev.id}",
-            updated=ev.last_updated,
-            published=ev.first_seen,
-            summary=(
-                f"{ev.article_count} article{'s' if ev.article_count != 1 else ''} "
-                f"from {ev.outlet_count} outlet{'s' if ev.outlet_count != 1 else ''}"
-                + (f"; terms: {', '.join(ev.top_terms)}" if ev.top_terms else "")
-            ),
+# Per entry: outlets named, and article links; a larger event is summed up.
+MAX_OUTLETS = 20
+MAX_ARTICLE_LINKS = 20
+
+
+def event_entries(
+    base: str,
+    events: Sequence[EventSummary],
+    details: Mapping[int, EventDetail] | None = None,
+) -> list[Entry]:
+    """One entry per event; ``updated`` moves when the event grows, so readers refresh it.
+
+    With ``details`` an entry also names the outlets (with their article counts) and
+    links each article: a reader sees who carries the story, not only how many."""
+    entries = []
+    for ev in events:
+        detail = (details or {}).get(ev.id)
+        summary = (
+            f"{ev.article_count} article{'s' if ev.article_count != 1 else ''} "
+            f"from {ev.outlet_count} outlet{'s' if ev.outlet_count != 1 else ''}"
         )
-        for ev in events
-    ]
+        related: list[str] = []
+        content = ""
+        if detail is not None:
+            groups = detail.outlets
+            named = ", ".join(
+                f"{g.feed_title or g.feed} ({len(g.articles)})" for g in groups[:MAX_OUTLETS]
+            )
+            if len(groups) > MAX_OUTLETS:
+                named += f" and {len(groups) - MAX_OUTLETS} more"
+            summary += f": {named}"
+            items: list[str] = []
+            for g in groups:
+                for a in g.articles:
+                    link = safe_url(a.url)
+                    if link and len(related) < MAX_ARTICLE_LINKS:
+                        related.append(link)
+                    if len(items) < MAX_ARTICLE_LINKS:
+                        title = html.escape(a.title)
+                        outlet = html.escape(g.feed_title or g.feed)
+                        if link:
+                            title = f'<a href="{html.escape(link, quote=True)}">{title}</a>'
+                        items.append(f"<li>{title} ({outlet})</li>")
+            content = "<ul>" + "".join(items) + "</ul>"
+        if ev.top_terms:
+            summary += f"; terms: {', '.join(ev.top_terms)}"
+        entries.append(
+            Entry(
+                id=f"{base}/events/{ev.id}",
+                title=ev.headline,
+                link=f"{base}/events/{ev.id}",
+                updated=ev.last_updated,
+                published=ev.first_seen,
+                summary=summary,
+                more_related=tuple(dict.fromkeys(related)),
+                content_html=content,
+            )
+        )
+    return entries
 
 
 def article_entries(base: str, items: Sequence[ArticleSummary]) -> list[Entry]:

@@ -128,12 +128,15 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
         # The name arrives decoded: quoted again, a space, '?' or '#' in it stays part
         # of the path instead of breaking the feed's id and links.
         path = f"{base}/topics/{quote(name, safe='')}"
+        events = archive.events(topic=name, limit=50)
+        # Outlets and article links per entry (issue 15): one read per event, at most 50.
+        details = {ev.id: d for ev in events if (d := archive.event(ev.id)) is not None}
         body = atom.render_feed(
             feed_id=path,
             title=f"{settings.title}: {name}",
             self_url=f"{path}.atom",
             alternate=path,
-            entries=atom.event_entries(base, archive.events(topic=name, limit=50)),
+            entries=atom.event_entries(base, events, details),
         )
         return Response(body, media_type=atom.CONTENT_TYPE)
 

@@ -286,6 +286,11 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         f"{path}: OK — {len(cfg.feeds)} feeds, {len(cfg.topics)} topics, "
         f"{len(cfg.alerts)} alert rules, {len(cfg.channels)} channels"
     )
+    from aggregator.alerts.rules import describe
+    from aggregator.compose import rule_spec
+
+    for rule in cfg.alerts:
+        print(f"  alert {describe(rule_spec(rule))}{'' if rule.enabled else ' [disabled]'}")
     return EXIT_OK
 
 

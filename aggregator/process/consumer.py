@@ -19,14 +19,26 @@ the database at start (``rebuild``), so nothing here lives only in memory.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from aggregator.alerts.message import AlertMessage, ArticleRef, EventSummary
-from aggregator.alerts.payload import message_to_json
-from aggregator.alerts.rules import AlertRuleSpec, EventState, RuleHistory, decide
+from aggregator.alerts.assemble import (
+    event_summary,
+    links_for,
+    load_event_facts,
+    outbox_rows,
+    ref_from,
+)
+from aggregator.alerts.message import ArticleRef, Change, EventSummary
+from aggregator.alerts.payload import message_from_json
+from aggregator.alerts.rules import (
+    AlertRuleSpec,
+    EventState,
+    RuleHistory,
+    Snapshot,
+    decide,
+)
 from aggregator.models import Article, DedupDecision
 from aggregator.process.clustering import Clusterer, ClusterInfo, ClusterSettings
 from aggregator.process.dedup import DedupIndex, DedupSettings
@@ -44,6 +56,9 @@ from aggregator.store import (
 
 log = logging.getLogger(__name__)
 
+# Rules that count every new report of an event that matched their topic before.
+_GROWTH = ("min_sources", "developing")
+
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSettings:
@@ -51,6 +66,7 @@ class ConsumerSettings:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     max_alert_articles: int = 50
+    base_url: str | None = None  # links to the archive's pages in alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,8 @@ class _Batch:
     absorbed: dict[int, set[int]] = field(default_factory=dict)
     members: dict[int, list[ArticleRef]] = field(default_factory=dict)
     due: dict[str, list[datetime]] = field(default_factory=dict)
+    # developing rules: (rule, cluster) -> the event's size at this batch's alert
+    snapshots: dict[tuple[str, int], Snapshot] = field(default_factory=dict)
     new_events: int = 0
     duplicates: int = 0
 
@@ -102,9 +120,10 @@ class Consumer:
         self.index = TopicIndex(topics)
         self.rules_by_topic: dict[str, list[AlertRuleSpec]] = {}
         for rule in rules:
-            if rule.trigger != "digest":
+            if rule.trigger not in ("digest", "feed_health"):
                 self.rules_by_topic.setdefault(rule.topic, []).append(rule)
         self.clock = clock
+        self.links = links_for(self.settings.base_url)
         self.dedup = DedupIndex(self.settings.dedup)
         self.clusterer = Clusterer(self.settings.cluster)
         self._ready = False
@@ -200,7 +219,9 @@ class Consumer:
             batch.clusters.pop(old, None)
         batch.clusters[cid] = self.clusterer.info(cid)
         batch.members.setdefault(cid, []).append(
-            ArticleRef(title=art.title, url=art.url, outlet=art.feed, published=art.published)
+            ArticleRef(
+                title=art.title, url=art.url, outlet=art.feed, published=art.published, id=stored.id
+            )
         )
         detail = None
         if dup.kind == "near" or dup.not_copy_of is not None:
@@ -298,36 +319,31 @@ class Consumer:
     ) -> None:
         """Run the rules of the topics ``stored`` matched in event ``cid`` (``merged``:
         the ids it absorbed just now). ``corroborate``: the article is a new report of
-        the event, so corroboration rules of topics the event matched before count it
-        too; an edited article is no new outlet."""
+        the event, so the growth rules (min_sources, developing) of topics the event
+        matched before count it too; an edited article is no new outlet."""
         # The event under every id it had in this batch: an alert or match made for an
         # id absorbed earlier in the batch counts for the survivor, so a merge never
         # makes an event "new" again.
         related = [cid, *sorted(batch.absorbed.get(cid, set()) | set(merged))]
-        # Corroboration rules look at every article of a cluster that matched a topic
-        # before, not just the matching ones: the Nth outlet may word it differently.
+        # Growth rules look at every article of a cluster that matched a topic before,
+        # not just the matching ones: the Nth outlet may word it differently.
         earlier = {
             t
             for t in self.rules_by_topic
             if corroborate
             and t not in matched
-            and any(r.trigger == "min_sources" for r in self.rules_by_topic[t])
+            and any(r.trigger in _GROWTH for r in self.rules_by_topic[t])
             and self._topic_seen(t, related, batch)
         }
         for topic in [*matched, *sorted(earlier)]:
             first_match = topic in matched and not self._topic_seen(topic, related, batch)
             for rule in self.rules_by_topic.get(topic, ()):
-                if topic not in matched and rule.trigger != "min_sources":
+                if topic not in matched and rule.trigger not in _GROWTH:
                     continue
                 fired = self._fired(rule, related, batch)
-                recent, last = self.store.rule_recent_alerts(
-                    rule.name, batch.now - timedelta(hours=2)
-                )
-                # The batch's own alerts are not in the database yet: add them, or a
-                # batch of many events would pass the throttle and the hourly cap.
-                pending = batch.due.get(rule.name, [])
-                scheduled = tuple(sorted([*recent, *pending]))
-                last = max([*pending, *([last] if last is not None else [])], default=None)
+                last = None
+                if rule.trigger == "developing" and fired:
+                    last = self._last_alert(rule, related, batch)
                 verdict = decide(
                     rule,
                     EventState(
@@ -336,48 +352,128 @@ class Consumer:
                         first_match=first_match,
                         already_fired=bool(fired),
                         merged=merged,
+                        article_count=info.article_count,
+                        last_alert=last,
                     ),
-                    RuleHistory(
-                        fired_for=frozenset(fired),
-                        scheduled=scheduled,
-                        last_alert_at=last,
-                    ),
+                    self._history(rule, fired, batch),
                     batch.now,
                 )
                 if not verdict.enqueue:
                     continue
                 due = verdict.due_at(batch.now)
-                subject = f"a{stored.id}" if rule.trigger == "every_article" else f"c{cid}"
-                terms = matched.get(topic, ())
-                for channel in rule.channels:
-                    alert_id = uuid.uuid4().hex
-                    message = AlertMessage(
-                        alert_id=alert_id,
-                        rule=rule.name,
-                        topic=topic,
+                event = self._summary(rule, topic, stored, matched, cid, related, info, batch, last)
+                if rule.trigger == "every_article":
+                    key = f"a{stored.id}"
+                elif last is not None:
+                    # One update per size the event reached: a batch processed again
+                    # after a crash makes the same key, and nothing twice.
+                    key = f"c{cid}:o{info.outlet_count}:a{info.article_count}"
+                else:
+                    key = f"c{cid}"
+                batch.outbox.extend(
+                    outbox_rows(
+                        rule,
                         trigger=rule.trigger,
+                        topic=topic,
+                        subject_key=key,
                         created_at=batch.now,
-                        events=(self._event(cid, related, info, terms, batch),),
-                        timezone=rule.timezone,
+                        due_at=due,
+                        events=(event,),
+                        links=self.links,
+                        cluster_id=cid,
+                        article_id=stored.id,
                     )
-                    batch.outbox.append(
-                        OutboxRow(
-                            id=alert_id,
-                            dedupe_key=f"{rule.name}:{channel}:{rule.trigger}:{subject}",
-                            rule=rule.name,
-                            channel=channel,
-                            topic=topic,
-                            trigger=rule.trigger,
-                            cluster_id=cid,
-                            article_id=stored.id,
-                            payload=message_to_json(message),
-                            due_at=due,
-                        )
-                    )
+                )
                 batch.fired.add((rule.name, rule.trigger, cid))
                 batch.due.setdefault(rule.name, []).append(due)
+                if rule.trigger == "developing":
+                    batch.snapshots[(rule.name, cid)] = Snapshot(
+                        event.outlet_total, event.article_count, batch.now
+                    )
         for topic in matched:
             batch.topic_clusters.add((topic, cid))
+
+    def _history(self, rule: AlertRuleSpec, fired: set[int], batch: _Batch) -> RuleHistory:
+        recent, last = self.store.rule_recent_alerts(rule.name, batch.now - timedelta(hours=2))
+        # The batch's own alerts are not in the database yet: add them, or a batch of
+        # many events would pass the throttle and the hourly cap.
+        pending = batch.due.get(rule.name, [])
+        return RuleHistory(
+            fired_for=frozenset(fired),
+            scheduled=tuple(sorted([*recent, *pending])),
+            last_alert_at=max([*pending, *([last] if last is not None else [])], default=None),
+        )
+
+    def _last_alert(
+        self, rule: AlertRuleSpec, related: Sequence[int], batch: _Batch
+    ) -> Snapshot | None:
+        """The event's size in the rule's last alert for it (this batch's first)."""
+        for c in related:
+            if (rule.name, c) in batch.snapshots:
+                return batch.snapshots[(rule.name, c)]
+        found = self.store.rule_last_alert(rule.name, rule.trigger, related)
+        if found is None:
+            return None
+        payload, at = found
+        events = message_from_json(payload).events
+        if not events:
+            return None
+        return Snapshot(events[0].outlet_total, events[0].article_count, at)
+
+    def _lead(
+        self,
+        rule: AlertRuleSpec,
+        topic: str,
+        stored: StoredArticle,
+        matched: Mapping[str, tuple[str, ...]],
+        related: Sequence[int],
+        batch: _Batch,
+        last: Snapshot | None,
+    ) -> tuple[ArticleRef, ...]:
+        """What the alert is about, shown first: the new articles of a developing
+        story; else this article when it matched; else (a growth rule counting a
+        report that did not match the topic) the newest article that did."""
+        limit = self.settings.max_alert_articles
+        if last is not None:
+            new = [
+                ref_from(a)
+                for a in self.store.cluster_articles(
+                    list(related), limit, processed_after=last.at, newest_first=True
+                )
+            ]
+            members = [r for c in related for r in batch.members.get(c, [])]
+            return tuple(
+                sorted([*new, *members], key=lambda r: (r.published, r.outlet), reverse=True)
+            )[:limit]
+        art = stored.article
+        if topic in matched:
+            return (
+                ArticleRef(
+                    title=art.title,
+                    url=art.url,
+                    outlet=art.feed,
+                    published=art.published,
+                    id=stored.id,
+                    matched_terms=matched[topic],
+                ),
+            )
+        in_batch = {m.article_id: m.terms for m in batch.matches if m.topic == topic}
+        refs = [r for c in related for r in batch.members.get(c, []) if r.id in in_batch]
+        if refs:
+            newest = max(refs, key=lambda r: (r.published, r.id or 0))
+            assert newest.id is not None
+            return (
+                ArticleRef(
+                    title=newest.title,
+                    url=newest.url,
+                    outlet=newest.outlet,
+                    published=newest.published,
+                    id=newest.id,
+                    matched_terms=in_batch[newest.id],
+                ),
+            )
+        found = self.store.topic_matching_articles(topic, list(related), 1)
+        return tuple(ref_from(a, terms) for a, terms in found)
 
     def _topic_seen(self, topic: str, related: Sequence[int], batch: _Batch) -> bool:
         if any((topic, c) in batch.topic_clusters for c in related):
@@ -390,36 +486,54 @@ class Consumer:
             return fired
         return fired | self.store.rule_fired_for(rule.name, rule.trigger, related)
 
-    def _event(
+    def _summary(
         self,
+        rule: AlertRuleSpec,
+        topic: str,
+        stored: StoredArticle,
+        matched: Mapping[str, tuple[str, ...]],
         cid: int,
         related: Sequence[int],
         info: ClusterInfo,
-        terms: tuple[str, ...],
         batch: _Batch,
+        last: Snapshot | None,
     ) -> EventSummary:
-        limit = self.settings.max_alert_articles
-        stored = [
-            ArticleRef(title=a.title, url=a.url, outlet=a.feed, published=a.published)
-            for a in self.store.cluster_articles(list(related), limit)
-        ]
-        refs = sorted(
-            [*stored, *batch.members.get(cid, [])], key=lambda r: (r.published, r.outlet)
-        )[:limit]
-        outlets: list[str] = []
-        for ref in refs:
-            if ref.outlet not in outlets:
-                outlets.append(ref.outlet)
-        return EventSummary(
-            cluster_id=cid,
+        lead = self._lead(rule, topic, stored, matched, related, batch, last)
+        facts = load_event_facts(
+            self.store,
+            related,
             headline=info.headline,
             first_seen=info.first_seen,
             last_updated=info.last_updated,
-            outlets=tuple(outlets),
             article_count=info.article_count,
-            matched_terms=terms,
-            articles=tuple(refs),
+            outlet_count=info.outlet_count,
+            limit=self.settings.max_alert_articles,
+            pending=batch.members.get(cid, []),
         )
+        change = None
+        if last is not None:
+            before = {o for o, _ in self._outlets_until(related, last.at)}
+            change = Change(
+                outlets_before=last.outlets,
+                articles_before=last.articles,
+                new_outlets=tuple(o for o, _ in facts.by_outlet if o not in before),
+            )
+        terms = lead[0].matched_terms if lead and last is None else matched.get(topic, ())
+        return event_summary(
+            facts,
+            lead=lead,
+            matched_terms=terms,
+            links=self.links,
+            max_articles=self.settings.max_alert_articles,
+            change=change,
+        )
+
+    def _outlets_until(self, related: Sequence[int], at: datetime) -> list[tuple[str, int]]:
+        return [
+            (name, n)
+            for name, n, first in self.store.cluster_outlets(list(related))
+            if first is not None and first <= at
+        ]
 
     @staticmethod
     def _cluster_row(cid: int, info: ClusterInfo) -> ClusterRow:

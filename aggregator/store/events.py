@@ -22,6 +22,7 @@ from aggregator.store.schema import (
     alerts,
     articles,
     clusters,
+    feed_health,
     feeds,
     matches,
     rule_state,
@@ -120,6 +121,20 @@ class CopyDetail:
             )
         except (ValueError, TypeError, AttributeError):
             return None  # an explanation is never worth failing a page for
+
+
+@dataclass(frozen=True, slots=True)
+class FeedActivity:
+    """A feed's state and recent entries, for the feed-health rules."""
+
+    id: int
+    name: str
+    url: str
+    state: str  # active | broken | gone
+    error_count: int
+    last_error: str | None
+    created_at: datetime
+    entries: tuple[datetime, ...]  # publication times of its newest entries, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +337,23 @@ class EventStatements:
             ).scalar()
         return sorted(due), last
 
-    def cluster_articles(self, cluster_ids: Sequence[int], limit: int = 50) -> list[ClusterArticle]:
-        """Articles of these clusters (first reports first)."""
+    def cluster_articles(
+        self,
+        cluster_ids: Sequence[int],
+        limit: int = 50,
+        *,
+        processed_after: datetime | None = None,
+        processed_until: datetime | None = None,
+        newest_first: bool = False,
+    ) -> list[ClusterArticle]:
+        """Articles of these clusters (first reports first, or the newest first);
+        ``processed_after``/``processed_until`` keep those the consumer handled in that
+        window (what is new since an alert or a digest)."""
+        order = (
+            (articles.c.published.desc(), articles.c.id.desc())
+            if newest_first
+            else (articles.c.published, articles.c.id)
+        )
         stmt = (
             select(
                 articles.c.id,
@@ -334,11 +364,90 @@ class EventStatements:
             )
             .join(feeds, feeds.c.id == articles.c.feed_id)
             .where(articles.c.cluster_id.in_(cluster_ids))
-            .order_by(articles.c.published, articles.c.id)
+            .order_by(*order)
+            .limit(limit)
+        )
+        if processed_after is not None:
+            stmt = stmt.where(articles.c.processed_at > processed_after)
+        if processed_until is not None:
+            stmt = stmt.where(articles.c.processed_at <= processed_until)
+        with self.engine.connect() as conn:
+            return [ClusterArticle(**r._mapping) for r in conn.execute(stmt)]
+
+    def cluster_outlets(self, cluster_ids: Sequence[int]) -> list[tuple[str, int, datetime | None]]:
+        """Every outlet of these clusters: (name, articles, first processed), in the
+        order they first reported — the whole event, however large, in one row each."""
+        if not cluster_ids:
+            return []
+        stmt = (
+            select(
+                feeds.c.name,
+                func.count().label("n"),
+                func.min(articles.c.processed_at).label("first_processed"),
+                func.min(articles.c.published).label("first_published"),
+            )
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .where(articles.c.cluster_id.in_(cluster_ids))
+            .group_by(feeds.c.name)
+            .order_by("first_published", feeds.c.name)
+        )
+        with self.engine.connect() as conn:
+            return [(str(r.name), int(r.n), r.first_processed) for r in conn.execute(stmt)]
+
+    def topic_matching_articles(
+        self, topic: str, cluster_ids: Sequence[int], limit: int = 5
+    ) -> list[tuple[ClusterArticle, tuple[str, ...]]]:
+        """The newest articles of these clusters that matched ``topic``, with the terms
+        they matched: what a corroboration alert is headed by (never an article the
+        topic excludes)."""
+        if not cluster_ids:
+            return []
+        stmt = (
+            select(
+                articles.c.id,
+                feeds.c.name.label("feed"),
+                articles.c.title,
+                articles.c.url,
+                articles.c.published,
+                matches.c.terms,
+            )
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .join(matches, matches.c.article_id == articles.c.id)
+            .where(matches.c.topic == topic, matches.c.cluster_id.in_(cluster_ids))
+            .order_by(articles.c.published.desc(), articles.c.id.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [ClusterArticle(**r._mapping) for r in conn.execute(stmt)]
+            return [
+                (
+                    ClusterArticle(
+                        id=r.id, feed=r.feed, title=r.title, url=r.url, published=r.published
+                    ),
+                    json_terms(r.terms),
+                )
+                for r in conn.execute(stmt)
+            ]
+
+    def rule_last_alert(
+        self, rule: str, trigger: str, cluster_ids: Sequence[int]
+    ) -> tuple[str, datetime] | None:
+        """(payload, created_at) of the rule's newest alert for these clusters: what
+        a ``developing`` rule last told its reader about the event."""
+        if not cluster_ids:
+            return None
+        stmt = (
+            select(alerts.c.payload, alerts.c.created_at)
+            .where(
+                alerts.c.rule == rule,
+                alerts.c.trigger == trigger,
+                alerts.c.cluster_id.in_(cluster_ids),
+            )
+            .order_by(alerts.c.created_at.desc(), alerts.c.id)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            r = conn.execute(stmt).first()
+        return None if r is None else (str(r.payload), r.created_at)
 
     # -- the consumer's output, in one transaction ---------------------------------
 
@@ -573,6 +682,76 @@ class EventStatements:
         with self.engine.begin() as conn:
             conn.execute(update(articles).where(articles.c.id == article_id).values(**values))
 
+    # -- feed health --------------------------------------------------------------
+
+    def feed_activity(self, sample: int = 20) -> list[FeedActivity]:
+        """Every enabled feed still in the configuration, with the publication times of
+        its ``sample`` newest entries (their usual pace)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(feeds)
+                .where(feeds.c.enabled.is_(True), feeds.c.state != "removed")
+                .order_by(feeds.c.id)
+            ).all()
+            out = []
+            for r in rows:
+                times = conn.execute(
+                    select(articles.c.published)
+                    .where(articles.c.feed_id == r.id)
+                    .order_by(articles.c.published.desc())
+                    .limit(sample)
+                ).scalars()
+                out.append(
+                    FeedActivity(
+                        id=int(r.id),
+                        name=r.name,
+                        url=r.url,
+                        state=r.state,
+                        error_count=int(r.error_count or 0),
+                        last_error=r.last_error,
+                        created_at=r.created_at,
+                        entries=tuple(times),
+                    )
+                )
+            return out
+
+    def feed_health_states(self, rule: str) -> dict[int, str] | None:
+        """What ``rule`` last said about each feed; None when it has said nothing yet
+        (its first run records the feeds as they are, without alerting)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(feed_health.c.feed_id, feed_health.c.status).where(
+                    feed_health.c.rule == rule
+                )
+            ).all()
+        if not rows:
+            return None
+        return {int(r.feed_id): r.status for r in rows}
+
+    def record_feed_health(
+        self,
+        rule: str,
+        states: Sequence[tuple[int, str]],
+        rows: Sequence[OutboxRow],
+        now: datetime,
+    ) -> int:
+        """Store the statuses the rule now reports and enqueue its alerts, together:
+        a transition alerts once, never twice, never not at all."""
+        with self.engine.begin() as conn:
+            for feed_id, status in states:
+                done = conn.execute(
+                    update(feed_health)
+                    .where(feed_health.c.rule == rule, feed_health.c.feed_id == feed_id)
+                    .values(status=status, changed_at=now)
+                )
+                if done.rowcount == 0:
+                    conn.execute(
+                        feed_health.insert().values(
+                            rule=rule, feed_id=feed_id, status=status, changed_at=now
+                        )
+                    )
+            return self._enqueue(conn, rows, now)
+
     def cluster_row(self, cluster_id: int) -> ClusterRow | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
@@ -614,6 +793,7 @@ __all__ = [
     "ClusterRow",
     "EventStatements",
     "Explanation",
+    "FeedActivity",
     "MatchRow",
     "OutboxRow",
     "StoredArticle",

@@ -288,3 +288,14 @@ channel_state = Table(
     Column("disabled_at", UTCDateTime),
     Column("disabled_reason", Text),
 )
+
+# What each feed_health rule last said about each feed: a transition alerts once, the
+# state is written in the same transaction as its alert (migration 0012).
+feed_health = Table(
+    "feed_health",
+    metadata,
+    Column("rule", String(200), primary_key=True),
+    Column("feed_id", Id, ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True),
+    Column("status", String(16), nullable=False),  # ok | broken | gone | quiet
+    Column("changed_at", UTCDateTime, nullable=False),
+)
