@@ -51,7 +51,9 @@ def test_pages_render_and_escape(client: httpx.Client) -> None:
         "&lt;script&gt;alert(1)&lt;/script&gt;Kursk &#34;quoted&#34; &amp; &lt;b&gt;bold" in event
     )
     assert "javascript" not in event.lower()
-    assert "Reuters World" in event  # outlets by their titles
+    # Outlets by their configured names, as alerts and outlet: search name them.
+    assert "<h2>reuters</h2>" in event
+    assert "Reuters World" not in event
     assert event.count('<section class="outlet">') == 3
     assert "Merged with event 3: a report matched both." in event
 
@@ -63,10 +65,11 @@ def test_a_summary_that_repeats_the_title_is_not_shown(engine: Engine) -> None:
     b.article("bbc", "Troops leave Kursk", "Columns were seen on the road.", cluster=7)
     app = create_app(Archive(engine), ApiSettings())
     with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=30) as c:
-        for path in ("/events/7", "/search?q=troops"):
+        # The event page shows the text's first paragraph, search the summary.
+        for path, kind in (("/events/7", "snippet"), ("/search?q=troops", "summary")):
             page = c.get(path).text
-            assert '<p class="summary">troops reach kursk' not in page, path
-            assert '<p class="summary">Columns were seen on the road.' in page, path
+            assert f'<p class="{kind}">troops reach kursk' not in page, path
+            assert f'<p class="{kind}">Columns were seen on the road.' in page, path
 
 
 def test_adds_to_compares_words_not_spacing_or_case() -> None:
@@ -79,7 +82,7 @@ def test_adds_to_compares_words_not_spacing_or_case() -> None:
 def test_search_page_pages_and_reports_bad_queries(client: httpx.Client) -> None:
     r = client.get("/search", params={"q": "kursk OR koursk"})
     assert r.status_code == 200
-    assert r.text.count('<li><a href="/articles/') == 5
+    assert r.text.count('<li data-nav><a href="/articles/') == 5
     bad = client.get("/search", params={"q": "NOT kursk"})
     assert bad.status_code == 400
     assert 'class="error"' in bad.text
