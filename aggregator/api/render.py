@@ -33,6 +33,13 @@ def when(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def clock(value: datetime, day: datetime) -> str:
+    """``HH:MM`` on ``day``'s date (UTC), else the full time: short labels in a list
+    that mostly shares one day."""
+    moment, ref = value.astimezone(UTC), day.astimezone(UTC)
+    return f"{moment:%H:%M}" if moment.date() == ref.date() else when(moment)
+
+
 SNIPPET_CHARS = 320  # about three lines on a desktop, six on a phone
 
 
@@ -53,10 +60,13 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return first[: cut if cut > limit // 2 else limit].rstrip(" ,;:") + "…"
 
 
-def has_more(text: str, limit: int = SNIPPET_CHARS) -> bool:
-    """Whether the full text holds more than its snippet shows."""
+def rest(text: str, limit: int = SNIPPET_CHARS) -> list[str]:
+    """The paragraphs a reader has not seen in the snippet: after the first, or all of
+    them when the snippet had to cut the first one short."""
     paras = paragraphs(text)
-    return len(paras) > 1 or (bool(paras) and len(" ".join(paras[0].split())) > limit)
+    if paras and len(" ".join(paras[0].split())) > limit:
+        return paras
+    return paras[1:]
 
 
 def page_url(path: str, **params: str | int | None) -> str:
@@ -183,11 +193,11 @@ MIN_BINS = 12  # a lone report still gets an hour of axis (at 5 minutes a bar)
 MAX_TICKS = 6
 
 CHART_WIDTH = 480
-CHART_HEIGHT = 110
-_LEFT = 30  # room for the count labels
-_RIGHT = 8
+CHART_HEIGHT = 112
+_LEFT = 34  # room for the count labels
+_RIGHT = 22  # half a time label: the last tick's label stays inside
 _TOP = 8
-_PLOT = 72  # bar area height; the time labels sit below it
+_PLOT = 70  # bar area height; the time labels sit below it
 
 
 @dataclass(frozen=True, slots=True)

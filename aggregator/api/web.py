@@ -29,13 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aggregator.api import atom
 from aggregator.api.render import (
     Bar,
-    has_more,
+    clock,
     highlight,
     highlight_terms,
     page_url,
     paragraphs,
     parse_since,
     plural,
+    rest,
     snippet,
     sparkline,
     timeline_chart,
@@ -121,15 +122,16 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["clock"] = clock
     env.filters["plural"] = plural
     env.filters["snippet"] = snippet
     env.filters["paragraphs"] = paragraphs
+    env.filters["rest"] = rest
     env.globals["safe_url"] = safe_url
     env.globals["sparkline"] = sparkline
     env.globals["highlight"] = highlight
     env.globals["url"] = page_url
     env.tests["adding_to"] = adds_to
-    env.tests["longer_than_snippet"] = has_more
     return env
 
 
@@ -376,6 +378,7 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
         return page(
             "feeds.html",
             title="Feeds",
+            wide=True,
             feeds=found.items,
             state=state,
             states=[(s, counts.get(s, 0)) for s in FEED_STATES if counts.get(s, 0) or s == state],
@@ -405,6 +408,7 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
         return page(
             "alerts.html",
             title="Alerts",
+            wide=True,
             stats=archive.delivery_stats(),
             alerts=found.items,
             rule=rule,
