@@ -135,3 +135,115 @@ def test_sparkline_scales_to_the_busiest_hour() -> None:
     assert [b.height for b in bars] == [5.0, 0.0, 20.0]
     assert [b.x for b in bars] == [0.0, 10.0, 20.0]
     assert sparkline(()) == []
+
+
+def test_head_answers_wherever_get_does(client: httpx.Client) -> None:
+    for path in (
+        "/",
+        "/topics/korea",
+        "/events/1",
+        "/search?q=kursk",
+        "/alerts",
+        "/feeds",
+        "/healthz",
+        "/topics/korea.atom",
+        "/search.atom?q=kursk",
+        "/api/v1/topics",
+        "/static/style.css",
+        "/static/keys.js",
+        "/favicon.ico",
+    ):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert head.headers["content-length"] == str(len(got.content)), path
+        assert "default-src 'none'" in head.headers["content-security-policy"], path
+    assert client.head("/events/999").status_code == 404
+
+
+def test_a_tampered_or_foreign_cursor_is_a_400_page(client: httpx.Client) -> None:
+    for path in ("/", "/events/1", "/feeds", "/alerts"):
+        r = client.get(path, params={"cursor": "bm9wZQ"})
+        assert r.status_code == 400, path
+        assert "invalid cursor" in r.text
+    first = client.get("/feeds", params={"limit": 1})
+    cursor = first.text.split("cursor=")[1].split('"')[0]
+    foreign = client.get("/alerts", params={"cursor": cursor})
+    assert foreign.status_code == 400
+    assert "belongs to another list" in foreign.text
+
+
+def test_bad_filters_are_400_pages(client: httpx.Client) -> None:
+    for params, message in (
+        ({"since": "soon"}, "is not a date"),
+        ({"min_outlets": "many"}, "not a whole number"),
+    ):
+        r = client.get("/", params=params)
+        assert r.status_code == 400
+        assert r.headers["content-type"].startswith("text/html")
+        assert message in r.text
+
+
+def test_event_page_folds_copies_and_pages(engine: Engine) -> None:
+    b = kursk_archive(engine)
+    b.cluster(5, "Summit in Geneva", articles_n=6, outlets=3)
+    originals = [
+        b.article("reuters", f"Geneva talks {i}", f"Para one {i}.\n\nPara two {i}.", cluster=5)
+        for i in range(4)
+    ]
+    copy = b.article("bbc", "Geneva talks 0", "Para one 0.", cluster=5, duplicate_of=originals[0])
+    # A copy of an article of another event is not folded here: it is this event's own.
+    other = b.article("lemonde", "Geneva elsewhere", cluster=5, duplicate_of=1)
+    app = create_app(Archive(engine), ApiSettings())
+    with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        page = c.get("/events/5").text
+        assert page.count('<li class="article" data-nav>') == 5
+        assert f'Also carried by <a href="/articles/{copy}">bbc</a>' in page
+        assert f'<a class="headline" href="/articles/{other}">' in page
+        assert "<p>Para two 0.</p>" in page  # the rest, behind "read on"
+        assert "6 articles from 3 outlets" in page
+        # Two at a time: three pages, the outlet's heading marked as continued.
+        seen: list[str] = []
+        pages: list[str] = []
+        url: str | None = "/events/5?limit=2"
+        while url:
+            text = c.get(url).text
+            pages.append(text)
+            seen += [s.split('"')[0] for s in text.split('class="headline" href="')[1:]]
+            nxt = text.split('<a class="next" rel="next" href="')
+            url = nxt[1].split('"')[0].replace("&amp;", "&") if len(nxt) > 1 else None
+            if url:
+                assert "limit=2" in url
+        assert len(seen) == len(set(seen)) == 5
+        # lemonde and reuters both first reported at T0: by name, lemonde first; then
+        # reuters' four articles run over pages 1 to 3.
+        assert [p.count("<h2>") for p in pages] == [2 + 1, 1 + 1, 1 + 1]  # + "outlets"
+        assert "(continued)" not in pages[0]
+        assert "<h2>reuters <small>(continued)</small></h2>" in pages[1]
+        assert "<h2>reuters <small>(continued)</small></h2>" in pages[2]
+
+
+def test_alerts_and_feeds_pages_escape_what_they_show(engine: Engine) -> None:
+    b = kursk_archive(engine)
+    b.alert(
+        "x1",
+        status="dead",
+        rule="<b>rule</b>",
+        channel="hook",
+        cluster=1,
+        error='<img src=x onerror="alert(1)">',
+    )
+    b.feed("<i>evil</i>", title="<script>alert(1)</script>")
+    app = create_app(Archive(engine), ApiSettings())
+    with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=30) as c:
+        alerts = c.get("/alerts").text
+        assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in alerts
+        assert "&lt;b&gt;rule&lt;/b&gt;" in alerts
+        assert "<img" not in alerts
+        assert "<b>rule" not in alerts
+        assert "North Korean troops arrive in Kursk" in alerts  # what the alert was about
+        feeds = c.get("/feeds").text
+        assert "&lt;i&gt;evil&lt;/i&gt;" in feeds
+        assert "<script>alert" not in feeds
+        assert "1 broken" in feeds

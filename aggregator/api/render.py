@@ -75,6 +75,16 @@ def page_url(path: str, **params: str | int | None) -> str:
     return f"{path}?{urlencode(kept)}" if kept else path
 
 
+def parse_count(value: str | None, name: str) -> int:
+    """A form's whole number; empty means 0 (a form sends empty fields as ``name=``)."""
+    text = (value or "").strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:
+        raise QueryError(value or "", f"{name}: {value!r} is not a whole number")
+    return int(text)
+
+
 # -- since ---------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ from aggregator.api.render import (
     highlight_terms,
     page_url,
     paragraphs,
+    parse_count,
     parse_since,
     plural,
     rest,
@@ -166,7 +167,7 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
         *,
         topic: str | None,
         fixed_topic: bool,
-        min_outlets: int | None,
+        min_outlets: str | None,
         since: str | None,
         sort: Literal["updated", "first"],
         cursor: str | None,
@@ -175,13 +176,14 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
     ) -> HTMLResponse:
         try:
             start = parse_since(since, datetime.now(UTC)) if since and since.strip() else None
-            query = EventQuery(topic=topic, min_outlets=min_outlets or 0, since=start, sort=sort)
+            least = parse_count(min_outlets, "min_outlets")
+            query = EventQuery(topic=topic, min_outlets=least, since=start, sort=sort)
             found = archive.event_page(query, cursor=cursor, limit=limit or 30)
         except QueryError as exc:
             return bad_request(exc)
         params: dict[str, Any] = {
             "topic": None if fixed_topic else topic,
-            "min_outlets": min_outlets if min_outlets and min_outlets > 1 else None,
+            "min_outlets": least if least > 1 else None,
             "since": since,
             "sort": None if sort == "updated" else sort,
             "limit": limit,
@@ -196,7 +198,7 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
             path=path,
             topic=topic,
             fixed_topic=fixed_topic,
-            min_outlets=min_outlets or "",
+            min_outlets=least or "",
             since=since or "",
             sort=sort,
             limit=limit,
@@ -207,7 +209,7 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(
         topic: Annotated[str | None, Query(max_length=200)] = None,
-        min_outlets: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+        min_outlets: Annotated[str | None, Query(max_length=10)] = None,
         since: Annotated[str | None, Query(max_length=40)] = None,
         sort: Literal["updated", "first"] = "updated",
         cursor: Cursor = None,
@@ -245,7 +247,7 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
     @app.get("/topics/{name}", response_class=HTMLResponse, include_in_schema=False)
     def topic_page(
         name: str,
-        min_outlets: Annotated[int | None, Query(ge=0, le=10_000)] = None,
+        min_outlets: Annotated[str | None, Query(max_length=10)] = None,
         since: Annotated[str | None, Query(max_length=40)] = None,
         sort: Literal["updated", "first"] = "updated",
         cursor: Cursor = None,
