@@ -203,6 +203,10 @@ def test_event_page_folds_copies_and_pages(engine: Engine) -> None:
         assert f'<a class="headline" href="/articles/{other}">' in page
         assert "<p>Para two 0.</p>" in page  # the rest, behind "read on"
         assert "6 articles from 3 outlets" in page
+        # bbc carried only a copy here; chosen alone, it shows that copy.
+        only = c.get("/events/5", params={"outlet": "bbc"}).text
+        assert f'<a class="headline" href="/articles/{copy}">' in only
+        assert only.count('<li class="article" data-nav>') == 1
         # Two at a time: three pages, the outlet's heading marked as continued.
         seen: list[str] = []
         pages: list[str] = []

@@ -654,11 +654,15 @@ class Archive:
         Outlets come in the order they first reported (the same order as
         ``event_overview``), each outlet's articles oldest first; the cursor is the
         last (outlet, published, id), so a page boundary inside an outlet continues
-        where it stopped. ``cluster_id`` must be the resolved (not merged) id.
+        where it stopped. With ``outlet``, that outlet's articles, copies included.
+        ``cluster_id`` must be the resolved (not merged) id.
         """
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("event-articles", cluster_id, outlet))
-        shown = _shown_in(cluster_id)
+        # One outlet's articles are all shown, its copies of others' too: an outlet
+        # that only carried copies is listed among the event's outlets, and choosing
+        # it must not show nothing.
+        shown = articles.c.cluster_id == cluster_id if outlet else _shown_in(cluster_id)
         with self.engine.connect() as conn:
             order = [
                 (r.id, r.name)
