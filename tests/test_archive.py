@@ -363,6 +363,12 @@ def test_every_public_method_turns_database_errors_into_storage_errors(tmp_path:
         "alerts": lambda: archive.alerts(),
         "feed_state_counts": lambda: archive.feed_state_counts(),
         "outbox_depth": lambda: archive.outbox_depth(),
+        "event_page": lambda: archive.event_page(),
+        "event_overview": lambda: archive.event_overview(1),
+        "event_articles": lambda: archive.event_articles(1),
+        "feed_page": lambda: archive.feed_page(),
+        "delivery_stats": lambda: archive.delivery_stats(),
+        "alert_page": lambda: archive.alert_page(),
     }
     public = {
         name

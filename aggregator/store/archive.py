@@ -24,6 +24,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     cast,
     func,
     literal_column,
@@ -39,7 +40,15 @@ from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, 
 from aggregator.query.limits import SearchLimits, search_cost_problem
 from aggregator.store.events import CopyDetail, json_terms
 from aggregator.store.retention import DELETING
-from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
+from aggregator.store.schema import (
+    alerts,
+    articles,
+    channel_state,
+    clusters,
+    feeds,
+    matches,
+    polls,
+)
 from aggregator.store.search import (
     SEARCH_COLUMN,
     SUMMARY_COLUMNS,
@@ -51,12 +60,23 @@ from aggregator.store.search import (
 )
 from aggregator.store.views import (
     AlertInfo,
+    AlertPage,
+    AlertRow,
     ArticleDetail,
     ArticleSummary,
+    Copy,
+    DeliveryStats,
+    EventArticle,
+    EventArticlePage,
     EventDetail,
+    EventOverview,
+    EventPage,
+    EventQuery,
     EventSummary,
     FeedInfo,
+    FeedPage,
     Filters,
+    OutletCount,
     OutletGroup,
     PollInfo,
     SearchPage,
@@ -64,7 +84,10 @@ from aggregator.store.views import (
     TopicSummary,
     alert_from_row,
     article_summary,
+    decode_cursor,
+    encode_cursor,
     event_summary,
+    fingerprint,
     hourly,
 )
 
@@ -457,49 +480,22 @@ class Archive:
         # An event the retention job is deleting is no longer whole: not listed.
         stmt = select(clusters).where(clusters.c.status.not_in(("merged", DELETING)))
         if topic is not None:
-            # A match recorded against a cluster that was merged later counts for the
-            # cluster that absorbed it (one level: the clusterer re-points chains).
-            old = clusters.alias("old")
-            stmt = stmt.where(
-                clusters.c.id.in_(
-                    select(func.coalesce(old.c.merged_into, matches.c.cluster_id))
-                    .select_from(
-                        matches.outerjoin(
-                            old, and_(old.c.id == matches.c.cluster_id, old.c.status == "merged")
-                        )
-                    )
-                    .where(matches.c.topic == topic, matches.c.cluster_id.is_not(None))
-                )
-            )
+            stmt = stmt.where(clusters.c.id.in_(_topic_cluster_ids(topic)))
         if before is not None:
             stmt = stmt.where(clusters.c.first_seen < before)
         stmt = stmt.order_by(clusters.c.first_seen.desc(), clusters.c.id.desc()).limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
-            times: dict[int, list[datetime]] = {r.id: [] for r in rows}
-            if with_timelines and rows:
-                for cid, published in conn.execute(
-                    select(articles.c.cluster_id, articles.c.published).where(
-                        articles.c.cluster_id.in_(list(times))
-                    )
-                ):
-                    times[cid].append(published)
-        return [event_summary(r, hourly(times[r.id], r.first_seen)) for r in rows]
+            if not with_timelines:
+                return [event_summary(r) for r in rows]
+            return _with_timelines(conn, rows)
 
     @_storage_errors
     def event(self, cluster_id: int) -> EventDetail | None:
         """An event with its articles grouped by outlet; a merged id resolves to its heir."""
         with self.engine.connect() as conn:
-            row = None
-            seen: set[int] = set()
-            # Follow merged_into (bounded: a cycle would be a bug, not a reason to hang).
-            while cluster_id not in seen:
-                seen.add(cluster_id)
-                row = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
-                if row is None or row.status != "merged" or row.merged_into is None:
-                    break
-                cluster_id = row.merged_into
-            if row is None or row.status == DELETING:
+            row = _resolve_event(conn, cluster_id)
+            if row is None:
                 return None
             members = conn.execute(
                 select(*SUMMARY_COLUMNS)
@@ -562,24 +558,7 @@ class Archive:
     @_storage_errors
     def feeds(self, *, polls_per_feed: int = 0, name: str | None = None) -> list[FeedInfo]:
         """Feeds with their health; with ``polls_per_feed`` > 0 their latest polls."""
-        counts = (
-            select(articles.c.feed_id, func.count().label("n"))
-            .group_by(articles.c.feed_id)
-            .subquery()
-        )
-        day_ago = datetime.now(UTC) - timedelta(days=1)
-        speed = (
-            select(polls.c.feed_id, func.avg(polls.c.duration).label("avg_duration"))
-            .where(polls.c.started_at >= day_ago)
-            .group_by(polls.c.feed_id)
-            .subquery()
-        )
-        stmt = (
-            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"), speed.c.avg_duration)
-            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
-            .outerjoin(speed, speed.c.feed_id == feeds.c.id)
-            .order_by(feeds.c.name)
-        )
+        stmt = self._feeds_statement()
         if name is not None:
             stmt = stmt.where(feeds.c.name == name)
         out = []
@@ -613,31 +592,30 @@ class Archive:
                             .limit(polls_per_feed)
                         )
                     )
-                out.append(
-                    FeedInfo(
-                        id=r.id,
-                        name=r.name,
-                        title=r.title,
-                        url=r.url,
-                        site_url=r.site_url,
-                        state=r.state,
-                        enabled=r.enabled,
-                        last_outcome=r.last_outcome,
-                        last_http_status=r.last_http_status,
-                        last_error=r.last_error,
-                        last_polled_at=r.last_polled_at,
-                        last_success_at=r.last_success_at,
-                        next_poll_at=r.next_poll_at,
-                        error_count=r.error_count,
-                        article_count=r.article_count,
-                        recent_polls=recent,
-                        interval_seconds=r.interval_seconds,
-                        avg_duration=(
-                            float(r.avg_duration) if r.avg_duration is not None else None
-                        ),
-                    )
-                )
+                out.append(_feed_info(r, recent))
         return out
+
+    @staticmethod
+    def _feeds_statement() -> Select[Any]:
+        """Feeds by name with their article count and the last day's mean poll time."""
+        counts = (
+            select(articles.c.feed_id, func.count().label("n"))
+            .group_by(articles.c.feed_id)
+            .subquery()
+        )
+        day_ago = datetime.now(UTC) - timedelta(days=1)
+        speed = (
+            select(polls.c.feed_id, func.avg(polls.c.duration).label("avg_duration"))
+            .where(polls.c.started_at >= day_ago)
+            .group_by(polls.c.feed_id)
+            .subquery()
+        )
+        return (
+            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"), speed.c.avg_duration)
+            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
+            .outerjoin(speed, speed.c.feed_id == feeds.c.id)
+            .order_by(feeds.c.name)
+        )
 
     @_storage_errors
     def alerts(
@@ -652,6 +630,270 @@ class Archive:
             stmt = stmt.where(alerts.c.id == alert_id)
         with self.engine.connect() as conn:
             return [alert_from_row(r, AlertInfo) for r in conn.execute(stmt)]
+
+    # -- the web page's lists: keyset pages ----------------------------------------
+
+    @_storage_errors
+    def event_page(
+        self, query: EventQuery = EventQuery(), *, cursor: str | None = None, limit: int = 30
+    ) -> EventPage:
+        """One page of events, newest first by ``query.sort``, with the next cursor."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        key = clusters.c.last_updated if query.sort == "updated" else clusters.c.first_seen
+        digest = fingerprint(query)
+        stmt = select(clusters).where(clusters.c.status.not_in(("merged", DELETING)))
+        if query.topic is not None:
+            stmt = stmt.where(clusters.c.id.in_(_topic_cluster_ids(query.topic)))
+        if query.min_outlets > 1:
+            stmt = stmt.where(clusters.c.outlet_count >= query.min_outlets)
+        if query.since is not None:
+            stmt = stmt.where(key >= query.since)
+        if cursor:
+            when, last_id = decode_cursor(cursor, "events", digest, (datetime, int))
+            stmt = stmt.where(tuple_(key, clusters.c.id) < tuple_(when, last_id))
+        stmt = stmt.order_by(key.desc(), clusters.c.id.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            items = tuple(_with_timelines(conn, rows[:limit]))
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            last_key = last.last_updated if query.sort == "updated" else last.first_seen
+            next_cursor = encode_cursor("events", digest, (last_key, last.id))
+        return EventPage(items, next_cursor)
+
+    @_storage_errors
+    def event_overview(self, cluster_id: int) -> EventOverview | None:
+        """An event's head for its page (a merged id resolves to its heir): the row,
+        report times and outlets, without reading any article's text."""
+        with self.engine.connect() as conn:
+            row = _resolve_event(conn, cluster_id)
+            if row is None:
+                return None
+            times = tuple(
+                conn.execute(
+                    select(articles.c.published)
+                    .where(articles.c.cluster_id == row.id)
+                    .order_by(articles.c.published)
+                ).scalars()
+            )
+            outlets = tuple(
+                OutletCount(r.name, int(r.n), r.first)
+                for r in conn.execute(
+                    select(
+                        feeds.c.name,
+                        func.count().label("n"),
+                        func.min(articles.c.published).label("first"),
+                    )
+                    .join(feeds, feeds.c.id == articles.c.feed_id)
+                    .where(articles.c.cluster_id == row.id)
+                    .group_by(feeds.c.name)
+                    .order_by(func.min(articles.c.published), feeds.c.name)
+                )
+            )
+            absorbed = _absorbed(conn, row.id)
+        return EventOverview(
+            event_summary(row, hourly(times, row.first_seen)), times, outlets, absorbed
+        )
+
+    @_storage_errors
+    def event_articles(
+        self,
+        cluster_id: int,
+        *,
+        outlet: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> EventArticlePage:
+        """One page of an event's articles, grouped by outlet (configured name).
+
+        Outlets come in the order they first reported (the same order as
+        ``event_overview``), each outlet's articles oldest first; the cursor is the
+        last (outlet, published, id), so a page boundary inside an outlet continues
+        where it stopped. With ``outlet``, that outlet's articles, copies included.
+        ``cluster_id`` must be the resolved (not merged) id.
+        """
+        limit = max(1, min(limit, MAX_LIMIT))
+        digest = fingerprint(("event-articles", cluster_id, outlet))
+        # One outlet's articles are all shown, its copies of others' too: an outlet
+        # that only carried copies is listed among the event's outlets, and choosing
+        # it must not show nothing.
+        shown = articles.c.cluster_id == cluster_id if outlet else _shown_in(cluster_id)
+        with self.engine.connect() as conn:
+            order = [
+                (r.id, r.name)
+                for r in conn.execute(
+                    select(feeds.c.id, feeds.c.name)
+                    .join(articles, articles.c.feed_id == feeds.c.id)
+                    .where(shown)
+                    .group_by(feeds.c.id, feeds.c.name)
+                    .order_by(func.min(articles.c.published), feeds.c.name)
+                )
+            ]
+            if not order:
+                return EventArticlePage((), None)
+            rank_of = {name: i for i, (_, name) in enumerate(order)}
+            rank = case({fid: i for i, (fid, _) in enumerate(order)}, value=articles.c.feed_id)
+            stmt = (
+                select(*SUMMARY_COLUMNS, articles.c.text, rank.label("outlet_rank"))
+                .join(feeds, feeds.c.id == articles.c.feed_id)
+                .where(shown)
+            )
+            if outlet is not None:
+                stmt = stmt.where(feeds.c.name == outlet)
+            name: object = None
+            if cursor:
+                name, when, last_id = decode_cursor(
+                    cursor, "event-articles", digest, (str, datetime, int)
+                )
+                if name not in rank_of:
+                    raise QueryError(cursor, "this page is out of date: start from the first")
+                stmt = stmt.where(
+                    tuple_(rank, articles.c.published, articles.c.id)
+                    > tuple_(rank_of[str(name)], when, last_id)
+                )
+            stmt = stmt.order_by(rank, articles.c.published, articles.c.id).limit(limit + 1)
+            rows = conn.execute(stmt).all()
+            page = rows[:limit]
+            copies: dict[int, list[Copy]] = {r.id: [] for r in page}
+            if page:
+                for c in conn.execute(
+                    select(articles.c.id, articles.c.duplicate_of, feeds.c.name, articles.c.url)
+                    .join(feeds, feeds.c.id == articles.c.feed_id)
+                    .where(
+                        articles.c.cluster_id == cluster_id,
+                        articles.c.duplicate_of.in_(list(copies)),
+                    )
+                    .order_by(articles.c.published, articles.c.id)
+                ):
+                    copies[c.duplicate_of].append(Copy(c.id, c.name, c.url))
+        items = tuple(EventArticle(article_summary(r), r.text, tuple(copies[r.id])) for r in page)
+        continues = bool(items) and items[0].article.feed == name
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1].article
+            next_cursor = encode_cursor(
+                "event-articles", digest, (last.feed, last.published, last.id)
+            )
+        return EventArticlePage(items, next_cursor, continues)
+
+    @_storage_errors
+    def feed_page(
+        self, *, state: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> FeedPage:
+        """One page of feeds by name, with their health (no polls)."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        digest = fingerprint(("feeds", state))
+        stmt = self._feeds_statement().order_by(None).order_by(feeds.c.name)
+        if state is not None:
+            stmt = stmt.where(feeds.c.state == state)
+        if cursor:
+            (after,) = decode_cursor(cursor, "feeds", digest, (str,))
+            stmt = stmt.where(feeds.c.name > after)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.limit(limit + 1)).all()
+        items = tuple(_feed_info(r, ()) for r in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor("feeds", digest, (items[-1].name,))
+        return FeedPage(items, next_cursor)
+
+    @_storage_errors
+    def delivery_stats(self) -> list[DeliveryStats]:
+        """Per rule and channel: deliveries by status, the last success, the last error."""
+
+        def count(status: str) -> Any:
+            return func.sum(case((alerts.c.status == status, 1), else_=0)).label(status)
+
+        stmt = (
+            select(
+                alerts.c.rule,
+                alerts.c.channel,
+                count("sent"),
+                count("pending"),
+                count("dead"),
+                count("suppressed"),
+                func.max(alerts.c.sent_at).label("last_sent_at"),
+            )
+            .group_by(alerts.c.rule, alerts.c.channel)
+            .order_by(alerts.c.rule, alerts.c.channel)
+        )
+        out = []
+        with self.engine.connect() as conn:
+            disabled = {
+                r.channel: r.disabled_reason or "disabled"
+                for r in conn.execute(
+                    select(channel_state).where(channel_state.c.disabled_at.is_not(None))
+                )
+            }
+            for r in conn.execute(stmt).all():
+                # Groups are few (rules x channels): one small indexed read each.
+                failed = conn.execute(
+                    select(alerts.c.last_error, alerts.c.created_at)
+                    .where(
+                        alerts.c.rule == r.rule,
+                        alerts.c.channel == r.channel,
+                        alerts.c.last_error.is_not(None),
+                    )
+                    .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+                    .limit(1)
+                ).first()
+                out.append(
+                    DeliveryStats(
+                        rule=r.rule,
+                        channel=r.channel,
+                        sent=int(r.sent or 0),
+                        pending=int(r.pending or 0),
+                        dead=int(r.dead or 0),
+                        suppressed=int(r.suppressed or 0),
+                        last_sent_at=r.last_sent_at,
+                        last_error=failed.last_error if failed else None,
+                        last_error_at=failed.created_at if failed else None,
+                        disabled_reason=disabled.get(r.channel),
+                    )
+                )
+        return out
+
+    @_storage_errors
+    def alert_page(
+        self,
+        *,
+        rule: str | None = None,
+        channel: str | None = None,
+        status: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> AlertPage:
+        """One page of the outbox, newest first, each with the headline it was about."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        digest = fingerprint(("alerts", rule, channel, status))
+        stmt = (
+            select(
+                alerts,
+                func.coalesce(clusters.c.headline, articles.c.title).label("subject"),
+            )
+            .select_from(
+                alerts.outerjoin(clusters, clusters.c.id == alerts.c.cluster_id).outerjoin(
+                    articles, articles.c.id == alerts.c.article_id
+                )
+            )
+            .order_by(alerts.c.created_at.desc(), alerts.c.id.desc())
+        )
+        for column, value in ((alerts.c.rule, rule), (alerts.c.channel, channel)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if status is not None:
+            stmt = stmt.where(alerts.c.status == status)
+        if cursor:
+            when, last_id = decode_cursor(cursor, "alerts", digest, (datetime, str))
+            stmt = stmt.where(tuple_(alerts.c.created_at, alerts.c.id) < tuple_(when, last_id))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.limit(limit + 1)).all()
+        items = tuple(alert_from_row(r, AlertRow, subject=r.subject) for r in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor("alerts", digest, (items[-1].created_at, items[-1].id))
+        return AlertPage(items, next_cursor)
 
     # -- health and metrics ----------------------------------------------------------
 
@@ -692,3 +934,87 @@ def _absorbed(conn: Connection, cluster_id: int) -> tuple[int, ...]:
         )
         found |= frontier
     return tuple(sorted(found))
+
+
+def _topic_cluster_ids(topic: str) -> Select[Any]:
+    """Ids of the events a topic matched.
+
+    A match recorded against a cluster that was merged later counts for the cluster
+    that absorbed it (one level: the clusterer re-points chains).
+    """
+    old = clusters.alias("old")
+    return (
+        select(func.coalesce(old.c.merged_into, matches.c.cluster_id))
+        .select_from(
+            matches.outerjoin(old, and_(old.c.id == matches.c.cluster_id, old.c.status == "merged"))
+        )
+        .where(matches.c.topic == topic, matches.c.cluster_id.is_not(None))
+    )
+
+
+def _with_timelines(conn: Connection, rows: Sequence[Any]) -> list[EventSummary]:
+    """Event rows as summaries with their articles per hour (one query for all)."""
+    times: dict[int, list[datetime]] = {r.id: [] for r in rows}
+    if rows:
+        for cid, published in conn.execute(
+            select(articles.c.cluster_id, articles.c.published).where(
+                articles.c.cluster_id.in_(list(times))
+            )
+        ):
+            times[cid].append(published)
+    return [event_summary(r, hourly(times[r.id], r.first_seen)) for r in rows]
+
+
+def _resolve_event(conn: Connection, cluster_id: int) -> Any:
+    """The cluster row of ``cluster_id``, following merges to the heir; None when there
+    is none or the retention job is deleting it."""
+    row = None
+    seen: set[int] = set()
+    # Follow merged_into (bounded: a cycle would be a bug, not a reason to hang).
+    while cluster_id not in seen:
+        seen.add(cluster_id)
+        row = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
+        if row is None or row.status != "merged" or row.merged_into is None:
+            break
+        cluster_id = row.merged_into
+    if row is None or row.status == DELETING:
+        return None
+    return row
+
+
+def _shown_in(cluster_id: int) -> ColumnElement[bool]:
+    """Articles of the event that are not a copy of another article of it: copies are
+    folded under their original ("also carried by") instead of shown twice."""
+    original = articles.alias("original")
+    return and_(
+        articles.c.cluster_id == cluster_id,
+        or_(
+            articles.c.duplicate_of.is_(None),
+            articles.c.duplicate_of.not_in(
+                select(original.c.id).where(original.c.cluster_id == cluster_id)
+            ),
+        ),
+    )
+
+
+def _feed_info(r: Any, recent: tuple[PollInfo, ...]) -> FeedInfo:
+    return FeedInfo(
+        id=r.id,
+        name=r.name,
+        title=r.title,
+        url=r.url,
+        site_url=r.site_url,
+        state=r.state,
+        enabled=r.enabled,
+        last_outcome=r.last_outcome,
+        last_http_status=r.last_http_status,
+        last_error=r.last_error,
+        last_polled_at=r.last_polled_at,
+        last_success_at=r.last_success_at,
+        next_poll_at=r.next_poll_at,
+        error_count=r.error_count,
+        article_count=r.article_count,
+        recent_polls=recent,
+        interval_seconds=r.interval_seconds,
+        avg_duration=float(r.avg_duration) if r.avg_duration is not None else None,
+    )

@@ -6,13 +6,17 @@ and the CLI can name the records without the SQL, and the two files stay readabl
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Literal, TypeVar
 
+from aggregator.errors import QueryError
 from aggregator.store.events import ClusterRow, CopyDetail, cluster_from_row
 
 # An event's timeline stops after this many hours: a sparkline, not a history.
@@ -178,10 +182,161 @@ class AlertInfo:
     sent_at: datetime | None
 
 
+# -- the web page's pages (keyset pagination) ---------------------------------------
+
+EventSort = Literal["updated", "first"]
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Which events a list shows, and in which order."""
+
+    topic: str | None = None
+    min_outlets: int = 0  # at least this many outlets reporting
+    # Events whose sort key (last update, or first report) is at or after this time.
+    since: datetime | None = None
+    # "updated": the event that just grew comes first; "first": newest first report.
+    sort: EventSort = "updated"
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    items: tuple[EventSummary, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutletCount:
+    """One outlet's part in an event, by its configured (feeds.yaml) name."""
+
+    feed: str
+    articles: int  # copies of another outlet's article included
+    first_report: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventOverview:
+    """An event's head: its row, every report time (for the timeline), its outlets."""
+
+    event: EventSummary
+    times: tuple[datetime, ...]  # each article's publication time, oldest first
+    outlets: tuple[OutletCount, ...]  # the first to report first
+    absorbed: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """An article another outlet carried word for word (a syndicated copy)."""
+
+    id: int
+    feed: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventArticle:
+    article: ArticleSummary  # feed is the configured name
+    text: str  # paragraphs separated by a blank line
+    copies: tuple[Copy, ...]  # folded under this original
+
+
+@dataclass(frozen=True, slots=True)
+class EventArticlePage:
+    """Articles of an event by outlet (first to report first), each outlet's oldest
+    first; copies of an article of the same event are folded under it."""
+
+    items: tuple[EventArticle, ...]
+    next_cursor: str | None
+    continues: bool = False  # the first item's outlet began on the previous page
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    items: tuple[FeedInfo, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """Deliveries of one rule through one channel."""
+
+    rule: str
+    channel: str
+    sent: int
+    pending: int
+    dead: int
+    suppressed: int
+    last_sent_at: datetime | None
+    last_error: str | None  # of the newest alert that has one
+    last_error_at: datetime | None
+    disabled_reason: str | None  # the channel is off (e.g. the endpoint answered 410)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow(AlertInfo):
+    """An outbox row with what it was about."""
+
+    subject: str | None = None  # the event's headline or the article's title
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    items: tuple[AlertRow, ...]
+    next_cursor: str | None
+
+
 # -- builders ---------------------------------------------------------------------
 
 
 A = TypeVar("A", bound=AlertInfo)
+
+
+def encode_cursor(kind: str, fingerprint: str, key: Sequence[str | int | datetime]) -> str:
+    """An opaque cursor: where a page ended (its last row's sort key), for keyset pages.
+
+    ``kind`` and ``fingerprint`` (of the filters) tie it to the list that made it, so
+    a cursor pasted into another list or filter is refused instead of skipping rows.
+    """
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in key]
+    raw = json.dumps([kind, fingerprint, values], separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(
+    text: str, kind: str, fingerprint: str, shape: Sequence[type]
+) -> tuple[str | int | datetime, ...]:
+    """The key of ``encode_cursor``, each value of the type ``shape`` gives; QueryError
+    for anything else."""
+    bad = QueryError(text, "invalid cursor: follow the page's own link")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        got_kind, got_fingerprint, values = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise bad from exc
+    if got_kind != kind or got_fingerprint != fingerprint:
+        raise QueryError(text, "this cursor belongs to another list or filter")
+    if not isinstance(values, list) or len(values) != len(shape):
+        raise bad
+    out: list[str | int | datetime] = []
+    for value, want in zip(values, shape, strict=True):
+        if want is datetime:
+            try:
+                when = datetime.fromisoformat(value) if isinstance(value, str) else None
+            except ValueError:
+                when = None
+            if when is None or when.tzinfo is None:
+                raise bad
+            out.append(when)
+        elif (want is int and type(value) is int) or (want is str and isinstance(value, str)):
+            out.append(value)
+        else:
+            raise bad
+    return tuple(out)
+
+
+def fingerprint(value: object) -> str:
+    """A short digest of a list's filters (their repr: frozen dataclasses, tuples)."""
+    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
 
 
 def alert_from_row(r: Any, kind: type[A], **extra: Any) -> A:

@@ -63,6 +63,7 @@ class ArchiveBuilder:
         cluster: int | None = None,
         url: str | None = None,
         html: str | None = None,
+        duplicate_of: int | None = None,
     ) -> int:
         if feed not in self.feed_ids:
             self.feed(feed)
@@ -86,6 +87,8 @@ class ArchiveBuilder:
             "content_hash": hashlib.sha256(f"{n}{title}{text}".encode()).hexdigest(),
             "fingerprint": 0,
             "cluster_id": cluster,
+            "duplicate_of": duplicate_of,
+            "duplicate_kind": None if duplicate_of is None else "url",
         }
         with self.engine.begin() as conn:
             return int(
@@ -105,6 +108,7 @@ class ArchiveBuilder:
         status: str = "active",
         merged_into: int | None = None,
         terms: Sequence[str] = (),
+        last_updated: datetime | None = None,
     ) -> int:
         with self.engine.begin() as conn:
             conn.execute(
@@ -112,7 +116,7 @@ class ArchiveBuilder:
                     id=cid,
                     headline=headline,
                     first_seen=first_seen,
-                    last_updated=first_seen + timedelta(hours=1),
+                    last_updated=last_updated or first_seen + timedelta(hours=1),
                     article_count=articles_n,
                     outlet_count=outlets,
                     top_terms=json.dumps(list(terms)),
@@ -134,22 +138,35 @@ class ArchiveBuilder:
                 )
             )
 
-    def alert(self, aid: str, *, status: str = "pending", topic: str = "korea") -> None:
+    def alert(
+        self,
+        aid: str,
+        *,
+        status: str = "pending",
+        topic: str = "korea",
+        rule: str = "rule",
+        channel: str = "chan",
+        cluster: int | None = None,
+        error: str | None = None,
+        at: datetime = T0,
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(alerts).values(
                     id=aid,
-                    dedupe_key=f"rule:chan:new:{aid}",
-                    rule="rule",
-                    channel="chan",
+                    dedupe_key=f"{rule}:{channel}:new:{aid}",
+                    rule=rule,
+                    channel=channel,
+                    cluster_id=cluster,
                     topic=topic,
                     trigger="new_event",
                     payload="{}",
                     status=status,
                     attempts=0 if status == "pending" else 3,
                     due_at=T0,
-                    last_error=None if status != "dead" else "HTTP 500",
-                    created_at=T0,
+                    last_error=error or (None if status != "dead" else "HTTP 500"),
+                    created_at=at,
+                    sent_at=at + timedelta(seconds=5) if status == "sent" else None,
                 )
             )
 
