@@ -1,9 +1,8 @@
-"""The web page: server-rendered HTML (Jinja2, autoescaped), no scripts, and Atom.
+"""The web page: server-rendered HTML (Jinja2, autoescaped), no scripts.
 
 Pages: topics and latest events (``/``), a topic's events (``/topics/{name}``), an
 event with its articles by outlet (``/events/{id}``), an article (``/articles/{id}``),
-search (``/search``), feed health (``/feeds``); Atom at ``/topics/{name}.atom`` and
-``/search.atom?q=``.
+search (``/search``), feed health (``/feeds``). The Atom feeds are in ``atom.py``.
 """
 
 from __future__ import annotations
@@ -12,16 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from aggregator.api import atom
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import QueryError
 from aggregator.store.archive import Archive
@@ -113,21 +110,6 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
             events=archive.events(limit=30),
         )
 
-    @app.get("/topics/{name}.atom", include_in_schema=True, response_class=Response)
-    def topic_atom(request: Request, name: str) -> Response:
-        base = base_url(request)
-        # The name arrives decoded: quoted again, a space, '?' or '#' in it stays part
-        # of the path instead of breaking the feed's id and links.
-        path = f"{base}/topics/{quote(name, safe='')}"
-        body = atom.render_feed(
-            feed_id=path,
-            title=f"{settings.title}: {name}",
-            self_url=f"{path}.atom",
-            alternate=path,
-            entries=atom.event_entries(base, archive.events(topic=name, limit=50)),
-        )
-        return Response(body, media_type=atom.CONTENT_TYPE)
-
     @app.get("/topics/{name}", response_class=HTMLResponse, include_in_schema=False)
     def topic_page(name: str) -> HTMLResponse:
         events = archive.events(topic=name, limit=100)
@@ -176,23 +158,6 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
             results=results,
             error=error,
         )
-
-    @app.get("/search.atom", response_class=Response, responses={400: {"description": "bad query"}})
-    def search_atom(
-        request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)]
-    ) -> Response:
-        # Newest first: a subscription wants what is new, not what is most relevant.
-        found = archive.search(q, Filters(), order="date", limit=settings.page_size)
-        base = base_url(request)
-        query = urlencode({"q": q})
-        body = atom.render_feed(
-            feed_id=f"{base}/search?{query}",
-            title=f"{settings.title}: {q}",
-            self_url=f"{base}/search.atom?{query}",
-            alternate=f"{base}/search?{query}",
-            entries=atom.article_entries(base, found.items),
-        )
-        return Response(body, media_type=atom.CONTENT_TYPE)
 
     @app.get("/feeds", response_class=HTMLResponse, include_in_schema=False)
     def feeds_page() -> HTMLResponse:

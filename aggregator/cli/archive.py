@@ -20,10 +20,16 @@ from aggregator.cli.common import (
     ts,
 )
 from aggregator.config import LoadedConfig
+from aggregator.errors import NotFoundError
+
+
+def configured_topics(loaded: LoadedConfig) -> list[str]:
+    return [t.name for t in loaded.config.topics]
 
 
 def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
+    from aggregator.store.lookup import require_known
     from aggregator.store.views import Filters
 
     if args.limit < 1:
@@ -32,9 +38,14 @@ def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     store, archive = open_archive(loaded)
     query = " ".join(args.words)
     filters = Filters(
-        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+        topic=args.topic,
+        feeds=tuple(args.feed or ()),
+        language=args.lang,
+        since=args.since,
+        until=args.until,
     )
     try:
+        require_known(archive.engine, filters, configured_topics(loaded))
         page = archive.search(query, filters, order=args.order, limit=args.limit)
     except QueryError as exc:
         print(f"bad query: {exc}", file=sys.stderr)
@@ -60,27 +71,24 @@ def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.store.lookup import events_matching, require_topic
+
+    if args.limit < 1 or args.min_sources < 1:
+        print("--limit and --min-sources must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     store, archive = open_archive(loaded)
-    found: list[Any] = []
-    before = None
     try:
-        # Newest first by first report, page by page, until enough pass the filters.
-        while len(found) < args.limit:
-            page = archive.events(topic=args.topic, before=before, limit=200)
-            if not page:
-                break
-            for e in page:
-                if args.since is not None and e.first_seen < args.since:
-                    page = []
-                    break
-                if e.outlet_count >= args.min_sources:
-                    found.append(e)
-            if not page:
-                break
-            before = page[-1].first_seen
+        if args.topic is not None:
+            require_topic(archive.engine, args.topic, configured_topics(loaded))
+        found = events_matching(
+            archive,
+            topic=args.topic,
+            since=args.since,
+            min_sources=args.min_sources,
+            limit=args.limit,
+        )
     finally:
         store.close()
-    found = found[: args.limit]
     if args.json:
         dump([asdict(e) for e in found])
         return EXIT_OK
@@ -111,8 +119,7 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     finally:
         store.close()
     if detail is None:
-        print(f"no event {args.id}", file=sys.stderr)
-        return EXIT_USAGE
+        raise NotFoundError("event", args.id)
     ev = detail.event
     if args.json:
         data = asdict(detail)
@@ -166,13 +173,19 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
+    from aggregator.store.lookup import require_known
     from aggregator.store.views import Filters, write_export
 
     store, archive = open_archive(loaded)
     filters = Filters(
-        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+        topic=args.topic,
+        feeds=tuple(args.feed or ()),
+        language=args.lang,
+        since=args.since,
+        until=args.until,
     )
     try:
+        require_known(archive.engine, filters, configured_topics(loaded))
         with contextlib.ExitStack() as stack:
             out: Any = sys.stdout
             if args.output:
@@ -226,8 +239,7 @@ def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 def _feed_show(archive: Any, args: argparse.Namespace) -> int:
     found = archive.feeds(polls_per_feed=args.limit, name=args.name)
     if not found:
-        print(f"no feed named {args.name!r}", file=sys.stderr)
-        return EXIT_USAGE
+        raise NotFoundError("feed", args.name)
     status = found[0]
     polls = status.recent_polls
     if args.json:
