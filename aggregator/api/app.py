@@ -245,6 +245,10 @@ def create_app(
     app.state.archive = archive
     app.state.settings = settings
 
+    def configured_topics() -> tuple[str, ...]:
+        # From app.state: a daemon reloading its configuration replaces the settings.
+        return tuple(app.state.settings.topics)
+
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
         return _problem(400, "query", str(exc), exc.position)
@@ -269,7 +273,7 @@ def create_app(
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> Response:
-        require_known(archive.engine, filters, settings.topics)
+        require_known(archive.engine, filters, configured_topics())
         page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
         page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
         # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
@@ -292,7 +296,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> list[EventSummary]:
         if topic is not None:
-            require_topic(archive.engine, topic, settings.topics)
+            require_topic(archive.engine, topic, configured_topics())
         return events_matching(
             archive,
             topic=topic,
@@ -314,11 +318,11 @@ def create_app(
 
     @api.get("/topics")
     def list_topics() -> list[TopicSummary]:
-        return archive.topics(settings.topics)
+        return archive.topics(configured_topics())
 
     @api.get("/topics/{name}", responses={404: {"model": Problem}})
     def get_topic(name: str, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> TopicView:
-        require_topic(archive.engine, name, settings.topics)
+        require_topic(archive.engine, name, configured_topics())
         found = [
             replace(m, article=_safe_summary(m.article)) for m in archive.topic_matches(name, limit)
         ]

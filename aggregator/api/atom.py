@@ -168,7 +168,8 @@ def add_atom_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
 
     @app.get("/topics/{name}.atom", response_class=Response, responses=responses)
     def topic_atom(request: Request, name: str) -> Response:
-        require_topic(archive.engine, name, settings.topics)
+        # app.state: a reloaded configuration's topics count at once.
+        require_topic(archive.engine, name, app.state.settings.topics)
         base = base_url(request)
         # The name arrives decoded: quoted again, a space, '?' or '#' in it stays part
         # of the path instead of breaking the feed's id and links.
