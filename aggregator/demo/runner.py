@@ -144,6 +144,10 @@ class _Progress:
     finished: bool = False
 
 
+def _count(n: object, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 async def _report(
     client: httpx.AsyncClient,
     web: str,
@@ -164,14 +168,15 @@ async def _report(
     story = ""
     if quake:
         top = max(quake, key=lambda e: e.get("article_count", 0))
+        articles, sources = top.get("article_count", 0), top.get("outlet_count", 0)
         story = (
-            f"; developing story: {top.get('article_count')} articles from "
-            f"{top.get('outlet_count')} outlets ({web}events/{top.get('id')})"
+            f"; developing story: {_count(articles, 'article')} from "
+            f"{_count(sources, 'outlet')} ({web}events/{top.get('id')})"
         )
     mails = read_mailbox(maildir)
     line = (
-        f"step {clock.step()}/{clock.final}: {len(events)} events, {wide} carried by 2+ "
-        f"outlets{story}; mailbox: {len(mails)} alert{'s' if len(mails) != 1 else ''}"
+        f"step {clock.step()}/{clock.final}: {_count(len(events), 'event')}, {wide} carried "
+        f"by 2+ outlets{story}; mailbox: {_count(len(mails), 'alert')}"
     )
     if line != progress.line:
         say(f"[{time.monotonic() - started:4.0f}s] {line}")
