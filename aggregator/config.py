@@ -443,6 +443,9 @@ class LoadedConfig:
     # Sections read past (``load_config(leave_out=…)``): absent from ``config``,
     # neither validated nor their ``${VARS}`` substituted.
     left_out: tuple[str, ...] = ()
+    # Channels whose secret is not in the environment (``defer_channels``): left out of
+    # ``config.channels``, with why — (name, "channels[1].secret: environment …").
+    unavailable_channels: tuple[tuple[str, str], ...] = ()
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -464,7 +467,7 @@ def _substitute_env(
     deferred: list[str] | None = None,
 ) -> Any:
     """``${VAR}`` → its value. A variable that is not set is a problem, except under the
-    ``lenient`` paths, where its path goes to ``deferred`` (see ``load_config``)."""
+    ``lenient`` paths, where its message goes to ``deferred`` (see ``load_config``)."""
     if isinstance(node, str):
 
         def repl(m: re.Match[str]) -> str:
@@ -473,10 +476,11 @@ def _substitute_env(
                 return env[name]
             if default is not None:
                 return default
+            message = f"{path or '(top level)'}: environment variable {name} is not set"
             if deferred is not None and any(_within(path, p) for p in lenient):
-                deferred.append(path)
+                deferred.append(message)
             else:
-                problems.append(f"{path or '(top level)'}: environment variable {name} is not set")
+                problems.append(message)
             return ""
 
         return _ENV_RE.sub(repl, node)
@@ -524,7 +528,9 @@ def _items(raw: Mapping[str, Any], section: str) -> list[Any]:
     return items if isinstance(items, list) else []
 
 
-def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
+def _cross_checks(
+    raw: Mapping[str, Any], problems: list[str], known_channels: Sequence[str] = ()
+) -> None:
     """Checks that span entries: duplicate names and dangling references.
 
     They read the raw data so they run even when other parts of the file are invalid,
@@ -561,7 +567,9 @@ def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
         if isinstance(topic, str) and topic not in names.get("topics", {}):
             problems.append(f"alerts[{i}].topic: unknown topic {topic!r}")
         for j, ch in enumerate(_items(rule, "channels")):
-            if isinstance(ch, str) and ch not in names.get("channels", {}):
+            if isinstance(ch, str) and ch not in names.get("channels", {}) | dict.fromkeys(
+                known_channels
+            ):
                 problems.append(f"alerts[{i}].channels[{j}]: unknown channel {ch!r}")
 
 
@@ -607,6 +615,7 @@ def load_config(
     env: Mapping[str, str] | None = None,
     text: str | None = None,
     leave_out: Sequence[str] = (),
+    defer_channels: bool = False,
 ) -> LoadedConfig:
     """Read, substitute and validate a configuration; raise ConfigError with every problem.
 
@@ -614,6 +623,10 @@ def load_config(
     use: they are dropped before substitution and validation, so reading the archive
     does not need the alert channels' secrets in the environment. Whatever does use
     them loads the whole file and gets the same message for a missing secret.
+
+    ``defer_channels`` (the daemon): a channel whose secret is missing does not stop
+    everything; it is left out and listed in ``unavailable_channels`` with the same
+    message, so only the deliveries through it fail, saying why.
     """
     source = Path(path) if path is not None else None
     if text is None:
@@ -625,7 +638,9 @@ def load_config(
             raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from exc
         except UnicodeDecodeError as exc:
             raise ConfigError([f"{source}: not UTF-8 text: {exc.reason}"]) from exc
-    return config_from_data(read_yaml(text), env=env, path=source, leave_out=leave_out)
+    return config_from_data(
+        read_yaml(text), env=env, path=source, leave_out=leave_out, defer_channels=defer_channels
+    )
 
 
 def read_yaml(text: str) -> Any:
@@ -654,6 +669,7 @@ def config_from_data(
     env: Mapping[str, str] | None = None,
     path: Path | None = None,
     leave_out: Sequence[str] = (),
+    defer_channels: bool = False,
 ) -> LoadedConfig:
     """Substitute and validate a configuration already read as data (``read_yaml``)."""
     env = os.environ if env is None else env
@@ -673,13 +689,40 @@ def config_from_data(
     # section it leaves out is let through (with what the empty stand-in upsets at the
     # same place), and then the file is read again without those sections.
     deferred: list[str] = []
-    loaded = _validated(raw, env, path, leave_out, deferred)
+    lenient = (*leave_out, "channels") if defer_channels else tuple(leave_out)
+    loaded = _validated(raw, env, path, lenient, deferred)
     if not deferred:
         assert loaded is not None
         return loaded
-    reduced = _validated(_without(raw, leave_out), env, path, (), [])
+    left = [m for m in deferred if any(_within(_where(m), p) for p in leave_out)]
+    reduced_raw = _without(raw, leave_out) if left else raw
+    unavailable: dict[str, list[str]] = {}
+    if len(left) < len(deferred):
+        # What remains is under channels (defer_channels): leave those entries out, and
+        # let the rules keep naming them.
+        entries = _items(raw, "channels")
+        dropped: dict[int, list[str]] = {}
+        for message in deferred:
+            if message not in left:
+                index = int(_where(message).split("]", 1)[0].removeprefix("channels["))
+                dropped.setdefault(index, []).append(message)
+        for index, messages in sorted(dropped.items()):
+            unavailable[str(entries[index].get("name"))] = messages
+        reduced_raw = {
+            **reduced_raw,
+            "channels": [c for i, c in enumerate(entries) if i not in dropped],
+        }
+    reduced = _validated(reduced_raw, env, path, (), [], known_channels=tuple(unavailable))
     assert reduced is not None
-    return replace(reduced, left_out=tuple(leave_out))
+    return replace(
+        reduced,
+        left_out=tuple(leave_out) if left else (),
+        unavailable_channels=tuple((n, "; ".join(m)) for n, m in unavailable.items()),
+    )
+
+
+def _where(problem: str) -> str:
+    return problem.partition(": ")[0]
 
 
 def _validated(
@@ -688,12 +731,13 @@ def _validated(
     path: Path | None,
     lenient: Sequence[str],
     deferred: list[str],
+    known_channels: Sequence[str] = (),
 ) -> LoadedConfig | None:
     """The configuration, or ConfigError with its problems; None when the only problems
     are the ``deferred`` secrets' (missing under ``lenient``) and what they caused."""
     problems: list[str] = []
     raw = _substitute_env(raw, env, "", problems, lenient, deferred)
-    _cross_checks(raw, problems)
+    _cross_checks(raw, problems, known_channels)
     problems.extend(_item_checks(raw))
     problems.extend(_channel_problems(raw))
     config: Config | None = None
@@ -722,7 +766,8 @@ def _validated(
         if url_problem is not None:
             problems.append(url_problem)
     if deferred:
-        problems = [p for p in problems if not _about(p, deferred)]
+        paths = [_where(m) for m in deferred]
+        problems = [p for p in problems if not _about(p, paths)]
     if problems:
         raise ConfigError(problems)
     if config is None or deferred:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -128,6 +129,7 @@ class Daemon:
                 scheduler.start()
                 # Only now: a reload needs the objects it reconfigures.
                 loop.add_signal_handler(signal.SIGHUP, self._on_reload)
+                self._report_unavailable(self.loaded)
                 log.info(
                     "daemon started: %d feeds, database %s, owner %s",
                     len(self.loaded.config.feeds),
@@ -301,7 +303,7 @@ class Daemon:
             log.warning("configuration reload ignored: the daemon was not started from a file")
             return False
         try:
-            new = await asyncio.to_thread(load_config, path)
+            new = await asyncio.to_thread(functools.partial(load_config, path, defer_channels=True))
         except ConfigError as err:
             n = len(err.problems)
             log.error(
@@ -327,10 +329,16 @@ class Daemon:
             config=new.config.model_copy(update={"settings": old.config.settings}),
             database_url=old.database_url,
         )
+        self._report_unavailable(applied)
         await self._apply(old, applied)
         self.loaded = applied
         self.reloads += 1
         return True
+
+    @staticmethod
+    def _report_unavailable(loaded: LoadedConfig) -> None:
+        for name, reason in loaded.unavailable_channels:
+            log.error("channel %r cannot deliver, its alerts wait: %s", name, reason)
 
     async def _apply(self, old: LoadedConfig, new: LoadedConfig) -> None:
         """Feeds (added, removed, changed), topics, rules and channels, in that order:
@@ -344,7 +352,10 @@ class Daemon:
         if self.poller is not None:
             # Credentials, headers and entry filters of each feed; read at each poll.
             self.poller.settings = compose.pipeline_settings(new, self.owner)
-        channels_changed = old.config.channels != new.config.channels
+        channels_changed = (old.config.channels, old.unavailable_channels) != (
+            new.config.channels,
+            new.unavailable_channels,
+        )
         if self.deliverer is not None and self.webhooks is not None and channels_changed:
             self.deliverer.channels = compose.channels(new, self.webhooks)
         if (old.config.topics, old.config.alerts) != (new.config.topics, new.config.alerts):

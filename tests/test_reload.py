@@ -227,3 +227,58 @@ def test_feeds_add_write_says_whether_a_daemon_will_pick_it_up(tmp_path: Path) -
     assert note.startswith(f"a daemon is running on this database (pid {os.getpid()})")
     assert f"kill -HUP {os.getpid()}" in note
     assert "systemctl reload aggregator" in note
+
+
+@pytest.mark.e2e
+def test_the_daemon_runs_without_a_channel_secret_and_its_alerts_say_why(
+    tmp_path: Path, database_url: str
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    log_path = tmp_path / "daemon.log"
+    missing = "channels[0].secret: environment variable DEMO_HOOK_SECRET is not set"
+    with LocalServer() as server, WebhookReceiver(SECRET) as hook:
+        server.static("/b.xml", rss("b", "Volcano erupts near the coast"), content_type=RSS)
+        write(
+            config,
+            f"feeds:\n  - name: B\n    url: {server.url('/b.xml')}\n"
+            "topics:\n  - name: volcano\n    query: volcano\n"
+            f"channels:\n  - name: hook\n    type: webhook\n    url: {hook.url}\n"
+            "    secret: ${DEMO_HOOK_SECRET}\n"
+            "alerts:\n  - name: eruptions\n    topic: volcano\n    channels: [hook]\n",
+        )
+        env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url)
+        env.pop("NOTIFY_SOCKET", None)
+        env.pop("DEMO_HOOK_SECRET", None)
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        store = Store.open(database_url)
+        try:
+            archive = Archive(store.engine)
+
+            def failed() -> list[Any]:
+                try:
+                    return [a for a in archive.alerts() if a.last_error]
+                except Exception:  # tables not there yet
+                    return []
+
+            [alert] = _wait(failed, 60, "the alert's failed attempt")
+            assert alert.channel == "hook"
+            assert alert.status == "pending"  # kept: a restart with the secret sends it
+            assert alert.last_error is not None
+            assert missing in alert.last_error
+            assert hook.requests == []
+            assert proc.poll() is None
+            text = log_path.read_text()
+            assert f"channel 'hook' cannot deliver, its alerts wait: {missing}" in text
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            store.close()

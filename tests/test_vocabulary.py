@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from aggregator.api import ApiSettings, create_app
 from aggregator.cli import main
+from aggregator.errors import ConfigError
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
 from aggregator.store.migrate import current_revision
@@ -258,9 +259,7 @@ def test_read_only_commands_need_no_secrets(
     assert current_revision(engine) is not None
 
 
-@pytest.mark.parametrize(
-    "args", [["alerts", "test", "korea-hook"], ["config", "check"], ["run"], ["poll"]]
-)
+@pytest.mark.parametrize("args", [["alerts", "test", "korea-hook"], ["config", "check"]])
 def test_what_uses_the_secret_stops_with_the_same_message(
     database_url: str,
     tmp_path: Path,
@@ -275,6 +274,52 @@ def test_what_uses_the_secret_stops_with_the_same_message(
     err = capsys.readouterr().err
     assert MISSING in err
     assert "environment variable DEMO_FEED_PASSWORD is not set" in err
+
+
+@pytest.mark.parametrize("args", [["run"], ["poll"]])
+def test_polling_needs_the_feeds_secrets_but_not_the_channels(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+) -> None:
+    for name in ("DEMO_API_TOKEN", "DEMO_FEED_PASSWORD", "DEMO_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    config = _secret_config(tmp_path, database_url)
+    assert main(["--config", str(config), *args]) == 2
+    err = capsys.readouterr().err
+    assert "feeds[0].password: environment variable DEMO_FEED_PASSWORD is not set" in err
+    assert "DEMO_WEBHOOK_SECRET" not in err
+
+
+def test_the_daemon_defers_a_channel_whose_secret_is_missing() -> None:
+    from aggregator.config import load_config
+
+    text = (
+        "topics:\n  - name: t\n    query: x\n"
+        "channels:\n  - name: mail\n    type: email\n    host: 127.0.0.1\n"
+        "    from: a@b.example\n    to: [c@d.example]\n"
+        "  - name: hook\n    type: webhook\n    url: https://h.example/\n"
+        "    secret: ${DEMO_WEBHOOK_SECRET}\n"
+        "alerts:\n  - name: r\n    topic: t\n    channels: [hook, mail]\n"
+    )
+    loaded = load_config(None, text=text, env={}, defer_channels=True)
+    assert [c.name for c in loaded.config.channels] == ["mail"]
+    assert loaded.unavailable_channels == (
+        ("hook", "channels[1].secret: environment variable DEMO_WEBHOOK_SECRET is not set"),
+    )
+    assert loaded.config.alerts[0].channels == ("hook", "mail")
+    # Without deferral (config check, alerts test) it is the usual refusal.
+    with pytest.raises(ConfigError) as err:
+        load_config(None, text=text, env={})
+    assert "channels[1].secret: environment variable DEMO_WEBHOOK_SECRET is not set" in (
+        err.value.problems
+    )
+    # Anything else wrong is still refused in the daemon's reading too.
+    with pytest.raises(ConfigError) as err:
+        load_config(None, text=text + "bogus: 1\n", env={}, defer_channels=True)
+    assert err.value.problems == ("bogus: unknown key",)
 
 
 def test_a_read_only_command_still_refuses_a_broken_file(

@@ -217,7 +217,13 @@ def leaves_out(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
-    return load_config(path or args.config or _default_config(), leave_out=leaves_out(args))
+    # The daemon (and a one-off poll, which only queues alerts) go on without a
+    # channel whose secret is missing: only its deliveries fail, with the message.
+    return load_config(
+        path or args.config or _default_config(),
+        leave_out=leaves_out(args),
+        defer_channels=args.command in ("run", "poll"),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
