@@ -1,4 +1,4 @@
-# `make run` and `make test` set everything up from a fresh clone (Python 3.11+).
+# `make run`, `make demo` and `make test` set everything up from a fresh clone (Python 3.11+).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +7,9 @@ CONFIG ?= feeds.yaml
 # Debian packages the tests need (installed by `make test` when missing).
 SYSTEM_PACKAGES ?= chromium
 
-.PHONY: run test lint typecheck pytest bench setup setup-dev system-deps clean lock
+DEMO_ARGS ?=
+
+.PHONY: run demo test lint typecheck pytest bench setup setup-dev system-deps clean lock
 
 # The stamps depend on the dependency files, so editing them reinstalls.
 $(VENV)/.runtime: pyproject.toml constraints.txt
@@ -18,6 +20,10 @@ $(VENV)/.runtime: pyproject.toml constraints.txt
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(VENV)/.demo: $(VENV)/.runtime
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e '.[demo]'
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.dev
@@ -31,6 +37,11 @@ setup-dev: $(VENV)/.dev
 run: setup
 	$(BIN)/aggregator --config $(CONFIG) db upgrade
 	exec $(BIN)/aggregator --config $(CONFIG) run
+
+## demo: replay a dozen sample outlets on 127.0.0.1 and run the daemon on them, with a
+## local mailbox for its alerts; no internet needed, Ctrl-C stops everything
+demo: $(VENV)/.demo
+	$(BIN)/python -m aggregator.demo $(DEMO_ARGS)
 
 ## test: set up with the development tools, then lint, type-check and run every test
 test: setup-dev system-deps

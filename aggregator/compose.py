@@ -33,7 +33,7 @@ from aggregator.config import (
     LoadedConfig,
     user_agent,
 )
-from aggregator.errors import AggregatorError, StorageError
+from aggregator.errors import AggregatorError, DeliveryError, StorageError
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import PipelineSettings, Poller, PollSummary
 from aggregator.poll.schedule import PollPolicy
@@ -211,8 +211,24 @@ def channel(cfg: AnyChannelConfig, client: httpx.AsyncClient) -> Channel:
     return WebhookChannel(settings, client)
 
 
+class UnavailableChannel:
+    """A channel whose secret is not in the environment (``defer_channels``): every
+    send fails, temporarily, with the configuration's own message, so the alert is kept
+    and retried (a restart with the secret delivers it) and `aggregator alerts` shows
+    why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def send(self, msg: Any) -> None:
+        raise DeliveryError(f"not sent: {self.reason}")
+
+
 def channels(loaded: LoadedConfig, client: httpx.AsyncClient) -> dict[str, Channel]:
-    return {c.name: channel(c, client) for c in loaded.config.channels}
+    found: dict[str, Channel] = {c.name: channel(c, client) for c in loaded.config.channels}
+    for name, reason in loaded.unavailable_channels:
+        found[name] = UnavailableChannel(reason)
+    return found
 
 
 def webhook_client() -> httpx.AsyncClient:

@@ -15,8 +15,8 @@ import copy
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -486,6 +486,12 @@ class LoadedConfig:
     config: Config
     path: Path | None
     database_url: str
+    # Sections read past (``load_config(leave_out=…)``): absent from ``config``,
+    # neither validated nor their ``${VARS}`` substituted.
+    left_out: tuple[str, ...] = ()
+    # Channels whose secret is not in the environment (``defer_channels``): left out of
+    # ``config.channels``, with why — (name, "channels[1].secret: environment …").
+    unavailable_channels: tuple[tuple[str, str], ...] = ()
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -498,7 +504,16 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _substitute_env(node: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
+def _substitute_env(
+    node: Any,
+    env: Mapping[str, str],
+    path: str,
+    problems: list[str],
+    lenient: Sequence[str] = (),
+    deferred: list[str] | None = None,
+) -> Any:
+    """``${VAR}`` → its value. A variable that is not set is a problem, except under the
+    ``lenient`` paths, where its message goes to ``deferred`` (see ``load_config``)."""
     if isinstance(node, str):
 
         def repl(m: re.Match[str]) -> str:
@@ -507,18 +522,33 @@ def _substitute_env(node: Any, env: Mapping[str, str], path: str, problems: list
                 return env[name]
             if default is not None:
                 return default
-            problems.append(f"{path or '(top level)'}: environment variable {name} is not set")
+            message = f"{path or '(top level)'}: environment variable {name} is not set"
+            if deferred is not None and any(_within(path, p) for p in lenient):
+                deferred.append(message)
+            else:
+                problems.append(message)
             return ""
 
         return _ENV_RE.sub(repl, node)
     if isinstance(node, list):
-        return [_substitute_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+        return [
+            _substitute_env(v, env, f"{path}[{i}]", problems, lenient, deferred)
+            for i, v in enumerate(node)
+        ]
     if isinstance(node, dict):
         return {
-            k: _substitute_env(v, env, f"{path}.{k}" if path else str(k), problems)
+            k: _substitute_env(
+                v, env, f"{path}.{k}" if path else str(k), problems, lenient, deferred
+            )
             for k, v in node.items()
         }
     return node
+
+
+def _within(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or inside it (``channels[1].secret`` is inside
+    ``channels`` and ``channels[1]``, not inside ``channel``)."""
+    return path == prefix or path.startswith((prefix + ".", prefix + "["))
 
 
 def _too_many_values(node: Any) -> bool:
@@ -544,7 +574,9 @@ def _items(raw: Mapping[str, Any], section: str) -> list[Any]:
     return items if isinstance(items, list) else []
 
 
-def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
+def _cross_checks(
+    raw: Mapping[str, Any], problems: list[str], known_channels: Sequence[str] = ()
+) -> None:
     """Checks that span entries: duplicate names and dangling references.
 
     They read the raw data so they run even when other parts of the file are invalid,
@@ -583,7 +615,9 @@ def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
         elif isinstance(topic, str) and topic not in names.get("topics", {}):
             problems.append(f"alerts[{i}].topic: unknown topic {topic!r}")
         for j, ch in enumerate(_items(rule, "channels")):
-            if isinstance(ch, str) and ch not in names.get("channels", {}):
+            if isinstance(ch, str) and ch not in names.get("channels", {}) | dict.fromkeys(
+                known_channels
+            ):
                 problems.append(f"alerts[{i}].channels[{j}]: unknown channel {ch!r}")
 
 
@@ -628,8 +662,20 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     text: str | None = None,
+    leave_out: Sequence[str] = (),
+    defer_channels: bool = False,
 ) -> LoadedConfig:
-    """Read, substitute and validate a configuration; raise ConfigError with every problem."""
+    """Read, substitute and validate a configuration; raise ConfigError with every problem.
+
+    ``leave_out`` names sections (``channels``, ``settings.http``) a command does not
+    use: they are dropped before substitution and validation, so reading the archive
+    does not need the alert channels' secrets in the environment. Whatever does use
+    them loads the whole file and gets the same message for a missing secret.
+
+    ``defer_channels`` (the daemon): a channel whose secret is missing does not stop
+    everything; it is left out and listed in ``unavailable_channels`` with the same
+    message, so only the deliveries through it fail, saying why.
+    """
     source = Path(path) if path is not None else None
     if text is None:
         if source is None:
@@ -640,7 +686,9 @@ def load_config(
             raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from exc
         except UnicodeDecodeError as exc:
             raise ConfigError([f"{source}: not UTF-8 text: {exc.reason}"]) from exc
-    return config_from_data(read_yaml(text), env=env, path=source)
+    return config_from_data(
+        read_yaml(text), env=env, path=source, leave_out=leave_out, defer_channels=defer_channels
+    )
 
 
 def read_yaml(text: str) -> Any:
@@ -664,7 +712,12 @@ def read_yaml(text: str) -> Any:
 
 
 def config_from_data(
-    raw: Any, *, env: Mapping[str, str] | None = None, path: Path | None = None
+    raw: Any,
+    *,
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
+    leave_out: Sequence[str] = (),
+    defer_channels: bool = False,
 ) -> LoadedConfig:
     """Substitute and validate a configuration already read as data (``read_yaml``)."""
     env = os.environ if env is None else env
@@ -680,9 +733,59 @@ def config_from_data(
                 "expanded; write the entries out instead of nesting anchors"
             ]
         )
+    # The whole file is checked whatever the command: only a secret missing from a
+    # section it leaves out is let through (with what the empty stand-in upsets at the
+    # same place), and then the file is read again without those sections.
+    deferred: list[str] = []
+    lenient = (*leave_out, "channels") if defer_channels else tuple(leave_out)
+    loaded = _validated(raw, env, path, lenient, deferred)
+    if not deferred:
+        assert loaded is not None
+        return loaded
+    left = [m for m in deferred if any(_within(_where(m), p) for p in leave_out)]
+    reduced_raw = _without(raw, leave_out) if left else raw
+    unavailable: dict[str, list[str]] = {}
+    if len(left) < len(deferred):
+        # What remains is under channels (defer_channels): leave those entries out, and
+        # let the rules keep naming them.
+        entries = _items(raw, "channels")
+        dropped: dict[int, list[str]] = {}
+        for message in deferred:
+            if message not in left:
+                index = int(_where(message).split("]", 1)[0].removeprefix("channels["))
+                dropped.setdefault(index, []).append(message)
+        for index, messages in sorted(dropped.items()):
+            unavailable[str(entries[index].get("name"))] = messages
+        reduced_raw = {
+            **reduced_raw,
+            "channels": [c for i, c in enumerate(entries) if i not in dropped],
+        }
+    reduced = _validated(reduced_raw, env, path, (), [], known_channels=tuple(unavailable))
+    assert reduced is not None
+    return replace(
+        reduced,
+        left_out=tuple(leave_out) if left else (),
+        unavailable_channels=tuple((n, "; ".join(m)) for n, m in unavailable.items()),
+    )
+
+
+def _where(problem: str) -> str:
+    return problem.partition(": ")[0]
+
+
+def _validated(
+    raw: dict[str, Any],
+    env: Mapping[str, str],
+    path: Path | None,
+    lenient: Sequence[str],
+    deferred: list[str],
+    known_channels: Sequence[str] = (),
+) -> LoadedConfig | None:
+    """The configuration, or ConfigError with its problems; None when the only problems
+    are the ``deferred`` secrets' (missing under ``lenient``) and what they caused."""
     problems: list[str] = []
-    raw = _substitute_env(raw, env, "", problems)
-    _cross_checks(raw, problems)
+    raw = _substitute_env(raw, env, "", problems, lenient, deferred)
+    _cross_checks(raw, problems, known_channels)
     problems.extend(_item_checks(raw))
     problems.extend(_channel_problems(raw))
     config: Config | None = None
@@ -718,9 +821,13 @@ def config_from_data(
         url_problem = _database_url_problem(database_url, where)
         if url_problem is not None:
             problems.append(url_problem)
+    if deferred:
+        paths = [_where(m) for m in deferred]
+        problems = [p for p in problems if not _about(p, paths)]
     if problems:
         raise ConfigError(problems)
-    assert config is not None
+    if config is None or deferred:
+        return None
     return LoadedConfig(config=config, path=path, database_url=database_url)
 
 
@@ -759,6 +866,29 @@ def _remove(data: Any, loc: tuple[int | str, ...]) -> bool:
         del node[loc[-1]]
         return True
     return False
+
+
+def _about(problem: str, paths: Sequence[str]) -> bool:
+    """Whether a ``path: message`` problem is at one of ``paths``, inside or around it."""
+    where = problem.partition(": ")[0]
+    return any(_within(where, p) or _within(p, where) for p in paths)
+
+
+def _without(raw: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """``raw`` without the dotted ``paths`` (``channels``, ``settings.http``); copies
+    only the mappings on the way, leaves the input as it was."""
+    out = dict(raw)
+    for dotted in paths:
+        *parents, last = dotted.split(".")
+        node = out
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                break
+            node[key] = node = dict(child)
+        else:
+            node.pop(last, None)
+    return out
 
 
 _MIN_ARTICLE_RETENTION = 7 * 86400.0

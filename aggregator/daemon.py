@@ -11,12 +11,18 @@ sharing one PostgreSQL need nothing from the scheduler's memory.
 Shutdown (SIGTERM/SIGINT): stop claiming, let polls in flight finish for a grace
 period, cancel the rest (a cancelled poll has written nothing: each poll is stored in
 one transaction at its end), give their leases back, and exit.
+
+Reload (SIGHUP, ``systemctl reload``): read feeds.yaml again; an invalid file is
+refused with its problems logged and the running configuration kept. A valid one
+applies its feeds, topics, alert rules and channels without a restart; ``settings``
+take effect at the next start (a warning names what changed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -24,7 +30,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,8 +41,8 @@ from aggregator.alerts.assemble import links_for
 from aggregator.alerts.delivery import Deliverer
 from aggregator.alerts.digest import run_digests
 from aggregator.alerts.health import run_feed_health
-from aggregator.config import LoadedConfig
-from aggregator.errors import AggregatorError, StorageError
+from aggregator.config import LoadedConfig, load_config
+from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import Poller, PollSummary
 from aggregator.process.consumer import Consumer
@@ -83,6 +89,11 @@ class Daemon:
         self.api_stop = asyncio.Event()
         self.api_port: int | None = None
         self._health_at = float("-inf")
+        self.api_app: Any = None
+        self.webhooks: Any = None
+        self.reloads = 0  # configurations applied by SIGHUP (for tests and the log)
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     async def run(self) -> int:
         settings = self.loaded.config.settings
@@ -99,7 +110,7 @@ class Daemon:
         cpu = cpu_executor(settings.poll.parse_workers)
         writer = self.writer = WriterThread("writer")
         scheduler = AsyncIOScheduler(timezone=UTC)
-        webhooks = compose.webhook_client()
+        webhooks = self.webhooks = compose.webhook_client()
         try:
             self.store = store = await asyncio.to_thread(compose.prepare_store, self.loaded)
             if self._lock is not None:
@@ -150,6 +161,9 @@ class Daemon:
                 )
                 self._add_jobs(scheduler)
                 scheduler.start()
+                # Only now: a reload needs the objects it reconfigures.
+                loop.add_signal_handler(signal.SIGHUP, self._on_reload)
+                self._report_unavailable(self.loaded)
                 log.info(
                     "daemon started: %d feeds, database %s, owner %s",
                     len(self.loaded.config.feeds),
@@ -158,6 +172,9 @@ class Daemon:
                 )
                 self.notifier.notify("READY=1\nSTATUS=polling")
                 await self.stopping.wait()
+                loop.remove_signal_handler(signal.SIGHUP)
+                if self._reloading is not None:
+                    await asyncio.wait([self._reloading], timeout=SHUTDOWN_GRACE)
                 self.notifier.notify("STOPPING=1\nSTATUS=stopping")
                 scheduler.shutdown(wait=False)
                 await self._drain()
@@ -193,8 +210,8 @@ class Daemon:
             ("deliver", self._deliver, settings.delivery.tick, now),
             ("tick", self._tick, settings.poll.tick, now),
         ]
-        if any(t.fulltext for t in self.loaded.config.topics):
-            jobs.append(("fulltext", self._backfill_fulltext, 15, None))
+        # Always there (it returns at once without a fulltext topic): a reload may add one.
+        jobs.append(("fulltext", self._backfill_fulltext, 15, None))
         # Retention not at start-up: a restart should resume polling first.
         jobs.append(
             ("retention", self._retention, settings.retention.interval, now + timedelta(seconds=60))
@@ -246,6 +263,7 @@ class Daemon:
             metrics=self.metrics,
             commands=StoreCommands(store, writer),
         )
+        self.api_app = app
         ready = asyncio.Event()
 
         def on_ready(port: int) -> None:
@@ -282,6 +300,120 @@ class Daemon:
         if not self.stopping.is_set():
             log.info("received %s: finishing polls in flight", sig.name)
             self.stopping.set()
+
+    def _on_reload(self) -> None:
+        """SIGHUP: reload in a task; one more after it if signals came meanwhile."""
+        if self.stopping.is_set():
+            return
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True
+            return
+        self._reloading = asyncio.create_task(self._reload_loop())
+
+    async def _reload_loop(self) -> None:
+        # systemd wants the monotonic time with RELOADING=1 (sd_notify(3)).
+        usec = time.monotonic_ns() // 1000
+        self.notifier.notify(f"RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading")
+        try:
+            while True:
+                self._reload_again = False
+                try:
+                    await self.reload()
+                except (AggregatorError, OSError):
+                    # reload() logs what it refuses; a storage hiccup is logged there too.
+                    pass
+                except Exception:
+                    log.exception("configuration reload crashed; the running one stays")
+                if not self._reload_again or self.stopping.is_set():
+                    break
+        finally:
+            self.notifier.notify("READY=1\nSTATUS=polling")
+
+    async def reload(self) -> bool:
+        """Read the configuration file again and apply it; False (logged) when refused."""
+        path = self.loaded.path
+        if path is None:
+            log.warning("configuration reload ignored: the daemon was not started from a file")
+            return False
+        try:
+            new = await asyncio.to_thread(functools.partial(load_config, path, defer_channels=True))
+        except ConfigError as err:
+            n = len(err.problems)
+            log.error(
+                "configuration reload refused: %s has %d problem%s; the running "
+                "configuration stays",
+                path,
+                n,
+                "s" if n != 1 else "",
+            )
+            for problem in err.problems:
+                log.error("  %s", problem)
+            return False
+        old = self.loaded
+        # Settings are read once, at start, by the scheduler, the executors, the HTTP
+        # server and the database engine: they wait for a restart, said so here.
+        for name in type(old.config.settings).model_fields:
+            if getattr(old.config.settings, name) != getattr(new.config.settings, name):
+                log.warning("settings.%s changed: it takes effect at the next restart", name)
+        if new.database_url != old.database_url:
+            log.warning("the database URL changed: it takes effect at the next restart")
+        applied = replace(
+            new,
+            config=new.config.model_copy(update={"settings": old.config.settings}),
+            database_url=old.database_url,
+        )
+        self._report_unavailable(applied)
+        await self._apply(old, applied)
+        self.loaded = applied
+        self.reloads += 1
+        return True
+
+    @staticmethod
+    def _report_unavailable(loaded: LoadedConfig) -> None:
+        for name, reason in loaded.unavailable_channels:
+            log.error("channel %r cannot deliver, its alerts wait: %s", name, reason)
+
+    async def _apply(self, old: LoadedConfig, new: LoadedConfig) -> None:
+        """Feeds (added, removed, changed), topics, rules and channels, in that order:
+        a topic's first matches may alert through a channel added with it."""
+        assert self.store is not None
+        assert self.writer is not None
+        loop = asyncio.get_running_loop()
+        counts = await loop.run_in_executor(
+            self.writer, self.store.sync_feeds, compose.feed_specs(new), datetime.now(UTC)
+        )
+        if self.poller is not None:
+            # Credentials, headers and entry filters of each feed; read at each poll.
+            self.poller.settings = compose.pipeline_settings(new, self.owner)
+        channels_changed = (old.config.channels, old.unavailable_channels) != (
+            new.config.channels,
+            new.unavailable_channels,
+        )
+        if self.deliverer is not None and self.webhooks is not None and channels_changed:
+            self.deliverer.channels = compose.channels(new, self.webhooks)
+        if (old.config.topics, old.config.alerts) != (new.config.topics, new.config.alerts):
+            # A new consumer rebuilds its in-memory state from the store on its first
+            # batch, as at start-up; the consume job picks it up at its next run.
+            self.consumer = Consumer(
+                self.store,
+                topics=compose.topics(new),
+                rules=compose.alert_rules(new),
+                settings=compose.consumer_settings(new),
+            )
+        if self.api_app is not None:
+            names = tuple(t.name for t in new.config.topics)
+            self.api_app.state.settings = replace(self.api_app.state.settings, topics=names)
+        log.info(
+            "configuration reloaded from %s: feeds %d added, %d changed, %d removed; "
+            "%d topics, %d alert rules, %d channels",
+            new.path,
+            counts.get("added", 0),
+            counts.get("changed", 0),
+            counts.get("removed", 0),
+            len(new.config.topics),
+            len(new.config.alerts),
+            len(new.config.channels),
+        )
 
     def _guarded(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """No job leaks an exception into APScheduler: one racing the shutdown finds the
@@ -361,6 +493,8 @@ class Daemon:
         if self.stopping.is_set() or self.poller is None:
             return
         topics = [t.name for t in self.loaded.config.topics if t.fulltext]
+        if not topics:
+            return
         # Only recent matches: this serves alerts and reading, not archaeology.
         await self.poller.backfill_fulltext(topics, datetime.now(UTC) - timedelta(days=2))
 

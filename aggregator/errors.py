@@ -16,6 +16,7 @@ down, a bad query) travel as data on results; these classes give them a name.
     ├── ParseError             the body is not a feed we can read
     ├── ExtractError           article page → text failed
     ├── QueryError             a bad query (position, reason)
+    ├── NotFoundError          a topic, feed or event the user named does not exist
     ├── StorageError           the database failed
     └── DeliveryError          an alert channel failed (retry_after, permanent)
 """
@@ -93,6 +94,16 @@ class QueryError(AggregatorError):
         self.position = position
         where = f" at position {position}" if position is not None else ""
         super().__init__(f"{reason}{where}")
+
+
+class NotFoundError(AggregatorError):
+    """A topic, feed or event named in a request or a command does not exist: the API
+    answers 404, the CLI exits 1, rather than an empty answer that looks like "none yet"."""
+
+    def __init__(self, kind: str, name: str | int) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"no {kind} {name!r}" if isinstance(name, str) else f"no {kind} {name}")
 
 
 class StorageError(AggregatorError):

@@ -22,6 +22,7 @@ __all__ = [
     "catch_early_stop",
     "early_stop_signal",
     "pid_alive",
+    "running_daemon",
     "sqlite_lock_path",
     "stale_lease_owners",
 ]
@@ -135,3 +136,56 @@ def sqlite_lock_path(database_url: str) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(url.database + ".lock")
+
+
+def running_daemon(database_url: str) -> str | None:
+    """Who runs the daemon on this database (``pid 1234``), or None when nobody does.
+
+    SQLite: whoever holds the single-instance lock (probed with a shared lock, which
+    fails while the daemon holds its exclusive one). PostgreSQL: whoever holds the
+    consumer's advisory lock (one daemon among several does). None also when it cannot
+    be told (no database yet, a connection refused): the answer is advice, not a rule.
+    """
+    path = sqlite_lock_path(database_url)
+    if path is not None:
+        try:
+            fh = path.open("r")
+        except OSError:
+            return None
+        with fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return fh.read().strip() or "another process"
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return None
+    if make_url(database_url).get_backend_name() != "postgresql":
+        return None
+    return _postgres_consumer(database_url)
+
+
+def _postgres_consumer(database_url: str) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from aggregator.store import ConsumerLock, create_db_engine
+
+    key = ConsumerLock.KEY
+    engine = create_db_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            # An advisory lock on a bigint key shows as classid (high 32 bits) and objid.
+            pid = conn.execute(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND classid = :hi AND objid = :lo AND objsubid = 1 "
+                    "AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())"
+                ),
+                {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
+            ).scalar()
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return None if pid is None else f"on PostgreSQL, its session is backend pid {pid}"

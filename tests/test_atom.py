@@ -27,7 +27,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def base(engine: Engine) -> Iterator[str]:
-    app = create_app(Archive(engine), ApiSettings(title="Monitor", topics=("korea",)))
+    app = create_app(Archive(engine), ApiSettings(title="Monitor", topics=("korea", "quiet")))
     with serve_in_thread(app) as url:
         yield url
 
@@ -80,10 +80,65 @@ def test_topic_feed_has_one_entry_per_event(base: str, engine: Engine) -> None:
     assert grown.summary.startswith("5 articles")
 
 
-def test_empty_topic_is_still_valid_atom(base: str) -> None:
-    feed = fetch(f"{base}/topics/nothing-here.atom")
+def test_a_configured_topic_without_events_is_still_valid_atom(base: str) -> None:
+    feed = fetch(f"{base}/topics/quiet.atom")
     assert feed.entries == []
     assert feed.feed.updated == "1970-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("path", ["/topics/nothing-here.atom", "/topics/nothing%20here.atom"])
+def test_an_unknown_topic_is_404_not_an_empty_feed(base: str, path: str) -> None:
+    r = httpx.get(f"{base}{path}", timeout=30)
+    assert r.status_code == 404
+    assert r.json()["error"] == "not_found"
+    assert "nothing" in r.json()["detail"]
+    assert httpx.head(f"{base}{path}", timeout=30).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/topics/korea.atom", "/search.atom?q=kursk"])
+def test_atom_sends_validators_and_answers_304(base: str, engine: Engine, path: str) -> None:
+    first = httpx.get(f"{base}{path}", timeout=30)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag.startswith('"')
+    assert modified.endswith(" GMT")
+    again = httpx.get(f"{base}{path}", headers={"If-None-Match": etag}, timeout=30)
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    weak = httpx.get(f"{base}{path}", headers={"If-None-Match": f'W/{etag}, "x"'}, timeout=30)
+    assert weak.status_code == 304
+    assert (
+        httpx.get(f"{base}{path}", headers={"If-Modified-Since": modified}, timeout=30).status_code
+        == 304
+    )
+    # If-None-Match wins over If-Modified-Since when both are sent.
+    other = {"If-None-Match": '"other"', "If-Modified-Since": modified}
+    assert httpx.get(f"{base}{path}", headers=other, timeout=30).status_code == 200
+    # The topic's event grows: new bytes, new ETag, a later Last-Modified.
+    with engine.begin() as conn:
+        conn.execute(
+            update(clusters)
+            .where(clusters.c.id == 1)
+            .values(last_updated=T0 + timedelta(days=30), article_count=6)
+        )
+    b = ArchiveBuilder(engine, feed_ids={"bbc": 2})
+    b.article("bbc", "Kursk again", published=T0 + timedelta(days=30))
+    changed = httpx.get(f"{base}{path}", headers={"If-None-Match": etag}, timeout=30)
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+    stale = httpx.get(f"{base}{path}", headers={"If-Modified-Since": modified}, timeout=30)
+    assert stale.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/topics/korea.atom", "/search.atom?q=kursk"])
+def test_head_answers_like_get_without_a_body(base: str, path: str) -> None:
+    got = httpx.get(f"{base}{path}", timeout=30)
+    head = httpx.head(f"{base}{path}", timeout=30)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["etag"] == got.headers["etag"]
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers["content-length"] == str(len(got.content))
 
 
 def test_saved_search_feed(base: str, engine: Engine) -> None:

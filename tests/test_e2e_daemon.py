@@ -152,7 +152,10 @@ def test_daemon_polls_stores_and_stops_on_sigterm(
     assert shown.returncode == 0, shown.stderr
     assert "first report:" in shown.stdout
     assert "why:" in shown.stdout
-    assert run_cli(config, env, "cluster", "show", "999999").returncode == 2
+    # An event that does not exist is a named error with exit 1 (issue 16), not usage.
+    missing = run_cli(config, env, "cluster", "show", "999999")
+    assert missing.returncode == 1
+    assert "error: no event 999999" in missing.stderr
     exported = run_cli(config, env, "export", "--format", "csv")
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))

@@ -26,9 +26,10 @@ from pydantic import BaseModel, Field, TypeAdapter, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.api.safety import clean_html, safe_url
-from aggregator.errors import ConfigError, QueryError, StorageError
+from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.store.archive import Archive
+from aggregator.store.lookup import events_matching, require_known, require_topic
 from aggregator.store.views import (
     AlertInfo,
     ArticleDetail,
@@ -41,6 +42,7 @@ from aggregator.store.views import (
     TopicMatch,
     TopicSummary,
 )
+from aggregator.when import HINT, parse_when
 
 log = logging.getLogger(__name__)
 
@@ -225,20 +227,47 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+class _HeadAsGet:
+    """HEAD answers wherever GET does, with GET's status and headers and no body.
+
+    FastAPI routes declare GET only (Starlette would add HEAD, FastAPI does not), so
+    a monitor's or a feed reader's HEAD got 405. uvicorn drops a HEAD body itself;
+    dropping it here too keeps every ASGI server (and the test client) honest.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)
+
+
 def _problem(status: int, error: str, detail: str, position: int | None = None) -> JSONResponse:
     body = Problem(error=error, detail=detail, position=position).model_dump(exclude_none=True)
     return JSONResponse(body, status_code=status)
 
 
-def _utc(value: datetime | None, name: str) -> datetime | None:
-    """Query-string times without a zone are UTC."""
+def _when(value: str | None, name: str) -> datetime | None:
+    """A query-string time as the CLI reads it: a date, an ISO time (UTC unless it has
+    a zone) or an age such as ``3d``."""
     if value is None:
         return None
     try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError as exc:
-        # 0001-01-01T00:00+01:00 is a valid ISO time whose UTC instant is in year 0.
-        raise HTTPException(422, f"{name}: the time is out of range once in UTC") from exc
+        return parse_when(value, datetime.now(UTC))
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from exc
+
+
+_TIME = f"a time: {HINT}"
 
 
 def _safe_summary(a: ArticleSummary) -> ArticleSummary:
@@ -255,19 +284,22 @@ async def search_filters(
     topic: str | None = None,
     feed: Annotated[list[str] | None, Query(description="feed (outlet) name; repeat")] = None,
     cluster: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    language: str | None = None,
-    since: Annotated[datetime | None, Query(description="published at or after")] = None,
-    until: Annotated[datetime | None, Query(description="published before")] = None,
+    lang: Annotated[str | None, Query(description="language code, e.g. en")] = None,
+    language: Annotated[str | None, Query(deprecated=True, description="use lang")] = None,
+    since: Annotated[str | None, Query(description=f"published at or after; {_TIME}")] = None,
+    until: Annotated[str | None, Query(description=f"published before; {_TIME}")] = None,
 ) -> Filters:
     # async: no I/O here, and a sync dependency would cost a trip through the thread
     # pool per request (~1 ms at the p50 of bench_search on a busy machine).
+    if lang is not None and language is not None and lang != language:
+        raise HTTPException(422, "lang and language disagree: give lang only")
     return Filters(
         topic=topic,
         feeds=tuple(feed or ()),
         cluster=cluster,
-        language=language,
-        since=_utc(since, "since"),
-        until=_utc(until, "until"),
+        language=lang if lang is not None else language,
+        since=_when(since, "since"),
+        until=_when(until, "until"),
     )
 
 
@@ -293,6 +325,7 @@ def create_app(
     )
     hosts, any_ip = allowed_host_names(settings)
     app.add_middleware(_SecurityHeaders, hosts=hosts, any_ip=any_ip)
+    app.add_middleware(_HeadAsGet)
     app.state.archive = archive
     app.state.settings = settings
 
@@ -308,9 +341,17 @@ def create_app(
         body = {"error": "validation", "detail": _json_safe(detail)}
         return JSONResponse(body, status_code=422)
 
+    def configured_topics() -> tuple[str, ...]:
+        # From app.state: a daemon reloading its configuration replaces the settings.
+        return tuple(app.state.settings.topics)
+
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
         return _problem(400, "query", str(exc), exc.position)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return _problem(404, "not_found", str(exc))
 
     @app.exception_handler(StorageError)
     async def _storage_error(request: Request, exc: StorageError) -> JSONResponse:
@@ -328,6 +369,7 @@ def create_app(
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> Response:
+        require_known(archive.engine, filters, configured_topics())
         page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
         page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
         # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
@@ -341,19 +383,30 @@ def create_app(
             raise HTTPException(404, "no such article")
         return _safe_detail(found)
 
-    @api.get("/events")
+    @api.get("/events", responses={404: {"model": Problem}})
     def list_events(
         topic: str | None = None,
-        before: datetime | None = None,
+        since: Annotated[str | None, Query(description=f"first reported since; {_TIME}")] = None,
+        min_sources: Annotated[int | None, Query(ge=1, le=100_000, description="outlets")] = None,
+        before: Annotated[str | None, Query(description=f"first reported before; {_TIME}")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> list[EventSummary]:
-        return archive.events(topic=topic, before=_utc(before, "before"), limit=limit)
+        if topic is not None:
+            require_topic(archive.engine, topic, configured_topics())
+        return events_matching(
+            archive,
+            topic=topic,
+            since=_when(since, "since"),
+            min_sources=min_sources,
+            before=_when(before, "before"),
+            limit=limit,
+        )
 
     @api.get("/events/{event_id}", responses={404: {"model": Problem}})
     def get_event(event_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> EventDetail:
         found = archive.event(event_id)
         if found is None:
-            raise HTTPException(404, "no such event")
+            raise NotFoundError("event", event_id)
         outlets = tuple(
             replace(g, articles=tuple(_safe_summary(a) for a in g.articles)) for g in found.outlets
         )
@@ -361,13 +414,11 @@ def create_app(
 
     @api.get("/topics")
     def list_topics() -> list[TopicSummary]:
-        return archive.topics(settings.topics)
+        return archive.topics(configured_topics())
 
     @api.get("/topics/{name}", responses={404: {"model": Problem}})
     def get_topic(name: str, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> TopicView:
-        known = {t.name for t in archive.topics(settings.topics)}
-        if name not in known:
-            raise HTTPException(404, "no such topic")
+        require_topic(archive.engine, name, configured_topics())
         found = [
             replace(m, article=_safe_summary(m.article)) for m in archive.topic_matches(name, limit)
         ]
@@ -381,7 +432,7 @@ def create_app(
     def get_feed(name: str) -> FeedInfo:
         found = archive.feeds(polls_per_feed=settings.recent_polls, name=name)
         if not found:
-            raise HTTPException(404, "no such feed")
+            raise NotFoundError("feed", name)
         return found[0]
 
     @api.get("/alerts")
@@ -472,7 +523,10 @@ def create_app(
         def metrics_endpoint() -> Response:
             return Response(registered.render(), media_type=CONTENT_TYPE)
 
+    from aggregator.api.atom import add_atom_routes
     from aggregator.api.web import add_web_routes  # the page depends on the API module
 
+    # Atom first: /topics/{name}.atom must be matched before the page's /topics/{name}.
+    add_atom_routes(app, archive, settings)
     add_web_routes(app, archive, settings)
     return app

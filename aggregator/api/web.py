@@ -1,12 +1,12 @@
 """The web page: server-rendered HTML (Jinja2, autoescaped), one small static script
-for keyboard navigation, and Atom.
+for keyboard navigation.
 
 Pages: events (``/``, filters and cursor pages), a topic's events
 (``/topics/{name}``), an event with its timeline and its articles by outlet
 (``/events/{id}``), an article (``/articles/{id}``), search (``/search``), alert
-deliveries (``/alerts``), feed health (``/feeds``); Atom at ``/topics/{name}.atom``
-and ``/search.atom?q=``. Every list pages with an opaque ``cursor`` and takes its page
-size as ``limit``; HEAD answers wherever GET does.
+deliveries (``/alerts``), feed health (``/feeds``); the Atom feeds are in ``atom.py``.
+Every list pages with an opaque ``cursor`` and takes its page
+size as ``limit``; HEAD answers wherever GET does (``app._HeadAsGet``).
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aggregator.api import atom
 from aggregator.api.render import (
     Bar,
     clock,
@@ -91,30 +89,6 @@ def outlet_runs(items: Sequence[EventArticle], continues: bool) -> list[OutletRu
     return runs
 
 
-class HeadAsGet:
-    """HEAD wherever GET answers: the request runs as a GET and the body is dropped.
-
-    FastAPI routes declared with ``@app.get`` answer HEAD with 405, which breaks
-    uptime checks (``curl -I /healthz``) and feed readers probing an Atom URL. The
-    headers (length, type, validators) stay those of the GET, as RFC 9110 asks.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
-
-        async def bodiless(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
-
-        await self.app({**scope, "method": "GET"}, receive, bodiless)
-
-
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -138,24 +112,11 @@ def _environment() -> Environment:
 
 def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
     env = _environment()
-    app.add_middleware(HeadAsGet)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def page(name: str, code: int = 200, /, **context: Any) -> HTMLResponse:
         html = env.get_template(name).render(site_title=settings.title, **context)
         return HTMLResponse(html, status_code=code)
-
-    def base_url(request: Request) -> str:
-        # Ids and links never follow the request's Host or X-Forwarded-* headers
-        # (Host: evil.example made <id>http://evil.example/events/10</id>): the
-        # configured base_url, else the address this connection came in on.
-        if settings.base_url:
-            return str(settings.base_url).rstrip("/")
-        server = request.scope.get("server") or (settings.host, settings.port)
-        host = str(server[0])
-        netloc = f"[{host}]:{server[1]}" if ":" in host else f"{host}:{server[1]}"
-        scheme = "https" if request.scope.get("scheme") == "https" else "http"
-        return f"{scheme}://{netloc}"
 
     def not_found(what: str) -> HTMLResponse:
         return page("error.html", 404, title="Not found", message=f"No such {what}.")
@@ -237,24 +198,6 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
             heading="Events",
             topic_summaries=archive.topics(settings.topics) if not cursor else (),
         )
-
-    @app.get("/topics/{name}.atom", include_in_schema=True, response_class=Response)
-    def topic_atom(request: Request, name: str) -> Response:
-        base = base_url(request)
-        # The name arrives decoded: quoted again, a space, '?' or '#' in it stays part
-        # of the path instead of breaking the feed's id and links.
-        path = f"{base}/topics/{quote(name, safe='')}"
-        events = archive.events(topic=name, limit=50)
-        # Outlets and article links per entry (issue 15): one read per event, at most 50.
-        details = {ev.id: d for ev in events if (d := archive.event(ev.id)) is not None}
-        body = atom.render_feed(
-            feed_id=path,
-            title=f"{settings.title}: {name}",
-            self_url=f"{path}.atom",
-            alternate=path,
-            entries=atom.event_entries(base, events, details),
-        )
-        return Response(body, media_type=atom.CONTENT_TYPE)
 
     @app.get("/topics/{name}", response_class=HTMLResponse, include_in_schema=False)
     def topic_page(
@@ -360,23 +303,6 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
             by_date_url=page_url("/search", q=q, order="date", limit=limit),
             by_relevance_url=page_url("/search", q=q, limit=limit),
         )
-
-    @app.get("/search.atom", response_class=Response, responses={400: {"description": "bad query"}})
-    def search_atom(
-        request: Request, q: Annotated[str, Query(min_length=1, max_length=1000)]
-    ) -> Response:
-        # Newest first: a subscription wants what is new, not what is most relevant.
-        found = archive.search(q, Filters(), order="date", limit=settings.page_size)
-        base = base_url(request)
-        query = urlencode({"q": q})
-        body = atom.render_feed(
-            feed_id=f"{base}/search?{query}",
-            title=f"{settings.title}: {q}",
-            self_url=f"{base}/search.atom?{query}",
-            alternate=f"{base}/search?{query}",
-            entries=atom.article_entries(base, found.items),
-        )
-        return Response(body, media_type=atom.CONTENT_TYPE)
 
     @app.get("/feeds", response_class=HTMLResponse, include_in_schema=False)
     def feeds_page(

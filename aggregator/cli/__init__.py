@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from aggregator import __version__
 from aggregator.cli.archive import cmd_cluster_show, cmd_clusters, cmd_export, cmd_feeds, cmd_search
@@ -32,23 +32,14 @@ def _default_config() -> str:
 
 
 def _parse_since(value: str) -> datetime:
-    """``2024-11-01``, an ISO timestamp, or a relative age like ``3d`` / ``12h``."""
-    from aggregator.config import parse_duration
+    """``2024-11-01``, an ISO timestamp, or a relative age like ``3d`` / ``12h`` (the
+    API reads ``since=`` the same way: aggregator.when)."""
+    from aggregator.when import parse_when
 
     try:
-        if len(value) == 10:
-            d = date.fromisoformat(value)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC)
-        when = datetime.fromisoformat(value)
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
-        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"bad date {value!r}: use YYYY-MM-DD, an ISO timestamp or an age like 3d"
-        ) from None
+        return parse_when(value, datetime.now(UTC))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _duration(value: str) -> str:
@@ -98,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--until", type=_parse_since, help="published before this")
     s.add_argument("--feed", action="append", help="only this feed (repeatable)")
     s.add_argument("--topic", help="only articles that matched this topic")
+    s.add_argument("--lang", help="only articles in this language (a code: en, de …)")
     s.add_argument("--order", choices=("date", "relevance"), default="date")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true")
@@ -120,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--query", help="a query in the query language")
     ex.add_argument("--topic")
     ex.add_argument("--feed", action="append")
+    ex.add_argument("--lang", help="only articles in this language (a code: en, de …)")
     ex.add_argument("--since", type=_parse_since)
     ex.add_argument("--until", type=_parse_since)
     ex.add_argument("--output", "-o", help="a file (default: standard output)")
@@ -236,8 +229,32 @@ def _setup_logging(verbose: bool, level: str = "INFO") -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
+# What the commands that only read the archive (or migrate it) never use: the feeds'
+# credentials, the alert channels, the API token. Left out, their ${SECRETS} need not
+# be in the environment to search or list; the daemon and `alerts test` read them all.
+READ_ONLY_LEAVES_OUT = ("feeds", "channels", "alerts", "settings.http")
+
+
+def leaves_out(args: argparse.Namespace) -> tuple[str, ...]:
+    """The configuration sections this command does not use."""
+    command = args.command
+    if command in ("search", "clusters", "cluster", "export", "db"):
+        return READ_ONLY_LEAVES_OUT
+    if command == "feeds" and args.feeds_command != "add":
+        return READ_ONLY_LEAVES_OUT
+    if command == "alerts" and args.alerts_command != "test":
+        return READ_ONLY_LEAVES_OUT
+    return ()
+
+
 def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
-    return load_config(path or args.config or _default_config())
+    # The daemon (and a one-off poll, which only queues alerts) go on without a
+    # channel whose secret is missing: only its deliveries fail, with the message.
+    return load_config(
+        path or args.config or _default_config(),
+        leave_out=leaves_out(args),
+        defer_channels=args.command in ("run", "poll"),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,13 +20,19 @@ from aggregator.cli.common import (
     ts,
 )
 from aggregator.config import LoadedConfig
+from aggregator.errors import NotFoundError
 
 if TYPE_CHECKING:
     from aggregator.store.events import Explanation
 
 
+def configured_topics(loaded: LoadedConfig) -> list[str]:
+    return [t.name for t in loaded.config.topics]
+
+
 def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
+    from aggregator.store.lookup import require_known
     from aggregator.store.views import Filters
 
     if args.limit < 1:
@@ -35,9 +41,14 @@ def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     store, archive = open_archive(loaded)
     query = " ".join(args.words)
     filters = Filters(
-        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+        topic=args.topic,
+        feeds=tuple(args.feed or ()),
+        language=args.lang,
+        since=args.since,
+        until=args.until,
     )
     try:
+        require_known(archive.engine, filters, configured_topics(loaded))
         page = archive.search(query, filters, order=args.order, limit=args.limit)
     except QueryError as exc:
         print(f"bad query: {exc}", file=sys.stderr)
@@ -63,27 +74,24 @@ def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from aggregator.store.lookup import events_matching, require_topic
+
+    if args.limit < 1 or args.min_sources < 1:
+        print("--limit and --min-sources must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     store, archive = open_archive(loaded)
-    found: list[Any] = []
-    before = None
     try:
-        # Newest first by first report, page by page, until enough pass the filters.
-        while len(found) < args.limit:
-            page = archive.events(topic=args.topic, before=before, limit=200)
-            if not page:
-                break
-            for e in page:
-                if args.since is not None and e.first_seen < args.since:
-                    page = []
-                    break
-                if e.outlet_count >= args.min_sources:
-                    found.append(e)
-            if not page:
-                break
-            before = page[-1].first_seen
+        if args.topic is not None:
+            require_topic(archive.engine, args.topic, configured_topics(loaded))
+        found = events_matching(
+            archive,
+            topic=args.topic,
+            since=args.since,
+            min_sources=args.min_sources,
+            limit=args.limit,
+        )
     finally:
         store.close()
-    found = found[: args.limit]
     if args.json:
         dump([asdict(e) for e in found])
         return EXIT_OK
@@ -114,8 +122,7 @@ def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     finally:
         store.close()
     if detail is None:
-        print(f"no event {args.id}", file=sys.stderr)
-        return EXIT_USAGE
+        raise NotFoundError("event", args.id)
     ev = detail.event
     if args.json:
         data = asdict(detail)
@@ -191,13 +198,19 @@ def copy_explanation(w: Explanation) -> str:
 
 def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
+    from aggregator.store.lookup import require_known
     from aggregator.store.views import Filters, write_export
 
     store, archive = open_archive(loaded)
     filters = Filters(
-        topic=args.topic, feeds=tuple(args.feed or ()), since=args.since, until=args.until
+        topic=args.topic,
+        feeds=tuple(args.feed or ()),
+        language=args.lang,
+        since=args.since,
+        until=args.until,
     )
     try:
+        require_known(archive.engine, filters, configured_topics(loaded))
         with contextlib.ExitStack() as stack:
             out: Any = sys.stdout
             if args.output:
@@ -262,8 +275,7 @@ def _feed_show(archive: Any, args: argparse.Namespace) -> int:
                   file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
     if not found:
-        print(f"no feed named {args.name!r}", file=sys.stderr)
-        return EXIT_USAGE
+        raise NotFoundError("feed", args.name)
     status = found[0]
     polls = status.recent_polls
     if args.json:

@@ -308,6 +308,8 @@ def cmd_opml(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if new and _write_entries(loaded.path, entries) is None:
         return EXIT_USAGE
     print(f"{loaded.path}: {len(new)} feeds added")
+    if new:
+        print(pickup_note(loaded))
     return EXIT_OK
 
 
@@ -330,6 +332,24 @@ def _site_urls(loaded: LoadedConfig) -> dict[str, str]:
         return {}
     finally:
         engine.dispose()
+
+
+def pickup_note(loaded: LoadedConfig) -> str:
+    """Whether a running daemon will poll what was just written to the file."""
+    from aggregator.service import running_daemon
+
+    holder = running_daemon(loaded.database_url)
+    if holder is None:
+        return (
+            "no daemon is running on this database: the new feeds are polled when it "
+            "starts (`aggregator run`)"
+        )
+    pid = holder.removeprefix("pid ") if holder.startswith("pid ") else "PID"
+    return (
+        f"a daemon is running on this database ({holder}): it polls the new feeds once "
+        f"it reloads its configuration (`systemctl reload aggregator` or `kill -HUP {pid}`)"
+        ", if it reads this file"
+    )
 
 
 def _write_entries(path: Path, entries: str, *, show: bool = True) -> LoadedConfig | None:
@@ -440,6 +460,7 @@ def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
                         f"{loaded.path}: {len(new)} feed{'s' if len(new) != 1 else ''} added; "
                         f"configuration OK ({len(check.config.feeds)} feeds)"
                     )
+                    print(pickup_note(loaded))
         elif not args.json:
             sys.stdout.write(entries)
     if args.json:
