@@ -12,13 +12,16 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
+from aggregator import PROJECT_URL, __version__, config
 from aggregator.alerts import Channel
 from aggregator.alerts.email import EmailChannel, EmailSettings
 from aggregator.alerts.retry import RetrySettings
@@ -26,12 +29,15 @@ from aggregator.alerts.rules import AlertRuleSpec, QuietHours
 from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
 from aggregator.config import (
     AlertRuleConfig,
+    ChannelConfig,
     EmailChannelConfig,
+    FeedConfig,
     LoadedConfig,
     WebhookChannelConfig,
-    user_agent,
+    items_of,
 )
-from aggregator.errors import AggregatorError, StorageError
+from aggregator.errors import AggregatorError, ConfigError, QueryError, StorageError
+from aggregator.models import FetchSettings, RequestAuth, header_problems, origin_of
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import PipelineSettings, Poller, PollSummary
 from aggregator.poll.schedule import PollPolicy
@@ -45,6 +51,148 @@ from aggregator.store.migrate import upgrade
 from aggregator.workers import cpu_executor
 
 log = logging.getLogger(__name__)
+
+# Request headers a feed may not set: the fetcher owns the connection, the body
+# encoding (it decompresses under its own cap) and the validators (kept per URL).
+FEED_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "accept-encoding",
+        "if-none-match",
+        "if-modified-since",
+        "proxy-authorization",
+    }
+)
+
+
+def load_config(
+    path: str | Path | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    text: str | None = None,
+) -> LoadedConfig:
+    """The configuration, checked by the file's own rules and by every stage's
+    (``stage_problems``); ConfigError with every problem at once."""
+    return config.load_config(path, checks=stage_problems, env=env, text=text)
+
+
+def config_from_data(
+    raw: Any, *, env: Mapping[str, str] | None = None, path: Path | None = None
+) -> LoadedConfig:
+    """``load_config`` for a configuration already read as data (``config.read_yaml``)."""
+    return config.config_from_data(raw, checks=stage_problems, env=env, path=path)
+
+
+def stage_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Whether every stage accepts its settings: topic and filter queries parse, alert
+    rules and channels build, feed headers are ones the fetcher can send.
+
+    Entry by entry on the raw data (each entry validated alone), so the problems come
+    out with their paths beside the file's other problems, and `config check` refuses
+    what the daemon would refuse only after migrating."""
+    problems: list[str] = []
+    for i, topic in enumerate(items_of(raw, "topics")):
+        if isinstance(topic, dict) and isinstance(topic.get("query"), str):
+            if not topic["query"].strip():
+                continue  # reported by the structural check
+            problems.extend(f"topics[{i}].query: {p}" for p in _query_problems(topic["query"]))
+    for i, feed in enumerate(items_of(raw, "feeds")):
+        if not isinstance(feed, dict):
+            continue
+        for key in ("include", "exclude"):
+            if isinstance(feed.get(key), str):
+                problems.extend(f"feeds[{i}].{key}: {p}" for p in _query_problems(feed[key]))
+        headers = feed.get("headers")
+        if isinstance(headers, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):  # otherwise the structural check reports their types
+            found = header_problems(headers, FEED_RESERVED_HEADERS, "the fetcher")
+            if found:
+                problems.append(f"feeds[{i}].headers: {'; '.join(found)}")
+    for i, item in enumerate(items_of(raw, "alerts")):
+        try:
+            rule = AlertRuleConfig.model_validate(item)
+        except ValidationError:
+            continue  # reported by the structural check
+        problems.extend(f"alerts[{i}].{p}" for p in _rule_problems(rule))
+    adapter: TypeAdapter[EmailChannelConfig | WebhookChannelConfig] = TypeAdapter(ChannelConfig)
+    for i, item in enumerate(items_of(raw, "channels")):
+        try:
+            channel_settings(adapter.validate_python(item))
+        except ValidationError:
+            continue  # reported by the structural check
+        except ConfigError as err:
+            problems.extend(f"channels[{i}].{p}" for p in err.problems)
+    return problems
+
+
+def _query_problems(text: str) -> list[str]:
+    try:
+        parse_query(text)
+    except QueryError as exc:
+        return [str(exc)]
+    return []
+
+
+def _rule_problems(rule: AlertRuleConfig) -> list[str]:
+    """A rule's problems as ``field: message``, its quiet hours' among them (the rest
+    are still checked when those do not parse)."""
+    problems: list[str] = []
+    quiet = None
+    if rule.quiet_hours is not None:
+        try:
+            quiet = QuietHours.parse(rule.quiet_hours)
+        except ValueError as exc:
+            problems.append(f"quiet_hours: {exc}")
+    try:
+        _rule_spec(rule, quiet)
+    except ConfigError as err:
+        for problem in err.problems:
+            field, _, message = problem.partition(": ")
+            if field == "digest_cron":  # the file calls the rule's cron `schedule`
+                field = "schedule"
+            problems.append(f"{field}: {message}")
+    return problems
+
+
+def user_agent(contact: str | None = None) -> str:
+    """A stable, descriptive User-Agent: product, version, project URL (+ contact)."""
+    extra = f"; {contact}" if contact else ""
+    return f"aggregator/{__version__} (+{PROJECT_URL}{extra})"
+
+
+def fetch_settings(loaded: LoadedConfig) -> FetchSettings:
+    p = loaded.config.settings.poll
+    return FetchSettings(
+        user_agent=user_agent(loaded.config.settings.contact),
+        connect_timeout=p.connect_timeout,
+        read_timeout=p.read_timeout,
+        total_timeout=p.total_timeout,
+        max_body_bytes=p.max_body,
+        max_redirects=p.max_redirects,
+        allow_private_networks=p.allow_private_networks,
+        max_connections=p.concurrency,
+        per_host_connections=p.per_host_connections,
+        per_host_min_gap=p.per_host_min_gap,
+    )
+
+
+def request_auth(feed: FeedConfig) -> RequestAuth | None:
+    """What the fetcher sends with this feed's requests (None when nothing)."""
+    if feed.username is None and not feed.headers:
+        return None
+    return RequestAuth(
+        origin=origin_of(feed.url),
+        headers=tuple(feed.headers.items()),
+        username=feed.username,
+        password=feed.password,
+    )
 
 
 def make_owner() -> str:
@@ -67,7 +215,7 @@ def feed_specs(loaded: LoadedConfig) -> list[FeedSpec]:
 
 def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
     p = loaded.config.settings.poll
-    auth = {f.name: a for f in loaded.config.feeds if (a := f.request_auth()) is not None}
+    auth = {f.name: a for f in loaded.config.feeds if (a := request_auth(f)) is not None}
     retention = loaded.config.settings.retention
     return PipelineSettings(
         owner=owner,
@@ -126,6 +274,13 @@ def topics(loaded: LoadedConfig) -> dict[str, Query]:
 
 
 def rule_spec(rule: AlertRuleConfig) -> AlertRuleSpec:
+    """The alert stage's rule; ConfigError (or ValueError for the quiet hours) when it
+    refuses it, which the configuration check has already reported."""
+    quiet = QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None
+    return _rule_spec(rule, quiet)
+
+
+def _rule_spec(rule: AlertRuleConfig, quiet: QuietHours | None) -> AlertRuleSpec:
     return AlertRuleSpec(
         name=rule.name,
         topic=rule.topic,
@@ -135,7 +290,7 @@ def rule_spec(rule: AlertRuleConfig) -> AlertRuleSpec:
         digest_cron=rule.schedule,
         timezone=rule.timezone,
         throttle=timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
-        quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
+        quiet_hours=quiet,
         max_per_hour=rule.max_per_hour,
     )
 
@@ -232,7 +387,7 @@ async def poll_once(
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []
     try:
-        async with Fetcher(loaded.config.fetch_settings()) as fetcher:
+        async with Fetcher(fetch_settings(loaded)) as fetcher:
             settings = pipeline_settings(loaded, make_owner())
             poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
             claimed = await poller.claim(

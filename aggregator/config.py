@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,9 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from aggregator import PROJECT_URL, __version__
 from aggregator.errors import ConfigError
-from aggregator.models import FetchSettings, RequestAuth, header_problems, origin_of
 
 DEFAULT_DATABASE_URL = "sqlite:///data/aggregator.db"
 DATABASE_URL_ENV = "AGGREGATOR_DATABASE_URL"
@@ -188,25 +186,6 @@ class HttpSettings(_Frozen):
     title: str = "News monitor"
 
 
-# Request headers a feed may not set: the fetcher owns the connection, the body
-# encoding (it decompresses under its own cap) and the validators (kept per URL).
-_FEED_RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "content-length",
-        "transfer-encoding",
-        "te",
-        "upgrade",
-        "accept-encoding",
-        "if-none-match",
-        "if-modified-since",
-        "proxy-authorization",
-    }
-)
-
-
 class FeedConfig(_Frozen):
     name: Name
     url: FeedUrl
@@ -234,14 +213,6 @@ class FeedConfig(_Frozen):
             raise ValueError("must be non-empty, without ':' or control characters")
         return v
 
-    @field_validator("headers")
-    @classmethod
-    def _check_headers(cls, v: dict[str, str]) -> dict[str, str]:
-        problems = header_problems(v, _FEED_RESERVED_HEADERS, "the fetcher")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return v
-
     @model_validator(mode="after")
     def _check_auth(self) -> FeedConfig:
         if self.password is not None and self.username is None:
@@ -251,17 +222,6 @@ class FeedConfig(_Frozen):
         ):
             raise ValueError("username and an Authorization header: choose one")
         return self
-
-    def request_auth(self) -> RequestAuth | None:
-        """What the fetcher sends with this feed's requests (None when nothing)."""
-        if self.username is None and not self.headers:
-            return None
-        return RequestAuth(
-            origin=origin_of(self.url),
-            headers=tuple(self.headers.items()),
-            username=self.username,
-            password=self.password,
-        )
 
 
 def _has_controls(value: str) -> bool:
@@ -413,27 +373,6 @@ class Config(_Frozen):
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)
 
-    def fetch_settings(self) -> FetchSettings:
-        p = self.settings.poll
-        return FetchSettings(
-            user_agent=user_agent(self.settings.contact),
-            connect_timeout=p.connect_timeout,
-            read_timeout=p.read_timeout,
-            total_timeout=p.total_timeout,
-            max_body_bytes=p.max_body,
-            max_redirects=p.max_redirects,
-            allow_private_networks=p.allow_private_networks,
-            max_connections=p.concurrency,
-            per_host_connections=p.per_host_connections,
-            per_host_min_gap=p.per_host_min_gap,
-        )
-
-
-def user_agent(contact: str | None = None) -> str:
-    """A stable, descriptive User-Agent: product, version, project URL (+ contact)."""
-    extra = f"; {contact}" if contact else ""
-    return f"aggregator/{__version__} (+{PROJECT_URL}{extra})"
-
 
 @dataclass(frozen=True, slots=True)
 class LoadedConfig:
@@ -491,7 +430,7 @@ def _too_many_values(node: Any) -> bool:
     return False
 
 
-def _items(raw: Mapping[str, Any], section: str) -> list[Any]:
+def items_of(raw: Mapping[str, Any], section: str) -> list[Any]:
     """A section's entries, or none when it is not a list (the structural check reports
     ``feeds: Input should be a valid tuple``; the cross-checks must not crash on it)."""
     items = raw.get(section)
@@ -521,20 +460,20 @@ def _cross_checks(raw: Mapping[str, Any], problems: list[str]) -> None:
                 seen[name] = i
         names[section] = seen
     urls: dict[str, int] = {}
-    for i, item in enumerate(_items(raw, "feeds")):
+    for i, item in enumerate(items_of(raw, "feeds")):
         if isinstance(item, dict) and isinstance(item.get("url"), str):
             url = item["url"].strip()
             if url in urls:
                 problems.append(f"feeds[{i}].url: same URL as feeds[{urls[url]}]")
             else:
                 urls[url] = i
-    for i, rule in enumerate(_items(raw, "alerts")):
+    for i, rule in enumerate(items_of(raw, "alerts")):
         if not isinstance(rule, dict):
             continue
         topic = rule.get("topic")
         if isinstance(topic, str) and topic not in names.get("topics", {}):
             problems.append(f"alerts[{i}].topic: unknown topic {topic!r}")
-        for j, ch in enumerate(_items(rule, "channels")):
+        for j, ch in enumerate(items_of(rule, "channels")):
             if isinstance(ch, str) and ch not in names.get("channels", {}):
                 problems.append(f"alerts[{i}].channels[{j}]: unknown channel {ch!r}")
 
@@ -575,13 +514,24 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# A check the stages run on the substituted data, entry by entry, returning problems as
+# "path: message". The stages own these rules (the query language, an alert rule, a
+# channel's settings); ``aggregator.compose`` hands them in, so this module needs none
+# of the stages and sits at the bottom of the import graph.
+StageChecks = Callable[[Mapping[str, Any]], list[str]]
+
+
 def load_config(
     path: str | Path | None,
     *,
+    checks: StageChecks,
     env: Mapping[str, str] | None = None,
     text: str | None = None,
 ) -> LoadedConfig:
-    """Read, substitute and validate a configuration; raise ConfigError with every problem."""
+    """Read, substitute and validate a configuration; raise ConfigError with every problem.
+
+    ``checks`` has no default so that nothing loads a file the stages have not checked:
+    the product calls ``aggregator.compose.load_config``, which passes them."""
     source = Path(path) if path is not None else None
     if text is None:
         if source is None:
@@ -592,7 +542,7 @@ def load_config(
             raise ConfigError([f"{source}: cannot read: {exc.strerror or exc}"]) from exc
         except UnicodeDecodeError as exc:
             raise ConfigError([f"{source}: not UTF-8 text: {exc.reason}"]) from exc
-    return config_from_data(read_yaml(text), env=env, path=source)
+    return config_from_data(read_yaml(text), checks=checks, env=env, path=source)
 
 
 def read_yaml(text: str) -> Any:
@@ -616,7 +566,11 @@ def read_yaml(text: str) -> Any:
 
 
 def config_from_data(
-    raw: Any, *, env: Mapping[str, str] | None = None, path: Path | None = None
+    raw: Any,
+    *,
+    checks: StageChecks,
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
 ) -> LoadedConfig:
     """Substitute and validate a configuration already read as data (``read_yaml``)."""
     env = os.environ if env is None else env
@@ -635,8 +589,9 @@ def config_from_data(
     problems: list[str] = []
     raw = _substitute_env(raw, env, "", problems)
     _cross_checks(raw, problems)
-    problems.extend(_item_checks(raw))
-    problems.extend(_channel_problems(raw))
+    # Run on the raw data, so their problems come out even when another part of the
+    # file fails the structural check below.
+    problems.extend(checks(raw))
     config: Config | None = None
     try:
         config = Config.model_validate(raw)
@@ -698,27 +653,6 @@ def _semantic_checks(config: Config) -> list[str]:
     return problems
 
 
-def _channel_problems(raw: Mapping[str, Any]) -> list[str]:
-    """What each channel's own settings refuse (a webhook secret that is not base64,
-    a username without a password …): otherwise `config check` would pass a file the
-    daemon then refuses, after migrating, without saying which channel. Item by item,
-    like the rule checks, so they come out beside the file's other problems."""
-    from pydantic import TypeAdapter
-
-    from aggregator.compose import channel_settings  # late: compose imports this module
-
-    adapter: TypeAdapter[EmailChannelConfig | WebhookChannelConfig] = TypeAdapter(ChannelConfig)
-    problems: list[str] = []
-    for i, item in enumerate(_items(raw, "channels")):
-        try:
-            channel_settings(adapter.validate_python(item))
-        except ValidationError:
-            continue  # reported by the structural check
-        except ConfigError as err:
-            problems.extend(f"channels[{i}].{p}" for p in err.problems)
-    return problems
-
-
 def _database_url_problem(url: str, where: str) -> str | None:
     """Why ``url`` cannot be the database, or None: caught here rather than as a
     traceback from the first command that opens it."""
@@ -732,68 +666,3 @@ def _database_url_problem(url: str, where: str) -> str | None:
     if backend not in ("sqlite", "postgresql"):
         return f"{where}: unsupported database {backend!r}: use SQLite or PostgreSQL"
     return None
-
-
-def _item_checks(raw: Mapping[str, Any]) -> list[str]:
-    """Query and rule checks, item by item on the raw data, so they are reported even
-    when another part of the file is invalid."""
-    # Late imports: the query language and the rule checks belong to their stages;
-    # the configuration borrows their validation to report problems with paths.
-    from aggregator.alerts.rules import AlertRuleSpec, QuietHours, rule_problems
-    from aggregator.errors import QueryError
-    from aggregator.query import parse_query
-
-    problems = []
-    for i, topic in enumerate(_items(raw, "topics")):
-        if isinstance(topic, dict) and isinstance(topic.get("query"), str):
-            if not topic["query"].strip():
-                continue  # reported by the structural check
-            try:
-                parse_query(topic["query"])
-            except QueryError as exc:
-                problems.append(f"topics[{i}].query: {exc}")
-    for i, feed in enumerate(_items(raw, "feeds")):
-        if not isinstance(feed, dict):
-            continue
-        for key in ("include", "exclude"):
-            if isinstance(feed.get(key), str):
-                try:
-                    parse_query(feed[key])
-                except QueryError as exc:
-                    problems.append(f"feeds[{i}].{key}: {exc}")
-    for i, item in enumerate(_items(raw, "alerts")):
-        try:
-            rule = AlertRuleConfig.model_validate(item)
-        except ValidationError:
-            continue  # reported by the structural check
-        quiet = None
-        if rule.quiet_hours is not None:
-            try:
-                quiet = QuietHours.parse(rule.quiet_hours)
-            except ValueError as exc:
-                problems.append(f"alerts[{i}].quiet_hours: {exc}")
-        spec = AlertRuleSpec.__new__(AlertRuleSpec)
-        for key, value in _rule_fields(rule, quiet).items():
-            object.__setattr__(spec, key, value)
-        for problem in rule_problems(spec):
-            field, _, message = problem.partition(": ")
-            field = {"digest_cron": "schedule"}.get(field, field)
-            problems.append(f"alerts[{i}].{field}: {message}")
-    return problems
-
-
-def _rule_fields(rule: AlertRuleConfig, quiet: Any) -> dict[str, Any]:
-    from datetime import timedelta
-
-    return {
-        "name": rule.name,
-        "topic": rule.topic,
-        "trigger": rule.trigger,
-        "channels": tuple(rule.channels),
-        "min_sources": rule.min_sources,
-        "digest_cron": rule.schedule,
-        "timezone": rule.timezone,
-        "throttle": timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
-        "quiet_hours": quiet,
-        "max_per_hour": rule.max_per_hour,
-    }

@@ -105,7 +105,7 @@ class Daemon:
                 writer=writer,
                 on_outcome=self.metrics.alert_done if self.metrics else None,
             )
-            async with Fetcher(self.loaded.config.fetch_settings()) as fetcher:
+            async with Fetcher(compose.fetch_settings(self.loaded)) as fetcher:
                 self.poller = Poller(
                     store,
                     fetcher,

@@ -5,13 +5,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.config import (
-    DEFAULT_DATABASE_URL,
-    load_config,
-    parse_duration,
-    parse_size,
-    user_agent,
-)
+from aggregator.compose import load_config, user_agent
+from aggregator.config import DEFAULT_DATABASE_URL, parse_duration, parse_size
 from aggregator.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.daemon import Daemon
 from aggregator.store.schema import metadata, polls
 from tests.support.httpserver import LocalServer, Response

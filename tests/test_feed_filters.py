@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aggregator.compose import feed_filters, pipeline_settings
-from aggregator.config import load_config
+from aggregator.compose import feed_filters, load_config, pipeline_settings
 from aggregator.errors import ConfigError
 from aggregator.poll.poller import PipelineSettings, admit
 from aggregator.process.match import EntryFilter

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import pytest
 
-from aggregator.config import user_agent
+from aggregator.compose import user_agent
 from aggregator.errors import FetchError, NetworkError
 from aggregator.models import FetchRequest, FetchSettings
 from aggregator.poll.fetch import Fetcher, parse_retry_after

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.errors import ConfigError
 
 HOOK = (

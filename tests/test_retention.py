@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import event, func, insert, inspect, select, text, update
 
 from aggregator import compose
-from aggregator.compose import pipeline_settings
-from aggregator.config import load_config
+from aggregator.compose import load_config, pipeline_settings
 from aggregator.daemon import Daemon
 from aggregator.errors import ConfigError, StorageError
 from aggregator.poll.poller import PipelineSettings

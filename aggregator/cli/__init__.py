@@ -20,7 +20,7 @@ from aggregator import __version__
 from aggregator.cli.archive import cmd_cluster_show, cmd_clusters, cmd_export, cmd_feeds, cmd_search
 from aggregator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_problems
 from aggregator.cli.ops import cmd_alerts, cmd_db, cmd_feeds_add, cmd_opml, cmd_poll, cmd_run
-from aggregator.config import LoadedConfig, load_config
+from aggregator.config import LoadedConfig
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 
 CONFIG_ENV = "AGGREGATOR_CONFIG"
@@ -206,7 +206,14 @@ def _setup_logging(verbose: bool, level: str = "INFO") -> None:
 
 
 def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
-    return load_config(path or args.config or _default_config())
+    return _load_config(path or args.config or _default_config())
+
+
+def _load_config(path: str) -> LoadedConfig:
+    # Late: the stages' checks bring the stages in, which `--help` does not need.
+    from aggregator.compose import load_config
+
+    return load_config(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     path = args.file or args.config or _default_config()
     try:
-        loaded = load_config(path)
+        loaded = _load_config(path)
     except ConfigError as err:
         print_problems(err, path)
         return EXIT_USAGE
