@@ -18,7 +18,6 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,7 @@ def _run(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtualenv holding the built wheel; its bin/ directory."""
     tmp = tmp_path_factory.mktemp("installed")
     # Build from a copy: setuptools writes build/ and *.egg-info beside the sources.
@@ -70,7 +69,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     # own .pth files (the editable install's finder among them) are not processed.
     (site,) = (venv / "lib").glob("python*/site-packages")
     (site / "test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    yield venv / "bin"
+    return venv / "bin"
 
 
 def _env() -> dict[str, str]:
