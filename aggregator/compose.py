@@ -44,8 +44,7 @@ from aggregator.poll.schedule import PollPolicy
 from aggregator.process.clustering import ClusterSettings
 from aggregator.process.consumer import Consumer, ConsumerSettings
 from aggregator.process.dedup import DedupSettings
-from aggregator.process.match import EntryFilter
-from aggregator.query import Query, parse_query
+from aggregator.query import EntryFilter, Query, parse_query
 from aggregator.store import ConsumerLock, FeedSpec, FeedState, PruneCounts, Store
 from aggregator.store.migrate import upgrade
 from aggregator.workers import cpu_executor

@@ -11,6 +11,7 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -192,6 +193,27 @@ class Article:
     content_hash: str  # hex digest of the normalized title + text
     fingerprint: int = 0  # reserved: a signed 64-bit fingerprint; 0 (none) for now
     fulltext: str | None = None  # extracted page text, when fetched
+
+
+# Identities longer than this are hashed: they are a column of String(512), and a
+# GUID has no length limit.
+_IDENTITY_MAX = 500
+
+
+def article_identity(article: Article) -> str:
+    """guid, else link, else content hash: what makes an entry the same on the next poll.
+
+    The poller checks it before storing and the store keys articles by it, so it lives
+    with the record both halves share."""
+    if article.guid:
+        key = "g:" + article.guid
+    elif article.url:
+        key = "l:" + article.url
+    else:
+        key = "h:" + article.content_hash
+    if len(key) > _IDENTITY_MAX:
+        key = key[:2] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
 
 
 @dataclass(frozen=True, slots=True)

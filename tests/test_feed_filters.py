@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from aggregator.compose import feed_filters, load_config, pipeline_settings
 from aggregator.errors import ConfigError
+from aggregator.models import article_identity
 from aggregator.poll.poller import PipelineSettings, admit
-from aggregator.process.match import EntryFilter
-from aggregator.query import parse_query
-from aggregator.store import FeedSpec, Store, article_identity
+from aggregator.query import EntryFilter, parse_query
+from aggregator.store import FeedSpec, Store
 from aggregator.store.schema import articles
 from tests.factories import article
 from tests.support.httpserver import LocalServer, Response

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.models import Article, DedupDecision
-from aggregator.poll.normalize import shingle_hashes, words
+from aggregator.text import shingle_hashes, words
 
 __all__ = [
     "DedupIndex",

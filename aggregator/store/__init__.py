@@ -7,7 +7,6 @@ failure leaves as ``StorageError`` (a test checks each public method).
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
-from aggregator.models import Article
+from aggregator.models import Article, article_identity
 from aggregator.store.events import (
     ArticleOutcome,
     ClusterArticle,
@@ -77,8 +76,6 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
-
-_IDENTITY_MAX = 500
 
 
 def _translate(name: str, exc: SQLAlchemyError) -> StorageError:
@@ -145,19 +142,6 @@ def create_db_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-def article_identity(article: Article) -> str:
-    """guid, else link, else content hash: what makes an entry the same on the next poll."""
-    if article.guid:
-        key = "g:" + article.guid
-    elif article.url:
-        key = "l:" + article.url
-    else:
-        key = "h:" + article.content_hash
-    if len(key) > _IDENTITY_MAX:
-        key = key[:2] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return key
 
 
 def _feed_state(row: Any) -> FeedState:

@@ -32,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
-from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
 from aggregator.store.events import json_terms
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
@@ -41,9 +40,12 @@ from aggregator.store.search import (
     SUMMARY_COLUMNS,
     Cursor,
     Order,
+    SearchFilters,
+    SearchPlan,
     fts_hits,
     fts_top_statement,
     narrowed_statement,
+    search_plan,
 )
 from aggregator.store.views import (
     AlertInfo,
@@ -108,8 +110,7 @@ class Archive:
 
     def plan(self, query_text: str) -> SearchPlan:
         """Parse and translate ``query_text`` for this engine (QueryError if it can't)."""
-        query = parse_query(query_text)
-        return fts5_plan(query) if self.sqlite else tsquery_plan(query)
+        return search_plan(query_text, sqlite=self.sqlite)
 
     def search(
         self,
