@@ -1,9 +1,11 @@
-"""Frozen data passed between pipeline stages.
+"""Frozen records passed between the stages, and the identity both halves share.
 
-fetch → ``FetchResult`` → parse → ``ParsedFeed`` (of ``ParsedEntry``) → normalize →
-``Article`` → dedup → ``DedupDecision`` → cluster → ``ClusterDecision`` → match →
-``Match`` → alerts. Every stage is a function of these values and of state handed in,
-so each decision can be tested without I/O.
+The poll half: fetch → ``FetchResult`` → parse → ``ParsedFeed`` (of ``ParsedEntry``)
+→ normalize → ``Article`` → stored by the poller (``article_identity`` keys it per
+feed). The process half reads stored articles back: dedup → ``DedupDecision`` →
+cluster → ``ClusterDecision`` → match → ``Match`` → outbox rows for the alerts. Every
+stage is a function of these values and of state handed in, so each decision can be
+tested without I/O; the database between the halves is ``aggregator.store``.
 
 All datetimes are timezone-aware UTC.
 """

@@ -8,11 +8,10 @@ leave as ``StorageError``; a query the full-text engine cannot run leaves as
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
+from aggregator.store.engine import first_line, storage_errors
 from aggregator.store.events import json_terms
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
@@ -66,37 +66,16 @@ from aggregator.store.views import (
     hourly,
 )
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 MAX_LIMIT = 200
 
 
 # -- helpers -----------------------------------------------------------------------
 
 
-def _storage_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Translate SQLAlchemy's errors into ours, once, at the edge."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"{fn.__name__}: {_first_line(exc)}") from exc
-
-    return wrapper
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    detail = str(orig) if orig is not None else str(exc)
-    return (detail.splitlines() or [type(exc).__name__])[0]
-
-
 # -- the archive ---------------------------------------------------------------------
 
 
+@storage_errors
 class Archive:
     """Read-only queries over the store's tables (the daemon's Store owns writes)."""
 
@@ -157,10 +136,10 @@ class Archive:
                         rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
         except DBAPIError as exc:
             if plan is not None and self._is_query_error(exc):
-                raise QueryError(query_text or "", _first_line(exc)) from exc
-            raise StorageError(f"search: {_first_line(exc)}") from exc
+                raise QueryError(query_text or "", first_line(exc)) from exc
+            raise StorageError(f"search: {first_line(exc)}") from exc
         except SQLAlchemyError as exc:
-            raise StorageError(f"search: {_first_line(exc)}") from exc
+            raise StorageError(f"search: {first_line(exc)}") from exc
         items = tuple(
             article_summary(r, float(score) if ranked else None) for r, score in rows[:limit]
         )
@@ -346,11 +325,10 @@ class Archive:
                 for row in result:
                     yield dict(row._mapping)
         except SQLAlchemyError as exc:
-            raise StorageError(f"export: {_first_line(exc)}") from exc
+            raise StorageError(f"export: {first_line(exc)}") from exc
 
     # -- articles and events -----------------------------------------------------
 
-    @_storage_errors
     def article(self, article_id: int) -> ArticleDetail | None:
         stmt = (
             select(
@@ -385,7 +363,6 @@ class Archive:
             duplicate_of=r.duplicate_of,
         )
 
-    @_storage_errors
     def events(
         self,
         *,
@@ -432,7 +409,6 @@ class Archive:
                     times[cid].append(published)
         return [event_summary(r, hourly(times[r.id], r.first_seen)) for r in rows]
 
-    @_storage_errors
     def event(self, cluster_id: int) -> EventDetail | None:
         """An event with its articles grouped by outlet; a merged id resolves to its heir."""
         with self.engine.connect() as conn:
@@ -467,7 +443,6 @@ class Archive:
 
     # -- topics --------------------------------------------------------------------
 
-    @_storage_errors
     def topics(self, configured: Sequence[str] = ()) -> list[TopicSummary]:
         """Every topic with matches, plus the configured ones that have none yet."""
         stmt = select(
@@ -483,7 +458,6 @@ class Archive:
             found.setdefault(name, TopicSummary(name, 0, 0, None))
         return sorted(found.values(), key=lambda t: t.name)
 
-    @_storage_errors
     def topic_matches(self, topic: str, limit: int = 20) -> list[TopicMatch]:
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = (
@@ -505,7 +479,6 @@ class Archive:
 
     # -- feeds and alerts --------------------------------------------------------
 
-    @_storage_errors
     def feeds(self, *, polls_per_feed: int = 0, name: str | None = None) -> list[FeedInfo]:
         """Feeds with their health; with ``polls_per_feed`` > 0 their latest polls."""
         counts = (
@@ -584,7 +557,6 @@ class Archive:
                 )
         return out
 
-    @_storage_errors
     def alerts(
         self, *, status: str | None = None, alert_id: str | None = None, limit: int = 50
     ) -> list[AlertInfo]:
@@ -600,19 +572,16 @@ class Archive:
 
     # -- health and metrics ----------------------------------------------------------
 
-    @_storage_errors
     def ping(self) -> None:
         """Raise StorageError unless the database answers."""
         with self.engine.connect() as conn:
             conn.execute(select(1))
 
-    @_storage_errors
     def feed_state_counts(self) -> dict[str, int]:
         stmt = select(feeds.c.state, func.count()).group_by(feeds.c.state)
         with self.engine.connect() as conn:
             return {str(r.state): int(r[1]) for r in conn.execute(stmt)}
 
-    @_storage_errors
     def outbox_depth(self) -> int:
         """Alerts waiting to be delivered."""
         stmt = select(func.count()).select_from(alerts).where(alerts.c.status == "pending")

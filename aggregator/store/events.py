@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aggregator.models import Article
+from aggregator.store.engine import storage_errors
 from aggregator.store.retention import high_water
 from aggregator.store.schema import (
     alerts,
@@ -129,6 +130,7 @@ def row_to_article(r: Any) -> Article:
 _ARTICLE_COLUMNS = [c for c in articles.c if c.name not in ("identity",)]
 
 
+@storage_errors
 class EventStatements:
     engine: Engine
 
