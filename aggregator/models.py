@@ -228,6 +228,30 @@ class DedupDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class HourCount:
+    hour: datetime  # start of the hour, UTC
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event: the reports of one real-world story, clustered. One record for every
+    stage that handles one: the clusterer describes the events it holds with it, the
+    consumer stores and alerts with it, the archive reads it back (with its timeline)."""
+
+    id: int
+    headline: str
+    first_seen: datetime
+    last_updated: datetime
+    article_count: int
+    outlet_count: int
+    top_terms: tuple[str, ...]
+    status: str  # "active" (still takes articles), "dormant" (silent too long), "merged"
+    merged_into: int | None = None
+    timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report (archive)
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterDecision:
     cluster_id: int
     is_new: bool

@@ -25,13 +25,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import ConfigError, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
+from aggregator.models import Event
 from aggregator.store.archive import Archive
 from aggregator.store.views import (
     AlertInfo,
     ArticleDetail,
     ArticleSummary,
     EventDetail,
-    EventSummary,
     FeedInfo,
     Filters,
     SearchPage,
@@ -91,7 +91,7 @@ class Problem(BaseModel):
 class TopicView(BaseModel):
     name: str
     matches: list[TopicMatch]
-    events: list[EventSummary]
+    events: list[Event]
 
 
 CSP = (
@@ -250,7 +250,7 @@ def create_app(
         topic: str | None = None,
         before: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    ) -> list[EventSummary]:
+    ) -> list[Event]:
         return archive.events(topic=topic, before=_utc(before, "before"), limit=limit)
 
     @api.get("/events/{event_id}", responses={404: {"model": Problem}})

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aggregator.api.safety import safe_url
-from aggregator.store.views import ArticleSummary, EventSummary
+from aggregator.models import Event
+from aggregator.store.views import ArticleSummary
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
@@ -75,7 +76,7 @@ def render_feed(
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
-def event_entries(base: str, events: Sequence[EventSummary]) -> list[Entry]:
+def event_entries(base: str, events: Sequence[Event]) -> list[Entry]:
     """One entry per event; ``updated`` moves when the event grows, so readers refresh it."""
     return [
         Entry(

@@ -24,8 +24,9 @@ from markupsafe import Markup
 from aggregator.api import atom
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import QueryError
+from aggregator.models import HourCount
 from aggregator.store.archive import Archive
-from aggregator.store.views import Filters, HourCount, SearchPage
+from aggregator.store.views import Filters, SearchPage
 
 HERE = Path(__file__).parent
 MAX_ID = 2**63 - 1

@@ -32,7 +32,6 @@ from aggregator.store.engine import create_db_engine, storage_errors
 from aggregator.store.events import (
     ArticleOutcome,
     ClusterArticle,
-    ClusterRow,
     EventStatements,
     MatchRow,
     OutboxRow,
@@ -52,7 +51,6 @@ from aggregator.store.schema import articles, feeds, forgotten_entries, metadata
 __all__ = [
     "ArticleOutcome",
     "ClusterArticle",
-    "ClusterRow",
     "ConsumerLock",
     "FeedSpec",
     "FeedState",

@@ -31,8 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
+from aggregator.models import Event
 from aggregator.store.engine import first_line, storage_errors
-from aggregator.store.events import json_terms
+from aggregator.store.events import event_from_row, json_terms
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches, polls
 from aggregator.store.search import (
@@ -52,7 +53,6 @@ from aggregator.store.views import (
     ArticleDetail,
     ArticleSummary,
     EventDetail,
-    EventSummary,
     FeedInfo,
     Filters,
     OutletGroup,
@@ -62,7 +62,6 @@ from aggregator.store.views import (
     TopicSummary,
     alert_from_row,
     article_summary,
-    event_summary,
     hourly,
 )
 
@@ -370,7 +369,7 @@ class Archive:
         before: datetime | None = None,
         limit: int = 50,
         with_timelines: bool = True,
-    ) -> list[EventSummary]:
+    ) -> list[Event]:
         """Events (clusters) newest first by first report; of one topic if given.
 
         Merged clusters are left out: their articles count in the cluster that
@@ -407,7 +406,7 @@ class Archive:
                     )
                 ):
                     times[cid].append(published)
-        return [event_summary(r, hourly(times[r.id], r.first_seen)) for r in rows]
+        return [event_from_row(r, hourly(times[r.id], r.first_seen)) for r in rows]
 
     def event(self, cluster_id: int) -> EventDetail | None:
         """An event with its articles grouped by outlet; a merged id resolves to its heir."""
@@ -439,7 +438,7 @@ class Archive:
             OutletGroup(name, titles[name], tuple(arts)) for name, arts in groups.items()
         )
         timeline = hourly([m.published for m in members], row.first_seen)
-        return EventDetail(event_summary(row, timeline), outlets, absorbed)
+        return EventDetail(event_from_row(row, timeline), outlets, absorbed)
 
     # -- topics --------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Literal, TypeVar
 
-from aggregator.store.events import ClusterRow, cluster_from_row
+from aggregator.models import Event, HourCount
 
 # An event's timeline stops after this many hours: a sparkline, not a history.
 TIMELINE_HOURS = 72
@@ -73,19 +73,6 @@ class ArticleDetail:
 
 
 @dataclass(frozen=True, slots=True)
-class HourCount:
-    hour: datetime  # start of the hour, UTC
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class EventSummary(ClusterRow):
-    """A cluster as the archive shows it: its row, and its articles per hour."""
-
-    timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report
-
-
-@dataclass(frozen=True, slots=True)
 class OutletGroup:
     feed: str
     feed_title: str | None
@@ -94,7 +81,7 @@ class OutletGroup:
 
 @dataclass(frozen=True, slots=True)
 class EventDetail:
-    event: EventSummary
+    event: Event
     outlets: tuple[OutletGroup, ...]  # the first to report first
     # Events merged into this one (directly or through another), oldest id first: a
     # report matched both and showed they were one event; their ids resolve here.
@@ -235,10 +222,6 @@ def article_summary(row: Any, score: float | None = None) -> ArticleSummary:
         cluster_id=row.cluster_id,
         score=score,
     )
-
-
-def event_summary(row: Any, timeline: tuple[HourCount, ...] = ()) -> EventSummary:
-    return cluster_from_row(row, EventSummary, timeline=timeline)
 
 
 EXPORT_FIELDS = (
