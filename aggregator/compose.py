@@ -8,6 +8,7 @@ The daemon (``aggregator.daemon``) and the CLI build their objects through this 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -16,7 +17,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -35,6 +36,7 @@ from aggregator.config import (
     LoadedConfig,
     WebhookChannelConfig,
     items_of,
+    parse_duration,
 )
 from aggregator.errors import AggregatorError, ConfigError, QueryError, StorageError
 from aggregator.models import FetchSettings, RequestAuth, header_problems, origin_of
@@ -50,6 +52,8 @@ from aggregator.store.migrate import upgrade
 from aggregator.workers import cpu_executor
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S")
 
 # Request headers a feed may not set: the fetcher owns the connection, the body
 # encoding (it decompresses under its own cap) and the validators (kept per URL).
@@ -120,6 +124,7 @@ def stage_problems(raw: Mapping[str, Any]) -> list[str]:
         except ValidationError:
             continue  # reported by the structural check
         problems.extend(f"alerts[{i}].{p}" for p in _rule_problems(rule))
+    problems.extend(_section_problems(raw))
     adapter: TypeAdapter[EmailChannelConfig | WebhookChannelConfig] = TypeAdapter(ChannelConfig)
     for i, item in enumerate(items_of(raw, "channels")):
         try:
@@ -129,6 +134,82 @@ def stage_problems(raw: Mapping[str, Any]) -> list[str]:
         except ConfigError as err:
             problems.extend(f"channels[{i}].{p}" for p in err.problems)
     return problems
+
+
+def _section_problems(raw: Mapping[str, Any]) -> list[str]:
+    """The clustering and dedup sections, checked by building the stages' settings;
+    article retention must outlive both windows (the originals copies point to, the
+    events still open in memory)."""
+    settings = raw.get("settings")
+    if not isinstance(settings, dict):
+        return []  # reported by the structural check
+    problems: list[str] = []
+    windows: dict[str, timedelta] = {}
+    window_of: dict[str, Callable[[Mapping[str, Any]], timedelta]] = {
+        "clustering": lambda given: stage_settings(ClusterSettings, "clustering", given).window,
+        "dedup": lambda given: stage_settings(DedupSettings, "dedup", given).window,
+    }
+    for section, window_from in window_of.items():
+        given = settings.get(section, {})
+        if not isinstance(given, dict):
+            continue  # reported by the structural check
+        try:
+            windows[section] = window_from(given)
+        except ConfigError as err:
+            problems.extend(err.problems)
+    retention = settings.get("retention")
+    if isinstance(retention, dict) and retention.get("articles") is not None:
+        try:
+            articles = timedelta(seconds=parse_duration(retention["articles"]))
+        except ValueError:
+            return problems  # reported by the structural check
+        for section, window in windows.items():
+            if articles < window:
+                problems.append(
+                    f"settings.retention.articles: shorter than settings.{section}.window"
+                )
+    return problems
+
+
+def stage_settings(cls: type[S], section: str, given: Mapping[str, Any]) -> S:
+    """A stage's settings dataclass from its section of the file: the keys are its
+    fields, durations are written as in the rest of the file, the rest keep the
+    stage's defaults. ConfigError, with ``settings.<section>.<key>`` paths, for an
+    unknown key, a value of the wrong type, or what the stage itself refuses."""
+    types = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in given.items():
+        where = f"settings.{section}.{key}"
+        if key not in names:
+            problems.append(f"{where}: unknown key")
+            continue
+        try:
+            values[key] = _setting(types[key], value)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return cls(**values)
+    except ConfigError as err:  # the stage's own limits, named "<section>.<key>: ..."
+        raise ConfigError([f"settings.{p}" for p in err.problems]) from err
+
+
+_KINDS = {float: "a number", int: "a whole number", bool: "true or false"}
+
+
+def _setting(kind: Any, value: Any) -> Any:
+    if kind is timedelta:
+        return timedelta(seconds=parse_duration(value))
+    if isinstance(value, bool) != (kind is bool):
+        pass  # YAML's true/false is no number, and a number no flag
+    elif kind is float and isinstance(value, int | float):
+        return float(value)
+    elif kind in (int, bool) and isinstance(value, kind):
+        return value
+    raise ValueError(f"expected {_KINDS.get(kind, kind)}, got {value!r}")
 
 
 def _query_problems(text: str) -> list[str]:
@@ -298,20 +379,12 @@ def alert_rules(loaded: LoadedConfig) -> list[AlertRuleSpec]:
     return [rule_spec(r) for r in loaded.config.alerts if r.enabled]
 
 
-def _given(model: Any, durations: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The keys the file sets (others keep the stage's defaults); durations → timedelta."""
-    out: dict[str, Any] = {}
-    for key, value in model.model_dump(exclude_none=True).items():
-        out[key] = timedelta(seconds=value) if key in durations else value
-    return out
-
-
 def consumer_settings(loaded: LoadedConfig) -> ConsumerSettings:
     """Raises ConfigError when the values contradict each other (e.g. window < silence)."""
     s = loaded.config.settings
     return ConsumerSettings(
-        cluster=ClusterSettings(**_given(s.clustering, ("max_silence", "window"))),
-        dedup=DedupSettings(**_given(s.dedup, ("window",))),
+        cluster=stage_settings(ClusterSettings, "clustering", s.clustering),
+        dedup=stage_settings(DedupSettings, "dedup", s.dedup),
     )
 
 

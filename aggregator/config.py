@@ -301,26 +301,11 @@ class AlertRuleConfig(_Frozen):
     enabled: bool = True
 
 
-class ClusteringSettings(_Frozen):
-    """Event clustering; defaults tuned on public data (benchmarks/cluster_quality.py).
-    Unset keys keep the clusterer's own defaults."""
-
-    threshold: float | None = Field(default=None, gt=0, lt=1)
-    singleton_threshold: float | None = Field(default=None, gt=0, lt=1)
-    merge_threshold: float | None = Field(default=None, gt=0, le=1)
-    max_silence: Duration | None = None
-    window: Duration | None = None
-    url_weight: float | None = Field(default=None, ge=0)
-    text_weight: float | None = Field(default=None, ge=0)
-    max_text_chars: int | None = Field(default=None, ge=0)
-
-
-class DedupConfig(_Frozen):
-    """Duplicate detection across outlets; unset keys keep the detector's defaults."""
-
-    window: Duration | None = None
-    min_containment: float | None = Field(default=None, gt=0, le=1)
-    shingle_size: int | None = Field(default=None, ge=2, le=10)
+# The clusterer's and the duplicate detector's sections are their own settings
+# (ClusterSettings, DedupSettings): the stages define the keys, their types, defaults
+# and limits, and compose checks a section against them (``stage_problems``), so each
+# is defined once. Here they are only a mapping.
+StageSection = dict[str, Any]
 
 
 class DeliverySettings(_Frozen):
@@ -355,8 +340,8 @@ class Settings(_Frozen):
     http: HttpSettings = HttpSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     delivery: DeliverySettings = DeliverySettings()
-    clustering: ClusteringSettings = ClusteringSettings()
-    dedup: DedupConfig = DedupConfig()
+    clustering: StageSection = Field(default_factory=dict)
+    dedup: StageSection = Field(default_factory=dict)
     retention: RetentionSettings = RetentionSettings()
 
 
@@ -634,17 +619,11 @@ def _semantic_checks(config: Config) -> list[str]:
     for i, feed in enumerate(config.feeds):
         if feed.interval is not None and feed.interval < 60:
             problems.append(f"feeds[{i}].interval: below the 1-minute floor")
-    c = config.settings.clustering
-    if c.window is not None and c.max_silence is not None and c.window < c.max_silence:
-        problems.append("settings.clustering.window: shorter than max_silence")
     r = config.settings.retention
     if r.articles is not None and r.articles < _MIN_ARTICLE_RETENTION:
         # Events still open in the clusterer's memory, and the originals that copies
         # are linked to, must outlive any window the stages look back over.
         problems.append("settings.retention.articles: below the 7-day floor")
-    for name, window in (("clustering", c.window), ("dedup", config.settings.dedup.window)):
-        if r.articles is not None and window is not None and r.articles < window:
-            problems.append(f"settings.retention.articles: shorter than settings.{name}.window")
     if r.polls < 86400:
         problems.append("settings.retention.polls: below the 1-day floor")
     if r.interval < 60:

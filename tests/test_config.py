@@ -244,9 +244,29 @@ settings:
     assert settings.dedup.window == timedelta(days=2)
     assert settings.dedup.min_containment == 0.7
     problems = problems_of("settings: {clustering: {window: 1h, max_silence: 2h, threshold: 2}}")
-    assert "settings.clustering.threshold: Input should be less than 1" in problems
-    problems = problems_of("settings: {clustering: {window: 1h, max_silence: 2h}}")
-    assert "settings.clustering.window: shorter than max_silence" in problems
+    assert "settings.clustering.threshold: must be in (0, 1]" in problems
+    assert "settings.clustering.window: must be at least max_silence" in problems
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ("clustering: {thresold: 0.1}", "settings.clustering.thresold: unknown key"),
+        ("clustering: {threshold: high}", "settings.clustering.threshold: expected a number"),
+        ("clustering: {max_terms: 2.5}", "settings.clustering.max_terms: expected a whole number"),
+        ("clustering: {url_weight: -1}", "settings.clustering.url_weight: must not be negative"),
+        ("clustering: {window: soon}", "settings.clustering.window: bad duration"),
+        ("clustering: {threshold: true}", "settings.clustering.threshold: expected a number"),
+        ("dedup: {shingle_size: 1}", "settings.dedup.shingle_size: must be from 2 to 10"),
+        ("dedup: {min_containment: 0}", "settings.dedup.min_containment: must be in (0, 1]"),
+        ("dedup: [window]", "settings.dedup: Input should be a valid dictionary"),
+    ],
+)
+def test_the_stage_sections_are_checked_against_the_stages_settings(
+    section: str, problem: str
+) -> None:
+    problems = problems_of(f"settings:\n  {section}\n")
+    assert any(p.startswith(problem) for p in problems), problems
 
 
 def test_duplicate_keys_are_refused_with_both_lines() -> None:

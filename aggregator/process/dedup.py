@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from aggregator.errors import ConfigError
 from aggregator.models import Article, DedupDecision
 from aggregator.text import shingle_hashes, words
 
@@ -97,6 +98,21 @@ class DedupSettings:
     min_containment: float = 0.65
     min_samples: int = 24
     few_samples_containment: float = 0.9
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.window <= timedelta(0):
+            problems.append("dedup.window: must be a positive duration")
+        if not 2 <= self.shingle_size <= 10:
+            problems.append("dedup.shingle_size: must be from 2 to 10 words")
+        for name in ("min_containment", "few_samples_containment"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                problems.append(f"dedup.{name}: must be in (0, 1]")
+        sizes = ("sketch_size", "anchors", "max_postings", "max_candidates", "min_shingles")
+        if min(getattr(self, name) for name in sizes) < 1:
+            problems.append(f"dedup: {', '.join(sizes)} must be >= 1")
+        if problems:
+            raise ConfigError(problems)
 
 
 @dataclass(frozen=True, slots=True)
