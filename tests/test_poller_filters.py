@@ -21,7 +21,7 @@ from aggregator.store.schema import articles
 from tests.factories import article
 from tests.support.httpserver import LocalServer, Response
 from tests.support.poller import local_poller
-from tests.test_e2e_daemon import FEEDS, daemon_env, run_cli, write_config
+from tests.test_daemon_e2e import FEEDS, daemon_env, run_cli, write_config
 
 
 @pytest.fixture
