@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import random
 import re
@@ -64,6 +65,49 @@ def assert_clean(feed: ParsedFeed) -> None:
                 datetime(1990, 1, 1, tzinfo=UTC) <= date <= FETCHED_AT.replace(day=2)
             )
             assert date is None or date.tzinfo is not None
+
+
+# -- every feed file, whole ----------------------------------------------------------
+
+# Beside each feed file, ``<name>.expected.json``: everything parse_feed returns for it
+# (or the error it raises), compared whole, so a change in any field shows. After a
+# deliberate change, rewrite them with AGGREGATOR_UPDATE_EXPECTED=1 and read the diff.
+EXPECTED_SUFFIX = ".expected.json"
+FEED_FILES = sorted(p.name for p in FEEDS.iterdir() if not p.name.endswith(EXPECTED_SUFFIX))
+
+
+def as_data(value: object) -> object:
+    """A parse result as JSON data: dataclasses as objects, sets sorted, dates ISO."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: as_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, frozenset | set):
+        return sorted(as_data(v) for v in value)  # type: ignore[type-var]
+    if isinstance(value, tuple | list):
+        return [as_data(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def parse_result(name: str) -> object:
+    try:
+        return {"feed": as_data(parse_file(name))}
+    except ParseError as exc:
+        return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def test_every_feed_file_has_its_expected_output() -> None:
+    expected = {p.name for p in FEEDS.glob("*" + EXPECTED_SUFFIX)}
+    assert expected == {name + EXPECTED_SUFFIX for name in FEED_FILES}
+
+
+@pytest.mark.parametrize("name", FEED_FILES)
+def test_feed_file_parses_to_its_expected_output(name: str) -> None:
+    got = parse_result(name)
+    path = FEEDS / (name + EXPECTED_SUFFIX)
+    if os.environ.get("AGGREGATOR_UPDATE_EXPECTED") == "1":
+        path.write_text(json.dumps(got, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert got == json.loads(path.read_text(encoding="utf-8"))
 
 
 # -- formats ---------------------------------------------------------------------------
@@ -565,9 +609,9 @@ def mutations(body: bytes, rng: random.Random, count: int) -> Iterator[bytes]:
 @pytest.mark.parametrize(
     "name",
     sorted(
-        p.name
-        for p in FEEDS.iterdir()
-        if p.stat().st_size and p.name not in ("billion_laughs.xml", "html_page.html")
+        name
+        for name in FEED_FILES
+        if (FEEDS / name).stat().st_size and name not in ("billion_laughs.xml", "html_page.html")
     ),
 )
 def test_mutated_feeds_parse_clean_or_raise_parse_error(name: str) -> None:
