@@ -2,7 +2,9 @@
 each stage takes, and ``poll_once``, one pass of both halves without the daemon.
 
 The stages never see the configuration tree, only the frozen settings built here.
-The daemon (``aggregator.daemon``) and the CLI build their objects through this module.
+The daemon (``aggregator.daemon``) and the CLI build their objects through this module,
+and load the configuration through ``load_config`` here: it runs ``stage_problems``, the
+check that every stage accepts its settings, so ``config.py`` needs none of the stages.
 """
 
 from __future__ import annotations
