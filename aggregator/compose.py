@@ -2,23 +2,29 @@
 each stage takes, and ``poll_once``, one pass of both halves without the daemon.
 
 The stages never see the configuration tree, only the frozen settings built here.
-The daemon (``aggregator.daemon``) and the CLI build their objects through this module.
+The daemon (``aggregator.daemon``) and the CLI build their objects through this module,
+and load the configuration through ``load_config`` here: it runs ``stage_problems``, the
+check that every stage accepts its settings, so ``config.py`` needs none of the stages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
+from aggregator import PROJECT_URL, __version__, config
 from aggregator.alerts import Channel
 from aggregator.alerts.apprise import AppriseChannel, AppriseSettings
 from aggregator.alerts.email import EmailChannel, EmailSettings
@@ -29,24 +35,270 @@ from aggregator.config import (
     AlertRuleConfig,
     AnyChannelConfig,
     AppriseChannelConfig,
+    ChannelConfig,
     EmailChannelConfig,
+    FeedConfig,
     LoadedConfig,
-    user_agent,
+    items_of,
+    parse_duration,
 )
-from aggregator.errors import AggregatorError, DeliveryError, StorageError
+from aggregator.errors import AggregatorError, ConfigError, DeliveryError, QueryError, StorageError
+from aggregator.models import FetchSettings, RequestAuth, header_problems, origin_of
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import PipelineSettings, Poller, PollSummary
 from aggregator.poll.schedule import PollPolicy
 from aggregator.process.clustering import ClusterSettings
 from aggregator.process.consumer import Consumer, ConsumerSettings
 from aggregator.process.dedup import DedupSettings
-from aggregator.process.match import EntryFilter
-from aggregator.query import Query, parse_query
+from aggregator.query import EntryFilter, Query, parse_query
 from aggregator.store import ConsumerLock, FeedSpec, FeedState, PruneCounts, Store
 from aggregator.store.migrate import upgrade
 from aggregator.workers import cpu_executor
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S")
+
+# Request headers a feed may not set: the fetcher owns the connection, the body
+# encoding (it decompresses under its own cap) and the validators (kept per URL).
+FEED_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "accept-encoding",
+        "if-none-match",
+        "if-modified-since",
+        "proxy-authorization",
+    }
+)
+
+
+def load_config(
+    path: str | Path | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    text: str | None = None,
+    leave_out: Sequence[str] = (),
+    defer_channels: bool = False,
+) -> LoadedConfig:
+    """The configuration, checked by the file's own rules and by every stage's
+    (``stage_problems``); ConfigError with every problem at once. ``leave_out`` and
+    ``defer_channels``: see ``config.load_config`` (read-only commands need no secrets)."""
+    return config.load_config(
+        path,
+        checks=stage_problems,
+        env=env,
+        text=text,
+        leave_out=leave_out,
+        defer_channels=defer_channels,
+    )
+
+
+def config_from_data(
+    raw: Any,
+    *,
+    env: Mapping[str, str] | None = None,
+    path: Path | None = None,
+    leave_out: Sequence[str] = (),
+    defer_channels: bool = False,
+) -> LoadedConfig:
+    """``load_config`` for a configuration already read as data (``config.read_yaml``)."""
+    return config.config_from_data(
+        raw,
+        checks=stage_problems,
+        env=env,
+        path=path,
+        leave_out=leave_out,
+        defer_channels=defer_channels,
+    )
+
+
+def stage_problems(raw: Mapping[str, Any]) -> list[str]:
+    """Whether every stage accepts its settings: topic and filter queries parse, alert
+    rules and channels build, feed headers are ones the fetcher can send.
+
+    Entry by entry on the raw data (each entry validated alone), so the problems come
+    out with their paths beside the file's other problems, and `config check` refuses
+    what the daemon would refuse only after migrating."""
+    problems: list[str] = []
+    for i, topic in enumerate(items_of(raw, "topics")):
+        if isinstance(topic, dict) and isinstance(topic.get("query"), str):
+            if not topic["query"].strip():
+                continue  # reported by the structural check
+            problems.extend(f"topics[{i}].query: {p}" for p in _query_problems(topic["query"]))
+    for i, feed in enumerate(items_of(raw, "feeds")):
+        if not isinstance(feed, dict):
+            continue
+        for key in ("include", "exclude"):
+            if isinstance(feed.get(key), str):
+                problems.extend(f"feeds[{i}].{key}: {p}" for p in _query_problems(feed[key]))
+        headers = feed.get("headers")
+        if isinstance(headers, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):  # otherwise the structural check reports their types
+            found = header_problems(headers, FEED_RESERVED_HEADERS, "the fetcher")
+            if found:
+                problems.append(f"feeds[{i}].headers: {'; '.join(found)}")
+    for i, item in enumerate(items_of(raw, "alerts")):
+        try:
+            rule = AlertRuleConfig.model_validate(item)
+        except ValidationError:
+            continue  # reported by the structural check
+        problems.extend(f"alerts[{i}].{p}" for p in _rule_problems(rule))
+    problems.extend(_section_problems(raw))
+    adapter: TypeAdapter[AnyChannelConfig] = TypeAdapter(ChannelConfig)
+    for i, item in enumerate(items_of(raw, "channels")):
+        try:
+            channel_settings(adapter.validate_python(item))
+        except ValidationError:
+            continue  # reported by the structural check
+        except ConfigError as err:
+            problems.extend(f"channels[{i}].{p}" for p in err.problems)
+    return problems
+
+
+def _section_problems(raw: Mapping[str, Any]) -> list[str]:
+    """The clustering and dedup sections, checked by building the stages' settings;
+    article retention must outlive both windows (the originals copies point to, the
+    events still open in memory)."""
+    settings = raw.get("settings")
+    if not isinstance(settings, dict):
+        return []  # reported by the structural check
+    problems: list[str] = []
+    windows: dict[str, timedelta] = {}
+    window_of: dict[str, Callable[[Mapping[str, Any]], timedelta]] = {
+        "clustering": lambda given: stage_settings(ClusterSettings, "clustering", given).window,
+        "dedup": lambda given: stage_settings(DedupSettings, "dedup", given).window,
+    }
+    for section, window_from in window_of.items():
+        given = settings.get(section, {})
+        if not isinstance(given, dict):
+            continue  # reported by the structural check
+        try:
+            windows[section] = window_from(given)
+        except ConfigError as err:
+            problems.extend(err.problems)
+    retention = settings.get("retention")
+    if isinstance(retention, dict) and retention.get("articles") is not None:
+        try:
+            articles = timedelta(seconds=parse_duration(retention["articles"]))
+        except ValueError:
+            return problems  # reported by the structural check
+        for section, window in windows.items():
+            if articles < window:
+                problems.append(
+                    f"settings.retention.articles: shorter than settings.{section}.window"
+                )
+    return problems
+
+
+def stage_settings(cls: type[S], section: str, given: Mapping[str, Any]) -> S:
+    """A stage's settings dataclass from its section of the file: the keys are its
+    fields, durations are written as in the rest of the file, the rest keep the
+    stage's defaults. ConfigError, with ``settings.<section>.<key>`` paths, for an
+    unknown key, a value of the wrong type, or what the stage itself refuses."""
+    types = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in given.items():
+        where = f"settings.{section}.{key}"
+        if key not in names:
+            problems.append(f"{where}: unknown key")
+            continue
+        try:
+            values[key] = _setting(types[key], value)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return cls(**values)
+    except ConfigError as err:  # the stage's own limits, named "<section>.<key>: ..."
+        raise ConfigError([f"settings.{p}" for p in err.problems]) from err
+
+
+_KINDS = {float: "a number", int: "a whole number", bool: "true or false"}
+
+
+def _setting(kind: Any, value: Any) -> Any:
+    if kind is timedelta:
+        return timedelta(seconds=parse_duration(value))
+    if isinstance(value, bool) != (kind is bool):
+        pass  # YAML's true/false is no number, and a number no flag
+    elif kind is float and isinstance(value, int | float):
+        return float(value)
+    elif kind in (int, bool) and isinstance(value, kind):
+        return value
+    raise ValueError(f"expected {_KINDS.get(kind, kind)}, got {value!r}")
+
+
+def _query_problems(text: str) -> list[str]:
+    try:
+        parse_query(text)
+    except QueryError as exc:
+        return [str(exc)]
+    return []
+
+
+def _rule_problems(rule: AlertRuleConfig) -> list[str]:
+    """A rule's problems as ``field: message``, its quiet hours' among them (the rest
+    are still checked when those do not parse)."""
+    problems: list[str] = []
+    quiet = None
+    if rule.quiet_hours is not None:
+        try:
+            quiet = QuietHours.parse(rule.quiet_hours)
+        except ValueError as exc:
+            problems.append(f"quiet_hours: {exc}")
+    try:
+        _rule_spec(rule, quiet)
+    except ConfigError as err:
+        for problem in err.problems:
+            field, _, message = problem.partition(": ")
+            if field == "digest_cron":  # the file calls the rule's cron `schedule`
+                field = "schedule"
+            problems.append(f"{field}: {message}")
+    return problems
+
+
+def user_agent(contact: str | None = None) -> str:
+    """A stable, descriptive User-Agent: product, version, project URL (+ contact)."""
+    extra = f"; {contact}" if contact else ""
+    return f"aggregator/{__version__} (+{PROJECT_URL}{extra})"
+
+
+def fetch_settings(loaded: LoadedConfig) -> FetchSettings:
+    p = loaded.config.settings.poll
+    return FetchSettings(
+        user_agent=user_agent(loaded.config.settings.contact),
+        connect_timeout=p.connect_timeout,
+        read_timeout=p.read_timeout,
+        total_timeout=p.total_timeout,
+        max_body_bytes=p.max_body,
+        max_redirects=p.max_redirects,
+        allow_private_networks=p.allow_private_networks,
+        max_connections=p.concurrency,
+        per_host_connections=p.per_host_connections,
+        per_host_min_gap=p.per_host_min_gap,
+    )
+
+
+def request_auth(feed: FeedConfig) -> RequestAuth | None:
+    """What the fetcher sends with this feed's requests (None when nothing)."""
+    if feed.username is None and not feed.headers:
+        return None
+    return RequestAuth(
+        origin=origin_of(feed.url),
+        headers=tuple(feed.headers.items()),
+        username=feed.username,
+        password=feed.password,
+    )
 
 
 def make_owner() -> str:
@@ -69,7 +321,7 @@ def feed_specs(loaded: LoadedConfig) -> list[FeedSpec]:
 
 def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
     p = loaded.config.settings.poll
-    auth = {f.name: a for f in loaded.config.feeds if (a := f.request_auth()) is not None}
+    auth = {f.name: a for f in loaded.config.feeds if (a := request_auth(f)) is not None}
     retention = loaded.config.settings.retention
     return PipelineSettings(
         owner=owner,
@@ -128,6 +380,13 @@ def topics(loaded: LoadedConfig) -> dict[str, Query]:
 
 
 def rule_spec(rule: AlertRuleConfig) -> AlertRuleSpec:
+    """The alert stage's rule; ConfigError (or ValueError for the quiet hours) when it
+    refuses it, which the configuration check has already reported."""
+    quiet = QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None
+    return _rule_spec(rule, quiet)
+
+
+def _rule_spec(rule: AlertRuleConfig, quiet: QuietHours | None) -> AlertRuleSpec:
     return AlertRuleSpec(
         name=rule.name,
         topic=rule.topic,
@@ -137,7 +396,7 @@ def rule_spec(rule: AlertRuleConfig) -> AlertRuleSpec:
         digest_cron=rule.schedule,
         timezone=rule.timezone,
         throttle=timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
-        quiet_hours=QuietHours.parse(rule.quiet_hours) if rule.quiet_hours else None,
+        quiet_hours=quiet,
         max_per_hour=rule.max_per_hour,
         new_outlets=rule.new_outlets,
         new_articles=rule.new_articles,
@@ -151,20 +410,12 @@ def alert_rules(loaded: LoadedConfig) -> list[AlertRuleSpec]:
     return [rule_spec(r) for r in loaded.config.alerts if r.enabled]
 
 
-def _given(model: Any, durations: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The keys the file sets (others keep the stage's defaults); durations → timedelta."""
-    out: dict[str, Any] = {}
-    for key, value in model.model_dump(exclude_none=True).items():
-        out[key] = timedelta(seconds=value) if key in durations else value
-    return out
-
-
 def consumer_settings(loaded: LoadedConfig) -> ConsumerSettings:
     """Raises ConfigError when the values contradict each other (e.g. window < silence)."""
     s = loaded.config.settings
     return ConsumerSettings(
-        cluster=ClusterSettings(**_given(s.clustering, ("max_silence", "window"))),
-        dedup=DedupSettings(**_given(s.dedup, ("window",))),
+        cluster=stage_settings(ClusterSettings, "clustering", s.clustering),
+        dedup=stage_settings(DedupSettings, "dedup", s.dedup),
         base_url=s.http.base_url,
     )
 
@@ -260,7 +511,7 @@ async def poll_once(
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []
     try:
-        async with Fetcher(loaded.config.fetch_settings()) as fetcher:
+        async with Fetcher(fetch_settings(loaded)) as fetcher:
             settings = pipeline_settings(loaded, make_owner())
             poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
             claimed = await poller.claim(

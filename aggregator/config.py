@@ -15,7 +15,7 @@ import copy
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,10 +32,8 @@ from pydantic import (
     model_validator,
 )
 
-from aggregator import PROJECT_URL, __version__
 from aggregator.errors import ConfigError
 from aggregator.links import http_url_problem
-from aggregator.models import FetchSettings, RequestAuth, header_problems, origin_of
 
 DEFAULT_DATABASE_URL = "sqlite:///data/aggregator.db"
 DATABASE_URL_ENV = "AGGREGATOR_DATABASE_URL"
@@ -198,25 +196,6 @@ class HttpSettings(_Frozen):
     title: str = "News monitor"
 
 
-# Request headers a feed may not set: the fetcher owns the connection, the body
-# encoding (it decompresses under its own cap) and the validators (kept per URL).
-_FEED_RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "content-length",
-        "transfer-encoding",
-        "te",
-        "upgrade",
-        "accept-encoding",
-        "if-none-match",
-        "if-modified-since",
-        "proxy-authorization",
-    }
-)
-
-
 class FeedConfig(_Frozen):
     name: Name
     url: FeedUrl
@@ -244,14 +223,6 @@ class FeedConfig(_Frozen):
             raise ValueError("must be non-empty, without ':' or control characters")
         return v
 
-    @field_validator("headers")
-    @classmethod
-    def _check_headers(cls, v: dict[str, str]) -> dict[str, str]:
-        problems = header_problems(v, _FEED_RESERVED_HEADERS, "the fetcher")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return v
-
     @model_validator(mode="after")
     def _check_auth(self) -> FeedConfig:
         if self.password is not None and self.username is None:
@@ -261,17 +232,6 @@ class FeedConfig(_Frozen):
         ):
             raise ValueError("username and an Authorization header: choose one")
         return self
-
-    def request_auth(self) -> RequestAuth | None:
-        """What the fetcher sends with this feed's requests (None when nothing)."""
-        if self.username is None and not self.headers:
-            return None
-        return RequestAuth(
-            origin=origin_of(self.url),
-            headers=tuple(self.headers.items()),
-            username=self.username,
-            password=self.password,
-        )
 
 
 def _has_controls(value: str) -> bool:
@@ -378,32 +338,11 @@ class AlertRuleConfig(_Frozen):
     quiet_min: PositiveDuration | None = None  # default 24h
 
 
-class ClusteringSettings(_Frozen):
-    """Event clustering; defaults tuned on public data (benchmarks/cluster_quality.py).
-    Unset keys keep the clusterer's own defaults."""
-
-    threshold: float | None = Field(default=None, gt=0, lt=1)
-    singleton_threshold: float | None = Field(default=None, gt=0, lt=1)
-    merge_threshold: float | None = Field(default=None, gt=0, le=1)
-    text_merge_threshold: float | None = Field(default=None, gt=0, le=1)
-    max_silence: Duration | None = None
-    window: Duration | None = None
-    url_weight: float | None = Field(default=None, ge=0)
-    text_weight: float | None = Field(default=None, ge=0)
-    max_text_chars: int | None = Field(default=None, ge=0)
-    max_entity_chars: int | None = Field(default=None, ge=0)
-    entity_agreement: float | None = Field(default=None, ge=0, le=1)
-    singleton_entity_agreement: float | None = Field(default=None, ge=0, le=1)
-    merge_entity_agreement: float | None = Field(default=None, ge=0, le=1)
-    relative_fit: float | None = Field(default=None, ge=0, le=1)
-
-
-class DedupConfig(_Frozen):
-    """Duplicate detection across outlets; unset keys keep the detector's defaults."""
-
-    window: Duration | None = None
-    min_containment: float | None = Field(default=None, gt=0, le=1)
-    shingle_size: int | None = Field(default=None, ge=2, le=10)
+# The clusterer's and the duplicate detector's sections are their own settings
+# (ClusterSettings, DedupSettings): the stages define the keys, their types, defaults
+# and limits, and compose checks a section against them (``stage_problems``), so each
+# is defined once. Here they are only a mapping.
+StageSection = dict[str, Any]
 
 
 class DeliverySettings(_Frozen):
@@ -441,8 +380,8 @@ class Settings(_Frozen):
     http: HttpSettings = HttpSettings()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     delivery: DeliverySettings = DeliverySettings()
-    clustering: ClusteringSettings = ClusteringSettings()
-    dedup: DedupConfig = DedupConfig()
+    clustering: StageSection = Field(default_factory=dict)
+    dedup: StageSection = Field(default_factory=dict)
     retention: RetentionSettings = RetentionSettings()
 
 
@@ -458,27 +397,6 @@ class Config(_Frozen):
 
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)
-
-    def fetch_settings(self) -> FetchSettings:
-        p = self.settings.poll
-        return FetchSettings(
-            user_agent=user_agent(self.settings.contact),
-            connect_timeout=p.connect_timeout,
-            read_timeout=p.read_timeout,
-            total_timeout=p.total_timeout,
-            max_body_bytes=p.max_body,
-            max_redirects=p.max_redirects,
-            allow_private_networks=p.allow_private_networks,
-            max_connections=p.concurrency,
-            per_host_connections=p.per_host_connections,
-            per_host_min_gap=p.per_host_min_gap,
-        )
-
-
-def user_agent(contact: str | None = None) -> str:
-    """A stable, descriptive User-Agent: product, version, project URL (+ contact)."""
-    extra = f"; {contact}" if contact else ""
-    return f"aggregator/{__version__} (+{PROJECT_URL}{extra})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,7 +485,7 @@ def _too_many_values(node: Any) -> bool:
     return False
 
 
-def _items(raw: Mapping[str, Any], section: str) -> list[Any]:
+def items_of(raw: Mapping[str, Any], section: str) -> list[Any]:
     """A section's entries, or none when it is not a list (the structural check reports
     ``feeds: Input should be a valid tuple``; the cross-checks must not crash on it)."""
     items = raw.get(section)
@@ -599,14 +517,14 @@ def _cross_checks(
                 seen[name] = i
         names[section] = seen
     urls: dict[str, int] = {}
-    for i, item in enumerate(_items(raw, "feeds")):
+    for i, item in enumerate(items_of(raw, "feeds")):
         if isinstance(item, dict) and isinstance(item.get("url"), str):
             url = item["url"].strip()
             if url in urls:
                 problems.append(f"feeds[{i}].url: same URL as feeds[{urls[url]}]")
             else:
                 urls[url] = i
-    for i, rule in enumerate(_items(raw, "alerts")):
+    for i, rule in enumerate(items_of(raw, "alerts")):
         if not isinstance(rule, dict):
             continue
         topic = rule.get("topic")
@@ -614,7 +532,7 @@ def _cross_checks(
             pass  # watches feeds; rule_problems refuses a topic on it
         elif isinstance(topic, str) and topic not in names.get("topics", {}):
             problems.append(f"alerts[{i}].topic: unknown topic {topic!r}")
-        for j, ch in enumerate(_items(rule, "channels")):
+        for j, ch in enumerate(items_of(rule, "channels")):
             if isinstance(ch, str) and ch not in names.get("channels", {}) | dict.fromkeys(
                 known_channels
             ):
@@ -657,9 +575,17 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# A check the stages run on the substituted data, entry by entry, returning problems as
+# "path: message". The stages own these rules (the query language, an alert rule, a
+# channel's settings); ``aggregator.compose`` hands them in, so this module needs none
+# of the stages and sits at the bottom of the import graph.
+StageChecks = Callable[[Mapping[str, Any]], list[str]]
+
+
 def load_config(
     path: str | Path | None,
     *,
+    checks: StageChecks,
     env: Mapping[str, str] | None = None,
     text: str | None = None,
     leave_out: Sequence[str] = (),
@@ -675,6 +601,9 @@ def load_config(
     ``defer_channels`` (the daemon): a channel whose secret is missing does not stop
     everything; it is left out and listed in ``unavailable_channels`` with the same
     message, so only the deliveries through it fail, saying why.
+
+    ``checks`` has no default so that nothing loads a file the stages have not checked:
+    the product calls ``aggregator.compose.load_config``, which passes them.
     """
     source = Path(path) if path is not None else None
     if text is None:
@@ -687,7 +616,12 @@ def load_config(
         except UnicodeDecodeError as exc:
             raise ConfigError([f"{source}: not UTF-8 text: {exc.reason}"]) from exc
     return config_from_data(
-        read_yaml(text), env=env, path=source, leave_out=leave_out, defer_channels=defer_channels
+        read_yaml(text),
+        checks=checks,
+        env=env,
+        path=source,
+        leave_out=leave_out,
+        defer_channels=defer_channels,
     )
 
 
@@ -714,6 +648,7 @@ def read_yaml(text: str) -> Any:
 def config_from_data(
     raw: Any,
     *,
+    checks: StageChecks,
     env: Mapping[str, str] | None = None,
     path: Path | None = None,
     leave_out: Sequence[str] = (),
@@ -738,7 +673,7 @@ def config_from_data(
     # same place), and then the file is read again without those sections.
     deferred: list[str] = []
     lenient = (*leave_out, "channels") if defer_channels else tuple(leave_out)
-    loaded = _validated(raw, env, path, lenient, deferred)
+    loaded = _validated(raw, checks, env, path, lenient, deferred)
     if not deferred:
         assert loaded is not None
         return loaded
@@ -748,7 +683,7 @@ def config_from_data(
     if len(left) < len(deferred):
         # What remains is under channels (defer_channels): leave those entries out, and
         # let the rules keep naming them.
-        entries = _items(raw, "channels")
+        entries = items_of(raw, "channels")
         dropped: dict[int, list[str]] = {}
         for message in deferred:
             if message not in left:
@@ -760,7 +695,7 @@ def config_from_data(
             **reduced_raw,
             "channels": [c for i, c in enumerate(entries) if i not in dropped],
         }
-    reduced = _validated(reduced_raw, env, path, (), [], known_channels=tuple(unavailable))
+    reduced = _validated(reduced_raw, checks, env, path, (), [], known_channels=tuple(unavailable))
     assert reduced is not None
     return replace(
         reduced,
@@ -775,6 +710,7 @@ def _where(problem: str) -> str:
 
 def _validated(
     raw: dict[str, Any],
+    checks: StageChecks,
     env: Mapping[str, str],
     path: Path | None,
     lenient: Sequence[str],
@@ -786,8 +722,9 @@ def _validated(
     problems: list[str] = []
     raw = _substitute_env(raw, env, "", problems, lenient, deferred)
     _cross_checks(raw, problems, known_channels)
-    problems.extend(_item_checks(raw))
-    problems.extend(_channel_problems(raw))
+    # Run on the raw data, so their problems come out even when another part of the
+    # file fails the structural check below.
+    problems.extend(checks(raw))
     config: Config | None = None
     try:
         config = Config.model_validate(raw)
@@ -902,43 +839,16 @@ def _semantic_checks(config: Config) -> list[str]:
     for i, feed in enumerate(config.feeds):
         if feed.interval is not None and feed.interval < 60:
             problems.append(f"feeds[{i}].interval: below the 1-minute floor")
-    c = config.settings.clustering
-    if c.window is not None and c.max_silence is not None and c.window < c.max_silence:
-        problems.append("settings.clustering.window: shorter than max_silence")
     r = config.settings.retention
     if r.articles is not None and r.articles < _MIN_ARTICLE_RETENTION:
         # Events still open in the clusterer's memory, and the originals that copies
         # are linked to, must outlive any window the stages look back over.
         problems.append("settings.retention.articles: below the 7-day floor")
-    for name, window in (("clustering", c.window), ("dedup", config.settings.dedup.window)):
-        if r.articles is not None and window is not None and r.articles < window:
-            problems.append(f"settings.retention.articles: shorter than settings.{name}.window")
     if r.polls < 86400:
         problems.append("settings.retention.polls: below the 1-day floor")
     if r.interval < 60:
         # Each run reads every feed's poll history: every second would be a busy loop.
         problems.append("settings.retention.interval: below the 1-minute floor")
-    return problems
-
-
-def _channel_problems(raw: Mapping[str, Any]) -> list[str]:
-    """What each channel's own settings refuse (a webhook secret that is not base64,
-    a username without a password …): otherwise `config check` would pass a file the
-    daemon then refuses, after migrating, without saying which channel. Item by item,
-    like the rule checks, so they come out beside the file's other problems."""
-    from pydantic import TypeAdapter
-
-    from aggregator.compose import channel_settings  # late: compose imports this module
-
-    adapter: TypeAdapter[AnyChannelConfig] = TypeAdapter(ChannelConfig)
-    problems: list[str] = []
-    for i, item in enumerate(_items(raw, "channels")):
-        try:
-            channel_settings(adapter.validate_python(item))
-        except ValidationError:
-            continue  # reported by the structural check
-        except ConfigError as err:
-            problems.extend(f"channels[{i}].{p}" for p in err.problems)
     return problems
 
 
@@ -955,73 +865,3 @@ def _database_url_problem(url: str, where: str) -> str | None:
     if backend not in ("sqlite", "postgresql"):
         return f"{where}: unsupported database {backend!r}: use SQLite or PostgreSQL"
     return None
-
-
-def _item_checks(raw: Mapping[str, Any]) -> list[str]:
-    """Query and rule checks, item by item on the raw data, so they are reported even
-    when another part of the file is invalid."""
-    # Late imports: the query language and the rule checks belong to their stages;
-    # the configuration borrows their validation to report problems with paths.
-    from aggregator.alerts.rules import AlertRuleSpec, QuietHours, rule_problems
-    from aggregator.errors import QueryError
-    from aggregator.query import parse_query
-
-    problems = []
-    for i, topic in enumerate(_items(raw, "topics")):
-        if isinstance(topic, dict) and isinstance(topic.get("query"), str):
-            if not topic["query"].strip():
-                continue  # reported by the structural check
-            try:
-                parse_query(topic["query"])
-            except QueryError as exc:
-                problems.append(f"topics[{i}].query: {exc}")
-    for i, feed in enumerate(_items(raw, "feeds")):
-        if not isinstance(feed, dict):
-            continue
-        for key in ("include", "exclude"):
-            if isinstance(feed.get(key), str):
-                try:
-                    parse_query(feed[key])
-                except QueryError as exc:
-                    problems.append(f"feeds[{i}].{key}: {exc}")
-    for i, item in enumerate(_items(raw, "alerts")):
-        try:
-            rule = AlertRuleConfig.model_validate(item)
-        except ValidationError:
-            continue  # reported by the structural check
-        quiet = None
-        if rule.quiet_hours is not None:
-            try:
-                quiet = QuietHours.parse(rule.quiet_hours)
-            except ValueError as exc:
-                problems.append(f"alerts[{i}].quiet_hours: {exc}")
-        spec = AlertRuleSpec.__new__(AlertRuleSpec)
-        for key, value in _rule_fields(rule, quiet).items():
-            object.__setattr__(spec, key, value)
-        for problem in rule_problems(spec):
-            field, _, message = problem.partition(": ")
-            field = {"digest_cron": "schedule"}.get(field, field)
-            problems.append(f"alerts[{i}].{field}: {message}")
-    return problems
-
-
-def _rule_fields(rule: AlertRuleConfig, quiet: Any) -> dict[str, Any]:
-    from datetime import timedelta
-
-    return {
-        "name": rule.name,
-        "topic": rule.topic,
-        "trigger": rule.trigger,
-        "channels": tuple(rule.channels),
-        "min_sources": rule.min_sources,
-        "digest_cron": rule.schedule,
-        "timezone": rule.timezone,
-        "throttle": timedelta(seconds=rule.throttle) if rule.throttle is not None else None,
-        "quiet_hours": quiet,
-        "max_per_hour": rule.max_per_hour,
-        "new_outlets": rule.new_outlets,
-        "new_articles": rule.new_articles,
-        "min_gap": timedelta(seconds=rule.min_gap) if rule.min_gap is not None else None,
-        "quiet_factor": rule.quiet_factor,
-        "quiet_min": timedelta(seconds=rule.quiet_min) if rule.quiet_min is not None else None,
-    }

@@ -41,7 +41,8 @@ from aggregator.alerts.assemble import links_for
 from aggregator.alerts.delivery import Deliverer
 from aggregator.alerts.digest import run_digests
 from aggregator.alerts.health import run_feed_health
-from aggregator.config import LoadedConfig, load_config
+from aggregator.compose import load_config
+from aggregator.config import LoadedConfig
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import Poller, PollSummary
@@ -150,7 +151,7 @@ class Daemon:
                 marker=writer.urgent if self._lock is not None else None,
                 on_outcome=self.metrics.alert_done if self.metrics else None,
             )
-            async with Fetcher(self.loaded.config.fetch_settings()) as fetcher:
+            async with Fetcher(compose.fetch_settings(self.loaded)) as fetcher:
                 self.poller = Poller(
                     store,
                     fetcher,

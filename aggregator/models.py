@@ -1,9 +1,11 @@
-"""Frozen data passed between pipeline stages.
+"""Frozen records passed between the stages, and the identity both halves share.
 
-fetch → ``FetchResult`` → parse → ``ParsedFeed`` (of ``ParsedEntry``) → normalize →
-``Article`` → dedup → ``DedupDecision`` → cluster → ``ClusterDecision`` → match →
-``Match`` → alerts. Every stage is a function of these values and of state handed in,
-so each decision can be tested without I/O.
+The poll half: fetch → ``FetchResult`` → parse → ``ParsedFeed`` (of ``ParsedEntry``)
+→ normalize → ``Article`` → stored by the poller (``article_identity`` keys it per
+feed). The process half reads stored articles back: dedup → ``DedupDecision`` →
+cluster → ``ClusterDecision`` → match → ``Match`` → outbox rows for the alerts. Every
+stage is a function of these values and of state handed in, so each decision can be
+tested without I/O; the database between the halves is ``aggregator.store``.
 
 All datetimes are timezone-aware UTC.
 """
@@ -11,6 +13,7 @@ All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -202,6 +205,31 @@ class Article:
     variant: str | None = None  # ParsedEntry.variant: part of the identity when set
 
 
+# Identities longer than this are hashed: they are a column of String(512), and a
+# GUID has no length limit.
+_IDENTITY_MAX = 500
+
+
+def article_identity(article: Article) -> str:
+    """guid, else link, else content hash: what makes an entry the same on the next poll.
+
+    The poller checks it before storing and the store keys articles by it, so it lives
+    with the record both halves share. An entry sharing its guid or link with a
+    different entry of the same document carries a ``variant`` (parse decides it),
+    appended so that both are kept."""
+    if article.guid:
+        key = "g:" + article.guid
+    elif article.url:
+        key = "l:" + article.url
+    else:
+        key = "h:" + article.content_hash
+    if article.variant and not key.startswith("h:"):
+        key += "#" + article.variant
+    if len(key) > _IDENTITY_MAX:
+        key = key[:2] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
 @dataclass(frozen=True, slots=True)
 class DedupDecision:
     """``duplicate_of`` names the first-seen original (an article id) or None."""
@@ -218,6 +246,30 @@ class DedupDecision:
     # The text without its boilerplate paragraphs (None: the text as it is): what the
     # clusterer should read, so that shared footers do not make one event of two.
     distinctive_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    hour: datetime  # start of the hour, UTC
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event: the reports of one real-world story, clustered. One record for every
+    stage that handles one: the clusterer describes the events it holds with it, the
+    consumer stores and alerts with it, the archive reads it back (with its timeline)."""
+
+    id: int
+    headline: str
+    first_seen: datetime
+    last_updated: datetime
+    article_count: int
+    outlet_count: int
+    top_terms: tuple[str, ...]
+    status: str  # "active" (still takes articles), "dormant" (silent too long), "merged"
+    merged_into: int | None = None
+    timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report (archive)
 
 
 @dataclass(frozen=True, slots=True)

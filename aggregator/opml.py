@@ -23,7 +23,8 @@ from xml.sax.saxutils import quoteattr
 import yaml
 from lxml import etree  # type: ignore[import-untyped]
 
-from aggregator.config import LoadedConfig, config_from_data, load_config, read_yaml
+from aggregator.compose import config_from_data, load_config
+from aggregator.config import LoadedConfig, read_yaml
 from aggregator.errors import ConfigError
 
 

@@ -40,14 +40,9 @@ sys.path.insert(0, str(HERE.parent))
 from gen_articles import GeneratedArticle, generate_articles  # noqa: E402
 
 from aggregator.models import Article, ParsedEntry  # noqa: E402
-from aggregator.poll.normalize import (  # noqa: E402
-    NormalizeSettings,
-    content_hash,
-    normalize_entry,
-    shingle_hashes,
-    words,
-)
+from aggregator.poll.normalize import NormalizeSettings, normalize_entry  # noqa: E402
 from aggregator.process.dedup import DedupIndex, DedupSettings  # noqa: E402
+from aggregator.text import content_hash, shingle_hashes, words  # noqa: E402
 
 PAIRS = HERE.parent / "tests" / "data" / "dedup" / "pairs.jsonl"
 T0 = datetime(2024, 11, 4, tzinfo=UTC)
@@ -311,8 +306,8 @@ def compare_datasketch(rows: list[dict[str, object]]) -> None:
     except ImportError:
         print("   datasketch not installed: comparison skipped")
         return
-    from aggregator.poll.normalize import words
     from aggregator.process.dedup import sketch
+    from aggregator.text import words
 
     def shingles(text: str) -> list[bytes]:
         w = words(text)

@@ -249,8 +249,7 @@ def child_httpx(
 def child_ours(
     base: str, urls: list[str], concurrency: int, workers: int, tmp: Path
 ) -> tuple[Phase, Phase]:
-    from aggregator.compose import make_owner
-    from aggregator.config import user_agent
+    from aggregator.compose import make_owner, user_agent
     from aggregator.models import FetchSettings
     from aggregator.poll.fetch import Fetcher
     from aggregator.poll.poller import PipelineSettings, Poller, PollSummary, process_body

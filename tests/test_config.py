@@ -5,13 +5,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.config import (
-    DEFAULT_DATABASE_URL,
-    load_config,
-    parse_duration,
-    parse_size,
-    user_agent,
-)
+from aggregator.compose import load_config, user_agent
+from aggregator.config import DEFAULT_DATABASE_URL, parse_duration, parse_size
 from aggregator.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,9 +244,29 @@ settings:
     assert settings.dedup.window == timedelta(days=2)
     assert settings.dedup.min_containment == 0.7
     problems = problems_of("settings: {clustering: {window: 1h, max_silence: 2h, threshold: 2}}")
-    assert "settings.clustering.threshold: Input should be less than 1" in problems
-    problems = problems_of("settings: {clustering: {window: 1h, max_silence: 2h}}")
-    assert "settings.clustering.window: shorter than max_silence" in problems
+    assert "settings.clustering.threshold: must be in (0, 1]" in problems
+    assert "settings.clustering.window: must be at least max_silence" in problems
+
+
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ("clustering: {thresold: 0.1}", "settings.clustering.thresold: unknown key"),
+        ("clustering: {threshold: high}", "settings.clustering.threshold: expected a number"),
+        ("clustering: {max_terms: 2.5}", "settings.clustering.max_terms: expected a whole number"),
+        ("clustering: {url_weight: -1}", "settings.clustering.url_weight: must not be negative"),
+        ("clustering: {window: soon}", "settings.clustering.window: bad duration"),
+        ("clustering: {threshold: true}", "settings.clustering.threshold: expected a number"),
+        ("dedup: {shingle_size: 1}", "settings.dedup.shingle_size: must be from 2 to 10"),
+        ("dedup: {min_containment: 0}", "settings.dedup.min_containment: must be in (0, 1]"),
+        ("dedup: [window]", "settings.dedup: Input should be a valid dictionary"),
+    ],
+)
+def test_the_stage_sections_are_checked_against_the_stages_settings(
+    section: str, problem: str
+) -> None:
+    problems = problems_of(f"settings:\n  {section}\n")
+    assert any(p.startswith(problem) for p in problems), problems
 
 
 def test_clustering_name_settings_reach_the_clusterer_and_are_checked() -> None:
@@ -266,11 +281,9 @@ settings:
     assert cluster.text_merge_threshold == 0.5
     assert cluster.max_entity_chars == 0  # the name signal off
     assert cluster.singleton_entity_agreement == 0.45  # untouched: the stage's default
+    # Checked by the stage's own settings (ClusterSettings), with the section's path.
     problems = problems_of("settings: {clustering: {merge_entity_agreement: 1.5}}")
-    assert (
-        "settings.clustering.merge_entity_agreement: Input should be less than or equal to 1"
-        in (problems)
-    )
+    assert problems == ("settings.clustering.merge_entity_agreement: must be in [0, 1]",)
 
 
 def test_duplicate_keys_are_refused_with_both_lines() -> None:
@@ -293,3 +306,115 @@ def test_duplicate_keys_are_refused_with_both_lines() -> None:
         "feeds: [{<<: *b, name: a, interval: 2h}]\n"
     )
     assert "duplicate" not in " ".join(problems_of(merged))
+
+
+# --------------------------------------------------------------------------------------
+# A demanding operator's feeds.yaml: every bad line is named with its path and exit
+# status 2, never a traceback, never a hang, never a file `config check` passes and the
+# daemon then refuses.
+# --------------------------------------------------------------------------------------
+
+
+HOOK = (
+    "{name: hook, type: webhook, url: 'http://127.0.0.1:9/h', "
+    "secret: whsec_c2VjcmV0c2VjcmV0c2VjcmV0}"
+)
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, text=text, env=env or {})
+    return err.value.problems
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("feeds: 5", "feeds: Input should be a valid tuple"),
+        ("topics: 5", "topics: Input should be a valid tuple"),
+        ("alerts: 5", "alerts: Input should be a valid tuple"),
+        (
+            "topics: [{name: t, query: x}]\nalerts: [{name: a, topic: t, channels: 5}]",
+            "alerts[0].channels: Input should be a valid tuple",
+        ),
+    ],
+)
+def test_a_section_that_is_not_a_list_is_named_not_a_crash(text: str, expected: str) -> None:
+    assert expected in problems(text)
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly() -> None:
+    lines = ["a: &a [" + ", ".join(["x"] * 9) + "]"]
+    for i in range(1, 9):
+        prev, cur = chr(96 + i), chr(97 + i)
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    lines.append("feeds: *i")
+    found = problems("\n".join(lines))
+    assert len(found) == 1
+    assert "YAML aliases" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("poll.tick", "0s", "settings.poll.tick: must be a positive duration"),
+        ("poll.lease", "0", "settings.poll.lease: must be a positive duration"),
+        ("delivery.tick", "0", "settings.delivery.tick: must be a positive duration"),
+        ("delivery.lease", "0s", "settings.delivery.lease: must be a positive duration"),
+        ("poll.total_timeout", "0", "settings.poll.total_timeout: must be a positive duration"),
+        ("poll.tick", ".nan", "settings.poll.tick: bad duration nan: not a finite number"),
+        ("delivery.lease", ".inf", "settings.delivery.lease: bad duration inf"),
+        ("poll.tick", "99999999999999999999999d", "longer than 100 years"),
+        ("poll.max_body", "'0'", "settings.poll.max_body: bad size '0'"),
+        ("poll.max_body", "0.1B", "settings.poll.max_body: bad size '0.1B'"),
+    ],
+)
+def test_durations_and_sizes_the_daemon_cannot_run_with(
+    key: str, value: str, expected: str
+) -> None:
+    section, name = key.split(".")
+    found = problems(f"settings: {{{section}: {{{name}: {value}}}}}")
+    assert any(expected in p for p in found), found
+
+
+def test_a_channel_the_daemon_would_refuse_fails_the_check_with_its_path() -> None:
+    text = f"""
+channels:
+  - {{name: hook, type: webhook, url: 'http://127.0.0.1:9/h', secret: 'not base64!!'}}
+  - {{name: mail, type: email, host: h, from: a@example.org, to: [b@example.org],
+     username: someone}}
+  - {HOOK.replace("name: hook", "name: hook2").replace("}", ", timeout: 0}")}
+"""
+    found = problems(text)
+    assert "channels[0].secret: must be 'whsec_' followed by base64" in found
+    assert "channels[1].username/password: give both or neither" in found
+    assert "channels[2].timeout: must be a positive duration" in found
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("garbage", "settings.database_url: not a database URL"),
+        ("mysql://db/x", "settings.database_url: unsupported database 'mysql'"),
+    ],
+)
+def test_a_database_url_that_cannot_work_is_a_config_problem(url: str, expected: str) -> None:
+    found = problems(f"settings: {{database_url: '{url}'}}")
+    assert any(expected in p for p in found), found
+
+
+def test_the_database_url_from_the_environment_is_checked_under_its_name() -> None:
+    found = problems("", env={"AGGREGATOR_DATABASE_URL": "nope"})
+    assert any(p.startswith("AGGREGATOR_DATABASE_URL: not a database URL") for p in found)
+
+
+def test_cli_reports_a_non_list_section_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds: 5\n")
+    assert main(["--config", str(path), "config", "check"]) == 2
+    assert main(["--config", str(path), "feeds"]) == 2
+    err = capsys.readouterr().err
+    assert "feeds: Input should be a valid tuple" in err
+    assert "Traceback" not in err

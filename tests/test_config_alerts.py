@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.compose import alert_rules, channels, webhook_client
-from aggregator.config import load_config
+from aggregator.compose import alert_rules, channels, load_config, webhook_client
 from aggregator.errors import ConfigError
 
 GOOD = """

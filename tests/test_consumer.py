@@ -240,7 +240,7 @@ def test_merge_is_stored_old_ids_resolve_and_restart_keeps_it(store: Store) -> N
     from aggregator.process.clustering import ClusterSettings
     from aggregator.process.consumer import ConsumerSettings
     from aggregator.store.archive import Archive
-    from tests.test_cluster import BACKGROUND
+    from tests.test_clustering import BACKGROUND
 
     settings = ConsumerSettings(cluster=ClusterSettings(merge_threshold=0.05))
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.daemon import Daemon
 from aggregator.store.schema import metadata, polls
 from tests.support.httpserver import LocalServer, Response
-from tests.test_e2e_daemon import DATA, wait_for
+from tests.test_daemon_e2e import DATA, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import Article
-from aggregator.poll.normalize import content_hash
 from aggregator.process.dedup import DedupIndex, DedupSettings, similarity, sketch
+from aggregator.text import content_hash
 from tests import factories
 
 PAIRS = Path(__file__).parent / "data" / "dedup" / "pairs.jsonl"

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.demo.data import (
     DemoItem,
     last_step,

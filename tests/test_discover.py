@@ -16,7 +16,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from aggregator.cli import main
-from aggregator.config import DATABASE_URL_ENV, load_config
+from aggregator.compose import load_config
+from aggregator.config import DATABASE_URL_ENV
 from aggregator.poll.discover import MAX_CHECKED, PROBE_PATHS, FeedLink, find_feed_links, probe_urls
 from aggregator.store import FeedSpec, Store
 from tests.support.httpserver import LocalServer, Response

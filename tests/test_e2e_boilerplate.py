@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from aggregator.cli import main
-from aggregator.compose import poll_once
-from aggregator.config import load_config
+from aggregator.compose import load_config, poll_once
 from aggregator.models import Article
 from aggregator.poll.normalize import content_hash
 from aggregator.process.dedup import DedupIndex

@@ -19,10 +19,12 @@ from aggregator.poll.normalize import (
     canonical_url,
     clean_author,
     clean_title,
+    normalize_entry,
+)
+from aggregator.text import (
     content_hash,
     detect_language,
     html_to_text,
-    normalize_entry,
     remove_repeats,
     sanitize_html,
     words,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from tests.test_e2e_daemon import wait_for
 
 from aggregator.alerts.delivery import Deliverer
 from aggregator.alerts.message import AlertMessage
@@ -26,7 +27,6 @@ from tests.support.httpserver import LocalServer
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.test_daemon_ops import RSS, start_daemon
 from tests.test_delivery import SECRET, enqueue_two_events
-from tests.test_e2e_daemon import wait_for
 
 
 class _WriterGetsBusy:

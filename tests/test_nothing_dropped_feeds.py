@@ -216,7 +216,7 @@ async def test_time_queued_for_the_host_gap_is_recorded_apart(
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from aggregator.config import user_agent
+    from aggregator.compose import user_agent
     from aggregator.poll.fetch import Fetcher
 
     gap = 0.6

@@ -141,7 +141,7 @@ alerts:
 
 
 def test_config_check_reports_field_and_cross_field_problems_together() -> None:
-    from aggregator.config import load_config
+    from aggregator.compose import load_config
     from aggregator.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
@@ -152,7 +152,7 @@ def test_config_check_reports_field_and_cross_field_problems_together() -> None:
 
 
 def test_a_cross_field_check_on_a_value_left_out_is_not_reported_twice() -> None:
-    from aggregator.config import load_config
+    from aggregator.compose import load_config
     from aggregator.errors import ConfigError
 
     text = "settings:\n  poll: {min_interval: -5m, max_interval: 2m}\nfeeds: []\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.errors import ConfigError
 from aggregator.opml import (
     OpmlFeed,

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +12,6 @@ from hypothesis import strategies as st
 from aggregator.errors import QueryError
 from aggregator.models import Article
 from aggregator.query import (
-    TSVECTOR_SQL,
     And,
     Document,
     Near,
@@ -26,14 +21,8 @@ from aggregator.query import (
     Query,
     Term,
     document_from_article,
-    fts5_plan,
-    index_text,
     parse_query,
-    to_fts5,
-    to_tsquery,
     tokenize,
-    tsquery_plan,
-    walk,
 )
 from aggregator.query.tokens import _tokenize_unicode
 
@@ -64,10 +53,6 @@ def doc(title: str = "", text: str = "", outlet: str = "", language: str | None 
 )
 def test_tokenize(text: str, tokens: list[str]) -> None:
     assert tokenize(text) == tokens
-
-
-def test_index_text_is_space_joined_tokens() -> None:
-    assert index_text("Kim's  TROOPS, in Kursk.") == "kim s troops in kursk"
 
 
 # --- parser: AST ----------------------------------------------------------------------
@@ -334,314 +319,6 @@ def test_nk_troops_topic_on_the_seed_article() -> None:
     assert {"north korean", "troops", "kursk"} <= set(terms)
 
 
-# --- archive search: translation, checked against the real engines --------------------
-
-VOCAB = ["korea", "korean", "north", "troops", "troop", "russia", "kursk", "army", "war", "ab"]
-
-
-def _corpus() -> list[tuple[str, str, str, str | None]]:
-    """(title, text, outlet, language): real-looking rows plus seeded random ones."""
-    import random
-
-    rng = random.Random(7)
-    rows = [
-        (title, lead, outlet, lang)
-        for (title, lead), outlet, lang in zip(
-            MUST_MATCH + MUST_NOT_MATCH,
-            ["Reuters World", "BBC News", "AP", "Yonhap"] * 10,
-            ["en", "en", "de", None] * 10,
-            strict=False,
-        )
-    ]
-    for i in range(60):
-        title = " ".join(rng.choices(VOCAB, k=rng.randint(0, 6)))
-        text = " ".join(rng.choices(VOCAB, k=rng.randint(0, 25)))
-        rows.append((title.title(), text, ["Reuters World", "BBC News", "AP"][i % 3],
-                     ["en", "de", None][i % 3]))  # fmt: skip
-    rows.append(("Émile à Zürich", "Straße café NAÏVE", "Le Monde", "fr"))
-    return rows
-
-
-CORPUS = _corpus()
-DOCS = [doc(t, x, o, lang) for t, x, o, lang in CORPUS]
-OUTLET_NAMES = sorted({row[2] for row in CORPUS})
-LANGUAGES = sorted({row[3] for row in CORPUS}, key=str)
-
-ENGINE_QUERIES = [
-    "korea",
-    "korean troops",
-    "north korean troops",
-    '"north korean troops"',
-    '"korean north"',
-    "troop*",
-    "kor* -korea",
-    "korea OR kursk",
-    "(korea OR kursk) (troops OR army) -war",
-    "korean -(russia OR kursk)",
-    "title:korea",
-    "text:korea -title:korea",
-    'title:"north korean"',
-    "title:(korea OR war) text:troop*",
-    "korea NEAR/0 troops",
-    "troops NEAR/2 korea",
-    '"north korea" NEAR/3 troops',
-    'title:kursk NEAR/5 title:"north korean"',
-    "text:troop* NEAR/1 text:war",
-    "zürich CAFE",
-    '"strasse cafe"',
-    "korea outlet:reuters",
-    "troops -outlet:bbc",
-    'korea outlet:"bbc news" lang:en',
-    "outlet:(ap OR yonhap)",
-    "lang:de",
-    "korea (lang:en OR lang:fr)",
-    "army -lang:en",
-    "a OR b korea",
-    "korea -(war -army)",
-    "korea -(war OR -army)",
-]
-
-_query_word = st.sampled_from(VOCAB)
-_near_side = st.one_of(
-    _query_word,
-    _query_word.map(lambda w: w[:3] + "*"),
-    st.lists(_query_word, min_size=2, max_size=2).map(lambda ws: '"' + " ".join(ws) + '"'),
-)
-_sql_leaf = st.one_of(
-    _query_word,
-    _query_word.map(lambda w: w[:3] + "*"),
-    st.lists(_query_word, min_size=2, max_size=3).map(lambda ws: '"' + " ".join(ws) + '"'),
-    st.tuples(st.sampled_from(["title:", "text:"]), _query_word).map("".join),
-    st.tuples(_near_side, st.integers(0, 4), _near_side).map(
-        lambda t: f"{t[0]} NEAR/{t[1]} {t[2]}"
-    ),
-    st.tuples(st.sampled_from(["title:", "text:"]), _query_word, _query_word).map(
-        lambda t: f"{t[0]}{t[1]} NEAR/2 {t[0]}{t[2]}"
-    ),
-)
-_sql_query = st.recursive(
-    _sql_leaf,
-    lambda kids: st.one_of(
-        st.lists(kids, min_size=2, max_size=3).map(lambda cs: "(" + " ".join(cs) + ")"),
-        st.lists(kids, min_size=2, max_size=3).map(lambda cs: "(" + " OR ".join(cs) + ")"),
-        st.tuples(kids, kids).map(lambda t: f"({t[0]} -{t[1]})"),
-    ),
-    max_leaves=5,
-)
-_sql_filters = st.sampled_from(["", " outlet:reuters", " -outlet:bbc", " lang:en", " -lang:de"])
-
-
-def expected_ids(query: Query) -> set[int]:
-    return {i for i, d in enumerate(DOCS) if query.evaluate(d) is not None}
-
-
-def _near_sides_may_overlap(query: Query) -> bool:
-    """A NEAR whose sides can cover the same word: the case tsquery cannot express."""
-
-    def words(node: Term | Phrase) -> set[str]:
-        return {node.token} if isinstance(node, Term) else set(node.tokens)
-
-    def covers(node: Term | Phrase, other: Term | Phrase) -> bool:
-        if isinstance(node, Term) and node.prefix:
-            return any(w.startswith(node.token) or node.token.startswith(w) for w in words(other))
-        return bool(words(node) & words(other))
-
-    return any(
-        isinstance(n, Near) and (covers(n.left, n.right) or covers(n.right, n.left))
-        for n in walk(query.root)
-    )
-
-
-@pytest.fixture(scope="module")
-def fts5() -> Iterator[sqlite3.Connection]:
-    con = sqlite3.connect(":memory:")
-    con.execute("CREATE TABLE docs (id INTEGER PRIMARY KEY, outlet TEXT, lang TEXT)")
-    con.execute("CREATE VIRTUAL TABLE docs_fts USING fts5(title, text)")
-    for i, (title, text, outlet, lang) in enumerate(CORPUS):
-        con.execute("INSERT INTO docs VALUES (?, ?, ?)", (i, outlet, lang))
-        con.execute(
-            "INSERT INTO docs_fts (rowid, title, text) VALUES (?, ?, ?)",
-            (i, index_text(title), index_text(text)),
-        )
-    yield con
-    con.close()
-
-
-def fts5_ids(con: sqlite3.Connection, query: Query) -> set[int]:
-    plan = fts5_plan(query)
-    sql, args = "SELECT d.id, d.outlet, d.lang FROM docs d", []
-    if plan.match is not None:
-        sql += " JOIN docs_fts f ON f.rowid = d.id WHERE docs_fts MATCH ?"
-        args.append(plan.match)
-    rows = con.execute(sql, args).fetchall()
-    # The store would put these in SQL as `IN (...)`; the sets are what matters here.
-    outlets = plan.filters.outlets(OUTLET_NAMES)
-    langs = plan.filters.languages(LANGUAGES)
-    return {
-        i
-        for i, outlet, lang in rows
-        if (outlets is None or outlet in outlets) and (langs is None or lang in langs)
-    }
-
-
-@pytest.mark.parametrize("text", ENGINE_QUERIES)
-def test_fts5_agrees_with_evaluator(fts5: sqlite3.Connection, text: str) -> None:
-    query = parse_query(text)
-    try:
-        got = fts5_ids(fts5, query)
-    except QueryError:
-        assert text == "korea -(war OR -army)"  # the one FTS5 cannot express, below
-        return
-    assert got == expected_ids(query)
-
-
-@settings(max_examples=250, deadline=None)
-@given(_sql_query, _sql_filters)
-def test_fts5_agrees_with_evaluator_on_random_queries(
-    fts5: sqlite3.Connection, text: str, filters: str
-) -> None:
-    try:
-        query = parse_query(text + filters)
-    except QueryError:
-        return
-    try:
-        got: set[int] | str = fts5_ids(fts5, query)
-    except QueryError as exc:  # a clear refusal is fine; a crash is not
-        got = exc.reason
-    if isinstance(got, str):
-        assert "cannot run this NOT" in got
-    else:
-        assert got == expected_ids(query)
-
-
-def test_fts5_translation_text() -> None:
-    q = parse_query('title:"north korean" troop* -(war OR kursk) x NEAR/2 "y z"')
-    assert to_fts5(q) == (
-        '((title : "north korean" AND "troop"* AND NEAR("x" "y z", 2)) NOT ("war" OR "kursk"))'
-    )
-
-
-@pytest.mark.parametrize(
-    ("text", "position"),
-    [
-        ("korea (troops OR -war)", 17),  # "troops OR NOT war" has no FTS5 form
-        ("korea -(war OR -army)", 15),
-    ],
-)
-def test_fts5_refuses_what_it_cannot_run(text: str, position: int) -> None:
-    with pytest.raises(QueryError) as info:
-        fts5_plan(parse_query(text))
-    assert info.value.position == position
-    # PostgreSQL has a unary NOT and runs them.
-    assert tsquery_plan(parse_query(text)).match
-
-
-@pytest.mark.parametrize(
-    ("text", "position"),
-    [("korea OR outlet:bbc", 9), ("(outlet:bbc OR lang:de) korea", 1), ("korea OR lang:en", 9)],
-)
-def test_filters_only_narrow_the_whole_query(text: str, position: int) -> None:
-    for plan in (fts5_plan, tsquery_plan):
-        with pytest.raises(QueryError) as info:
-            plan(parse_query(text))
-        assert info.value.position == position
-        assert "can only narrow the whole query" in info.value.reason
-
-
-def test_plans_return_filters_separately() -> None:
-    plan = fts5_plan(parse_query('korea outlet:"bbc news" -lang:de'))
-    assert plan.match == '"korea"'
-    assert plan.filters.outlets(["BBC News", "BBC", "Reuters"]) == ["BBC News"]
-    assert plan.filters.languages(["en", "de", None]) == ["en", None]
-    only = tsquery_plan(parse_query("outlet:reuters"))
-    assert only.match is None
-    assert only.filters.languages(["en"]) is None
-    with pytest.raises(QueryError):
-        to_fts5(parse_query("korea lang:en"))
-    with pytest.raises(QueryError):
-        to_tsquery(parse_query("lang:en"))
-
-
-def test_tsquery_translation_text() -> None:
-    assert to_tsquery(parse_query('title:korea text:troop* -"x y"')) == (
-        "('korea':A & 'troop':*B & !(('x':A <-> 'y':A) | ('x':B <-> 'y':B)))"
-    )
-    assert to_tsquery(parse_query("a NEAR/1 text:b".replace("a ", "text:a "))) == (
-        "('a':B <1> 'b':B | 'b':B <1> 'a':B | 'a':B <2> 'b':B | 'b':B <2> 'a':B)"
-    )
-
-
-PG_DSN = os.environ.get("AGGREGATOR_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=test")
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    try:
-        con = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:  # pragma: no cover - depends on the machine
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable under CI: {exc}")
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    # A temporary table is private to this session, so parallel runs cannot collide.
-    con.execute(
-        "CREATE TEMP TABLE query_test_docs (id int PRIMARY KEY, outlet text, lang text,"
-        " tsv tsvector)"
-    )
-    tsv = TSVECTOR_SQL.format(title="%s", text="%s")
-    with con.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO query_test_docs VALUES (%s, %s, %s, {tsv})",
-            [
-                (i, o, lang, index_text(t), index_text(x))
-                for i, (t, x, o, lang) in enumerate(CORPUS)
-            ],
-        )
-    yield con
-    con.execute("DROP TABLE query_test_docs")
-    con.close()
-
-
-def pg_ids(con: psycopg.Connection[tuple[object, ...]], query: Query) -> set[int]:
-    plan = tsquery_plan(query)
-    sql = "SELECT id FROM query_test_docs WHERE true"
-    args: list[object] = []
-    if plan.match is not None:
-        sql += " AND tsv @@ to_tsquery('simple', %s)"
-        args.append(plan.match)
-    if (outlets := plan.filters.outlets(OUTLET_NAMES)) is not None:
-        sql += " AND outlet = ANY(%s)"
-        args.append(outlets)
-    if (langs := plan.filters.languages(LANGUAGES)) is not None:
-        sql += " AND (lang = ANY(%s)" + (" OR lang IS NULL)" if None in langs else ")")
-        args.append([x for x in langs if x is not None])
-    return {int(row[0]) for row in con.execute(sql, args)}  # type: ignore[call-overload]
-
-
-def _check_pg(con: psycopg.Connection[tuple[object, ...]], query: Query) -> None:
-    got = pg_ids(con, query)  # runs without error in every case
-    if not _near_sides_may_overlap(query):  # documented: tsquery misses overlapping spans
-        assert got == expected_ids(query)
-
-
-@pytest.mark.parametrize("text", ENGINE_QUERIES)
-def test_tsquery_agrees_with_evaluator(
-    pg: psycopg.Connection[tuple[object, ...]], text: str
-) -> None:
-    _check_pg(pg, parse_query(text))
-
-
-@settings(max_examples=250, deadline=None)
-@given(_sql_query, _sql_filters)
-def test_tsquery_agrees_with_evaluator_on_random_queries(
-    pg: psycopg.Connection[tuple[object, ...]], text: str, filters: str
-) -> None:
-    try:
-        query = parse_query(text + filters)
-    except QueryError:
-        return
-    _check_pg(pg, query)
-
-
 _TEXT_CHARS = st.one_of(
     st.characters(max_codepoint=0x7F),
     st.characters(min_codepoint=0xA0, max_codepoint=0x17F),
@@ -690,11 +367,8 @@ def test_any_input_parses_or_raises_query_error(text: str) -> None:
         assert error.position is not None
         assert 0 <= error.position <= len(text)
         return
-    # What parses can be evaluated, printed and re-parsed to the same AST, and
-    # translated for both engines (or refused with a QueryError that has a position).
+    # What parses can be evaluated, printed and re-parsed to the same AST
+    # (tests/test_store_search.py translates it for both engines).
     query = parse_query(text)
     query.evaluate(doc(title="a b korea", text="korea a"))
     assert parse_query(str(query)).root == query.root
-    for plan in (fts5_plan, tsquery_plan):
-        refused = _error_or_none(plan, query)
-        assert refused is None or refused.position is not None

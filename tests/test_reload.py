@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from aggregator.cli.ops import pickup_note
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.service import SingleInstanceLock, running_daemon, sqlite_lock_path
 from aggregator.store import ConsumerLock, Store, create_db_engine
 from aggregator.store.archive import Archive

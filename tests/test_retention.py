@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import event, func, insert, inspect, select, text, update
 
 from aggregator import compose
-from aggregator.compose import pipeline_settings
-from aggregator.config import load_config
+from aggregator.compose import load_config, pipeline_settings
 from aggregator.daemon import Daemon
 from aggregator.errors import ConfigError, StorageError
 from aggregator.poll.poller import PipelineSettings
@@ -35,7 +34,7 @@ from tests.factories import NOW, article, poll_record
 from tests.support.httpserver import LocalServer
 from tests.support.poller import local_poller
 from tests.test_consumer import KURSK, OTHER_EVENT, consumer, ingest, rules
-from tests.test_e2e_daemon import run_cli
+from tests.test_daemon_e2e import run_cli
 
 OLD = NOW - timedelta(days=40)
 RECENT = NOW - timedelta(days=1)

@@ -294,7 +294,7 @@ def test_polling_needs_the_feeds_secrets_but_not_the_channels(
 
 
 def test_the_daemon_defers_a_channel_whose_secret_is_missing() -> None:
-    from aggregator.config import load_config
+    from aggregator.compose import load_config
 
     text = (
         "topics:\n  - name: t\n    query: x\n"
@@ -342,7 +342,7 @@ def test_a_read_only_command_still_refuses_a_broken_file(
 
 
 def test_sections_are_left_out_only_when_a_secret_they_need_is_missing() -> None:
-    from aggregator.config import load_config
+    from aggregator.compose import load_config
 
     text = (
         "topics:\n  - name: t\n    query: x\n"

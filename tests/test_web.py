@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from aggregator.api import ApiSettings, create_app
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.api.web import adds_to, sparkline
+from aggregator.models import HourCount
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
-from aggregator.store.views import HourCount
 from tests.support.archive_data import T0, kursk_archive, serve_in_thread
 
 

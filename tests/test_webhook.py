@@ -27,7 +27,7 @@ from aggregator.alerts.webhook import (
     sign,
     verify_signature,
 )
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.errors import ConfigError
 from tests.support.webhook_receiver import Reply, WebhookReceiver
 

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
+from aggregator.models import Event
 from aggregator.store.archive import Archive
 from aggregator.store.lookup import events_matching, require_known, require_topic
 from aggregator.store.views import (
@@ -35,7 +36,6 @@ from aggregator.store.views import (
     ArticleDetail,
     ArticleSummary,
     EventDetail,
-    EventSummary,
     FeedInfo,
     Filters,
     SearchPage,
@@ -112,7 +112,7 @@ class Problem(BaseModel):
 class TopicView(BaseModel):
     name: str
     matches: list[TopicMatch]
-    events: list[EventSummary]
+    events: list[Event]
 
 
 # script-src 'self': the page's one script is a static file (keyboard navigation);
@@ -390,7 +390,7 @@ def create_app(
         min_sources: Annotated[int | None, Query(ge=1, le=100_000, description="outlets")] = None,
         before: Annotated[str | None, Query(description=f"first reported before; {_TIME}")] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    ) -> list[EventSummary]:
+    ) -> list[Event]:
         if topic is not None:
             require_topic(archive.engine, topic, configured_topics())
         return events_matching(

@@ -22,9 +22,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 
 from aggregator.api.safety import safe_url
+from aggregator.models import Event
 from aggregator.store.archive import Archive
 from aggregator.store.lookup import require_topic
-from aggregator.store.views import ArticleSummary, EventDetail, EventSummary, Filters
+from aggregator.store.views import ArticleSummary, EventDetail, Filters
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
@@ -100,7 +101,7 @@ MAX_ARTICLE_LINKS = 20
 
 def event_entries(
     base: str,
-    events: Sequence[EventSummary],
+    events: Sequence[Event],
     details: Mapping[int, EventDetail] | None = None,
 ) -> list[Entry]:
     """One entry per event; ``updated`` moves when the event grows, so readers refresh it.

@@ -16,10 +16,10 @@ from markupsafe import Markup, escape
 
 from aggregator.config import parse_duration
 from aggregator.errors import QueryError
+from aggregator.models import HourCount
 from aggregator.query import parse_query
 from aggregator.query.nodes import Near, Node, Not, Phrase, Term
 from aggregator.query.tokens import fold
-from aggregator.store.views import HourCount
 
 # -- words -------------------------------------------------------------------------
 

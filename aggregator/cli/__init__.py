@@ -20,7 +20,7 @@ from aggregator import __version__
 from aggregator.cli.archive import cmd_cluster_show, cmd_clusters, cmd_export, cmd_feeds, cmd_search
 from aggregator.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, print_problems
 from aggregator.cli.ops import cmd_alerts, cmd_db, cmd_feeds_add, cmd_opml, cmd_poll, cmd_run
-from aggregator.config import LoadedConfig, load_config
+from aggregator.config import LoadedConfig
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.service import catch_early_stop
 
@@ -250,11 +250,20 @@ def leaves_out(args: argparse.Namespace) -> tuple[str, ...]:
 def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
     # The daemon (and a one-off poll, which only queues alerts) go on without a
     # channel whose secret is missing: only its deliveries fail, with the message.
-    return load_config(
+    return _load_config(
         path or args.config or _default_config(),
         leave_out=leaves_out(args),
         defer_channels=args.command in ("run", "poll"),
     )
+
+
+def _load_config(
+    path: str, *, leave_out: Sequence[str] = (), defer_channels: bool = False
+) -> LoadedConfig:
+    # Late: the stages' checks bring the stages in, which `--help` does not need.
+    from aggregator.compose import load_config
+
+    return load_config(path, leave_out=leave_out, defer_channels=defer_channels)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -294,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     path = args.file or args.config or _default_config()
     try:
-        loaded = load_config(path)
+        loaded = _load_config(path)
     except ConfigError as err:
         print_problems(err, path)
         return EXIT_USAGE

@@ -413,8 +413,10 @@ def cmd_feeds_add(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         _print_entry_problems(problems)
         return EXIT_USAGE
 
+    from aggregator.compose import fetch_settings
+
     async def run() -> Discovery:
-        async with Fetcher(loaded.config.fetch_settings()) as fetcher:
+        async with Fetcher(fetch_settings(loaded)) as fetcher:
             return await discover(url, fetcher)
 
     found = asyncio.run(run())

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 from aggregator.api.server import serve
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.demo.data import last_step, load_items, outlets, slug
 from aggregator.demo.replay import Clock, create_replay_app, read_mailbox, start_smtp
 from aggregator.errors import AggregatorError

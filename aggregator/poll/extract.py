@@ -18,8 +18,14 @@ import trafilatura
 from lxml import etree
 
 from aggregator.errors import ExtractError
-from aggregator.poll.normalize import detect_language, drop_title, paragraph_key, remove_repeats
-from aggregator.text import clean_text, html_to_text
+from aggregator.text import (
+    clean_text,
+    detect_language,
+    drop_title,
+    html_to_text,
+    paragraph_key,
+    remove_repeats,
+)
 
 __all__ = ["ExtractSettings", "ExtractedPage", "choose_text", "extract_page", "page_metadata"]
 

@@ -1,4 +1,5 @@
-"""Feed bytes → :class:`ParsedFeed`: the only feedparser user, plus JSON Feed 1.0/1.1.
+"""Feed bytes → :class:`ParsedFeed`: feedparser (fed through ``saxdriver``), plus JSON
+Feed 1.0/1.1.
 
 ``parse_feed`` is a pure, top-level (so picklable, process-pool friendly) function. It
 hands feedparser the bytes, the response headers and the feed URL with feedparser's

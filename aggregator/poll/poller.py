@@ -23,14 +23,21 @@ from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from aggregator.errors import ExtractError, FetchError, ParseError
-from aggregator.models import Article, FetchRequest, FetchResult, ParsedFeed, RequestAuth
+from aggregator.models import (
+    Article,
+    FetchRequest,
+    FetchResult,
+    ParsedFeed,
+    RequestAuth,
+    article_identity,
+)
 from aggregator.poll.extract import ExtractedPage, ExtractSettings, choose_text, extract_page
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.normalize import NormalizeSettings, canonical_url, normalize_entry
 from aggregator.poll.parse import parse_feed
 from aggregator.poll.schedule import PollPlan, PollPolicy, plan_failure, plan_success
-from aggregator.process.match import EntryFilter
-from aggregator.store import FeedState, PollRecord, Store, StoreCounts, article_identity
+from aggregator.query import EntryFilter
+from aggregator.store import FeedState, PollRecord, Store, StoreCounts
 
 log = logging.getLogger(__name__)
 

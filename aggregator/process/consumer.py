@@ -39,14 +39,13 @@ from aggregator.alerts.rules import (
     Snapshot,
     decide,
 )
-from aggregator.models import Article, DedupDecision
-from aggregator.process.clustering import Clusterer, ClusterInfo, ClusterSettings
+from aggregator.models import Article, DedupDecision, Event
+from aggregator.process.clustering import Clusterer, ClusterSettings
 from aggregator.process.dedup import DedupIndex, DedupSettings
 from aggregator.process.match import TopicIndex
 from aggregator.query import Query, document_from_article
 from aggregator.store import (
     ArticleOutcome,
-    ClusterRow,
     CopyDetail,
     MatchRow,
     OutboxRow,
@@ -86,7 +85,7 @@ class _Batch:
 
     now: datetime
     outcomes: list[ArticleOutcome] = field(default_factory=list)
-    clusters: dict[int, ClusterInfo] = field(default_factory=dict)
+    clusters: dict[int, Event] = field(default_factory=dict)
     merges: list[tuple[int, int]] = field(default_factory=list)
     matches: list[MatchRow] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
@@ -178,7 +177,7 @@ class Consumer:
                 self._rematch(stored, known.get(stored.id, set()), batch)
             alerts = self.store.record_processing(
                 batch.outcomes,
-                [self._cluster_row(cid, info) for cid, info in batch.clusters.items()],
+                [replace(event, id=cid) for cid, event in batch.clusters.items()],
                 batch.merges,
                 batch.matches,
                 batch.outbox,
@@ -285,24 +284,12 @@ class Consumer:
             return
         self._alerts(stored, cid, (), matched, info, batch, corroborate=False)
 
-    def _cluster_info(self, cid: int) -> ClusterInfo | None:
+    def _cluster_info(self, cid: int) -> Event | None:
         """The event as the clusterer holds it, or as stored once it left the window."""
         try:
             return self.clusterer.info(cid)
         except KeyError:
-            row = self.store.cluster_row(cid)
-        if row is None:
-            return None
-        return ClusterInfo(
-            cluster_id=row.id,
-            headline=row.headline,
-            first_seen=row.first_seen,
-            last_updated=row.last_updated,
-            article_count=row.article_count,
-            outlet_count=row.outlet_count,
-            top_terms=row.top_terms,
-            status=row.status,
-        )
+            return self.store.cluster_row(cid)
 
     # -- alerts -------------------------------------------------------------------
 
@@ -312,7 +299,7 @@ class Consumer:
         cid: int,
         merged: tuple[int, ...],
         matched: Mapping[str, tuple[str, ...]],
-        info: ClusterInfo,
+        info: Event,
         batch: _Batch,
         *,
         corroborate: bool = True,
@@ -494,7 +481,7 @@ class Consumer:
         matched: Mapping[str, tuple[str, ...]],
         cid: int,
         related: Sequence[int],
-        info: ClusterInfo,
+        info: Event,
         batch: _Batch,
         last: Snapshot | None,
     ) -> EventSummary:
@@ -534,19 +521,6 @@ class Consumer:
             for name, n, first in self.store.cluster_outlets(list(related))
             if first is not None and first <= at
         ]
-
-    @staticmethod
-    def _cluster_row(cid: int, info: ClusterInfo) -> ClusterRow:
-        return ClusterRow(
-            id=cid,
-            headline=info.headline,
-            first_seen=info.first_seen,
-            last_updated=info.last_updated,
-            article_count=info.article_count,
-            outlet_count=info.outlet_count,
-            top_terms=info.top_terms,
-            status=info.status,
-        )
 
 
 def _for_clustering(article: Article, dup: DedupDecision) -> Article:

@@ -65,8 +65,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from aggregator.errors import ConfigError
 from aggregator.models import Article, DedupDecision
-from aggregator.poll.normalize import shingle_hashes, words
+from aggregator.text import shingle_hashes, words
 
 __all__ = [
     "Boilerplate",
@@ -173,6 +174,21 @@ class DedupSettings:
     min_lead: int = 8
     lead_share: float = 0.5
     boilerplate: BoilerplateSettings = field(default_factory=BoilerplateSettings)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.window <= timedelta(0):
+            problems.append("dedup.window: must be a positive duration")
+        if not 2 <= self.shingle_size <= 10:
+            problems.append("dedup.shingle_size: must be from 2 to 10 words")
+        for name in ("min_containment", "few_samples_containment"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                problems.append(f"dedup.{name}: must be in (0, 1]")
+        sizes = ("sketch_size", "anchors", "max_postings", "max_candidates", "min_shingles")
+        if min(getattr(self, name) for name in sizes) < 1:
+            problems.append(f"dedup: {', '.join(sizes)} must be >= 1")
+        if problems:
+            raise ConfigError(problems)
 
 
 @dataclass(frozen=True, slots=True)

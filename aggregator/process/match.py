@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
-from aggregator.models import Article, Match
+from aggregator.models import Match
 from aggregator.query import (
     And,
     Document,
@@ -32,7 +32,6 @@ from aggregator.query import (
     Phrase,
     Query,
     Term,
-    document_from_article,
 )
 
 # An anchor is (kind, key): ("word", w) for a title/text word, ("prefix", p) for a
@@ -184,21 +183,3 @@ def match_all(topics: Iterable[tuple[str, Query]], doc: Document) -> list[Match]
         if terms is not None:
             out.append(Match(topic=name, matched_terms=terms))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class EntryFilter:
-    """A feed's ``include`` / ``exclude`` queries: which of its entries are stored.
-
-    Applied before storing, so a dropped entry never reaches dedup, the clusters, the
-    topics or the archive; the poll counts them (``PollSummary.filtered``).
-    """
-
-    include: Query | None = None
-    exclude: Query | None = None
-
-    def keeps(self, article: Article) -> bool:
-        doc = document_from_article(article)
-        if self.include is not None and self.include.evaluate(doc) is None:
-            return False
-        return self.exclude is None or self.exclude.evaluate(doc) is None

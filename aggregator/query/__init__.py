@@ -28,14 +28,15 @@ cannot be indexed by its words (see :mod:`aggregator.process.match`), and SQLite
 run it either.
 
 :func:`parse_query` builds a frozen AST once; :meth:`Query.evaluate` matches it
-against a :class:`Document` (built once per article by :func:`document_from_article`);
-:func:`fts5_plan` / :func:`tsquery_plan` (and the filter-free shortcuts
-:func:`to_fts5` / :func:`to_tsquery`) translate it for the archive's full-text
-engines. Error positions are 0-based offsets (code points) into the query text.
+against a :class:`Document` (built once per article by :func:`document_from_article`).
+The language has no SQL: ``aggregator.store.search`` translates the AST for the
+archive's full-text engines. Error positions are 0-based offsets (code points) into
+the query text.
 """
 
 from __future__ import annotations
 
+from aggregator.query.filter import EntryFilter
 from aggregator.query.nodes import (
     FIELDS,
     And,
@@ -56,26 +57,16 @@ from aggregator.query.nodes import (
 from aggregator.query.parser import (
     parse_query,
 )
-from aggregator.query.sql import (
-    TSVECTOR_SQL,
-    SearchFilters,
-    SearchPlan,
-    fts5_plan,
-    to_fts5,
-    to_tsquery,
-    tsquery_plan,
-)
 from aggregator.query.tokens import (
     fold,
-    index_text,
     tokenize,
 )
 
 __all__ = [
     "FIELDS",
-    "TSVECTOR_SQL",
     "And",
     "Document",
+    "EntryFilter",
     "FieldIndex",
     "FieldName",
     "Near",
@@ -84,18 +75,11 @@ __all__ = [
     "Or",
     "Phrase",
     "Query",
-    "SearchFilters",
-    "SearchPlan",
     "Term",
     "document_from_article",
     "fold",
-    "fts5_plan",
-    "index_text",
     "parse_query",
     "requires_presence",
-    "to_fts5",
-    "to_tsquery",
     "tokenize",
-    "tsquery_plan",
     "walk",
 ]

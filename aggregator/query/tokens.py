@@ -97,12 +97,3 @@ def _tokenize_unicode(text: str) -> list[str]:
     """The general path: what :func:`tokenize` must equal on any text."""
     # \w includes "_", which we treat as a separator like every other punctuation.
     return _word_pattern().findall(fold(text).replace("_", " "))
-
-
-def index_text(text: str) -> str:
-    """``text`` as space-separated tokens: what the archive should hand its FTS engine.
-
-    Feeding both SQLite FTS5 and PostgreSQL ``to_tsvector('simple', ...)`` this form
-    makes their word boundaries and accent folding identical to :func:`tokenize`.
-    """
-    return " ".join(tokenize(text))

@@ -1,42 +1,37 @@
-"""Storage: every SQL statement of the package lives behind ``Store``.
+"""Storage: the write side, ``Store``, and what both sides share.
 
-Methods are named like sentences and take and return frozen records; any database
-failure leaves as ``StorageError`` (a test checks each public method).
+``Store`` holds the poll half's statements here and the process half's, the outbox's
+and retention's in one module per aggregate (``events``, ``outbox``, ``retention``);
+the read side is ``archive.Archive``, full-text search ``search``. Methods are named
+like sentences and take and return frozen records; any database failure leaves as
+``StorageError`` (``engine.storage_errors``; a test checks each public method).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import inspect
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
     Table,
-    create_engine,
-    event,
     func,
     or_,
     select,
     text,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator.errors import StorageError
-from aggregator.models import Article
+from aggregator.models import Article, article_identity
+from aggregator.store.engine import create_db_engine, storage_errors
 from aggregator.store.events import (
     ArticleOutcome,
     ClusterArticle,
-    ClusterRow,
     CopyDetail,
     EventStatements,
     MatchRow,
@@ -57,7 +52,6 @@ from aggregator.store.schema import articles, feeds, forgotten_entries, metadata
 __all__ = [
     "ArticleOutcome",
     "ClusterArticle",
-    "ClusterRow",
     "ConsumerLock",
     "CopyDetail",
     "FeedSpec",
@@ -75,96 +69,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-T = TypeVar("T")
-
-_IDENTITY_MAX = 500
-
-
-def _translate(name: str, exc: SQLAlchemyError) -> StorageError:
-    orig = getattr(exc, "orig", None)
-    detail = str(orig) if orig is not None else str(exc)
-    return StorageError(f"{name}: {(detail.splitlines() or ['database error'])[0]}")
-
-
-def _storage_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Translate SQLAlchemy's errors into ours, once, at the edge."""
-    if inspect.isgeneratorfunction(fn):
-
-        @functools.wraps(fn)
-        def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            try:
-                yield from fn(*args, **kwargs)
-            except SQLAlchemyError as exc:
-                raise _translate(fn.__name__, exc) from exc
-
-        return gen_wrapper
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise _translate(fn.__name__, exc) from exc
-
-    return wrapper
-
-
-def _wrap_public_methods(cls: type[T]) -> type[T]:
-    """Give every public method inherited from a statements mixin the error translation."""
-    for base in cls.__mro__[1:]:
-        if base is object:
-            continue
-        for name, fn in vars(base).items():
-            if not name.startswith("_") and inspect.isfunction(fn) and name not in vars(cls):
-                setattr(cls, name, _storage_errors(fn))
-    return cls
-
-
-def create_db_engine(url: str) -> Engine:
-    """An engine with the settings each backend needs.
-
-    SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout so a
-    CLI reading while the daemon writes waits instead of failing.
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-def article_identity(article: Article) -> str:
-    """guid, else link, else content hash: what makes an entry the same on the next poll.
-
-    An entry sharing its guid or link with a different entry of the same document
-    carries a ``variant`` (parse decides it), appended so that both are kept."""
-    if article.guid:
-        key = "g:" + article.guid
-    elif article.url:
-        key = "l:" + article.url
-    else:
-        key = "h:" + article.content_hash
-    if article.variant and not key.startswith("h:"):
-        key += "#" + article.variant
-    if len(key) > _IDENTITY_MAX:
-        key = key[:2] + "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return key
 
 
 def _feed_state(row: Any) -> FeedState:
@@ -186,7 +90,7 @@ def _feed_state(row: Any) -> FeedState:
     )
 
 
-@_wrap_public_methods
+@storage_errors
 class Store(EventStatements, OutboxStatements, RetentionStatements):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -204,14 +108,12 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
 
     # -- health -------------------------------------------------------------------
 
-    @_storage_errors
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     # -- feeds --------------------------------------------------------------------
 
-    @_storage_errors
     def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> dict[str, int]:
         """Make the feeds table match the configuration.
 
@@ -281,7 +183,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                     counts["removed"] += 1
         return counts
 
-    @_storage_errors
     def add_api_feed(self, name: str, url: str, now: datetime) -> bool:
         """Add a feed over the API (left alone by the sync); False if the name or URL
         is taken by a feed that is not removed."""
@@ -323,7 +224,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             )
             return True
 
-    @_storage_errors
     def remove_api_feed(self, name: str) -> str:
         """Stop polling an API-added feed (its articles stay). Returns "removed",
         "config" (declared in feeds.yaml: remove it there) or "missing"."""
@@ -336,7 +236,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             conn.execute(update(feeds).where(feeds.c.id == row.id).values(state="removed"))
             return "removed"
 
-    @_storage_errors
     def claim_due_feeds(
         self,
         now: datetime,
@@ -381,7 +280,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             )
             return [_feed_state(r) for r in rows]
 
-    @_storage_errors
     def release_feeds(self, feed_ids: Iterable[int], owner: str) -> None:
         """Give back leases without polling (shutdown before the poll started)."""
         ids = list(feed_ids)
@@ -394,7 +292,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 .values(lease_owner=None, lease_until=None)
             )
 
-    @_storage_errors
     def renew_leases(self, feed_ids: Iterable[int], owner: str, until: datetime) -> int:
         """Extend the leases this owner still holds (polls in flight take their time)."""
         ids = list(feed_ids)
@@ -410,7 +307,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
 
     # -- polls and articles ------------------------------------------------------
 
-    @_storage_errors
     def record_poll(self, record: PollRecord, new_articles: Sequence[Article]) -> StoreCounts:
         """Write one finished poll: its articles, its log row and the feed's new state,
         in one transaction, so a poll is stored whole or not at all."""
@@ -544,7 +440,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             conn.execute(articles.insert(), inserts)
         return StoreCounts(new=len(inserts), updated=updated, collapsed=collapsed)
 
-    @_storage_errors
     def known_identities(self, feed_id: int, batch: Sequence[Article]) -> set[str]:
         """Which of these articles the feed already has (by identity)."""
         with self.engine.connect() as conn:
@@ -552,7 +447,6 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
 
     # -- queries ------------------------------------------------------------------
 
-    @_storage_errors
     def count_articles(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())

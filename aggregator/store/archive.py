@@ -9,12 +9,11 @@ leave as ``StorageError``; a query the full-text engine cannot run leaves as
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -36,9 +35,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import QueryError, StorageError
-from aggregator.query import SearchFilters, SearchPlan, fts5_plan, parse_query, tsquery_plan
-from aggregator.query.limits import SearchLimits, search_cost_problem
-from aggregator.store.events import CopyDetail, json_terms
+from aggregator.models import Event
+from aggregator.store.engine import first_line, storage_errors
+from aggregator.store.events import CopyDetail, event_from_row, json_terms
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import (
     alerts,
@@ -54,9 +53,13 @@ from aggregator.store.search import (
     SUMMARY_COLUMNS,
     Cursor,
     Order,
+    SearchFilters,
+    SearchLimits,
+    SearchPlan,
     fts_hits,
     fts_top_statement,
     narrowed_statement,
+    search_plan,
 )
 from aggregator.store.views import (
     AlertInfo,
@@ -72,7 +75,6 @@ from aggregator.store.views import (
     EventOverview,
     EventPage,
     EventQuery,
-    EventSummary,
     FeedInfo,
     FeedPage,
     Filters,
@@ -86,37 +88,14 @@ from aggregator.store.views import (
     article_summary,
     decode_cursor,
     encode_cursor,
-    event_summary,
     fingerprint,
     hourly,
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 MAX_LIMIT = 200
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-def _storage_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Translate SQLAlchemy's errors into ours, once, at the edge."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"{fn.__name__}: {_first_line(exc)}") from exc
-
-    return wrapper
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    detail = str(orig) if orig is not None else str(exc)
-    return (detail.splitlines() or [type(exc).__name__])[0]
 
 
 # -- the archive ---------------------------------------------------------------------
@@ -125,6 +104,7 @@ def _first_line(exc: SQLAlchemyError) -> str:
 DEFAULT_LIMITS = SearchLimits()
 
 
+@storage_errors
 class Archive:
     """Read-only queries over the store's tables (the daemon's Store owns writes)."""
 
@@ -142,11 +122,7 @@ class Archive:
     def plan(self, query_text: str) -> SearchPlan:
         """Parse and translate ``query_text`` for this engine (QueryError if it can't,
         or if it would cost more than ``limits`` allow)."""
-        query = parse_query(query_text)
-        problem = search_cost_problem(query, self.limits)
-        if problem is not None:
-            raise QueryError(query_text, problem)
-        return fts5_plan(query) if self.sqlite else tsquery_plan(query)
+        return search_plan(query_text, sqlite=self.sqlite, limits=self.limits)
 
     def search(
         self,
@@ -199,10 +175,10 @@ class Archive:
                     "use fewer or more specific words",
                 ) from exc
             if plan is not None and self._is_query_error(exc):
-                raise QueryError(query_text or "", _first_line(exc)) from exc
-            raise StorageError(f"search: {_first_line(exc)}") from exc
+                raise QueryError(query_text or "", first_line(exc)) from exc
+            raise StorageError(f"search: {first_line(exc)}") from exc
         except SQLAlchemyError as exc:
-            raise StorageError(f"search: {_first_line(exc)}") from exc
+            raise StorageError(f"search: {first_line(exc)}") from exc
         items = tuple(
             article_summary(r, float(score) if ranked else None) for r, score in rows[:limit]
         )
@@ -419,11 +395,10 @@ class Archive:
                 for row in result:
                     yield dict(row._mapping)
         except SQLAlchemyError as exc:
-            raise StorageError(f"export: {_first_line(exc)}") from exc
+            raise StorageError(f"export: {first_line(exc)}") from exc
 
     # -- articles and events -----------------------------------------------------
 
-    @_storage_errors
     def article(self, article_id: int) -> ArticleDetail | None:
         stmt = (
             select(
@@ -462,7 +437,6 @@ class Archive:
             copy=CopyDetail.from_json(r.duplicate_detail),
         )
 
-    @_storage_errors
     def events(
         self,
         *,
@@ -470,7 +444,7 @@ class Archive:
         before: datetime | None = None,
         limit: int = 50,
         with_timelines: bool = True,
-    ) -> list[EventSummary]:
+    ) -> list[Event]:
         """Events (clusters) newest first by first report; of one topic if given.
 
         Merged clusters are left out: their articles count in the cluster that
@@ -487,10 +461,9 @@ class Archive:
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
             if not with_timelines:
-                return [event_summary(r) for r in rows]
+                return [event_from_row(r) for r in rows]
             return _with_timelines(conn, rows)
 
-    @_storage_errors
     def event(self, cluster_id: int) -> EventDetail | None:
         """An event with its articles grouped by outlet; a merged id resolves to its heir."""
         with self.engine.connect() as conn:
@@ -513,11 +486,10 @@ class Archive:
             OutletGroup(name, titles[name], tuple(arts)) for name, arts in groups.items()
         )
         timeline = hourly([m.published for m in members], row.first_seen)
-        return EventDetail(event_summary(row, timeline), outlets, absorbed)
+        return EventDetail(event_from_row(row, timeline), outlets, absorbed)
 
     # -- topics --------------------------------------------------------------------
 
-    @_storage_errors
     def topics(self, configured: Sequence[str] = ()) -> list[TopicSummary]:
         """Every topic with matches, plus the configured ones that have none yet."""
         stmt = select(
@@ -533,7 +505,6 @@ class Archive:
             found.setdefault(name, TopicSummary(name, 0, 0, None))
         return sorted(found.values(), key=lambda t: t.name)
 
-    @_storage_errors
     def topic_matches(self, topic: str, limit: int = 20) -> list[TopicMatch]:
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = (
@@ -555,7 +526,6 @@ class Archive:
 
     # -- feeds and alerts --------------------------------------------------------
 
-    @_storage_errors
     def feeds(self, *, polls_per_feed: int = 0, name: str | None = None) -> list[FeedInfo]:
         """Feeds with their health; with ``polls_per_feed`` > 0 their latest polls."""
         stmt = self._feeds_statement()
@@ -617,7 +587,6 @@ class Archive:
             .order_by(feeds.c.name)
         )
 
-    @_storage_errors
     def alerts(
         self, *, status: str | None = None, alert_id: str | None = None, limit: int = 50
     ) -> list[AlertInfo]:
@@ -633,7 +602,6 @@ class Archive:
 
     # -- the web page's lists: keyset pages ----------------------------------------
 
-    @_storage_errors
     def event_page(
         self, query: EventQuery = EventQuery(), *, cursor: str | None = None, limit: int = 30
     ) -> EventPage:
@@ -662,7 +630,6 @@ class Archive:
             next_cursor = encode_cursor("events", digest, (last_key, last.id))
         return EventPage(items, next_cursor)
 
-    @_storage_errors
     def event_overview(self, cluster_id: int) -> EventOverview | None:
         """An event's head for its page (a merged id resolves to its heir): the row,
         report times and outlets, without reading any article's text."""
@@ -693,10 +660,9 @@ class Archive:
             )
             absorbed = _absorbed(conn, row.id)
         return EventOverview(
-            event_summary(row, hourly(times, row.first_seen)), times, outlets, absorbed
+            event_from_row(row, hourly(times, row.first_seen)), times, outlets, absorbed
         )
 
-    @_storage_errors
     def event_articles(
         self,
         cluster_id: int,
@@ -777,7 +743,6 @@ class Archive:
             )
         return EventArticlePage(items, next_cursor, continues)
 
-    @_storage_errors
     def feed_page(
         self, *, state: str | None = None, cursor: str | None = None, limit: int = 50
     ) -> FeedPage:
@@ -798,7 +763,6 @@ class Archive:
             next_cursor = encode_cursor("feeds", digest, (items[-1].name,))
         return FeedPage(items, next_cursor)
 
-    @_storage_errors
     def delivery_stats(self) -> list[DeliveryStats]:
         """Per rule and channel: deliveries by status, the last success, the last error."""
 
@@ -854,7 +818,6 @@ class Archive:
                 )
         return out
 
-    @_storage_errors
     def alert_page(
         self,
         *,
@@ -897,19 +860,16 @@ class Archive:
 
     # -- health and metrics ----------------------------------------------------------
 
-    @_storage_errors
     def ping(self) -> None:
         """Raise StorageError unless the database answers."""
         with self.engine.connect() as conn:
             conn.execute(select(1))
 
-    @_storage_errors
     def feed_state_counts(self) -> dict[str, int]:
         stmt = select(feeds.c.state, func.count()).group_by(feeds.c.state)
         with self.engine.connect() as conn:
             return {str(r.state): int(r[1]) for r in conn.execute(stmt)}
 
-    @_storage_errors
     def outbox_depth(self) -> int:
         """Alerts waiting to be delivered."""
         stmt = select(func.count()).select_from(alerts).where(alerts.c.status == "pending")
@@ -952,7 +912,7 @@ def _topic_cluster_ids(topic: str) -> Select[Any]:
     )
 
 
-def _with_timelines(conn: Connection, rows: Sequence[Any]) -> list[EventSummary]:
+def _with_timelines(conn: Connection, rows: Sequence[Any]) -> list[Event]:
     """Event rows as summaries with their articles per hour (one query for all)."""
     times: dict[int, list[datetime]] = {r.id: [] for r in rows}
     if rows:
@@ -962,7 +922,7 @@ def _with_timelines(conn: Connection, rows: Sequence[Any]) -> list[EventSummary]
             )
         ):
             times[cid].append(published)
-    return [event_summary(r, hourly(times[r.id], r.first_seen)) for r in rows]
+    return [event_from_row(r, hourly(times[r.id], r.first_seen)) for r in rows]
 
 
 def _resolve_event(conn: Connection, cluster_id: int) -> Any:

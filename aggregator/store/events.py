@@ -10,13 +10,14 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from aggregator.models import Article
+from aggregator.models import Article, Event, HourCount
+from aggregator.store.engine import storage_errors
 from aggregator.store.retention import high_water
 from aggregator.store.schema import (
     alerts,
@@ -49,19 +50,6 @@ class ArticleOutcome:
     cluster_terms: tuple[str, ...]
     cluster_signals: tuple[str, ...] = ()
     duplicate_detail: str | None = None  # JSON, see ``CopyDetail``
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterRow:
-    id: int
-    headline: str
-    first_seen: datetime
-    last_updated: datetime
-    article_count: int
-    outlet_count: int
-    top_terms: tuple[str, ...]
-    status: str
-    merged_into: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +171,7 @@ def row_to_article(r: Any) -> Article:
 _ARTICLE_COLUMNS = [c for c in articles.c if c.name not in ("identity",)]
 
 
+@storage_errors
 class EventStatements:
     engine: Engine
 
@@ -454,7 +443,7 @@ class EventStatements:
     def record_processing(
         self,
         outcomes: Sequence[ArticleOutcome],
-        cluster_rows: Sequence[ClusterRow],
+        cluster_rows: Sequence[Event],
         merges: Sequence[tuple[int, int]],
         match_rows: Sequence[MatchRow],
         outbox_rows: Sequence[OutboxRow],
@@ -752,18 +741,15 @@ class EventStatements:
                     )
             return self._enqueue(conn, rows, now)
 
-    def cluster_row(self, cluster_id: int) -> ClusterRow | None:
+    def cluster_row(self, cluster_id: int) -> Event | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
-        return None if r is None else cluster_from_row(r, ClusterRow)
+        return None if r is None else event_from_row(r)
 
 
-C = TypeVar("C", bound=ClusterRow)
-
-
-def cluster_from_row(r: Any, kind: type[C], **extra: Any) -> C:
-    """A ``clusters`` row as ``kind`` (ClusterRow or a subclass, given its own fields)."""
-    return kind(
+def event_from_row(r: Any, timeline: tuple[HourCount, ...] = ()) -> Event:
+    """A ``clusters`` row as an ``Event`` (with its timeline, when the archive has one)."""
+    return Event(
         id=r.id,
         headline=r.headline,
         first_seen=r.first_seen,
@@ -773,7 +759,7 @@ def cluster_from_row(r: Any, kind: type[C], **extra: Any) -> C:
         top_terms=json_terms(r.top_terms),
         status=r.status,
         merged_into=r.merged_into,
-        **extra,
+        timeline=timeline,
     )
 
 
@@ -790,7 +776,6 @@ def json_terms(raw: str | None) -> tuple[str, ...]:
 __all__ = [
     "ArticleOutcome",
     "ClusterArticle",
-    "ClusterRow",
     "EventStatements",
     "Explanation",
     "FeedActivity",

@@ -16,10 +16,11 @@ from sqlalchemy import Engine, Select, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import NotFoundError, StorageError
+from aggregator.models import Event
 from aggregator.store.archive import Archive
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import clusters, feeds, matches
-from aggregator.store.views import EventSummary, Filters
+from aggregator.store.views import Filters
 
 
 def require_topic(engine: Engine, name: str, configured: Iterable[str]) -> None:
@@ -71,12 +72,12 @@ def events_matching(
     min_sources: int | None = None,
     before: datetime | None = None,
     limit: int = 50,
-) -> list[EventSummary]:
+) -> list[Event]:
     """Events newest first by first report, first reported at or after ``since``, from
     at least ``min_sources`` outlets: read page by page until ``limit`` pass."""
     if since is None and min_sources is None:
         return archive.events(topic=topic, before=before, limit=limit)
-    found: list[EventSummary] = []
+    found: list[Event] = []
     while len(found) < limit:
         page = archive.events(topic=topic, before=before, limit=200)
         for event in page:

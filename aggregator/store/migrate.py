@@ -1,4 +1,4 @@
-"""Apply the Alembic migrations in ``db/`` to a database."""
+"""Apply the Alembic migrations in ``aggregator/store/migrations/`` to a database."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from aggregator.errors import StorageError
 
 log = logging.getLogger(__name__)
 
-# db/ sits at the top of the project, beside the package (an editable install).
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "db"
+# Inside the package, so an installed (non-editable) aggregator finds them too.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Daemons starting together on one PostgreSQL would race to create the same tables.
 SCHEMA_LOCK = 0x61676772_73636865  # "aggrsche"

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
+from aggregator.store.engine import storage_errors
 from aggregator.store.leases import lease_rows
 from aggregator.store.schema import alerts, channel_state, feeds
 from aggregator.store.views import AlertInfo, alert_from_row
@@ -27,6 +28,7 @@ class OutboxItem(AlertInfo):
     payload: str  # JSON
 
 
+@storage_errors
 class OutboxStatements:
     engine: Engine
 

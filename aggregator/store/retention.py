@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from aggregator.store.engine import storage_errors
 from aggregator.store.schema import (
     alerts,
     articles,
@@ -73,6 +74,7 @@ class PruneCounts:
         )
 
 
+@storage_errors
 class RetentionStatements:
     engine: Engine
 

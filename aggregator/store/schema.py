@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables. Alembic migrations in ``db/`` create them; a test checks that
+"""SQLAlchemy Core tables. The migrations in ``migrations/`` create them; a test checks that
 the migrations and these definitions agree."""
 
 from __future__ import annotations

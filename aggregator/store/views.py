@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Literal, TypeVar
 
 from aggregator.errors import QueryError
-from aggregator.store.events import ClusterRow, CopyDetail, cluster_from_row
+from aggregator.models import Event, HourCount
+from aggregator.store.events import CopyDetail
 
 # An event's timeline stops after this many hours: a sparkline, not a history.
 TIMELINE_HOURS = 72
@@ -80,19 +81,6 @@ class ArticleDetail:
 
 
 @dataclass(frozen=True, slots=True)
-class HourCount:
-    hour: datetime  # start of the hour, UTC
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class EventSummary(ClusterRow):
-    """A cluster as the archive shows it: its row, and its articles per hour."""
-
-    timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report
-
-
-@dataclass(frozen=True, slots=True)
 class OutletGroup:
     feed: str
     feed_title: str | None
@@ -101,7 +89,7 @@ class OutletGroup:
 
 @dataclass(frozen=True, slots=True)
 class EventDetail:
-    event: EventSummary
+    event: Event
     outlets: tuple[OutletGroup, ...]  # the first to report first
     # Events merged into this one (directly or through another), oldest id first: a
     # report matched both and showed they were one event; their ids resolve here.
@@ -201,7 +189,7 @@ class EventQuery:
 
 @dataclass(frozen=True, slots=True)
 class EventPage:
-    items: tuple[EventSummary, ...]
+    items: tuple[Event, ...]
     next_cursor: str | None
 
 
@@ -218,7 +206,7 @@ class OutletCount:
 class EventOverview:
     """An event's head: its row, every report time (for the timeline), its outlets."""
 
-    event: EventSummary
+    event: Event
     times: tuple[datetime, ...]  # each article's publication time, oldest first
     outlets: tuple[OutletCount, ...]  # the first to report first
     absorbed: tuple[int, ...] = ()
@@ -394,10 +382,6 @@ def article_summary(row: Any, score: float | None = None) -> ArticleSummary:
         cluster_id=row.cluster_id,
         score=score,
     )
-
-
-def event_summary(row: Any, timeline: tuple[HourCount, ...] = ()) -> EventSummary:
-    return cluster_from_row(row, EventSummary, timeline=timeline)
 
 
 EXPORT_FIELDS = (

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from aggregator.config import user_agent
+from aggregator.compose import user_agent
 from aggregator.models import FetchSettings
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import PipelineSettings, Poller

@@ -35,8 +35,8 @@ second):
   evicted, so the cost per article depends on the active state, not the archive.
 """
 
-from aggregator.process.clustering.engine import Clusterer, ClusterInfo, ClusterStats
+from aggregator.process.clustering.engine import Clusterer, ClusterStats
 from aggregator.process.clustering.features import featurize
 from aggregator.process.clustering.settings import ClusterSettings
 
-__all__ = ["ClusterInfo", "ClusterSettings", "ClusterStats", "Clusterer", "featurize"]
+__all__ = ["ClusterSettings", "ClusterStats", "Clusterer", "featurize"]

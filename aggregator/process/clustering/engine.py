@@ -8,23 +8,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aggregator.models import Article, ClusterDecision
+from aggregator.models import Article, ClusterDecision, Event
 from aggregator.process.clustering.features import entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterInfo:
-    """A cluster as storage and display need it."""
-
-    cluster_id: int
-    headline: str
-    first_seen: datetime
-    last_updated: datetime
-    article_count: int
-    outlet_count: int
-    top_terms: tuple[str, ...]
-    status: str  # "active" (still takes articles) or "dormant" (silent too long)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +156,14 @@ class Clusterer:
                 raise RuntimeError("cycle in cluster merges")
         return cluster_id
 
-    def info(self, cluster_id: int) -> ClusterInfo:
+    def info(self, cluster_id: int) -> Event:
         """Describe a cluster held in memory (KeyError once it left the window)."""
         cluster = self._clusters[self.resolve(cluster_id)]
         top = sorted(cluster.centroid.items(), key=lambda kv: (-kv[1], kv[0]))
         terms = tuple(self._display(t) for t, _ in top if " " not in t)[:8]
         active = self._now is None or self._now - cluster.last_updated <= self._s.max_silence
-        return ClusterInfo(
-            cluster_id=cluster.cluster_id,
+        return Event(
+            id=cluster.cluster_id,
             headline=cluster.headline,
             first_seen=cluster.first_seen,
             last_updated=cluster.last_updated,

@@ -100,6 +100,11 @@ class ClusterSettings:
         ):
             if not 0.0 < getattr(self, name) <= 1.0:
                 problems.append(f"clustering.{name}: must be in (0, 1]")
+        for name in ("entity_boost", "bigram_weight", "url_weight", "text_weight"):
+            if getattr(self, name) < 0:
+                problems.append(f"clustering.{name}: must not be negative")
+        if self.max_text_chars < 0:
+            problems.append("clustering.max_text_chars: must not be negative")
         if min(self.max_terms, self.max_cluster_terms, self.candidate_terms) < 1:
             problems.append(
                 "clustering: max_terms, max_cluster_terms, candidate_terms must be >= 1"

@@ -1,6 +1,6 @@
-"""QA: throttle and max_per_hour hold across batches and within one, on a real Store.
+"""Throttle and max_per_hour hold across batches and within one, on a real Store.
 
-The pure ``decide`` is tested in test_alert_rules.py; these check what the consumer
+The pure ``decide`` is tested in test_rules.py; these check what the consumer
 hands it: every alert of the rule counted once per decision (not once per distinct due
 time), the throttle clock at the latest alert's *due* time, and the batch's own
 not-yet-committed alerts.

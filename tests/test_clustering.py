@@ -169,7 +169,7 @@ def test_bridging_article_merges_two_clusters_and_old_id_resolves() -> None:
     gone = bridge.merged[0]
     assert gone != survivor
     assert c.resolve(gone) == survivor
-    assert c.info(gone).cluster_id == survivor
+    assert c.info(gone).id == survivor
     assert c.info(survivor).article_count == 5
 
 

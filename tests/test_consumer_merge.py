@@ -1,4 +1,4 @@
-"""QA: an event that already alerted keeps its alert history when it is merged away.
+"""An event that already alerted keeps its alert history when it is merged away.
 
 The consumer on a real Store (both backends). Cluster A (two Reykjavik reports) matches
 the topic and fires ``new_event``; cluster B (three Grindavik reports) does not match.
@@ -17,7 +17,7 @@ from aggregator.query import parse_query
 from aggregator.store import Store
 from aggregator.store.schema import alerts, matches
 from tests.factories import NOW, reports
-from tests.test_cluster import BACKGROUND
+from tests.test_clustering import BACKGROUND
 from tests.test_consumer import ingest
 
 REYKJAVIK = ["Volcano erupts near Reykjavik", "Reykjavik volcano eruption forces evacuations"]

@@ -11,18 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aggregator.compose import feed_filters, pipeline_settings
-from aggregator.config import load_config
+from aggregator.compose import feed_filters, load_config, pipeline_settings
 from aggregator.errors import ConfigError
+from aggregator.models import article_identity
 from aggregator.poll.poller import PipelineSettings, admit
-from aggregator.process.match import EntryFilter
-from aggregator.query import parse_query
-from aggregator.store import FeedSpec, Store, article_identity
+from aggregator.query import EntryFilter, parse_query
+from aggregator.store import FeedSpec, Store
 from aggregator.store.schema import articles
 from tests.factories import article
 from tests.support.httpserver import LocalServer, Response
 from tests.support.poller import local_poller
-from tests.test_e2e_daemon import FEEDS, daemon_env, run_cli, write_config
+from tests.test_daemon_e2e import FEEDS, daemon_env, run_cli, write_config
 
 
 @pytest.fixture

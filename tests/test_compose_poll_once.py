@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from aggregator.compose import poll_once
-from aggregator.config import load_config
+from aggregator.compose import load_config, poll_once
 from aggregator.errors import AggregatorError
 from aggregator.poll.poller import Poller, PollSummary
 from aggregator.store import FeedState, Store

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.compose import pipeline_settings
-from aggregator.config import load_config, user_agent
+from aggregator.compose import load_config, pipeline_settings, request_auth, user_agent
 from aggregator.errors import ConfigError
 from aggregator.models import FetchRequest, FetchSettings, RequestAuth, origin_of
 from aggregator.poll.fetch import Fetcher
@@ -187,7 +186,7 @@ def test_config_builds_request_auth_from_the_environment() -> None:
     )
     loaded = load_config(None, text=text, env={"WIRE_PASSWORD": SECRET, "WIRE_KEY": "k1"})
     (feed,) = loaded.config.feeds
-    auth = feed.request_auth()
+    auth = request_auth(feed)
     assert auth is not None
     assert auth.origin == "https://wire.example:443"
     assert (auth.username, auth.password) == ("analyst", SECRET)
@@ -200,7 +199,7 @@ def test_config_builds_request_auth_from_the_environment() -> None:
 
 def test_a_feed_without_credentials_has_no_request_auth() -> None:
     (feed,) = load_config(None, text=BASE, env={}).config.feeds
-    assert feed.request_auth() is None
+    assert request_auth(feed) is None
 
 
 @pytest.mark.parametrize(

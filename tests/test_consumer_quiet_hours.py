@@ -1,4 +1,4 @@
-"""QA: quiet hours around DST changes, and quiet hours on digest rules (real Store)."""
+"""Quiet hours around DST changes, and quiet hours on digest rules (real Store)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import pytest
 from tests.support.httpserver import LocalServer
 from tests.support.smtpserver import SMTPTestServer
 from tests.support.webhook_receiver import Reply, WebhookReceiver
-from tests.test_e2e_daemon import wait_for
+from tests.test_daemon_e2e import wait_for
 
 pytestmark = pytest.mark.e2e
 

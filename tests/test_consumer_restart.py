@@ -1,4 +1,4 @@
-"""QA: the consumer rebuilt from the database decides as an uninterrupted one would.
+"""The consumer rebuilt from the database decides as an uninterrupted one would.
 
 Real Store on both backends. The story below is reported every 20 hours for 100 hours:
 never silent long enough to go dormant (48 h), but longer than the clustering window

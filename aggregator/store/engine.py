@@ -1,0 +1,92 @@
+"""The database engine and the one translation of its errors.
+
+Every module of the store reaches the database through an engine made here, and every
+public method of ``Store``, its statement classes and ``Archive`` lets a database
+failure leave as ``StorageError`` through :func:`storage_errors` (named after the
+method, with the driver's first line), never as a SQLAlchemy exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator.errors import StorageError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=type)
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs.
+
+    SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout so a
+    CLI reading while the daemon writes waits instead of failing.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def first_line(exc: SQLAlchemyError) -> str:
+    """The driver's message (not SQLAlchemy's wrapping of it), first line only: the
+    rest repeats the statement and its parameters, which may hold article text."""
+    orig = getattr(exc, "orig", None)
+    detail = str(orig) if orig is not None else str(exc)
+    return (detail.splitlines() or [type(exc).__name__])[0]
+
+
+def _translated(fn: Callable[P, R]) -> Callable[P, R]:
+    if inspect.isgeneratorfunction(fn):
+        # A generator fails while it is iterated, after the call has returned.
+        @functools.wraps(fn)
+        def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                raise StorageError(f"{fn.__name__}: {first_line(exc)}") from exc
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"{fn.__name__}: {first_line(exc)}") from exc
+
+    return wrapper
+
+
+def storage_errors(cls: C) -> C:
+    """Class decorator: every public method the class itself defines translates
+    SQLAlchemy's errors into ``StorageError``, once, at the edge of the store. Each
+    statement class is decorated itself, so a method added to one is covered without
+    a list to keep."""
+    for name, fn in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(fn):
+            setattr(cls, name, _translated(fn))
+    return cls

@@ -1,0 +1,1 @@
+"""One file per schema revision (Alembic); a package only so that it is installed."""
