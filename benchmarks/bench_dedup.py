@@ -42,8 +42,8 @@ for p in (str(ROOT), str(HERE)):
 from gen_articles import generate_articles  # noqa: E402
 
 from aggregator.models import Article  # noqa: E402
-from aggregator.poll.normalize import content_hash  # noqa: E402
 from aggregator.process.dedup import BoilerplateSettings, DedupIndex, DedupSettings  # noqa: E402
+from aggregator.text import content_hash  # noqa: E402
 from tests.support.boilerplate_news import (  # noqa: E402
     Item,
     headline_farm,

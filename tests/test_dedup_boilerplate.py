@@ -1,6 +1,6 @@
 """dedup: boilerplate never makes a copy (issue 13, point 4), at the index level.
 
-The consumer/daemon path is in ``test_e2e_boilerplate.py``; here the decisions, the
+The consumer/daemon path is in ``test_daemon_e2e_boilerplate.py``; here the decisions, the
 explanation, the learner's bound and the replay that rebuilds it at start.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aggregator.models import Article
-from aggregator.poll.normalize import content_hash, shingle_hashes, words
 from aggregator.process.dedup import Boilerplate, BoilerplateSettings, DedupIndex, DedupSettings
+from aggregator.text import content_hash, shingle_hashes, words
 from tests import factories
 from tests.support.boilerplate_news import (
     FORWARD_LOOKING,

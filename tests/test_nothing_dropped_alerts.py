@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from tests.test_e2e_daemon import wait_for
 
 from aggregator.alerts.delivery import Deliverer
 from aggregator.alerts.message import AlertMessage
@@ -25,6 +24,7 @@ from aggregator.store.writer import WriterThread
 from tests.factories import NOW
 from tests.support.httpserver import LocalServer
 from tests.support.webhook_receiver import WebhookReceiver
+from tests.test_daemon_e2e import wait_for
 from tests.test_daemon_ops import RSS, start_daemon
 from tests.test_delivery import SECRET, enqueue_two_events
 

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.test_e2e_alerts import KURSK, SECRET, rss, start, stop
-from tests.test_e2e_daemon import wait_for
 
 from tests.support.httpserver import LocalServer, Response
 from tests.support.push_receiver import PushReceiver
 from tests.support.webhook_receiver import WebhookReceiver
+from tests.test_daemon_e2e import wait_for
+from tests.test_daemon_e2e_alerts import KURSK, SECRET, rss, start, stop
 
 pytestmark = pytest.mark.e2e
 

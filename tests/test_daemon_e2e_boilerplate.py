@@ -17,11 +17,11 @@ from sqlalchemy import select
 from aggregator.cli import main
 from aggregator.compose import load_config, poll_once
 from aggregator.models import Article
-from aggregator.poll.normalize import content_hash
 from aggregator.process.dedup import DedupIndex
 from aggregator.store import Store
 from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, feeds
+from aggregator.text import content_hash
 from tests import factories
 from tests.support.boilerplate_news import Item, headline_farm, press_releases, rss
 from tests.support.httpserver import LocalServer

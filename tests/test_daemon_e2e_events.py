@@ -22,12 +22,12 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from tests.test_e2e_alerts import start, stop
-from tests.test_e2e_daemon import wait_for
 
 from tests.support.httpserver import LocalServer
 from tests.support.korea_news import CAPTURE, DEVELOPMENTS, KURSK, ORIGINAL, Report
 from tests.support.webhook_receiver import WebhookReceiver
+from tests.test_daemon_e2e import wait_for
+from tests.test_daemon_e2e_alerts import start, stop
 
 pytestmark = pytest.mark.e2e
 
