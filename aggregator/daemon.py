@@ -29,7 +29,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +110,14 @@ class Daemon:
             self._on_signal(early)
         cpu = cpu_executor(settings.poll.parse_workers)
         writer = self.writer = WriterThread("writer")
+        # The "sent" mark must not wait behind the queue of poll writes: on SQLite (one
+        # writer) it goes next on the writer thread; on PostgreSQL it takes a thread of
+        # its own (not the default pool, which blocking channels such as Apprise fill).
+        marker: Executor = (
+            writer.urgent
+            if self._lock is not None
+            else ThreadPoolExecutor(2, thread_name_prefix="alert-mark")
+        )
         scheduler = AsyncIOScheduler(timezone=UTC)
         webhooks = self.webhooks = compose.webhook_client()
         try:
@@ -145,10 +153,7 @@ class Daemon:
                 retry=compose.retry_settings(self.loaded),
                 concurrency=delivery.concurrency,
                 writer=writer,
-                # The "sent" mark must not wait behind the queue of poll writes: on
-                # SQLite (one writer) it goes next on the writer thread; PostgreSQL
-                # takes it at once on a connection of its own.
-                marker=writer.urgent if self._lock is not None else None,
+                marker=marker,
                 on_outcome=self.metrics.alert_done if self.metrics else None,
             )
             async with Fetcher(compose.fetch_settings(self.loaded)) as fetcher:
@@ -187,6 +192,8 @@ class Daemon:
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             writer.shutdown(wait=True)
+            if marker is not writer.urgent:
+                marker.shutdown(wait=True)
             await webhooks.aclose()
             if cpu is not None:
                 cpu.shutdown(wait=False, cancel_futures=True)

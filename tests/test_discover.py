@@ -357,11 +357,16 @@ def test_broken_linked_feeds_are_reported_and_the_valid_one_chosen(
     assert list(by_url) == ["/gone.xml", "/html.xml", "/good.xml", "/also-good.xml"]
     assert by_url["/gone.xml"]["error"] == "HTTP 404"
     assert by_url["/gone.xml"]["error_type"] == "HTTPStatusError"
-    assert by_url["/html.xml"]["error"] == "not a feed: an HTML page"
+    # What was seen, so a wrong URL is told from a broken feed (issue 18).
+    assert by_url["/html.xml"]["error"] == (
+        "not a feed: an HTML page (root element <html>, Content-Type application/atom+xml)"
+    )
     assert by_url["/html.xml"]["error_type"] == "ParseError"
     assert [c["chosen"] for c in by_url.values()] == [False, False, True, False]
     assert by_url["/also-good.xml"]["ok"] is True  # checked, not chosen without --all
-    assert report["page_error"] == "not a feed: an HTML page"
+    assert report["page_error"] == (
+        "not a feed: an HTML page (root element <html>, Content-Type text/html)"
+    )
     assert report["entries"] == [{"name": "Good Desk", "url": server.url("/good.xml")}]
 
 

@@ -100,6 +100,7 @@ def test_a_wildcard_bind_allows_any_address_but_no_other_name() -> None:
         (" ".join(f"word{i}" for i in range(100)), "too many words"),
         (" ".join(["kursk"] * 142), "repeated 142 times"),
         (" OR ".join(f"k{chr(97 + i % 26)}{i}*" for i in range(50)), "prefix terms"),
+        ("kursk " + " -x" * 210, "too many excluded words"),  # within the 1000 characters
     ],
 )
 def test_a_costly_search_is_a_400_with_the_reason(

@@ -181,6 +181,8 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
                 NOW, polls_age=timedelta(days=1), polls_per_feed=1, articles_age=timedelta(days=9)
             )
         ),
+        "lease_owners": lambda s: s.lease_owners(),
+        "release_all_leases": lambda s: s.release_all_leases(),
         "prune": lambda s: s.prune(
             NOW, polls_age=timedelta(days=1), polls_per_feed=1, articles_age=timedelta(days=9)
         ),

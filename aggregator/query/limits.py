@@ -11,16 +11,19 @@ bounded here: the operator writes those.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from aggregator.query.nodes import Phrase, Query, Term, walk
+from aggregator.query.nodes import And, Near, Node, Not, Or, Phrase, Query, Term
 
 __all__ = ["SearchLimits", "search_cost_problem"]
 
 
 @dataclass(frozen=True, slots=True)
 class SearchLimits:
-    max_words: int = 32  # words in terms and phrases, all told
+    max_words: int = 32  # words that must (or may) be present, all told
+    # Excluded words (NOT/-) only remove hits: cheap, and a long blocklist is common.
+    max_excluded: int = 200
     max_repeats: int = 3  # times one word or prefix may occur
     max_prefixes: int = 8  # prefix terms (each expands to every matching word)
     timeout: float = 3.0  # seconds the engine may spend on one search
@@ -32,13 +35,19 @@ class SearchLimits:
 def search_cost_problem(query: Query, limits: SearchLimits) -> str | None:
     """Why ``query`` is too costly to search for, or None."""
     words: Counter[str] = Counter()
-    prefixes = 0
-    for node in walk(query.root):
-        if isinstance(node, Term) and node.field not in ("outlet", "lang"):
-            words[node.token + ("*" if node.prefix else "")] += 1
-            prefixes += node.prefix
-        elif isinstance(node, Phrase):
-            words.update(node.tokens)
+    excluded = prefixes = 0
+    for node, negated in _leaves(query.root, False):
+        if isinstance(node, Term) and node.field in ("outlet", "lang"):
+            continue
+        tokens = node.tokens if isinstance(node, Phrase) else (node.token,)
+        if negated:
+            excluded += len(tokens)
+            continue
+        if isinstance(node, Term) and node.prefix:
+            prefixes += 1
+            words[node.token + "*"] += 1
+        else:
+            words.update(tokens)
     if prefixes > limits.max_prefixes:
         return f"too many prefix terms: {prefixes} (at most {limits.max_prefixes})"
     word, count = words.most_common(1)[0] if words else ("", 0)
@@ -47,4 +56,20 @@ def search_cost_problem(query: Query, limits: SearchLimits) -> str | None:
     total = sum(words.values())
     if total > limits.max_words:
         return f"too many words: {total} (at most {limits.max_words} in one search)"
+    if excluded > limits.max_excluded:
+        return f"too many excluded words: {excluded} (at most {limits.max_excluded})"
     return None
+
+
+def _leaves(node: Node, negated: bool) -> Iterator[tuple[Term | Phrase, bool]]:
+    """Every term and phrase, with whether it sits under an odd number of NOTs."""
+    if isinstance(node, Term | Phrase):
+        yield node, negated
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from _leaves(child, negated)
+    elif isinstance(node, Not):
+        yield from _leaves(node.child, not negated)
+    elif isinstance(node, Near):
+        yield node.left, negated
+        yield node.right, negated
