@@ -153,6 +153,8 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "feed_activity": lambda s: s.feed_activity(),
         "feed_health_states": lambda s: s.feed_health_states("r"),
         "record_feed_health": lambda s: s.record_feed_health("r", [(1, "ok")], [], NOW),
+        "lease_owners": lambda s: s.lease_owners(),
+        "release_all_leases": lambda s: s.release_all_leases(["x"]),
         "record_processing": lambda s: s.record_processing([], [], [(1, 2)], [], [], NOW),
         "last_digest_at": lambda s: s.last_digest_at("r"),
         "matched_clusters_between": lambda s: s.matched_clusters_between("t", None, NOW),
