@@ -100,6 +100,13 @@ class _Batch:
     due: dict[str, list[datetime]] = field(default_factory=dict)
     # developing rules: (rule, cluster) -> the event's size at this batch's alert
     snapshots: dict[tuple[str, int], Snapshot] = field(default_factory=dict)
+    # What the database said, read once per batch (per rule, per topic or rule and
+    # event) instead of per article x topic x rule: only this consumer writes these
+    # rows, so within a batch the answers only change by the batch's own work, which
+    # the in-batch sets above add.
+    recent: dict[str, tuple[list[datetime], datetime | None]] = field(default_factory=dict)
+    seen_db: dict[tuple[str, int], bool] = field(default_factory=dict)
+    fired_db: dict[tuple[str, str, int], bool] = field(default_factory=dict)
     new_events: int = 0
     duplicates: int = 0
 
@@ -381,7 +388,11 @@ class Consumer:
             batch.topic_clusters.add((topic, cid))
 
     def _history(self, rule: AlertRuleSpec, fired: set[int], batch: _Batch) -> RuleHistory:
-        recent, last = self.store.rule_recent_alerts(rule.name, batch.now - timedelta(hours=2))
+        if rule.name not in batch.recent:
+            batch.recent[rule.name] = self.store.rule_recent_alerts(
+                rule.name, batch.now - timedelta(hours=2)
+            )
+        recent, last = batch.recent[rule.name]
         # The batch's own alerts are not in the database yet: add them, or a batch of
         # many events would pass the throttle and the hourly cap.
         pending = batch.due.get(rule.name, [])
@@ -465,13 +476,23 @@ class Consumer:
     def _topic_seen(self, topic: str, related: Sequence[int], batch: _Batch) -> bool:
         if any((topic, c) in batch.topic_clusters for c in related):
             return True
-        return bool(self.store.topic_matched_clusters(topic, related))
+        unknown = [c for c in related if (topic, c) not in batch.seen_db]
+        if unknown:
+            found = self.store.topic_matched_clusters(topic, unknown)
+            for c in unknown:
+                batch.seen_db[(topic, c)] = c in found
+        return any(batch.seen_db[(topic, c)] for c in related)
 
     def _fired(self, rule: AlertRuleSpec, related: Sequence[int], batch: _Batch) -> set[int]:
         fired = {c for c in related if (rule.name, rule.trigger, c) in batch.fired}
         if rule.trigger == "every_article":
             return fired
-        return fired | self.store.rule_fired_for(rule.name, rule.trigger, related)
+        unknown = [c for c in related if (rule.name, rule.trigger, c) not in batch.fired_db]
+        if unknown:
+            found = self.store.rule_fired_for(rule.name, rule.trigger, unknown)
+            for c in unknown:
+                batch.fired_db[(rule.name, rule.trigger, c)] = c in found
+        return fired | {c for c in related if batch.fired_db[(rule.name, rule.trigger, c)]}
 
     def _summary(
         self,
