@@ -27,7 +27,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def client(engine: Engine) -> Iterator[httpx.Client]:
-    app = create_app(Archive(engine), ApiSettings(topics=("korea",)))
+    # The odd name is configured: an unknown topic's feed is a 404 (issue 16).
+    app = create_app(Archive(engine), ApiSettings(topics=("korea", "\x01a b?c#d")))
     with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=30) as c:
         yield c
 
