@@ -1,4 +1,5 @@
-"""No statement an idle daemon repeats reads a whole table, on either backend.
+"""An idle daemon stays idle: no statement it repeats reads a whole table, on either backend,
+and its consume job looks at the database only when there may be something to do.
 
 An idle daemon runs its interval jobs every second (consume, deliver, tick) whatever
 the archive's size, so a statement among them that scans ``articles`` costs CPU in
@@ -23,8 +24,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, text, update
 
+from aggregator import daemon as daemon_module
 from aggregator.config import load_config
-from aggregator.daemon import Daemon
+from aggregator.daemon import Daemon, consume_due
 from aggregator.store import Store, create_db_engine
 from aggregator.store.schema import articles, feeds, metadata
 from tests.support.archive_data import T0, kursk_archive
@@ -209,7 +211,12 @@ def scans(engine: Engine, statement: str, parameters: Any) -> list[str]:
     return pg_scans(engine, statement, parameters)
 
 
-def test_no_statement_of_an_idle_daemon_scans_a_table(engine: Engine, database_url: str) -> None:
+def test_no_statement_of_an_idle_daemon_scans_a_table(
+    engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The consume job's idle look, every 10 s, comes every half second here so the
+    # window sees it several times.
+    monkeypatch.setattr(daemon_module, "CONSUME_IDLE_RECHECK", 0.5)
     seen = idle_statements(database_url)
     flat = {" ".join(s.split()): p for s, p in seen.items()}
     # What the idle jobs are known to ask; if one stops being seen, this test no
@@ -282,3 +289,14 @@ def test_the_consumers_look_ups_use_an_index(
         plan = json.dumps(pg_plan(engine, statement, parameters))
     assert any(ix in plan for ix in indexes), plan
     assert scans(engine, statement, parameters) == []
+
+
+def test_the_consume_job_looks_when_woken_while_busy_and_else_every_recheck() -> None:
+    def due(woken: bool = False, busy: bool = False, since: float = 1.0) -> bool:
+        return consume_due(woken=woken, busy=busy, since_last_look=since, recheck=10.0)
+
+    assert due(woken=True)  # a poll here stored articles
+    assert due(busy=True)  # the last look found work: more may wait
+    assert not due(since=1.0)  # idle: every second would be 0.12 CPU-s a minute
+    assert not due(since=9.9)
+    assert due(since=10.0)  # another daemon's articles, digests falling due
