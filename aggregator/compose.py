@@ -21,17 +21,15 @@ import httpx
 
 from aggregator.alerts import Channel
 from aggregator.alerts.apprise import AppriseChannel, AppriseSettings
+from aggregator.alerts.channel_settings import channel_settings
 from aggregator.alerts.email import EmailChannel, EmailSettings
 from aggregator.alerts.retry import RetrySettings
 from aggregator.alerts.rules import AlertRuleSpec, QuietHours
-from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
+from aggregator.alerts.webhook import WebhookChannel
 from aggregator.config import (
     AlertRuleConfig,
     AnyChannelConfig,
-    AppriseChannelConfig,
-    EmailChannelConfig,
     LoadedConfig,
-    user_agent,
 )
 from aggregator.errors import AggregatorError, DeliveryError, StorageError
 from aggregator.poll.fetch import Fetcher
@@ -172,34 +170,6 @@ def consumer_settings(loaded: LoadedConfig) -> ConsumerSettings:
 def retry_settings(loaded: LoadedConfig) -> RetrySettings:
     d = loaded.config.settings.delivery
     return RetrySettings(max_attempts=d.max_attempts, max_age=timedelta(seconds=d.max_age))
-
-
-def channel_settings(
-    cfg: AnyChannelConfig,
-) -> EmailSettings | WebhookSettings | AppriseSettings:
-    """A channel's own settings; ConfigError with their problems (the configuration
-    check calls this too, so `config check` refuses what the daemon would)."""
-    if isinstance(cfg, EmailChannelConfig):
-        return EmailSettings(
-            host=cfg.host,
-            sender=cfg.sender,
-            to=tuple(cfg.to),
-            port=cfg.port,
-            security=cfg.security,
-            username=cfg.username,
-            password=cfg.password,
-            timeout=cfg.timeout,
-            ca_file=cfg.ca_file,
-        )
-    if isinstance(cfg, AppriseChannelConfig):
-        return AppriseSettings(urls=tuple(cfg.urls), timeout=cfg.timeout)
-    return WebhookSettings(
-        url=cfg.url,
-        secret=cfg.secret,
-        timeout=cfg.timeout,
-        headers=dict(cfg.headers),
-        user_agent=user_agent(),
-    )
 
 
 def channel(cfg: AnyChannelConfig, client: httpx.AsyncClient) -> Channel:

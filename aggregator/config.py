@@ -926,13 +926,17 @@ def _channel_problems(raw: Mapping[str, Any]) -> list[str]:
     a username without a password …): otherwise `config check` would pass a file the
     daemon then refuses, after migrating, without saying which channel. Item by item,
     like the rule checks, so they come out beside the file's other problems."""
+    items = list(_items(raw, "channels"))
+    if not items:
+        return []  # and no import of the channel modules (httpx) for nothing
     from pydantic import TypeAdapter
 
-    from aggregator.compose import channel_settings  # late: compose imports this module
+    # Late: it imports this module. Not from compose, which imports every stage.
+    from aggregator.alerts.channel_settings import channel_settings
 
     adapter: TypeAdapter[AnyChannelConfig] = TypeAdapter(ChannelConfig)
     problems: list[str] = []
-    for i, item in enumerate(_items(raw, "channels")):
+    for i, item in enumerate(items):
         try:
             channel_settings(adapter.validate_python(item))
         except ValidationError:
