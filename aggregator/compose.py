@@ -42,7 +42,7 @@ from aggregator.process.match import EntryFilter
 from aggregator.query import Query, parse_query
 from aggregator.store import ConsumerLock, FeedSpec, FeedState, PruneCounts, Store
 from aggregator.store.migrate import upgrade
-from aggregator.workers import cpu_executor
+from aggregator.workers import cpu_executor, parse_workers_for
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,15 @@ def webhook_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
 
+def parse_workers(loaded: LoadedConfig) -> int:
+    """The parse processes to start for this configuration on this machine."""
+    return parse_workers_for(
+        loaded.config.settings.poll.parse_workers,
+        cores=os.cpu_count() or 1,
+        feeds=len(loaded.config.feeds),
+    )
+
+
 def prepare_store(loaded: LoadedConfig, *, migrate: bool = True) -> Store:
     store = Store.open(loaded.database_url)
     if migrate:
@@ -226,7 +235,7 @@ async def poll_once(
     """Poll what is due now (or the named feeds, due or not) once, and return."""
     store = await asyncio.to_thread(prepare_store, loaded)
     cfg = loaded.config.settings.poll
-    cpu = cpu_executor(cfg.parse_workers)
+    cpu = cpu_executor(parse_workers(loaded))
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []
     try:

@@ -125,7 +125,7 @@ class Daemon:
         early = early_stop_signal()
         if early is not None:  # between the CLI's check and the handlers above
             self._on_signal(early)
-        cpu = cpu_executor(settings.poll.parse_workers)
+        cpu = cpu_executor(compose.parse_workers(self.loaded))
         writer = self.writer = WriterThread("writer")
         scheduler = AsyncIOScheduler(timezone=UTC)
         webhooks = self.webhooks = compose.webhook_client()
