@@ -2,9 +2,10 @@
 
 This module is also what the forkserver imports once, before it forks any worker:
 importing it imports the stages the workers run (``aggregator.poll.poller``:
-process_body, with lxml, feedparser, trafilatura, numpy …), so every worker starts
-with them already imported and shares those pages copy-on-write instead of importing
-them again, and paying for them again, in each worker.
+process_body, with lxml, feedparser, numpy …; trafilatura only on a worker's first
+article page), so every worker starts with them already imported and shares those
+pages copy-on-write instead of importing them again, and paying for them again, in
+each worker.
 """
 
 from __future__ import annotations
