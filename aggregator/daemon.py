@@ -43,6 +43,7 @@ from aggregator.alerts.digest import run_digests
 from aggregator.alerts.health import run_feed_health
 from aggregator.config import LoadedConfig, load_config
 from aggregator.errors import AggregatorError, ConfigError, StorageError
+from aggregator.memory import limit_arenas, release_free_memory
 from aggregator.poll.fetch import Fetcher
 from aggregator.poll.poller import Poller, PollSummary
 from aggregator.process.consumer import Consumer
@@ -125,6 +126,8 @@ class Daemon:
         early = early_stop_signal()
         if early is not None:  # between the CLI's check and the handlers above
             self._on_signal(early)
+        # Before any thread starts: the threads share two malloc arenas (aggregator.memory).
+        limit_arenas()
         cpu = cpu_executor(compose.parse_workers(self.loaded))
         writer = self.writer = WriterThread("writer")
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -580,6 +583,7 @@ class Daemon:
         # Cleared before looking: a poll storing during this run wakes the next one.
         self._stored_since_look = False
         self._last_consume_look = now
+        burst = self._consume_busy
         self._consume_busy = False
         loop = asyncio.get_running_loop()
         try:
@@ -617,6 +621,10 @@ class Daemon:
                 await loop.run_in_executor(
                     self.writer, lambda: run_feed_health(store, rules, links=links)
                 )
+            if burst and not self._consume_busy and not self.in_flight:
+                # A burst of polls and processing has ended: the heap it went through
+                # is free but still the daemon's until it is handed back.
+                await loop.run_in_executor(self.writer, release_free_memory)
         except StorageError as exc:
             log.error("processing stopped: %s", exc)
 
