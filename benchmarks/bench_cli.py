@@ -87,7 +87,8 @@ def main() -> None:
         floor = statistics.median(times["python -c pass"])
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"{runs} runs each, interleaved; {os.cpu_count()} cores, load {load}")
-        print(f"{'command':<20} {'median s':>9} {'min':>7} {'max':>7} {'- floor':>8} {'modules':>8}")
+        head = ("command", "median s", "min", "max", "- floor", "modules")
+        print(f"{head[0]:<20} {head[1]:>9} {head[2]:>7} {head[3]:>7} {head[4]:>8} {head[5]:>8}")
         for name, ts in times.items():
             med = statistics.median(ts)
             print(
