@@ -54,8 +54,7 @@ def require_schema(store: Any) -> None:
     try:
         with store.engine.connect() as conn:
             present = inspect(conn).has_table("alembic_version") and (
-                conn.execute(text("SELECT version_num FROM alembic_version")).first()
-                is not None
+                conn.execute(text("SELECT version_num FROM alembic_version")).first() is not None
             )
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot read the schema revision: {exc}") from exc
