@@ -12,7 +12,7 @@ workers, a topic, a ``new_event`` rule and a digest rule, no feeds due) at the s
 time, so both see the same load:
 
 - **ours**: the schema as it is (partial indexes on the consumer's look-ups,
-  migration 0010);
+  migration 0013);
 - **baseline**: the same code with the index of migration 0009 in their place
   (``ix_articles_rematch_at`` on ``rematch_at``), i.e. the plan of before.
 
@@ -95,7 +95,7 @@ def build(path: Path, n: int) -> float:
 
 
 def as_baseline(path: Path) -> None:
-    """The index of before migration 0010, the revision left at head (no re-upgrade)."""
+    """The index of before migration 0013, the revision left at head (no re-upgrade)."""
     db = sqlite3.connect(path)
     db.execute("DROP INDEX ix_articles_rematch_waiting")
     db.execute("DROP INDEX ix_articles_unprocessed")

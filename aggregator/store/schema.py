@@ -149,7 +149,7 @@ articles = Table(
     Index("ix_articles_cluster_id", "cluster_id"),
     Index("ix_articles_processed_at", "processed_at"),
     # The consumer's other look-up every second: the few new rows, in id order
-    # (PostgreSQL with statistics walked every id instead; migration 0010).
+    # (PostgreSQL with statistics walked every id instead; migration 0013).
     Index(
         "ix_articles_unprocessed",
         "id",
@@ -159,7 +159,7 @@ articles = Table(
     # The consumer looks for the few rows with rematch_at set every second, in id
     # order: an index of just those rows, already in that order, is what both engines
     # pick with or without statistics (a plain rematch_at index lost to a scan of the
-    # table in id order on SQLite; migration 0010).
+    # table in id order on SQLite; migration 0013).
     Index(
         "ix_articles_rematch_waiting",
         "id",

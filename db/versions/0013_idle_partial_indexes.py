@@ -14,16 +14,16 @@ kind of index: on the plain ``processed_at`` index PostgreSQL, once it has stati
 preferred walking an id-ordered index of every article and filtering, a scan of the
 archive whenever few articles wait.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
