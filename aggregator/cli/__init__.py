@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from aggregator import __version__
 from aggregator.errors import AggregatorError, ConfigError, StorageError
-from aggregator.service import catch_early_stop
 
 # Only what parsing the command line needs is imported up here: `--help` answers
 # without the configuration's pydantic models and YAML, and each command imports its
@@ -273,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = args.config or _default_config()
     if args.command == "run":
         # First thing: a SIGTERM while the configuration is read is a clean stop.
+        from aggregator.service import catch_early_stop  # imports SQLAlchemy: not for --help
+
         catch_early_stop()
     try:
         if args.command == "config":
