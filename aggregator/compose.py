@@ -24,19 +24,18 @@ from typing import Any, TypeVar, get_type_hints
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from aggregator import PROJECT_URL, __version__, config
+from aggregator import config, user_agent
 from aggregator.alerts import Channel
 from aggregator.alerts.apprise import AppriseChannel, AppriseSettings
+from aggregator.alerts.channel_settings import channel_settings
 from aggregator.alerts.email import EmailChannel, EmailSettings
 from aggregator.alerts.retry import RetrySettings
 from aggregator.alerts.rules import AlertRuleSpec, QuietHours
-from aggregator.alerts.webhook import WebhookChannel, WebhookSettings
+from aggregator.alerts.webhook import WebhookChannel
 from aggregator.config import (
     AlertRuleConfig,
     AnyChannelConfig,
-    AppriseChannelConfig,
     ChannelConfig,
-    EmailChannelConfig,
     FeedConfig,
     LoadedConfig,
     items_of,
@@ -53,7 +52,7 @@ from aggregator.process.dedup import DedupSettings
 from aggregator.query import EntryFilter, Query, parse_query
 from aggregator.store import ConsumerLock, FeedSpec, FeedState, PruneCounts, Store
 from aggregator.store.migrate import upgrade
-from aggregator.workers import cpu_executor
+from aggregator.workers import cpu_executor, parse_workers_for
 
 log = logging.getLogger(__name__)
 
@@ -267,12 +266,6 @@ def _rule_problems(rule: AlertRuleConfig) -> list[str]:
     return problems
 
 
-def user_agent(contact: str | None = None) -> str:
-    """A stable, descriptive User-Agent: product, version, project URL (+ contact)."""
-    extra = f"; {contact}" if contact else ""
-    return f"aggregator/{__version__} (+{PROJECT_URL}{extra})"
-
-
 def fetch_settings(loaded: LoadedConfig) -> FetchSettings:
     p = loaded.config.settings.poll
     return FetchSettings(
@@ -425,34 +418,6 @@ def retry_settings(loaded: LoadedConfig) -> RetrySettings:
     return RetrySettings(max_attempts=d.max_attempts, max_age=timedelta(seconds=d.max_age))
 
 
-def channel_settings(
-    cfg: AnyChannelConfig,
-) -> EmailSettings | WebhookSettings | AppriseSettings:
-    """A channel's own settings; ConfigError with their problems (the configuration
-    check calls this too, so `config check` refuses what the daemon would)."""
-    if isinstance(cfg, EmailChannelConfig):
-        return EmailSettings(
-            host=cfg.host,
-            sender=cfg.sender,
-            to=tuple(cfg.to),
-            port=cfg.port,
-            security=cfg.security,
-            username=cfg.username,
-            password=cfg.password,
-            timeout=cfg.timeout,
-            ca_file=cfg.ca_file,
-        )
-    if isinstance(cfg, AppriseChannelConfig):
-        return AppriseSettings(urls=tuple(cfg.urls), timeout=cfg.timeout)
-    return WebhookSettings(
-        url=cfg.url,
-        secret=cfg.secret,
-        timeout=cfg.timeout,
-        headers=dict(cfg.headers),
-        user_agent=user_agent(),
-    )
-
-
 def channel(cfg: AnyChannelConfig, client: httpx.AsyncClient) -> Channel:
     settings = channel_settings(cfg)
     if isinstance(settings, EmailSettings):
@@ -488,6 +453,15 @@ def webhook_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
 
+def parse_workers(loaded: LoadedConfig) -> int:
+    """The parse processes to start for this configuration on this machine."""
+    return parse_workers_for(
+        loaded.config.settings.poll.parse_workers,
+        cores=os.cpu_count() or 1,
+        feeds=len(loaded.config.feeds),
+    )
+
+
 def prepare_store(loaded: LoadedConfig, *, migrate: bool = True) -> Store:
     store = Store.open(loaded.database_url)
     if migrate:
@@ -507,7 +481,7 @@ async def poll_once(
     """Poll what is due now (or the named feeds, due or not) once, and return."""
     store = await asyncio.to_thread(prepare_store, loaded)
     cfg = loaded.config.settings.poll
-    cpu = cpu_executor(cfg.parse_workers)
+    cpu = cpu_executor(parse_workers(loaded))
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []
     try:

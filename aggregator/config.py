@@ -176,7 +176,11 @@ class PollSettings(_Frozen):
     lease: PositiveDuration = 300.0
     manual_gap: Duration = 300.0  # `poll --feed X` skips feeds polled this recently
     allow_private_networks: bool = False
-    parse_workers: int = Field(default=2, ge=0, le=64)
+    # Parse processes beside the daemon; "auto" chooses from the cores and the feeds
+    # (aggregator.workers.parse_workers_for: none, i.e. parsing in the daemon's
+    # threads, on two cores or fewer and below 1,000 feeds). Each process holds its own
+    # copy of the parsing stack: 60-70 MiB (issue 17).
+    parse_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
     batch: int = Field(default=200, ge=1, le=10000)
 
 

@@ -2,9 +2,10 @@
 
 This module is also what the forkserver imports once, before it forks any worker:
 importing it imports the stages the workers run (``aggregator.poll.poller``:
-process_body, with lxml, feedparser, trafilatura, numpy …), so every worker starts
-with them already imported and shares those pages copy-on-write instead of importing
-them again, and paying for them again, in each worker.
+process_body, with lxml, feedparser, numpy …; trafilatura only on a worker's first
+article page), so every worker starts with them already imported and shares those
+pages copy-on-write instead of importing them again, and paying for them again, in
+each worker.
 """
 
 from __future__ import annotations
@@ -18,9 +19,30 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 
 import aggregator.poll.poller  # noqa: F401  (what the workers run: process_body and the stages)
 
+# Below this many feeds a poll's parsing fits in the daemon's own threads (issue 17).
+AUTO_WORKERS_MIN_FEEDS = 1000
+
+
+def parse_workers_for(setting: int | str, *, cores: int, feeds: int) -> int:
+    """How many parse processes ``settings.poll.parse_workers`` means here.
+
+    A number is taken as it is. ``auto``: none (parsing in the daemon's threads) on
+    two cores or fewer, or below ``AUTO_WORKERS_MIN_FEEDS`` feeds: a forkserver and
+    each worker hold their own copy of the parsing stack (60-70 MiB of PSS each, the
+    better part of a small server's memory), and on two cores the processes only
+    take turns with the daemon anyway. Otherwise one per core but one for the event
+    loop and the writer, at most four.
+    """
+    if setting != "auto":
+        return int(setting)
+    if cores <= 2 or feeds < AUTO_WORKERS_MIN_FEEDS:
+        return 0
+    return min(cores - 1, 4)
+
 
 def cpu_executor(workers: int) -> Executor | None:
-    """Parsing uses both cores through processes; 0 workers means a thread (tests)."""
+    """Parsing uses the cores through processes; 0 workers means the daemon's own
+    threads (None: the event loop's default executor)."""
     if workers <= 0:
         return None
     # forkserver: never fork a process that has event-loop and database threads. The

@@ -169,14 +169,6 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "enable_channel": lambda s: s.enable_channel("c"),
         "disabled_channels": lambda s: s.disabled_channels(),
         "cluster_row": lambda s: s.cluster_row(1),
-        "cluster_outlets": lambda s: s.cluster_outlets([1]),
-        "topic_matching_articles": lambda s: s.topic_matching_articles("t", [1]),
-        "rule_last_alert": lambda s: s.rule_last_alert("r", "new_event", [1]),
-        "feed_activity": lambda s: s.feed_activity(),
-        "feed_health_states": lambda s: s.feed_health_states("r"),
-        "record_feed_health": lambda s: s.record_feed_health("r", [(1, "ok")], [], NOW),
-        "lease_owners": lambda s: s.lease_owners(),
-        "release_all_leases": lambda s: s.release_all_leases(),
         "articles_to_rematch": lambda s: s.articles_to_rematch(1),
         "topics_matched_by": lambda s: s.topics_matched_by([1]),
         "cluster_explanations": lambda s: s.cluster_explanations(1),
@@ -189,8 +181,6 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
                 NOW, polls_age=timedelta(days=1), polls_per_feed=1, articles_age=timedelta(days=9)
             )
         ),
-        "lease_owners": lambda s: s.lease_owners(),
-        "release_all_leases": lambda s: s.release_all_leases(),
         "prune": lambda s: s.prune(
             NOW, polls_age=timedelta(days=1), polls_per_feed=1, articles_age=timedelta(days=9)
         ),

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aggregator.config import LoadedConfig
-from aggregator.errors import AggregatorError, ConfigError
+from aggregator.errors import AggregatorError, ConfigError, StorageError
 
 SLOW_POLL_SECONDS = 5.0  # a feed whose polls average more than this is flagged "slow"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -45,9 +45,20 @@ def open_archive(loaded: LoadedConfig) -> Any:
 
 
 def require_schema(store: Any) -> None:
-    from aggregator.store.migrate import current_revision
+    # Alembic's own reader would import Alembic (a third of a second) for a command
+    # that only reads: the revision is one row of its table, absent before the first
+    # migration.
+    from sqlalchemy import inspect, text
+    from sqlalchemy.exc import SQLAlchemyError
 
-    if current_revision(store.engine) is None:
+    try:
+        with store.engine.connect() as conn:
+            present = inspect(conn).has_table("alembic_version") and (
+                conn.execute(text("SELECT version_num FROM alembic_version")).first() is not None
+            )
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot read the schema revision: {exc}") from exc
+    if not present:
         raise AggregatorError(
             "the database has no tables yet: run `aggregator db upgrade` or start the daemon"
         )

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html  # type: ignore[import-untyped]
-import trafilatura
 from lxml import etree
 
 from aggregator.errors import ExtractError
@@ -109,6 +108,10 @@ def extract_page(html: bytes | str, *, url: str, settings: ExtractSettings) -> E
         raise ExtractError("empty page")
     if size > settings.max_html_bytes:
         raise ExtractError(f"page too large ({size} bytes > {settings.max_html_bytes})")
+    # Imported on the first page, not with the poller: 14 MiB in every process that
+    # parses feeds, for a feature only `fulltext` feeds and topics use (issue 17).
+    import trafilatura
+
     try:
         doc: Any = trafilatura.bare_extraction(
             html,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -147,8 +148,24 @@ articles = Table(
     Index("ix_articles_canonical_url", "canonical_url"),
     Index("ix_articles_cluster_id", "cluster_id"),
     Index("ix_articles_processed_at", "processed_at"),
-    # The consumer looks for the few rows with rematch_at set on every batch.
-    Index("ix_articles_rematch_at", "rematch_at"),
+    # The consumer's other look-up every second: the few new rows, in id order
+    # (PostgreSQL with statistics walked every id instead; migration 0013).
+    Index(
+        "ix_articles_unprocessed",
+        "id",
+        sqlite_where=text("processed_at IS NULL"),
+        postgresql_where=text("processed_at IS NULL"),
+    ),
+    # The consumer looks for the few rows with rematch_at set every second, in id
+    # order: an index of just those rows, already in that order, is what both engines
+    # pick with or without statistics (a plain rematch_at index lost to a scan of the
+    # table in id order on SQLite; migration 0013).
+    Index(
+        "ix_articles_rematch_waiting",
+        "id",
+        sqlite_where=text("rematch_at IS NOT NULL"),
+        postgresql_where=text("rematch_at IS NOT NULL"),
+    ),
     # duplicate_of is ON DELETE SET NULL: each deleted article makes the database look
     # up its copies, a full scan per row without this index (migration 0006).
     Index("ix_articles_duplicate_of", "duplicate_of"),

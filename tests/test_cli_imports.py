@@ -1,0 +1,87 @@
+"""A command imports what it uses: ``--help`` none of the configuration's libraries,
+``feeds`` and ``search`` none of the daemon's stages (issue 17: ``aggregator feeds``
+took 1.3-1.5 s, most of it importing numpy, trafilatura, aiohttp and Alembic through
+the composition root). Checked by module, in a fresh interpreter; how long they take
+is measured in ``benchmarks/bench_cli.py``, not here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from aggregator.store import Store
+from aggregator.store.migrate import upgrade
+
+# Runs the command as `aggregator` would, then prints which of these it imported.
+PROBE = (
+    "import json, runpy, sys\n"
+    "watched = json.loads(sys.argv[1])\n"
+    "sys.argv = ['aggregator', *sys.argv[2:]]\n"
+    "try:\n"
+    "    runpy.run_module('aggregator.cli', run_name='__main__')\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code\n"
+    "print(json.dumps({'code': code, 'imported': [m for m in watched if m in sys.modules]}))\n"
+)
+
+DAEMON_ONLY = [
+    "numpy",
+    "trafilatura",
+    "feedparser",
+    "lxml",
+    "aiohttp",
+    "alembic",
+    "apscheduler.schedulers",  # (its cron parser checks digest schedules: allowed)
+    "fastapi",
+    "uvicorn",
+    "aggregator.compose",
+    "aggregator.poll.poller",
+    "aggregator.process.consumer",
+]
+CONFIG = """
+settings:
+  http: {enabled: false}
+channels:
+  - {name: hook, type: webhook, url: "http://127.0.0.1:9/hook",
+     secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+feeds:
+  - {name: Harbour Daily, url: "http://127.0.0.1:9/harbour.xml"}
+"""
+
+
+def probe(watched: list[str], *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(watched), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    result: dict[str, object] = json.loads(proc.stdout.splitlines()[-1])
+    return result
+
+
+def test_help_imports_neither_the_configuration_nor_the_database_libraries() -> None:
+    result = probe(["pydantic", "yaml", "sqlalchemy", "rich", *DAEMON_ONLY], "--help")
+    assert result == {"code": 0, "imported": []}
+
+
+@pytest.mark.parametrize("command", [["feeds"], ["search", "harbour"]])
+def test_reading_commands_import_none_of_the_daemons_stages(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    store = Store.open(url)
+    upgrade(store.engine)
+    store.close()
+    config = tmp_path / "feeds.yaml"
+    config.write_text(CONFIG)
+    env = dict(os.environ, AGGREGATOR_DATABASE_URL=url)
+    result = probe(DAEMON_ONLY, "--config", str(config), *command, env=env)
+    assert result == {"code": 0, "imported": []}
