@@ -13,9 +13,9 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aggregator import __version__
 from aggregator.errors import AggregatorError, ConfigError, StorageError
@@ -265,10 +265,23 @@ def _load(args: argparse.Namespace, path: str | None = None) -> LoadedConfig:
 def _load_config(
     path: str, *, leave_out: Sequence[str] = (), defer_channels: bool = False
 ) -> LoadedConfig:
+    if leave_out:
+        # A command that only reads the archive is checked for what it uses (the
+        # file's structure, the database URL, topic names), not by every stage: the
+        # stages' checks import the stages (numpy, feedparser, the HTTP stack) and cost
+        # a second per command (issue 17). A topic's query is still parsed, with its
+        # error, when a command uses it; `config check` and the daemon run every check.
+        from aggregator.config import load_config as read_config
+
+        return read_config(path, checks=_no_stage_checks, leave_out=leave_out)
     # Late: the stages' checks bring the stages in, which `--help` does not need.
     from aggregator.compose import load_config
 
     return load_config(path, leave_out=leave_out, defer_channels=defer_channels)
+
+
+def _no_stage_checks(raw: Mapping[str, Any]) -> list[str]:
+    return []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
