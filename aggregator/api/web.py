@@ -124,8 +124,13 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
     def bad_request(exc: QueryError) -> HTMLResponse:
         return page("error.html", 400, title="Bad request", message=exc.reason)
 
+    def configured_topics() -> Sequence[str]:
+        # app.state: a daemon reloading its configuration (SIGHUP) replaces the settings,
+        # so a topic added by a reload shows at once.
+        return tuple(app.state.settings.topics)
+
     def topic_names() -> list[str]:
-        return [t.name for t in archive.topics(settings.topics)]
+        return [t.name for t in archive.topics(configured_topics())]
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
@@ -196,7 +201,7 @@ def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
             limit=limit,
             title="Events" if not cursor else "Events (more)",
             heading="Events",
-            topic_summaries=archive.topics(settings.topics) if not cursor else (),
+            topic_summaries=archive.topics(configured_topics()) if not cursor else (),
         )
 
     @app.get("/topics/{name}", response_class=HTMLResponse, include_in_schema=False)
