@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import Engine, event, insert, text, update
 
 from aggregator import daemon as daemon_module
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.daemon import Daemon, consume_due
 from aggregator.store import Store, create_db_engine
 from aggregator.store.schema import articles, feeds, metadata

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aggregator import compose
-from aggregator.config import load_config
+from aggregator.compose import load_config
 from aggregator.errors import ConfigError
 from aggregator.workers import AUTO_WORKERS_MIN_FEEDS, parse_workers_for
 
