@@ -11,7 +11,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,33 @@ settings:
 """
 
 
+@contextmanager
+def running(
+    config: Path, log_path: Path, database_url: str, *, unset: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`aggregator run` on CONFIG, started as a user starts it, its log in LOG_PATH.
+
+    UNSET names environment variables the daemon must not see; a test that ends with
+    the daemon still running (a failed assertion) kills it.
+    """
+    env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url)
+    for name in ("NOTIFY_SOCKET", *unset):
+        env.pop(name, None)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def write(config: Path, body: str, concurrency: int = 10) -> None:
     # Atomically, as an editor or `feeds add --write` does: a SIGHUP never reads half.
     tmp = config.with_suffix(".tmp")
@@ -96,17 +124,10 @@ def test_sighup_applies_feeds_topics_rules_and_channels_and_refuses_a_bad_file(
             f"  - name: C\n    url: {server.url('/c.xml')}\n"
             "topics:\n  - name: alpha\n    query: alpha\n",
         )
-        env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url)
-        env.pop("NOTIFY_SOCKET", None)
-        with log_path.open("w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        store = Store.open(database_url)
-        try:
+        with (
+            running(config, log_path, database_url) as proc,
+            closing(Store.open(database_url)) as store,
+        ):
             archive = Archive(store.engine)
 
             def feeds() -> dict[str, Any]:
@@ -175,11 +196,6 @@ def test_sighup_applies_feeds_topics_rules_and_channels_and_refuses_a_bad_file(
             assert hook.delivered_ids  # the channel is still there
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            store.close()
     assert "Traceback" not in log_path.read_text()
 
 
@@ -246,18 +262,10 @@ def test_the_daemon_runs_without_a_channel_secret_and_its_alerts_say_why(
             "    secret: ${DEMO_HOOK_SECRET}\n"
             "alerts:\n  - name: eruptions\n    topic: volcano\n    channels: [hook]\n",
         )
-        env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url)
-        env.pop("NOTIFY_SOCKET", None)
-        env.pop("DEMO_HOOK_SECRET", None)
-        with log_path.open("w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        store = Store.open(database_url)
-        try:
+        with (
+            running(config, log_path, database_url, unset=("DEMO_HOOK_SECRET",)) as proc,
+            closing(Store.open(database_url)) as store,
+        ):
             archive = Archive(store.engine)
 
             def failed() -> list[Any]:
@@ -277,8 +285,3 @@ def test_the_daemon_runs_without_a_channel_secret_and_its_alerts_say_why(
             assert f"channel 'hook' cannot deliver, its alerts wait: {missing}" in text
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            store.close()

@@ -221,6 +221,13 @@ alerts:
 MISSING = "channels[0].secret: environment variable DEMO_WEBHOOK_SECRET is not set"
 
 
+@pytest.fixture
+def no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of a user who has not exported the configuration's secrets."""
+    for name in ("DEMO_API_TOKEN", "DEMO_FEED_PASSWORD", "DEMO_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def _secret_config(tmp_path: Path, database_url: str) -> Path:
     config = tmp_path / "feeds.yaml"
     config.write_text(
@@ -247,12 +254,10 @@ def test_read_only_commands_need_no_secrets(
     engine: Engine,
     database_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    no_secrets: None,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
 ) -> None:
-    for name in ("DEMO_API_TOKEN", "DEMO_FEED_PASSWORD", "DEMO_WEBHOOK_SECRET"):
-        monkeypatch.delenv(name, raising=False)
     config = _secret_config(tmp_path, database_url)
     assert main(["--config", str(config), *args]) == 0, capsys.readouterr().err
     assert "not set" not in capsys.readouterr().err
@@ -263,12 +268,10 @@ def test_read_only_commands_need_no_secrets(
 def test_what_uses_the_secret_stops_with_the_same_message(
     database_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    no_secrets: None,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
 ) -> None:
-    for name in ("DEMO_API_TOKEN", "DEMO_FEED_PASSWORD", "DEMO_WEBHOOK_SECRET"):
-        monkeypatch.delenv(name, raising=False)
     config = _secret_config(tmp_path, database_url)
     assert main(["--config", str(config), *args]) == 2
     err = capsys.readouterr().err
@@ -280,12 +283,10 @@ def test_what_uses_the_secret_stops_with_the_same_message(
 def test_polling_needs_the_feeds_secrets_but_not_the_channels(
     database_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    no_secrets: None,
     capsys: pytest.CaptureFixture[str],
     args: list[str],
 ) -> None:
-    for name in ("DEMO_API_TOKEN", "DEMO_FEED_PASSWORD", "DEMO_WEBHOOK_SECRET"):
-        monkeypatch.delenv(name, raising=False)
     config = _secret_config(tmp_path, database_url)
     assert main(["--config", str(config), *args]) == 2
     err = capsys.readouterr().err
