@@ -1,21 +1,32 @@
 """How long the ``aggregator`` commands take to start and answer, beside ``python -c pass``.
 
-    python benchmarks/bench_cli.py [--runs 10] [--quick]
+    python benchmarks/bench_cli.py [--runs 10] [--quick] [--against /path/to/other/checkout]
 
 A command someone types (``aggregator feeds``) should answer at once; most of its time
 is importing modules it never uses. This runs, interleaved (one of each in turn,
 ``--runs`` rounds), in fresh interpreters on a fresh SQLite archive with a few feeds
 and articles: ``python -c pass`` (the interpreter's own start, the floor),
 ``aggregator --help``, ``aggregator feeds`` and ``aggregator search`` — and prints the
-median and spread of each wall time, the median minus the floor, how many modules
-the command imported, and the load average. Goals (issue 17): ``--help`` <= 0.15 s,
-``feeds`` and ``search`` <= 0.5 s on an idle machine.
+median and spread of each wall time, the median minus the floor, the median CPU time
+(user + system: on a loaded machine it moves much less than the wall time), how many
+modules the command imported, and the load average. Goals (issue 17): ``--help`` <=
+0.15 s, ``feeds`` and ``search`` <= 0.5 s on an idle machine.
+
+``--against DIR`` runs the same commands from another checkout too (``/work/main``:
+the branch's baseline), its turns interleaved with this tree's, on the same archive.
+
+Every interpreter reads and writes its bytecode under one temporary
+``PYTHONPYCACHEPREFIX`` (a warm-up round, not counted, fills it), as an installed
+package's bytecode is compiled once: both checkouts are measured alike, nothing is
+written into either, and ``PYTHONDONTWRITEBYTECODE`` in the caller's environment
+(which would compile every module of the checkout at each start) does not apply.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,54 +57,94 @@ COUNTING = (
 def prepare(workdir: Path) -> tuple[Path, dict[str, str]]:
     config = workdir / "feeds.yaml"
     config.write_text(CONFIG)
-    env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{workdir / 'archive.db'}")
+    env = dict(
+        os.environ,
+        AGGREGATOR_DATABASE_URL=f"sqlite:///{workdir / 'archive.db'}",
+        PYTHONPYCACHEPREFIX=str(workdir / "pycache"),
+        PYTHONPATH=str(ROOT),
+        BENCH_CLI_DIR=str(workdir),
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     # One daemon-less migration and sync, so the commands read a real archive.
     subprocess.run(
         [sys.executable, "-m", "aggregator.cli", "--config", str(config), "db", "upgrade"],
         env=env,
+        cwd=workdir,
         check=True,
         capture_output=True,
     )
     return config, env
 
 
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one run, and its standard error."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    # Run from elsewhere: `python -c` puts the working directory first on sys.path,
+    # before PYTHONPATH, and would import the checkout the benchmark was started in.
+    proc = subprocess.run(
+        argv, env=env, cwd=env["BENCH_CLI_DIR"], capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return wall, cpu, proc.stderr
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="5 runs")
+    ap.add_argument("--against", type=Path, help="another checkout, measured alongside")
     args = ap.parse_args()
     runs = 5 if args.quick else args.runs
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         config, env = prepare(Path(tmp))
         cli = [sys.executable, "-c", COUNTING]
         commands = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "aggregator --help": [*cli, "--help"],
-            "aggregator feeds": [*cli, "--config", str(config), "feeds"],
-            "aggregator search": [*cli, "--config", str(config), "search", "harbour"],
+            "--help": [*cli, "--help"],
+            "feeds": [*cli, "--config", str(config), "feeds"],
+            "search": [*cli, "--config", str(config), "search", "harbour"],
         }
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        modules: dict[str, int] = {}
-        for _ in range(runs):
+        trees = {"": ROOT}
+        if args.against is not None:
+            trees = {"": ROOT, f" [{args.against.name or args.against}]": args.against.resolve()}
+        plan = {"python -c pass": ([sys.executable, "-c", "pass"], env)}
+        for suffix, tree in trees.items():
             for name, argv in commands.items():
-                t0 = time.perf_counter()
-                proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-                times[name].append(time.perf_counter() - t0)
-                if proc.returncode != 0:
-                    raise SystemExit(f"{name} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-                for line in proc.stderr.splitlines():
+                plan[f"aggregator {name}{suffix}"] = (argv, dict(env, PYTHONPATH=str(tree)))
+        walls: dict[str, list[float]] = {name: [] for name in plan}
+        cpus: dict[str, list[float]] = {name: [] for name in plan}
+        modules: dict[str, int] = {}
+        for argv, run_env in plan.values():  # warm-up: fills the bytecode cache
+            timed(argv, run_env)
+        for _ in range(runs):
+            for name, (argv, run_env) in plan.items():
+                wall, cpu, stderr = timed(argv, run_env)
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                for line in stderr.splitlines():
                     if line.startswith("MODULES "):
                         modules[name] = int(line.split()[1])
-        floor = statistics.median(times["python -c pass"])
+        floor = statistics.median(walls["python -c pass"])
+        cpu_floor = statistics.median(cpus["python -c pass"])
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"{runs} runs each, interleaved; {os.cpu_count()} cores, load {load}")
-        head = ("command", "median s", "min", "max", "- floor", "modules")
-        print(f"{head[0]:<20} {head[1]:>9} {head[2]:>7} {head[3]:>7} {head[4]:>8} {head[5]:>8}")
-        for name, ts in times.items():
+        print(f"this tree: {ROOT}" + (f"; against: {args.against}" if args.against else ""))
+        head = ("command", "median s", "min", "max", "- floor", "cpu s", "- floor", "modules")
+        print(
+            f"{head[0]:<32} {head[1]:>9} {head[2]:>7} {head[3]:>7} {head[4]:>8} "
+            f"{head[5]:>7} {head[6]:>8} {head[7]:>8}"
+        )
+        for name, ts in walls.items():
             med = statistics.median(ts)
+            cpu = statistics.median(cpus[name])
             print(
-                f"{name:<20} {med:>9.3f} {min(ts):>7.3f} {max(ts):>7.3f} "
-                f"{med - floor:>8.3f} {modules.get(name, 0):>8}"
+                f"{name:<32} {med:>9.3f} {min(ts):>7.3f} {max(ts):>7.3f} "
+                f"{med - floor:>8.3f} {cpu:>7.3f} {cpu - cpu_floor:>8.3f} "
+                f"{modules.get(name, 0):>8}"
             )
 
 

@@ -8,15 +8,14 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from aggregator.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     SLOW_POLL_SECONDS,
     dump,
+    new_table,
     open_archive,
+    print_table,
     ts,
 )
 from aggregator.config import LoadedConfig
@@ -63,13 +62,11 @@ def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if not page.items:
         print("no articles found")
         return EXIT_OK
-    table = Table(show_lines=False)
-    for col in ("published", "feed", "title", "event", "url"):
-        table.add_column(col, overflow="fold")
+    table = new_table(("published", "feed", "title", "event", "url"), show_lines=False)
     for h in page.items:
         event = str(h.cluster_id) if h.cluster_id is not None else ""
         table.add_row(ts(h.published), h.feed, h.title, event, h.url or "")
-    Console(width=max(120, Console().width)).print(table)
+    print_table(table)
     return EXIT_OK
 
 
@@ -98,9 +95,7 @@ def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if not found:
         print("no events found")
         return EXIT_OK
-    table = Table()
-    for col in ("event", "first report", "updated", "outlets", "articles", "headline"):
-        table.add_column(col, overflow="fold")
+    table = new_table(("event", "first report", "updated", "outlets", "articles", "headline"))
     for e in found:
         table.add_row(
             str(e.id),
@@ -110,7 +105,7 @@ def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             str(e.article_count),
             e.headline,
         )
-    Console(width=max(120, Console().width)).print(table)
+    print_table(table)
     return EXIT_OK
 
 
@@ -236,9 +231,9 @@ def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if args.json:
         dump([asdict(s) for s in statuses])
         return EXIT_OK
-    table = Table()
-    for col in ("feed", "state", "last poll", "status", "articles", "next poll", "last error"):
-        table.add_column(col, overflow="fold")
+    table = new_table(
+        ("feed", "state", "last poll", "status", "articles", "next poll", "last error")
+    )
     for s in statuses:
         state = s.state if s.enabled else "disabled"
         if s.avg_duration is not None and s.avg_duration > SLOW_POLL_SECONDS:
@@ -257,7 +252,7 @@ def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             (s.last_error or "")[:80],
             style=style,
         )
-    Console(width=max(120, Console().width)).print(table)
+    print_table(table)
     return EXIT_OK
 
 
@@ -291,10 +286,8 @@ def _feed_show(archive: Any, args: argparse.Namespace) -> int:
     )
     if status.last_error:
         print(f"  last error: {status.last_error}")
-    table = Table(title="last polls")
     cols = ("time", "outcome", "HTTP", "s", "wait", "bytes", "new", "upd", "validators", "error")
-    for col in cols:
-        table.add_column(col, overflow="fold")
+    table = new_table(cols, title="last polls")
     for p in polls:
         sent = "INM" if p.etag_sent else ""
         sent += "+IMS" if p.last_modified_sent else ""
@@ -310,5 +303,5 @@ def _feed_show(archive: Any, args: argparse.Namespace) -> int:
             sent or "-",
             (p.error or "")[:60],
         )
-    Console(width=max(120, Console().width)).print(table)
+    print_table(table)
     return EXIT_OK

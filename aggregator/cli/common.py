@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.config import LoadedConfig
 from aggregator.errors import AggregatorError, ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 SLOW_POLL_SECONDS = 5.0  # a feed whose polls average more than this is flagged "slow"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -33,6 +36,23 @@ def dump(data: Any) -> None:
 
 def ts(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def new_table(columns: tuple[str, ...], **options: Any) -> Table:
+    """A table of these columns, each folded to fit. rich is imported here, when there
+    is a table to print, not when the command starts: `--json` does without it."""
+    from rich.table import Table
+
+    table = Table(**options)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
+def print_table(table: Table) -> None:
+    from rich.console import Console
+
+    Console(width=max(120, Console().width)).print(table)
 
 
 def open_archive(loaded: LoadedConfig) -> Any:
