@@ -12,6 +12,10 @@ median and spread of each wall time, the median minus the floor, the median CPU 
 modules the command imported, and the load average. Goals (issue 17): ``--help`` <=
 0.15 s, ``feeds`` and ``search`` <= 0.5 s on an idle machine.
 
+``--breakdown`` adds where ``aggregator feeds`` spends its CPU: each library and module
+group imported in turn in one interpreter (median of ``--runs`` interpreters), then the
+command's own work.
+
 ``--against DIR`` runs the same commands from another checkout too (``/work/main``:
 the branch's baseline), its turns interleaved with this tree's, on the same archive.
 
@@ -76,6 +80,67 @@ def prepare(workdir: Path) -> tuple[Path, dict[str, str]]:
     return config, env
 
 
+# Imported in this order, each step timed (CPU) after the ones before it; the last step
+# runs the command itself, in the same interpreter, its output discarded.
+BREAKDOWN = """
+import contextlib, io, json, sys, time
+steps = json.loads(sys.argv[1])
+out, before = {}, time.process_time()
+for name, modules in steps:
+    if modules == ["<first model>"]:
+        import pydantic
+        class First(pydantic.BaseModel):
+            a: int = 1
+    elif modules == ["<command>"]:
+        from aggregator.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(sys.argv[2:]) == 0
+    else:
+        for module in modules:
+            __import__(module)
+    now = time.process_time()
+    out[name] = now - before
+    before = now
+print(json.dumps(out))
+"""
+STEPS = [
+    ("aggregator.cli (argparse, the parser)", ["aggregator.cli"]),
+    ("PyYAML", ["yaml"]),
+    ("pydantic", ["pydantic"]),
+    ("pydantic's first model (its own lazy modules)", ["<first model>"]),
+    ("aggregator.config (our models)", ["aggregator.config"]),
+    ("SQLAlchemy", ["sqlalchemy"]),
+    ("SQLAlchemy's SQLite dialect", ["sqlalchemy.dialects.sqlite"]),
+    ("SQLAlchemy's PostgreSQL dialect", ["sqlalchemy.dialects.postgresql"]),
+    ("aggregator.store (schema, statements, records)", ["aggregator.store"]),
+    ("store.archive, store.lookup, query", ["aggregator.store.archive", "aggregator.store.lookup"]),
+    ("rich (the table)", ["rich.console", "rich.table"]),
+    ("aggregator.cli.archive", ["aggregator.cli.archive"]),
+    ("the command: configuration, query, table", ["<command>"]),
+]
+
+
+def breakdown(config: Path, env: dict[str, str], runs: int) -> None:
+    import json
+
+    argv = [sys.executable, "-c", BREAKDOWN, json.dumps(STEPS), "--config", str(config), "feeds"]
+    samples: dict[str, list[float]] = {name: [] for name, _ in STEPS}
+    for _ in range(runs):
+        proc = subprocess.run(
+            argv, env=env, cwd=env["BENCH_CLI_DIR"], capture_output=True, text=True, check=True
+        )
+        for name, seconds in json.loads(proc.stdout.splitlines()[-1]).items():
+            samples[name].append(seconds)
+    total = sum(statistics.median(v) for v in samples.values())
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nwhere `aggregator feeds` spends its CPU after the interpreter's start ({runs} runs,")
+    print(f"medians, CPU ms, each step after those above it; load {load}):")
+    for name, values in samples.items():
+        med = statistics.median(values)
+        print(f"  {name:<50} {1000 * med:>6.0f}  {med / total:>4.0%}")
+    print(f"  {'total':<50} {1000 * total:>6.0f}")
+
+
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Wall and CPU seconds of one run, and its standard error."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -98,6 +163,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="5 runs")
     ap.add_argument("--against", type=Path, help="another checkout, measured alongside")
+    ap.add_argument("--breakdown", action="store_true", help="where `feeds` spends its CPU")
     args = ap.parse_args()
     runs = 5 if args.quick else args.runs
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
@@ -146,6 +212,8 @@ def main() -> None:
                 f"{med - floor:>8.3f} {cpu:>7.3f} {cpu - cpu_floor:>8.3f} "
                 f"{modules.get(name, 0):>8}"
             )
+        if args.breakdown:
+            breakdown(config, env, runs)
 
 
 if __name__ == "__main__":

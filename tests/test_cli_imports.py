@@ -105,3 +105,39 @@ def test_reading_as_json_imports_no_table_printer(tmp_path: Path) -> None:
     # And the table does bring it in: the probe sees what it is asked about.
     result = probe(["rich"], "--config", str(config), "feeds", env=env)
     assert result == {"code": 0, "imported": ["rich"]}
+
+
+def test_as_the_program_the_loaded_modules_are_set_aside_and_the_collector_runs(
+    tmp_path: Path,
+) -> None:
+    # Run as `aggregator` runs (no argv): the start's objects are frozen, and the
+    # collector is on again for the command's work (here: when main returns).
+    config, env = migrated_archive(tmp_path)
+    code = (
+        "import gc, sys\n"
+        "from aggregator.cli import main\n"
+        "sys.argv = ['aggregator', *sys.argv[1:]]\n"
+        "code = main()\n"
+        "print(code, gc.isenabled(), gc.get_freeze_count() > 10_000)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--config", str(config), "feeds", "--json"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert proc.stdout.splitlines()[-1] == "0 True True"
+
+
+def test_called_in_process_the_collector_is_left_alone(tmp_path: Path) -> None:
+    # The tests call main(argv) thousands of times in one process: nothing of theirs
+    # may be frozen, and the collector must stay on.
+    import gc
+
+    from aggregator.cli import main
+
+    config, env = migrated_archive(tmp_path)
+    frozen = gc.get_freeze_count()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGGREGATOR_DATABASE_URL", env["AGGREGATOR_DATABASE_URL"])
+        assert main(["--config", str(config), "feeds", "--json"]) == 0
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

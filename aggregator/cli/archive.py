@@ -21,6 +21,10 @@ from aggregator.cli.common import (
 from aggregator.config import LoadedConfig
 from aggregator.errors import NotFoundError
 
+# Every command here reads the archive: the store (SQLAlchemy) is imported with this
+# module, while the command loads (see cli.main on the garbage collector), not later.
+from aggregator.store.archive import Archive
+
 if TYPE_CHECKING:
     from aggregator.store.events import Explanation
 
@@ -256,7 +260,7 @@ def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return EXIT_OK
 
 
-def _feed_show(archive: Any, args: argparse.Namespace) -> int:
+def _feed_show(archive: Archive, args: argparse.Namespace) -> int:
     found = archive.feeds(polls_per_feed=args.limit, name=args.name)
     if not found:
         # "reuters" for "Reuters": names are typed from memory. Exact first, then the
