@@ -13,8 +13,8 @@ modules the command imported, and the load average. Goals (issue 17): ``--help``
 0.15 s, ``feeds`` and ``search`` <= 0.5 s on an idle machine.
 
 ``--breakdown`` adds where ``aggregator feeds`` spends its CPU: each library and module
-group imported in turn in one interpreter (median of ``--runs`` interpreters), then the
-command's own work.
+group imported in turn in one interpreter, the garbage collector held as the command
+holds it while loading (median of ``--runs`` interpreters), then the command's own work.
 
 ``--against DIR`` runs the same commands from another checkout too (``/work/main``:
 the branch's baseline), its turns interleaved with this tree's, on the same archive.
@@ -83,7 +83,8 @@ def prepare(workdir: Path) -> tuple[Path, dict[str, str]]:
 # Imported in this order, each step timed (CPU) after the ones before it; the last step
 # runs the command itself, in the same interpreter, its output discarded.
 BREAKDOWN = """
-import contextlib, io, json, sys, time
+import contextlib, gc, io, json, sys, time
+gc.disable()  # as `aggregator` holds it while a command loads (cli.main)
 steps = json.loads(sys.argv[1])
 out, before = {}, time.process_time()
 for name, modules in steps:
