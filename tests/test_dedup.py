@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from aggregator.models import Article
-from aggregator.process.dedup import DedupIndex, DedupSettings, similarity, sketch
+from aggregator.models import Article, DedupDecision
+from aggregator.process.dedup import DedupIndex, DedupSettings, Sketch, similarity, sketch
 from aggregator.text import content_hash
 from tests import factories
 
@@ -224,6 +226,96 @@ def test_fast_probe_agrees_with_the_reference_containment() -> None:
             values = y.hashes.tolist()
             probe = _Probe(x).containment(values, y.size, len(values) == y.size)
             assert probe == containment_samples(x, y)
+
+
+def _random_sketch(rng: random.Random, size: int, keep: int, pool: list[int]) -> Sketch:
+    hashes = sorted(rng.sample(pool, size))
+    return Sketch(hashes=np.array(hashes[:keep], dtype=np.uint64), size=size)
+
+
+def test_containments_in_one_pass_equal_the_probe_one_by_one() -> None:
+    # random sketches drawn from a small pool (so they share hashes), complete and
+    # trimmed (bottom-k of a larger text), on both sides, and empty ones
+    from aggregator.process.dedup import _containments, _Probe
+
+    rng = random.Random(13)
+    pool = [rng.getrandbits(64) for _ in range(400)]
+    for _ in range(300):
+        probe_sketch = _random_sketch(rng, rng.randint(1, 120), rng.choice([8, 64, 200]), pool)
+        others = [
+            _random_sketch(rng, rng.randint(1, 120), rng.choice([8, 64, 200]), pool)
+            for _ in range(rng.randint(0, 40))
+        ]
+        others += [Sketch(hashes=np.array([], dtype=np.uint64), size=0)] * rng.randint(0, 1)
+        probe = _Probe(probe_sketch)
+        one_by_one = [
+            probe.containment(o.hashes.tolist(), o.size, len(o.hashes) == o.size) for o in others
+        ]
+        assert _containments(probe, others) == one_by_one
+    # and on real texts: the labelled pairs, whole and cut short
+    settings = DedupSettings()
+    rows = load_pairs()
+    texts = [str(r[side]) for r in rows[::3] for side in ("a", "b")]
+    sketches = [sketch(x, settings) for x in texts]
+    sketches += [sketch(" ".join(x.split()[:40]), settings) for x in texts[::4]]
+    for x in sketches[::5]:
+        probe = _Probe(x)
+        expected = [
+            probe.containment(o.hashes.tolist(), o.size, len(o.hashes) == o.size) for o in sketches
+        ]
+        assert _containments(probe, sketches) == expected
+
+
+def _stream() -> list[Article]:
+    """Copies, trimmed copies, other reports and stock-text farms, interleaved."""
+    from tests.support.boilerplate_news import press_releases, stock_farm
+
+    rng = random.Random(17)
+    out: list[Article] = []
+    for i, row in enumerate(load_pairs()):
+        for side in ("a", "b"):
+            text = str(row[side])
+            if rng.random() < 0.3:  # a trimmed re-run under another outlet
+                text = "\n\n".join(text.split("\n\n")[: rng.randint(1, 4)])
+            when = T0 + timedelta(minutes=i)
+            feed = f"outlet{i % 7}"
+            out.append(
+                article(text, url=f"https://{feed}.example/{i}/{side}", published=when, feed=feed)
+            )
+    farms = [*stock_farm(T0, feeds=12, stories=20).items(), *press_releases(T0).items()]
+    for feed, items in farms:
+        for it in items:
+            out.append(
+                article(it.text, title=it.title, feed=feed, url=None, published=it.published)
+            )
+    rng.shuffle(out)
+    return out
+
+
+def test_decisions_are_the_same_with_and_without_the_one_pass_containments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The one pass is a faster path: every decision, explanation and similarity must
+    # be those of the per-candidate loop (which the pass replaces from VECTOR_FROM on).
+    import aggregator.process.dedup as dedup
+
+    stream = _stream()
+
+    def run(vector_from: int) -> list[DedupDecision]:
+        monkeypatch.setattr(dedup, "VECTOR_FROM", vector_from)
+        index = DedupIndex(DedupSettings(max_postings=16, max_candidates=48))
+        decisions = []
+        for i, a in enumerate(stream):
+            decisions.append(index.check(a))
+            index.add(i, a)
+        return decisions
+
+    loop, one_pass = run(10**9), run(1)
+    assert loop == one_pass
+    # the stream exercises what the pass feeds: copies, rejections and their reasons
+    assert sum(d.kind == "near" for d in loop) >= 50
+    reasons = {d.not_copy_reason for d in loop}
+    assert {"lead", "boilerplate"} <= reasons, reasons
 
 
 def test_memory_is_bounded_by_the_window() -> None:
