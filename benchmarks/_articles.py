@@ -1,4 +1,4 @@
-"""Article builders shared by the clustering benchmarks (no I/O, no randomness hidden)."""
+"""Article builders shared by the benchmarks (no I/O, no randomness hidden)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,14 @@ def make_article(
     feed: str = "bench",
     url: str | None = None,
     text: str = "",
+    content_hash: str | None = None,
 ) -> Article:
-    """An ``Article`` as normalize would hand it on, built from the given fields."""
-    digest = hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
+    """An ``Article`` as normalize would hand it on, built from the given fields.
+
+    ``content_hash``: the clustering benchmarks need any digest unique to the text;
+    dedup's exact match needs normalize's own (``aggregator.text.content_hash``).
+    """
+    digest = content_hash or hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
     return Article(
         feed=feed,
         guid=url,

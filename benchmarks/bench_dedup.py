@@ -1,23 +1,29 @@
-"""Near-duplicate detection with boilerplate learning, beside the index without it.
+"""Near-duplicate detection with boilerplate learning: quality, and a cost flat in N.
 
     python benchmarks/bench_dedup.py                  # sizes 1,000 / 10,000 / 100,000
     python benchmarks/bench_dedup.py --quick          # sizes 1,000 / 10,000, 400 probes
 
-Two configurations of the same ``DedupIndex`` run in the same process on the same
-articles: ``ours`` (the defaults: boilerplate learned, the lead rule) and ``baseline``
-(nothing learned, no lead rule: the index as it was before issue 13). Prints:
+Three indexes run in the same process on the same articles: ``ours`` (this tree's
+``DedupIndex``, the defaults: boilerplate learned, the lead rule), ``before`` (the
+same settings in ``DedupIndex`` as it was at ``--before``, read with ``git show``:
+the code before issue 17's cost work) and ``no-learning`` (this tree, nothing learned,
+no lead rule: the index as it was before issue 13; quality only). Prints:
 
 1. quality: the labelled pairs (``tests/data/dedup``), each in a fresh index; the
    press-release pair and the stock-sentence farms (``tests/support/boilerplate_news``):
-   copies judged across different stories;
+   copies judged across different stories; and whether ``ours`` decided every article
+   exactly as ``before`` (duplicate, kind, similarity, explanation, distinctive text);
 2. cost per article (check + add) with N articles already indexed, for every N in
-   ``--sizes``: indexes are filled once per configuration with generated articles
-   (``gen_articles``) spread over 50 outlets, copied at each size, then the same probe
-   articles go through every (configuration, size) index, batch by batch in a rotating
-   order so that machine load falls on all alike. Medians of the batches, and the ratio
-   of the largest to the smallest size (goal <= 1.3);
-3. fill (= start-up rebuild) cost per article for each configuration, and what the
-   learner holds at the largest size (its tables are bounded, not the window's).
+   ``--sizes``: ``ours`` is filled once with generated articles (``gen_articles``)
+   spread over 50 outlets and copied at each size (``--keep DIR`` saves the filled
+   indexes, and reads them back on the next run); ``before`` runs its own methods on
+   a copy of each (the fill is the same code in both). Then the same probe articles
+   go through every (index, size), batch by batch (the rounds) in a rotating order so
+   that machine load falls on all alike. Medians of the rounds, the load average
+   beside them, the ratio of the largest to the smallest size beside the goal
+   (<= 1.3, issues 13/17), and the probes' decisions compared between the two;
+3. fill (= start-up rebuild) cost per article, and what the learner holds at
+   the largest size (its tables are bounded, not the window's).
 """
 
 from __future__ import annotations
@@ -25,13 +31,20 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import importlib.util
 import json
+import os
+import pickle
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -39,6 +52,7 @@ for p in (str(ROOT), str(HERE)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+from _articles import make_article  # noqa: E402
 from gen_articles import generate_articles  # noqa: E402
 
 from aggregator.models import Article  # noqa: E402
@@ -53,9 +67,11 @@ from tests.support.boilerplate_news import (  # noqa: E402
 
 PAIRS = ROOT / "tests" / "data" / "dedup" / "pairs.jsonl"
 T0 = datetime(2024, 11, 4, tzinfo=UTC)
+# the last commit before the one-pass containments (issue 17): the cost baseline
+BEFORE = "68a9b04"
 CONFIGS = {
     "ours": DedupSettings(window=timedelta(days=30)),
-    "baseline": DedupSettings(
+    "no-learning": DedupSettings(
         window=timedelta(days=30),
         lead_share=0.0,
         probe_anchors=16,
@@ -66,33 +82,55 @@ CONFIGS = {
 
 def art(text: str, *, title: str, feed: str, key: str, published: datetime) -> Article:
     url = f"https://{feed}.example/{key}"
-    return Article(
-        feed=feed,
-        guid=None,
-        url=url,
-        canonical_url=url,
+    return make_article(
         title=title,
-        title_raw=title,
-        summary="",
-        text=text,
-        html="",
-        author=None,
         published=published,
-        published_estimated=False,
-        fetched_at=published,
-        language="en",
+        feed=feed,
+        url=url,
+        text=text,
         content_hash=content_hash(title, text),
     )
 
 
-def labelled_pairs(settings: DedupSettings) -> str:
+def load_before(ref: str) -> ModuleType | None:
+    """``aggregator/process/dedup.py`` as it was at ``ref``, as a module of its own."""
+    try:
+        source = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{ref}:aggregator/process/dedup.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"   before: git show {ref} failed ({exc}); no same-run baseline")
+        return None
+    path = Path(tempfile.mkdtemp(prefix="bench-dedup-")) / "dedup_before.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("dedup_before", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["dedup_before"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def loadavg() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def labelled_pairs(
+    settings: DedupSettings, cls: Any = DedupIndex, seen: list[Any] | None = None
+) -> str:
     tp = fp = fn = 0
     with PAIRS.open(encoding="utf-8") as fh:
         rows = [json.loads(x) for x in fh]
     for r in rows:
-        index = DedupIndex(settings)
+        index = cls(settings)
         index.add(1, art(str(r["a"]), title="first", feed="a", key="1", published=T0))
         d = index.check(art(str(r["b"]), title="second", feed="b", key="2", published=T0))
+        if seen is not None:
+            seen.append(d)
         found = d.duplicate_of == 1
         tp += found and r["label"] == 1
         fp += found and r["label"] == 0
@@ -102,17 +140,24 @@ def labelled_pairs(settings: DedupSettings) -> str:
     return f"precision {p:.3f} recall {rec:.3f} ({len(rows)} pairs, {tp + fn} copies)"
 
 
-def farm_copies(settings: DedupSettings, groups: dict[str, list[Item]]) -> str:
+def farm_copies(
+    settings: DedupSettings,
+    groups: dict[str, list[Item]],
+    cls: Any = DedupIndex,
+    seen: list[Any] | None = None,
+) -> str:
     items = sorted(
         ((f, it) for f, its in groups.items() for it in its), key=lambda x: (x[1].published, x[0])
     )
-    index = DedupIndex(settings)
+    index = cls(settings)
     story: dict[int, str] = {}
     across = same = 0
     for i, (feed, it) in enumerate(items):
         a = art(it.text, title=it.title, feed=feed, key=it.guid, published=it.published)
         d = index.check(a)
         index.add(i, a)
+        if seen is not None:
+            seen.append(d)
         story[i] = it.story
         if d.duplicate_of is not None:
             if story[d.duplicate_of] == it.story:
@@ -122,10 +167,10 @@ def farm_copies(settings: DedupSettings, groups: dict[str, list[Item]]) -> str:
     return f"{across:>4} copies across stories, {same:>4} within a story, of {len(items)}"
 
 
-def quality() -> None:
+def quality(before: ModuleType | None) -> None:
     print("1. quality")
     for name, settings in CONFIGS.items():
-        print(f"   {name:<9} labelled pairs: {labelled_pairs(settings)}")
+        print(f"   {name:<11} labelled pairs: {labelled_pairs(settings)}")
     t = datetime(2025, 3, 3, 14, tzinfo=UTC)
     cases = {
         "press-release pair + newswire re-post": press_releases(t),
@@ -134,7 +179,26 @@ def quality() -> None:
     }
     for label, groups in cases.items():
         for name, settings in CONFIGS.items():
-            print(f"   {name:<9} {label:<38} {farm_copies(settings, groups)}")
+            print(f"   {name:<11} {label:<38} {farm_copies(settings, groups)}")
+    if before is None:
+        return
+    ours: list[Any] = []
+    theirs: list[Any] = []
+    settings = CONFIGS["ours"]
+    labelled_pairs(settings, DedupIndex, ours)
+    labelled_pairs(settings, before.DedupIndex, theirs)
+    for groups in cases.values():
+        farm_copies(settings, groups, DedupIndex, ours)
+        farm_copies(settings, groups, before.DedupIndex, theirs)
+    print(f"   ours decides as before: {verdict(ours, theirs)} (labelled pairs and farms)")
+
+
+def verdict(ours: list[Any], theirs: list[Any]) -> str:
+    differ = sum(a != b for a, b in zip(ours, theirs, strict=True))
+    copies = sum(d.duplicate_of is not None for d in ours)
+    rejected = sum(d.not_copy_of is not None for d in ours)
+    same = "identical" if not differ else f"{differ} DIFFER"
+    return f"{same}, {len(ours)} decisions ({copies} copies, {rejected} explained non-copies)"
 
 
 def generated(n: int, seed: int, start: datetime, offset: int) -> list[Article]:
@@ -152,45 +216,81 @@ def generated(n: int, seed: int, start: datetime, offset: int) -> list[Article]:
     return out
 
 
-def cost(sizes: Sequence[int], probes: int, batch: int) -> None:
-    largest = max(sizes)
+def cost(
+    sizes: Sequence[int], probes: int, batch: int, before: ModuleType | None, keep: Path | None
+) -> None:
+    largest, smallest = max(sizes), min(sizes)
     print(f"2. cost per article (check + add) vs articles indexed, {probes} probes")
-    fill = generated(largest, 101, T0, 0)
+    print(f"   {loadavg()} (start)")
     probe_arts = generated(probes, 202, T0 + timedelta(days=2), largest)
-    indexes: dict[tuple[str, int], DedupIndex] = {}
-    fill_rate: dict[str, float] = {}
-    for name, settings in CONFIGS.items():
+    impls: dict[str, Any] = {"ours": DedupIndex}
+    if before is not None:
+        impls["before"] = before.DedupIndex
+    settings = CONFIGS["ours"]
+    indexes: dict[tuple[str, int], Any] = {}
+    fill_ms: float | None = None
+    kept = {size: keep / f"dedup-ours-{size}.pickle" for size in sizes} if keep else {}
+    if kept and all(path.exists() for path in kept.values()):
+        # the fill of 100,000 takes minutes (more on a busy machine): reuse it
+        for size, path in kept.items():
+            with path.open("rb") as fh:
+                indexes[("ours", size)] = pickle.load(fh)
+        print(f"   ours: the filled indexes read from {keep} (fill not measured)")
+    else:
         index = DedupIndex(settings)
+        fill = generated(largest, 101, T0, 0)
         t = time.perf_counter()
         for i, a in enumerate(fill, start=1):
             index.add(i, a)
             if i in sizes:
-                indexes[(name, i)] = index if i == largest else copy.deepcopy(index)
-        fill_rate[name] = (time.perf_counter() - t) / largest * 1e3
-        gc.collect()
+                indexes[("ours", i)] = index if i == largest else copy.deepcopy(index)
+        fill_ms = (time.perf_counter() - t) / largest * 1e3
+        for size, path in kept.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as fh:
+                pickle.dump(indexes[("ours", size)], fh, protocol=pickle.HIGHEST_PROTOCOL)
+    if before is not None:
+        # The fill is the same code in both (add: same state, same links; the probes'
+        # decisions below compare them), so ``before`` runs its own methods on a copy
+        # of ours' filled state rather than filling again for as long.
+        for size in sizes:
+            twin = copy.deepcopy(indexes[("ours", size)])
+            twin.__class__ = before.DedupIndex
+            indexes[("before", size)] = twin
+    gc.collect()
     keys = list(indexes)
     times: dict[tuple[str, int], list[float]] = {k: [] for k in keys}
+    decisions: dict[tuple[str, int], list[Any]] = {k: [] for k in keys}
     for b, start in enumerate(range(0, probes, batch)):
         chunk = probe_arts[start : start + batch]
         order = keys[b % len(keys) :] + keys[: b % len(keys)]  # rotate who goes first
         for key in order:
             index = indexes[key]
+            out = decisions[key]
             t = time.perf_counter()
             for j, a in enumerate(chunk):
-                index.check(a)
+                out.append(index.check(a))
                 index.add(10_000_000 + start + j, a)
             times[key].append((time.perf_counter() - t) / len(chunk) * 1e3)
-    for name in CONFIGS:
-        base = statistics.median(times[(name, min(sizes))])
+    print(f"   {loadavg()} (end of the rounds)")
+    rounds = len(times[keys[0]])
+    head = "".join(f"{name:>14}" for name in impls)
+    print(f"   {'indexed':>9}{head}   (ms per article, median of {rounds} rounds)")
+    for size in sorted(sizes):
+        row = "".join(f"{statistics.median(times[(name, size)]):>14.3f}" for name in impls)
+        print(f"   {size:>9}{row}")
+    ratios = []
+    for name in impls:
+        r = statistics.median(times[(name, largest)]) / statistics.median(times[(name, smallest)])
+        ratios.append(f"{name} x{r:.2f}")
+    print(f"   {largest}/{smallest}: {', '.join(ratios)} (goal <= x1.30)")
+    if before is not None:
         for size in sorted(sizes):
-            ms = statistics.median(times[(name, size)])
-            print(
-                f"   {name:<9} {size:>7} indexed: {ms:.3f} ms per article"
-                f" (x{ms / base:.2f} of {min(sizes)}; median of {len(times[(name, size)])})"
-            )
+            same = verdict(decisions[("ours", size)], decisions[("before", size)])
+            print(f"   probes at {size:>7}: ours decides as before: {same}")
     print("3. fill (the start-up rebuild replays the window the same way)")
-    for name in CONFIGS:
-        print(f"   {name:<9} {fill_rate[name]:.3f} ms per article over {largest} articles")
+    if fill_ms is not None:
+        print(f"   ours      {fill_ms:.3f} ms per article over {largest} articles")
     stats = indexes[("ours", largest)].stats()
     learner = {k: v for k, v in stats.items() if k.startswith("boilerplate")}
     print(f"   ours: the learner at {largest} articles: {learner}")
@@ -202,13 +302,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--probes", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--quick", action="store_true", help="sizes 1,000 / 10,000, 400 probes")
+    ap.add_argument(
+        "--before",
+        default=BEFORE,
+        help="git revision whose dedup.py is the same-run baseline ('' for none)",
+    )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="directory: save the filled indexes there, or read them when present",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.sizes, args.probes = "1000,10000", 400
     sizes = sorted({int(x) for x in args.sizes.split(",") if x.strip()})
     print(f"bench_dedup (python {sys.version.split()[0]}), sizes {sizes}")
-    quality()
-    cost(sizes, args.probes, args.batch)
+    before = load_before(args.before) if args.before else None
+    quality(before)
+    cost(sizes, args.probes, args.batch, before, args.keep)
     return 0
 
 
