@@ -19,7 +19,8 @@ no lead rule: the index as it was before issue 13; quality only). Prints:
    indexes, and reads them back on the next run); ``before`` runs its own methods on
    a copy of each (the fill is the same code in both). Then the same probe articles
    go through every (index, size), batch by batch (the rounds) in a rotating order so
-   that machine load falls on all alike. Medians of the rounds, the load average
+   that machine load falls on all alike. Medians of the rounds, wall clock and
+   CPU time (the process's: what a busy machine inflates less), the load average
    beside them, the ratio of the largest to the smallest size beside the goal
    (<= 1.3, issues 13/17), and the probes' decisions compared between the two;
 3. fill (= start-up rebuild) cost per article, and what the learner holds at
@@ -260,6 +261,8 @@ def cost(
     gc.collect()
     keys = list(indexes)
     times: dict[tuple[str, int], list[float]] = {k: [] for k in keys}
+    # CPU time too: on a shared machine the wall clock also counts the others' turns
+    cpu: dict[tuple[str, int], list[float]] = {k: [] for k in keys}
     decisions: dict[tuple[str, int], list[Any]] = {k: [] for k in keys}
     for b, start in enumerate(range(0, probes, batch)):
         chunk = probe_arts[start : start + batch]
@@ -267,23 +270,26 @@ def cost(
         for key in order:
             index = indexes[key]
             out = decisions[key]
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             for j, a in enumerate(chunk):
                 out.append(index.check(a))
                 index.add(10_000_000 + start + j, a)
+            cpu[key].append((time.process_time() - c) / len(chunk) * 1e3)
             times[key].append((time.perf_counter() - t) / len(chunk) * 1e3)
     print(f"   {loadavg()} (end of the rounds)")
     rounds = len(times[keys[0]])
-    head = "".join(f"{name:>14}" for name in impls)
-    print(f"   {'indexed':>9}{head}   (ms per article, median of {rounds} rounds)")
-    for size in sorted(sizes):
-        row = "".join(f"{statistics.median(times[(name, size)]):>14.3f}" for name in impls)
-        print(f"   {size:>9}{row}")
-    ratios = []
-    for name in impls:
-        r = statistics.median(times[(name, largest)]) / statistics.median(times[(name, smallest)])
-        ratios.append(f"{name} x{r:.2f}")
-    print(f"   {largest}/{smallest}: {', '.join(ratios)} (goal <= x1.30)")
+    for label, table in (("wall", times), ("CPU", cpu)):
+        head = "".join(f"{name:>14}" for name in impls)
+        print(f"   {'indexed':>9}{head}   ({label} ms per article, median of {rounds} rounds)")
+        for size in sorted(sizes):
+            row = "".join(f"{statistics.median(table[(name, size)]):>14.3f}" for name in impls)
+            print(f"   {size:>9}{row}")
+        ratios = []
+        for name in impls:
+            big = statistics.median(table[(name, largest)])
+            r = big / statistics.median(table[(name, smallest)])
+            ratios.append(f"{name} x{r:.2f}")
+        print(f"   {label} {largest}/{smallest}: {', '.join(ratios)} (goal <= x1.30)")
     if before is not None:
         for size in sorted(sizes):
             same = verdict(decisions[("ours", size)], decisions[("before", size)])

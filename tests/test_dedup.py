@@ -266,6 +266,33 @@ def test_containments_in_one_pass_equal_the_probe_one_by_one() -> None:
         assert _containments(probe, sketches) == expected
 
 
+def test_candidates_ranked_by_numpy_are_those_the_dict_ranks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # weights that tie (1/len of equal lists, whole anchors) and sums of many small
+    # ones in different orders: the ranking must agree to the last bit
+    import aggregator.process.dedup as dedup
+
+    rng = random.Random(19)
+    for _ in range(200):
+        postings: list[int] = []
+        weights: list[float] = []
+        for _ in range(rng.randint(0, 48)):
+            ids = rng.sample(range(300), rng.choice([1, 2, 3, 7, 64]))
+            postings += ids
+            weights += [1.0 if len(ids) == 1 else 1.0 / len(ids)] * len(ids)
+        most = rng.choice([1, 8, 96, 1000])
+        monkeypatch.setattr(dedup, "GATHER_FROM", 10**9)
+        by_dict = dedup._best_candidates(postings, weights, most)
+        monkeypatch.setattr(dedup, "GATHER_FROM", 0)
+        assert dedup._best_candidates(postings, weights, most) == by_dict
+        # and both are the plain definition: summed in order, sorted, cut
+        total: dict[int, float] = {}
+        for cid, weight in zip(postings, weights, strict=True):
+            total[cid] = total.get(cid, 0.0) + weight
+        assert by_dict == sorted(total, key=lambda c: (-total[c], c))[:most]
+
+
 def _stream() -> list[Article]:
     """Copies, trimmed copies, other reports and stock-text farms, interleaved."""
     from tests.support.boilerplate_news import press_releases, stock_farm
@@ -296,13 +323,15 @@ def test_decisions_are_the_same_with_and_without_the_one_pass_containments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The one pass is a faster path: every decision, explanation and similarity must
-    # be those of the per-candidate loop (which the pass replaces from VECTOR_FROM on).
+    # be those of the per-candidate loop (which the pass replaces from VECTOR_FROM on),
+    # and the candidates numpy ranks those the dict ranks (from GATHER_FROM on).
     import aggregator.process.dedup as dedup
 
     stream = _stream()
 
     def run(vector_from: int) -> list[DedupDecision]:
         monkeypatch.setattr(dedup, "VECTOR_FROM", vector_from)
+        monkeypatch.setattr(dedup, "GATHER_FROM", vector_from)
         index = DedupIndex(DedupSettings(max_postings=16, max_candidates=48))
         decisions = []
         for i, a in enumerate(stream):

@@ -345,6 +345,29 @@ def _containments(probe: _Probe, sketches: list[Sketch]) -> list[tuple[float, in
     return out
 
 
+def _best_candidates(postings: list[int], weights: list[float], most: int) -> list[int]:
+    """The ``most`` ids with the largest summed weight, ties to the oldest (smallest).
+
+    Each candidate's evidence is the shared anchors, each weighted by its rarity: a
+    hash only two articles have says more about copying than one sixty articles have.
+    The order is the same on every run. From ``GATHER_FROM`` postings on (a large
+    window: up to ``probe_anchors`` × ``max_postings``) the sums and the sort are
+    numpy's; ``bincount`` adds each id's weights in the order given, as the dict does,
+    so the sums, and the order, are the same to the last bit.
+    """
+    if len(postings) < GATHER_FROM:
+        shared: dict[int, float] = {}
+        for cid, weight in zip(postings, weights, strict=True):
+            shared[cid] = shared.get(cid, 0.0) + weight
+        # sorted(...)[:most], documented so, without sorting the long tail
+        return heapq.nsmallest(most, shared, key=lambda cid: (-shared[cid], cid))
+    ids, where = np.unique(np.array(postings, dtype=np.int64), return_inverse=True)
+    sums = np.bincount(where, weights=np.array(weights, dtype=np.float64))
+    order = np.lexsort((ids, -sums))[:most]  # the last key sorts first
+    best: list[int] = ids[order].tolist()
+    return best
+
+
 # A set of hashes to test membership in: learned boilerplate is a dict (hash → when
 # last seen), an empty one a frozenset.
 _Lookup = frozenset[int] | set[int] | dict[int, int]
@@ -354,6 +377,7 @@ EXPLAIN_CANDIDATES = 8
 # From this many candidates on, their containments are computed in one numpy pass
 # (``_containments``); below it numpy's fixed cost per call is more than the loop's.
 VECTOR_FROM = 8
+GATHER_FROM = 64  # postings; see ``_best_candidates``
 _NOTHING: frozenset[int] = frozenset()
 
 
@@ -713,25 +737,22 @@ class DedupIndex:
         if sk is None:
             return DedupDecision(None)
         s = self.settings
-        # candidate id → shared anchors, each weighted by its rarity: a hash only two
-        # articles have says more about copying than one sixty articles have
-        shared: dict[int, float] = {}
         # Its boilerplate is looked up too: an older article may be indexed under a
         # shingle learned as boilerplate since (found so, it is still judged on its
         # distinctive text alone).
+        postings: list[int] = []
+        weights: list[float] = []
         for h in (*self._anchors(sk, s.probe_anchors), *t.ignored_small[: s.anchors]):
             ids = self._by_anchor.get(h)
             if ids is None:
                 continue
             if isinstance(ids, int):
-                shared[ids] = shared.get(ids, 0.0) + 1.0
+                postings.append(ids)
+                weights.append(1.0)
             else:
-                weight = 1.0 / len(ids)
-                for cid in ids:
-                    shared[cid] = shared.get(cid, 0.0) + weight
-        # best evidence first, then oldest: the same order on every run
-        # (sorted(...)[:n], documented so, without sorting the long tail)
-        candidates = heapq.nsmallest(s.max_candidates, shared, key=lambda cid: (-shared[cid], cid))
+                postings.extend(ids)
+                weights.extend([1.0 / len(ids)] * len(ids))
+        candidates = _best_candidates(postings, weights, s.max_candidates)
         best: tuple[float, int] | None = None
         rejected: tuple[float, int, str, int] | None = None  # score, original, why, id
         probe = _Probe(sk)
