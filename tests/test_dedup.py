@@ -329,18 +329,22 @@ def test_decisions_are_the_same_with_and_without_the_one_pass_containments(
 
     stream = _stream()
 
-    def run(vector_from: int) -> list[DedupDecision]:
+    def run(vector_from: int, check: bool = True) -> tuple[list[DedupDecision], list[bytes]]:
         monkeypatch.setattr(dedup, "VECTOR_FROM", vector_from)
         monkeypatch.setattr(dedup, "GATHER_FROM", vector_from)
         index = DedupIndex(DedupSettings(max_postings=16, max_candidates=48))
         decisions = []
         for i, a in enumerate(stream):
-            decisions.append(index.check(a))
+            if check:
+                decisions.append(index.check(a))
             index.add(i, a)
-        return decisions
+        return decisions, [e.anchors for e in index._entries.values()]
 
-    loop, one_pass = run(10**9), run(1)
+    (loop, loop_anchors), (one_pass, one_pass_anchors) = run(10**9), run(1)
     assert loop == one_pass
+    # add() reuses the anchors the check walked: an index fed without checks (add
+    # walks them itself) holds the same
+    assert loop_anchors == one_pass_anchors == run(1, check=False)[1]
     # the stream exercises what the pass feeds: copies, rejections and their reasons
     assert sum(d.kind == "near" for d in loop) >= 50
     reasons = {d.not_copy_reason for d in loop}

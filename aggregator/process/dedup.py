@@ -306,43 +306,47 @@ def _containments(probe: _Probe, sketches: list[Sketch]) -> list[tuple[float, in
     Exactly the same (score, samples) as the per-candidate call with nothing
     ignored (``tests/test_dedup.py`` compares them): both sides are sorted and
     distinct, so the shared count is the same whichever side is filtered to the
-    other's range, and the division is the same two ints. Why: the candidates grow
-    from a few dozen at 1,000 indexed articles to ``max_candidates`` at 10,000 and
-    beyond, and a Python loop per candidate made that growth the per-article cost's.
+    other's range, and the division is the same two ints, correctly rounded by both.
+    Why: the candidates grow from a few dozen at 1,000 indexed articles to
+    ``max_candidates`` at 10,000 and beyond, and a Python loop per candidate made that
+    growth the per-article cost's.
     """
-    if not sketches:
-        return []
+    scores, samples = _containment_arrays(probe, sketches)
+    return list(zip(scores.tolist(), samples.tolist(), strict=True))
+
+
+def _containment_arrays(
+    probe: _Probe, sketches: list[Sketch]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """``_containments`` as two arrays: the scores and the samples they rest on."""
+    count = len(sketches)
     mine = probe.array
     m = len(mine)
-    lengths = np.fromiter((len(sk.hashes) for sk in sketches), dtype=np.int64, count=len(sketches))
+    lengths = np.fromiter((len(sk.hashes) for sk in sketches), dtype=np.int64, count=count)
+    sizes = np.fromiter((sk.size for sk in sketches), dtype=np.int64, count=count)
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    if not m or not int(ends[-1]):
-        return [(0.0, 0)] * len(sketches)
+    if not m or not count or not int(ends[-1]):
+        return np.zeros(count, dtype=np.float64), np.zeros(count, dtype=np.int64)
     values = np.concatenate([sk.hashes for sk in sketches])
     pos = mine.searchsorted(values)
     pos[pos == m] = m - 1
     # running counts: a segment's count is a difference of two, empty segments too
     found = np.concatenate(([0], np.cumsum(mine[pos] == values)))
-    below = np.concatenate(([0], np.cumsum(values <= mine[m - 1])))
-    shared = (found[ends] - found[starts]).tolist()
-    in_range = (below[ends] - below[starts]).tolist()
+    shared = found[ends] - found[starts]
+    if probe.complete:
+        larger = lengths
+    else:  # only the candidates' hashes within the probe's range
+        below = np.concatenate(([0], np.cumsum(values <= mine[m - 1])))
+        larger = below[ends] - below[starts]
+    # the probe is the smaller text: all of it against a complete candidate, else
+    # its hashes at or below the candidate's largest
     last = values[np.maximum(ends - 1, 0)]
-    # how many of the probe's hashes are at or below each candidate's largest
-    probe_upto = mine.searchsorted(last, "right").tolist()
-    out: list[tuple[float, int]] = []
-    for sk, n, hit, upto, inside in zip(
-        sketches, lengths.tolist(), shared, probe_upto, in_range, strict=True
-    ):
-        if not n:
-            out.append((0.0, 0))
-            continue
-        if probe.size <= sk.size:  # the probe is the smaller text
-            samples = m if n == sk.size else upto
-        else:
-            samples = n if probe.complete else inside
-        out.append((hit / samples, samples) if samples else (0.0, 0))
-    return out
+    smaller = np.where(lengths == sizes, m, mine.searchsorted(last, "right"))
+    samples = np.where(lengths == 0, 0, np.where(probe.size <= sizes, smaller, larger))
+    scores = np.zeros(count, dtype=np.float64)
+    np.divide(shared, samples, out=scores, where=samples > 0)
+    return scores, samples.astype(np.int64)
 
 
 def _best_candidates(postings: list[int], weights: list[float], most: int) -> list[int]:
@@ -516,6 +520,8 @@ class _Text:
     para_hashes: list[int]  # each paragraph's words, hashed (verbatim reuse)
     para_starts: list[int]  # index of each paragraph's first word in ``words``
     _all: set[int] | None = None
+    # the anchors the decision looked up (``probe_anchors`` of them), in that state
+    probed: tuple[int, ...] | None = None
 
     def all(self) -> set[int]:
         """Every shingle hash of the text (built on first use: most checks never ask)."""
@@ -598,7 +604,8 @@ class DedupIndex:
             t = self._prepare(article)
             decision = self._decide(article, t)
         self._last = None
-        if article_id in self._entries:
+        replaced = article_id in self._entries
+        if replaced:
             self._remove(article_id)
         original = article_id
         if decision.duplicate_of is not None and decision.duplicate_of in self._entries:
@@ -606,7 +613,15 @@ class DedupIndex:
         elif decision.duplicate_of is not None:
             original = decision.duplicate_of
         sk = t.sketch
-        anchors = self._anchors(sk) if sk else ()
+        s = self.settings
+        if sk is None:
+            anchors: tuple[int, ...] = ()
+        elif t.probed is not None and not replaced and s.anchors <= s.probe_anchors:
+            # The decision walked the same hashes past the same postings (nothing was
+            # added or removed since): its first ``anchors`` are what a walk gives.
+            anchors = t.probed[: s.anchors]
+        else:
+            anchors = self._anchors(sk)
         entry = _Entry(
             article_id=article_id,
             original=original,
@@ -742,7 +757,8 @@ class DedupIndex:
         # distinctive text alone).
         postings: list[int] = []
         weights: list[float] = []
-        for h in (*self._anchors(sk, s.probe_anchors), *t.ignored_small[: s.anchors]):
+        t.probed = self._anchors(sk, s.probe_anchors)
+        for h in (*t.probed, *t.ignored_small[: s.anchors]):
             ids = self._by_anchor.get(h)
             if ids is None:
                 continue
@@ -767,7 +783,18 @@ class DedupIndex:
                 ranked.append((rank, cid, entry))
                 sketches.append(entry.sketch)
         if len(sketches) >= VECTOR_FROM:
-            scores = _containments(probe, sketches)
+            score_arr, sample_arr = _containment_arrays(probe, sketches)
+            bars = np.where(
+                sample_arr >= s.min_samples, s.min_containment, s.few_samples_containment
+            )
+            ranks = np.fromiter((r[0] for r in ranked), dtype=np.int64, count=len(ranked))
+            # The rest are neither a copy, nor a near miss, nor asked to explain (the
+            # test below, skipped in Python): most candidates.
+            read = np.flatnonzero((score_arr >= bars / 2) | (ranks < EXPLAIN_CANDIDATES))
+            scores = list(zip(score_arr[read].tolist(), sample_arr[read].tolist(), strict=True))
+            index = read.tolist()
+            ranked = [ranked[i] for i in index]
+            sketches = [sketches[i] for i in index]
         else:
             scores = [
                 probe.containment(o.hashes.tolist(), o.size, len(o.hashes) == o.size)
