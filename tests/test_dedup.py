@@ -293,6 +293,33 @@ def test_candidates_ranked_by_numpy_are_those_the_dict_ranks(
         assert by_dict == sorted(total, key=lambda c: (-total[c], c))[:most]
 
 
+def test_covered_runs_are_the_words_under_flagged_shingles() -> None:
+    from aggregator.process.dedup import _covered_runs
+
+    rng = random.Random(23)
+    for _ in range(500):
+        words = rng.randint(1, 60)
+        size = min(rng.randint(1, 5), words)
+        flags = [rng.random() < rng.choice([0.05, 0.3, 0.8]) for _ in range(words - size + 1)]
+        covered = [False] * words
+        for i, flagged in enumerate(flags):
+            if flagged:
+                for j in range(i, min(i + size, words)):
+                    covered[j] = True
+        runs = []
+        i = 0
+        while i < words:
+            if not covered[i]:
+                i += 1
+                continue
+            j = i
+            while j < words and covered[j]:
+                j += 1
+            runs.append((i, j))
+            i = j
+        assert _covered_runs(flags, words, size) == runs
+
+
 def _stream() -> list[Article]:
     """Copies, trimmed copies, other reports and stock-text farms, interleaved."""
     from tests.support.boilerplate_news import press_releases, stock_farm

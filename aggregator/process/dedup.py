@@ -372,6 +372,28 @@ def _best_candidates(postings: list[int], weights: list[float], most: int) -> li
     return best
 
 
+def _covered_runs(flags: list[bool], words: int, size: int) -> list[tuple[int, int]]:
+    """The runs [start, end) of words covered by a flagged shingle, in text order.
+
+    Shingle i covers words i .. i + size - 1. In numpy: an explanation is asked for
+    more often the more the index has learned, and a loop per word made it so.
+    """
+    if not words:
+        return []
+    count = np.concatenate(([0], np.cumsum(np.array(flags, dtype=np.int64))))
+    last = len(flags) - 1
+    j = np.arange(words)
+    lo = np.maximum(0, j - size + 1)
+    hi = np.minimum(j, last)
+    inside = lo <= hi
+    lo = np.minimum(lo, last + 1)
+    covered = inside & (count[np.maximum(hi, lo - 1) + 1] - count[lo] > 0)
+    edges = np.diff(np.concatenate(([0], covered.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1).tolist()
+    ends = np.flatnonzero(edges == -1).tolist()
+    return list(zip(starts, ends, strict=True))
+
+
 # A set of hashes to test membership in: learned boilerplate is a dict (hash → when
 # last seen), an empty one a frozenset.
 _Lookup = frozenset[int] | set[int] | dict[int, int]
@@ -934,25 +956,14 @@ class DedupIndex:
         if not any(flags):
             return ()
         size = min(self.settings.shingle_size, len(t.words))
-        covered = [False] * len(t.words)
-        for i, bp in enumerate(flags):
-            if bp:
-                for j in range(i, min(i + size, len(t.words))):
-                    covered[j] = True
         out: list[str] = []
-        i = 0
-        while i < len(covered) and len(out) < most:
-            if not covered[i]:
-                i += 1
-                continue
-            j = i
-            while j < len(covered) and covered[j]:
-                j += 1
+        for i, j in _covered_runs(flags, len(t.words), size):
             run = t.words[i:j]
             text = " ".join(run[:longest]) + (" …" if len(run) > longest else "")
             if text not in out:
                 out.append(text)
-            i = j
+                if len(out) == most:
+                    break
         return tuple(out)
 
     def _evict(self) -> None:
