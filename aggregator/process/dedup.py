@@ -322,13 +322,14 @@ def _containment_arrays(
     count = len(sketches)
     mine = probe.array
     m = len(mine)
-    lengths = np.fromiter((len(sk.hashes) for sk in sketches), dtype=np.int64, count=count)
-    sizes = np.fromiter((sk.size for sk in sketches), dtype=np.int64, count=count)
+    hashes = [sk.hashes for sk in sketches]
+    lengths = np.array([len(h) for h in hashes], dtype=np.int64)
+    sizes = np.array([sk.size for sk in sketches], dtype=np.int64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     if not m or not count or not int(ends[-1]):
         return np.zeros(count, dtype=np.float64), np.zeros(count, dtype=np.int64)
-    values = np.concatenate([sk.hashes for sk in sketches])
+    values = np.concatenate(hashes)
     pos = mine.searchsorted(values)
     pos[pos == m] = m - 1
     # running counts: a segment's count is a difference of two, empty segments too
@@ -797,19 +798,17 @@ class DedupIndex:
         learned = self.boilerplate.learned
         own = self.boilerplate.outlet(article.feed)
         ignored = set(t.ignored_small)
-        ranked: list[tuple[int, int, _Entry]] = []  # the rank counts sketchless ones too
-        sketches: list[Sketch] = []
-        for rank, cid in enumerate(candidates):
-            entry = self._entries[cid]
-            if entry.sketch is not None:
-                ranked.append((rank, cid, entry))
-                sketches.append(entry.sketch)
+        entries = self._entries
+        ranked = [(rank, cid, entries[cid]) for rank, cid in enumerate(candidates)]
+        # the rank counts sketchless ones too (a short text: only exact copies)
+        ranked = [r for r in ranked if r[2].sketch is not None]
+        sketches = [r[2].sketch for r in ranked if r[2].sketch is not None]
         if len(sketches) >= VECTOR_FROM:
             score_arr, sample_arr = _containment_arrays(probe, sketches)
             bars = np.where(
                 sample_arr >= s.min_samples, s.min_containment, s.few_samples_containment
             )
-            ranks = np.fromiter((r[0] for r in ranked), dtype=np.int64, count=len(ranked))
+            ranks = np.array([r[0] for r in ranked], dtype=np.int64)
             # The rest are neither a copy, nor a near miss, nor asked to explain (the
             # test below, skipped in Python): most candidates.
             read = np.flatnonzero((score_arr >= bars / 2) | (ranks < EXPLAIN_CANDIDATES))
