@@ -317,7 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keep",
         type=Path,
         default=None,
-        help="directory: save the filled indexes there, or read them when present",
+        help="directory: save the filled indexes there, or read them when present"
+        " (pickles of the index: remove them after changing its layout)",
     )
     args = ap.parse_args(argv)
     if args.quick:
