@@ -1,6 +1,7 @@
 """Clustering throughput and steady-state cost on generated full-text articles.
 
     python benchmarks/cluster_scale.py [--quick] [--articles N] [--rate PER_HOUR]
+        [--baseline REF [--ab-articles N] [--rounds R]]
 
 Generates a lazy stream of 3-6 KB articles about bursty synthetic events (a Zipfian
 background vocabulary plus each event's own names and keywords), with publication
@@ -17,6 +18,14 @@ generator is not). Prints:
 * active clusters at the end, pairwise F1 against the generated events (a sanity
   check that the stream is being clustered, not a quality figure), peak RSS.
 
+``--baseline REF`` (a git commit, e.g. ``main``) then measures the clusterer of that
+commit beside this tree's, in the same run: the first ``--ab-articles`` articles of the
+same stream (generated once, pickled) are clustered by a fresh child process per
+side and round, the sides taking turns (ABBA...) for ``--rounds`` rounds; it prints
+each child's articles/s with the load average at its start, the medians and their
+ratio, and whether every decision (event id, new or not, score, terms, merges,
+signals) was identical on both sides: a faster path must not change one.
+
 The full run (1,000,000 articles) takes about 15 minutes of CPU time; ``--quick``
 processes 40,000 articles in about 30 s of CPU time.
 """
@@ -25,12 +34,20 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import hashlib
+import io
 import itertools
+import json
+import os
+import pickle
 import random
 import re
 import resource
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -38,8 +55,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_scale.py`
-    sys.path.insert(0, str(ROOT))
+# A child of ``--baseline`` imports the clusterer of another tree (the baseline commit,
+# extracted); otherwise this one's, runnable as `python benchmarks/cluster_scale.py`.
+TREE = os.environ.get("CLUSTER_SCALE_TREE", str(ROOT))
+if sys.path[:1] != [TREE]:
+    sys.path.insert(0, TREE)
 
 from _articles import make_article  # noqa: E402
 
@@ -182,6 +202,91 @@ def interleaved(
     return statistics.median(young_costs) / 1e3, statistics.median(old_costs) / 1e3
 
 
+def _child(path: Path) -> int:
+    """Cluster the pickled articles with the clusterer importable here; print JSON."""
+    with path.open("rb") as f:
+        articles: list[Article] = pickle.load(f)
+    clusterer = Clusterer(ClusterSettings())
+    digest = hashlib.sha256()
+    costs: list[int] = []
+    for i, article in enumerate(articles):
+        t0 = time.thread_time_ns()
+        d = clusterer.assign(i, article)
+        costs.append(time.thread_time_ns() - t0)
+        decision = (d.cluster_id, d.is_new, d.score, d.matched_terms, d.merged, d.signals)
+        digest.update(repr(decision).encode())
+    print(
+        json.dumps(
+            {
+                "cpu": sum(costs) / 1e9,
+                "median_us": statistics.median(costs) / 1e3,
+                "digest": digest.hexdigest(),
+                "clusterer": sys.modules[Clusterer.__module__].__file__,
+            }
+        )
+    )
+    return 0
+
+
+def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
+    """This tree's clusterer against commit ``ref``'s: throughput and decisions."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        base_tree = Path(tmp) / "baseline"
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(base_tree, filter="data")
+        data = Path(tmp) / "articles.pickle"
+        with data.open("wb") as f:
+            articles = [a for _, a in itertools.islice(iter(Stream(7, rate)), n)]
+            pickle.dump(articles, f, protocol=pickle.HIGHEST_PROTOCOL)
+        del articles
+        sides = {f"baseline {ref} ({commit})": str(base_tree), "this tree": str(ROOT)}
+        rates: dict[str, list[float]] = {name: [] for name in sides}
+        digests: set[str] = set()
+        print(f"A/B: {n:,} articles, {rounds} rounds, one fresh process per side and round")
+        for r in range(rounds):
+            order = list(sides) if r % 2 == 0 else list(reversed(sides))
+            for name in order:
+                load = os.getloadavg()[0]
+                env = {**os.environ, "CLUSTER_SCALE_TREE": sides[name]}
+                env.pop("PYTHONPATH", None)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", str(data)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                ).stdout
+                result = json.loads(out)
+                if not result["clusterer"].startswith(sides[name]):
+                    raise RuntimeError(f"{name} imported {result['clusterer']}")
+                rates[name].append(n / result["cpu"])
+                digests.add(result["digest"])
+                print(
+                    f"  round {r + 1} {name:<28} {n / result['cpu']:>6,.0f} articles/s "
+                    f"(median {result['median_us']:.0f} us/article), load {load:.2f}",
+                    flush=True,
+                )
+    base, ours = (statistics.median(v) for v in rates.values())
+    print(
+        f"A/B medians: baseline {base:,.0f} vs this tree {ours:,.0f} articles/s of CPU time, "
+        f"{ours / base:.2f}x; load now {os.getloadavg()[0]:.2f}"
+    )
+    same = len(digests) == 1
+    print(f"decisions identical on both sides, every round: {'yes' if same else 'NO'}")
+    return same
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -191,7 +296,21 @@ def main() -> int:
     ap.add_argument(
         "--rate", type=float, default=250.0, help="articles per hour of publication time"
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also measure the clusterer of this git commit (e.g. main), interleaved",
+    )
+    ap.add_argument("--ab-articles", type=int, default=20_000, help="articles per --baseline run")
+    ap.add_argument("--rounds", type=int, default=3, help="--baseline rounds (per side)")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return _child(args.child)
+    print(f"load average at start  {os.getloadavg()[0]:.2f}", flush=True)
+    same = True
+    if args.baseline:
+        same = compare(args.baseline, args.ab_articles, args.rounds, args.rate)
     n = args.articles or (40_000 if args.quick else 1_000_000)
     if n < 15_000:
         ap.error("--articles must be at least 15,000")
@@ -251,7 +370,8 @@ def main() -> int:
     print(f"active clusters at end   {clusterer.active_cluster_count:,}")
     print(f"pairwise F1 vs generator {pairwise_f1(gold, pred):.3f} (sanity check)")
     print(f"peak RSS                 {rss_mib:,.0f} MiB (whole process, generator included)")
-    return 0
+    print(f"load average at end      {os.getloadavg()[0]:.2f}")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":
