@@ -11,6 +11,11 @@ from aggregator.models import Article, ClusterDecision, Event
 from aggregator.process.clustering.features import entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
 
+# ln(d + 1) for the document frequencies most terms have: the same floats ``math.log``
+# gives (the argument is the same float), at the cost of a list index instead of a
+# call, which made up a tenth of an article's time (~200 terms each). ~1 ms to build.
+_LOG_1P = [math.log(d + 1.0) for d in range(1 << 14)]
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterStats:
@@ -161,7 +166,7 @@ class Clusterer:
     def info(self, cluster_id: int) -> Event:
         """Describe a cluster held in memory (KeyError once it left the window)."""
         cluster = self._clusters[self.resolve(cluster_id)]
-        top = sorted(cluster.centroid.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = _strongest(cluster.centroid, len(cluster.centroid))
         terms = tuple(self._display(t) for t, _ in top if " " not in t)[:8]
         active = self._now is None or self._now - cluster.last_updated <= self._s.max_silence
         return Event(
@@ -243,12 +248,15 @@ class Clusterer:
         self._surface.update(title_words(article.title))
         df = self._df
         log = math.log
+        logs = _LOG_1P
+        known = len(logs)
         # idf = ln((n + 1) / (df + 1)) + 1, with ln(n + 1) + 1 hoisted out of the loop.
         base = log(self._docs + self._s.idf_prior_docs + 1.0) + 1.0
         weights: dict[str, float] = {}
         for term, tf in counts.items():
             d = df.get(term, 0)
-            weights[term] = (1.0 + log(tf) if tf > 1.0 else tf) * (base - log(d + 1.0))
+            idf = base - (logs[d] if d < known else log(d + 1.0))
+            weights[term] = (1.0 + log(tf) if tf > 1.0 else tf) * idf
             df[term] = d + 1
         self._docs += 1
         if self._docs >= 2 * self._s.idf_halflife_docs:
@@ -274,11 +282,14 @@ class Clusterer:
             return {}
         ndf = self._ndf
         log = math.log
+        logs = _LOG_1P
+        known = len(logs)
         base = log(self._docs + self._s.idf_prior_docs) + 1.0
         weights = {}
         for term, tf in names.items():
             d = ndf.get(term, 0)
-            weights[term] = (1.0 + log(tf) if tf > 1.0 else tf) * max(base - log(d + 1.0), 0.1)
+            idf = max(base - (logs[d] if d < known else log(d + 1.0)), 0.1)
+            weights[term] = (1.0 + log(tf) if tf > 1.0 else tf) * idf
             ndf[term] = d + 1
         if len(weights) > self._s.key_entities:
             weights = dict(_strongest(weights, self._s.key_entities))
@@ -408,9 +419,9 @@ class Clusterer:
         self, vector: dict[str, float], cluster: _Cluster
     ) -> tuple[float, tuple[str, ...]]:
         c = cluster.centroid
-        parts = [(w * c[t], t) for t, w in vector.items() if t in c]
-        parts.sort(key=lambda p: (-p[0], p[1]))
-        score = sum(p for p, _ in parts) / cluster.norm if cluster.norm_sq > 0.0 else 0.0
+        # Largest contributions first, ties by term: (-part, term) tuples compare in C.
+        parts = sorted([(-(w * c[t]), t) for t, w in vector.items() if t in c])
+        score = sum(-p for p, _ in parts) / cluster.norm if cluster.norm_sq > 0.0 else 0.0
         return score, tuple(self._display(t) for _, t in parts[:6])
 
     def _new_cluster(self, article: Article) -> _Cluster:
@@ -485,9 +496,7 @@ class Clusterer:
     def _prune(self, cluster: _Cluster) -> None:
         """Keep the strongest terms of a centroid; exact norm recomputed."""
         keep = dict(_strongest(cluster.centroid, self._s.max_cluster_terms))
-        for term in cluster.centroid:
-            if term in keep:
-                continue
+        for term in cluster.centroid.keys() - keep.keys():
             posting = self._postings[term]
             posting.pop(cluster.cluster_id, None)
             if not posting:

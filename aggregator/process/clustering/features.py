@@ -228,11 +228,14 @@ def entities(article: Article, settings: ClusterSettings) -> dict[str, float]:
 
 
 def _names(text: str, weight: float, out: dict[str, float], *, title: bool) -> None:
-    counts: Counter[str] = Counter()
-    starts: Counter[str] = Counter()
+    # Plain dicts, not Counters: a Counter's missing key goes through a Python-level
+    # ``__missing__``, and this loop runs for every capitalised word of 3 KB of text.
+    counts: dict[str, int] = {}
+    starts: dict[str, int] = {}
     found = 0
     ends = _SENTENCE_END
     openers = _OPENERS
+    memo = _TOKEN_MEMO
     for match in _NAME.finditer(text):
         i = match.start() - 1
         if i >= 0 and (text[i].isalnum() or text[i] in "'’.&,"):
@@ -241,20 +244,20 @@ def _names(text: str, weight: float, out: dict[str, float], *, title: bool) -> N
         tok = match.group()
         while i >= 0 and text[i] in openers:
             i -= 1
-        if (i < 0 or text[i] in ends) and not _is_strong(tok):
-            # First word of the text or of a sentence: capitalised by grammar. It is
-            # a name only if the text also capitalises it mid-sentence (below).
-            starts[tok] += 1
+        if (i < 0 or text[i] in ends) and (memo.get(tok) or _token(tok))[1] != 2:
+            # First word of the text or of a sentence, not an acronym or number:
+            # capitalised by grammar. It is a name only if the text also capitalises
+            # it mid-sentence (below).
+            starts[tok] = starts.get(tok, 0) + 1
         else:
-            counts[tok] += 1
+            counts[tok] = counts.get(tok, 0) + 1
     for tok, n in starts.items():
         if tok in counts:
             counts[tok] += n
     if title and found * 2 > len(_WORD.findall(text)):
         # Title Case: every word is capitalised, so capitals name nothing; acronyms
         # and numbers still do.
-        counts = Counter({tok: n for tok, n in counts.items() if _is_strong(tok)})
-    memo = _TOKEN_MEMO
+        counts = {tok: n for tok, n in counts.items() if _is_strong(tok)}
     for tok, n in counts.items():
         term, kind = memo.get(tok) or _token(tok)
         if term and kind and term not in _NOT_NAMES:
