@@ -1,7 +1,7 @@
 """Clustering throughput and steady-state cost on generated full-text articles.
 
     python benchmarks/cluster_scale.py [--quick] [--articles N] [--rate PER_HOUR]
-        [--baseline REF [--ab-articles N] [--rounds R]]
+        [--baseline REF [--ab-articles N] [--rounds R]] [--consumer N]
 
 Generates a lazy stream of 3-6 KB articles about bursty synthetic events (a Zipfian
 background vocabulary plus each event's own names and keywords), with publication
@@ -25,6 +25,10 @@ side and round, the sides taking turns (ABBA...) for ``--rounds`` rounds; it pri
 each child's articles/s with the load average at its start, the medians and their
 ratio, and whether every decision (event id, new or not, score, terms, merges,
 signals) was identical on both sides: a faster path must not change one.
+
+``--consumer N`` also runs the whole consumer (dedup, clustering, five topics, each
+batch's SQL) over the first N articles stored in a fresh SQLite database, and then the
+start-up replay of what it processed (``Consumer.rebuild``), in CPU time.
 
 The full run (1,000,000 articles) takes about 15 minutes of CPU time; ``--quick``
 processes 40,000 articles in about 30 s of CPU time.
@@ -228,6 +232,64 @@ def _child(path: Path) -> int:
     return 0
 
 
+def consumer_run(n: int, rate: float) -> None:
+    """The whole consumer (dedup, clustering, topic matching, the batch's SQL) on
+    ``n`` articles of the stream stored in a fresh SQLite database; then the start-up
+    replay (``rebuild``) of what it processed."""
+    from aggregator.process.consumer import Consumer
+    from aggregator.query import parse_query
+    from aggregator.store import FeedSpec, PollRecord, Store
+    from aggregator.store.migrate import upgrade
+
+    stream = Stream(7, rate)
+    items = [a for _, a in itertools.islice(iter(stream), n)]
+    # A few topics on the stream's own words, so matching does its usual work.
+    topics = {
+        f"t{k}": parse_query(f"{stream.vocab[100 + k]} OR {stream.vocab[5_000 + k]}")
+        for k in range(5)
+    }
+    end = items[-1].published + timedelta(minutes=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{tmp}/bench.db")
+        upgrade(store.engine)
+        names = sorted({a.feed for a in items})
+        store.sync_feeds([FeedSpec(f, f"http://127.0.0.1/{f}") for f in names], START)
+        claimed = store.claim_due_feeds(
+            end + timedelta(days=30), owner="b", lease_seconds=1, limit=10_000, force=True
+        )
+        ids = {f.name: f.id for f in claimed}
+        for i in range(0, n, 1_000):
+            by_feed: dict[str, list[Article]] = {}
+            for a in items[i : i + 1_000]:
+                by_feed.setdefault(a.feed, []).append(a)
+            for name, batch in by_feed.items():
+                record = PollRecord(
+                    ids[name], "b", START, 0.1, "ok", "http://127.0.0.1/", 200, 1, 1,
+                    None, None, None, None, None, (), None, "http://127.0.0.1/", None,
+                    end, 3600.0, 0, "active",
+                )  # fmt: skip
+                store.record_poll(record, batch)
+        consumer = Consumer(store, topics=topics, rules=[], clock=lambda: end)
+        consumer.rebuild()  # empty: as a daemon starts
+        t0 = time.thread_time_ns()
+        done = 0
+        while handled := consumer.process_pending().articles:
+            done += handled
+        spent = (time.thread_time_ns() - t0) / 1e9
+        print(
+            f"whole consumer           {done / spent:,.0f} articles/s of CPU time over {done:,} "
+            f"stored articles (batches of 200, SQLite; dedup, clustering, 5 topics)"
+        )
+        t0 = time.thread_time_ns()
+        replayed = Consumer(store, topics=topics, rules=[], clock=lambda: end).rebuild()
+        spent = (time.thread_time_ns() - t0) / 1e9
+        print(
+            f"start-up replay          {replayed:,} articles of the window in {spent:.1f} s "
+            f"of CPU time ({replayed / spent:,.0f}/s)"
+        )
+        store.close()
+
+
 def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
     """This tree's clusterer against commit ``ref``'s: throughput and decisions."""
     archive = subprocess.run(
@@ -303,12 +365,21 @@ def main() -> int:
     )
     ap.add_argument("--ab-articles", type=int, default=20_000, help="articles per --baseline run")
     ap.add_argument("--rounds", type=int, default=3, help="--baseline rounds (per side)")
+    ap.add_argument(
+        "--consumer",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run the whole consumer over N stored articles (SQLite)",
+    )
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return _child(args.child)
     print(f"load average at start  {os.getloadavg()[0]:.2f}", flush=True)
     same = True
+    if args.consumer:
+        consumer_run(args.consumer, args.rate)
     if args.baseline:
         same = compare(args.baseline, args.ab_articles, args.rounds, args.rate)
     n = args.articles or (40_000 if args.quick else 1_000_000)
