@@ -18,13 +18,14 @@ generator is not). Prints:
 * active clusters at the end, pairwise F1 against the generated events (a sanity
   check that the stream is being clustered, not a quality figure), peak RSS.
 
-``--baseline REF`` (a git commit, e.g. ``main``) then measures the clusterer of that
-commit beside this tree's, in the same run: the first ``--ab-articles`` articles of the
-same stream (generated once, pickled) are clustered by a fresh child process per
-side and round, the sides taking turns (ABBA...) for ``--rounds`` rounds; it prints
-each child's articles/s with the load average at its start, the medians and their
-ratio, and whether every decision (event id, new or not, score, terms, merges,
-signals) was identical on both sides: a faster path must not change one.
+``--baseline REF`` (a git commit, e.g. ``main``) first measures the clusterer of that
+commit beside this tree's in the same process: both cluster the first
+``--ab-articles`` articles of the stream, taking turns on every article (who goes
+first alternates), so load hits both alike. It prints articles/s of CPU time for
+each over ``--rounds`` parts of the stream with the load average, the whole-stream
+figures and median costs, and how many decisions (event id, new or not, score,
+terms, merges, signals) differ: a faster path must not change one (exit status 1 if
+any does).
 
 ``--consumer N`` also runs the whole consumer (dedup, clustering, five topics, each
 batch's SQL) over the first N articles stored in a fresh SQLite database, and then the
@@ -38,12 +39,10 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import hashlib
+import importlib
 import io
 import itertools
-import json
 import os
-import pickle
 import random
 import re
 import resource
@@ -59,11 +58,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# A child of ``--baseline`` imports the clusterer of another tree (the baseline commit,
-# extracted); otherwise this one's, runnable as `python benchmarks/cluster_scale.py`.
-TREE = os.environ.get("CLUSTER_SCALE_TREE", str(ROOT))
-if sys.path[:1] != [TREE]:
-    sys.path.insert(0, TREE)
+if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_scale.py`
+    sys.path.insert(0, str(ROOT))
 
 from _articles import make_article  # noqa: E402
 
@@ -206,32 +202,6 @@ def interleaved(
     return statistics.median(young_costs) / 1e3, statistics.median(old_costs) / 1e3
 
 
-def _child(path: Path) -> int:
-    """Cluster the pickled articles with the clusterer importable here; print JSON."""
-    with path.open("rb") as f:
-        articles: list[Article] = pickle.load(f)
-    clusterer = Clusterer(ClusterSettings())
-    digest = hashlib.sha256()
-    costs: list[int] = []
-    for i, article in enumerate(articles):
-        t0 = time.thread_time_ns()
-        d = clusterer.assign(i, article)
-        costs.append(time.thread_time_ns() - t0)
-        decision = (d.cluster_id, d.is_new, d.score, d.matched_terms, d.merged, d.signals)
-        digest.update(repr(decision).encode())
-    print(
-        json.dumps(
-            {
-                "cpu": sum(costs) / 1e9,
-                "median_us": statistics.median(costs) / 1e3,
-                "digest": digest.hexdigest(),
-                "clusterer": sys.modules[Clusterer.__module__].__file__,
-            }
-        )
-    )
-    return 0
-
-
 def consumer_run(n: int, rate: float) -> None:
     """The whole consumer (dedup, clustering, topic matching, the batch's SQL) on
     ``n`` articles of the stream stored in a fresh SQLite database; then the start-up
@@ -290,13 +260,41 @@ def consumer_run(n: int, rate: float) -> None:
         store.close()
 
 
-def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
-    """This tree's clusterer against commit ``ref``'s: throughput and decisions."""
+def baseline_clusterer(ref: str, into: Path) -> type[Clusterer]:
+    """The ``Clusterer`` class of git commit ``ref``, importable beside this tree's.
+
+    Its ``clustering`` package is extracted under another name (its absolute imports
+    of itself rewritten to match), so both run in this process and take turns
+    article by article; the models and everything else are this tree's.
+    """
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator/process/clustering"],
         check=True,
         capture_output=True,
     ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    package = into / "baseline_clustering"
+    (into / "aggregator" / "process" / "clustering").rename(package)
+    for source in package.glob("*.py"):
+        text = source.read_text(encoding="utf-8")
+        source.write_text(
+            text.replace("aggregator.process.clustering", "baseline_clustering"), encoding="utf-8"
+        )
+    sys.path.insert(0, str(into))
+    module = importlib.import_module("baseline_clustering")
+    baseline: type[Clusterer] = module.Clusterer
+    return baseline
+
+
+def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
+    """This tree's clusterer against commit ``ref``'s, article by article.
+
+    Both cluster the same stream in this process, taking turns on every article (who
+    goes first alternates), so machine load hits both alike; every decision is
+    compared field by field. The stream is cut into ``rounds`` parts, each reported
+    with the load average at its end.
+    """
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
         check=True,
@@ -304,49 +302,54 @@ def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
         text=True,
     ).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        base_tree = Path(tmp) / "baseline"
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(base_tree, filter="data")
-        data = Path(tmp) / "articles.pickle"
-        with data.open("wb") as f:
-            articles = [a for _, a in itertools.islice(iter(Stream(7, rate)), n)]
-            pickle.dump(articles, f, protocol=pickle.HIGHEST_PROTOCOL)
-        del articles
-        sides = {f"baseline {ref} ({commit})": str(base_tree), "this tree": str(ROOT)}
-        rates: dict[str, list[float]] = {name: [] for name in sides}
-        digests: set[str] = set()
-        print(f"A/B: {n:,} articles, {rounds} rounds, one fresh process per side and round")
-        for r in range(rounds):
-            order = list(sides) if r % 2 == 0 else list(reversed(sides))
-            for name in order:
-                load = os.getloadavg()[0]
-                env = {**os.environ, "CLUSTER_SCALE_TREE": sides[name]}
-                env.pop("PYTHONPATH", None)
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", str(data)],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                ).stdout
-                result = json.loads(out)
-                if not result["clusterer"].startswith(sides[name]):
-                    raise RuntimeError(f"{name} imported {result['clusterer']}")
-                rates[name].append(n / result["cpu"])
-                digests.add(result["digest"])
+        base_cls = baseline_clusterer(ref, Path(tmp))
+        base = base_cls(ClusterSettings())
+        ours = Clusterer(ClusterSettings())
+        costs: dict[str, list[int]] = {"base": [], "ours": []}
+        differ = 0
+        part = max(n // rounds, 1)
+        print(
+            f"A/B: {n:,} articles, the clusterer of {ref} ({commit}) and this tree's taking "
+            f"turns on each; {rounds} parts"
+        )
+        stream = itertools.islice(iter(Stream(7, rate)), n)
+        for i, (_, article) in enumerate(stream):
+            decided = {}
+            for side in ("base", "ours") if i % 2 else ("ours", "base"):
+                clusterer = base if side == "base" else ours
+                t0 = time.thread_time_ns()
+                d = clusterer.assign(i, article)
+                costs[side].append(time.thread_time_ns() - t0)
+                decided[side] = (
+                    d.cluster_id,
+                    d.is_new,
+                    d.score,
+                    d.matched_terms,
+                    d.merged,
+                    d.signals,
+                )
+            differ += decided["base"] != decided["ours"]
+            if (i + 1) % part == 0 or i + 1 == n:
+                lo = i + 1 - part if (i + 1) % part == 0 else i + 1 - (i + 1) % part
+                b = sum(costs["base"][lo:]) / 1e9
+                o = sum(costs["ours"][lo:]) / 1e9
                 print(
-                    f"  round {r + 1} {name:<28} {n / result['cpu']:>6,.0f} articles/s "
-                    f"(median {result['median_us']:.0f} us/article), load {load:.2f}",
+                    f"  articles {lo + 1:>7,}-{i + 1:<7,} baseline {(i + 1 - lo) / b:>6,.0f}, "
+                    f"this tree {(i + 1 - lo) / o:>6,.0f} articles/s: {b / o:.2f}x; "
+                    f"load {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
-    base, ours = (statistics.median(v) for v in rates.values())
+    b_med = statistics.median(costs["base"]) / 1e3
+    o_med = statistics.median(costs["ours"]) / 1e3
+    b_rate = n / (sum(costs["base"]) / 1e9)
+    o_rate = n / (sum(costs["ours"]) / 1e9)
     print(
-        f"A/B medians: baseline {base:,.0f} vs this tree {ours:,.0f} articles/s of CPU time, "
-        f"{ours / base:.2f}x; load now {os.getloadavg()[0]:.2f}"
+        f"A/B whole stream: baseline {b_rate:,.0f} vs this tree {o_rate:,.0f} articles/s of CPU "
+        f"time ({o_rate / b_rate:.2f}x); median {b_med:.0f} vs {o_med:.0f} us/article "
+        f"({b_med / o_med:.2f}x)"
     )
-    same = len(digests) == 1
-    print(f"decisions identical on both sides, every round: {'yes' if same else 'NO'}")
-    return same
+    print(f"decisions that differ: {differ} of {n:,} (event id, new, score, terms, merges, why)")
+    return differ == 0
 
 
 def main() -> int:
@@ -364,7 +367,7 @@ def main() -> int:
         help="also measure the clusterer of this git commit (e.g. main), interleaved",
     )
     ap.add_argument("--ab-articles", type=int, default=20_000, help="articles per --baseline run")
-    ap.add_argument("--rounds", type=int, default=3, help="--baseline rounds (per side)")
+    ap.add_argument("--rounds", type=int, default=4, help="parts of the --baseline stream")
     ap.add_argument(
         "--consumer",
         type=int,
@@ -372,10 +375,7 @@ def main() -> int:
         metavar="N",
         help="also run the whole consumer over N stored articles (SQLite)",
     )
-    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
-        return _child(args.child)
     print(f"load average at start  {os.getloadavg()[0]:.2f}", flush=True)
     same = True
     if args.consumer:
