@@ -24,7 +24,7 @@ from typing import Any, TypeVar, get_type_hints
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from aggregator import config, user_agent
+from aggregator import config, semantic, user_agent
 from aggregator.alerts import Channel
 from aggregator.alerts.apprise import AppriseChannel, AppriseSettings
 from aggregator.alerts.channel_settings import channel_settings
@@ -324,6 +324,7 @@ def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
         max_entry_age=(
             timedelta(seconds=retention.articles) if retention.articles is not None else None
         ),
+        semantic_window=semantic_window(loaded),
         policy=PollPolicy(
             min_interval=p.min_interval,
             max_interval=p.max_interval,
@@ -334,6 +335,30 @@ def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
             broken_after=p.broken_after,
         ),
     )
+
+
+def semantic_window(loaded: LoadedConfig) -> timedelta | None:
+    """How recent a new article must be to get a semantic vector (the clustering
+    window), or None when the signal is off or its package is not installed."""
+    cluster = stage_settings(ClusterSettings, "clustering", loaded.config.settings.clustering)
+    if cluster.semantic_support <= 0.0 or not semantic.available():
+        return None
+    return cluster.window
+
+
+def log_semantic_status(loaded: LoadedConfig) -> None:
+    """Say once, at start, whether events are compared by meaning as well as words."""
+    cluster = stage_settings(ClusterSettings, "clustering", loaded.config.settings.clustering)
+    if cluster.semantic_support <= 0.0:
+        log.info("semantic signal off (clustering.semantic_support: 0)")
+    elif not semantic.available():
+        log.warning(
+            "semantic signal unavailable: the %r package is not installed; events are "
+            "grouped by words and names only",
+            semantic.PACKAGE,
+        )
+    else:
+        log.info("semantic signal on (%s, title + lead, computed when polled)", semantic.PACKAGE)
 
 
 def feed_filters(loaded: LoadedConfig) -> dict[str, EntryFilter]:
@@ -481,6 +506,7 @@ async def poll_once(
     """Poll what is due now (or the named feeds, due or not) once, and return."""
     store = await asyncio.to_thread(prepare_store, loaded)
     cfg = loaded.config.settings.poll
+    log_semantic_status(loaded)
     cpu = cpu_executor(parse_workers(loaded))
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []

@@ -177,6 +177,7 @@ class Daemon:
                 marker=marker,
                 on_outcome=self.metrics.alert_done if self.metrics else None,
             )
+            compose.log_semantic_status(self.loaded)
             async with Fetcher(compose.fetch_settings(self.loaded)) as fetcher:
                 self.poller = Poller(
                     store,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
+from aggregator import semantic
 from aggregator.errors import ExtractError, FetchError, ParseError
 from aggregator.models import (
     Article,
@@ -62,6 +63,10 @@ class PipelineSettings:
     # retention job deleted their like, and a feed that still lists them must not
     # bring them back as news.
     max_entry_age: timedelta | None = None
+    # New entries published within this long are given a semantic vector (the
+    # clustering window: older ones are never compared); None when the signal is
+    # off or its package is not installed (``compose.pipeline_settings``).
+    semantic_window: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +285,8 @@ class Poller:
         admission = Admission(articles=())
         if processed is not None:
             processed, admission, fulltext_notes = await self._admit(feed, processed, fetched_at)
+            if self.settings.semantic_window is not None:
+                processed = await self._embed(feed, processed, fetched_at)
 
         plan = self._plan(
             feed, result, processed.feed if processed else None, entry_times, outcome, fetched_at
@@ -378,6 +385,40 @@ class Poller:
             return processed, admission, ()
         processed, notes = await self._add_fulltext(feed, processed, known)
         return processed, admission, notes
+
+    async def _embed(
+        self, feed: FeedState, processed: ProcessedFeed, now: datetime
+    ) -> ProcessedFeed:
+        """The same articles, the NEW ones inside the clustering window with their
+        semantic vector, computed in the parse pool (a fifth of a core-second each:
+        a known entry, re-listed at every poll, is never embedded again)."""
+        window = self.settings.semantic_window
+        assert window is not None
+        recent = [a for a in processed.articles if a.published >= now - window]
+        if not recent:
+            return processed
+        known = await self._in(self.writer, self.store.known_identities, feed.id, recent)
+        todo = [a for a in recent if article_identity(a) not in known]
+        if not todo:
+            return processed
+        call = _EmbedCall(tuple(semantic.lead_text(a.title, a.fulltext or a.text) for a in todo))
+        try:
+            blobs = await asyncio.get_running_loop().run_in_executor(self.cpu, call)
+        except Exception as exc:
+            if _executor_closed(exc):
+                raise
+            # The vector only supports a join the words proposed: without it the
+            # articles are clustered as before, so a failure costs the signal only.
+            log.exception("embedding %d articles of feed %r raised", len(todo), feed.name)
+            return processed
+        vectors = {id(a): b for a, b in zip(todo, blobs, strict=True)}
+        return ProcessedFeed(
+            feed=processed.feed,
+            articles=tuple(
+                dataclasses.replace(a, embedding=vectors[id(a)]) if id(a) in vectors else a
+                for a in processed.articles
+            ),
+        )
 
     async def _add_fulltext(
         self, feed: FeedState, processed: ProcessedFeed, known: set[str]
@@ -511,6 +552,17 @@ class _ProcessCall:
             feed_name=self.feed_name,
             settings=self.settings,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _EmbedCall:
+    """A picklable call of ``semantic.embed`` for the process pool (the model is
+    loaded once per worker, at its first call)."""
+
+    texts: tuple[str, ...]
+
+    def __call__(self) -> list[bytes]:
+        return semantic.embed(self.texts)
 
 
 @dataclass(frozen=True, slots=True)
