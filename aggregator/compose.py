@@ -346,6 +346,18 @@ def semantic_window(loaded: LoadedConfig) -> timedelta | None:
     return cluster.window
 
 
+def embed_executor(loaded: LoadedConfig) -> ThreadPoolExecutor | None:
+    """The thread semantic vectors are computed in, when the signal is on.
+
+    One thread of the daemon's own process, not the parse workers: the model (about
+    70 MiB once used) is then held once, not once per worker, and its C engine
+    releases the GIL while it computes.
+    """
+    if semantic_window(loaded) is None:
+        return None
+    return ThreadPoolExecutor(1, thread_name_prefix="embed")
+
+
 def log_semantic_status(loaded: LoadedConfig) -> None:
     """Say once, at start, whether events are compared by meaning as well as words."""
     cluster = stage_settings(ClusterSettings, "clustering", loaded.config.settings.clustering)
@@ -508,12 +520,13 @@ async def poll_once(
     cfg = loaded.config.settings.poll
     log_semantic_status(loaded)
     cpu = cpu_executor(parse_workers(loaded))
+    embedder = embed_executor(loaded)
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []
     try:
         async with Fetcher(fetch_settings(loaded)) as fetcher:
             settings = pipeline_settings(loaded, make_owner())
-            poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
+            poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer, embedder=embedder)
             claimed = await poller.claim(
                 100_000, names=names, force=names is not None, force_min_gap=manual_gap
             )
@@ -563,5 +576,7 @@ async def poll_once(
         writer.shutdown(wait=True)
         if cpu is not None:
             cpu.shutdown(wait=True, cancel_futures=True)
+        if embedder is not None:
+            embedder.shutdown(wait=True, cancel_futures=True)
         store.close()
     return results

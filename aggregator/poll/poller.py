@@ -188,8 +188,12 @@ class Poller:
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_poll: Callable[[PollSummary], None] | None = None,
+        embedder: Executor | None = None,
     ) -> None:
         self.on_poll = on_poll
+        # Where semantic vectors are computed (``compose.embed_executor``: one thread,
+        # so the daemon holds one copy of the model); the parse pool when None.
+        self.embedder = embedder
         self.store = store
         self.fetcher = fetcher
         self.settings = settings
@@ -390,8 +394,8 @@ class Poller:
         self, feed: FeedState, processed: ProcessedFeed, now: datetime
     ) -> ProcessedFeed:
         """The same articles, the NEW ones inside the clustering window with their
-        semantic vector, computed in the parse pool (a fifth of a core-second each:
-        a known entry, re-listed at every poll, is never embedded again)."""
+        semantic vector, computed off the loop (a fifth of a core-second each: a
+        known entry, re-listed at every poll, is never embedded again)."""
         window = self.settings.semantic_window
         assert window is not None
         recent = [a for a in processed.articles if a.published >= now - window]
@@ -403,7 +407,8 @@ class Poller:
             return processed
         call = _EmbedCall(tuple(semantic.lead_text(a.title, a.fulltext or a.text) for a in todo))
         try:
-            blobs = await asyncio.get_running_loop().run_in_executor(self.cpu, call)
+            pool = self.embedder if self.embedder is not None else self.cpu
+            blobs = await asyncio.get_running_loop().run_in_executor(pool, call)
         except Exception as exc:
             if _executor_closed(exc):
                 raise
@@ -556,8 +561,8 @@ class _ProcessCall:
 
 @dataclass(frozen=True, slots=True)
 class _EmbedCall:
-    """A picklable call of ``semantic.embed`` for the process pool (the model is
-    loaded once per worker, at its first call)."""
+    """A picklable call of ``semantic.embed`` (the model is loaded once per process,
+    at its first call)."""
 
     texts: tuple[str, ...]
 
