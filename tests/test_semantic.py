@@ -178,9 +178,18 @@ RSS = (
 )
 
 
-async def poll(tmp_path: Path, database_url: str, extra: str = "") -> list[bytes | None]:
+RSS_LATER = RSS.replace(
+    "</channel>",
+    "<item><title>North Korea fires ballistic missile into the sea, Seoul says</title>"
+    "<link>https://example.org/2</link><guid>wire-2</guid></item></channel>",
+)
+
+
+async def poll(
+    tmp_path: Path, database_url: str, extra: str = "", *, rss: str = RSS
+) -> list[bytes | None]:
     with LocalServer() as server:
-        server.static("/wire", RSS.encode(), content_type="application/rss+xml")
+        server.static("/wire", rss.encode(), content_type="application/rss+xml")
         config = tmp_path / "feeds.yaml"
         config.write_text(
             f"settings:\n  database_url: {database_url}\n"
@@ -192,10 +201,13 @@ async def poll(tmp_path: Path, database_url: str, extra: str = "") -> list[bytes
     store = Store.open(database_url)
     try:
         with store.engine.connect() as conn:
-            rows = conn.execute(select(articles.c.embedding, articles.c.processed_at)).all()
+            rows = conn.execute(
+                select(articles.c.embedding, articles.c.processed_at).order_by(articles.c.id)
+            ).all()
     finally:
         store.close()
-    assert [r.processed_at is not None for r in rows] == [True]
+    assert rows
+    assert all(r.processed_at is not None for r in rows)
     return [r.embedding for r in rows]
 
 
@@ -238,3 +250,40 @@ async def test_the_setting_turns_the_signal_off(
     assert [r.message for r in caplog.records if "semantic" in r.message] == [
         "semantic signal off (clustering.semantic_support: 0)"
     ]
+
+
+def test_a_restored_clusterer_decides_as_the_uninterrupted_one() -> None:
+    """The start-up replay rebuilds each event's meaning from the stored vectors: after
+    a restart half-way, the rest of the stream is decided as without the restart."""
+    strict = ClusterSettings(entity_agreement=1.0, singleton_entity_agreement=1.0)
+    reports = list(ORIGINAL) + list(DEVELOPMENTS)
+    blobs = semantic.embed([semantic.lead_text(r.title, r.body) for r in reports])
+    items = [report_article(r, i, b) for i, (r, b) in enumerate(zip(reports, blobs, strict=True))]
+    whole = Clusterer(strict)
+    decisions = [whole.assign(i + 1, a) for i, a in enumerate(items)]
+    half = len(items) // 2
+    restarted = Clusterer(strict)
+    for i, a in enumerate(items[:half]):
+        restarted.restore(i + 1, a, decisions[i].cluster_id)
+    rest = [restarted.assign(i + 1, a) for i, a in enumerate(items) if i >= half]
+    assert [d.cluster_id for d in rest] == [d.cluster_id for d in decisions[half:]]
+    assert [d.signals for d in rest] == [d.signals for d in decisions[half:]]
+
+
+async def test_an_entry_listed_again_is_not_embedded_again(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embedded: list[str] = []
+    real = semantic.embed
+
+    def spy(texts: list[str]) -> list[bytes]:
+        embedded.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(semantic, "embed", spy)
+    await poll(tmp_path, database_url)
+    assert len(embedded) == 1
+    # The feed lists the first entry again beside a new one: only the new one.
+    stored = await poll(tmp_path, database_url, rss=RSS_LATER)
+    assert embedded[1:] == ["North Korea fires ballistic missile into the sea, Seoul says"]
+    assert all(blob is not None for blob in stored)
