@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from aggregator import compose, semantic
 from aggregator.models import Article
+from aggregator.poll import poller
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from aggregator.store import Store
 from aggregator.store.schema import articles
@@ -287,3 +288,13 @@ async def test_an_entry_listed_again_is_not_embedded_again(
     stored = await poll(tmp_path, database_url, rss=RSS_LATER)
     assert embedded[1:] == ["North Korea fires ballistic missile into the sea, Seoul says"]
     assert all(blob is not None for blob in stored)
+
+
+async def test_past_the_backlog_articles_are_stored_without_a_vector(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll does not wait behind an unbounded queue of texts for the model: past
+    the backlog the rest are stored (and clustered) without a vector."""
+    monkeypatch.setattr(poller, "EMBED_BACKLOG", 1)
+    stored = await poll(tmp_path, database_url, rss=RSS_LATER)
+    assert [blob is not None for blob in stored] == [True, False]

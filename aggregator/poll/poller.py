@@ -46,6 +46,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# Texts in flight to the semantic model at most (about 0.2 s of a core each): what a
+# poll may wait behind (``Poller._embed``).
+EMBED_BACKLOG = 32
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
     owner: str  # who holds the leases: host:pid:random
@@ -194,6 +199,7 @@ class Poller:
         # Where semantic vectors are computed (``compose.embed_executor``: one thread,
         # so the daemon holds one copy of the model); the parse pool when None.
         self.embedder = embedder
+        self._embedding = 0  # texts handed to the embedder and not yet back
         self.store = store
         self.fetcher = fetcher
         self.settings = settings
@@ -403,9 +409,14 @@ class Poller:
             return processed
         known = await self._in(self.writer, self.store.known_identities, feed.id, recent)
         todo = [a for a in recent if article_identity(a) not in known]
+        # A poll waits for its vectors: past EMBED_BACKLOG texts in flight (the first
+        # poll of many feeds) the rest are stored without one, and decided by words
+        # and names as before, rather than hold every poll behind the model.
+        todo = todo[: max(0, EMBED_BACKLOG - self._embedding)]
         if not todo:
             return processed
         call = _EmbedCall(tuple(semantic.lead_text(a.title, a.fulltext or a.text) for a in todo))
+        self._embedding += len(todo)
         try:
             pool = self.embedder if self.embedder is not None else self.cpu
             blobs = await asyncio.get_running_loop().run_in_executor(pool, call)
@@ -416,6 +427,8 @@ class Poller:
             # articles are clustered as before, so a failure costs the signal only.
             log.exception("embedding %d articles of feed %r raised", len(todo), feed.name)
             return processed
+        finally:
+            self._embedding -= len(todo)
         vectors = {id(a): b for a, b in zip(todo, blobs, strict=True)}
         return ProcessedFeed(
             feed=processed.feed,
