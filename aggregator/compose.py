@@ -24,7 +24,7 @@ from typing import Any, TypeVar, get_type_hints
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from aggregator import config, user_agent
+from aggregator import config, semantic, user_agent
 from aggregator.alerts import Channel
 from aggregator.alerts.apprise import AppriseChannel, AppriseSettings
 from aggregator.alerts.channel_settings import channel_settings
@@ -324,6 +324,7 @@ def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
         max_entry_age=(
             timedelta(seconds=retention.articles) if retention.articles is not None else None
         ),
+        semantic_window=semantic_window(loaded),
         policy=PollPolicy(
             min_interval=p.min_interval,
             max_interval=p.max_interval,
@@ -334,6 +335,42 @@ def pipeline_settings(loaded: LoadedConfig, owner: str) -> PipelineSettings:
             broken_after=p.broken_after,
         ),
     )
+
+
+def semantic_window(loaded: LoadedConfig) -> timedelta | None:
+    """How recent a new article must be to get a semantic vector (the clustering
+    window), or None when the signal is off or its package is not installed."""
+    cluster = stage_settings(ClusterSettings, "clustering", loaded.config.settings.clustering)
+    if cluster.semantic_support <= 0.0 or not semantic.available():
+        return None
+    return cluster.window
+
+
+def embed_executor(loaded: LoadedConfig) -> ThreadPoolExecutor | None:
+    """The thread semantic vectors are computed in, when the signal is on.
+
+    One thread of the daemon's own process, not the parse workers: the model (about
+    70 MiB once used) is then held once, not once per worker, and its C engine
+    releases the GIL while it computes.
+    """
+    if semantic_window(loaded) is None:
+        return None
+    return ThreadPoolExecutor(1, thread_name_prefix="embed")
+
+
+def log_semantic_status(loaded: LoadedConfig) -> None:
+    """Say once, at start, whether events are compared by meaning as well as words."""
+    cluster = stage_settings(ClusterSettings, "clustering", loaded.config.settings.clustering)
+    if cluster.semantic_support <= 0.0:
+        log.info("semantic signal off (clustering.semantic_support: 0)")
+    elif not semantic.available():
+        log.warning(
+            "semantic signal unavailable: the %r package is not installed; events are "
+            "grouped by words and names only",
+            semantic.PACKAGE,
+        )
+    else:
+        log.info("semantic signal on (%s, title + lead, computed when polled)", semantic.PACKAGE)
 
 
 def feed_filters(loaded: LoadedConfig) -> dict[str, EntryFilter]:
@@ -481,13 +518,15 @@ async def poll_once(
     """Poll what is due now (or the named feeds, due or not) once, and return."""
     store = await asyncio.to_thread(prepare_store, loaded)
     cfg = loaded.config.settings.poll
+    log_semantic_status(loaded)
     cpu = cpu_executor(parse_workers(loaded))
+    embedder = embed_executor(loaded)
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []
     try:
         async with Fetcher(fetch_settings(loaded)) as fetcher:
             settings = pipeline_settings(loaded, make_owner())
-            poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer)
+            poller = Poller(store, fetcher, settings, cpu=cpu, writer=writer, embedder=embedder)
             claimed = await poller.claim(
                 100_000, names=names, force=names is not None, force_min_gap=manual_gap
             )
@@ -537,5 +576,7 @@ async def poll_once(
         writer.shutdown(wait=True)
         if cpu is not None:
             cpu.shutdown(wait=True, cancel_futures=True)
+        if embedder is not None:
+            embedder.shutdown(wait=True, cancel_futures=True)
         store.close()
     return results

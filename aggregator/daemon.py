@@ -130,6 +130,7 @@ class Daemon:
         # Before any thread starts: the threads share two malloc arenas (aggregator.memory).
         limit_arenas()
         cpu = cpu_executor(compose.parse_workers(self.loaded))
+        embedder = compose.embed_executor(self.loaded)
         writer = self.writer = WriterThread("writer")
         # The "sent" mark must not wait behind the queue of poll writes: on SQLite (one
         # writer) it goes next on the writer thread; on PostgreSQL it takes a thread of
@@ -177,6 +178,7 @@ class Daemon:
                 marker=marker,
                 on_outcome=self.metrics.alert_done if self.metrics else None,
             )
+            compose.log_semantic_status(self.loaded)
             async with Fetcher(compose.fetch_settings(self.loaded)) as fetcher:
                 self.poller = Poller(
                     store,
@@ -185,6 +187,7 @@ class Daemon:
                     cpu=cpu,
                     writer=writer,
                     on_poll=self._on_poll,
+                    embedder=embedder,
                 )
                 self._add_jobs(scheduler)
                 scheduler.start()
@@ -218,6 +221,8 @@ class Daemon:
             await webhooks.aclose()
             if cpu is not None:
                 cpu.shutdown(wait=False, cancel_futures=True)
+            if embedder is not None:
+                embedder.shutdown(wait=False, cancel_futures=True)
             if self.consumer_lock is not None:
                 self.consumer_lock.release()
             if self.store is not None:

@@ -203,6 +203,9 @@ class Article:
     fingerprint: int = 0  # reserved: a signed 64-bit fingerprint; 0 (none) for now
     fulltext: str | None = None  # extracted page text, when fetched
     variant: str | None = None  # ParsedEntry.variant: part of the identity when set
+    # The semantic vector of title + lead (``aggregator.semantic``: float16 bytes),
+    # computed on the poll side for new articles inside the clustering window.
+    embedding: bytes | None = None
 
 
 # Identities longer than this are hashed: they are a column of String(512), and a

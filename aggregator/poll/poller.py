@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
+from aggregator import semantic
 from aggregator.errors import ExtractError, FetchError, ParseError
 from aggregator.models import (
     Article,
@@ -45,6 +46,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# Texts in flight to the semantic model at most (about 0.2 s of a core each): what a
+# poll may wait behind (``Poller._embed``).
+EMBED_BACKLOG = 32
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
     owner: str  # who holds the leases: host:pid:random
@@ -62,6 +68,10 @@ class PipelineSettings:
     # retention job deleted their like, and a feed that still lists them must not
     # bring them back as news.
     max_entry_age: timedelta | None = None
+    # New entries published within this long are given a semantic vector (the
+    # clustering window: older ones are never compared); None when the signal is
+    # off or its package is not installed (``compose.pipeline_settings``).
+    semantic_window: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +193,13 @@ class Poller:
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_poll: Callable[[PollSummary], None] | None = None,
+        embedder: Executor | None = None,
     ) -> None:
         self.on_poll = on_poll
+        # Where semantic vectors are computed (``compose.embed_executor``: one thread,
+        # so the daemon holds one copy of the model); the parse pool when None.
+        self.embedder = embedder
+        self._embedding = 0  # texts handed to the embedder and not yet back
         self.store = store
         self.fetcher = fetcher
         self.settings = settings
@@ -280,6 +295,8 @@ class Poller:
         admission = Admission(articles=())
         if processed is not None:
             processed, admission, fulltext_notes = await self._admit(feed, processed, fetched_at)
+            if self.settings.semantic_window is not None:
+                processed = await self._embed(feed, processed, fetched_at)
 
         plan = self._plan(
             feed, result, processed.feed if processed else None, entry_times, outcome, fetched_at
@@ -378,6 +395,48 @@ class Poller:
             return processed, admission, ()
         processed, notes = await self._add_fulltext(feed, processed, known)
         return processed, admission, notes
+
+    async def _embed(
+        self, feed: FeedState, processed: ProcessedFeed, now: datetime
+    ) -> ProcessedFeed:
+        """The same articles, the NEW ones inside the clustering window with their
+        semantic vector, computed off the loop (a fifth of a core-second each: a
+        known entry, re-listed at every poll, is never embedded again)."""
+        window = self.settings.semantic_window
+        assert window is not None
+        recent = [a for a in processed.articles if a.published >= now - window]
+        if not recent:
+            return processed
+        known = await self._in(self.writer, self.store.known_identities, feed.id, recent)
+        todo = [a for a in recent if article_identity(a) not in known]
+        # A poll waits for its vectors: past EMBED_BACKLOG texts in flight (the first
+        # poll of many feeds) the rest are stored without one, and decided by words
+        # and names as before, rather than hold every poll behind the model.
+        todo = todo[: max(0, EMBED_BACKLOG - self._embedding)]
+        if not todo:
+            return processed
+        call = _EmbedCall(tuple(semantic.lead_text(a.title, a.fulltext or a.text) for a in todo))
+        self._embedding += len(todo)
+        try:
+            pool = self.embedder if self.embedder is not None else self.cpu
+            blobs = await asyncio.get_running_loop().run_in_executor(pool, call)
+        except Exception as exc:
+            if _executor_closed(exc):
+                raise
+            # The vector only supports a join the words proposed: without it the
+            # articles are clustered as before, so a failure costs the signal only.
+            log.exception("embedding %d articles of feed %r raised", len(todo), feed.name)
+            return processed
+        finally:
+            self._embedding -= len(todo)
+        vectors = {id(a): b for a, b in zip(todo, blobs, strict=True)}
+        return ProcessedFeed(
+            feed=processed.feed,
+            articles=tuple(
+                dataclasses.replace(a, embedding=vectors[id(a)]) if id(a) in vectors else a
+                for a in processed.articles
+            ),
+        )
 
     async def _add_fulltext(
         self, feed: FeedState, processed: ProcessedFeed, known: set[str]
@@ -511,6 +570,17 @@ class _ProcessCall:
             feed_name=self.feed_name,
             settings=self.settings,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _EmbedCall:
+    """A picklable call of ``semantic.embed`` (the model is loaded once per process,
+    at its first call)."""
+
+    texts: tuple[str, ...]
+
+    def __call__(self) -> list[bytes]:
+        return semantic.embed(self.texts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -421,6 +421,10 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 # Changed in place (a corrected headline, an updated body): same row.
                 values = _article_values(art)
                 values.pop("fetched_at")
+                # The vector the article was clustered with stays: the start-up
+                # replay must rebuild the event as it was decided (and a known
+                # entry is not embedded again).
+                values.pop("embedding")
                 # The consumer matched (or may be matching right now) the old text:
                 # have it match this one too, under the event the article is in. Set
                 # on unprocessed rows as well: the consumer may have read the old
@@ -470,6 +474,7 @@ def _article_values(art: Article) -> dict[str, Any]:
         "updated_at": art.fetched_at,
         "language": art.language,
         "content_hash": art.content_hash,
+        "embedding": art.embedding,
         # Fingerprints are unsigned 64-bit; BIGINT is signed on both backends.
         "fingerprint": art.fingerprint - (1 << 64)
         if art.fingerprint >= 1 << 63

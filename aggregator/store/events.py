@@ -165,6 +165,7 @@ def row_to_article(r: Any) -> Article:
         content_hash=r.content_hash,
         fingerprint=r.fingerprint,
         fulltext=r.fulltext,
+        embedding=r.embedding,
     )
 
 

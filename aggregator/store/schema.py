@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -132,6 +133,8 @@ articles = Table(
     Column("duplicate_kind", String(16)),
     # JSON: what the copy decision shared and ignored as boilerplate (migration 0011)
     Column("duplicate_detail", Text),
+    # float16 semantic vector of title + lead (aggregator.semantic; migration 0014)
+    Column("embedding", LargeBinary),
     Column("cluster_id", Id),
     Column("cluster_score", Float),
     Column("cluster_terms", Text),  # JSON: terms (list) or {"terms", "signals"}: why

