@@ -25,11 +25,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aggregator.api.coalesce import Coalescer
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.models import Event
 from aggregator.store.archive import Archive
+from aggregator.store.engine import search_workers, write_generation
 from aggregator.store.lookup import events_matching, require_known, require_topic
 from aggregator.store.views import (
     AlertInfo,
@@ -361,20 +363,33 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     responses: dict[int | str, dict[str, Any]] = {400: {"model": Problem}}
 
+    # Searches run beside each other no more than the engine has pooled connections:
+    # more threads only waited for a connection inside the pool, holding the GIL
+    # between tries, while identical searches queued behind them (issue 17).
+    generation = write_generation(archive.engine)
+    searches: Coalescer[bytes] = Coalescer(lambda: generation.value, search_workers(archive.engine))
+
     @api.get("/articles", responses=responses, response_model=SearchPage)
-    def list_articles(
+    async def list_articles(
         filters: Annotated[Filters, Depends(search_filters)],
         q: Annotated[str | None, Query(max_length=1000, description="query language")] = None,
         order: Literal["relevance", "date"] = "relevance",
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> Response:
-        require_known(archive.engine, filters, configured_topics())
-        page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
-        page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
-        # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
-        # validate it again in another trip through the thread pool, then serialize it.
-        return Response(_SEARCH_PAGE.dump_json(page), media_type="application/json")
+        topics = configured_topics()
+
+        def read() -> bytes:
+            require_known(archive.engine, filters, topics)
+            page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
+            page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
+            # Serialized here, in the worker thread: for a returned SearchPage FastAPI
+            # would validate it again in a trip through the thread pool, then serialize.
+            return _SEARCH_PAGE.dump_json(page)
+
+        # Identical requests in flight together share one read (api/coalesce.py).
+        body = await searches.run((q, filters, order, cursor, limit, topics), read)
+        return Response(body, media_type="application/json")
 
     @api.get("/articles/{article_id}", responses={404: {"model": Problem}})
     def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> ArticleDetail:
