@@ -13,19 +13,22 @@ import hmac
 import ipaddress
 import logging
 import math
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aggregator.api.coalesce import Coalescer
+from aggregator.api.coalesce import SharedReads
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
@@ -326,6 +329,9 @@ def create_app(
         openapi_url="/openapi.json",
     )
     hosts, any_ip = allowed_host_names(settings)
+    # Innermost: a shared response still gets each request's own security headers.
+    generation = write_generation(archive.engine)
+    app.add_middleware(SharedReads, generation=lambda: generation.value)
     app.add_middleware(_SecurityHeaders, hosts=hosts, any_ip=any_ip)
     app.add_middleware(_HeadAsGet)
     app.state.archive = archive
@@ -363,11 +369,13 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     responses: dict[int | str, dict[str, Any]] = {400: {"model": Problem}}
 
-    # Searches run beside each other no more than the engine has pooled connections:
-    # more threads only waited for a connection inside the pool, holding the GIL
-    # between tries, while identical searches queued behind them (issue 17).
-    generation = write_generation(archive.engine)
-    searches: Coalescer[bytes] = Coalescer(lambda: generation.value, search_workers(archive.engine))
+    # Searches run beside each other no wider than the engine's pool: in FastAPI's
+    # 40 threads, most only waited for a connection, each taking the GIL from the
+    # event loop on the way (issue 17). One per event loop serving the app (tests
+    # serve one app from several), made there on first use.
+    limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
+        weakref.WeakKeyDictionary()
+    )
 
     @api.get("/articles", responses=responses, response_model=SearchPage)
     async def list_articles(
@@ -387,8 +395,11 @@ def create_app(
             # would validate it again in a trip through the thread pool, then serialize.
             return _SEARCH_PAGE.dump_json(page)
 
-        # Identical requests in flight together share one read (api/coalesce.py).
-        body = await searches.run((q, filters, order, cursor, limit, topics), read)
+        loop = asyncio.get_running_loop()
+        limiter = limiters.get(loop)
+        if limiter is None:
+            limiter = limiters[loop] = CapacityLimiter(search_workers(archive.engine))
+        body = await anyio.to_thread.run_sync(read, limiter=limiter)
         return Response(body, media_type="application/json")
 
     @api.get("/articles/{article_id}", responses={404: {"model": Problem}})
