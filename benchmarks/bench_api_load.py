@@ -15,7 +15,8 @@ test ("ours", this checkout) and the ``--baseline`` git revision (extracted with
 - fires ``--connections`` (1,000) concurrent keep-alive connections of
   ``GET /api/v1/articles?q=<two words>`` at it for ``--duration`` seconds from wrk
   (Debian's ``wrk``, C, in another process: a Python client would take the CPU the
-  server needs), cycling through the same 200 queries;
+  server needs), cycling through the same ``--queries`` (200) queries: about five
+  copies of each in flight at once; with ``--queries 5000`` no two alike;
 - reports requests/s, p50/p95/p99 latency, errors (socket errors, timeouts, non-2xx),
   with the load average beside them.
 
@@ -65,15 +66,17 @@ from bench_search import (  # noqa: E402
 from aggregator.store import create_db_engine  # noqa: E402
 from aggregator.store.archive import Archive  # noqa: E402
 
-# wrk's Lua: every connection cycles through the queries from its own offset, and
+# wrk's Lua: each thread's connections take the queries in turn from the thread's offset;
 # done() prints one JSON line with the counts and percentiles (microseconds).
 WRK_SCRIPT = """
 local queries = {%(queries)s}
 local n = 0
-local offset = 0
+local threads = 0
 function setup(thread)
-  offset = offset + 37
-  thread:set("offset", offset)
+  -- the two threads start half the list apart: with more queries than connections
+  -- in flight, no two requests in flight ask the same
+  thread:set("offset", threads * math.floor(#queries / 2))
+  threads = threads + 1
 end
 function request()
   n = n + 1
@@ -172,8 +175,9 @@ def fire(url: str, script: Path, connections: int, duration: int) -> dict[str, A
 
 
 def warm(url: str, queries: list[str]) -> None:
+    """The first 300 queries once (connections, caches): the same for every code."""
     with httpx.Client(base_url=url, timeout=120) as client:
-        for q in queries:
+        for q in queries[:300]:
             client.get("/api/v1/articles", params={"q": q}).raise_for_status()
 
 

@@ -138,7 +138,9 @@ def test_only_the_same_search_is_shared(second: dict[str, Any]) -> None:
     assert mw.shared == 0
 
 
-@pytest.mark.parametrize("query", [b"q=korea&since=3d", b"until=2024-11-05&q=korea"])
+@pytest.mark.parametrize(
+    "query", [b"q=korea&since=3d", b"until=2024-11-05&q=korea", b"q=korea&sinc%65=3d"]
+)
 def test_a_search_read_against_the_clock_is_never_shared(query: bytes) -> None:
     app, mw, _, _ = _run_two(query)
     assert app.calls == 2
