@@ -13,15 +13,12 @@ import hmac
 import ipaddress
 import logging
 import math
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
 
-import anyio.to_thread
-from anyio import CapacityLimiter
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -34,7 +31,7 @@ from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageErr
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.models import Event
 from aggregator.store.archive import Archive
-from aggregator.store.engine import search_workers, write_generation
+from aggregator.store.engine import write_generation
 from aggregator.store.lookup import events_matching, require_known, require_topic
 from aggregator.store.views import (
     AlertInfo,
@@ -369,38 +366,21 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     responses: dict[int | str, dict[str, Any]] = {400: {"model": Problem}}
 
-    # Searches run beside each other no wider than the engine's pool: in FastAPI's
-    # 40 threads, most only waited for a connection, each taking the GIL from the
-    # event loop on the way (issue 17). One per event loop serving the app (tests
-    # serve one app from several), made there on first use.
-    limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = (
-        weakref.WeakKeyDictionary()
-    )
-
     @api.get("/articles", responses=responses, response_model=SearchPage)
-    async def list_articles(
+    def list_articles(
         filters: Annotated[Filters, Depends(search_filters)],
         q: Annotated[str | None, Query(max_length=1000, description="query language")] = None,
         order: Literal["relevance", "date"] = "relevance",
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> Response:
-        topics = configured_topics()
-
-        def read() -> bytes:
-            require_known(archive.engine, filters, topics)
-            page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
-            page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
-            # Serialized here, in the worker thread: for a returned SearchPage FastAPI
-            # would validate it again in a trip through the thread pool, then serialize.
-            return _SEARCH_PAGE.dump_json(page)
-
-        loop = asyncio.get_running_loop()
-        limiter = limiters.get(loop)
-        if limiter is None:
-            limiter = limiters[loop] = CapacityLimiter(search_workers(archive.engine))
-        body = await anyio.to_thread.run_sync(read, limiter=limiter)
-        return Response(body, media_type="application/json")
+        # Identical requests in flight together get one response (SharedReads above).
+        require_known(archive.engine, filters, configured_topics())
+        page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
+        page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
+        # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
+        # validate it again in another trip through the thread pool, then serialize it.
+        return Response(_SEARCH_PAGE.dump_json(page), media_type="application/json")
 
     @api.get("/articles/{article_id}", responses={404: {"model": Problem}})
     def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> ArticleDetail:

@@ -19,7 +19,6 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import QueuePool
 
 from aggregator.errors import StorageError
 
@@ -95,13 +94,6 @@ def write_generation(engine: Engine) -> WriteGeneration:
             event.listen(engine, "commit", found._committed)
             event.listen(engine, "checkin", found._checked_in)
         return found
-
-
-def search_workers(engine: Engine) -> int:
-    """How many searches may run at once: the engine's pooled connections (pool_size,
-    not the overflow, which the daemon's own jobs then still have), at least two."""
-    pool = engine.pool
-    return max(2, pool.size()) if isinstance(pool, QueuePool) else 4
 
 
 def first_line(exc: SQLAlchemyError) -> str:
