@@ -1,8 +1,8 @@
 """The API under load: the real daemon answering 1,000 concurrent searches.
 
-    python benchmarks/bench_api_load.py --quick                 # 20,000 articles, SQLite
-    python benchmarks/bench_api_load.py                         # 100,000, SQLite and PostgreSQL
-    python benchmarks/bench_api_load.py --baseline main --keep /tmp/api100k.db
+    python benchmarks/bench_api_load.py --quick       # 20,000 articles, SQLite, 1 x 10 s
+    python benchmarks/bench_api_load.py               # 100,000, SQLite and PostgreSQL
+    python benchmarks/bench_api_load.py --keep /tmp/api100k.db --pg-keep bench_apiload
 
 Builds a 100,000-article archive (``bench_search``'s generator: 2-6 KB, Zipf words,
 fixed seed) on SQLite and on PostgreSQL (a database of its own, dropped at the end),
@@ -289,7 +289,12 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=20, help="seconds of load per daemon")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--baseline", metavar="GIT_REF", help="also run the daemon of this revision")
+    ap.add_argument(
+        "--baseline",
+        metavar="GIT_REF",
+        default="main",
+        help="also run the daemon of this revision (default main; 'none' for ours alone)",
+    )
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--no-ratio", action="store_true", help="skip the one-at-a-time ratio")
@@ -307,6 +312,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (Debian)")
     n = 20_000 if args.quick else args.articles
+    if args.quick:
+        args.rounds, args.duration = 1, 10
     words = vocabulary(np.random.default_rng(SEED))
     qrng = np.random.default_rng(SEED + 1)
     queries = [
@@ -317,7 +324,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         codes = {"ours": ROOT}
-        if args.baseline:
+        if args.baseline and args.baseline != "none":
             codes[f"{args.baseline}"] = baseline_tree(args.baseline, work / "baseline")
         if not args.no_sqlite:
             path = args.keep or work / "api.db"
