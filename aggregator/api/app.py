@@ -25,11 +25,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aggregator.api.coalesce import SharedReads
 from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.models import Event
 from aggregator.store.archive import Archive
+from aggregator.store.engine import write_generation
 from aggregator.store.lookup import events_matching, require_known, require_topic
 from aggregator.store.views import (
     AlertInfo,
@@ -324,6 +326,9 @@ def create_app(
         openapi_url="/openapi.json",
     )
     hosts, any_ip = allowed_host_names(settings)
+    # Innermost: a shared response still gets each request's own security headers.
+    generation = write_generation(archive.engine)
+    app.add_middleware(SharedReads, generation=lambda: generation.value)
     app.add_middleware(_SecurityHeaders, hosts=hosts, any_ip=any_ip)
     app.add_middleware(_HeadAsGet)
     app.state.archive = archive
@@ -369,6 +374,7 @@ def create_app(
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> Response:
+        # Identical requests in flight together get one response (SharedReads above).
         require_known(archive.engine, filters, configured_topics())
         page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
         page = replace(page, items=tuple(_safe_summary(a) for a in page.items))

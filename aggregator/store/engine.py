@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -49,6 +51,49 @@ def create_db_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class WriteGeneration:
+    """How many write transactions this process has committed through one engine.
+
+    The number changes only after a commit's data is visible (when the connection
+    that committed goes back to the pool), so a reader that saw it unchanged since
+    some moment knows this process wrote nothing after that moment. Other processes
+    sharing the database (the CLI, other daemons on one PostgreSQL) are not counted.
+    """
+
+    def __init__(self) -> None:
+        self._value = 0
+        self._lock = threading.Lock()
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+    def _committed(self, conn: Any) -> None:
+        # ConnectionEvents.commit fires *before* the DBAPI commit: only mark the
+        # connection here, and count at check-in, once the data can be read.
+        conn.connection.info["aggregator_wrote"] = True
+
+    def _checked_in(self, dbapi_conn: Any, record: Any) -> None:
+        if record is not None and record.info.pop("aggregator_wrote", False):
+            with self._lock:
+                self._value += 1
+
+
+_GENERATIONS: weakref.WeakKeyDictionary[Engine, WriteGeneration] = weakref.WeakKeyDictionary()
+_GENERATIONS_LOCK = threading.Lock()
+
+
+def write_generation(engine: Engine) -> WriteGeneration:
+    """The engine's :class:`WriteGeneration`, counting from its first call."""
+    with _GENERATIONS_LOCK:
+        found = _GENERATIONS.get(engine)
+        if found is None:
+            found = _GENERATIONS[engine] = WriteGeneration()
+            event.listen(engine, "commit", found._committed)
+            event.listen(engine, "checkin", found._checked_in)
+        return found
 
 
 def first_line(exc: SQLAlchemyError) -> str:
