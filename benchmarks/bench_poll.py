@@ -1,59 +1,72 @@
 """Polling throughput on a local feed farm: ours vs lemon24/reader, newsboat and httpx alone.
 
     python benchmarks/bench_poll.py [--feeds 500] [--items 50] [--latency 0.1-0.3]
-                                    [--concurrency 100] [--workers 2] [--quick]
+                                    [--concurrency 100] [--workers auto] [--rounds 3]
+                                    [--baseline-tree /path/to/other/checkout] [--quick]
                                     [--only ours,reader,newsboat,httpx]
 
 Starts the farm (``benchmarks/farm.py``: N feeds x M items, RSS and Atom, 2-6 KB HTML
 bodies, validators on ~90 % of the feeds, gzip) in its own process on 127.0.0.1, then
-runs each poller in a fresh child process, twice: the FIRST POLL of the farm into an
-empty store, then a RE-POLL of the unchanged farm. For each it prints wall time,
-feeds/s, entries/s (entries in the farm / seconds), entries stored, bytes sent by the
-server, 200/304 answers, the share of conditional requests among requests for feeds
-that gave validators (counted server-side), and the peak RSS (sampled every 50 ms) and
-PSS (every second) of the poller's process tree, itself plus its workers: RSS counts a
-shared page in every process, PSS shares it out. Then the ratios, in the same run:
+runs the pollers INTERLEAVED, ``--rounds`` times (httpx, ours, reader, newsboat, httpx,
+ours, ...), each in a fresh child process, twice per child: the FIRST POLL of the farm
+into an empty store, then a RE-POLL of the unchanged farm. On a shared machine the load
+drifts over minutes: interleaving gives every poller the same share of it, and the
+medians of the rounds, printed with their spread (min-max), are the figures to quote.
 
-* first poll: ours/reader and ours/newsboat entries/s (goal: >= 2x reader);
+Everything is measured from OUTSIDE the poller, by this process: the child sets itself
+up (store, workers, warm-up), says READY and waits; the parent resets the farm's
+counters, reads the child's process tree from /proc, says GO, samples the tree's RSS
+(every 50 ms) and PSS (every second, /proc/PID/smaps_rollup) until the child says DONE,
+then reads /proc again. CPU is utime+stime of the tree (the children it reaped
+included), so neither the sampler nor the set-up is charged to the poller. Per phase
+it prints wall time, entries/s (entries in the farm / seconds), CPU ms per farm entry,
+entries stored, bytes the server sent, 200/304 answers, the share of conditional
+requests among requests for feeds that gave validators (counted by the farm), peak
+RSS and PSS of the tree, and the 1-minute load average beside each figure. Then the
+medians and the ratios, in the same run:
+
+* first poll: ours/reader and ours/newsboat entries/s (goals: >= 2x reader, >= newsboat);
+  ours' CPU ms per entry (goal <= 0.9);
 * re-poll: ours' time / the httpx-only fetch time (goal: <= 2x) and ours' conditional
   share (goal: 100 %).
 
 The pollers:
 
-* ours — ``Poller`` (fetch → hash check → parse + normalize in a process pool →
-  store), SQLite in a temp dir, ``parse_workers`` processes (warmed up before timing, as
-  in the running daemon), ``allow_private_networks``, no per-host gap and a per-host
-  connection limit equal to the global one: the farm is ONE host, which a real feed
-  list is not. Clustering/matching (the consumer) is not included: the peers do not
-  do it either.
+* ours — ``Poller`` (fetch → hash check → parse + normalize → store), SQLite in a temp
+  dir, ``--workers`` parse processes (``auto``: what the daemon would choose here;
+  workers are started and warmed up before timing, as in a running daemon),
+  ``allow_private_networks``, no per-host gap and a per-host connection limit equal to
+  the global one: the farm is ONE host, which a real feed list is not.
+  Clustering/matching (the consumer) is not included: the peers do not do it either.
+* ours@NAME — with ``--baseline-tree DIR``: the same child, importing ``aggregator``
+  from DIR (another checkout, e.g. main's), to compare code in the same run.
 * reader — ``update_feeds(workers=W, scheduled=False)`` into its SQLite; W is chosen by
   a calibration run on a subset of the farm (best entries/s of a few counts).
 * newsboat — ``newsboat -x reload`` with a urls file, config (``reload-threads`` =
   concurrency) and cache in a temp HOME; the urls all point at 127.0.0.1. newsboat
   2.21 stores validators only from its second reload on, so its re-poll row is its
   third reload (the second is printed in a note). Above 1,000 feeds its re-poll is
-  skipped: its two re-poll reloads take ~20x its first poll.
+  skipped: its two re-poll reloads take ~20x its first poll. Only newsboat's process
+  is measured, not the Python wrapper that starts it.
 * httpx — the floor: GET every feed at the same concurrency, read the body, nothing
   else; the re-poll sends the validators of the first pass. Two transports: httpx's
   own pool and httpx-aiohttp (what ours uses); the faster one is the floor.
 
 Note: the farm server shares the machine's cores with the poller being measured.
-A full run took 15 min at 500 x 50 on a 2-core machine busy with other jobs (ours'
-first poll is most of it) and about 4x that at 2,000 x 50 (``--reader-workers 32`` skips
-the calibration); ``--quick`` (40 x 20) takes under a minute.
+``--quick`` (40 x 20, 3 rounds) takes about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib.util
 import json
 import os
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,101 +78,141 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+# A child measuring another checkout (--baseline-tree) imports aggregator from there.
+sys.path.insert(0, os.environ.get("BENCH_POLL_ROOT") or str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from farm import FarmServer, FarmSettings, parse_latency  # noqa: E402
 
 CONTENDERS = ("httpx", "ours", "reader", "newsboat")
 NEWSBOAT_REPOLL_MAX_FEEDS = 1000
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-# -- measuring -------------------------------------------------------------------------
+# -- measuring, from outside the poller --------------------------------------------------
 
 
-class PeakRSS:
-    """Samples the summed RSS of a process tree every ``interval`` seconds, and its
-    summed PSS every ``pss_interval``: RSS counts a page shared by N processes N
-    times (libraries, and what a forkserver's children inherit), PSS counts 1/N in
-    each, so the PSS sum is the memory the tree really holds. PSS reads
-    /proc/PID/smaps_rollup, which costs too much to do every 50 ms."""
+def load1() -> float:
+    return os.getloadavg()[0]
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process descending from it (workers, newsboat, forkserver)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone between listing and reading
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def tree_cpu(root: int, *, include_root: bool) -> float:
+    """CPU seconds of the tree: utime+stime of every live process plus the cutime+cstime
+    of the processes they reaped (a newsboat run that has exited, a dead worker). With
+    ``include_root`` False the root's own time is left out, its reaped children's not."""
+    total = 0
+    for pid in tree(root):
+        fields = _stat(pid)
+        if fields is None:
+            continue
+        # After ")": state is [0], utime [11], stime [12], cutime [13], cstime [14].
+        if pid != root or include_root:
+            total += int(fields[11]) + int(fields[12])
+        total += int(fields[13]) + int(fields[14])
+    return total / TICKS
+
+
+def tree_rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def tree_pss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+class OutsideSampler:
+    """Peak RSS (every ``interval``) and PSS (every ``pss_interval``) of another
+    process's tree, read from /proc by a thread of THIS process, so the sampling costs
+    the poller nothing. RSS counts a page shared by N processes N times (libraries,
+    what a forkserver's children inherit), PSS counts 1/N in each: the PSS sum is the
+    memory the tree really holds. smaps_rollup costs too much to read every 50 ms."""
 
     def __init__(
-        self, include_self: bool = True, interval: float = 0.05, pss_interval: float = 1.0
+        self, root: int, *, include_root: bool, interval: float = 0.05, pss_interval: float = 1.0
     ) -> None:
-        import psutil
-
-        self._psutil = psutil
-        self._me = psutil.Process()
-        self.include_self = include_self
+        self.root = root
+        self.include_root = include_root
         self.interval = interval
         self.pss_interval = pss_interval
-        self.peak = 0
-        self.peak_pss = 0
-        self.cpu_start = self.cpu = 0.0
+        self.peak = self.peak_pss = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _tree(self) -> list[Any]:
-        procs: list[Any] = self._me.children(recursive=True)
-        return [*procs, self._me] if self.include_self else procs
+    def _pids(self) -> list[int]:
+        pids = tree(self.root)
+        return pids if self.include_root else [p for p in pids if p != self.root]
 
-    def sample(self) -> int:
-        total = 0
-        for p in self._tree():
-            # A worker may exit between listing and reading it.
-            with contextlib.suppress(self._psutil.Error):
-                total += p.memory_info().rss
-        return total
-
-    def sample_pss(self) -> int:
-        total = 0
-        for p in self._tree():
-            with contextlib.suppress(self._psutil.Error):
-                total += p.memory_full_info().pss
-        return total
-
-    def cpu_seconds(self) -> float:
-        """CPU used so far by the tree: live processes, plus the children they reaped."""
-        total = 0.0
-        for p in self._me.children(recursive=True):
-            with contextlib.suppress(self._psutil.Error):
-                t = p.cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-        t = self._me.cpu_times()
-        total += t.children_user + t.children_system
-        if self.include_self:
-            total += t.user + t.system
-        return total
+    def _sample(self, pss: bool) -> None:
+        pids = self._pids()
+        self.peak = max(self.peak, tree_rss(pids))
+        if pss:
+            self.peak_pss = max(self.peak_pss, tree_pss(pids))
 
     def _run(self) -> None:
         next_pss = time.monotonic() + self.pss_interval
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.sample())
-            if time.monotonic() >= next_pss:
-                self.peak_pss = max(self.peak_pss, self.sample_pss())
+        while not self._stop.wait(self.interval):
+            due = time.monotonic() >= next_pss
+            self._sample(due)
+            if due:
                 next_pss = time.monotonic() + self.pss_interval
-            self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakRSS:
-        self.peak = self.sample()
-        self.peak_pss = self.sample_pss()
-        self.cpu_start = self.cpu_seconds()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    def __enter__(self) -> OutsideSampler:
+        self._sample(True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak = max(self.peak, self.sample())
-        self.peak_pss = max(self.peak_pss, self.sample_pss())
-        self.cpu = self.cpu_seconds() - self.cpu_start
+        self._thread.join()
+        self._sample(True)
 
 
 @dataclass
@@ -168,7 +221,8 @@ class Phase:
     stored: int  # entries in the poller's store after the phase (-1: stores nothing)
     peak_rss: int
     peak_pss: int
-    cpu: float  # CPU seconds of the poller's process tree (robust to a busy machine)
+    cpu: float  # CPU seconds of the poller's process tree, read from /proc outside it
+    load: float  # 1-minute load average at the end of the phase
     server: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -179,27 +233,25 @@ def _http(base: str, path: str, method: str = "GET") -> Any:
         return json.load(resp)
 
 
-def measure(
-    base: str,
-    run: Callable[[], tuple[int, dict[str, Any]]],
-    *,
-    include_self: bool = True,
-) -> Phase:
-    """Time ``run`` (which returns entries stored and extras) with server stats and RSS."""
-    _http(base, "/_reset", "POST")
-    with PeakRSS(include_self) as rss:
-        t0 = time.perf_counter()
-        stored, extra = run()
-        seconds = time.perf_counter() - t0
-    return Phase(seconds, stored, rss.peak, rss.peak_pss, rss.cpu, _http(base, "/_stats"), extra)
+# -- the child side of the handshake -------------------------------------------------
+
+
+def gate(name: str, run: Callable[[], tuple[int, dict[str, Any]]]) -> None:
+    """One measured phase: READY, wait for GO, run, DONE with seconds, stored, extras."""
+    print(f"READY {name}", flush=True)
+    line = sys.stdin.readline().strip()
+    if line != "GO":
+        raise SystemExit(f"expected GO, got {line!r}")
+    t0 = time.perf_counter()
+    stored, extra = run()
+    seconds = time.perf_counter() - t0
+    print("DONE " + json.dumps({"seconds": seconds, "stored": stored, "extra": extra}), flush=True)
 
 
 # -- the pollers (each runs in its own child process) ----------------------------------
 
 
-def child_httpx(
-    base: str, urls: list[str], concurrency: int, transport: str
-) -> tuple[Phase, Phase]:
+def child_httpx(urls: list[str], concurrency: int, transport: str) -> None:
     import httpx
 
     validators: dict[str, tuple[str | None, str | None]] = {}
@@ -243,20 +295,24 @@ def child_httpx(
         decoded = asyncio.run(fetch_all(conditional))
         return -1, {"bytes_decoded": decoded}
 
-    return measure(base, lambda: phase(False)), measure(base, lambda: phase(True))
+    gate("first", lambda: phase(False))
+    gate("again", lambda: phase(True))
 
 
-def child_ours(
-    base: str, urls: list[str], concurrency: int, workers: int, tmp: Path
-) -> tuple[Phase, Phase]:
+def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Path) -> None:
     from aggregator.compose import make_owner, user_agent
     from aggregator.models import FetchSettings
     from aggregator.poll.fetch import Fetcher
     from aggregator.poll.poller import PipelineSettings, Poller, PollSummary, process_body
     from aggregator.store import FeedSpec, Store
     from aggregator.store.migrate import upgrade
-    from aggregator.workers import cpu_executor
+    from aggregator.workers import cpu_executor, parse_workers_for
 
+    workers = parse_workers_for(
+        workers_setting if workers_setting == "auto" else int(workers_setting),
+        cores=os.cpu_count() or 1,
+        feeds=len(urls),
+    )
     store = Store.open(f"sqlite:///{tmp / 'ours.db'}")
     upgrade(store.engine)
     store.sync_feeds(
@@ -272,30 +328,26 @@ def child_ours(
     )
     settings = PipelineSettings(owner=make_owner())
     cpu = cpu_executor(workers)
+    # Load the parser, the language model and the HTML parser where parsing runs, as a
+    # running daemon has: in each worker, or in this process when parsing is threads.
+    tiny = (
+        b'<rss version="2.0"><channel><title>t</title><item><title>Warm up</title>'
+        b"<link>http://127.0.0.1/a</link><description>&lt;p&gt;The workers load "
+        b"their models on the first entry they see.&lt;/p&gt;</description></item>"
+        b"</channel></rss>"
+    )
+    warm_args: dict[str, Any] = {
+        "url": "http://127.0.0.1/",
+        "headers": {},
+        "fetched_at": datetime.now(UTC),
+        "feed_name": "warm",
+        "settings": settings.normalize,
+    }
     if cpu is not None:
-        # Start the workers and import the parser in them, as a running daemon has.
-        # One real entry, so the language model and HTML parser load too.
-        tiny = (
-            b'<rss version="2.0"><channel><title>t</title><item><title>Warm up</title>'
-            b"<link>http://127.0.0.1/a</link><description>&lt;p&gt;The workers load "
-            b"their models on the first entry they see.&lt;/p&gt;</description></item>"
-            b"</channel></rss>"
-        )
-        now = datetime.now(UTC)
-        warm = [
-            cpu.submit(
-                process_body,
-                tiny,
-                url="http://127.0.0.1/",
-                headers={},
-                fetched_at=now,
-                feed_name="warm",
-                settings=settings.normalize,
-            )
-            for _ in range(workers * 2)
-        ]
-        for f in warm:
+        for f in [cpu.submit(process_body, tiny, **warm_args) for _ in range(workers * 2)]:
             f.result()
+    else:
+        process_body(tiny, **warm_args)
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
 
     async def poll_all() -> list[PollSummary]:
@@ -316,10 +368,12 @@ def child_ours(
         for s in summaries:
             outcomes[s.outcome] = outcomes.get(s.outcome, 0) + 1
         errors = sorted({s.error for s in summaries if s.error})[:3]
-        return store.count_articles(), {"outcomes": outcomes, "errors": errors}
+        extra = {"outcomes": outcomes, "errors": errors, "workers": workers}
+        return store.count_articles(), extra
 
     try:
-        return measure(base, phase), measure(base, phase)
+        gate("first", phase)
+        gate("again", phase)
     finally:
         writer.shutdown()
         if cpu is not None:
@@ -327,7 +381,7 @@ def child_ours(
         store.close()
 
 
-def child_reader(base: str, urls: list[str], workers: int, tmp: Path) -> tuple[Phase, Phase]:
+def child_reader(urls: list[str], workers: int, tmp: Path) -> None:
     from reader import make_reader
 
     reader = make_reader(str(tmp / "reader.sqlite"))
@@ -341,12 +395,13 @@ def child_reader(base: str, urls: list[str], workers: int, tmp: Path) -> tuple[P
         return reader.get_entry_counts().total, {"workers": workers, "broken_feeds": broken}
 
     try:
-        return measure(base, phase), measure(base, phase)
+        gate("first", phase)
+        gate("again", phase)
     finally:
         reader.close()
 
 
-def child_newsboat(base: str, urls: list[str], concurrency: int, tmp: Path) -> tuple[Phase, Phase]:
+def child_newsboat(urls: list[str], concurrency: int, tmp: Path) -> None:
     exe = shutil.which("newsboat")
     if exe is None:
         raise RuntimeError("newsboat is not installed (apt-get install -y newsboat)")
@@ -364,6 +419,8 @@ def child_newsboat(base: str, urls: list[str], concurrency: int, tmp: Path) -> t
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
     env |= {"XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local")}
     env |= {"no_proxy": "*", "NO_PROXY": "*"}
+    version = subprocess.run([exe, "-v"], capture_output=True, text=True).stdout
+    version = version.split(" - ", 1)[0].strip()
 
     def phase() -> tuple[int, dict[str, Any]]:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
@@ -371,31 +428,18 @@ def child_newsboat(base: str, urls: list[str], concurrency: int, tmp: Path) -> t
             raise RuntimeError(f"newsboat failed ({done.returncode}): {done.stderr[-500:]}")
         with sqlite3.connect(cache) as db:
             (stored,) = db.execute("SELECT count(*) FROM rss_item").fetchone()
-        return int(stored), {"version": _newsboat_version(exe)}
+        return int(stored), {"version": version}
 
-    # Only newsboat's own process counts, not this Python wrapper.
-    first = measure(base, phase, include_self=False)
+    gate("first", phase)
     if len(urls) > NEWSBOAT_REPOLL_MAX_FEEDS:
         # Its two re-poll reloads take ~20x its first poll (at 500 feeds: 105 s + 53 s
         # after 26 s): past this size they would dominate the run, so they are skipped.
-        skipped = f"re-poll not measured above {NEWSBOAT_REPOLL_MAX_FEEDS} feeds (slow)"
-        nan = float("nan")
-        server = dict.fromkeys(("body_bytes", "ok", "not_modified", "on_validator_feeds"), 0)
-        server["conditional"] = 0
-        return first, Phase(nan, first.stored, 0, 0, nan, server, {"skipped": skipped})
+        return
     # newsboat 2.21 saves a feed's ETag/Last-Modified only when the feed's row already
     # exists, i.e. from its second reload on: that one is unconditional, so the re-poll
-    # reported is the third reload (the second is kept in the extras).
-    second = measure(base, phase, include_self=False)
-    third = measure(base, phase, include_self=False)
-    third.extra["second_reload_seconds"] = round(second.seconds, 2)
-    third.extra["second_reload_conditional"] = second.server["conditional"]
-    return first, third
-
-
-def _newsboat_version(exe: str) -> str:
-    out = subprocess.run([exe, "-v"], capture_output=True, text=True).stdout
-    return out.split(" - ", 1)[0].strip()
+    # reported is the third reload.
+    gate("second", phase)
+    gate("again", phase)
 
 
 def run_child(args: argparse.Namespace) -> int:
@@ -407,40 +451,95 @@ def run_child(args: argparse.Namespace) -> int:
         tmp = Path(d)
         if args.child in ("httpx", "httpx-aiohttp"):
             transport = "aiohttp" if args.child == "httpx-aiohttp" else "httpx"
-            first, again = child_httpx(args.base, urls, args.concurrency, transport)
+            child_httpx(urls, args.concurrency, transport)
         elif args.child == "ours":
-            first, again = child_ours(args.base, urls, args.concurrency, args.workers, tmp)
+            child_ours(urls, args.concurrency, args.workers, tmp)
         elif args.child == "reader":
-            first, again = child_reader(args.base, urls, args.workers, tmp)
+            child_reader(urls, int(args.workers), tmp)
         elif args.child == "newsboat":
-            first, again = child_newsboat(args.base, urls, args.concurrency, tmp)
+            child_newsboat(urls, args.concurrency, tmp)
         else:
             raise SystemExit(f"unknown poller {args.child!r}")
-    print("RESULT " + json.dumps({"first": asdict(first), "again": asdict(again)}))
+    print("BYE", flush=True)
     return 0
 
 
 # -- the orchestrator ------------------------------------------------------------------
 
 
-@dataclass
-class Result:
+@dataclass(frozen=True)
+class Spec:
+    """One contender: its label, the child to run, and how."""
+
     name: str
-    feeds: int
-    entries: int  # entries in the farm (the part polled)
-    first: Phase | None = None
-    again: Phase | None = None
-    error: str | None = None
+    child: str
+    workers: str = "0"
+    root: str | None = None  # BENCH_POLL_ROOT for the child (another checkout)
+    include_root: bool = True  # False: only the processes the child starts count
 
 
-def spawn(
-    name: str, base: str, *, concurrency: int, workers: int = 0, limit: int = 0
-) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--base", base]
-    cmd += ["--concurrency", str(concurrency), "--workers", str(workers), "--limit", str(limit)]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+def _expect(stdout: IO[str], prefix: str) -> str:
+    line = stdout.readline()
+    if not line.startswith(prefix):
+        raise RuntimeError(f"child said {line.strip()[:200]!r}, expected {prefix!r}")
+    return line[len(prefix) :].strip()
+
+
+def spawn(spec: Spec, base: str, *, concurrency: int, limit: int = 0) -> dict[str, Phase]:
+    """Run one child through its phases, measuring each from here."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", spec.child, "--base", base]
+    cmd += ["--concurrency", str(concurrency), "--workers", spec.workers, "--limit", str(limit)]
+    env = dict(os.environ)
+    if spec.root:
+        env["BENCH_POLL_ROOT"] = spec.root
+        env["PYTHONPATH"] = spec.root
+    with tempfile.TemporaryFile(mode="w+") as err:
+        phases, returncode = _drive(spec, cmd, env, err, base)
+        if returncode != 0 or "first" not in phases:
+            err.seek(0)
+            tail = err.read().strip().splitlines()[-3:]
+            raise RuntimeError(f"{spec.name} failed (exit {returncode}): " + " | ".join(tail))
+    return phases
+
+
+def _drive(
+    spec: Spec, cmd: list[str], env: dict[str, str], err: IO[str], base: str
+) -> tuple[dict[str, Phase], int]:
+    """The parent side of the handshake: each READY is measured from GO to DONE."""
+    phases: dict[str, Phase] = {}
+    with subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, env=env
+    ) as proc:
+        stdin, stdout = proc.stdin, proc.stdout
+        if stdin is None or stdout is None:
+            raise RuntimeError("no pipes to the child")
         try:
-            out, err = proc.communicate(timeout=7200)
+            while True:
+                line = stdout.readline()
+                if line.startswith("BYE") or not line:
+                    break
+                if not line.startswith("READY "):
+                    continue  # anything a library prints
+                name = line[len("READY ") :].strip()
+                _http(base, "/_reset", "POST")
+                cpu0 = tree_cpu(proc.pid, include_root=spec.include_root)
+                with OutsideSampler(proc.pid, include_root=spec.include_root) as mem:
+                    stdin.write("GO\n")
+                    stdin.flush()
+                    done = json.loads(_expect(stdout, "DONE "))
+                cpu = tree_cpu(proc.pid, include_root=spec.include_root) - cpu0
+                phases[name] = Phase(
+                    done["seconds"],
+                    done["stored"],
+                    mem.peak,
+                    mem.peak_pss,
+                    cpu,
+                    load1(),
+                    _http(base, "/_stats"),
+                    done["extra"],
+                )
+            stdin.close()
+            proc.wait(600)
         except BaseException:
             # Interrupted: SIGTERM lets the child shut its worker processes down.
             proc.terminate()
@@ -449,16 +548,7 @@ def spawn(
             except subprocess.TimeoutExpired:
                 proc.kill()
             raise
-    lines = [x for x in out.splitlines() if x.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        tail = (err or out).strip().splitlines()[-3:]
-        raise RuntimeError(f"{name} failed (exit {proc.returncode}): " + " | ".join(tail))
-    data: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
-    return data
-
-
-def as_result(name: str, feeds: int, entries: int, data: dict[str, Any]) -> Result:
-    return Result(name, feeds, entries, Phase(**data["first"]), Phase(**data["again"]))
+    return phases, proc.returncode
 
 
 def conditional_share(server: dict[str, Any]) -> float | None:
@@ -466,24 +556,39 @@ def conditional_share(server: dict[str, Any]) -> float | None:
     return server["conditional"] / n if n else None
 
 
-def fmt_row(name: str, phase_name: str, r: Result, p: Phase) -> str:
-    if p.extra.get("skipped"):
-        return f"{name:<22} {phase_name:<6} {p.extra['skipped']}"
+HEADER = (
+    f"{'poller':<22} {'phase':<6} {'seconds':>8} {'entries/s':>9} {'CPU s':>7} "
+    f"{'ms/entry':>8} {'stored':>8} {'MB sent':>7} {'200/304':>13} {'cond.':>6} "
+    f"{'RSS MiB':>7} {'PSS MiB':>7} {'load':>5}"
+)
+
+
+def fmt_row(name: str, phase_name: str, entries: int, p: Phase) -> str:
     share = conditional_share(p.server)
     cond = f"{share:6.1%}" if share is not None else "     -"
     stored = f"{p.stored:>8,}" if p.stored >= 0 else "       -"
     # 0: the poller ran too briefly for a PSS sample (they come once a second).
     pss = f"{p.peak_pss / 2**20:.0f}" if p.peak_pss else "-"
     return (
-        f"{name:<22} {phase_name:<6} {p.seconds:8.2f} {r.feeds / p.seconds:8.1f} "
-        f"{r.entries / p.seconds:9.0f} {stored} {p.server['body_bytes'] / 1e6:8.1f} "
-        f"{p.server['ok']:>6}/{p.server['not_modified']:<6} {cond} {p.peak_rss / 2**20:8.0f} "
-        f"{pss:>8} {p.cpu:7.1f}"
+        f"{name:<22} {phase_name:<6} {p.seconds:8.2f} {entries / p.seconds:9.0f} {p.cpu:7.2f} "
+        f"{1000 * p.cpu / entries:8.3f} {stored} {p.server['body_bytes'] / 1e6:7.1f} "
+        f"{p.server['ok']:>6}/{p.server['not_modified']:<6} {cond} {p.peak_rss / 2**20:7.0f} "
+        f"{pss:>7} {p.load:5.2f}"
     )
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else "n/a"
+@dataclass(frozen=True)
+class Stat:
+    median: float
+    low: float
+    high: float
+
+    @staticmethod
+    def of(values: list[float]) -> Stat:
+        return Stat(statistics.median(values), min(values), max(values))
+
+    def fmt(self, spec: str) -> str:
+        return f"{self.median:{spec}} ({self.low:{spec}}-{self.high:{spec}})"
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -498,13 +603,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--items", type=int, default=None, help="default 50 (--quick: 20)")
     ap.add_argument("--latency", type=parse_latency, default=(0.1, 0.3), help="e.g. 0.1-0.3")
     ap.add_argument("--concurrency", type=int, default=100)
-    ap.add_argument("--workers", type=int, default=2, help="our parse worker processes")
+    ap.add_argument("--workers", default="auto", help="our parse worker processes, or auto")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     ap.add_argument("--reader-workers", default=None, help="counts to try, e.g. 4,16,32")
+    ap.add_argument(
+        "--baseline-tree",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also run ours from this checkout, as ours@<dir name> (repeatable)",
+    )
     ap.add_argument(
         "--only", default=",".join(CONTENDERS), help="subset of " + ",".join(CONTENDERS)
     )
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="40 feeds x 20 items, < 1 min")
+    ap.add_argument("--quick", action="store_true", help="40 feeds x 20 items, ~1 min")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
@@ -517,55 +630,33 @@ def main(argv: list[str] | None = None) -> int:
 
     feeds = args.feeds or (40 if args.quick else 500)
     items = args.items or (20 if args.quick else 50)
+    entries = feeds * items
     only = [c.strip() for c in args.only.split(",") if c.strip()]
     reader_counts = [int(x) for x in (args.reader_workers or "").split(",") if x] or (
         [4, 16] if args.quick else [4, 16, 32]
     )
     settings = FarmSettings(feeds=feeds, items=items, seed=args.seed, latency=args.latency)
-    results: dict[str, Result] = {}
     notes: list[str] = []
     failed = False
     t_start = time.monotonic()
     lat = f"{args.latency[0]:g}-{args.latency[1]:g} s"
-    print(f"farm: {feeds} feeds x {items} items, latency {lat}, concurrency {args.concurrency}")
+    print(
+        f"farm: {feeds} feeds x {items} items, latency {lat}, concurrency {args.concurrency}, "
+        f"{args.rounds} interleaved rounds, {os.cpu_count()} cores"
+    )
     print("      (one host, 127.0.0.1; the farm server shares the machine's cores)")
+    specs: list[Spec] = []
+    if "httpx" in only:
+        specs += [Spec("httpx", "httpx"), Spec("httpx-aiohttp", "httpx-aiohttp")]
+    if "ours" in only:
+        specs.append(Spec("ours", "ours", workers=args.workers))
+        for tree_dir in args.baseline_tree:
+            root = str(Path(tree_dir).resolve())
+            specs.append(Spec(f"ours@{Path(root).name}", "ours", workers=args.workers, root=root))
+    runs: dict[str, list[dict[str, Phase]]] = {}
     with FarmServer(settings) as farm:
         print(f"      {farm.banner}", flush=True)
         base = farm.base_url
-        entries = feeds * items
-
-        def attempt(name: str, call: Callable[[], Result]) -> None:
-            nonlocal failed
-            print(f"running {name} ...", flush=True)
-            try:
-                results[name] = r = call()
-                # Each poller's rows as soon as it is done: a long run can be read live.
-                if r.first is not None and r.again is not None:
-                    print(fmt_row(r.name, "first", r, r.first), flush=True)
-                    print(fmt_row("", "again", r, r.again), flush=True)
-            except Exception as exc:
-                failed = True
-                results[name] = Result(name, feeds, entries, error=str(exc))
-                print(f"  {name}: FAILED: {exc}", flush=True)
-
-        if "httpx" in only:
-            for name in ("httpx", "httpx-aiohttp"):
-                attempt(
-                    name,
-                    lambda n=name: as_result(  # type: ignore[misc]
-                        n, feeds, entries, spawn(n, base, concurrency=args.concurrency)
-                    ),
-                )
-        if "ours" in only:
-            attempt(
-                "ours",
-                lambda: as_result(
-                    "ours",
-                    feeds,
-                    entries,
-                    spawn("ours", base, concurrency=args.concurrency, workers=args.workers),
-                ),
-            )
         if "reader" in only and importlib.util.find_spec("reader") is None:
             notes.append("reader: NOT INSTALLED (pip install reader): skipped")
             print(notes[-1])
@@ -573,33 +664,37 @@ def main(argv: list[str] | None = None) -> int:
             best = _calibrate_reader(base, reader_counts, feeds, items, args, notes)
             if best is None:
                 failed = True
-                results["reader"] = Result("reader", feeds, entries, error=notes[-1])
             else:
-                attempt(
-                    "reader",
-                    lambda: as_result(
-                        f"reader (workers={best})",
-                        feeds,
-                        entries,
-                        spawn("reader", base, concurrency=args.concurrency, workers=best),
-                    ),
-                )
+                specs.append(Spec(f"reader (workers={best})", "reader", workers=str(best)))
         if "newsboat" in only:
             if shutil.which("newsboat") is None:
                 notes.append("newsboat: NOT INSTALLED (apt-get install -y newsboat): skipped")
                 print(notes[-1])
             else:
-                attempt(
-                    "newsboat",
-                    lambda: as_result(
-                        "newsboat",
-                        feeds,
-                        entries,
-                        spawn("newsboat", base, concurrency=args.concurrency),
-                    ),
-                )
+                specs.append(Spec("newsboat", "newsboat", include_root=False))
+        print("\n" + HEADER + "\n" + "-" * len(HEADER), flush=True)
+        for round_no in range(1, args.rounds + 1):
+            print(f"round {round_no}/{args.rounds}", flush=True)
+            for spec in specs:
+                try:
+                    phases = spawn(spec, base, concurrency=args.concurrency)
+                except Exception as exc:
+                    failed = True
+                    print(f"  {spec.name}: FAILED: {exc}", flush=True)
+                    continue
+                runs.setdefault(spec.name, []).append(phases)
+                # Each row as soon as it is measured: a long run can be read live.
+                for i, (pname, p) in enumerate(phases.items()):
+                    print(fmt_row("" if i else spec.name, pname, entries, p), flush=True)
 
-    _report(results, notes, feeds, entries)
+    print(
+        "(entries/s = entries in the farm / seconds; ms/entry = CPU ms of the poller's "
+        "process tree per farm entry;\n MB sent = body bytes the server sent, gzip when "
+        "asked; cond. = conditional share of requests for feeds with validators;\n RSS and "
+        "PSS: peaks of the tree, sampled from outside; load = 1-min load average at the "
+        "end of the phase)"
+    )
+    _report(runs, specs, notes, entries)
     print(f"\ntotal {time.monotonic() - t_start:.0f} s")
     if args.json:
         args.json.write_text(
@@ -610,7 +705,10 @@ def main(argv: list[str] | None = None) -> int:
                     "items": items,
                     "latency": args.latency,
                     "concurrency": args.concurrency,
-                    "results": {k: asdict(v) for k, v in results.items()},
+                    "rounds": {
+                        k: [{p: asdict(v) for p, v in r.items()} for r in rs]
+                        for k, rs in runs.items()
+                    },
                     "notes": notes,
                 },
                 indent=1,
@@ -633,88 +731,112 @@ def _calibrate_reader(
     subset = min(feeds, 20 if args.quick else 100)
     rates: dict[int, float] = {}
     for n in counts:
-        print(f"running reader calibration, workers={n}, {subset} feeds ...", flush=True)
+        print(f"reader calibration, workers={n}, {subset} feeds ...", flush=True)
         try:
-            data = spawn("reader", base, concurrency=args.concurrency, workers=n, limit=subset)
+            phases = spawn(
+                Spec("reader", "reader", workers=str(n)),
+                base,
+                concurrency=args.concurrency,
+                limit=subset,
+            )
         except Exception as exc:
             notes.append(f"reader: FAILED: {exc}")
             print(notes[-1])
             return None
-        rates[n] = subset * items / data["first"]["seconds"]
+        rates[n] = subset * items / phases["first"].seconds
     best = max(rates, key=lambda n: rates[n])
     tried = ", ".join(f"{n}: {r:,.0f}" for n, r in rates.items())
     notes.append(f"reader workers tried on {subset} feeds (entries/s) — {tried}; best {best}")
     return best
 
 
-def _report(results: dict[str, Result], notes: list[str], feeds: int, entries: int) -> None:
-    print()
+def _report(
+    runs: dict[str, list[dict[str, Phase]]], specs: list[Spec], notes: list[str], entries: int
+) -> None:
+    print("\nmedians (min-max) of the interleaved rounds:")
     print(
-        f"{'poller':<22} {'phase':<6} {'seconds':>8} {'feeds/s':>8} {'entries/s':>9} "
-        f"{'stored':>8} {'MB sent':>8} {'200/304':>13} {'cond.':>6} {'peak RSS':>8} "
-        f"{'peak PSS':>8} {'CPU s':>7}"
+        f"{'poller':<22} {'phase':<6} {'n':>2} {'seconds':>20} {'entries/s':>20} "
+        f"{'CPU ms/entry':>20} {'peak PSS MiB':>14} {'load':>11}"
     )
-    print("-" * 127)
-    for r in results.values():
-        if r.error or r.first is None or r.again is None:
-            print(f"{r.name:<22} FAILED: {r.error}")
-            continue
-        print(fmt_row(r.name, "first", r, r.first))
-        print(fmt_row("", "again", r, r.again))
-    print("(entries/s = entries in the farm / seconds; MB sent = body bytes the server sent,")
-    print(" gzip when asked; cond. = conditional share of requests for feeds with validators;")
-    print(
-        " peak RSS and PSS in MiB and CPU seconds: the poller's process plus its workers;"
-        " RSS counts shared pages once per process, PSS shares them out)"
-    )
+    stats: dict[tuple[str, str], dict[str, Stat]] = {}
+    for spec in specs:
+        rounds = runs.get(spec.name, [])
+        for pname in ("first", "again"):
+            ps = [r[pname] for r in rounds if pname in r]
+            if not ps:
+                continue
+            s = {
+                "seconds": Stat.of([p.seconds for p in ps]),
+                "rate": Stat.of([entries / p.seconds for p in ps]),
+                "cpu_ms": Stat.of([1000 * p.cpu / entries for p in ps]),
+                "pss": Stat.of([p.peak_pss / 2**20 for p in ps]),
+                "load": Stat.of([p.load for p in ps]),
+            }
+            stats[spec.name, pname] = s
+            print(
+                f"{spec.name if pname == 'first' else '':<22} {pname:<6} {len(ps):>2} "
+                f"{s['seconds'].fmt('6.2f'):>20} {s['rate'].fmt('6.0f'):>20} "
+                f"{s['cpu_ms'].fmt('6.3f'):>20} {s['pss'].median:>14.0f} "
+                f"{s['load'].low:5.2f}-{s['load'].high:<5.2f}"
+            )
     for note in notes:
         print(note)
 
-    ours = results.get("ours")
-    if ours is None or ours.first is None or ours.again is None:
+    ours = stats.get(("ours", "first"))
+    if ours is None:
         return
-    print("\nratios (same run):")
-    for key in ("reader", "newsboat"):
-        peer = results.get(key)
-        if peer and peer.first:
-            goal = "   (goal >= 2x)" if key == "reader" else ""
+    print("\nratios of the medians (same run):")
+    for spec in specs:
+        if spec.child in ("reader", "newsboat") and (spec.name, "first") in stats:
+            peer = stats[spec.name, "first"]
+            goal = "   (goal >= 2x)" if spec.child == "reader" else "   (goal >= 1x)"
             print(
-                f"  first poll, ours / {peer.name:<20} "
-                f"{ratio(peer.first.seconds, ours.first.seconds)} entries/s{goal}"
+                f"  first poll, ours / {spec.name:<20} "
+                f"{ours['rate'].median / peer['rate'].median:.2f}x entries/s{goal}"
             )
-    cpu = [
-        f"{r.name} {1000 * r.first.cpu / entries:.2f}"
-        for r in results.values()
-        if r.first is not None and r.first.stored >= 0
-    ]
-    print(f"  first poll CPU seconds per 1,000 entries: {', '.join(cpu)}")
+    cpu = ", ".join(
+        f"{name} {s['cpu_ms'].median:.3f}"
+        for (name, pname), s in stats.items()
+        if pname == "first" and not name.startswith("httpx")
+    )
+    print(f"  first poll CPU ms per entry: {cpu}   (goal, ours: <= 0.9)")
     floors = {
-        k: r.again.seconds
-        for k, r in results.items()
-        if k.startswith("httpx") and r.again is not None
+        name: s["seconds"].median
+        for (name, pname), s in stats.items()
+        if name.startswith("httpx") and pname == "again"
     }
-    if floors:
+    again = stats.get(("ours", "again"))
+    if floors and again is not None:
         fk = min(floors, key=lambda k: floors[k])
         print(
             f"  re-poll, ours / httpx-only fetch ({fk}, {floors[fk]:.2f} s): "
-            f"{ratio(ours.again.seconds, floors[fk])} time   (goal <= 2x)"
+            f"{again['seconds'].median / floors[fk]:.2f}x time   (goal <= 2x)"
         )
-    share = conditional_share(ours.again.server)
-    if share is not None:
-        print(f"  re-poll conditional share (ours, server-side): {share:.1%}   (goal 100 %)")
-    print(f"  ours re-poll outcomes: {ours.again.extra.get('outcomes')}")
-    nb = results.get("newsboat")
-    if nb is not None and nb.again is not None and not nb.again.extra.get("skipped"):
-        print(
-            "  newsboat's 'again' row is its third reload: 2.21 saves validators only from "
-            f"its second on (that one took {nb.again.extra.get('second_reload_seconds')} s, "
-            f"{nb.again.extra.get('second_reload_conditional')} conditional requests)"
+    ours_rounds = runs["ours"]
+    shares = [conditional_share(r["again"].server) for r in ours_rounds if "again" in r]
+    if shares and all(s is not None for s in shares):
+        low = min(s for s in shares if s is not None)
+        print(f"  re-poll conditional share (ours, server-side, lowest round): {low:.1%}")
+    last = ours_rounds[-1]
+    print(
+        f"  ours: parse workers {last['first'].extra.get('workers')}; re-poll outcomes "
+        f"{last['again'].extra.get('outcomes') if 'again' in last else None}"
+    )
+    for r in ours_rounds:
+        if r["first"].stored != entries:
+            print(f"  NOTE: ours stored {r['first'].stored:,} of {entries:,} farm entries")
+        errors = r["first"].extra.get("errors") or (r.get("again") or r["first"]).extra.get(
+            "errors"
         )
-    if ours.first.stored != entries:
-        print(f"  NOTE: ours stored {ours.first.stored:,} of {entries:,} farm entries")
-    errors = ours.first.extra.get("errors") or ours.again.extra.get("errors")
-    if errors:
-        print(f"  ours errors (first 3): {errors}")
+        if errors:
+            print(f"  ours errors (first 3): {errors}")
+    for name, rounds in runs.items():
+        seconds = [r["second"].seconds for r in rounds if "second" in r]
+        if seconds:
+            print(
+                f"  {name}'s 'again' row is its third reload: 2.21 saves validators only "
+                f"from its second on (that one: {', '.join(f'{s:.1f}' for s in seconds)} s)"
+            )
 
 
 if __name__ == "__main__":

@@ -394,6 +394,12 @@ def _truncate(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
+def _without_repeats(merged: str, summary_text: str, body_text: str) -> str:
+    # A lone summary or body has had its repeats removed already, and remove_repeats
+    # is idempotent (tests/test_normalize.py): only a merged text needs the pass.
+    return merged if merged in (summary_text, body_text) else remove_repeats(merged)
+
+
 def normalize_entry(
     entry: ParsedEntry, *, feed: str, fetched_at: datetime, settings: NormalizeSettings
 ) -> Article:
@@ -410,7 +416,7 @@ def normalize_entry(
     body_text = remove_repeats(html_to_text(entry.content_html))
     if summary_text and body_text and paragraph_key(summary_text) == paragraph_key(body_text):
         summary_text = body_text
-    text = remove_repeats(_merge_summary(summary_text, body_text))
+    text = _without_repeats(_merge_summary(summary_text, body_text), summary_text, body_text)
     text = drop_title(text, title)
     if title != entry.title:
         # the raw headline (with its branding) may open the body too

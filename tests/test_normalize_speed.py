@@ -1,0 +1,253 @@
+"""normalize's fast paths give what the slow ones gave (issue 17): on the benchmark
+farm, on the test fixtures and on random entries.
+
+The slow paths are kept here as references, as the code was before:
+
+- ``html_to_text`` cleaned every piece between two markers, whitespace included;
+- ``_clean_line`` always finished with ``_tidy_line`` (NFC, drop, collapse again);
+- ``detect_language`` mapped controls to spaces with ``str.translate`` and a dict;
+- ``normalize_entry`` removed repeats from the merged text even when it was the
+  summary or the body alone.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import ftfy
+import ftfy.badness
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator import text as text_module
+from aggregator.models import Article, ParsedEntry
+from aggregator.poll import normalize as normalize_module
+from aggregator.poll.normalize import NormalizeSettings, normalize_entry
+from aggregator.poll.parse import parse_feed
+from aggregator.text import remove_repeats
+
+DATA = Path(__file__).parent / "data"
+FARM_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "farm.py"
+FETCHED_AT = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
+FAST_HTML_TO_TEXT = text_module.html_to_text
+_CONTROLS_TO_SPACE = dict.fromkeys([*range(9), 11, 12, *range(14, 32), *range(127, 160)], " ")
+
+
+def reference_clean_line(line: str) -> str:
+    line = " ".join(line.split())
+    if line.isascii() and line.isprintable():
+        return line
+    if text_module._MOJIBAKE_HINT_RE.search(line) and ftfy.badness.is_bad(line):
+        line = ftfy.fix_text(line, text_module._FTFY)
+    return text_module._tidy_line(line)
+
+
+def reference_html_to_text(html: str) -> str:
+    t = text_module
+    if not html or not html.strip():
+        return ""
+    html = html.replace("\x00", "")
+    if not t.looks_like_html(html):
+        return FAST_HTML_TO_TEXT(html)  # the plain-text branch did not change
+    try:
+        root = t._html_body(html)
+    except (t.etree.ParserError, ValueError):
+        return t.clean_text(html)
+    if root is None:
+        return ""
+    paragraphs: list[str] = []
+    lines: list[str] = []
+    for block in "".join(t._text_pieces(root)).split(t._BLOCK):
+        for line in block.split(t._BREAK):
+            line = reference_clean_line(line)
+            if line:
+                lines.append(line)
+            elif lines:
+                paragraphs.append("\n".join(lines))
+                lines = []
+        if lines:
+            paragraphs.append("\n".join(lines))
+            lines = []
+    return "\n\n".join(paragraphs)
+
+
+@contextmanager
+def slow_paths() -> Iterator[None]:
+    saved = (
+        text_module.html_to_text,
+        normalize_module.html_to_text,
+        text_module._controls_to_spaces,
+        normalize_module._without_repeats,
+    )
+    text_module.html_to_text = reference_html_to_text
+    normalize_module.html_to_text = reference_html_to_text  # type: ignore[attr-defined]
+    text_module._controls_to_spaces = lambda s: s.translate(_CONTROLS_TO_SPACE)
+    normalize_module._without_repeats = lambda merged, *_: remove_repeats(merged)
+    try:
+        yield
+    finally:
+        (
+            text_module.html_to_text,
+            normalize_module.html_to_text,  # type: ignore[attr-defined]
+            text_module._controls_to_spaces,
+            normalize_module._without_repeats,
+        ) = saved
+
+
+def both_ways(entry: ParsedEntry, settings: NormalizeSettings | None = None) -> None:
+    settings = settings or NormalizeSettings()
+    fast = normalize_entry(entry, feed="Outlet", fetched_at=FETCHED_AT, settings=settings)
+    with slow_paths():
+        slow = normalize_entry(entry, feed="Outlet", fetched_at=FETCHED_AT, settings=settings)
+    assert isinstance(fast, Article)
+    assert fast == slow
+
+
+def test_the_references_are_what_runs_inside_slow_paths() -> None:
+    html = "<p>a</p>\n  <p>b\u00a0 c</p>"
+    with slow_paths():
+        assert normalize_module.html_to_text is reference_html_to_text  # type: ignore[attr-defined]
+        assert text_module._controls_to_spaces("a\x85b") == "a b"
+    assert normalize_module.html_to_text is not reference_html_to_text  # type: ignore[attr-defined]
+    assert text_module.html_to_text(html) == reference_html_to_text(html) == "a\n\nb c"
+
+
+def _load_farm() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_farm", FARM_PATH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_farm_entries_normalize_the_same_both_ways() -> None:
+    farm = _load_farm()
+    for feed in farm.build_farm(farm.FarmSettings(feeds=12, items=10, seed=5)):
+        parsed = parse_feed(
+            feed.body, url="https://farm.example/f", headers={}, fetched_at=FETCHED_AT
+        )
+        for entry in parsed.entries:
+            both_ways(entry)
+
+
+FEED_FILES = sorted(p for p in (DATA / "feeds").iterdir() if not p.name.endswith(".expected.json"))
+
+
+@pytest.mark.parametrize("path", FEED_FILES, ids=[p.name for p in FEED_FILES])
+def test_fixture_feed_entries_normalize_the_same_both_ways(path: Path) -> None:
+    try:
+        parsed = parse_feed(
+            path.read_bytes(),
+            url="https://feeds.example/feed.xml",
+            headers={"content-type": "application/xml"},
+            fetched_at=FETCHED_AT,
+        )
+    except Exception:  # a fixture that is not a feed: nothing to normalize
+        return
+    for entry in parsed.entries:
+        both_ways(entry)
+
+
+def _resolve(value: Any, base: Path) -> Any:
+    if isinstance(value, str) and value.startswith("@"):
+        return (base / value[1:]).read_text(encoding="utf-8").strip()
+    return value
+
+
+ENTRY_CASES = sorted((DATA / "normalize" / "entries").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", ENTRY_CASES, ids=[p.stem for p in ENTRY_CASES])
+def test_normalize_fixture_entries_the_same_both_ways(path: Path) -> None:
+    case = json.loads(path.read_text(encoding="utf-8"))
+    e = case["entry"]
+    base = DATA / "normalize"
+    entry = ParsedEntry(
+        guid=e["guid"],
+        link=e["link"],
+        title=e["title"],
+        summary_html=_resolve(e["summary_html"], base),
+        content_html=_resolve(e["content_html"], base),
+        author=e["author"],
+        published=None,
+        updated=None,
+        date_flagged=e["date_flagged"],
+    )
+    both_ways(entry, NormalizeSettings(**case.get("settings", {})))
+
+
+HTML_FILES = sorted((DATA / "normalize" / "html").glob("*.html"))
+
+
+@pytest.mark.parametrize("path", HTML_FILES, ids=[p.name for p in HTML_FILES])
+def test_html_fixtures_give_the_same_text_both_ways(path: Path) -> None:
+    html = path.read_text(encoding="utf-8")
+    assert text_module.html_to_text(html) == reference_html_to_text(html)
+
+
+# Markup and text with what the fast paths look at: whitespace between tags, non-ASCII
+# and non-NFC letters, invisible and control characters, mojibake, repeated paragraphs.
+_PIECES = st.sampled_from(
+    [
+        "<p>", "</p>", "<br>", "<div>", "</div>", "<li>", " ", "\n", "\t", "\u00a0",
+        "\u3000", "caf\u00e9", "cafe\u0301", "\u00c3\u00a9t\u00c3\u00a9", "\u200b",
+        "\u200d", "\x85", "\x07", "\ufeff", "Same paragraph with words.", "\u0416\u0443\u043a",
+        "&nbsp;", "&#150;", "**bold**", "<script>x</script>", "<!-- c -->",
+    ]
+)  # fmt: skip
+_HTML = st.lists(_PIECES | st.text(max_size=8), max_size=16).map("".join)
+
+
+@settings(derandomize=True, database=None, max_examples=200, deadline=None)
+@given(_HTML)
+def test_random_html_gives_the_same_text_both_ways(html: str) -> None:
+    assert text_module.html_to_text(html) == reference_html_to_text(html)
+    assert text_module._clean_line(html) == reference_clean_line(html)
+
+
+@settings(derandomize=True, database=None, max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_controls_become_spaces_as_translate_made_them(text: str) -> None:
+    assert text_module._controls_to_spaces(text) == text.translate(_CONTROLS_TO_SPACE)
+
+
+@settings(derandomize=True, database=None, max_examples=120, deadline=None)
+@given(
+    title=st.text(max_size=30) | _HTML,
+    summary=_HTML,
+    content=_HTML,
+    same=st.booleans(),
+)
+def test_random_entries_normalize_the_same_both_ways(
+    title: str, summary: str, content: str, same: bool
+) -> None:
+    entry = ParsedEntry(
+        guid="g",
+        link="https://x.example/a",
+        title=title,
+        summary_html=summary,
+        content_html=summary if same else content,
+        author=None,
+        published=None,
+        updated=None,
+        date_flagged=False,
+    )
+    both_ways(entry)
+
+
+def test_nfc_check_is_what_normalize_does() -> None:
+    # The fast path trusts is_normalized: it must agree with normalize on these.
+    for s in ("cafe\u0301", "caf\u00e9", "\u1100\u1161", "\uac00"):
+        assert unicodedata.is_normalized("NFC", s) == (unicodedata.normalize("NFC", s) == s)
