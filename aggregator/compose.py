@@ -574,8 +574,7 @@ async def poll_once(
             raise AggregatorError(f"{len(crashed)} poll(s) failed unexpectedly: {which}")
     finally:
         writer.shutdown(wait=True)
-        if cpu is not None:
-            cpu.shutdown(wait=True, cancel_futures=True)
+        cpu.shutdown(wait=True, cancel_futures=True)
         if embedder is not None:
             embedder.shutdown(wait=True, cancel_futures=True)
         store.close()

@@ -114,6 +114,8 @@ class Daemon:
         self._stored_since_look = True
         self._consume_busy = False
         self._last_consume_look = -CONSUME_IDLE_RECHECK
+        # Articles were processed since the heap was last handed back (release_free_memory).
+        self._heap_dirty = False
 
     async def run(self) -> int:
         settings = self.loaded.config.settings
@@ -219,8 +221,7 @@ class Daemon:
             if marker is not writer.urgent:
                 marker.shutdown(wait=True)
             await webhooks.aclose()
-            if cpu is not None:
-                cpu.shutdown(wait=False, cancel_futures=True)
+            cpu.shutdown(wait=False, cancel_futures=True)
             if embedder is not None:
                 embedder.shutdown(wait=False, cancel_futures=True)
             if self.consumer_lock is not None:
@@ -596,8 +597,8 @@ class Daemon:
         # Cleared before looking: a poll storing during this run wakes the next one.
         self._stored_since_look = False
         self._last_consume_look = now
-        burst = self._consume_busy
         self._consume_busy = False
+        drained = False  # the last batch was not full: nothing waits any more
         loop = asyncio.get_running_loop()
         try:
             if not await loop.run_in_executor(self.writer, self.consumer_lock.acquire):
@@ -607,6 +608,7 @@ class Daemon:
                 stats = await loop.run_in_executor(self.writer, self.consumer.process_pending)
                 if stats.articles:
                     self._consume_busy = True
+                    self._heap_dirty = True
                 if stats.articles and self.metrics is not None:
                     self.metrics.processing(time.monotonic() - t0)
                     self.metrics.events_created(stats.new_events)
@@ -622,6 +624,7 @@ class Daemon:
                         stats.alerts,
                     )
                 if stats.articles < self.consumer.settings.batch:
+                    drained = True
                     break
             store = self.store
             assert store is not None
@@ -634,9 +637,13 @@ class Daemon:
                 await loop.run_in_executor(
                     self.writer, lambda: run_feed_health(store, rules, links=links)
                 )
-            if burst and not self._consume_busy and not self.in_flight:
+            if self._heap_dirty and drained and not self.in_flight:
                 # A burst of polls and processing has ended: the heap it went through
-                # is free but still the daemon's until it is handed back.
+                # is free but still the daemon's until it is handed back. At once, in
+                # the run that processed the last articles (not a run later): that is
+                # when the daemon is measured "after the first poll" and when the
+                # next hours of idling start. Once per burst: the trim walks the heap.
+                self._heap_dirty = False
                 await loop.run_in_executor(self.writer, release_free_memory)
         except StorageError as exc:
             log.error("processing stopped: %s", exc)

@@ -386,7 +386,10 @@ _WORD_RE = re.compile(r"\w+", re.UNICODE)
 _MIN_REPEAT_WORDS = 3
 
 
-@lru_cache(maxsize=4096)
+# The repeats are within one entry (its summary, body and merged text), and the keys
+# of whole bodies are cached too: 1,024 holds the entries the parse threads work on at
+# once, where 4,096 kept ~3 MiB of old text for good (issue 17).
+@lru_cache(maxsize=1024)
 def paragraph_key(paragraph: str) -> str:
     """What two paragraphs must share to count as the same: words, case-folded.
 

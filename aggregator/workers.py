@@ -15,7 +15,7 @@ import os
 import select
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 import aggregator.poll.poller  # noqa: F401  (what the workers run: process_body and the stages)
 
@@ -40,11 +40,21 @@ def parse_workers_for(setting: int | str, *, cores: int, feeds: int) -> int:
     return min(cores - 1, 4)
 
 
-def cpu_executor(workers: int) -> Executor | None:
+# Threads that parse in the daemon's own process (``parse_workers`` 0), at most: the
+# parse holds the GIL nearly all the time, so more threads than cores only add
+# entries parsed at once, each holding feedparser's ~15x the body in memory (the
+# event loop's default pool has cores + 4: six on two cores).
+MAX_PARSE_THREADS = 2
+
+
+def cpu_executor(workers: int) -> Executor:
     """Parsing uses the cores through processes; 0 workers means the daemon's own
-    threads (None: the event loop's default executor)."""
+    threads, in a pool of their own (not the default executor, which the database
+    reads of the API and the jobs share) as large as the cores, at most
+    ``MAX_PARSE_THREADS``."""
     if workers <= 0:
-        return None
+        threads = max(1, min(os.cpu_count() or 1, MAX_PARSE_THREADS))
+        return ThreadPoolExecutor(threads, thread_name_prefix="parse")
     # forkserver: never fork a process that has event-loop and database threads. The
     # forkserver imports the stages once (this module), and every worker forked from
     # it shares those pages (it applies when the forkserver starts: the first pool of

@@ -7,7 +7,10 @@ For each farm size it starts the feed farm (``farm.py``), then, one variant afte
 other, a real daemon (``aggregator run``) on a fresh SQLite archive with every farm
 feed in its configuration and otherwise the **default configuration** (the API on,
 the default parse workers), apart from what a farm on 127.0.0.1 needs
-(``allow_private_networks``, no per-host gap, 50 connections per host):
+(``allow_private_networks``, no per-host gap, 50 connections per host) and the API's
+port (0: any free one, so a daemon already on 8080 does not stop the run; the API is
+still served). The schema is migrated first by ``aggregator db upgrade``, as the
+shipped systemd unit and ``make run`` do:
 
 - **default**: the configuration as shipped;
 - **workers2**: ``parse_workers: 2`` (the default before issue 17: a forkserver and
@@ -88,6 +91,8 @@ def load() -> str:
 def config(base: str, feeds: int, variant: str) -> str:
     lines = [
         "settings:",
+        "  http:",
+        "    port: 0",
         "  poll:",
         "    allow_private_networks: true",
         "    per_host_min_gap: 0s",
@@ -125,6 +130,15 @@ def run_variant(base: str, feeds: int, variant: str, idle: float, tmp: Path) -> 
     log = tmp / f"{variant}-{feeds}.log"
     env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{db}")
     env.pop("NOTIFY_SOCKET", None)
+    # As the shipped systemd unit (ExecStartPre) and `make run` do: the schema is
+    # brought up to date by `aggregator db upgrade` before the daemon starts, so the
+    # daemon finds it at head and never imports Alembic.
+    subprocess.run(
+        [sys.executable, "-m", "aggregator.cli", "--config", str(cfg), "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "aggregator.cli", "--config", str(cfg), "run"],

@@ -45,3 +45,19 @@ def test_anything_else_is_a_configuration_error(value: object) -> None:
         load_config(
             None, text=f"settings: {{poll: {{parse_workers: {value}}}}}\nfeeds: []\n", env={}
         )
+
+
+def test_no_workers_means_a_pool_of_parse_threads_no_larger_than_the_cores() -> None:
+    # Not the event loop's default pool (cores + 4 threads): each thread parsing holds
+    # its feed's parse in memory, and on the GIL more threads than cores add no speed.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aggregator.workers import MAX_PARSE_THREADS, cpu_executor
+
+    pool = cpu_executor(0)
+    try:
+        assert isinstance(pool, ThreadPoolExecutor)
+        assert 1 <= pool._max_workers <= MAX_PARSE_THREADS
+        assert pool.submit(sum, [1, 2]).result(timeout=30) == 3
+    finally:
+        pool.shutdown(wait=True)

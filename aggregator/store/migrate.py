@@ -1,21 +1,26 @@
-"""Apply the Alembic migrations in ``aggregator/store/migrations/`` to a database."""
+"""Apply the Alembic migrations in ``aggregator/store/migrations/`` to a database.
+
+Alembic (with Mako) is imported only when a migration has to run: the daemon calls
+``upgrade`` at every start, and what it imports stays in its memory for as long as it
+runs (~11 MiB of the issue-17 budget). A database already at the shipped head is
+recognised with one plain query against the head read from the version files.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,42 @@ def lock_schema(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK})
 
 
+# A version file's own ``revision = "0013"`` and ``down_revision = "0012"`` lines.
+_REVISION_LINE = re.compile(
+    r"""^(revision|down_revision)\s*=\s*(?:None|["']([^"']+)["'])\s*$""", re.MULTILINE
+)
+
+
+def shipped_head() -> str | None:
+    """The newest revision shipped, read from the version files without Alembic;
+    None when they do not say one head plainly (Alembic then decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {m.group(1): m.group(2) for m in _REVISION_LINE.finditer(path.read_text("utf-8"))}
+        if "revision" not in found or found["revision"] is None:
+            continue
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(str(found["down_revision"]))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revisions(engine: Engine) -> list[str] | None:
+    """The rows of ``alembic_version`` (None: not readable, e.g. no tables yet)."""
+    try:
+        with engine.connect() as conn:
+            return [
+                str(r[0]) for r in conn.execute(text("SELECT version_num FROM alembic_version"))
+            ]
+    except SQLAlchemyError:
+        return None
+
+
 def _alembic_config() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
@@ -40,6 +80,13 @@ def _alembic_config() -> AlembicConfig:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; each migration runs in a transaction."""
+    head = shipped_head() if revision == "head" else None
+    if head is not None and _stored_revisions(engine) == [head]:
+        return  # nothing to do, and Alembic never imported
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
+
     cfg = _alembic_config()
 
     def run(conn: Connection) -> tuple[str | None, str | None]:
@@ -103,6 +150,8 @@ def _upgrade_sqlite(
 def current_revision(engine: Engine) -> str | None:
     """The database's revision (None: no tables yet); StorageError when it cannot be
     read, e.g. the file is not a database at all."""
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -111,4 +160,6 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
