@@ -56,7 +56,10 @@ def _stem(word: str) -> str:
 # changes no decision. Cleared when full (a plain dict is several times faster than
 # functools.lru_cache on this path, which runs for every token of every article).
 _TOKEN_MEMO: dict[str, tuple[str, int]] = {}
-_TOKEN_MEMO_MAX = 1 << 18
+# Cleared when full. 65,536 tokens cover nearly every token of a news window (the
+# vocabulary is Zipfian); at 262,144 the memo alone held ~35 MiB once a long-running
+# daemon had seen that many distinct tokens (issue 17).
+_TOKEN_MEMO_MAX = 1 << 16
 
 
 def _token(token: str) -> tuple[str, int]:
