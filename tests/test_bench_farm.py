@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
 from aggregator.poll.parse import parse_feed
+from tests.support.farm import load_farm
 
-FARM_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "farm.py"
-
-
-def _load_farm() -> ModuleType:
-    # benchmarks/ is a folder of scripts, not a package: load the module by path.
-    spec = importlib.util.spec_from_file_location("bench_farm", FARM_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-farm = _load_farm()
+farm = load_farm()
 SETTINGS = farm.FarmSettings(feeds=20, items=4, seed=7)
 
 

@@ -12,15 +12,12 @@ The slow paths are kept here as references, as the code was before:
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import ftfy
@@ -35,9 +32,9 @@ from aggregator.poll import normalize as normalize_module
 from aggregator.poll.normalize import NormalizeSettings, normalize_entry
 from aggregator.poll.parse import parse_feed
 from aggregator.text import remove_repeats
+from tests.support.farm import load_farm
 
 DATA = Path(__file__).parent / "data"
-FARM_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "farm.py"
 FETCHED_AT = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
 FAST_HTML_TO_TEXT = text_module.html_to_text
 _CONTROLS_TO_SPACE = dict.fromkeys([*range(9), 11, 12, *range(14, 32), *range(127, 160)], " ")
@@ -122,18 +119,8 @@ def test_the_references_are_what_runs_inside_slow_paths() -> None:
     assert text_module.html_to_text(html) == reference_html_to_text(html) == "a\n\nb c"
 
 
-def _load_farm() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_farm", FARM_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_farm_entries_normalize_the_same_both_ways() -> None:
-    farm = _load_farm()
+    farm = load_farm()
     for feed in farm.build_farm(farm.FarmSettings(feeds=12, items=10, seed=5)):
         parsed = parse_feed(
             feed.body, url="https://farm.example/f", headers={}, fetched_at=FETCHED_AT

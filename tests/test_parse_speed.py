@@ -9,14 +9,11 @@ feed fixture and on random text (issue 17).
 from __future__ import annotations
 
 import html
-import importlib.util
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
@@ -25,24 +22,13 @@ from hypothesis import strategies as st
 from aggregator import links
 from aggregator.errors import ParseError
 from aggregator.poll import parse
+from tests.support.farm import load_farm
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 FEED_URL = "https://feeds.example/dir/feed.xml"
 FETCHED_AT = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
-FARM_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "farm.py"
 # The pattern absolutize_html used before: every start tag.
 EVERY_START_TAG = re.compile(r"<[a-zA-Z][^<>]*>")
-
-
-def _load_farm() -> ModuleType:
-    # benchmarks/ is a folder of scripts, not a package: load the module by path.
-    spec = importlib.util.spec_from_file_location("bench_farm", FARM_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextmanager
@@ -100,7 +86,7 @@ def test_c1_controls_are_still_read_as_windows_1252() -> None:
 
 
 def test_the_farm_parses_the_same_both_ways() -> None:
-    farm = _load_farm()
+    farm = load_farm()
     settings_ = farm.FarmSettings(feeds=24, items=12, seed=3)
     headers = {"content-type": "application/rss+xml; charset=utf-8"}
     for feed in farm.build_farm(settings_):
