@@ -59,6 +59,27 @@ async def test_a_refused_notify_is_a_failure_with_apprises_reason() -> None:
     assert GOTIFY_TOKEN not in failed.value.reason
 
 
+async def test_a_retry_sends_only_to_the_urls_that_have_not_taken_the_alert() -> None:
+    msg = sample_message("partial", "nk", "new_event", datetime.now(UTC))
+    other = sample_message("other", "nk", "new_event", datetime.now(UTC))
+    with PushReceiver() as push:
+        # The second URL's path is one the receiver refuses (404): it never takes it.
+        refused = f"json://127.0.0.1:{push.port}/nowhere"
+        urls = (push.apprise_url("gotify"), refused)
+        ch = AppriseChannel(AppriseSettings(urls=urls, timeout=5))
+        for _ in range(2):
+            with pytest.raises(AppriseDeliveryError) as failed:
+                await ch.send(msg)
+            assert "urls[1]" in failed.value.reason
+            assert "urls[0]" not in failed.value.reason
+        # Gotify took it on the first send and was not sent it again; the refusing URL
+        # was tried each time; another alert still goes to both.
+        assert [p.service for p in push.received] == ["gotify", "unknown", "unknown"]
+        with pytest.raises(AppriseDeliveryError):
+            await ch.send(other)
+        assert [p.service for p in push.received][3:] == ["gotify", "unknown"]
+
+
 def test_bodies_fit_each_services_limit_and_keep_the_lead() -> None:
     msg = sample_message("r", "nk", "developing", datetime.now(UTC))
     lead = msg.events[0].lead[0].title

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,14 +91,25 @@ def fit(msg: AlertMessage, body_max: int, title_max: int) -> tuple[str, str]:
 class AppriseChannel:
     """Sends alerts to every URL of one Apprise channel."""
 
+    # How many alerts' partial deliveries are remembered: alerts in retry at once are
+    # bounded by the outbox's claim size, far below this.
+    TAKEN_MAX = 4096
+
     def __init__(self, settings: AppriseSettings) -> None:
         self.settings = settings
+        # alert id -> the indexes of the URLs that took it, while another URL has not:
+        # a retry then sends only to the rest, so a service that was up is not sent
+        # the alert twice. Kept in this process only (after a restart a retry sends to
+        # every URL again, which the alert id in the body lets a reader tell).
+        self._taken: OrderedDict[str, set[int]] = OrderedDict()
+        self._lock = threading.Lock()  # _notify_all runs in worker threads
 
     async def send(self, msg: AlertMessage) -> None:
         """Notify every URL; raise ``AppriseDeliveryError`` if any did not take it.
 
-        A retry sends to every URL again (as email re-sends to every recipient): the
-        alert id in the body lets a reader tell a repeat.
+        A retry sends only to the URLs that have not taken the alert yet (remembered in
+        this process; after a restart, to every URL again: the alert id in the body lets
+        a reader tell a repeat).
         """
         try:
             # Apprise is synchronous; the bound here keeps a stuck service from
@@ -111,7 +124,11 @@ class AppriseChannel:
 
         asset = _asset()
         failures: list[str] = []
+        with self._lock:
+            taken = set(self._taken.get(msg.alert_id, ()))
         for i, url in enumerate(self.settings.urls):
+            if i in taken:
+                continue
             plugin = _plugin(url, asset)
             if plugin is None:
                 failures.append(f"urls[{i}]: Apprise cannot send to this URL")
@@ -130,6 +147,7 @@ class AppriseChannel:
             )
             with result:
                 if result:
+                    taken.add(i)
                     continue
                 # Read whole before anything else: the log store is released on close.
                 entries = list(result.logs())
@@ -142,6 +160,14 @@ class AppriseChannel:
                     f"urls[{i}] ({plugin.service_name}): "
                     + ("; ".join(said) or f"notify failed ({result.status.name})")
                 )
+        with self._lock:
+            if failures and taken:
+                self._taken[msg.alert_id] = taken
+                self._taken.move_to_end(msg.alert_id)
+                while len(self._taken) > self.TAKEN_MAX:
+                    self._taken.popitem(last=False)
+            else:
+                self._taken.pop(msg.alert_id, None)
         if failures:
             raise AppriseDeliveryError(" | ".join(failures)[:_REASON_MAX])
 
