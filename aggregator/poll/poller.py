@@ -294,9 +294,11 @@ class Poller:
         )
         admission = Admission(articles=())
         if processed is not None:
-            processed, admission, fulltext_notes = await self._admit(feed, processed, fetched_at)
+            processed, admission, fulltext_notes, known = await self._admit(
+                feed, processed, fetched_at
+            )
             if self.settings.semantic_window is not None:
-                processed = await self._embed(feed, processed, fetched_at)
+                processed = await self._embed(feed, processed, fetched_at, known)
 
         plan = self._plan(
             feed, result, processed.feed if processed else None, entry_times, outcome, fetched_at
@@ -367,15 +369,16 @@ class Poller:
 
     async def _admit(
         self, feed: FeedState, processed: ProcessedFeed, now: datetime
-    ) -> tuple[ProcessedFeed, Admission, tuple[str, ...]]:
+    ) -> tuple[ProcessedFeed, Admission, tuple[str, ...], set[str] | None]:
         """The entries to store: the new ones the age limit and the filter admit, the
-        known ones as they are; for a full-text feed, with the pages of the new ones."""
+        known ones as they are; for a full-text feed, with the pages of the new ones.
+        Last, the identities the feed already had, when they had to be looked up."""
         entry_filter = self.settings.feed_filters.get(feed.name)
         max_age = self.settings.max_entry_age
         if not processed.articles or (
             entry_filter is None and max_age is None and not feed.fulltext
         ):
-            return processed, Admission(articles=processed.articles), ()
+            return processed, Admission(articles=processed.articles), (), None
         known = await self._in(
             self.writer, self.store.known_identities, feed.id, processed.articles
         )
@@ -392,12 +395,12 @@ class Poller:
             self._turned_away[feed.id] = admission.turned_away
         processed = ProcessedFeed(feed=processed.feed, articles=admission.articles)
         if not feed.fulltext or not processed.articles:
-            return processed, admission, ()
+            return processed, admission, (), known
         processed, notes = await self._add_fulltext(feed, processed, known)
-        return processed, admission, notes
+        return processed, admission, notes, known
 
     async def _embed(
-        self, feed: FeedState, processed: ProcessedFeed, now: datetime
+        self, feed: FeedState, processed: ProcessedFeed, now: datetime, known: set[str] | None
     ) -> ProcessedFeed:
         """The same articles, the NEW ones inside the clustering window with their
         semantic vector, computed off the loop (a fifth of a core-second each: a
@@ -407,7 +410,8 @@ class Poller:
         recent = [a for a in processed.articles if a.published >= now - window]
         if not recent:
             return processed
-        known = await self._in(self.writer, self.store.known_identities, feed.id, recent)
+        if known is None:  # not looked up by _admit (no filter, age limit or full text)
+            known = await self._in(self.writer, self.store.known_identities, feed.id, recent)
         todo = [a for a in recent if article_identity(a) not in known]
         # A poll waits for its vectors: past EMBED_BACKLOG texts in flight (the first
         # poll of many feeds) the rest are stored without one, and decided by words
