@@ -9,6 +9,7 @@ from datetime import datetime
 
 from aggregator import semantic
 from aggregator.models import Article, ClusterDecision, Event
+from aggregator.process.clustering import proposal
 from aggregator.process.clustering.features import entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
 
@@ -52,6 +53,10 @@ class _Cluster:
     # The sum of the semantic vectors of the core's members that have one (None
     # while none has): what the event is about, in any language.
     meaning: semantic.Vector | None = None
+    # The languages of all its reports, and the numbers of the core's titles and
+    # leads: what the vector needs to propose it across languages (``proposal``).
+    languages: set[str] = field(default_factory=set)
+    numbers: set[str] = field(default_factory=set)
 
     @property
     def norm(self) -> float:
@@ -83,6 +88,8 @@ class Clusterer:
         self._merged_into: dict[int, int] = {}
         self._now: datetime | None = None
         self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
+        # Whether the vector may propose across languages (its numbers are kept).
+        self._crosslingual = settings.crosslingual_support > 0.0 < settings.semantic_support
 
     # -- public API ------------------------------------------------------------
 
@@ -129,6 +136,17 @@ class Clusterer:
             # Ties go to the older cluster, whatever order the candidates came in.
             if best is None or (sim, -cid) > (best_score, -best.cluster_id):
                 best, best_score = cluster, sim
+        if best is None and meaning is not None:
+            proposed = self._proposal(article, meaning, scores)
+            if proposed is not None:
+                # The vector proposes an event the words could not (other words,
+                # another language): joined as the words' choice would be.
+                target = self._clusters[proposed.cluster_id]
+                score = scores.get(target.cluster_id, 0.0)
+                _, terms = self._explain(vector, target)
+                signals = (proposed.signal, *self._agreement_signal(keys, target))
+                self._add(target, article_id, article, vector, keys, score, meaning)
+                return ClusterDecision(target.cluster_id, False, score, terms, (), signals)
         if best is None:
             cluster = self._new_cluster(article)
             signals = self._refusals(keys, refused, meaning)
@@ -338,6 +356,39 @@ class Clusterer:
             return None
         return semantic.unpack(article.embedding)
 
+    def _proposal(
+        self, article: Article, meaning: semantic.Vector, scores: dict[int, float]
+    ) -> proposal.Proposal | None:
+        """The event the vector proposes for an article the words left alone."""
+        s = self._s
+        now = article.published
+        active = [
+            c
+            for c in self._clusters.values()
+            if c.meaning is not None and now - c.last_updated <= s.max_silence
+        ]
+        if not active:
+            return None
+        totals = [c.meaning for c in active if c.meaning is not None]
+        nearby = [
+            proposal.Nearby(
+                c.cluster_id,
+                sim,
+                scores.get(c.cluster_id, 0.0),
+                frozenset(c.languages),
+                frozenset(c.numbers),
+            )
+            for c, sim in zip(active, proposal.similarities(meaning, totals), strict=True)
+        ]
+        return proposal.propose(
+            language=article.language,
+            article_numbers=proposal.numbers(_lead(article)),
+            nearby=nearby,
+            semantic_support=s.semantic_support,
+            crosslingual_support=s.crosslingual_support,
+            margin=s.meaning_margin,
+        )
+
     def _meaning_cosine(self, meaning: semantic.Vector | None, cluster: _Cluster) -> float | None:
         if meaning is None or cluster.meaning is None:
             return None
@@ -496,6 +547,10 @@ class Clusterer:
             cluster.meaning = (
                 meaning.copy() if cluster.meaning is None else cluster.meaning + meaning
             )
+        if article.language:
+            cluster.languages.add(article.language)
+        if cluster.core < self._s.core_articles and self._crosslingual:
+            cluster.numbers |= proposal.numbers(_lead(article))
         if cluster.core < self._s.core_articles:
             # The founding articles name the event; later ones join it without
             # changing whom it is about, so a chain of articles that each share a
@@ -614,6 +669,8 @@ class Clusterer:
                 small.meaning.copy() if into.meaning is None else into.meaning + small.meaning
             )
         into.outlets |= small.outlets
+        into.languages |= small.languages
+        into.numbers |= small.numbers
         into.first_seen = min(into.first_seen, small.first_seen)
         into.last_updated = max(into.last_updated, small.last_updated)
         if small.headline_score > into.headline_score:
@@ -637,6 +694,11 @@ def _strongest(weights: dict[str, float], n: int) -> list[tuple[str, float]]:
     else:
         ranked = sorted([(-w, t) for t, w in weights.items()])
     return [(t, -w) for w, t in ranked]
+
+
+def _lead(article: Article) -> str:
+    """What the vector reads (``semantic.lead_text``): where its numbers come from."""
+    return semantic.lead_text(article.title, article.fulltext or article.text)
 
 
 def _centroid_cosine(a: _Cluster, b: _Cluster) -> float:
