@@ -88,6 +88,8 @@ class Clusterer:
         self._merged_into: dict[int, int] = {}
         self._now: datetime | None = None
         self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
+        # Every cluster's meaning as one matrix: the vector's proposals rank them all.
+        self._meanings = proposal.MeaningIndex()
         # Whether the vector may propose across languages (its numbers are kept).
         self._crosslingual = settings.crosslingual_support > 0.0 < settings.semantic_support
 
@@ -269,6 +271,7 @@ class Clusterer:
                     del self._postings[term]
         del self._clusters[cluster.cluster_id]
         del self._recent[cluster.cluster_id]
+        self._meanings.drop(cluster.cluster_id)
 
     def _vectorize(self, article: Article) -> dict[str, float]:
         """Unit TF-IDF vector with the IDF of now; updates document frequencies."""
@@ -361,25 +364,22 @@ class Clusterer:
     ) -> proposal.Proposal | None:
         """The event the vector proposes for an article the words left alone."""
         s = self._s
-        now = article.published
-        active = [
-            c
-            for c in self._clusters.values()
-            if c.meaning is not None and now - c.last_updated <= s.max_silence
-        ]
-        if not active:
-            return None
-        totals = [c.meaning for c in active if c.meaning is not None]
-        nearby = [
-            proposal.Nearby(
-                c.cluster_id,
-                sim,
-                scores.get(c.cluster_id, 0.0),
-                frozenset(c.languages),
-                frozenset(c.numbers),
+        nearby = []
+        for similarity, cid in self._meanings.ranked(meaning):
+            c = self._clusters[cid]
+            if article.published - c.last_updated > s.max_silence:
+                continue  # takes no new article
+            nearby.append(
+                proposal.Nearby(
+                    cid,
+                    similarity,
+                    scores.get(cid, 0.0),
+                    frozenset(c.languages),
+                    frozenset(c.numbers),
+                )
             )
-            for c, sim in zip(active, proposal.similarities(meaning, totals), strict=True)
-        ]
+            if len(nearby) == 2:  # the nearest and the next: all the rule reads
+                break
         return proposal.propose(
             language=article.language,
             article_numbers=proposal.numbers(_lead(article)),
@@ -547,6 +547,7 @@ class Clusterer:
             cluster.meaning = (
                 meaning.copy() if cluster.meaning is None else cluster.meaning + meaning
             )
+            self._meanings.set(cluster.cluster_id, cluster.meaning)
         if article.language:
             cluster.languages.add(article.language)
         if cluster.core < self._s.core_articles and self._crosslingual:
@@ -668,6 +669,8 @@ class Clusterer:
             into.meaning = (
                 small.meaning.copy() if into.meaning is None else into.meaning + small.meaning
             )
+            self._meanings.set(into.cluster_id, into.meaning)
+        self._meanings.drop(small.cluster_id)
         into.outlets |= small.outlets
         into.languages |= small.languages
         into.numbers |= small.numbers

@@ -22,7 +22,7 @@ an event:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,14 +68,67 @@ class Proposal:
     signal: str  # for ``cluster show --explain``
 
 
-def similarities(meaning: semantic.Vector, totals: Sequence[semantic.Vector]) -> list[float]:
-    """Cosines of a unit vector with each sum of unit vectors, in one product."""
-    if not totals:
-        return []
-    matrix = np.stack(totals)
-    norms = np.linalg.norm(matrix, axis=1)
-    dots = matrix @ meaning
-    return [float(d / n) if n > 0.0 else 0.0 for d, n in zip(dots, norms, strict=True)]
+class MeaningIndex:
+    """Every cluster's meaning (the sum of its core's vectors) as a row of one matrix,
+    so the cosines of an article with thousands of events are one product (~0.3 ms
+    for 5,000 events) instead of a stack of them per article.
+
+    Rows are reused after a cluster leaves (evicted or merged away), so the matrix is
+    as large as the most clusters held at once.
+    """
+
+    def __init__(self) -> None:
+        self._rows = np.zeros((0, semantic.DIM), dtype=np.float32)
+        self._inverse_norms = np.zeros(0, dtype=np.float32)
+        self._row: dict[int, int] = {}  # cluster id -> row
+        self._owner: list[int] = []  # row -> cluster id (-1: free)
+        self._free: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def set(self, cluster_id: int, total: semantic.Vector) -> None:
+        row = self._row.get(cluster_id)
+        if row is None:
+            if self._free:
+                row = self._free.pop()
+            else:
+                row = len(self._owner)
+                if row == len(self._rows):  # grow by doubling: amortised O(1)
+                    grown = max(64, 2 * len(self._rows))
+                    rows = np.zeros((grown, semantic.DIM), dtype=np.float32)
+                    rows[: len(self._rows)] = self._rows
+                    inverse = np.zeros(grown, dtype=np.float32)
+                    inverse[: len(self._inverse_norms)] = self._inverse_norms
+                    self._rows, self._inverse_norms = rows, inverse
+                self._owner.append(-1)
+            self._row[cluster_id] = row
+            self._owner[row] = cluster_id
+        norm = float(np.linalg.norm(total))
+        self._rows[row] = total
+        self._inverse_norms[row] = 1.0 / norm if norm > 0.0 else 0.0
+
+    def drop(self, cluster_id: int) -> None:
+        row = self._row.pop(cluster_id, None)
+        if row is not None:
+            self._rows[row] = 0.0
+            self._inverse_norms[row] = 0.0
+            self._owner[row] = -1
+            self._free.append(row)
+
+    def ranked(self, meaning: semantic.Vector) -> Iterator[tuple[float, int]]:
+        """(cosine, cluster id) of every cluster, nearest first.
+
+        Equal cosines come in row order; ``propose`` never decides between equals.
+        """
+        used = len(self._owner)
+        if not self._row:
+            return
+        cosines = (self._rows[:used] @ meaning) * self._inverse_norms[:used]
+        owner = self._owner
+        for i in np.argsort(-cosines, kind="stable").tolist():
+            if owner[i] >= 0:
+                yield float(cosines[i]), owner[i]
 
 
 def propose(
@@ -89,7 +142,8 @@ def propose(
 ) -> Proposal | None:
     """The event the vector proposes for an article the words left alone, or None.
 
-    ``nearby``: every active event with a meaning. Only the nearest can be proposed,
+    ``nearby``: the active events with a meaning nearest to the article (the two
+    nearest are all the rule reads). Only the nearest can be proposed,
     and only when the next one is ``margin`` below it: an article between two events
     of one kind says nothing about which.
     """
@@ -99,8 +153,8 @@ def propose(
     best = ranked[0]
     following = ranked[1].similarity if len(ranked) > 1 else 0.0
     gap = best.similarity - following
-    if gap < margin:
-        return None
+    if gap <= 0.0 or gap < margin:
+        return None  # not clearly the nearest (equals are never decided between)
     context = f"the nearest event by {gap:.2f} (next {following:.2f})"
     if semantic_support > 0.0 and best.similarity >= semantic_support:
         return Proposal(
