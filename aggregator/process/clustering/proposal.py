@@ -68,6 +68,12 @@ class Proposal:
     signal: str  # for ``cluster show --explain``
 
 
+# Rows per matrix-vector product: above a few thousand rows OpenBLAS splits one
+# product over threads, which on a busy machine cost 5-30x the CPU and wall time of
+# the same product in blocks (measured at load 16: 5,000 rows, 6.5 ms CPU at once).
+_BLOCK = 1024
+
+
 class MeaningIndex:
     """Every cluster's meaning (the sum of its core's vectors) as a row of one matrix,
     so the cosines of an article with thousands of events are one product (~0.3 ms
@@ -124,7 +130,11 @@ class MeaningIndex:
         used = len(self._owner)
         if not self._row:
             return
-        cosines = (self._rows[:used] @ meaning) * self._inverse_norms[:used]
+        cosines = np.empty(used, dtype=np.float32)
+        for start in range(0, used, _BLOCK):
+            end = min(start + _BLOCK, used)
+            cosines[start:end] = self._rows[start:end] @ meaning
+        cosines *= self._inverse_norms[:used]
         owner = self._owner
         for i in np.argsort(-cosines, kind="stable").tolist():
             if owner[i] >= 0:
