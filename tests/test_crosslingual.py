@@ -223,3 +223,26 @@ def test_the_rule_is_a_pure_decision() -> None:
     got = proposal.propose(language="en", article_numbers=frozenset(), nearby=[sure, far], **rule)
     assert got is not None
     assert got.cluster_id == 1
+
+
+@pytest.mark.parametrize("language", ["ru", "uk"])
+def test_the_vector_overrules_words_that_see_only_their_own_language(language: str) -> None:
+    """Two earthquakes reported in English; the Noto one also in Russian (or
+    Ukrainian), which joins it. The Hualien report in that language shares most of its
+    words with the Noto one ("an earthquake of magnitude 7,x struck"), has no names to
+    check them, and the words choose the Noto event; the vector clearly prefers the
+    Hualien event, which has no report in the language yet and shares its figures: it
+    joins that one, and says which event the words chose."""
+    stream = Stream()
+    noto, hualien = stream.english("noto"), stream.english("hualien")
+    assert stream.add(REPORTS["noto", language], language).cluster_id == noto
+    decision = stream.add(REPORTS["hualien", language], language)
+    assert decision.cluster_id == hualien, decision.signals
+    assert f"the words chose event {noto}" in decision.signals[0]
+    # Off across languages, the words' choice stands (and the Noto report, too, is
+    # left to the words: an event of its own).
+    off = Stream(ClusterSettings(crosslingual_support=0.0))
+    off.english("noto")
+    off.english("hualien")
+    first = off.add(REPORTS["noto", language], language)
+    assert off.add(REPORTS["hualien", language], language).cluster_id == first.cluster_id

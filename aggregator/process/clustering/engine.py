@@ -90,6 +90,9 @@ class Clusterer:
         self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
         # Every cluster's meaning as one matrix: the vector's proposals rank them all.
         self._meanings = proposal.MeaningIndex()
+        # Every language an article has come in (to skip the check across languages
+        # while there is only one).
+        self._languages: set[str] = set()
         # Whether the vector may propose across languages (its numbers are kept).
         self._crosslingual = settings.crosslingual_support > 0.0 < settings.semantic_support
 
@@ -138,17 +141,38 @@ class Clusterer:
             # Ties go to the older cluster, whatever order the candidates came in.
             if best is None or (sim, -cid) > (best_score, -best.cluster_id):
                 best, best_score = cluster, sim
-        if best is None and meaning is not None:
+        proposed: proposal.Proposal | None = None
+        if meaning is not None and best is None:
             proposed = self._proposal(article, meaning, scores)
-            if proposed is not None:
-                # The vector proposes an event the words could not (other words,
-                # another language): joined as the words' choice would be.
-                target = self._clusters[proposed.cluster_id]
-                score = scores.get(target.cluster_id, 0.0)
-                _, terms = self._explain(vector, target)
-                signals = (proposed.signal, *self._agreement_signal(keys, target))
-                self._add(target, article_id, article, vector, keys, score, meaning)
-                return ClusterDecision(target.cluster_id, False, score, terms, (), signals)
+        elif (
+            meaning is not None
+            and best is not None
+            and self._crosslingual
+            and self._agreement(keys, best) is None
+            and self._languages - {article.language}
+        ):
+            # The words compare an article only with the events in its own language.
+            # When no names check their choice and the vector clearly prefers an event
+            # with no report in that language, one the rule across languages accepts,
+            # the article joins that one instead.
+            proposed = self._proposal(article, meaning, scores)
+            if proposed is not None and (
+                proposed.cluster_id == best.cluster_id
+                or article.language in self._clusters[proposed.cluster_id].languages
+            ):
+                proposed = None
+            elif proposed is not None:
+                signal = f"{proposed.signal}; the words chose event {best.cluster_id}"
+                proposed = proposal.Proposal(proposed.cluster_id, signal)
+        if proposed is not None:
+            # The vector proposes an event the words could not (other words, another
+            # language): joined as the words' choice would be.
+            target = self._clusters[proposed.cluster_id]
+            score = scores.get(target.cluster_id, 0.0)
+            _, terms = self._explain(vector, target)
+            signals = (proposed.signal, *self._agreement_signal(keys, target))
+            self._add(target, article_id, article, vector, keys, score, meaning)
+            return ClusterDecision(target.cluster_id, False, score, terms, (), signals)
         if best is None:
             cluster = self._new_cluster(article)
             signals = self._refusals(keys, refused, meaning)
@@ -550,6 +574,7 @@ class Clusterer:
             self._meanings.set(cluster.cluster_id, cluster.meaning)
         if article.language:
             cluster.languages.add(article.language)
+            self._languages.add(article.language)
         if cluster.core < self._s.core_articles and self._crosslingual:
             cluster.numbers |= proposal.numbers(_lead(article))
         if cluster.core < self._s.core_articles:
