@@ -128,6 +128,10 @@ def test_another_event_of_the_kind_in_another_language_starts_its_own(language: 
     for event in ("capture", "icbm", "hualien"):
         decision = stream.add(REPORTS[event, language], language)
         assert decision.is_new, (event, language, decision.signals)
+        if event == "capture":
+            # While every event is in English, it says which one it resembled most,
+            # and why it did not join.
+            assert any(s.startswith("not event") and "by meaning" in s for s in decision.signals)
 
 
 def test_the_founding_story_in_four_languages_is_one_event_and_its_development_another() -> None:
@@ -183,45 +187,43 @@ def test_restore_rebuilds_what_the_proposal_reads() -> None:
 
 def test_the_rule_is_a_pure_decision() -> None:
     """The nearest event is proposed only when clear of the next by the margin, when
-    the article's language is not among its reports' and a figure is shared."""
+    the article's language is not among its reports' and a figure is shared; for an
+    event in another language, a refusal says why."""
     near = proposal.Nearby(1, 0.86, 0.0, frozenset({"en"}), frozenset({"8", "2024"}))
     far = proposal.Nearby(2, 0.83, 0.0, frozenset({"en"}), frozenset({"2"}))
     rule = {"semantic_support": 0.92, "crosslingual_support": 0.8, "margin": 0.02}
-    got = proposal.propose(
-        language="ko", article_numbers=frozenset({"8"}), nearby=[near, far], **rule
-    )
+
+    def decide(
+        language: str, numbers: set[str], *nearby: proposal.Nearby
+    ) -> proposal.Proposal | None:
+        return proposal.propose(
+            language=language, article_numbers=frozenset(numbers), nearby=nearby, **rule
+        )
+
+    got = decide("ko", {"8"}, near, far)
     assert got is not None
+    assert got.joins
     assert got.cluster_id == 1
     assert "numbers agree: 8" in got.signal
-    # Too close to the next, no shared figure, its own language, or below the level.
+    # Too close to the next, no shared figure, or below the level: refused, and why.
     close = dataclasses.replace(far, similarity=0.85)
-    assert (
-        proposal.propose(
-            language="ko", article_numbers=frozenset({"8"}), nearby=[near, close], **rule
-        )
-        is None
-    )
-    assert (
-        proposal.propose(
-            language="ko", article_numbers=frozenset({"3"}), nearby=[near, far], **rule
-        )
-        is None
-    )
-    assert (
-        proposal.propose(
-            language="en", article_numbers=frozenset({"8"}), nearby=[near, far], **rule
-        )
-        is None
-    )
     low = dataclasses.replace(near, similarity=0.79)
-    assert (
-        proposal.propose(language="ko", article_numbers=frozenset({"8"}), nearby=[low], **rule)
-        is None
-    )
+    for refused, why in (
+        (decide("ko", {"8"}, near, close), "the next is 0.85, within 0.02"),
+        (decide("ko", {"3"}, near, far), "no number in common"),
+        (decide("ko", {"8"}, low), "meaning < 0.8"),
+    ):
+        assert refused is not None
+        assert not refused.joins
+        assert refused.signal.startswith("not event 1 (in en; nearest by meaning")
+        assert refused.signal.endswith(why)
+    # In the event's own language below the support level: nothing to say.
+    assert decide("en", {"8"}, near, far) is None
     # At the support level the vector proposes in any language, figures or not.
     sure = dataclasses.replace(near, similarity=0.95)
-    got = proposal.propose(language="en", article_numbers=frozenset(), nearby=[sure, far], **rule)
+    got = decide("en", set(), sure, far)
     assert got is not None
+    assert got.joins
     assert got.cluster_id == 1
 
 

@@ -157,14 +157,15 @@ class Clusterer:
             # the article joins that one instead.
             proposed = self._proposal(article, meaning, scores)
             if proposed is not None and (
-                proposed.cluster_id == best.cluster_id
+                not proposed.joins
+                or proposed.cluster_id == best.cluster_id
                 or article.language in self._clusters[proposed.cluster_id].languages
             ):
                 proposed = None
             elif proposed is not None:
                 signal = f"{proposed.signal}; the words chose event {best.cluster_id}"
                 proposed = proposal.Proposal(proposed.cluster_id, signal)
-        if proposed is not None:
+        if proposed is not None and proposed.joins:
             # The vector proposes an event the words could not (other words, another
             # language): joined as the words' choice would be.
             target = self._clusters[proposed.cluster_id]
@@ -176,6 +177,8 @@ class Clusterer:
         if best is None:
             cluster = self._new_cluster(article)
             signals = self._refusals(keys, refused, meaning)
+            if proposed is not None:  # the nearest event in another language, and why not
+                signals += (proposed.signal,)
             self._add(cluster, article_id, article, vector, keys, 0.0, meaning)
             return ClusterDecision(cluster.cluster_id, True, 0.0, (), signals=signals)
 

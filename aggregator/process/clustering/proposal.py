@@ -66,6 +66,9 @@ class Nearby:
 class Proposal:
     cluster_id: int
     signal: str  # for ``cluster show --explain``
+    # False: the nearest event in another language was not proposed, and ``signal``
+    # says why (a new event's explanation shows it).
+    joins: bool = True
 
 
 # Rows per matrix-vector product: above a few thousand rows OpenBLAS splits one
@@ -163,8 +166,28 @@ def propose(
     best = ranked[0]
     following = ranked[1].similarity if len(ranked) > 1 else 0.0
     gap = best.similarity - following
+    other = (
+        language is not None
+        and crosslingual_support > 0.0
+        and bool(best.languages)
+        and language not in best.languages
+    )
+
+    def refused(why: str) -> Proposal | None:
+        # Said only for an event in another language, where words could not compare.
+        if not other:
+            return None
+        where = ", ".join(sorted(best.languages))
+        return Proposal(
+            best.cluster_id,
+            f"not event {best.cluster_id} (in {where}; nearest by meaning, "
+            f"{best.similarity:.2f}): {why}",
+            joins=False,
+        )
+
     if gap <= 0.0 or gap < margin:
-        return None  # not clearly the nearest (equals are never decided between)
+        # Not clearly the nearest (equals are never decided between).
+        return refused(f"the next is {following:.2f}, within {margin:g}")
     context = f"the nearest event by {gap:.2f} (next {following:.2f})"
     if semantic_support > 0.0 and best.similarity >= semantic_support:
         return Proposal(
@@ -172,17 +195,13 @@ def propose(
             f"meaning {best.similarity:.2f} >= {semantic_support:g}, {context}; "
             f"words {best.words_score:.2f}",
         )
-    if (
-        crosslingual_support <= 0.0
-        or language is None
-        or not best.languages
-        or language in best.languages
-        or best.similarity < crosslingual_support
-    ):
+    if not other:
         return None
+    if best.similarity < crosslingual_support:
+        return refused(f"meaning < {crosslingual_support:g}")
     shared = sorted(article_numbers & best.numbers)
     if not shared:
-        return None
+        return refused("no number in common")
     return Proposal(
         best.cluster_id,
         f"another language ({language}; event in {', '.join(sorted(best.languages))}): "
