@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from aggregator import semantic
@@ -248,3 +249,32 @@ def test_the_vector_overrules_words_that_see_only_their_own_language(language: s
     off.english("hualien")
     first = off.add(REPORTS["noto", language], language)
     assert off.add(REPORTS["hualien", language], language).cluster_id == first.cluster_id
+
+
+def test_the_meaning_index_ranks_as_the_cosines_one_by_one() -> None:
+    """The matrix (rows reused after a drop, products in blocks) gives every live
+    cluster's cosine as ``semantic.cosine`` does, nearest first; dropped ones never."""
+    rng = np.random.default_rng(7)
+    index = proposal.MeaningIndex()
+    totals: dict[int, np.ndarray] = {}
+    for step in range(3000):
+        cid = int(rng.integers(0, 2500))
+        if cid in totals and rng.random() < 0.3:
+            index.drop(cid)
+            del totals[cid]
+        else:
+            total = rng.standard_normal(semantic.DIM).astype(np.float32)
+            if cid in totals:  # a core growing: the sum of its members
+                total = totals[cid] + total
+            totals[cid] = total
+            index.set(cid, total)
+        if step % 500 == 499:
+            probe = rng.standard_normal(semantic.DIM).astype(np.float32)
+            probe /= np.linalg.norm(probe)
+            got = list(index.ranked(probe))
+            assert len(index) == len(totals)
+            assert sorted(cid for _, cid in got) == sorted(totals)
+            expected = {cid: semantic.cosine(probe, total) for cid, total in totals.items()}
+            assert all(abs(cos - expected[cid]) < 1e-5 for cos, cid in got)
+            cosines = [cos for cos, _ in got]
+            assert cosines == sorted(cosines, reverse=True)
