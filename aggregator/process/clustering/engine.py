@@ -53,10 +53,11 @@ class _Cluster:
     # The sum of the semantic vectors of the core's members that have one (None
     # while none has): what the event is about, in any language.
     meaning: semantic.Vector | None = None
-    # The languages of all its reports, and the numbers of the core's titles and
-    # leads: what the vector needs to propose it across languages (``proposal``).
+    # The languages of all its reports, and how many of the core's titles and leads
+    # give each number: what the vector needs to propose it across languages
+    # (``proposal``; its figures are the numbers most of the core repeats).
     languages: set[str] = field(default_factory=set)
-    numbers: set[str] = field(default_factory=set)
+    numbers: dict[str, int] = field(default_factory=dict)
 
     @property
     def norm(self) -> float:
@@ -402,7 +403,7 @@ class Clusterer:
                     similarity,
                     scores.get(cid, 0.0),
                     frozenset(c.languages),
-                    frozenset(c.numbers),
+                    _figures(c),
                 )
             )
             if len(nearby) == 2:  # the nearest and the next: all the rule reads
@@ -579,7 +580,8 @@ class Clusterer:
             cluster.languages.add(article.language)
             self._languages.add(article.language)
         if cluster.core < self._s.core_articles and self._crosslingual:
-            cluster.numbers |= proposal.numbers(_lead(article))
+            for number in proposal.numbers(_lead(article)):
+                cluster.numbers[number] = cluster.numbers.get(number, 0) + 1
         if cluster.core < self._s.core_articles:
             # The founding articles name the event; later ones join it without
             # changing whom it is about, so a chain of articles that each share a
@@ -701,7 +703,8 @@ class Clusterer:
         self._meanings.drop(small.cluster_id)
         into.outlets |= small.outlets
         into.languages |= small.languages
-        into.numbers |= small.numbers
+        for number, n in small.numbers.items():
+            into.numbers[number] = into.numbers.get(number, 0) + n
         into.first_seen = min(into.first_seen, small.first_seen)
         into.last_updated = max(into.last_updated, small.last_updated)
         if small.headline_score > into.headline_score:
@@ -725,6 +728,16 @@ def _strongest(weights: dict[str, float], n: int) -> list[tuple[str, float]]:
     else:
         ranked = sorted([(-w, t) for t, w in weights.items()])
     return [(t, -w) for w, t in ranked]
+
+
+def _figures(cluster: _Cluster) -> frozenset[str]:
+    """The event's figures: the numbers at least half its core's reports give.
+
+    A report's incidental numbers (a date, "one of", a second figure) differ from one
+    report to the next; the event's own figure ("8,000 troops", "magnitude 7.5") is
+    repeated. For a core of one or two reports, every number it gives, or both give.
+    """
+    return frozenset(n for n, count in cluster.numbers.items() if 2 * count >= cluster.core)
 
 
 def _lead(article: Article) -> str:
