@@ -9,6 +9,7 @@ from datetime import datetime
 
 from aggregator import semantic
 from aggregator.models import Article, ClusterDecision, Event
+from aggregator.process.clustering import proposal
 from aggregator.process.clustering.features import entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
 
@@ -52,6 +53,11 @@ class _Cluster:
     # The sum of the semantic vectors of the core's members that have one (None
     # while none has): what the event is about, in any language.
     meaning: semantic.Vector | None = None
+    # The languages of all its reports, and how many of the core's titles and leads
+    # give each number: what the vector needs to propose it across languages
+    # (``proposal``; its figures are the numbers most of the core repeats).
+    languages: set[str] = field(default_factory=set)
+    numbers: dict[str, int] = field(default_factory=dict)
 
     @property
     def norm(self) -> float:
@@ -83,6 +89,13 @@ class Clusterer:
         self._merged_into: dict[int, int] = {}
         self._now: datetime | None = None
         self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
+        # Every cluster's meaning as one matrix: the vector's proposals rank them all.
+        self._meanings = proposal.MeaningIndex()
+        # Every language an article has come in (to skip the check across languages
+        # while there is only one).
+        self._languages: set[str] = set()
+        # Whether the vector may propose across languages (its numbers are kept).
+        self._crosslingual = settings.crosslingual_support > 0.0 < settings.semantic_support
 
     # -- public API ------------------------------------------------------------
 
@@ -129,9 +142,44 @@ class Clusterer:
             # Ties go to the older cluster, whatever order the candidates came in.
             if best is None or (sim, -cid) > (best_score, -best.cluster_id):
                 best, best_score = cluster, sim
+        proposed: proposal.Proposal | None = None
+        if meaning is not None and best is None:
+            proposed = self._proposal(article, meaning, scores)
+        elif (
+            meaning is not None
+            and best is not None
+            and self._crosslingual
+            and self._agreement(keys, best) is None
+            and self._languages - {article.language}
+        ):
+            # The words compare an article only with the events in its own language.
+            # When no names check their choice and the vector clearly prefers an event
+            # with no report in that language, one the rule across languages accepts,
+            # the article joins that one instead.
+            proposed = self._proposal(article, meaning, scores)
+            if proposed is not None and (
+                not proposed.joins
+                or proposed.cluster_id == best.cluster_id
+                or article.language in self._clusters[proposed.cluster_id].languages
+            ):
+                proposed = None
+            elif proposed is not None:
+                signal = f"{proposed.signal}; the words chose event {best.cluster_id}"
+                proposed = proposal.Proposal(proposed.cluster_id, signal)
+        if proposed is not None and proposed.joins:
+            # The vector proposes an event the words could not (other words, another
+            # language): joined as the words' choice would be.
+            target = self._clusters[proposed.cluster_id]
+            score = scores.get(target.cluster_id, 0.0)
+            _, terms = self._explain(vector, target)
+            signals = (proposed.signal, *self._agreement_signal(keys, target))
+            self._add(target, article_id, article, vector, keys, score, meaning)
+            return ClusterDecision(target.cluster_id, False, score, terms, (), signals)
         if best is None:
             cluster = self._new_cluster(article)
             signals = self._refusals(keys, refused, meaning)
+            if proposed is not None:  # the nearest event in another language, and why not
+                signals += (proposed.signal,)
             self._add(cluster, article_id, article, vector, keys, 0.0, meaning)
             return ClusterDecision(cluster.cluster_id, True, 0.0, (), signals=signals)
 
@@ -251,6 +299,7 @@ class Clusterer:
                     del self._postings[term]
         del self._clusters[cluster.cluster_id]
         del self._recent[cluster.cluster_id]
+        self._meanings.drop(cluster.cluster_id)
 
     def _vectorize(self, article: Article) -> dict[str, float]:
         """Unit TF-IDF vector with the IDF of now; updates document frequencies."""
@@ -337,6 +386,36 @@ class Clusterer:
         if self._s.semantic_support <= 0.0:
             return None
         return semantic.unpack(article.embedding)
+
+    def _proposal(
+        self, article: Article, meaning: semantic.Vector, scores: dict[int, float]
+    ) -> proposal.Proposal | None:
+        """The event the vector proposes for an article the words left alone."""
+        s = self._s
+        nearby = []
+        for similarity, cid in self._meanings.ranked(meaning):
+            c = self._clusters[cid]
+            if article.published - c.last_updated > s.max_silence:
+                continue  # takes no new article
+            nearby.append(
+                proposal.Nearby(
+                    cid,
+                    similarity,
+                    scores.get(cid, 0.0),
+                    frozenset(c.languages),
+                    _figures(c),
+                )
+            )
+            if len(nearby) == 2:  # the nearest and the next: all the rule reads
+                break
+        return proposal.propose(
+            language=article.language,
+            article_numbers=proposal.numbers(_lead(article)),
+            nearby=nearby,
+            semantic_support=s.semantic_support,
+            crosslingual_support=s.crosslingual_support,
+            margin=s.meaning_margin,
+        )
 
     def _meaning_cosine(self, meaning: semantic.Vector | None, cluster: _Cluster) -> float | None:
         if meaning is None or cluster.meaning is None:
@@ -496,6 +575,13 @@ class Clusterer:
             cluster.meaning = (
                 meaning.copy() if cluster.meaning is None else cluster.meaning + meaning
             )
+            self._meanings.set(cluster.cluster_id, cluster.meaning)
+        if article.language:
+            cluster.languages.add(article.language)
+            self._languages.add(article.language)
+        if cluster.core < self._s.core_articles and self._crosslingual:
+            for number in proposal.numbers(_lead(article)):
+                cluster.numbers[number] = cluster.numbers.get(number, 0) + 1
         if cluster.core < self._s.core_articles:
             # The founding articles name the event; later ones join it without
             # changing whom it is about, so a chain of articles that each share a
@@ -613,7 +699,12 @@ class Clusterer:
             into.meaning = (
                 small.meaning.copy() if into.meaning is None else into.meaning + small.meaning
             )
+            self._meanings.set(into.cluster_id, into.meaning)
+        self._meanings.drop(small.cluster_id)
         into.outlets |= small.outlets
+        into.languages |= small.languages
+        for number, n in small.numbers.items():
+            into.numbers[number] = into.numbers.get(number, 0) + n
         into.first_seen = min(into.first_seen, small.first_seen)
         into.last_updated = max(into.last_updated, small.last_updated)
         if small.headline_score > into.headline_score:
@@ -637,6 +728,21 @@ def _strongest(weights: dict[str, float], n: int) -> list[tuple[str, float]]:
     else:
         ranked = sorted([(-w, t) for t, w in weights.items()])
     return [(t, -w) for w, t in ranked]
+
+
+def _figures(cluster: _Cluster) -> frozenset[str]:
+    """The event's figures: the numbers at least half its core's reports give.
+
+    A report's incidental numbers (a date, "one of", a second figure) differ from one
+    report to the next; the event's own figure ("8,000 troops", "magnitude 7.5") is
+    repeated. For a core of one or two reports, every number it gives, or both give.
+    """
+    return frozenset(n for n, count in cluster.numbers.items() if 2 * count >= cluster.core)
+
+
+def _lead(article: Article) -> str:
+    """What the vector reads (``semantic.lead_text``): where its numbers come from."""
+    return semantic.lead_text(article.title, article.fulltext or article.text)
 
 
 def _centroid_cosine(a: _Cluster, b: _Cluster) -> float:

