@@ -29,7 +29,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     tuple_,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -59,6 +58,7 @@ from aggregator.store.search import (
     fts_hits,
     fts_top_statement,
     narrowed_statement,
+    search_engine,
     search_plan,
 )
 from aggregator.store.views import (
@@ -116,6 +116,7 @@ class Archive:
         self.limits = limits
         # Off only in tests, to compare the two-step SQLite search with one statement.
         self._narrow_first = narrow_first
+        self._search_engine: Engine | None = None  # made at the first search
 
     # -- search ------------------------------------------------------------------
 
@@ -146,27 +147,7 @@ class Archive:
         fingerprint = hashlib.sha256(repr((query_text, filters)).encode()).hexdigest()[:16]
         after = Cursor.decode(cursor, order, fingerprint) if cursor else None
         try:
-            with self.engine.connect() as conn, self._deadline(conn):
-                rows: list[tuple[Any, Any]] | None = None  # (row, score), the page + 1
-                ranked = True
-                fts_only = self._fts_only(plan, filters, order)
-                if fts_only is not None:
-                    params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
-                    if after is not None:
-                        params |= {"after_key": after.key, "after_id": after.id}
-                    stmt = fts_top_statement(after is not None)
-                    top = conn.execute(stmt, params).all()
-                    # A hit without its article or feed row (an index out of step with
-                    # the table) would be dropped by the general statement's inner
-                    # joins, changing which rows make the page: use that one then.
-                    if all(r.id is not None and r.feed is not None for r in top):
-                        rows = [(r, r.score) for r in top]
-                if rows is None:
-                    stmt, ranked = self._search_statement(conn, plan, filters, order, after)
-                    if self.sqlite and self._narrow_first and plan and plan.match is not None:
-                        rows = self._narrowed(conn, stmt, limit + 1)
-                    else:
-                        rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
+            rows, ranked = self._page_rows(plan, filters, order, after, limit)
         except DBAPIError as exc:
             if self._is_timeout(exc):
                 raise QueryError(
@@ -188,6 +169,65 @@ class Archive:
             key: float | datetime = last.published if order == "date" else float(last.score or 0.0)
             next_cursor = Cursor(order, key, last.id, fingerprint).encode()
         return SearchPage(items, next_cursor)
+
+    def _page_rows(
+        self,
+        plan: SearchPlan | None,
+        filters: Filters,
+        order: Order,
+        after: Cursor | None,
+        limit: int,
+    ) -> tuple[list[tuple[Any, Any]], bool]:
+        """The page + 1 as (row, score), and whether it is ranked.
+
+        On PostgreSQL the search engine's connections are not pinged before use: one
+        the server dropped fails, and the search runs once more on a new one.
+        """
+        for attempt in (1, 2):
+            try:
+                with self._searching().connect() as conn, self._deadline(conn):
+                    return self._page_rows_on(conn, plan, filters, order, after, limit)
+            except DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated and not self.sqlite:
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _searching(self) -> Engine:
+        if self._search_engine is None:
+            self._search_engine = search_engine(self.engine, self.limits.timeout)
+        return self._search_engine
+
+    def _page_rows_on(
+        self,
+        conn: Connection,
+        plan: SearchPlan | None,
+        filters: Filters,
+        order: Order,
+        after: Cursor | None,
+        limit: int,
+    ) -> tuple[list[tuple[Any, Any]], bool]:
+        rows: list[tuple[Any, Any]] | None = None  # (row, score), the page + 1
+        ranked = True
+        fts_only = self._fts_only(plan, filters, order)
+        if fts_only is not None:
+            params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
+            if after is not None:
+                params |= {"after_key": after.key, "after_id": after.id}
+            stmt = fts_top_statement(after is not None)
+            top = conn.execute(stmt, params).all()
+            # A hit without its article or feed row (an index out of step with
+            # the table) would be dropped by the general statement's inner
+            # joins, changing which rows make the page: use that one then.
+            if all(r.id is not None and r.feed is not None for r in top):
+                rows = [(r, r.score) for r in top]
+        if rows is None:
+            stmt, ranked = self._search_statement(conn, plan, filters, order, after)
+            if self.sqlite and self._narrow_first and plan and plan.match is not None:
+                rows = self._narrowed(conn, stmt, limit + 1)
+            else:
+                rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
+        return rows, ranked
 
     def _fts_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
         """The MATCH text when the page is the FTS5 ranking alone (SQLite, by relevance,
@@ -227,16 +267,14 @@ class Archive:
     def _deadline(self, conn: Connection) -> Iterator[None]:
         """Stop the engine after ``limits.timeout`` seconds on this connection.
 
-        PostgreSQL: a statement_timeout local to this transaction. SQLite: a progress
+        PostgreSQL: the statement_timeout of the search engine's sessions. SQLite: a progress
         handler, called every few thousand virtual-machine steps, that interrupts
         the statement once the deadline has passed (SQLite has no timeout of its own).
         """
         seconds = self.limits.timeout
         if not self.sqlite:
-            conn.execute(
-                text("SELECT set_config('statement_timeout', :ms, true)"),
-                {"ms": str(max(1, int(seconds * 1000)))},
-            )
+            # The search engine's connections carry it for their whole session
+            # (store.search.search_engine): no statement per search.
             yield
             return
         raw: Any = conn.connection.driver_connection
