@@ -383,7 +383,7 @@ class Archive:
         return list(conn.execute(select(feeds.c.name)).scalars())
 
     def _languages(self, conn: Any) -> list[str | None]:
-        """The distinct languages, hopping along ``ix_articles_language``: one index probe
+        """The distinct languages, hopping along ``ix_articles_language_published``: one index probe
         per language (a few dozen), where ``SELECT DISTINCT`` read every article."""
         found: list[str | None] = []
         column = articles.c.language
