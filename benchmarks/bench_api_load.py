@@ -173,8 +173,13 @@ def schema_for(code: Path, db_url: str) -> None:
     searches measured here have no filters: no plan of theirs uses what is dropped.
     """
     env = {**os.environ, "PYTHONPATH": str(code)}
-    head = subprocess.run(
-        [sys.executable, "-c", HEAD_OF], env=env, capture_output=True, text=True, check=True
+    head = subprocess.run(  # in code's directory: `python -c` puts the cwd first
+        [sys.executable, "-c", HEAD_OF],
+        env=env,
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     engine = create_db_engine(db_url)
     try:

@@ -1,10 +1,12 @@
 """``GET /api/v1/articles`` with plain arguments is answered without FastAPI's parameter
 parsing (api/app.py ``_PlainSearches``, issue 17): every request gets the answer FastAPI's
-own route gives, byte for byte, on both backends; anything not plain goes to FastAPI."""
+own route gives, byte for byte, on both backends; anything not plain goes to FastAPI.
+On SQLite a search alone runs on the event loop within a budget, else in the pool."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -14,7 +16,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from aggregator.api import ApiSettings, create_app
-from aggregator.api.app import plain_search_args
+from aggregator.api import app as app_module
+from aggregator.api.app import _PlainSearches, plain_search_args
+from aggregator.errors import OverBudget
+from aggregator.query.limits import SearchLimits
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
 from tests.support.archive_data import kursk_archive, serve_in_thread
@@ -140,7 +145,7 @@ VALUES = st.one_of(
 
 
 @settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -150,3 +155,40 @@ def test_random_query_strings_get_fastapis_answer(
 ) -> None:
     query = "&".join(f"{name}={quote(value, safe='')}" for name, value in pairs)
     _same(*_answers(servers, query))
+
+
+def _plain_searches(app: Any) -> Any:
+    node = app.middleware_stack
+    while not isinstance(node, _PlainSearches):
+        node = node.app
+    return node
+
+
+@pytest.mark.parametrize("budget", [app_module.INLINE_BUDGET, 0.0])
+def test_a_search_alone_on_sqlite_is_answered_on_the_loop_within_its_budget(
+    engine: Engine, servers: tuple[str, str], budget: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "INLINE_BUDGET", budget)
+    # progress checked at every step with a budget of 0: it stops any search at once
+    archive = Archive(engine, limits=SearchLimits(progress_steps=1 if budget == 0 else 1000))
+    app = create_app(archive, ApiSettings(topics=("korea", "quiet")))
+    queries = ["q=kursk", "q=kursk&order=date", "q=troops&feed=bbc", "feed=bbc", "q=%22unclosed"]
+    with serve_in_thread(app) as base:
+        for query in queries:
+            answer = httpx.get(f"{base}/api/v1/articles?{query}", timeout=30)
+            _same(answer, httpx.get(f"{servers[1]}/api/v1/articles?{query}", timeout=30))
+        inline = _plain_searches(app).inline
+    if engine.dialect.name != "sqlite":
+        assert inline == 0  # PostgreSQL: always in the pool
+    elif budget > 0:
+        assert inline == len(queries) - 1  # all but the one answered with an error
+    else:  # every one stopped at its budget, then answered from the pool
+        assert inline == 0
+
+
+def test_a_search_past_its_budget_is_stopped(engine: Engine) -> None:
+    archive = Archive(engine, limits=SearchLimits(progress_steps=1))
+    if engine.dialect.name == "sqlite":
+        with pytest.raises(OverBudget):
+            archive.search("kursk OR troops", order="date", budget=0.0)
+    assert archive.search("kursk OR troops", order="date", budget=None).items

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.api.coalesce import SharedReads
 from aggregator.api.safety import clean_html, safe_url
-from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageError
+from aggregator.errors import ConfigError, NotFoundError, OverBudget, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.models import Event
 from aggregator.store.archive import Archive
@@ -322,6 +322,10 @@ async def search_filters(
 
 
 SEARCH_PATH = "/api/v1/articles"
+# How long a search alone may hold the event loop (SQLite) before it is stopped and
+# run in the thread pool instead: most searches take a few ms at 100,000 articles;
+# this bounds what the daemon's other work on the loop can wait.
+INLINE_BUDGET = 0.05
 # The plain decimal forms of an int parameter: anything else (a sign, spaces, leading
 # zeros, underscores...) goes through FastAPI, whatever pydantic would make of it.
 _PLAIN_LIMIT = re.compile(r"[1-9][0-9]{0,2}")
@@ -391,27 +395,51 @@ class _PlainSearches:
     def __init__(
         self,
         app: ASGIApp,
-        answer: Callable[[SearchArgs], Response],
+        answer: Callable[[SearchArgs, float | None], Response],
         errors: Callable[[Exception, str], Response | None],
+        inline_budget: float | None = None,
     ) -> None:
         self.app = app
         self.answer = answer
         self.errors = errors
+        self.inline_budget = inline_budget
+        self.in_flight = 0  # searches of this middleware being answered
+        self.inline = 0  # answered on the event loop (tests read it)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == SEARCH_PATH:
             args = plain_search_args(scope.get("query_string", b""))
             if args is not None:
+                self.in_flight += 1
                 try:
-                    response = await run_in_threadpool(self.answer, args)
-                except (QueryError, NotFoundError, StorageError) as exc:
-                    failed = self.errors(exc, scope["path"])
-                    if failed is None:  # the three are all answered
-                        raise
-                    response = failed
+                    response = await self._answer(args, scope["path"])
+                finally:
+                    self.in_flight -= 1
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _answer(self, args: SearchArgs, path: str) -> Response:
+        try:
+            # Alone, a search on SQLite runs here, on the event loop, within its budget:
+            # two thread switches fewer (to a worker and back), which on a busy machine
+            # cost more than the search itself. Past the budget it stops and runs in the
+            # pool like any other; with others in flight it goes to the pool at once,
+            # so concurrent searches still use both the pool and the cores.
+            if self.inline_budget is not None and self.in_flight == 1:
+                try:
+                    answered = self.answer(args, self.inline_budget)
+                except OverBudget:
+                    pass
+                else:
+                    self.inline += 1
+                    return answered
+            return await run_in_threadpool(self.answer, args, None)
+        except (QueryError, NotFoundError, StorageError) as exc:
+            failed = self.errors(exc, path)
+            if failed is None:  # the three are all answered
+                raise
+            return failed
 
 
 def create_app(
@@ -442,7 +470,10 @@ def create_app(
     generation = write_generation(archive.engine)
     if plain_searches:
         app.add_middleware(
-            _PlainSearches, answer=lambda a: search_response(a), errors=_error_answer
+            _PlainSearches,
+            answer=lambda a, budget: search_response(a, budget),
+            errors=_error_answer,
+            inline_budget=INLINE_BUDGET if archive.sqlite else None,
         )
     app.add_middleware(SharedReads, generation=lambda: generation.value)
     app.add_middleware(_SecurityHeaders, hosts=hosts, any_ip=any_ip)
@@ -477,11 +508,16 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     responses: dict[int | str, dict[str, Any]] = {400: {"model": Problem}}
 
-    def search_response(args: SearchArgs) -> Response:
+    def search_response(args: SearchArgs, budget: float | None = None) -> Response:
         # Identical requests in flight together get one response (SharedReads above).
         require_known(archive.engine, args.filters, configured_topics())
         page = archive.search(
-            args.q, args.filters, order=args.order, cursor=args.cursor, limit=args.limit
+            args.q,
+            args.filters,
+            order=args.order,
+            cursor=args.cursor,
+            limit=args.limit,
+            budget=budget,
         )
         page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
         # Serialized here, in the worker thread: for a returned SearchPage FastAPI would

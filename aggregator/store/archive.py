@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from aggregator.errors import QueryError, StorageError
+from aggregator.errors import OverBudget, QueryError, StorageError
 from aggregator.models import Event
 from aggregator.store.engine import first_line, storage_errors
 from aggregator.store.events import CopyDetail, event_from_row, json_terms
@@ -133,11 +133,14 @@ class Archive:
         order: Order = "relevance",
         cursor: str | None = None,
         limit: int = 20,
+        budget: float | None = None,
     ) -> SearchPage:
         """Articles matching the query and filters, one page, with the next cursor.
 
         Without query text (or with only outlet:/lang: in it) nothing is ranked and the
-        order is by date. Ties break on id, so pages never overlap or skip.
+        order is by date. Ties break on id, so pages never overlap or skip. SQLite:
+        with ``budget`` (seconds, below ``limits.timeout``), a search still running
+        after it is stopped with OverBudget (the API's searches on its event loop).
         """
         limit = max(1, min(limit, MAX_LIMIT))
         query_text = (query_text or "").strip() or None
@@ -147,8 +150,10 @@ class Archive:
         fingerprint = hashlib.sha256(repr((query_text, filters)).encode()).hexdigest()[:16]
         after = Cursor.decode(cursor, order, fingerprint) if cursor else None
         try:
-            rows, ranked = self._page_rows(plan, filters, order, after, limit)
+            rows, ranked = self._page_rows(plan, filters, order, after, limit, budget)
         except DBAPIError as exc:
+            if budget is not None and budget < self.limits.timeout and self._is_timeout(exc):
+                raise OverBudget(f"the search ran past its budget of {budget:g} s") from exc
             if self._is_timeout(exc):
                 raise QueryError(
                     query_text or "",
@@ -177,6 +182,7 @@ class Archive:
         order: Order,
         after: Cursor | None,
         limit: int,
+        budget: float | None = None,
     ) -> tuple[list[tuple[Any, Any]], bool]:
         """The page + 1 as (row, score), and whether it is ranked.
 
@@ -185,7 +191,7 @@ class Archive:
         """
         for attempt in (1, 2):
             try:
-                with self._searching().connect() as conn, self._deadline(conn):
+                with self._searching().connect() as conn, self._deadline(conn, budget):
                     return self._page_rows_on(conn, plan, filters, order, after, limit)
             except DBAPIError as exc:
                 if attempt == 1 and exc.connection_invalidated and not self.sqlite:
@@ -264,7 +270,7 @@ class Archive:
         return [(found[t.id], t.score) for t in top if t.id in found]
 
     @contextlib.contextmanager
-    def _deadline(self, conn: Connection) -> Iterator[None]:
+    def _deadline(self, conn: Connection, budget: float | None = None) -> Iterator[None]:
         """Stop the engine after ``limits.timeout`` seconds on this connection.
 
         PostgreSQL: the statement_timeout of the search engine's sessions. SQLite: a progress
@@ -278,6 +284,8 @@ class Archive:
             yield
             return
         raw: Any = conn.connection.driver_connection
+        if budget is not None:
+            seconds = min(seconds, budget)
         deadline = time.monotonic() + seconds
         raw.set_progress_handler(
             lambda: int(time.monotonic() > deadline), self.limits.progress_steps
