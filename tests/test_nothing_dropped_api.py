@@ -176,3 +176,17 @@ def test_hostile_json_is_a_422_with_the_reason(
     assert detail
     assert all(d["msg"] for d in detail)
     assert commands.calls == []  # nothing reached the daemon
+
+
+def test_a_search_on_a_connection_the_server_dropped_runs_again(engine: Engine) -> None:
+    archive = Archive(engine)
+    first = archive.search("kursk")
+    assert first.items
+    if engine.dialect.name == "postgresql":
+        # The search connections are not pinged before use: end the pooled one's
+        # backend, as a server restart would, and search again.
+        with archive._searching().connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with engine.connect() as admin:
+            assert admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+    assert archive.search("kursk") == first
