@@ -110,6 +110,11 @@ class StorageError(AggregatorError):
     pass
 
 
+class OverBudget(AggregatorError):
+    """A search given a budget (``Archive.search(budget=...)``) was stopped when it ran
+    out: not a failure of the search; the caller runs it again without one."""
+
+
 class DeliveryError(AggregatorError):
     """A channel failed. ``permanent`` means retrying cannot help (e.g. 410, bad address)."""
 

@@ -29,6 +29,7 @@ and through HTTP; p95 HTTP / p95 raw (goal <= 1.5x).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -65,6 +66,7 @@ from bench_search import (  # noqa: E402
 
 from aggregator.store import create_db_engine  # noqa: E402
 from aggregator.store.archive import Archive  # noqa: E402
+from aggregator.store.migrate import current_revision  # noqa: E402
 
 # wrk's Lua: each thread's connections take the queries in turn from the thread's offset;
 # done() prints one JSON line with the counts and percentiles (microseconds).
@@ -159,6 +161,45 @@ class Daemon:
         self.log.close()
 
 
+HEAD_OF = "from aggregator.store.migrate import shipped_head; print(shipped_head())"
+
+
+def schema_for(code: Path, db_url: str) -> None:
+    """The database at the head of ``code``'s migrations before its daemon starts.
+
+    A daemon refuses a database that a newer revision upgraded (the baseline's, after
+    ours added a migration), so this checkout's migrations take it down to the
+    baseline's head first; ours is upgraded again by its own daemon at start. The
+    searches measured here have no filters: no plan of theirs uses what is dropped.
+    """
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    head = subprocess.run(  # in code's directory: `python -c` puts the cwd first
+        [sys.executable, "-c", HEAD_OF],
+        env=env,
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    engine = create_db_engine(db_url)
+    try:
+        if current_revision(engine) == head:
+            return
+        from alembic import command
+        from alembic.util import CommandError
+
+        from aggregator.store.migrate import _alembic_config
+
+        with engine.begin() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            # head newer than the database: that daemon upgrades it itself
+            with contextlib.suppress(CommandError):
+                command.downgrade(cfg, head)
+    finally:
+        engine.dispose()
+
+
 def fire(url: str, script: Path, connections: int, duration: int) -> dict[str, Any]:
     """wrk against ``url``: ``connections`` keep-alive connections for ``duration`` s."""
     out = subprocess.run(
@@ -216,6 +257,7 @@ def bench(
         order = list(codes)
         rng.shuffle(order)
         for name in order:
+            schema_for(codes[name], db_url)
             daemon = Daemon(codes[name], db_url, workdir / f"{name}-{rnd}")
             try:
                 warm(daemon.url, queries)

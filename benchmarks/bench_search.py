@@ -45,7 +45,8 @@ import numpy as np
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The package served: this checkout's, or a baseline's source tree (Server(code=...)).
+sys.path.insert(0, os.environ.get("BENCH_SEARCH_CODE") or str(Path(__file__).resolve().parents[1]))
 
 from aggregator.api import ApiSettings, create_app, serve
 from aggregator.store import create_db_engine
@@ -248,11 +249,14 @@ class Server:
     a client in the same process would fight the server for the GIL and add its own
     time to the server's."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, code: Path | None = None) -> None:
+        # code: another source tree (a baseline) whose package serves instead of ours
+        env = {**os.environ, "BENCH_SEARCH_CODE": str(code)} if code is not None else None
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", url],
             stdout=subprocess.PIPE,
             text=True,
+            env=env,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
@@ -304,29 +308,41 @@ def bench(
     queries: list[str],
     path: Path | None,
     reuse: bool = False,
+    baseline: Path | None = None,
 ) -> dict[str, Any]:
     load_s = 0.0 if reuse else load(engine, n, words)
+    if reuse:
+        upgrade(engine)  # a kept database, at this checkout's head
     engine.dispose()  # measure on fresh connections, as a restarted daemon would
     archive = Archive(engine)
-    server = Server(engine.url.render_as_string(hide_password=False))
+    url = engine.url.render_as_string(hide_password=False)
+    servers = {"http": Server(url)}
+    if baseline is not None:
+        servers["baseline"] = Server(url, baseline)
+    clients = {name: httpx.Client(base_url=s.url, timeout=60) for name, s in servers.items()}
+
+    def http(client: httpx.Client) -> Callable[[str], int]:
+        def get(q: str) -> int:
+            r = client.get("/api/v1/articles", params={"q": q})
+            r.raise_for_status()
+            return len(r.json()["items"])
+
+        return get
+
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-
-            def http(q: str) -> int:
-                r = client.get("/api/v1/articles", params={"q": q})
-                r.raise_for_status()
-                return len(r.json()["items"])
-
-            times = timed(
-                {
-                    "raw": raw_query(engine, archive),
-                    "archive": lambda q: len(archive.search(q).items),
-                    "http": http,
-                },
-                queries,
-            )
+        times = timed(
+            {
+                "raw": raw_query(engine, archive),
+                "archive": lambda q: len(archive.search(q).items),
+                **{name: http(c) for name, c in clients.items()},
+            },
+            queries,
+        )
     finally:
-        server.close()
+        for c in clients.values():
+            c.close()
+        for s in servers.values():
+            s.close()
     hits = count_hits(engine, archive, queries)
     size = db_size(engine, path)
     return {
@@ -349,6 +365,10 @@ def report(r: dict[str, Any], n: int) -> None:
     arch95 = percentile(r["archive"], 0.95)
     print(f"   Archive.search     {p(r['archive'])}   p95 ratio {arch95 / raw95:.2f}x")
     print(f"   HTTP API           {p(r['http'])}   p95 ratio {http95 / raw95:.2f}x  (goal <= 1.5x)")
+    if "baseline" in r:
+        base95 = percentile(r["baseline"], 0.95)
+        print(f"   HTTP, baseline     {p(r['baseline'])}   p95 ratio {base95 / raw95:.2f}x")
+    print(f"   load average       {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"   hits per query     median {statistics.median(r['hits']):,.0f}   max {max(r['hits']):,}"
     )
@@ -380,6 +400,19 @@ def main() -> None:
         default=None,
         help="SQLite file kept between runs: built if missing, reused if it holds the articles",
     )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also serve the API from this source tree (e.g. `git archive main` extracted), "
+        "interleaved with ours against the same raw queries",
+    )
+    ap.add_argument(
+        "--pg-keep",
+        metavar="DB",
+        help="PostgreSQL database kept between runs (built if missing, reused if present)",
+    )
     ap.add_argument("--serve", metavar="DB_URL", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -404,7 +437,7 @@ def main() -> None:
             reuse = args.keep.exists() and already_loaded(engine, n)
             if not reuse and args.keep.exists():
                 raise SystemExit(f"{args.keep} exists but does not hold {n:,} indexed articles")
-            report(bench("SQLite", engine, n, words, queries, args.keep, reuse), n)
+            report(bench("SQLite", engine, n, words, queries, args.keep, reuse, args.baseline), n)
         finally:
             engine.dispose()
     else:
@@ -412,7 +445,7 @@ def main() -> None:
             path = Path(tmp) / "bench.db"
             engine = create_db_engine(f"sqlite:///{path}")
             try:
-                report(bench("SQLite", engine, n, words, queries, path), n)
+                report(bench("SQLite", engine, n, words, queries, path, False, args.baseline), n)
             finally:
                 engine.dispose()
 
@@ -423,19 +456,24 @@ def main() -> None:
             args.pg_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
         )
         with admin.connect() as conn:
-            name = f"aggregator_bench_{uuid.uuid4().hex[:8]}"
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            name = args.pg_keep or f"aggregator_bench_{uuid.uuid4().hex[:8]}"
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # any failure: no PostgreSQL here
         print(f"\n== PostgreSQL skipped: {str(exc).splitlines()[0]}")
         return
     url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
     engine = create_db_engine(url)
     try:
-        report(bench("PostgreSQL", engine, n, words, queries, None), n)
+        report(bench("PostgreSQL", engine, n, words, queries, None, bool(exists), args.baseline), n)
     finally:
         engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not args.pg_keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

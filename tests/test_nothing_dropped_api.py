@@ -10,6 +10,7 @@ import feedparser
 import httpx
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
 from aggregator.api.app import allowed_host_names
@@ -126,12 +127,18 @@ def test_a_search_past_its_deadline_is_stopped_with_a_clear_error(engine: Engine
     from aggregator.query.limits import SearchLimits
 
     if engine.dialect.name == "postgresql":
-        # The deadline is the transaction's statement_timeout, in force during search.
+        # The deadline is the statement_timeout of the connections searches run on.
         archive = Archive(engine, limits=SearchLimits(timeout=2.5))
-        with engine.connect() as conn, archive._deadline(conn):
+        assert archive.search("kursk").items
+        with archive._searching().connect() as conn:
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "2500ms"
-        with engine.connect() as conn:  # and only there
+        with engine.connect() as conn:  # and only there: never on a write
             assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "0"
+        # Past it, the server cancels the statement: the search's clear error.
+        past = Archive(engine, limits=SearchLimits(timeout=0.2))
+        with past._searching().connect() as conn, pytest.raises(DBAPIError) as caught:
+            conn.exec_driver_sql("SELECT pg_sleep(1)")
+        assert past._is_timeout(caught.value)
         return
     # SQLite: a deadline already past interrupts the engine at its first check.
     archive = Archive(engine, limits=SearchLimits(timeout=0.0, progress_steps=1))
@@ -169,3 +176,17 @@ def test_hostile_json_is_a_422_with_the_reason(
     assert detail
     assert all(d["msg"] for d in detail)
     assert commands.calls == []  # nothing reached the daemon
+
+
+def test_a_search_on_a_connection_the_server_dropped_runs_again(engine: Engine) -> None:
+    archive = Archive(engine)
+    first = archive.search("kursk")
+    assert first.items
+    if engine.dialect.name == "postgresql":
+        # The search connections are not pinged before use: end the pooled one's
+        # backend, as a server restart would, and search again.
+        with archive._searching().connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with engine.connect() as admin:
+            assert admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+    assert archive.search("kursk") == first

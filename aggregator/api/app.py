@@ -13,6 +13,7 @@ import hmac
 import ipaddress
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,11 +24,13 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Qu
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, field_validator
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.api.coalesce import SharedReads
 from aggregator.api.safety import clean_html, safe_url
-from aggregator.errors import ConfigError, NotFoundError, QueryError, StorageError
+from aggregator.errors import ConfigError, NotFoundError, OverBudget, QueryError, StorageError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.models import Event
 from aggregator.store.archive import Archive
@@ -258,6 +261,19 @@ def _problem(status: int, error: str, detail: str, position: int | None = None) 
     return JSONResponse(body, status_code=status)
 
 
+def _error_answer(exc: Exception, path: str) -> Response | None:
+    """The answer to a known failure of a handler (the app's exception handlers and
+    _PlainSearches give the same); None for any other exception."""
+    if isinstance(exc, QueryError):
+        return _problem(400, "query", str(exc), exc.position)
+    if isinstance(exc, NotFoundError):
+        return _problem(404, "not_found", str(exc))
+    if isinstance(exc, StorageError):
+        log.error("storage error serving %s: %s", path, exc)
+        return _problem(503, "storage", "the database is unavailable; try again later")
+    return None
+
+
 def _when(value: str | None, name: str) -> datetime | None:
     """A query-string time as the CLI reads it: a date, an ISO time (UTC unless it has
     a zone) or an age such as ``3d``."""
@@ -305,6 +321,127 @@ async def search_filters(
     )
 
 
+SEARCH_PATH = "/api/v1/articles"
+# How long a search alone may hold the event loop (SQLite) before it is stopped and
+# run in the thread pool instead: most searches take a few ms at 100,000 articles;
+# this bounds what the daemon's other work on the loop can wait.
+INLINE_BUDGET = 0.05
+# The plain decimal forms of an int parameter: anything else (a sign, spaces, leading
+# zeros, underscores...) goes through FastAPI, whatever pydantic would make of it.
+_PLAIN_LIMIT = re.compile(r"[1-9][0-9]{0,2}")
+_PLAIN_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchArgs:
+    """The arguments of ``GET /api/v1/articles``, as its FastAPI handler receives them."""
+
+    filters: Filters
+    q: str | None = None
+    order: Literal["relevance", "date"] = "relevance"
+    cursor: str | None = None
+    limit: int = 20
+
+
+def plain_search_args(query_string: bytes) -> SearchArgs | None:
+    """The request's arguments when each is of the plain shape that FastAPI's
+    validation passes as is; None when any is not (the request then goes through
+    FastAPI, which validates it and answers an error as before).
+
+    The query string is read as FastAPI reads it (Starlette's ``QueryParams``: the
+    last value of a repeated name, every ``feed``; unknown names ignored), and each
+    check is one of the handler's declared bounds, so an accepted request gets the
+    arguments, hence the response, FastAPI would have given it (``test_api_fast``).
+    """
+    params = QueryParams(query_string)
+    q, order, cursor = params.get("q"), params.get("order", "relevance"), params.get("cursor")
+    if (q is not None and len(q) > 1000) or (cursor is not None and len(cursor) > 500):
+        return None
+    if order not in ("relevance", "date"):
+        return None
+    limit, cluster = params.get("limit"), params.get("cluster")
+    if limit is not None and not (_PLAIN_LIMIT.fullmatch(limit) and int(limit) <= 200):
+        return None
+    if cluster is not None and not (_PLAIN_ID.fullmatch(cluster) and int(cluster) <= MAX_ID):
+        return None
+    lang, language = params.get("lang"), params.get("language")
+    if lang is not None and language is not None and lang != language:
+        return None
+    try:
+        since = _when(params.get("since"), "since")
+        until = _when(params.get("until"), "until")
+    except HTTPException:
+        return None
+    filters = Filters(
+        topic=params.get("topic"),
+        feeds=tuple(params.getlist("feed")),
+        cluster=int(cluster) if cluster is not None else None,
+        language=lang if lang is not None else language,
+        since=since,
+        until=until,
+    )
+    ordered: Literal["relevance", "date"] = "date" if order == "date" else "relevance"
+    return SearchArgs(filters, q, ordered, cursor, int(limit) if limit is not None else 20)
+
+
+class _PlainSearches:
+    """``GET /api/v1/articles`` with plain arguments answered without FastAPI's
+    parameter parsing and dependency solving (issue 17): under a thousand different
+    searches at once those took about half of the event loop's time per request, and
+    the event loop shares one interpreter with the searches. Same handler, same thread
+    pool, same error answers; any other request (or argument) goes on to FastAPI.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        answer: Callable[[SearchArgs, float | None], Response],
+        errors: Callable[[Exception, str], Response | None],
+        inline_budget: float | None = None,
+    ) -> None:
+        self.app = app
+        self.answer = answer
+        self.errors = errors
+        self.inline_budget = inline_budget
+        self.in_flight = 0  # searches of this middleware being answered
+        self.inline = 0  # answered on the event loop (tests read it)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == SEARCH_PATH:
+            args = plain_search_args(scope.get("query_string", b""))
+            if args is not None:
+                self.in_flight += 1
+                try:
+                    response = await self._answer(args, scope["path"])
+                finally:
+                    self.in_flight -= 1
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, args: SearchArgs, path: str) -> Response:
+        try:
+            # Alone, a search on SQLite runs here, on the event loop, within its budget:
+            # two thread switches fewer (to a worker and back), which on a busy machine
+            # cost more than the search itself. Past the budget it stops and runs in the
+            # pool like any other; with others in flight it goes to the pool at once,
+            # so concurrent searches still use both the pool and the cores.
+            if self.inline_budget is not None and self.in_flight == 1:
+                try:
+                    answered = self.answer(args, self.inline_budget)
+                except OverBudget:
+                    pass
+                else:
+                    self.inline += 1
+                    return answered
+            return await run_in_threadpool(self.answer, args, None)
+        except (QueryError, NotFoundError, StorageError) as exc:
+            failed = self.errors(exc, path)
+            if failed is None:  # the three are all answered
+                raise
+            return failed
+
+
 def create_app(
     archive: Archive,
     settings: ApiSettings,
@@ -312,11 +449,14 @@ def create_app(
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     metrics: Metrics | None = None,
     commands: Commands | None = None,
+    plain_searches: bool = True,
 ) -> FastAPI:
     """The daemon's web application: JSON API, web page, Atom feeds, health, metrics.
 
     ``health`` adds the daemon's own checks (scheduler alive...) to ``/healthz``: a
     dict with ``"ok": False`` makes it answer 503. ``commands`` performs writes.
+    ``plain_searches`` off (only in tests, to compare) sends every search through
+    FastAPI's validation.
     """
     app = FastAPI(
         title=f"{settings.title} API",
@@ -328,6 +468,13 @@ def create_app(
     hosts, any_ip = allowed_host_names(settings)
     # Innermost: a shared response still gets each request's own security headers.
     generation = write_generation(archive.engine)
+    if plain_searches:
+        app.add_middleware(
+            _PlainSearches,
+            answer=lambda a, budget: search_response(a, budget),
+            errors=_error_answer,
+            inline_budget=INLINE_BUDGET if archive.sqlite else None,
+        )
     app.add_middleware(SharedReads, generation=lambda: generation.value)
     app.add_middleware(_SecurityHeaders, hosts=hosts, any_ip=any_ip)
     app.add_middleware(_HeadAsGet)
@@ -351,21 +498,34 @@ def create_app(
         return tuple(app.state.settings.topics)
 
     @app.exception_handler(QueryError)
-    async def _query_error(request: Request, exc: QueryError) -> JSONResponse:
-        return _problem(400, "query", str(exc), exc.position)
-
     @app.exception_handler(NotFoundError)
-    async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-        return _problem(404, "not_found", str(exc))
-
     @app.exception_handler(StorageError)
-    async def _storage_error(request: Request, exc: StorageError) -> JSONResponse:
-        log.error("storage error serving %s: %s", request.url.path, exc)
-        return _problem(503, "storage", "the database is unavailable; try again later")
+    async def _known_error(request: Request, exc: Exception) -> Response:
+        answer = _error_answer(exc, request.url.path)
+        assert answer is not None  # registered for the three _error_answer answers
+        return answer
 
     api = APIRouter(prefix="/api/v1")
     responses: dict[int | str, dict[str, Any]] = {400: {"model": Problem}}
 
+    def search_response(args: SearchArgs, budget: float | None = None) -> Response:
+        # Identical requests in flight together get one response (SharedReads above).
+        require_known(archive.engine, args.filters, configured_topics())
+        page = archive.search(
+            args.q,
+            args.filters,
+            order=args.order,
+            cursor=args.cursor,
+            limit=args.limit,
+            budget=budget,
+        )
+        page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
+        # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
+        # validate it again in another trip through the thread pool, then serialize it.
+        return Response(_SEARCH_PAGE.dump_json(page), media_type="application/json")
+
+    # Requests with plain arguments are answered by _PlainSearches before reaching
+    # this route; it validates the others (and documents the endpoint).
     @api.get("/articles", responses=responses, response_model=SearchPage)
     def list_articles(
         filters: Annotated[Filters, Depends(search_filters)],
@@ -374,13 +534,7 @@ def create_app(
         cursor: Annotated[str | None, Query(max_length=500)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
     ) -> Response:
-        # Identical requests in flight together get one response (SharedReads above).
-        require_known(archive.engine, filters, configured_topics())
-        page = archive.search(q, filters, order=order, cursor=cursor, limit=limit)
-        page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
-        # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
-        # validate it again in another trip through the thread pool, then serialize it.
-        return Response(_SEARCH_PAGE.dump_json(page), media_type="application/json")
+        return search_response(SearchArgs(filters, q, order, cursor, limit))
 
     @api.get("/articles/{article_id}", responses={404: {"model": Problem}})
     def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> ArticleDetail:

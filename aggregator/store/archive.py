@@ -29,12 +29,11 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     tuple_,
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from aggregator.errors import QueryError, StorageError
+from aggregator.errors import OverBudget, QueryError, StorageError
 from aggregator.models import Event
 from aggregator.store.engine import first_line, storage_errors
 from aggregator.store.events import CopyDetail, event_from_row, json_terms
@@ -59,6 +58,7 @@ from aggregator.store.search import (
     fts_hits,
     fts_top_statement,
     narrowed_statement,
+    search_engine,
     search_plan,
 )
 from aggregator.store.views import (
@@ -116,6 +116,7 @@ class Archive:
         self.limits = limits
         # Off only in tests, to compare the two-step SQLite search with one statement.
         self._narrow_first = narrow_first
+        self._search_engine: Engine | None = None  # made at the first search
 
     # -- search ------------------------------------------------------------------
 
@@ -132,11 +133,14 @@ class Archive:
         order: Order = "relevance",
         cursor: str | None = None,
         limit: int = 20,
+        budget: float | None = None,
     ) -> SearchPage:
         """Articles matching the query and filters, one page, with the next cursor.
 
         Without query text (or with only outlet:/lang: in it) nothing is ranked and the
-        order is by date. Ties break on id, so pages never overlap or skip.
+        order is by date. Ties break on id, so pages never overlap or skip. SQLite:
+        with ``budget`` (seconds, below ``limits.timeout``), a search still running
+        after it is stopped with OverBudget (the API's searches on its event loop).
         """
         limit = max(1, min(limit, MAX_LIMIT))
         query_text = (query_text or "").strip() or None
@@ -146,28 +150,10 @@ class Archive:
         fingerprint = hashlib.sha256(repr((query_text, filters)).encode()).hexdigest()[:16]
         after = Cursor.decode(cursor, order, fingerprint) if cursor else None
         try:
-            with self.engine.connect() as conn, self._deadline(conn):
-                rows: list[tuple[Any, Any]] | None = None  # (row, score), the page + 1
-                ranked = True
-                fts_only = self._fts_only(plan, filters, order)
-                if fts_only is not None:
-                    params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
-                    if after is not None:
-                        params |= {"after_key": after.key, "after_id": after.id}
-                    stmt = fts_top_statement(after is not None)
-                    top = conn.execute(stmt, params).all()
-                    # A hit without its article or feed row (an index out of step with
-                    # the table) would be dropped by the general statement's inner
-                    # joins, changing which rows make the page: use that one then.
-                    if all(r.id is not None and r.feed is not None for r in top):
-                        rows = [(r, r.score) for r in top]
-                if rows is None:
-                    stmt, ranked = self._search_statement(conn, plan, filters, order, after)
-                    if self.sqlite and self._narrow_first and plan and plan.match is not None:
-                        rows = self._narrowed(conn, stmt, limit + 1)
-                    else:
-                        rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
+            rows, ranked = self._page_rows(plan, filters, order, after, limit, budget)
         except DBAPIError as exc:
+            if budget is not None and budget < self.limits.timeout and self._is_timeout(exc):
+                raise OverBudget(f"the search ran past its budget of {budget:g} s") from exc
             if self._is_timeout(exc):
                 raise QueryError(
                     query_text or "",
@@ -188,6 +174,66 @@ class Archive:
             key: float | datetime = last.published if order == "date" else float(last.score or 0.0)
             next_cursor = Cursor(order, key, last.id, fingerprint).encode()
         return SearchPage(items, next_cursor)
+
+    def _page_rows(
+        self,
+        plan: SearchPlan | None,
+        filters: Filters,
+        order: Order,
+        after: Cursor | None,
+        limit: int,
+        budget: float | None = None,
+    ) -> tuple[list[tuple[Any, Any]], bool]:
+        """The page + 1 as (row, score), and whether it is ranked.
+
+        On PostgreSQL the search engine's connections are not pinged before use: one
+        the server dropped fails, and the search runs once more on a new one.
+        """
+        for attempt in (1, 2):
+            try:
+                with self._searching().connect() as conn, self._deadline(conn, budget):
+                    return self._page_rows_on(conn, plan, filters, order, after, limit)
+            except DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated and not self.sqlite:
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _searching(self) -> Engine:
+        if self._search_engine is None:
+            self._search_engine = search_engine(self.engine, self.limits.timeout)
+        return self._search_engine
+
+    def _page_rows_on(
+        self,
+        conn: Connection,
+        plan: SearchPlan | None,
+        filters: Filters,
+        order: Order,
+        after: Cursor | None,
+        limit: int,
+    ) -> tuple[list[tuple[Any, Any]], bool]:
+        rows: list[tuple[Any, Any]] | None = None  # (row, score), the page + 1
+        ranked = True
+        fts_only = self._fts_only(plan, filters, order)
+        if fts_only is not None:
+            params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
+            if after is not None:
+                params |= {"after_key": after.key, "after_id": after.id}
+            stmt = fts_top_statement(after is not None)
+            top = conn.execute(stmt, params).all()
+            # A hit without its article or feed row (an index out of step with
+            # the table) would be dropped by the general statement's inner
+            # joins, changing which rows make the page: use that one then.
+            if all(r.id is not None and r.feed is not None for r in top):
+                rows = [(r, r.score) for r in top]
+        if rows is None:
+            stmt, ranked = self._search_statement(conn, plan, filters, order, after)
+            if self.sqlite and self._narrow_first and plan and plan.match is not None:
+                rows = self._narrowed(conn, stmt, limit + 1)
+            else:
+                rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
+        return rows, ranked
 
     def _fts_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
         """The MATCH text when the page is the FTS5 ranking alone (SQLite, by relevance,
@@ -224,22 +270,22 @@ class Archive:
         return [(found[t.id], t.score) for t in top if t.id in found]
 
     @contextlib.contextmanager
-    def _deadline(self, conn: Connection) -> Iterator[None]:
+    def _deadline(self, conn: Connection, budget: float | None = None) -> Iterator[None]:
         """Stop the engine after ``limits.timeout`` seconds on this connection.
 
-        PostgreSQL: a statement_timeout local to this transaction. SQLite: a progress
+        PostgreSQL: the statement_timeout of the search engine's sessions. SQLite: a progress
         handler, called every few thousand virtual-machine steps, that interrupts
         the statement once the deadline has passed (SQLite has no timeout of its own).
         """
         seconds = self.limits.timeout
         if not self.sqlite:
-            conn.execute(
-                text("SELECT set_config('statement_timeout', :ms, true)"),
-                {"ms": str(max(1, int(seconds * 1000)))},
-            )
+            # The search engine's connections carry it for their whole session
+            # (store.search.search_engine): no statement per search.
             yield
             return
         raw: Any = conn.connection.driver_connection
+        if budget is not None:
+            seconds = min(seconds, budget)
         deadline = time.monotonic() + seconds
         raw.set_progress_handler(
             lambda: int(time.monotonic() > deadline), self.limits.progress_steps
@@ -345,7 +391,7 @@ class Archive:
         return list(conn.execute(select(feeds.c.name)).scalars())
 
     def _languages(self, conn: Any) -> list[str | None]:
-        """The distinct languages, hopping along ``ix_articles_language``: one index probe
+        """The distinct languages, hopping along ``ix_articles_language_published``: one index probe
         per language (a few dozen), where ``SELECT DISTINCT`` read every article."""
         found: list[str | None] = []
         column = articles.c.language

@@ -172,9 +172,11 @@ articles = Table(
     # duplicate_of is ON DELETE SET NULL: each deleted article makes the database look
     # up its copies, a full scan per row without this index (migration 0006).
     Index("ix_articles_duplicate_of", "duplicate_of"),
-    # lang: in a query lists the languages that exist: one probe per language along
-    # this index instead of a scan of every article (migration 0005).
-    Index("ix_articles_language", "language"),
+    # An outlet's or a language's articles newest first, as a filtered search pages
+    # them (migration 0015). lang: in a query lists the languages that exist with one
+    # probe per language along the second, instead of a scan of every article.
+    Index("ix_articles_feed_published", "feed_id", "published", "id"),
+    Index("ix_articles_language_published", "language", "published", "id"),
     # Covers what a search filters and orders on, so SQLite can choose a filtered
     # page's ids without reading article rows, whose later columns sit in overflow
     # pages past text and html (archive.py; migration 0005).

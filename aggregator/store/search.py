@@ -15,6 +15,8 @@ import base64
 import binascii
 import functools
 import json
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,11 +24,14 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Double,
+    Engine,
     Integer,
     Select,
     Subquery,
     and_,
     bindparam,
+    create_engine,
+    event,
     literal_column,
     or_,
     select,
@@ -129,6 +134,53 @@ class Cursor:
         if type(key) not in (int, float):
             raise bad
         return cls(order, float(key), ident, fingerprint)
+
+
+# -- PostgreSQL: searches on connections of their own ------------------------------
+
+_SEARCH_ENGINES: weakref.WeakKeyDictionary[Engine, dict[int, Engine]] = weakref.WeakKeyDictionary()
+_SEARCH_ENGINES_LOCK = threading.Lock()
+
+
+def search_engine(engine: Engine, timeout: float) -> Engine:
+    """PostgreSQL: the engine searches run on, one per (``engine``, timeout).
+
+    A search on the daemon's engine took five round trips to the server: the pool's
+    pre-ping, BEGIN, the transaction's statement_timeout, the search, the ROLLBACK
+    at check-in. Each is a wake-up of the server process and of the waiting thread,
+    and on a busy machine those wake-ups, not the search, made the API's p95 (issue
+    17). These connections are in autocommit with the timeout set once for the
+    session, when they connect, so a search is one round trip, as the raw query is.
+    Nothing else runs on them: the timeout cannot reach a write.
+
+    No pre-ping: a connection the server dropped fails its next search, which
+    :meth:`Archive.search` runs once more on a new connection (SQLAlchemy empties the
+    pool on a disconnect). Disposed with ``engine``. Other backends: ``engine`` itself.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    ms = max(1, int(timeout * 1000))
+    with _SEARCH_ENGINES_LOCK:
+        per_timeout = _SEARCH_ENGINES.setdefault(engine, {})
+        found = per_timeout.get(ms)
+        if found is None:
+            found = per_timeout[ms] = create_engine(
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=5,
+                max_overflow=5,
+                connect_args={"options": f"-c statement_timeout={ms}"},
+            )
+            event.listen(engine, "engine_disposed", _disposer(found))
+        return found
+
+
+def _disposer(searching: Engine) -> Any:
+    # Not a closure over the daemon's engine: the registry's weak key must stay weak.
+    def dispose(_engine: Engine) -> None:
+        searching.dispose()
+
+    return dispose
 
 
 # -- SQLite ranking ----------------------------------------------------------------

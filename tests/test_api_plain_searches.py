@@ -1,0 +1,194 @@
+"""``GET /api/v1/articles`` with plain arguments is answered without FastAPI's parameter
+parsing (api/app.py ``_PlainSearches``, issue 17): every request gets the answer FastAPI's
+own route gives, byte for byte, on both backends; anything not plain goes to FastAPI.
+On SQLite a search alone runs on the event loop within a budget, else in the pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from aggregator.api import ApiSettings, create_app
+from aggregator.api import app as app_module
+from aggregator.api.app import _PlainSearches, plain_search_args
+from aggregator.errors import OverBudget
+from aggregator.query.limits import SearchLimits
+from aggregator.store import create_db_engine
+from aggregator.store.archive import Archive
+from tests.support.archive_data import kursk_archive, serve_in_thread
+
+PLAIN = [
+    "",
+    "q=kursk",
+    "q=kursk&limit=1",
+    "q=kursk&order=date&limit=2",
+    "q=troops%20korea&feed=bbc&feed=reuters",
+    "q=kursk&lang=fr",
+    "q=kursk&language=fr",
+    "q=kursk&lang=fr&language=fr",
+    "q=kursk&topic=korea",
+    "q=kursk&cluster=1",
+    "q=kursk&since=2024-11-04&until=2024-11-05",
+    "q=kursk&unknown=1",
+    "q=",
+    "q=kursk&q=moldova",
+    "order=date&limit=200",
+    "feed=bbc",
+    # answered by the plain path too, with the handler's error
+    "q=kursk&topic=nosuchtopic",
+    "q=kursk&feed=nosuchfeed",
+    "q=kursk&cluster=999",
+    "q=%22unclosed",
+    "q=kursk&cursor=garbage",
+    "q=-kursk",
+    "q=kursk%20outlet:bbc",
+]
+
+NOT_PLAIN = [
+    "q=kursk&limit=0",
+    "q=kursk&limit=201",
+    "q=kursk&limit=007",
+    "q=kursk&limit=%2B5",
+    "q=kursk&limit=",
+    "q=kursk&limit=abc",
+    "q=kursk&cluster=0",
+    "q=kursk&cluster=-1",
+    "q=kursk&cluster=99999999999999999999",
+    "q=kursk&order=newest",
+    "q=kursk&lang=fr&language=en",
+    "q=kursk&since=yesterday-ish",
+    "q=" + "k" * 1001,
+    "q=kursk&cursor=" + "c" * 501,
+]
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = create_db_engine(database_url)
+    kursk_archive(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def servers(engine: Engine) -> Iterator[tuple[str, str]]:
+    """(the app as served, the same app with every search through FastAPI)."""
+    archive = Archive(engine)
+    settings_ = ApiSettings(topics=("korea", "quiet"))
+    with (
+        serve_in_thread(create_app(archive, settings_)) as plain,
+        serve_in_thread(create_app(archive, settings_, plain_searches=False)) as validated,
+    ):
+        yield plain, validated
+
+
+def _answers(servers: tuple[str, str], query: str) -> tuple[httpx.Response, httpx.Response]:
+    plain, validated = servers
+    path = "/api/v1/articles" + ("?" + query if query else "")
+    return httpx.get(plain + path, timeout=30), httpx.get(validated + path, timeout=30)
+
+
+def _same(a: httpx.Response, b: httpx.Response) -> None:
+    assert (a.status_code, a.headers["content-type"], a.content) == (
+        b.status_code,
+        b.headers["content-type"],
+        b.content,
+    )
+
+
+def test_which_requests_are_plain() -> None:
+    for query in PLAIN:
+        assert plain_search_args(query.encode()) is not None, query
+    for query in NOT_PLAIN:
+        assert plain_search_args(query.encode()) is None, query
+
+
+def test_every_request_gets_fastapis_answer(servers: tuple[str, str]) -> None:
+    statuses = set()
+    for query in PLAIN + NOT_PLAIN:
+        a, b = _answers(servers, query)
+        _same(a, b)
+        statuses.add(a.status_code)
+    # the list reaches every kind of answer: a page, a bad query, an unknown name,
+    # a validation error
+    assert {200, 400, 404, 422} <= statuses
+    # and the pages are not empty ones
+    assert _answers(servers, "q=kursk")[0].json()["items"]
+
+
+def test_a_cursor_from_the_plain_path_pages_alike(servers: tuple[str, str]) -> None:
+    a, b = _answers(servers, "q=kursk%20OR%20moldova&limit=2")
+    _same(a, b)
+    cursor = a.json()["next_cursor"]
+    assert cursor
+    _same(*_answers(servers, f"q=kursk%20OR%20moldova&limit=2&cursor={cursor}"))
+
+
+NAMES = st.sampled_from(
+    ["q", "order", "cursor", "limit", "topic", "feed", "cluster", "lang", "language", "since",
+     "until", "other"]
+)  # fmt: skip
+VALUES = st.one_of(
+    st.sampled_from(
+        ["kursk", "troops korea", "relevance", "date", "1", "2", "20", "200", "0", "01", "-3",
+         "korea", "bbc", "fr", "en", "2024-11-04", "3d", "", " 5", "1e3", "outlet:bbc kursk"]
+    ),
+    st.text(max_size=12),
+)  # fmt: skip
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.tuples(NAMES, VALUES), max_size=5))
+def test_random_query_strings_get_fastapis_answer(
+    servers: tuple[str, str], pairs: list[tuple[str, str]]
+) -> None:
+    query = "&".join(f"{name}={quote(value, safe='')}" for name, value in pairs)
+    _same(*_answers(servers, query))
+
+
+def _plain_searches(app: Any) -> Any:
+    node = app.middleware_stack
+    while not isinstance(node, _PlainSearches):
+        node = node.app
+    return node
+
+
+@pytest.mark.parametrize("budget", [app_module.INLINE_BUDGET, 0.0])
+def test_a_search_alone_on_sqlite_is_answered_on_the_loop_within_its_budget(
+    engine: Engine, servers: tuple[str, str], budget: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "INLINE_BUDGET", budget)
+    # progress checked at every step with a budget of 0: it stops any search at once
+    archive = Archive(engine, limits=SearchLimits(progress_steps=1 if budget == 0 else 1000))
+    app = create_app(archive, ApiSettings(topics=("korea", "quiet")))
+    queries = ["q=kursk", "q=kursk&order=date", "q=troops&feed=bbc", "feed=bbc", "q=%22unclosed"]
+    with serve_in_thread(app) as base:
+        for query in queries:
+            answer = httpx.get(f"{base}/api/v1/articles?{query}", timeout=30)
+            _same(answer, httpx.get(f"{servers[1]}/api/v1/articles?{query}", timeout=30))
+        inline = _plain_searches(app).inline
+    if engine.dialect.name != "sqlite":
+        assert inline == 0  # PostgreSQL: always in the pool
+    elif budget > 0:
+        assert inline == len(queries) - 1  # all but the one answered with an error
+    else:  # every one stopped at its budget, then answered from the pool
+        assert inline == 0
+
+
+def test_a_search_past_its_budget_is_stopped(engine: Engine) -> None:
+    archive = Archive(engine, limits=SearchLimits(progress_steps=1))
+    if engine.dialect.name == "sqlite":
+        with pytest.raises(OverBudget):
+            archive.search("kursk OR troops", order="date", budget=0.0)
+    assert archive.search("kursk OR troops", order="date", budget=None).items
