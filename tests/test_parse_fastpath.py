@@ -205,7 +205,8 @@ def _rss_item_element(draw: st.DrawFn) -> str:
                 "title", "link", "description", "guid", "pubDate", "author", "dc:creator",
                 "content:encoded", "category", "enclosure", "comments", "dc:date", "atom:link",
                 "media:thumbnail", "media:content", "unknown", "dc:subject", "source-less",
-                "dc:title", "atom:title", "dc:description", "media:group",
+                "dc:title", "atom:title", "dc:description", "media:group", "source",
+                "media:title", "media:description", "summary", "media:content-rich",
             ]
         )
     )  # fmt: skip
@@ -253,6 +254,31 @@ def _rss_item_element(draw: st.DrawFn) -> str:
         return f'<media:thumbnail url="{_escaped(url)}" width="1"/>'
     if kind == "media:content":
         return f'<media:content url="{_escaped(url)}" medium="image"/>'
+    if kind == "source":
+        url_attr = draw(st.sampled_from(["", f' url="{_escaped(url)}"']))
+        return f"<source{url_attr}>{text}</source>"
+    if kind == "media:title":
+        return f"<media:title>{text}</media:title>"
+    if kind == "media:description":
+        kind_attr = draw(st.sampled_from(["", ' type="html"', ' type="plain"']))
+        return f"<media:description{kind_attr}>{text}</media:description>"
+    if kind == "summary":
+        return f"<summary>{text}</summary>"
+    if kind == "media:content-rich":
+        inner = draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        f"<media:title>{text}</media:title>",
+                        f"<media:description>{text}</media:description>",
+                        f"<media:credit>{text}</media:credit>",
+                        f'<media:thumbnail url="{_escaped(url)}"/>',
+                    ]
+                ),
+                max_size=3,
+            )
+        )
+        return f'<media:content url="{_escaped(url)}">{"".join(inner)}</media:content>'
     if kind == "media:group":
         return f'<media:group><media:content url="{_escaped(url)}"/></media:group>'
     if kind == "unknown":
@@ -322,7 +348,7 @@ def _atom_entry_element(draw: st.DrawFn) -> str:
         st.sampled_from(
             [
                 "title", "link", "id", "published", "updated", "author", "summary", "content",
-                "category", "rights", "link-plain",
+                "category", "rights", "link-plain", "source",
             ]
         )
     )  # fmt: skip
@@ -362,6 +388,12 @@ def _atom_entry_element(draw: st.DrawFn) -> str:
         return f"<content{type_xml}{src}>{text}</content>"
     if kind == "category":
         return '<category term="t" label="l"/>'
+    if kind == "source":
+        return (
+            f"<source><title>{text}</title><id>urn:source</id>"
+            f'<link href="{_escaped(draw(_URLS))}"/><updated>{draw(_DATES)}</updated>'
+            "<author><name>Source Author</name></author></source>"
+        )
     return f"<rights>{text}</rights>"
 
 

@@ -129,11 +129,13 @@ class _Reader:
         "inentry",
         "infeed",
         "inimage",
+        "insource",
         "keys",
         "namespacemap",
         "namespaces_in_use",
         "repairable",
         "result",
+        "sourcedata",
         "stack",
         "summary_key",
         "title_depth",
@@ -156,7 +158,8 @@ class _Reader:
         self.version = ""
         self.depth = 0
         self.title_depth = -1
-        self.infeed = self.inentry = self.inimage = self.inauthor = 0
+        self.infeed = self.inentry = self.inimage = self.inauthor = self.insource = 0
+        self.sourcedata: dict[str, Any] = {}
         self.incontent = 0
         self.has_content = 0
         self.guidislink = False
@@ -317,6 +320,8 @@ class _Reader:
     # -- feedparser's mixin, for the elements handled ------------------------------------
 
     def _context(self) -> dict[str, Any]:
+        if self.insource:
+            return self.sourcedata
         if self.inimage and "image" in self.feeddata:
             image: dict[str, Any] = self.feeddata["image"]
             return image
@@ -369,7 +374,7 @@ class _Reader:
             return output
         if element == "title" and -1 < self.title_depth <= self.depth:
             return output
-        if self.inentry:
+        if self.inentry and not self.insource:
             entry = self.entries[-1]
             if element == "content":
                 entry.setdefault("content", []).append({**params, "value": output})
@@ -389,7 +394,7 @@ class _Reader:
                     entry[element] = output
                 if self.incontent:
                     entry[element + "_detail"] = {**params, "value": output}
-        elif self.infeed:
+        elif self.infeed or self.insource:
             context = self._context()
             if element == "description":
                 element = "subtitle"
@@ -476,7 +481,7 @@ class _Reader:
         self.infeed = 0
 
     def start_image(self, attrs: dict[str, str]) -> None:
-        if self.inentry or self.inimage:
+        if self.inentry or self.inimage or self.insource:
             raise _Decline
         self.feeddata.setdefault("image", {})
         self.inimage = 1
@@ -488,7 +493,7 @@ class _Reader:
         self.inimage = 0
 
     def start_item(self, attrs: dict[str, str]) -> None:
-        if self.inimage or "lastmod" in attrs or "href" in attrs:
+        if self.inimage or self.insource or "lastmod" in attrs or "href" in attrs:
             raise _Decline
         self.entries.append({})
         self.entry_depths.append({})
@@ -510,7 +515,9 @@ class _Reader:
         self.has_content = 0
 
     def start_title(self, attrs: dict[str, str]) -> None:
-        self._push_content("title", attrs, "text/plain", self.infeed or self.inentry)
+        self._push_content(
+            "title", attrs, "text/plain", self.infeed or self.inentry or self.insource
+        )
 
     def end_title(self) -> None:
         value = self._pop_content("title")
@@ -535,7 +542,7 @@ class _Reader:
             if attrs.get("rel") == "alternate" and _map_content_type(attrs["type"]) in _HTML_TYPES:
                 context["link"] = attrs["href"]
         else:
-            self._push("link", self.infeed or self.inentry)
+            self._push("link", self.infeed or self.inentry or self.insource)
 
     def end_link(self) -> None:
         self._pop("link")
@@ -553,24 +560,63 @@ class _Reader:
     def _summary_taken(self) -> bool:
         return "summary" in self._context() and not self.has_content
 
+    # A second summary or description (or a media:description after the description)
+    # is read by feedparser as the entry's content.
+
     def start_description(self, attrs: dict[str, str]) -> None:
         if self._summary_taken():
-            raise _Decline  # feedparser reads it as content
-        self._push_content("description", attrs, "text/html", self.infeed or self.inentry)
+            self.summary_key = "content"
+            self.start_content(attrs)
+            return
+        expecting = self.infeed or self.inentry or self.insource
+        self._push_content("description", attrs, "text/html", expecting)
 
     def end_description(self) -> None:
-        self._pop_content("description")
+        if self.summary_key == "content":
+            self.end_content()
+        else:
+            self._pop_content("description")
         self.summary_key = None
 
     def start_summary(self, attrs: dict[str, str]) -> None:
         if self._summary_taken():
-            raise _Decline
+            self.summary_key = "content"
+            self.start_content(attrs)
+            return
         self.summary_key = "summary"
         self._push_content("summary", attrs, "text/plain", 1)
 
     def end_summary(self) -> None:
-        self._pop_content(self.summary_key or "summary")
+        if self.summary_key == "content":
+            self.end_content()
+        else:
+            self._pop_content(self.summary_key or "summary")
         self.summary_key = None
+
+    def start_media_title(self, attrs: dict[str, str]) -> None:
+        self.start_title(attrs)
+
+    def end_media_title(self) -> None:
+        title_depth = self.title_depth
+        self.end_title()
+        self.title_depth = title_depth
+
+    def start_source(self, attrs: dict[str, str]) -> None:
+        if self.insource:
+            raise _Decline
+        if "url" in attrs:
+            self.sourcedata["href"] = attrs["url"]
+        self._push("source", 1)
+        self.insource = 1
+        self.title_depth = -1
+
+    def end_source(self) -> None:
+        self.insource = 0
+        value = self._pop("source")
+        if value:
+            self.sourcedata["title"] = value
+        self._context()["source"] = dict(self.sourcedata)
+        self.sourcedata.clear()
 
     def start_content_encoded(self, attrs: dict[str, str]) -> None:
         self.has_content = 1
@@ -794,6 +840,9 @@ _STARTS: dict[str, Any] = {
     "media_thumbnail": _R.start_media_thumbnail,
     "media_group": _R.start_media_group,
     "media_credit": _R.start_media_credit,
+    "media_title": _R.start_media_title,
+    "media_description": _R.start_description,
+    "source": _R.start_source,
 }
 _ENDS: dict[str, Any] = {
     "channel": _R.end_channel,
@@ -848,4 +897,7 @@ _ENDS: dict[str, Any] = {
     "dc_publisher": _R.end_webmaster,
     "media_thumbnail": _R.end_media_thumbnail,
     "media_credit": _R.end_media_credit,
+    "media_title": _R.end_media_title,
+    "media_description": _R.end_description,
+    "source": _R.end_source,
 }
