@@ -63,9 +63,13 @@ _STATE_KEYS = frozenset(
     | {"image", "textinput", "source", "media_content", "media_thumbnail", "media_credit"}
     | {"aggregator_extension_errors", "publishers", "contributors", "entries", "feed"}
 ) | (frozenset(FeedParserDict.keymap) - {"items"})
-# Unprefixed elements that do not end feedparser's "in an image" state.
+# Unprefixed elements that do not end feedparser's "in an image" / "in a text input" state.
 _IMAGE_CHILDREN = frozenset({"title", "link", "description", "url", "href", "width", "height"})
-_VERSIONS = frozenset({"rss20", "rss10", "atom10"})
+_TEXTINPUT_CHILDREN = frozenset({"title", "link", "description", "name"})
+# RSS of any version (their elements are read alike) and Atom 1.0; not Atom 0.3 and
+# older (escaped and base64 modes).
+_VERSIONS = frozenset({"rss", "rss090", "rss091u", "rss092", "rss093", "rss094", "rss20"})
+_VERSIONS |= {"rss10", "atom10"}
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
 _AUTHOR_EMAIL = re.compile(
@@ -118,6 +122,7 @@ class _Reader:
     __slots__ = (
         "contentparams",
         "data",
+        "dates",
         "depth",
         "entries",
         "entry_depths",
@@ -126,10 +131,12 @@ class _Reader:
         "has_content",
         "inauthor",
         "incontent",
+        "incontributor",
         "inentry",
         "infeed",
         "inimage",
         "insource",
+        "intextinput",
         "keys",
         "namespacemap",
         "namespaces_in_use",
@@ -159,7 +166,9 @@ class _Reader:
         self.depth = 0
         self.title_depth = -1
         self.infeed = self.inentry = self.inimage = self.inauthor = self.insource = 0
+        self.intextinput = self.incontributor = 0
         self.sourcedata: dict[str, Any] = {}
+        self.dates: dict[str, Any] = {}
         self.incontent = 0
         self.has_content = 0
         self.guidislink = False
@@ -296,6 +305,8 @@ class _Reader:
         if self.incontent:
             raise _Decline  # markup inside text: feedparser rebuilds it as XHTML
         tag, prefix, key = self._key(name)
+        if not prefix and tag not in _TEXTINPUT_CHILDREN:
+            self.intextinput = 0
         if not prefix and tag not in _IMAGE_CHILDREN:
             self.inimage = 0
         handler = _STARTS.get(key)
@@ -325,6 +336,11 @@ class _Reader:
         if self.inimage and "image" in self.feeddata:
             image: dict[str, Any] = self.feeddata["image"]
             return image
+        if self.intextinput:
+            if "textinput" not in self.feeddata:
+                raise _Decline  # feedparser's KeyError
+            textinput: dict[str, Any] = self.feeddata["textinput"]
+            return textinput
         if self.inentry:
             return self.entries[-1]
         return self.feeddata
@@ -446,6 +462,11 @@ class _Reader:
         if email:
             detail["email"] = email
 
+    def _save_contributor(self, key: str, value: Any) -> None:
+        context = self._context()
+        context.setdefault("contributors", [{}])
+        context["contributors"][-1][key] = value
+
     def _save_author(self, key: str, value: Any) -> None:
         context = self._context()
         context.setdefault("author_detail", {})[key] = value
@@ -481,9 +502,9 @@ class _Reader:
         self.infeed = 0
 
     def start_image(self, attrs: dict[str, str]) -> None:
-        if self.inentry or self.inimage or self.insource:
-            raise _Decline
-        self.feeddata.setdefault("image", {})
+        context = self._context()
+        if not self.inentry:
+            context.setdefault("image", {})
         self.inimage = 1
         self.title_depth = -1
         self._push("image", 0)
@@ -491,6 +512,54 @@ class _Reader:
     def end_image(self) -> None:
         self._pop("image")
         self.inimage = 0
+
+    def start_textinput(self, attrs: dict[str, str]) -> None:
+        self._context().setdefault("textinput", {})
+        self.intextinput = 1
+        self.title_depth = -1
+        self._push("textinput", 0)
+
+    def end_textinput(self) -> None:
+        self._pop("textinput")
+        self.intextinput = 0
+
+    def start_contributor(self, attrs: dict[str, str]) -> None:
+        self.incontributor = 1
+        self._context().setdefault("contributors", []).append({})
+        self._push("contributor", 0)
+
+    def end_contributor(self) -> None:
+        self._pop("contributor")
+        self.incontributor = 0
+
+    def start_dc_contributor(self, attrs: dict[str, str]) -> None:
+        self.incontributor = 1
+        self._context().setdefault("contributors", []).append({})
+        self._push("name", 0)
+
+    def end_dc_contributor(self) -> None:
+        self.end_name()
+        self.incontributor = 0
+
+    def start_info(self, attrs: dict[str, str]) -> None:
+        self._push_content("info", attrs, "text/plain", 1)
+
+    def end_info(self) -> None:
+        self._pop_content("info")
+
+    def start_created(self, attrs: dict[str, str]) -> None:
+        self._push("created", 1)
+
+    def end_created(self) -> None:
+        value = self._pop("created")
+        self._save("created_parsed", self._date(value), overwrite=True)
+
+    def start_expirationdate(self, attrs: dict[str, str]) -> None:
+        self._push("expired", 1)
+
+    def end_expirationdate(self) -> None:
+        value = self._pop("expired")
+        self._save("expired_parsed", self._date(value), overwrite=True)
 
     def start_item(self, attrs: dict[str, str]) -> None:
         if self.inimage or self.insource or "lastmod" in attrs or "href" in attrs:
@@ -638,19 +707,29 @@ class _Reader:
         if copy:
             self._save("summary", value)
 
+    def _date(self, value: str | None) -> Any:
+        # An entry's <published> and <updated> are often the same string, and
+        # _parse_date is pure (its struct_time immutable): parse each string once.
+        if value is None:
+            return _parse_date(value)
+        dates = self.dates
+        if value not in dates:
+            dates[value] = _parse_date(value)
+        return dates[value]
+
     def start_published(self, attrs: dict[str, str]) -> None:
         self._push("published", 1)
 
     def end_published(self) -> None:
         value = self._pop("published")
-        self._save("published_parsed", _parse_date(value), overwrite=True)
+        self._save("published_parsed", self._date(value), overwrite=True)
 
     def start_updated(self, attrs: dict[str, str]) -> None:
         self._push("updated", 1)
 
     def end_updated(self) -> None:
         value = self._pop("updated")
-        self._save("updated_parsed", _parse_date(value), overwrite=True)
+        self._save("updated_parsed", self._date(value), overwrite=True)
 
     def start_author(self, attrs: dict[str, str]) -> None:
         self.inauthor = 1
@@ -669,6 +748,10 @@ class _Reader:
         value = self._pop("name")
         if self.inauthor:
             self._save_author("name", value)
+        elif self.incontributor:
+            self._save_contributor("name", value)
+        elif self.intextinput:
+            self._context()["name"] = value
 
     def start_email(self, attrs: dict[str, str]) -> None:
         self._push("email", 0)
@@ -677,6 +760,8 @@ class _Reader:
         value = self._pop("email")
         if self.inauthor:
             self._save_author("email", value)
+        elif self.incontributor:
+            self._save_contributor("email", value)
 
     def start_url(self, attrs: dict[str, str]) -> None:
         self._push("href", 1)
@@ -685,6 +770,8 @@ class _Reader:
         value = self._pop("href")
         if self.inauthor:
             self._save_author("href", value)
+        elif self.incontributor:
+            self._save_contributor("href", value)
 
     def start_width(self, attrs: dict[str, str]) -> None:
         self._push("width", 0)
@@ -843,6 +930,14 @@ _STARTS: dict[str, Any] = {
     "media_title": _R.start_media_title,
     "media_description": _R.start_description,
     "source": _R.start_source,
+    "textinput": _R.start_textinput,
+    "contributor": _R.start_contributor,
+    "dc_contributor": _R.start_dc_contributor,
+    "info": _R.start_info,
+    "feedburner_browserfriendly": _R.start_info,
+    "created": _R.start_created,
+    "dcterms_created": _R.start_created,
+    "expirationdate": _R.start_expirationdate,
 }
 _ENDS: dict[str, Any] = {
     "channel": _R.end_channel,
@@ -900,4 +995,12 @@ _ENDS: dict[str, Any] = {
     "media_title": _R.end_media_title,
     "media_description": _R.end_description,
     "source": _R.end_source,
+    "textinput": _R.end_textinput,
+    "contributor": _R.end_contributor,
+    "dc_contributor": _R.end_dc_contributor,
+    "info": _R.end_info,
+    "feedburner_browserfriendly": _R.end_info,
+    "created": _R.end_created,
+    "dcterms_created": _R.end_created,
+    "expirationdate": _R.end_expirationdate,
 }
