@@ -1,7 +1,7 @@
 """CPU per entry of ``parse_feed`` on the farm's feeds: this tree vs another, interleaved.
 
     python benchmarks/bench_parse.py [--feeds 40] [--items 50] [--rounds 5]
-                                     [--baseline-tree DIR ...]
+                                     [--baseline-tree DIR ...] [--quick]
 
 Each measurement runs in a fresh child process that imports ``aggregator`` from its
 tree, builds the farm's feeds (``benchmarks/farm.py``, the same bytes for every tree:
@@ -70,6 +70,7 @@ def main() -> int:
     ap.add_argument("--feeds", type=int, default=40)
     ap.add_argument("--items", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="10 feeds x 20 items, 2 rounds")
     ap.add_argument("--baseline-tree", action="append", default=[], metavar="DIR")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--slow", action="store_true", help=argparse.SUPPRESS)
@@ -77,6 +78,8 @@ def main() -> int:
     if args.child:
         child(args.child, args.feeds, args.items, fast=not args.slow)
         return 0
+    if args.quick:
+        args.feeds, args.items, args.rounds = 10, 20, 2
     ours = str(HERE.parent)
     contenders = [("ours", ours, False), ("ours, fastparse off", ours, True)]
     contenders += [(f"ours@{Path(d).resolve().name}", str(Path(d).resolve()), False)
