@@ -1,4 +1,4 @@
-"""A lean reader for the everyday RSS 2.0, RSS 1.0 and Atom 1.0 document: feedparser's
+"""A lean reader for the everyday RSS (0.9x, 1.0, 2.0) and Atom 1.0 document: feedparser's
 result, for the fields ``parse`` consumes, without feedparser's per-element Python.
 
 feedparser spends about half a millisecond per news item in its SAX handlers (every
@@ -18,10 +18,10 @@ to DECLINE, and the caller then runs feedparser as before. It declines whenever 
 not sure to give what feedparser gives: a DOCTYPE or entity declarations, xml:base,
 an element inside text (inline XHTML, or escaped markup that is not), base64 or XHTML
 content, an element with a feedparser handler not ported here (iTunes, GeoRSS, Media
-RSS titles and descriptions, ``<source>``, ``<textInput>``…), a name feedparser maps to
-a key it also reads, an encoding feedparser could not settle, a document expat
-rejects (feedparser then falls back to its loose parser), any version but rss20,
-rss10 and atom10, and any surprise (an exception here is a decline, never an error).
+RSS players and ratings, PSC chapters…), a name feedparser maps to a key it also reads,
+an encoding feedparser could not settle, a document expat rejects (feedparser then
+falls back to its loose parser), Atom 0.3 and older, and any surprise (an exception
+here is a decline, never an error).
 
 ``tests/test_parse_fastpath.py`` shows the result identical to feedparser's on the
 benchmark farm, every feed fixture and random documents.
@@ -106,6 +106,10 @@ _REPAIRABLE = re.compile(
 )
 
 
+# What convert_to_utf8 puts in front of every document it could decode.
+_UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
+
+
 def _text(output: str) -> str:
     """What feedparser's ``pop`` does to the text of an element that expects text, after
     the URI resolution (encoding repairs; sanitizing and resolution are off)."""
@@ -158,6 +162,8 @@ class _Reader:
         data = convert_to_utf8(response_headers, body, self.result)
         if not self.result.get("encoding"):
             raise _Decline  # feedparser's loose parser
+        if not data.startswith(_UTF8_DECLARATION):
+            raise _Decline  # expat would not read UTF-8, which _REPAIRABLE assumes
         # A DOCTYPE (feedparser's replace_doctype rewrites it, and entities need one)
         # makes expat call _doctype, which declines.
         self.data = data
