@@ -46,7 +46,7 @@ from feedparser.namespaces import admin, cc, dc, georss, itunes, mediarss, psc
 from aggregator.errors import ParseError
 from aggregator.links import absolutize_html, safe_link, strip_control
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.poll import saxdriver
+from aggregator.poll import fastparse, saxdriver
 
 __all__ = ["ParseSettings", "parse_feed"]
 
@@ -628,7 +628,12 @@ def _one_line(text: str) -> str:
 
 def _parse_xml_feed(body: bytes, headers: Mapping[str, str], ctx: _Context) -> ParsedFeed:
     body, headers = _settle_encoding(body, headers, ctx)
-    result = _run_leniently(body, headers, ctx)
+    # The everyday RSS/Atom document is read without feedparser's per-element Python
+    # (identical result, tests/test_parse_fastpath.py); anything else, and any doubt,
+    # goes to feedparser.
+    result = fastparse.parse(body, headers)
+    if result is None:
+        result = _run_leniently(body, headers, ctx)
 
     version = str(result.get("version") or "")
     entries_raw = result.get("entries") or []
