@@ -1,6 +1,7 @@
 """How long the ``aggregator`` commands take to start and answer, beside ``python -c pass``.
 
     python benchmarks/bench_cli.py [--runs 10] [--quick] [--against /path/to/other/checkout]
+        [--config feeds.yaml]
 
 A command someone types (``aggregator feeds``) should answer at once; most of its time
 is importing modules it never uses. This runs, interleaved (one of each in turn,
@@ -15,6 +16,9 @@ modules the command imported, and the load average. Goals (issue 17): ``--help``
 ``--breakdown`` adds where ``aggregator feeds`` spends its CPU: each library and module
 group imported in turn in one interpreter, the garbage collector held as the command
 holds it while loading (median of ``--runs`` interpreters), then the command's own work.
+
+``--config FILE`` has the commands read that configuration instead of the two-feed
+one (``--config feeds.yaml``: the shipped twenty feeds, where reading the YAML shows).
 
 ``--against DIR`` runs the same commands from another checkout too (``/work/main``:
 the branch's baseline), its turns interleaved with this tree's, on the same archive.
@@ -58,9 +62,9 @@ COUNTING = (
 )
 
 
-def prepare(workdir: Path) -> tuple[Path, dict[str, str]]:
+def prepare(workdir: Path, text: str = CONFIG) -> tuple[Path, dict[str, str]]:
     config = workdir / "feeds.yaml"
-    config.write_text(CONFIG)
+    config.write_text(text)
     env = dict(
         os.environ,
         AGGREGATOR_DATABASE_URL=f"sqlite:///{workdir / 'archive.db'}",
@@ -165,10 +169,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="5 runs")
     ap.add_argument("--against", type=Path, help="another checkout, measured alongside")
     ap.add_argument("--breakdown", action="store_true", help="where `feeds` spends its CPU")
+    ap.add_argument("--config", type=Path, help="the configuration the commands read")
     args = ap.parse_args()
     runs = 5 if args.quick else args.runs
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
-        config, env = prepare(Path(tmp))
+        text = CONFIG if args.config is None else args.config.read_text(encoding="utf-8")
+        config, env = prepare(Path(tmp), text)
         cli = [sys.executable, "-c", COUNTING]
         commands = {
             "--help": [*cli, "--help"],

@@ -107,6 +107,49 @@ def test_reading_as_json_imports_no_table_printer(tmp_path: Path) -> None:
     assert result == {"code": 0, "imported": ["rich"]}
 
 
+def test_polling_imports_httpx_without_its_command_line_client(tmp_path: Path) -> None:
+    # `poll` (and the daemon) fetch with httpx; its command-line client (click,
+    # pygments, rich) stays out (cli/__init__.py marks httpx._main absent).
+    config, env = migrated_archive(tmp_path)
+    result = probe(
+        ["httpx", "click", "pygments", "rich"], "--config", str(config), "poll", "--json",
+        env=env,
+    )  # fmt: skip
+    assert result["imported"] == ["httpx"]
+    assert result["code"] == 1  # the feeds' port refuses: polled, and failed
+
+
+def test_httpx_still_works_without_its_client_module() -> None:
+    import http.server
+    import threading
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    code = (
+        "import sys, aggregator.cli, httpx\n"
+        "r = httpx.get(sys.argv[1])\n"
+        "print(r.status_code, r.text, 'click' in sys.modules, sys.modules['httpx._main'])\n"
+    )
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, f"http://127.0.0.1:{server.server_port}/"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.stdout.split() == ["200", "hello", "False", "None"], proc.stderr
+
+
 def test_as_the_program_the_loaded_modules_are_set_aside_and_the_collector_runs(
     tmp_path: Path,
 ) -> None:

@@ -13,9 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from rich.console import Console
-from rich.table import Table
-
 from aggregator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -95,7 +92,6 @@ def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             print(f"not in the configuration: {', '.join(unknown)}", file=sys.stderr)
             return EXIT_USAGE
 
-    console = Console(stderr=True)
     interactive = sys.stdout.isatty() and not args.json
     progress: Any = None
     task: Any = None
@@ -103,9 +99,11 @@ def cmd_poll(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     def on_claimed(n: int) -> None:
         nonlocal progress, task
         if interactive and n:
+            # rich only for a terminal: the daemon (this module's `run`) never loads it.
+            from rich.console import Console
             from rich.progress import Progress
 
-            progress = Progress(console=console, transient=True)
+            progress = Progress(console=Console(stderr=True), transient=True)
             progress.start()
             task = progress.add_task("polling", total=n)
 
@@ -202,6 +200,9 @@ def cmd_alerts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             }
         )
         return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(width=max(120, Console().width))
     summary = Table(title="rules and channels")
     for col in ("rule", "channel", "sent", "pending", "dead", "channel state"):
