@@ -71,6 +71,7 @@ from tests.support.httpserver import LocalServer  # noqa: E402
 
 DATA = HERE / "data" / "clustering" / "ecbplus-dev.jsonl"
 SPAN = timedelta(hours=36)
+RSS_TYPE = "application/rss+xml"
 
 Row = dict[str, Any]
 
@@ -199,12 +200,22 @@ def run_direct(items: Sequence[tuple[Row, str, datetime]], *, dedup: bool) -> di
 
 
 def run_poll(
-    items: Sequence[tuple[Row, str, datetime]], outlets: int, workdir: Path, *, semantic: bool
+    items: Sequence[tuple[Row, str, datetime]],
+    outlets: int,
+    workdir: Path,
+    *,
+    semantic: bool,
+    steps: int = 1,
 ) -> dict[str, Any]:
+    """``poll --once`` of every outlet; with ``steps`` > 1, that many times, each feed
+    listing what was published by the end of that step of the 36 hours (steady polling:
+    the consumer then meets the articles nearly in time order, not outlet by outlet)."""
     db = workdir / "poll.db"
     by_outlet: dict[str, list[tuple[Row, datetime]]] = {}
     for row, outlet, published in items:
         by_outlet.setdefault(outlet, []).append((row, published))
+    first, last = items[0][2], items[-1][2]
+    cutoffs = [first + (last - first) * (k + 1) / steps for k in range(steps - 1)] + [last]
     with LocalServer() as server:
         lines = [
             "settings:",
@@ -215,25 +226,25 @@ def run_poll(
             *([] if semantic else ["  clustering: {semantic_support: 0}"]),
             "feeds:",
         ]
-        for name, rows in sorted(by_outlet.items()):
-            server.static(f"/{name}.rss", rss(name, rows), content_type="application/rss+xml")
+        for name in sorted(by_outlet):
             lines.append(f"  - {{name: {name}, url: '{server.url(f'/{name}.rss')}'}}")
         config = workdir / "feeds.yaml"
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        t = time.perf_counter()
-        cpu0 = _children_cpu()
-        done = subprocess.run(
-            [sys.executable, "-m", "aggregator.cli", "--config", str(config), "poll", "--once"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - t
-        cpu = _children_cpu() - cpu0
-    if done.returncode != 0:
-        raise SystemExit(f"poll --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        command = [sys.executable, "-m", "aggregator.cli", "--config", str(config), "poll"]
+        command += ["--once", "--force"] + [f"--feed={n}" for n in sorted(by_outlet)]
+        seconds = cpu = 0.0
+        for cutoff in cutoffs:
+            for name, rows in sorted(by_outlet.items()):
+                listed = [(r, p) for r, p in rows if p <= cutoff]
+                server.static(f"/{name}.rss", rss(name, listed), content_type=RSS_TYPE)
+            t = time.perf_counter()
+            cpu0 = _children_cpu()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            seconds += time.perf_counter() - t
+            cpu += _children_cpu() - cpu0
+            if done.returncode != 0:
+                raise SystemExit(f"poll --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
     with sqlite3.connect(db) as conn:
         merged = dict(
             conn.execute("SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL")
@@ -282,6 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--outlets", type=int, default=12, help="local outlets (round-robin)")
     ap.add_argument("--out", type=Path, help="write the poll path's predictions (id, cluster)")
     ap.add_argument("--rounds", type=int, default=3, help="poll --once runs of each kind")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=1,
+        help="polls of the 36 hours per run: 1 is a first poll's burst, more is steady polling",
+    )
     ap.add_argument("--quick", action="store_true", help="one round of each")
     args = ap.parse_args(argv)
     rows = read_rows(args.data)
@@ -290,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = stream(rows, args.outlets, end)
     print(
         f"cluster_poll_path: {args.data.name}, {len(rows)} articles, "
-        f"{len(set(gold.values()))} gold events, {args.outlets} outlets on 127.0.0.1"
+        f"{len(set(gold.values()))} gold events, {args.outlets} outlets on 127.0.0.1, "
+        f"{args.steps} poll(s) of every outlet per run"
     )
     direct = run_direct(items, dedup=False)
     print(line("direct", score(gold, direct["pred"]), f"   {direct['seconds']:.1f} s"))
@@ -313,7 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, semantic in kinds if r % 2 == 0 else kinds[::-1]:
             load = _load()
             with tempfile.TemporaryDirectory(prefix="poll-path-") as tmp:
-                polled = run_poll(items, args.outlets, Path(tmp), semantic=semantic)
+                polled = run_poll(
+                    items, args.outlets, Path(tmp), semantic=semantic, steps=args.steps
+                )
             missing = set(gold) - set(polled["pred"])
             if missing or polled["unprocessed"]:
                 raise SystemExit(
