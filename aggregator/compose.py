@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -347,7 +348,8 @@ def semantic_window(loaded: LoadedConfig) -> timedelta | None:
 
 
 def embed_executor(loaded: LoadedConfig) -> ThreadPoolExecutor | None:
-    """The thread semantic vectors are computed in, when the signal is on.
+    """The thread semantic vectors are computed in (``Poller.fill_vectors``), when the
+    signal is on.
 
     One thread of the daemon's own process, not the parse workers: the model (about
     70 MiB once used) is then held once, not once per worker, and its C engine
@@ -443,10 +445,14 @@ def alert_rules(loaded: LoadedConfig) -> list[AlertRuleSpec]:
 def consumer_settings(loaded: LoadedConfig) -> ConsumerSettings:
     """Raises ConfigError when the values contradict each other (e.g. window < silence)."""
     s = loaded.config.settings
+    cluster = stage_settings(ClusterSettings, "clustering", s.clustering)
     return ConsumerSettings(
-        cluster=stage_settings(ClusterSettings, "clustering", s.clustering),
+        cluster=cluster,
         dedup=stage_settings(DedupSettings, "dedup", s.dedup),
         base_url=s.http.base_url,
+        # An embed stage runs beside the consumer exactly when there is a window to
+        # embed (the signal on, its package installed): only then is a vector awaited.
+        semantic_wait=cluster.semantic_wait if semantic_window(loaded) is not None else None,
     )
 
 
@@ -559,11 +565,14 @@ async def poll_once(
         lock = ConsumerLock(store.engine)
         if await asyncio.to_thread(lock.acquire):
             try:
+                process = consumer_settings(loaded)
+                if process.semantic_wait is not None:
+                    process = await _embed_stored(poller, process)
                 consumer = Consumer(
                     store,
                     topics=topics(loaded),
                     rules=alert_rules(loaded),
-                    settings=consumer_settings(loaded),
+                    settings=process,
                 )
                 while (await asyncio.to_thread(consumer.process_pending)).articles:
                     pass
@@ -579,3 +588,19 @@ async def poll_once(
             embedder.shutdown(wait=True, cancel_futures=True)
         store.close()
     return results
+
+
+async def _embed_stored(poller: Poller, settings: ConsumerSettings) -> ConsumerSettings:
+    """The one-shot's embed stage: vectors for what it stored (and any work a daemon
+    left), before the consumer clusters it, so a first poll's burst is clustered as
+    steady polling is. Bounded: it gives up when one model call of a few texts takes
+    longer than ``clustering.semantic_wait`` (a stuck model), and ``semantic_wait: 0``
+    waits for none. Returns the consumer's settings for after it: nothing is awaited
+    any more, and what has no vector is clustered without and says so."""
+    assert settings.semantic_wait is not None
+    wait = settings.semantic_wait.total_seconds()
+    if wait > 0:
+        t0 = time.monotonic()
+        count = await poller.fill_vectors(stall=wait)
+        log.info("embedded %d articles in %.1fs", count, time.monotonic() - t0)
+    return dataclasses.replace(settings, semantic_wait=timedelta(0))

@@ -14,8 +14,10 @@ one transaction at its end), give their leases back, and exit.
 
 Reload (SIGHUP, ``systemctl reload``): read feeds.yaml again; an invalid file is
 refused with its problems logged and the running configuration kept. A valid one
-applies its feeds, topics, alert rules and channels without a restart; ``settings``
-take effect at the next start (a warning names what changed).
+applies its feeds, topics, alert rules and channels without a restart, and the
+semantic signal's keys (``clustering.semantic_support``, ``semantic_wait``: the embed
+stage starts or stops); other ``settings`` take effect at the next start (a warning
+names what changed).
 """
 
 from __future__ import annotations
@@ -71,6 +73,19 @@ SHUTDOWN_GRACE = 7.0  # seconds; with the rest of shutdown, well inside systemd'
 # articles stored by another daemon sharing the database, and digests falling due.
 CONSUME_IDLE_RECHECK = 10.0  # seconds
 
+# The keys of settings.clustering a reload applies: they turn the embed stage on or
+# off and say how long the consumer waits for it; the rest of the section changes
+# how events were decided, which a restart's replay must see whole.
+SEMANTIC_KEYS = ("semantic_support", "semantic_wait")
+
+
+def with_semantic_keys(old: Any, new: Any) -> Any:
+    """``old`` settings with the semantic keys of ``new``'s clustering section (what a
+    reload applies of ``settings``)."""
+    clustering = {k: v for k, v in old.clustering.items() if k not in SEMANTIC_KEYS}
+    clustering.update({k: v for k, v in new.clustering.items() if k in SEMANTIC_KEYS})
+    return old.model_copy(update={"clustering": clustering})
+
 
 def consume_due(*, woken: bool, busy: bool, since_last_look: float, recheck: float) -> bool:
     """Whether the consume job looks at the database on this run: when a poll here
@@ -116,6 +131,11 @@ class Daemon:
         self._last_consume_look = -CONSUME_IDLE_RECHECK
         # Articles were processed since the heap was last handed back (release_free_memory).
         self._heap_dirty = False
+        # The embed stage (``_embed_loop``) and its thread, while the semantic signal is
+        # on; woken by a poll that stored new articles.
+        self.embedder: ThreadPoolExecutor | None = None
+        self._embed_task: asyncio.Task[None] | None = None
+        self._embed_wake = asyncio.Event()
 
     async def run(self) -> int:
         settings = self.loaded.config.settings
@@ -132,7 +152,6 @@ class Daemon:
         # Before any thread starts: the threads share two malloc arenas (aggregator.memory).
         limit_arenas()
         cpu = cpu_executor(compose.parse_workers(self.loaded))
-        embedder = compose.embed_executor(self.loaded)
         writer = self.writer = WriterThread("writer")
         # The "sent" mark must not wait behind the queue of poll writes: on SQLite (one
         # writer) it goes next on the writer thread; on PostgreSQL it takes a thread of
@@ -189,8 +208,8 @@ class Daemon:
                     cpu=cpu,
                     writer=writer,
                     on_poll=self._on_poll,
-                    embedder=embedder,
                 )
+                self._set_semantic(self.loaded)
                 self._add_jobs(scheduler)
                 scheduler.start()
                 # Only now: a reload needs the objects it reconfigures.
@@ -210,6 +229,7 @@ class Daemon:
                 self.notifier.notify("STOPPING=1\nSTATUS=stopping")
                 scheduler.shutdown(wait=False)
                 await self._drain()
+                await self._stop_embedding()
                 self.api_stop.set()
                 if api_task is not None:
                     await asyncio.wait([api_task], timeout=3)
@@ -217,13 +237,12 @@ class Daemon:
             self.api_stop.set()
             if scheduler.running:
                 scheduler.shutdown(wait=False)
+            await self._stop_embedding()
             writer.shutdown(wait=True)
             if marker is not writer.urgent:
                 marker.shutdown(wait=True)
             await webhooks.aclose()
             cpu.shutdown(wait=False, cancel_futures=True)
-            if embedder is not None:
-                embedder.shutdown(wait=False, cancel_futures=True)
             if self.consumer_lock is not None:
                 self.consumer_lock.release()
             if self.store is not None:
@@ -328,6 +347,8 @@ class Daemon:
     def _on_poll(self, summary: PollSummary) -> None:
         if summary.new or summary.updated:
             self._stored_since_look = True
+        if summary.new:
+            self._embed_wake.set()
         if self.metrics is not None:
             self.metrics.poll_done(summary.outcome, summary.duration)
             self.metrics.articles_created(summary.new)
@@ -388,15 +409,17 @@ class Daemon:
             return False
         old = self.loaded
         # Settings are read once, at start, by the scheduler, the executors, the HTTP
-        # server and the database engine: they wait for a restart, said so here.
+        # server and the database engine: they wait for a restart, said so here. The
+        # semantic signal's keys are applied now (``SEMANTIC_KEYS``).
+        settings = with_semantic_keys(old.config.settings, new.config.settings)
         for name in type(old.config.settings).model_fields:
-            if getattr(old.config.settings, name) != getattr(new.config.settings, name):
+            if getattr(settings, name) != getattr(new.config.settings, name):
                 log.warning("settings.%s changed: it takes effect at the next restart", name)
         if new.database_url != old.database_url:
             log.warning("the database URL changed: it takes effect at the next restart")
         applied = replace(
             new,
-            config=new.config.model_copy(update={"settings": old.config.settings}),
+            config=new.config.model_copy(update={"settings": settings}),
             database_url=old.database_url,
         )
         self._report_unavailable(applied)
@@ -428,7 +451,12 @@ class Daemon:
         )
         if self.deliverer is not None and self.webhooks is not None and channels_changed:
             self.deliverer.channels = compose.channels(new, self.webhooks)
-        if (old.config.topics, old.config.alerts) != (new.config.topics, new.config.alerts):
+        semantic_changed = old.config.settings.clustering != new.config.settings.clustering
+        self._set_semantic(new)
+        if semantic_changed or (old.config.topics, old.config.alerts) != (
+            new.config.topics,
+            new.config.alerts,
+        ):
             # A new consumer rebuilds its in-memory state from the store on its first
             # batch, as at start-up; the consume job picks it up at its next run.
             self.consumer = Consumer(
@@ -451,6 +479,69 @@ class Daemon:
             len(new.config.alerts),
             len(new.config.channels),
         )
+
+    # -- the embed stage -------------------------------------------------------------
+
+    def _set_semantic(self, loaded: LoadedConfig) -> None:
+        """Start the embed stage (its thread and task) when the configuration turns the
+        semantic signal on, stop it when it turns it off (at start, and at a reload)."""
+        executor = compose.embed_executor(loaded) if self._embed_task is None else None
+        if executor is not None:
+            self.embedder = executor
+            if self.poller is not None:
+                self.poller.embedder = executor
+            self._embed_wake.set()  # work left by a predecessor, or stored while off
+            self._embed_task = asyncio.create_task(self._embed_loop(), name="embed")
+            log.info("embed stage started")
+        elif self._embed_task is not None and compose.semantic_window(loaded) is None:
+            task, self._embed_task = self._embed_task, None
+            task.cancel()
+            self._drop_embedder()
+            log.info("embed stage stopped")
+
+    def _drop_embedder(self) -> None:
+        executor, self.embedder = self.embedder, None
+        if self.poller is not None:
+            self.poller.embedder = None
+        if executor is not None:
+            # A model call in progress finishes in its thread (a few texts: a second
+            # or two); nothing waits for it, and its vectors are not stored.
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _stop_embedding(self) -> None:
+        task, self._embed_task = self._embed_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._drop_embedder()
+
+    async def _embed_loop(self) -> None:
+        """The embed stage: vectors for the articles stored without one
+        (``Poller.fill_vectors``), in the daemon holding the consumer lock and on its
+        writer thread, so that no vector lands between the consumer's read of a batch
+        and its commit. Woken by a poll that stored new articles; on PostgreSQL, also
+        every ``CONSUME_IDLE_RECHECK`` seconds, for articles other daemons stored."""
+        loop = asyncio.get_running_loop()
+        recheck = CONSUME_IDLE_RECHECK if self._lock is None else None
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._embed_wake.wait(), recheck)
+            self._embed_wake.clear()
+            if self.stopping.is_set() or self.poller is None or self.consumer_lock is None:
+                return
+            try:
+                if await loop.run_in_executor(self.writer, self.consumer_lock.acquire):
+                    await self.poller.fill_vectors(on_stored=self._vectors_stored)
+            except StorageError as exc:
+                log.error("semantic vectors not stored: %s", exc)
+            except Exception:
+                if self.stopping.is_set():
+                    return
+                log.exception("the embed stage crashed; it resumes when next woken")
+
+    def _vectors_stored(self, count: int) -> None:
+        # The consumer may be holding these articles: look at once, not in 10 s.
+        self._stored_since_look = True
 
     def _guarded(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """No job leaks an exception into APScheduler: one racing the shutdown finds the
@@ -606,7 +697,8 @@ class Daemon:
             while not self.stopping.is_set():
                 t0 = time.monotonic()
                 stats = await loop.run_in_executor(self.writer, self.consumer.process_pending)
-                if stats.articles:
+                if stats.articles or stats.waiting:
+                    # Held for vectors: look again next second (the wait is bounded).
                     self._consume_busy = True
                     self._heap_dirty = True
                 if stats.articles and self.metrics is not None:

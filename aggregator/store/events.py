@@ -7,7 +7,7 @@ Mixed into ``Store``; each public method is wrapped so database errors leave as
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -671,6 +671,52 @@ class EventStatements:
             values["text"] = text
         with self.engine.begin() as conn:
             conn.execute(update(articles).where(articles.c.id == article_id).values(**values))
+
+    # -- the semantic vectors -------------------------------------------------------
+
+    def articles_awaiting_vector(
+        self, since: datetime, after_id: int, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(id, title, text) of unprocessed articles published since ``since`` that have
+        no semantic vector yet, in id order (the consumer's) after ``after_id``: the
+        embed stage's work, durable in the rows themselves (a restart resumes it)."""
+        stmt = (
+            select(articles.c.id, articles.c.title, articles.c.text, articles.c.fulltext)
+            .where(
+                articles.c.processed_at.is_(None),
+                articles.c.embedding.is_(None),
+                articles.c.published >= since,
+                articles.c.id > after_id,
+            )
+            .order_by(articles.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                (int(r.id), str(r.title), str(r.fulltext or r.text)) for r in conn.execute(stmt)
+            ]
+
+    def set_embeddings(self, vectors: Mapping[int, bytes]) -> int:
+        """Store the vectors of articles not processed yet; returns how many were.
+
+        An article the consumer has processed meanwhile (it stopped waiting) keeps no
+        vector: the start-up replay must rebuild its event as it was decided."""
+        if not vectors:
+            return 0
+        stored = 0
+        with self.engine.begin() as conn:
+            for article_id, blob in vectors.items():
+                result = conn.execute(
+                    update(articles)
+                    .where(
+                        articles.c.id == article_id,
+                        articles.c.processed_at.is_(None),
+                        articles.c.embedding.is_(None),
+                    )
+                    .values(embedding=blob)
+                )
+                stored += int(result.rowcount)
+        return stored
 
     # -- feed health --------------------------------------------------------------
 

