@@ -10,7 +10,9 @@ The slow paths are kept here as references, as the code was before:
   summary or the body alone;
 - ``_clean_line`` collapsed every line's spaces with a split and a join;
 - ``paragraph_key`` found the words with a regular expression in every text, Latin-1
-  ones included.
+  ones included;
+- ``canonical_url`` split, parsed and joined every URL, plain ones included (the slow
+  path is the function with ``_PLAIN_ARTICLE_URL_RE`` matching nothing).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ _CONTROLS_TO_SPACE = dict.fromkeys([*range(9), 11, 12, *range(14, 32), *range(12
 
 
 _WORD_RE = re.compile(r"\w+")
+_NOTHING = re.compile(r"(?!)")
 
 
 def reference_paragraph_key(paragraph: str) -> str:
@@ -99,6 +102,7 @@ def slow_paths() -> Iterator[None]:
         normalize_module._without_repeats,
         text_module.paragraph_key,
         normalize_module.paragraph_key,
+        normalize_module._PLAIN_ARTICLE_URL_RE,
     )
     text_module.html_to_text = reference_html_to_text
     normalize_module.html_to_text = reference_html_to_text  # type: ignore[attr-defined]
@@ -106,6 +110,7 @@ def slow_paths() -> Iterator[None]:
     normalize_module._without_repeats = lambda merged, *_: remove_repeats(merged)
     text_module.paragraph_key = reference_paragraph_key  # type: ignore[assignment]
     normalize_module.paragraph_key = reference_paragraph_key  # type: ignore[attr-defined]
+    normalize_module._PLAIN_ARTICLE_URL_RE = _NOTHING
     try:
         yield
     finally:
@@ -116,6 +121,7 @@ def slow_paths() -> Iterator[None]:
             normalize_module._without_repeats,
             text_module.paragraph_key,  # type: ignore[assignment]
             normalize_module.paragraph_key,  # type: ignore[attr-defined]
+            normalize_module._PLAIN_ARTICLE_URL_RE,
         ) = saved
 
 
@@ -315,3 +321,47 @@ _KEY_TEXT = st.text(
 @given(_KEY_TEXT)
 def test_random_text_keys_as_the_regex_keys_it(text: str) -> None:
     assert _KEY(text) == reference_paragraph_key(text)
+
+
+# ------------------------------------------------------------------ canonical URLs
+
+
+def reference_canonical_url(url: str) -> str:
+    saved = normalize_module._PLAIN_ARTICLE_URL_RE
+    normalize_module._PLAIN_ARTICLE_URL_RE = _NOTHING
+    try:
+        return normalize_module.canonical_url(url)
+    finally:
+        normalize_module._PLAIN_ARTICLE_URL_RE = saved
+
+
+def test_plain_urls_take_the_fast_path_and_agree() -> None:
+    urls = [
+        "https://news.example/f1/2-a-b-c",
+        "http://a.b",
+        "https://a-b.c-d.example/x/y.html",
+        "  https://news.example/a  ",
+        "https://news.example//double",
+        "https://news.example/caf\u00e9/\u0416",
+        "https://123.45.67.89/x",
+    ]
+    for url in urls:
+        assert normalize_module._PLAIN_ARTICLE_URL_RE.fullmatch(url.strip()), url
+        assert normalize_module.canonical_url(url) == reference_canonical_url(url), url
+
+
+_URL_PIECES = st.lists(
+    st.sampled_from(
+        ["http", "https", "HTTPS", "ftp", "://", ":", "//", "/", ".", "-", "news", "EXAMPLE",
+         "example", "com", "a1", "9", "@", "user", ":8080", ":443", "?", "#", "=", "&",
+         "utm_source=x", "b=2", " ", "\t", "\n", "\x00", "\x85", "\u00e9", "\u0416", "%20",
+         "[", "]", "::1", "\u3002", "."]
+    ),
+    max_size=14,
+).map("".join)  # fmt: skip
+
+
+@settings(derandomize=True, database=None, max_examples=600, deadline=None)
+@given(st.one_of(_URL_PIECES, st.builds(lambda a, b: "https://" + a + b, _URL_PIECES, _URL_PIECES)))
+def test_random_urls_canonicalize_as_the_general_path(url: str) -> None:
+    assert normalize_module.canonical_url(url) == reference_canonical_url(url)
