@@ -224,6 +224,7 @@ def _text_pieces(root: Any) -> list[str]:
     """
     parts: list[str] = []
     skipping = 0
+    # .text and .tail decode libxml2's UTF-8 into a new str at each reading: read once.
     for event, el in etree.iterwalk(root, events=("start", "end", "comment", "pi")):
         if event == "start":
             if skipping:
@@ -237,8 +238,8 @@ def _text_pieces(root: Any) -> list[str]:
                 parts.append(_BLOCK)
             elif tag == "br":
                 parts.append(_BREAK)
-            if el.text:
-                parts.append(el.text)
+            if text := el.text:
+                parts.append(text)
         elif event == "end":
             if skipping:
                 skipping -= 1
@@ -246,10 +247,10 @@ def _text_pieces(root: Any) -> list[str]:
                     continue
             elif el.tag in _BLOCK_TAGS:
                 parts.append(_BLOCK)
-            if el.tail:
-                parts.append(el.tail)
-        elif not skipping and el.tail:  # a comment or processing instruction
-            parts.append(el.tail)
+            if tail := el.tail:
+                parts.append(tail)
+        elif not skipping and (tail := el.tail):  # a comment or processing instruction
+            parts.append(tail)
     return parts
 
 
