@@ -174,9 +174,19 @@ def html_to_text(html: str) -> str:
         return clean_text(html)
     if root is None:  # a page with a head and no body
         return ""
+    raw = "".join(_text_pieces(root))
+    if _BREAK not in raw:
+        # Without a <br> each block is one line, and a paragraph when not empty: the
+        # loop below without its split of every block (issue 17).
+        return "\n\n".join(
+            line
+            for block in raw.split(_BLOCK)
+            # Most blocks are the whitespace between two tags.
+            if not block.isspace() and (line := _clean_line(block))
+        )
     paragraphs: list[str] = []
     lines: list[str] = []
-    for block in "".join(_text_pieces(root)).split(_BLOCK):
+    for block in raw.split(_BLOCK):
         for line in block.split(_BREAK):
             # Most pieces between two markers are the whitespace between two tags.
             line = "" if line.isspace() else _clean_line(line)
