@@ -1,7 +1,8 @@
 """CPU per farm entry of each stage after parsing, this checkout beside another one.
 
-    python benchmarks/bench_normalize_stages.py --baseline-tree DIR [--feeds 40]
-                                                [--items 50] [--rounds 5]
+    python benchmarks/bench_normalize_stages.py [--baseline-tree DIR | --baseline-ref main]
+                                                [--feeds 40] [--items 50] [--rounds 5]
+    python benchmarks/bench_normalize_stages.py --quick     # 10 x 50, 3 rounds
 
 The stages of a first poll that follow parsing (issue 17): ``html_to_text`` of the
 entry's body, ``remove_repeats`` of that text with the paragraph-key cache emptied,
@@ -13,17 +14,20 @@ load on a shared machine falls on both alike; a child imports ``aggregator`` fro
 checkout, builds the farm's feeds (``benchmarks/farm.py`` of this checkout, so both
 see the same bytes) and parses them outside the timings. Figures are CPU time
 (``time.process_time``) per entry, the median of the rounds with their range, with the
-1-minute load average.
+1-minute load average. Without ``--baseline-tree`` the baseline is ``git archive`` of
+``--baseline-ref`` (default ``main``) in a temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -111,7 +115,9 @@ def child(root: str, feeds: int, items: int) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--baseline-tree", help="another checkout, e.g. main's (required)")
+    ap.add_argument("--baseline-tree", help="another checkout to compare with")
+    ap.add_argument("--baseline-ref", default="main", help="else this commit, git-archived")
+    ap.add_argument("--quick", action="store_true", help="10 feeds x 50 items, 3 rounds")
     ap.add_argument("--feeds", type=int, default=40)
     ap.add_argument("--items", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
@@ -120,9 +126,23 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.feeds, args.items)))
         return
-    if not args.baseline_tree:
-        ap.error("--baseline-tree is required")
-    trees = {"ours": str(HERE.parent), "baseline": str(Path(args.baseline_tree).resolve())}
+    if args.quick:
+        args.feeds, args.rounds = 10, 3
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = args.baseline_tree
+        if not baseline:
+            archive = subprocess.run(
+                ["git", "-C", str(HERE.parent), "archive", args.baseline_ref],
+                check=True,
+                capture_output=True,
+            ).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(tmp, filter="data")
+            baseline = tmp
+        compare(args, {"ours": str(HERE.parent), "baseline": str(Path(baseline).resolve())})
+
+
+def compare(args: argparse.Namespace, trees: dict[str, str]) -> None:
     results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     loads: list[float] = []
     for r in range(args.rounds):
