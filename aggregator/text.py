@@ -174,9 +174,19 @@ def html_to_text(html: str) -> str:
         return clean_text(html)
     if root is None:  # a page with a head and no body
         return ""
+    raw = "".join(_text_pieces(root))
+    if _BREAK not in raw:
+        # Without a <br> each block is one line, and a paragraph when not empty: the
+        # loop below without its split of every block (issue 17).
+        return "\n\n".join(
+            line
+            for block in raw.split(_BLOCK)
+            # Most blocks are the whitespace between two tags.
+            if not block.isspace() and (line := _clean_line(block))
+        )
     paragraphs: list[str] = []
     lines: list[str] = []
-    for block in "".join(_text_pieces(root)).split(_BLOCK):
+    for block in raw.split(_BLOCK):
         for line in block.split(_BREAK):
             # Most pieces between two markers are the whitespace between two tags.
             line = "" if line.isspace() else _clean_line(line)
@@ -224,6 +234,7 @@ def _text_pieces(root: Any) -> list[str]:
     """
     parts: list[str] = []
     skipping = 0
+    # .text and .tail decode libxml2's UTF-8 into a new str at each reading: read once.
     for event, el in etree.iterwalk(root, events=("start", "end", "comment", "pi")):
         if event == "start":
             if skipping:
@@ -237,8 +248,8 @@ def _text_pieces(root: Any) -> list[str]:
                 parts.append(_BLOCK)
             elif tag == "br":
                 parts.append(_BREAK)
-            if el.text:
-                parts.append(el.text)
+            if text := el.text:
+                parts.append(text)
         elif event == "end":
             if skipping:
                 skipping -= 1
@@ -246,21 +257,27 @@ def _text_pieces(root: Any) -> list[str]:
                     continue
             elif el.tag in _BLOCK_TAGS:
                 parts.append(_BLOCK)
-            if el.tail:
-                parts.append(el.tail)
-        elif not skipping and el.tail:  # a comment or processing instruction
-            parts.append(el.tail)
+            if tail := el.tail:
+                parts.append(tail)
+        elif not skipping and (tail := el.tail):  # a comment or processing instruction
+            parts.append(tail)
     return parts
 
 
 def _clean_line(line: str) -> str:
     """One line of HTML text: what ``clean_text`` does to a line, whitespace first."""
-    line = " ".join(line.split())  # str.split knows every Unicode space
-    if line.isascii() and line.isprintable():
+    printable = line.isprintable()
+    # Every space but " " is unprintable (tests/test_normalize_speed.py checks each
+    # code point): a printable line without "  " or an outer " " has nothing to collapse,
+    # and most lines of a body are such; the split and join were a tenth of html_to_text.
+    if not printable or "  " in line or line[:1] == " " or line[-1:] == " ":
+        line = " ".join(line.split())  # str.split knows every Unicode space
+        printable = line.isprintable()
+    if printable and line.isascii():
         return line
     if _MOJIBAKE_HINT_RE.search(line) and ftfy.badness.is_bad(line):
         line = ftfy.fix_text(line, _FTFY)
-    elif line.isprintable() and unicodedata.is_normalized("NFC", line):
+    elif printable and unicodedata.is_normalized("NFC", line):
         # What _tidy_line would give: its NFC and its dropping change nothing here,
         # and the spaces are collapsed already.
         return line
@@ -397,7 +414,59 @@ def paragraph_key(paragraph: str) -> str:
     scrapes of one paragraph; the words do not. Cached: normalizing one entry
     keys the same paragraphs several times (summary, body, merged text).
     """
+    key = _latin1_key(paragraph)
+    return _unicode_key(paragraph) if key is None else key
+
+
+def _unicode_key(paragraph: str) -> str:
+    """``paragraph_key`` for any text: NFKC, case-folded, its ``\\w+`` words."""
     return " ".join(_WORD_RE.findall(unicodedata.normalize("NFKC", paragraph).casefold()))
+
+
+def _latin1_key_table() -> bytes:
+    """Per Latin-1 character: what NFKC and casefold make of it if that is one Latin-1
+    word character, a space for one that is not a word character before or after, and
+    0 for the rest (ß, µ, ¼, ¨ …: several characters, or one outside Latin-1)."""
+    table = bytearray(256)
+    for code in range(256):
+        folded = unicodedata.normalize("NFKC", chr(code)).casefold()
+        word = _WORD_RE.fullmatch(chr(code)) is not None
+        if len(folded) != 1 or ord(folded) > 255 or word != bool(_WORD_RE.fullmatch(folded)):
+            table[code] = 0
+        else:
+            table[code] = ord(folded) if word else 32
+    table[0] = 32  # NUL is no word character; 0 marks only the characters above
+    return bytes(table)
+
+
+_LATIN1_KEY = _latin1_key_table()
+# Punctuation outside Latin-1 that news text is full of: none is a word character, nor
+# is anything NFKC makes of it ("…" is "..."), so each stands for a space in a key.
+_KEY_PUNCTUATION = "\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u2026\u2039\u203a\u20ac"
+
+
+def _latin1_key(paragraph: str) -> str | None:
+    """``_unicode_key`` of a paragraph of Latin-1 text and common punctuation, or None
+    for any other.
+
+    With no character outside Latin-1, nothing composes or reorders under NFKC (that
+    takes combining marks, none of which is in Latin-1), so NFKC and casefold act
+    character by character, and one bytes.translate does both, and the word split:
+    a C pass instead of the regular expression's, which was a third of normalizing a
+    4 KB entry (issue 17). tests/test_normalize_speed.py holds it to ``_unicode_key``.
+    """
+    text = paragraph
+    if not text.isascii():
+        for mark in _KEY_PUNCTUATION:
+            if mark in text:
+                text = text.replace(mark, " ")
+    try:
+        folded = text.encode("latin-1").translate(_LATIN1_KEY)
+    except UnicodeEncodeError:
+        return None
+    if 0 in folded:
+        return None
+    return " ".join(folded.decode("latin-1").split())
 
 
 def remove_repeats(text: str) -> str:

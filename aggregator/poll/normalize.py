@@ -290,6 +290,16 @@ def _is_tracking(name: str) -> bool:
     return low in _TRACKING_PARAMS or low.startswith(_TRACKING_PREFIXES)
 
 
+# An article URL that is already canonical but for a missing "/": http(s), a lower-case
+# host name (no port, no user, no trailing dot), a path without spaces or controls, no
+# query and no fragment. Most feeds link so; the split, query parse and join cost more
+# than the rest of an entry's URL handling (issue 17). tests/test_normalize_speed.py
+# holds it to the general path.
+_PLAIN_ARTICLE_URL_RE = re.compile(
+    r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(?P<path>/[^?#\s\x00-\x1f\x7f-\x9f]*)?"
+)
+
+
 def canonical_url(url: str, *, page_canonical: str | None = None) -> str:
     """One spelling per article URL, for exact duplicate detection.
 
@@ -301,10 +311,15 @@ def canonical_url(url: str, *, page_canonical: str | None = None) -> str:
     A URL that is not http(s) is returned stripped but otherwise unchanged.
     """
     url = url.strip()
-    if page_canonical and page_canonical.strip():
-        candidate = urljoin(url, page_canonical.strip())
+    page = page_canonical.strip() if page_canonical else ""
+    if page:
+        candidate = urljoin(url, page)
         if urlsplit(candidate).scheme.lower() in _DEFAULT_PORTS:
             url = candidate
+    else:
+        plain = _PLAIN_ARTICLE_URL_RE.fullmatch(url)
+        if plain is not None:
+            return url if plain["path"] else url + "/"
     try:
         parts = urlsplit(url)
         port = parts.port
