@@ -174,6 +174,8 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "cluster_explanations": lambda s: s.cluster_explanations(1),
         "articles_needing_fulltext": lambda s: s.articles_needing_fulltext(["t"], NOW, 1),
         "set_fulltext": lambda s: s.set_fulltext(1, "", None),
+        "articles_awaiting_vector": lambda s: s.articles_awaiting_vector(NOW, 0, 1),
+        "set_embeddings": lambda s: s.set_embeddings({1: bytes(768)}),
         "prune_polls": lambda s: s.prune_polls(NOW, keep_per_feed=1),
         "prune_events": lambda s: s.prune_events(NOW),
         "prune_batches": lambda s: list(
