@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -303,6 +303,30 @@ class EventStatements:
                 ).scalars()
             }
 
+    def topics_matched_in(self, cluster_ids: Sequence[int]) -> set[tuple[str, int]]:
+        """(topic, cluster) for every topic that already has an article in one of these
+        clusters: ``topic_matched_clusters`` for a whole batch's events in one query."""
+        found: set[tuple[str, int]] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(cluster_ids):
+                found.update(
+                    (str(r.topic), int(r.cluster_id))
+                    for r in conn.execute(_TOPICS_MATCHED_IN, {"ids": chunk})
+                )
+        return found
+
+    def rules_fired_in(self, cluster_ids: Sequence[int]) -> set[tuple[str, str, int]]:
+        """(rule, trigger, cluster) for every alert already made for one of these
+        clusters: ``rule_fired_for`` for a whole batch's events in one query."""
+        found: set[tuple[str, str, int]] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(cluster_ids):
+                found.update(
+                    (str(r.rule), str(r.trigger), int(r.cluster_id))
+                    for r in conn.execute(_RULES_FIRED_IN, {"ids": chunk})
+                )
+        return found
+
     def rule_recent_alerts(
         self, rule: str, since: datetime
     ) -> tuple[list[datetime], datetime | None]:
@@ -458,46 +482,61 @@ class EventStatements:
         ``rematched`` articles (``articles_to_rematch``) are done: their ``rematch_at``
         is cleared with the matches and alerts their new text caused."""
         with self.engine.begin() as conn:
-            for a in rematched:
+            # Each kind of row goes as one statement with many parameter sets, built
+            # once at import: a batch of 200 was 200 UPDATEs each constructed, keyed for
+            # the statement cache and compiled anew, most of the batch's commit time.
+            if rematched:
                 # Only if the row still holds the text that was matched: a poll that
                 # changed it again meanwhile set rematch_at for that text, which must
                 # stay for the next batch.
                 conn.execute(
-                    update(articles)
-                    .where(
-                        articles.c.id == a.id,
-                        articles.c.content_hash == a.article.content_hash,
-                    )
-                    .values(rematch_at=None)
+                    _CLEAR_REMATCH,
+                    [{"b_id": a.id, "b_hash": a.article.content_hash} for a in rematched],
                 )
-            for o in outcomes:
+            if outcomes:
                 conn.execute(
-                    update(articles)
-                    .where(articles.c.id == o.id)
-                    .values(
-                        duplicate_of=o.duplicate_of,
-                        duplicate_kind=o.duplicate_kind,
-                        duplicate_detail=o.duplicate_detail,
-                        cluster_id=o.cluster_id,
-                        cluster_score=o.cluster_score,
-                        cluster_terms=_why_json(o.cluster_terms, o.cluster_signals),
-                        processed_at=now,
-                    )
+                    _MARK_PROCESSED,
+                    [
+                        {
+                            "b_id": o.id,
+                            "duplicate_of": o.duplicate_of,
+                            "duplicate_kind": o.duplicate_kind,
+                            "duplicate_detail": o.duplicate_detail,
+                            "cluster_id": o.cluster_id,
+                            "cluster_score": o.cluster_score,
+                            "cluster_terms": _why_json(o.cluster_terms, o.cluster_signals),
+                            "processed_at": now,
+                        }
+                        for o in outcomes
+                    ],
                 )
-            for c in cluster_rows:
-                values = {
-                    "headline": c.headline,
-                    "first_seen": c.first_seen,
-                    "last_updated": c.last_updated,
-                    "article_count": c.article_count,
-                    "outlet_count": c.outlet_count,
-                    "top_terms": json.dumps(list(c.top_terms)),
-                    "status": c.status,
-                    "merged_into": c.merged_into,
-                }
-                done = conn.execute(update(clusters).where(clusters.c.id == c.id).values(**values))
-                if done.rowcount == 0:
-                    conn.execute(clusters.insert().values(id=c.id, **values))
+            if cluster_rows:
+                values = [
+                    {
+                        "headline": c.headline,
+                        "first_seen": c.first_seen,
+                        "last_updated": c.last_updated,
+                        "article_count": c.article_count,
+                        "outlet_count": c.outlet_count,
+                        "top_terms": json.dumps(list(c.top_terms)),
+                        "status": c.status,
+                        "merged_into": c.merged_into,
+                    }
+                    for c in cluster_rows
+                ]
+                # Stored events are updated, the batch's new ones inserted: which are
+                # which is one look-up (this transaction is the only writer of events).
+                ids = [c.id for c in cluster_rows]
+                stored: set[int] = set()
+                for chunk in _chunks(ids):
+                    stored.update(conn.execute(_STORED_CLUSTERS, {"ids": chunk}).scalars())
+                pairs = list(zip(ids, values, strict=True))
+                updated = [{"b_id": i, **v} for i, v in pairs if i in stored]
+                created = [{"id": i, **v} for i, v in pairs if i not in stored]
+                if updated:
+                    conn.execute(_UPDATE_CLUSTER, updated)
+                if created:
+                    conn.execute(clusters.insert(), created)
             if match_rows:
                 conn.execute(
                     self._insert_ignore(matches, ["article_id", "topic"]),
@@ -792,6 +831,34 @@ class EventStatements:
         with self.engine.connect() as conn:
             r = conn.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
         return None if r is None else event_from_row(r)
+
+
+# The consumer's per-batch statements, built once (``b_`` names: SQLAlchemy reserves a
+# column's own name for the value it sets).
+_MARK_PROCESSED = update(articles).where(articles.c.id == bindparam("b_id"))
+_CLEAR_REMATCH = (
+    update(articles)
+    .where(articles.c.id == bindparam("b_id"), articles.c.content_hash == bindparam("b_hash"))
+    .values(rematch_at=None)
+)
+_UPDATE_CLUSTER = update(clusters).where(clusters.c.id == bindparam("b_id"))
+_STORED_CLUSTERS = select(clusters.c.id).where(clusters.c.id.in_(bindparam("ids", expanding=True)))
+_TOPICS_MATCHED_IN = (
+    select(matches.c.topic, matches.c.cluster_id)
+    .where(matches.c.cluster_id.in_(bindparam("ids", expanding=True)))
+    .distinct()
+)
+_RULES_FIRED_IN = (
+    select(alerts.c.rule, alerts.c.trigger, alerts.c.cluster_id)
+    .where(alerts.c.cluster_id.in_(bindparam("ids", expanding=True)))
+    .distinct()
+)
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[list[int]]:
+    """``ids`` in lists of at most ``size`` (SQLite's bound on a statement's parameters)."""
+    for i in range(0, len(ids), size):
+        yield list(ids[i : i + size])
 
 
 def event_from_row(r: Any, timeline: tuple[HourCount, ...] = ()) -> Event:

@@ -268,6 +268,7 @@ alerts = Table(
     Column("sent_at", UTCDateTime),
     Index("ix_alerts_status_due", "status", "due_at"),
     Index("ix_alerts_rule_created", "rule", "created_at"),
+    Index("ix_alerts_cluster_id", "cluster_id"),  # the consumer's per-event questions
 )
 
 # The highest id ever given to an event and to an article, raised by the retention job
