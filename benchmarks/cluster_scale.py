@@ -27,9 +27,14 @@ figures and median costs, and how many decisions (event id, new or not, score,
 terms, merges, signals) differ: a faster path must not change one (exit status 1 if
 any does).
 
-``--consumer N`` also runs the whole consumer (dedup, clustering, five topics, each
-batch's SQL) over the first N articles stored in a fresh SQLite database, and then the
-start-up replay of what it processed (``Consumer.rebuild``), in CPU time.
+``--consumer N`` also runs the whole consumer (dedup, clustering, five topics with a
+``new_event`` and a ``developing`` rule each, each batch's SQL) over the first N
+articles stored in a fresh SQLite database, and then the start-up replay of what it
+processed (``Consumer.rebuild``), in CPU time. With ``--baseline REF`` the consumer of
+that commit runs beside it instead: each in its own process (its ``aggregator``
+extracted from git), taking turns ``--rounds`` times, each side's articles/s of CPU
+time printed per round with the load average, and whether the two wrote the same
+articles, events, matches and alerts (exit status 1 if they did not).
 
 The full run (1,000,000 articles) takes about 15 minutes of CPU time; ``--quick``
 processes 40,000 articles in about 30 s of CPU time.
@@ -39,9 +44,11 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import hashlib
 import importlib
 import io
 import itertools
+import json
 import os
 import random
 import re
@@ -56,10 +63,14 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_scale.py`
-    sys.path.insert(0, str(ROOT))
+# The tree whose ``aggregator`` is measured: this one, or (in the child processes of
+# ``--consumer N --baseline REF``) an extracted copy of that commit's.
+TREE = os.environ.get("CLUSTER_SCALE_TREE", str(ROOT))
+if TREE not in sys.path:  # runnable as `python benchmarks/cluster_scale.py`
+    sys.path.insert(0, TREE)
 
 from _articles import make_article  # noqa: E402
 
@@ -202,10 +213,13 @@ def interleaved(
     return statistics.median(young_costs) / 1e3, statistics.median(old_costs) / 1e3
 
 
-def consumer_run(n: int, rate: float) -> None:
-    """The whole consumer (dedup, clustering, topic matching, the batch's SQL) on
-    ``n`` articles of the stream stored in a fresh SQLite database; then the start-up
-    replay (``rebuild``) of what it processed."""
+def consumer_run(n: int, rate: float) -> tuple[int, float, int, float, int, str]:
+    """The whole consumer (dedup, clustering, topic matching, alert rules, the batch's
+    SQL) on ``n`` articles of the stream stored in a fresh SQLite database; then the
+    start-up replay (``rebuild``) of what it processed. Returns (articles processed,
+    their CPU seconds, articles replayed, their CPU seconds, alerts enqueued, the
+    digest of what it wrote)."""
+    from aggregator.alerts.rules import AlertRuleSpec
     from aggregator.process.consumer import Consumer
     from aggregator.query import parse_query
     from aggregator.store import FeedSpec, PollRecord, Store
@@ -213,11 +227,24 @@ def consumer_run(n: int, rate: float) -> None:
 
     stream = Stream(7, rate)
     items = [a for _, a in itertools.islice(iter(stream), n)]
-    # A few topics on the stream's own words, so matching does its usual work.
+    # A few topics on the stream's own words of middling frequency (one in four of the
+    # articles matches one), so matching does its usual work, each with the rules a
+    # reader sets (a new event; a developing story), so the alert path asks the
+    # database what it asks in a daemon.
     topics = {
-        f"t{k}": parse_query(f"{stream.vocab[100 + k]} OR {stream.vocab[5_000 + k]}")
+        f"t{k}": parse_query(f"{stream.vocab[1_000 + k]} OR {stream.vocab[5_000 + k]}")
         for k in range(5)
     }
+    rules = [
+        rule
+        for t in topics
+        for rule in (
+            AlertRuleSpec(name=f"{t}-new", topic=t, trigger="new_event", channels=("hook",)),
+            AlertRuleSpec(
+                name=f"{t}-dev", topic=t, trigger="developing", channels=("hook",), new_outlets=2
+            ),
+        )
+    ]
     end = items[-1].published + timedelta(minutes=1)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{tmp}/bench.db")
@@ -239,25 +266,118 @@ def consumer_run(n: int, rate: float) -> None:
                     end, 3600.0, 0, "active",
                 )  # fmt: skip
                 store.record_poll(record, batch)
-        consumer = Consumer(store, topics=topics, rules=[], clock=lambda: end)
+        consumer = Consumer(store, topics=topics, rules=rules, clock=lambda: end)
         consumer.rebuild()  # empty: as a daemon starts
         t0 = time.thread_time_ns()
-        done = 0
-        while handled := consumer.process_pending().articles:
-            done += handled
+        done = alerts = 0
+        while (stats := consumer.process_pending()).articles:
+            done += stats.articles
+            alerts += stats.alerts
         spent = (time.thread_time_ns() - t0) / 1e9
-        print(
-            f"whole consumer           {done / spent:,.0f} articles/s of CPU time over {done:,} "
-            f"stored articles (batches of 200, SQLite; dedup, clustering, 5 topics)"
-        )
         t0 = time.thread_time_ns()
-        replayed = Consumer(store, topics=topics, rules=[], clock=lambda: end).rebuild()
-        spent = (time.thread_time_ns() - t0) / 1e9
-        print(
-            f"start-up replay          {replayed:,} articles of the window in {spent:.1f} s "
-            f"of CPU time ({replayed / spent:,.0f}/s)"
-        )
+        replayed = Consumer(store, topics=topics, rules=rules, clock=lambda: end).rebuild()
+        replay_spent = (time.thread_time_ns() - t0) / 1e9
+        digest = outcome_digest(store.engine)
         store.close()
+    return done, spent, replayed, replay_spent, alerts, digest
+
+
+def outcome_digest(engine: Any) -> str:
+    """A digest of everything the consumer wrote: each article's copy and event
+    decision, every match, every alert (its key, subject and message): two consumers
+    that differ in any of it differ here."""
+    from sqlalchemy import text
+
+    queries = (
+        "SELECT id, duplicate_of, duplicate_kind, duplicate_detail, cluster_id, cluster_score,"
+        " cluster_terms FROM articles ORDER BY id",
+        "SELECT id, headline, article_count, outlet_count, top_terms, status, merged_into"
+        " FROM clusters ORDER BY id",
+        "SELECT article_id, topic, cluster_id, terms FROM matches ORDER BY article_id, topic",
+        "SELECT dedupe_key, rule, channel, cluster_id, article_id, payload, due_at, status"
+        " FROM alerts ORDER BY dedupe_key",
+    )
+    h = hashlib.sha256()
+    with engine.connect() as conn:
+        for q in queries:
+            for row in conn.execute(text(q)):
+                values = list(row)
+                if q.endswith("BY dedupe_key"):
+                    # every alert's id is random (a uuid): the rest of its message is not
+                    message = json.loads(values[5])
+                    message.pop("alert_id", None)
+                    values[5] = message
+                h.update(repr(values).encode())
+    return h.hexdigest()[:16]
+
+
+def print_consumer(n: int, rate: float) -> None:
+    done, spent, replayed, replay_spent, alerts, _ = consumer_run(n, rate)
+    print(
+        f"whole consumer           {done / spent:,.0f} articles/s of CPU time over {done:,} "
+        f"stored articles (batches of 200, SQLite; dedup, clustering, 5 topics, 10 rules, "
+        f"{alerts:,} alerts)"
+    )
+    print(
+        f"start-up replay          {replayed:,} articles of the window in {replay_spent:.1f} s "
+        f"of CPU time ({replayed / replay_spent:,.0f}/s)"
+    )
+
+
+def compare_consumer(ref: str, n: int, rounds: int, rate: float) -> bool:
+    """The whole consumer of this tree and of commit ``ref``, each in its own process
+    (the two share no module), taking turns ``rounds`` times (who goes first
+    alternates), on the same stored stream. Returns whether both wrote the same
+    (``outcome_digest``) each time: a faster consumer must not decide differently."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    print(
+        f"A/B consumer: {n:,} stored articles, the consumer of {ref} ({commit}) and this "
+        f"tree's in turn, {rounds} rounds, a fresh SQLite database each"
+    )
+    figures: dict[str, list[float]] = {"base": [], "ours": []}
+    same = True
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        trees = {"base": tmp, "ours": TREE}
+        for r in range(rounds):
+            done: dict[str, list[str]] = {}
+            for side in ("base", "ours") if r % 2 == 0 else ("ours", "base"):
+                env = {**os.environ, "CLUSTER_SCALE_TREE": trees[side], "PYTHONPATH": trees[side]}
+                out = subprocess.run(
+                    [sys.executable, __file__, "--consumer-child", str(n), "--rate", str(rate)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                ).stdout
+                done[side] = out.split()
+                figures[side].append(float(done[side][0]) / float(done[side][1]))
+            same = same and done["base"][4:] == done["ours"][4:]
+            b, o = figures["base"][-1], figures["ours"][-1]
+            print(
+                f"  round {r + 1}: baseline {b:,.0f}, this tree {o:,.0f} articles/s of CPU "
+                f"time ({o / b:.2f}x); alerts {done['base'][4]} vs {done['ours'][4]}, "
+                f"outcome {'identical' if done['base'][5] == done['ours'][5] else 'DIFFERENT'};"
+                f" load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+    b, o = statistics.median(figures["base"]), statistics.median(figures["ours"])
+    print(
+        f"A/B consumer, median of {rounds}: baseline {b:,.0f} vs this tree {o:,.0f} "
+        f"articles/s of CPU time ({o / b:.2f}x)"
+    )
+    return same
 
 
 def baseline_clusterer(ref: str, into: Path) -> type[Clusterer]:
@@ -373,15 +493,23 @@ def main() -> int:
         type=int,
         default=0,
         metavar="N",
-        help="also run the whole consumer over N stored articles (SQLite)",
+        help="also run the whole consumer over N stored articles (SQLite); with "
+        "--baseline, beside that commit's consumer",
     )
+    ap.add_argument("--consumer-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.consumer_child:
+        # One side of the consumer A/B: its figures on one line, for the parent.
+        print(*consumer_run(args.consumer_child, args.rate))
+        return 0
     print(f"load average at start  {os.getloadavg()[0]:.2f}", flush=True)
     same = True
-    if args.consumer:
-        consumer_run(args.consumer, args.rate)
+    if args.consumer and args.baseline:
+        same = compare_consumer(args.baseline, args.consumer, args.rounds, args.rate)
+    elif args.consumer:
+        print_consumer(args.consumer, args.rate)
     if args.baseline:
-        same = compare(args.baseline, args.ab_articles, args.rounds, args.rate)
+        same = compare(args.baseline, args.ab_articles, args.rounds, args.rate) and same
     n = args.articles or (40_000 if args.quick else 1_000_000)
     if n < 15_000:
         ap.error("--articles must be at least 15,000")
