@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -238,19 +238,23 @@ class EventStatements:
         live = select(clusters.c.id).where(
             clusters.c.last_updated >= since, clusters.c.merged_into.is_(None)
         )
-        stmt = (
-            select(*_ARTICLE_COLUMNS, feeds.c.name.label("feed_name"))
-            .join(feeds, feeds.c.id == articles.c.feed_id)
-            .where(
-                articles.c.processed_at.is_not(None),
-                or_(articles.c.published >= since, articles.c.cluster_id.in_(live)),
-            )
-            .order_by(articles.c.id)
-            .execution_options(yield_per=2000)
+        # The ids first, each look-up along its own index (the recent articles; the
+        # older ones of live events), then the rows by id in order, a chunk at a time.
+        # As one statement (an OR, ordered by id) SQLite walked the whole table in id
+        # order instead: every row of the archive read at each start-up, text and all.
+        recent = select(articles.c.id).where(
+            articles.c.published >= since, articles.c.processed_at.is_not(None)
+        )
+        older = select(articles.c.id).where(
+            articles.c.cluster_id.in_(live),
+            articles.c.published < since,
+            articles.c.processed_at.is_not(None),
         )
         with self.engine.connect() as conn:
-            for r in conn.execute(stmt):
-                yield StoredArticle(r.id, row_to_article(r), r.cluster_id, r.duplicate_of)
+            ids = sorted({*conn.execute(recent).scalars(), *conn.execute(older).scalars()})
+            for chunk in _chunks(ids):
+                for r in conn.execute(_ARTICLES_BY_ID, {"ids": chunk}):
+                    yield StoredArticle(r.id, row_to_article(r), r.cluster_id, r.duplicate_of)
 
     def max_cluster_id(self) -> int:
         """The highest event id ever given out, deleted events included: the clusterer
@@ -847,6 +851,12 @@ _TOPICS_MATCHED_IN = (
     select(matches.c.topic, matches.c.cluster_id)
     .where(matches.c.cluster_id.in_(bindparam("ids", expanding=True)))
     .distinct()
+)
+_ARTICLES_BY_ID = (
+    select(*_ARTICLE_COLUMNS, feeds.c.name.label("feed_name"))
+    .join(feeds, feeds.c.id == articles.c.feed_id)
+    .where(articles.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(articles.c.id)
 )
 _RULES_FIRED_IN = (
     select(alerts.c.rule, alerts.c.trigger, alerts.c.cluster_id)

@@ -225,6 +225,14 @@ clusters = Table(
     # A merged cluster points at the one that absorbed it; old ids stay resolvable.
     Column("merged_into", Id),
     Index("ix_clusters_last_updated", "last_updated"),
+    # The consumer's start-up reads every merge: the few merged rows only (migration
+    # 0015).
+    Index(
+        "ix_clusters_merged",
+        "id",
+        sqlite_where=text("merged_into IS NOT NULL"),
+        postgresql_where=text("merged_into IS NOT NULL"),
+    ),
 )
 
 matches = Table(
