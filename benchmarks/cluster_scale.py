@@ -391,13 +391,18 @@ def fill_archive(store: Any, n: int, before: datetime, topics: list[str], rules:
 
     from aggregator.store.schema import alerts, articles, clusters, feeds, matches
 
-    with store.engine.begin() as conn:
+    with store.engine.connect() as conn:
         feed_ids = list(conn.execute(select(feeds.c.id).order_by(feeds.c.id)).scalars())
-        first_cluster = 1
-        step = timedelta(minutes=1)
-        start = before - step * (n + 1)
-        chunk = 20_000
-        for lo in range(0, n, chunk):
+    first_cluster = 1
+    step = timedelta(minutes=1)
+    start = before - step * (n + 1)
+    chunk = 20_000
+    for lo in range(0, n, chunk):
+        # A transaction per chunk, with a page cache that holds the indexes being
+        # filled: one transaction with SQLite's default 2 MB cache wrote 1M rows at
+        # ~300/s on a loaded machine.
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA cache_size = -262144")
             rows, events, matched, sent = [], [], [], []
             for i in range(lo, min(lo + chunk, n)):
                 published = start + step * i
@@ -420,7 +425,8 @@ def fill_archive(store: Any, n: int, before: datetime, topics: list[str], rules:
                         "fetched_at": published,
                         "updated_at": published,
                         "language": "en",
-                        "content_hash": hashlib.sha1(text.encode()).hexdigest(),
+                        # in insertion order: appended to its index, not scattered
+                        "content_hash": f"{i:064x}",
                         "fingerprint": i,
                         "cluster_id": cid,
                         "cluster_score": 0.5,
