@@ -6,6 +6,7 @@ Mixed into ``Store``; each public method is wrapped so database errors leave as
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -367,50 +368,30 @@ class EventStatements:
         """Articles of these clusters (first reports first, or the newest first);
         ``processed_after``/``processed_until`` keep those the consumer handled in that
         window (what is new since an alert or a digest)."""
-        order = (
-            (articles.c.published.desc(), articles.c.id.desc())
-            if newest_first
-            else (articles.c.published, articles.c.id)
+        if not cluster_ids:
+            return []
+        stmt = _cluster_articles_statement(
+            newest_first, processed_after is not None, processed_until is not None
         )
-        stmt = (
-            select(
-                articles.c.id,
-                feeds.c.name.label("feed"),
-                articles.c.title,
-                articles.c.url,
-                articles.c.published,
-            )
-            .join(feeds, feeds.c.id == articles.c.feed_id)
-            .where(articles.c.cluster_id.in_(cluster_ids))
-            .order_by(*order)
-            .limit(limit)
-        )
-        if processed_after is not None:
-            stmt = stmt.where(articles.c.processed_at > processed_after)
-        if processed_until is not None:
-            stmt = stmt.where(articles.c.processed_at <= processed_until)
+        params = {
+            "ids": list(cluster_ids),
+            "b_limit": limit,
+            "b_after": processed_after,
+            "b_until": processed_until,
+        }
         with self.engine.connect() as conn:
-            return [ClusterArticle(**r._mapping) for r in conn.execute(stmt)]
+            return [ClusterArticle(**r._mapping) for r in conn.execute(stmt, params)]
 
     def cluster_outlets(self, cluster_ids: Sequence[int]) -> list[tuple[str, int, datetime | None]]:
         """Every outlet of these clusters: (name, articles, first processed), in the
         order they first reported — the whole event, however large, in one row each."""
         if not cluster_ids:
             return []
-        stmt = (
-            select(
-                feeds.c.name,
-                func.count().label("n"),
-                func.min(articles.c.processed_at).label("first_processed"),
-                func.min(articles.c.published).label("first_published"),
-            )
-            .join(feeds, feeds.c.id == articles.c.feed_id)
-            .where(articles.c.cluster_id.in_(cluster_ids))
-            .group_by(feeds.c.name)
-            .order_by("first_published", feeds.c.name)
-        )
         with self.engine.connect() as conn:
-            return [(str(r.name), int(r.n), r.first_processed) for r in conn.execute(stmt)]
+            return [
+                (str(r.name), int(r.n), r.first_processed)
+                for r in conn.execute(_CLUSTER_OUTLETS, {"ids": list(cluster_ids)})
+            ]
 
     def topic_matching_articles(
         self, topic: str, cluster_ids: Sequence[int], limit: int = 5
@@ -863,6 +844,50 @@ _RULES_FIRED_IN = (
     .where(alerts.c.cluster_id.in_(bindparam("ids", expanding=True)))
     .distinct()
 )
+
+
+# What every alert's message reads of its event (``alerts.assemble``), built once:
+# constructing these for each alert cost as much as running them.
+_CLUSTER_OUTLETS = (
+    select(
+        feeds.c.name,
+        func.count().label("n"),
+        func.min(articles.c.processed_at).label("first_processed"),
+        func.min(articles.c.published).label("first_published"),
+    )
+    .join(feeds, feeds.c.id == articles.c.feed_id)
+    .where(articles.c.cluster_id.in_(bindparam("ids", expanding=True)))
+    .group_by(feeds.c.name)
+    .order_by("first_published", feeds.c.name)
+)
+
+
+@functools.cache
+def _cluster_articles_statement(newest_first: bool, after: bool, until: bool) -> Any:
+    """``cluster_articles``' statement in each of its shapes, built once."""
+    order = (
+        (articles.c.published.desc(), articles.c.id.desc())
+        if newest_first
+        else (articles.c.published, articles.c.id)
+    )
+    stmt = (
+        select(
+            articles.c.id,
+            feeds.c.name.label("feed"),
+            articles.c.title,
+            articles.c.url,
+            articles.c.published,
+        )
+        .join(feeds, feeds.c.id == articles.c.feed_id)
+        .where(articles.c.cluster_id.in_(bindparam("ids", expanding=True)))
+        .order_by(*order)
+        .limit(bindparam("b_limit"))
+    )
+    if after:
+        stmt = stmt.where(articles.c.processed_at > bindparam("b_after"))
+    if until:
+        stmt = stmt.where(articles.c.processed_at <= bindparam("b_until"))
+    return stmt
 
 
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterator[list[int]]:
