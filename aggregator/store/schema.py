@@ -277,6 +277,9 @@ alerts = Table(
     Index("ix_alerts_status_due", "status", "due_at"),
     Index("ix_alerts_rule_created", "rule", "created_at"),
     Index("ix_alerts_cluster_id", "cluster_id"),  # the consumer's per-event questions
+    # A rule's throttle clock and hourly count (``rule_recent_alerts``), per batch:
+    # by (rule, created_at) it read every alert the rule ever made (migration 0015).
+    Index("ix_alerts_rule_due", "rule", "due_at"),
 )
 
 # The highest id ever given to an event and to an article, raised by the retention job
