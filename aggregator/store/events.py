@@ -434,19 +434,24 @@ class EventStatements:
         a ``developing`` rule last told its reader about the event."""
         if not cluster_ids:
             return None
-        stmt = (
-            select(alerts.c.payload, alerts.c.created_at)
-            .where(
-                alerts.c.rule == rule,
-                alerts.c.trigger == trigger,
-                alerts.c.cluster_id.in_(cluster_ids),
-            )
-            .order_by(alerts.c.created_at.desc(), alerts.c.id)
-            .limit(1)
-        )
+        # Along the cluster_id index only, then chosen here: asked with the rule and
+        # an ORDER BY created_at, SQLite walked the rule's (rule, created_at) index
+        # newest first through every alert the rule ever made, for an event it had
+        # not alerted for (8 ms of a 12 ms article with 250,000 alerts stored).
         with self.engine.connect() as conn:
-            r = conn.execute(stmt).first()
-        return None if r is None else (str(r.payload), r.created_at)
+            found = [
+                (r.created_at, r.id)
+                for r in conn.execute(_ALERTS_OF_CLUSTERS, {"ids": list(cluster_ids)})
+                if r.rule == rule and r.trigger == trigger
+            ]
+            if not found:
+                return None
+            # newest first, ties by id (the order the statement used to ask for)
+            at, newest = min(found, key=lambda f: (-f[0].timestamp(), f[1]))
+            payload = conn.execute(
+                select(alerts.c.payload).where(alerts.c.id == newest)
+            ).scalar_one()
+        return str(payload), at
 
     # -- the consumer's output, in one transaction ---------------------------------
 
@@ -839,6 +844,9 @@ _ARTICLES_BY_ID = (
     .where(articles.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(articles.c.id)
 )
+_ALERTS_OF_CLUSTERS = select(
+    alerts.c.id, alerts.c.rule, alerts.c.trigger, alerts.c.created_at
+).where(alerts.c.cluster_id.in_(bindparam("ids", expanding=True)))
 _RULES_FIRED_IN = (
     select(alerts.c.rule, alerts.c.trigger, alerts.c.cluster_id)
     .where(alerts.c.cluster_id.in_(bindparam("ids", expanding=True)))
