@@ -226,7 +226,7 @@ clusters = Table(
     Column("merged_into", Id),
     Index("ix_clusters_last_updated", "last_updated"),
     # The consumer's start-up reads every merge: the few merged rows only (migration
-    # 0015).
+    # 0016).
     Index(
         "ix_clusters_merged",
         "id",
@@ -278,7 +278,7 @@ alerts = Table(
     Index("ix_alerts_rule_created", "rule", "created_at"),
     Index("ix_alerts_cluster_id", "cluster_id"),  # the consumer's per-event questions
     # A rule's throttle clock and hourly count (``rule_recent_alerts``), per batch:
-    # by (rule, created_at) it read every alert the rule ever made (migration 0015).
+    # by (rule, created_at) it read every alert the rule ever made (migration 0016).
     Index("ix_alerts_rule_due", "rule", "due_at"),
 )
 

@@ -16,16 +16,16 @@ every alert the rule ever made: 6 ms of a 10 ms article with 1,000,000 articles 
 At start-up the consumer reads every merge (``merged_into IS NOT NULL``): a partial
 index over just those rows, in id order, instead of a scan of every event.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
