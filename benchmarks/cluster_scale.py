@@ -27,9 +27,14 @@ figures and median costs, and how many decisions (event id, new or not, score,
 terms, merges, signals) differ: a faster path must not change one (exit status 1 if
 any does).
 
-``--consumer N`` also runs the whole consumer (dedup, clustering, five topics, each
-batch's SQL) over the first N articles stored in a fresh SQLite database, and then the
-start-up replay of what it processed (``Consumer.rebuild``), in CPU time.
+``--consumer N`` also runs the whole consumer (dedup, clustering, five topics with a
+``new_event`` and a ``developing`` rule each, each batch's SQL) over the first N
+articles stored in a fresh SQLite database, and then the start-up replay of what it
+processed (``Consumer.rebuild``), in CPU time. With ``--baseline REF`` the consumer of
+that commit runs beside it instead: each in its own process (its ``aggregator``
+extracted from git), taking turns ``--rounds`` times, each side's articles/s of CPU
+time printed per round with the load average, and whether the two wrote the same
+articles, events, matches and alerts (exit status 1 if they did not).
 
 The full run (1,000,000 articles) takes about 15 minutes of CPU time; ``--quick``
 processes 40,000 articles in about 30 s of CPU time.
@@ -39,13 +44,16 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import hashlib
 import importlib
 import io
 import itertools
+import json
 import os
 import random
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,10 +64,14 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # runnable as `python benchmarks/cluster_scale.py`
-    sys.path.insert(0, str(ROOT))
+# The tree whose ``aggregator`` is measured: this one, or (in the child processes of
+# ``--consumer N --baseline REF``) an extracted copy of that commit's.
+TREE = os.environ.get("CLUSTER_SCALE_TREE", str(ROOT))
+if TREE not in sys.path:  # runnable as `python benchmarks/cluster_scale.py`
+    sys.path.insert(0, TREE)
 
 from _articles import make_article  # noqa: E402
 
@@ -202,62 +214,350 @@ def interleaved(
     return statistics.median(young_costs) / 1e3, statistics.median(old_costs) / 1e3
 
 
-def consumer_run(n: int, rate: float) -> None:
-    """The whole consumer (dedup, clustering, topic matching, the batch's SQL) on
-    ``n`` articles of the stream stored in a fresh SQLite database; then the start-up
-    replay (``rebuild``) of what it processed."""
-    from aggregator.process.consumer import Consumer
-    from aggregator.query import parse_query
-    from aggregator.store import FeedSpec, PollRecord, Store
-    from aggregator.store.migrate import upgrade
+class ConsumerSetup:
+    """The consumer's input: ``n`` articles of the stream, five topics on its words,
+    two rules per topic."""
 
-    stream = Stream(7, rate)
-    items = [a for _, a in itertools.islice(iter(stream), n)]
-    # A few topics on the stream's own words, so matching does its usual work.
-    topics = {
-        f"t{k}": parse_query(f"{stream.vocab[100 + k]} OR {stream.vocab[5_000 + k]}")
-        for k in range(5)
-    }
-    end = items[-1].published + timedelta(minutes=1)
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(f"sqlite:///{tmp}/bench.db")
+    def __init__(self, n: int, rate: float) -> None:
+        from aggregator.alerts.rules import AlertRuleSpec
+        from aggregator.query import parse_query
+
+        stream = Stream(7, rate)
+        self.items = [a for _, a in itertools.islice(iter(stream), n)]
+        # A few topics on the stream's own words of middling frequency (one in four of
+        # the articles matches one), so matching does its usual work, each with the
+        # rules a reader sets (a new event; a developing story), so the alert path
+        # asks the database what it asks in a daemon.
+        self.topics = {
+            f"t{k}": parse_query(f"{stream.vocab[1_000 + k]} OR {stream.vocab[5_000 + k]}")
+            for k in range(5)
+        }
+        self.rules = [
+            rule
+            for t in self.topics
+            for rule in (
+                AlertRuleSpec(name=f"{t}-new", topic=t, trigger="new_event", channels=("hook",)),
+                AlertRuleSpec(
+                    name=f"{t}-dev",
+                    topic=t,
+                    trigger="developing",
+                    channels=("hook",),
+                    new_outlets=2,
+                ),
+            )
+        ]
+        self.end = self.items[-1].published + timedelta(minutes=1)
+
+    def build(self, path: Path, stored: int = 0) -> None:
+        """A fresh SQLite database at ``path``: ``stored`` older processed articles
+        (``fill_archive``), then the stream's articles waiting for the consumer."""
+        from aggregator.store import FeedSpec, PollRecord, Store
+        from aggregator.store.migrate import upgrade
+
+        store = Store.open(f"sqlite:///{path}")
         upgrade(store.engine)
-        names = sorted({a.feed for a in items})
+        names = sorted({a.feed for a in self.items})
         store.sync_feeds([FeedSpec(f, f"http://127.0.0.1/{f}") for f in names], START)
         claimed = store.claim_due_feeds(
-            end + timedelta(days=30), owner="b", lease_seconds=1, limit=10_000, force=True
+            self.end + timedelta(days=30), owner="b", lease_seconds=1, limit=10_000, force=True
         )
         ids = {f.name: f.id for f in claimed}
-        for i in range(0, n, 1_000):
+        if stored:
+            fill_archive(store, stored, START - timedelta(days=60), list(self.topics), self.rules)
+        for i in range(0, len(self.items), 1_000):
             by_feed: dict[str, list[Article]] = {}
-            for a in items[i : i + 1_000]:
+            for a in self.items[i : i + 1_000]:
                 by_feed.setdefault(a.feed, []).append(a)
             for name, batch in by_feed.items():
                 record = PollRecord(
                     ids[name], "b", START, 0.1, "ok", "http://127.0.0.1/", 200, 1, 1,
                     None, None, None, None, None, (), None, "http://127.0.0.1/", None,
-                    end, 3600.0, 0, "active",
+                    self.end, 3600.0, 0, "active",
                 )  # fmt: skip
                 store.record_poll(record, batch)
-        consumer = Consumer(store, topics=topics, rules=[], clock=lambda: end)
-        consumer.rebuild()  # empty: as a daemon starts
-        t0 = time.thread_time_ns()
-        done = 0
-        while handled := consumer.process_pending().articles:
-            done += handled
-        spent = (time.thread_time_ns() - t0) / 1e9
-        print(
-            f"whole consumer           {done / spent:,.0f} articles/s of CPU time over {done:,} "
-            f"stored articles (batches of 200, SQLite; dedup, clustering, 5 topics)"
-        )
-        t0 = time.thread_time_ns()
-        replayed = Consumer(store, topics=topics, rules=[], clock=lambda: end).rebuild()
-        spent = (time.thread_time_ns() - t0) / 1e9
-        print(
-            f"start-up replay          {replayed:,} articles of the window in {spent:.1f} s "
-            f"of CPU time ({replayed / spent:,.0f}/s)"
-        )
         store.close()
+
+    def run(self, path: Path) -> tuple[int, float, int, float, int, str]:
+        """The consumer over the database at ``path`` until nothing waits, then the
+        start-up replay. Returns (articles processed, their CPU seconds, articles
+        replayed, their CPU seconds, alerts enqueued, the digest of what it wrote)."""
+        from aggregator.process.consumer import Consumer
+        from aggregator.store import Store
+
+        store = Store.open(f"sqlite:///{path}")
+        end = self.end
+        consumer = Consumer(store, topics=self.topics, rules=self.rules, clock=lambda: end)
+        consumer.rebuild()  # nothing of the window yet: as a daemon starts
+        t0 = time.thread_time_ns()
+        done = alerts = 0
+        while (stats := consumer.process_pending()).articles:
+            done += stats.articles
+            alerts += stats.alerts
+        spent = (time.thread_time_ns() - t0) / 1e9
+        t0 = time.thread_time_ns()
+        replayed = Consumer(
+            store, topics=self.topics, rules=self.rules, clock=lambda: end
+        ).rebuild()
+        replay_spent = (time.thread_time_ns() - t0) / 1e9
+        digest = outcome_digest(store.engine)
+        store.close()
+        return done, spent, replayed, replay_spent, alerts, digest
+
+
+def consumer_run(n: int, rate: float) -> tuple[int, float, int, float, int, str]:
+    """The whole consumer (dedup, clustering, topic matching, alert rules, the batch's
+    SQL) on ``n`` articles of the stream stored in a fresh SQLite database; then the
+    start-up replay (``rebuild``) of what it processed (``ConsumerSetup.run``)."""
+    setup = ConsumerSetup(n, rate)
+    with tempfile.TemporaryDirectory() as tmp:
+        setup.build(Path(tmp) / "bench.db")
+        return setup.run(Path(tmp) / "bench.db")
+
+
+def compare_stored(n: int, stored: int, rounds: int, rate: float) -> None:
+    """The consumer's cost per article over ``n`` new articles with 10,000 older
+    articles stored and with ``stored``: both databases built once, then copied
+    afresh for each run, the two sizes taking turns ``rounds`` times."""
+    setup = ConsumerSetup(n, rate)
+    figures: dict[int, list[float]] = {10_000: [], stored: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        templates = {}
+        for size in figures:
+            templates[size] = Path(tmp) / f"archive-{size}.db"
+            t0 = time.monotonic()
+            setup.build(templates[size], stored=size)
+            mib = templates[size].stat().st_size / 2**20
+            print(
+                f"  built an archive of {size:,} stored articles in "
+                f"{time.monotonic() - t0:,.0f} s ({mib:,.0f} MiB)",
+                flush=True,
+            )
+        work = Path(tmp) / "work.db"
+        for r in range(rounds):
+            line = []
+            for size in figures if r % 2 == 0 else reversed(list(figures)):
+                shutil.copyfile(templates[size], work)
+                done, spent, *_ = setup.run(work)
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{work}{suffix}").unlink(missing_ok=True)
+                figures[size].append(spent / done * 1e6)
+                line.append(f"{size:,} stored: {figures[size][-1]:,.0f} us/article")
+            print(f"  round {r + 1}: {'; '.join(line)}; load {os.getloadavg()[0]:.2f}", flush=True)
+    small = statistics.median(figures[10_000])
+    large = statistics.median(figures[stored])
+    print(
+        f"whole consumer, {n:,} new articles: {small:,.0f} us/article with 10,000 stored vs "
+        f"{large:,.0f} with {stored:,} (median of {rounds}), ratio {large / small:.2f}x "
+        f"(goal <= 1.3)"
+    )
+
+
+def outcome_digest(engine: Any) -> str:
+    """A digest of everything the consumer wrote: each article's copy and event
+    decision, every match, every alert (its key, subject and message): two consumers
+    that differ in any of it differ here."""
+    from sqlalchemy import text
+
+    queries = (
+        "SELECT id, duplicate_of, duplicate_kind, duplicate_detail, cluster_id, cluster_score,"
+        " cluster_terms FROM articles ORDER BY id",
+        "SELECT id, headline, article_count, outlet_count, top_terms, status, merged_into"
+        " FROM clusters ORDER BY id",
+        "SELECT article_id, topic, cluster_id, terms FROM matches ORDER BY article_id, topic",
+        "SELECT dedupe_key, rule, channel, cluster_id, article_id, payload, due_at, status"
+        " FROM alerts ORDER BY dedupe_key",
+    )
+    h = hashlib.sha256()
+    with engine.connect() as conn:
+        for q in queries:
+            for row in conn.execute(text(q)):
+                values = list(row)
+                if q.endswith("BY dedupe_key"):
+                    # every alert's id is random (a uuid): the rest of its message is not
+                    message = json.loads(values[5])
+                    message.pop("alert_id", None)
+                    values[5] = message
+                h.update(repr(values).encode())
+    return h.hexdigest()[:16]
+
+
+def fill_archive(store: Any, n: int, before: datetime, topics: list[str], rules: list[Any]) -> None:
+    """``n`` processed articles published before ``before`` (older than every window),
+    as years of a daemon leave them: events of ten articles, one article in four
+    matching a topic, and the alerts of those events' rules, already sent. Bulk
+    inserted with executemany (short texts, no vectors): the consumer only has to
+    find its way past them."""
+    from sqlalchemy import select
+
+    from aggregator.store.schema import alerts, articles, clusters, feeds, matches
+
+    with store.engine.connect() as conn:
+        feed_ids = list(conn.execute(select(feeds.c.id).order_by(feeds.c.id)).scalars())
+    first_cluster = 1
+    step = timedelta(minutes=1)
+    start = before - step * (n + 1)
+    chunk = 20_000
+    for lo in range(0, n, chunk):
+        # A transaction per chunk, with a page cache that holds the indexes being
+        # filled: one transaction with SQLite's default 2 MB cache wrote 1M rows at
+        # ~300/s on a loaded machine.
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA cache_size = -262144")
+            rows, events, matched, sent = [], [], [], []
+            for i in range(lo, min(lo + chunk, n)):
+                published = start + step * i
+                cid = first_cluster + i // 10
+                text = f"Archived report {i} on event {cid}, as an outlet wrote it then."
+                rows.append(
+                    {
+                        "feed_id": feed_ids[i % len(feed_ids)],
+                        "identity": f"archive-{i}",
+                        "guid": f"archive-{i}",
+                        "url": f"https://archive.example/{i}",
+                        "canonical_url": f"https://archive.example/{i}",
+                        "title": f"Archived report {i}",
+                        "title_raw": f"Archived report {i}",
+                        "summary": "",
+                        "text": text,
+                        "html": "",
+                        "published": published,
+                        "published_estimated": False,
+                        "fetched_at": published,
+                        "updated_at": published,
+                        "language": "en",
+                        # in insertion order: appended to its index, not scattered
+                        "content_hash": f"{i:064x}",
+                        "fingerprint": i,
+                        "cluster_id": cid,
+                        "cluster_score": 0.5,
+                        "cluster_terms": "[]",
+                        "processed_at": published,
+                    }
+                )
+                if i % 10 == 9 or i == n - 1:
+                    events.append(
+                        {
+                            "id": cid,
+                            "headline": f"Archived event {cid}",
+                            "first_seen": published - step * (i % 10),
+                            "last_updated": published,
+                            "article_count": i % 10 + 1,
+                            "outlet_count": i % 10 + 1,
+                            "top_terms": "[]",
+                            "status": "dormant",
+                        }
+                    )
+            result = conn.execute(
+                articles.insert().returning(articles.c.id, sort_by_parameter_order=True), rows
+            )
+            ids = list(result.scalars())
+            for j, article_id in enumerate(ids):
+                i = lo + j
+                if i % 4:
+                    continue
+                topic = topics[(i // 4) % len(topics)]
+                cid = first_cluster + i // 10
+                matched.append(
+                    {
+                        "article_id": article_id,
+                        "topic": topic,
+                        "cluster_id": cid,
+                        "terms": "[]",
+                        "created_at": rows[j]["published"],
+                    }
+                )
+                for rule in rules:
+                    if rule.topic == topic:
+                        sent.append(
+                            {
+                                "id": f"archive-{rule.name}-{i}",
+                                "dedupe_key": f"{rule.name}:hook:{rule.trigger}:a{i}",
+                                "rule": rule.name,
+                                "channel": "hook",
+                                "topic": topic,
+                                "trigger": rule.trigger,
+                                "cluster_id": cid,
+                                "article_id": article_id,
+                                "payload": "{}",
+                                "status": "sent",
+                                "attempts": 1,
+                                "due_at": rows[j]["published"],
+                                "created_at": rows[j]["published"],
+                                "sent_at": rows[j]["published"],
+                            }
+                        )
+            conn.execute(clusters.insert(), events)
+            conn.execute(matches.insert(), matched)
+            conn.execute(alerts.insert(), sent)
+
+
+def print_consumer(n: int, rate: float) -> None:
+    done, spent, replayed, replay_spent, alerts, _ = consumer_run(n, rate)
+    print(
+        f"whole consumer           {done / spent:,.0f} articles/s of CPU time over {done:,} "
+        f"stored articles (batches of 200, SQLite; dedup, clustering, 5 topics, 10 rules, "
+        f"{alerts:,} alerts)"
+    )
+    print(
+        f"start-up replay          {replayed:,} articles of the window in {replay_spent:.1f} s "
+        f"of CPU time ({replayed / replay_spent:,.0f}/s)"
+    )
+
+
+def compare_consumer(ref: str, n: int, rounds: int, rate: float) -> bool:
+    """The whole consumer of this tree and of commit ``ref``, each in its own process
+    (the two share no module), taking turns ``rounds`` times (who goes first
+    alternates), on the same stored stream. Returns whether both wrote the same
+    (``outcome_digest``) each time: a faster consumer must not decide differently."""
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", ref],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    print(
+        f"A/B consumer: {n:,} stored articles, the consumer of {ref} ({commit}) and this "
+        f"tree's in turn, {rounds} rounds, a fresh SQLite database each"
+    )
+    figures: dict[str, list[float]] = {"base": [], "ours": []}
+    same = True
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        trees = {"base": tmp, "ours": TREE}
+        for r in range(rounds):
+            done: dict[str, list[str]] = {}
+            for side in ("base", "ours") if r % 2 == 0 else ("ours", "base"):
+                env = {**os.environ, "CLUSTER_SCALE_TREE": trees[side], "PYTHONPATH": trees[side]}
+                out = subprocess.run(
+                    [sys.executable, __file__, "--consumer-child", str(n), "--rate", str(rate)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                ).stdout
+                done[side] = out.split()
+                figures[side].append(float(done[side][0]) / float(done[side][1]))
+            same = same and done["base"][4:] == done["ours"][4:]
+            b, o = figures["base"][-1], figures["ours"][-1]
+            print(
+                f"  round {r + 1}: baseline {b:,.0f}, this tree {o:,.0f} articles/s of CPU "
+                f"time ({o / b:.2f}x); alerts {done['base'][4]} vs {done['ours'][4]}, "
+                f"outcome {'identical' if done['base'][5] == done['ours'][5] else 'DIFFERENT'};"
+                f" load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+    b, o = statistics.median(figures["base"]), statistics.median(figures["ours"])
+    print(
+        f"A/B consumer, median of {rounds}: baseline {b:,.0f} vs this tree {o:,.0f} "
+        f"articles/s of CPU time ({o / b:.2f}x)"
+    )
+    return same
 
 
 def baseline_clusterer(ref: str, into: Path) -> type[Clusterer]:
@@ -373,15 +673,33 @@ def main() -> int:
         type=int,
         default=0,
         metavar="N",
-        help="also run the whole consumer over N stored articles (SQLite)",
+        help="also run the whole consumer over N stored articles (SQLite); with "
+        "--baseline, beside that commit's consumer",
     )
+    ap.add_argument(
+        "--stored",
+        type=int,
+        default=0,
+        metavar="M",
+        help="with --consumer: its cost per article with 10,000 older articles stored and "
+        "with M (bulk-filled archives), in turns",
+    )
+    ap.add_argument("--consumer-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.consumer_child:
+        # One side of the consumer A/B: its figures on one line, for the parent.
+        print(*consumer_run(args.consumer_child, args.rate))
+        return 0
     print(f"load average at start  {os.getloadavg()[0]:.2f}", flush=True)
     same = True
-    if args.consumer:
-        consumer_run(args.consumer, args.rate)
+    if args.consumer and args.stored:
+        compare_stored(args.consumer, args.stored, args.rounds, args.rate)
+    elif args.consumer and args.baseline:
+        same = compare_consumer(args.baseline, args.consumer, args.rounds, args.rate)
+    elif args.consumer:
+        print_consumer(args.consumer, args.rate)
     if args.baseline:
-        same = compare(args.baseline, args.ab_articles, args.rounds, args.rate)
+        same = compare(args.baseline, args.ab_articles, args.rounds, args.rate) and same
     n = args.articles or (40_000 if args.quick else 1_000_000)
     if n < 15_000:
         ap.error("--articles must be at least 15,000")

@@ -181,3 +181,19 @@ def test_strongest_ranks_as_nsmallest_with_ties() -> None:
         }
         n = rng.randrange(1, 40)
         assert engine._strongest(weights, n) == plain_strongest(weights, n)
+
+
+def test_top_words_are_the_full_rankings_first_single_words() -> None:
+    # ``info`` ranks a few terms more than it shows instead of the whole centroid;
+    # pairs ("a b") crowding the words out make it widen, and ties at every cut.
+    rng = random.Random(11)
+    for _ in range(500):
+        size = rng.randrange(0, 140)
+        weights = {
+            (f"t{rng.randrange(300)} t{rng.randrange(9)}" if rng.random() < 0.6 else f"t{k}"): (
+                rng.choice((0.5, 1.0, 1.5, rng.random()))
+            )
+            for k in range(size)
+        }
+        full = [t for t, _ in plain_strongest(weights, len(weights)) if " " not in t][:8]
+        assert engine._top_words(weights, 8) == full

@@ -145,6 +145,8 @@ def test_every_public_method_raises_storage_error(database_url: str, tmp_path: o
         "cluster_merges": lambda s: s.cluster_merges(),
         "topic_matched_clusters": lambda s: s.topic_matched_clusters("t", [1]),
         "rule_fired_for": lambda s: s.rule_fired_for("r", "new_event", [1]),
+        "topics_matched_in": lambda s: s.topics_matched_in([1]),
+        "rules_fired_in": lambda s: s.rules_fired_in([1]),
         "rule_recent_alerts": lambda s: s.rule_recent_alerts("r", NOW),
         "cluster_articles": lambda s: s.cluster_articles([1]),
         "cluster_outlets": lambda s: s.cluster_outlets([1]),

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from aggregator.alerts.assemble import (
     event_summary,
@@ -39,7 +40,7 @@ from aggregator.alerts.rules import (
     Snapshot,
     decide,
 )
-from aggregator.models import Article, DedupDecision, Event
+from aggregator.models import Article, ClusterDecision, DedupDecision, Event, Match
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from aggregator.process.dedup import DedupIndex, DedupSettings
 from aggregator.process.match import TopicIndex
@@ -118,6 +119,16 @@ class _Batch:
     new_events: int = 0
     duplicates: int = 0
     without_vector: int = 0
+
+
+class _Decided(NamedTuple):
+    """What the pure stages decided for one new article, before its alerts."""
+
+    stored: StoredArticle
+    dup: DedupDecision
+    decision: ClusterDecision
+    info: Event
+    matched: list[Match]
 
 
 class Consumer:
@@ -202,8 +213,14 @@ class Consumer:
             return ProcessStats(waiting=waiting)
         batch = _Batch(now=now)
         try:
-            for stored in pending:
-                self._process(stored, batch)
+            # The pure stages first, article by article in id order; then what the
+            # database knows of every event they touched, in one query each for
+            # matches and alerts (not one per article and topic or rule); then each
+            # article's matches and alerts, in the same order, from those answers.
+            decided = [self._decide(stored) for stored in pending]
+            self._prefetch(decided, batch)
+            for d in decided:
+                self._process(d, batch)
             known = self.store.topics_matched_by([e.id for e in edited])
             for stored in edited:
                 self._rematch(stored, known.get(stored.id, set()), batch)
@@ -240,15 +257,44 @@ class Consumer:
             without_vector=batch.without_vector,
         )
 
-    def _process(self, stored: StoredArticle, batch: _Batch) -> None:
+    def _decide(self, stored: StoredArticle) -> _Decided:
+        """The pure stages for one article: dedup, its event, the topics it matches."""
         art = stored.article
         dup = self.dedup.check(art)
         self.dedup.add(stored.id, art)
-        if dup.duplicate_of is not None:
-            batch.duplicates += 1
         decision = self.clusterer.assign(
             stored.id, _for_clustering(art, dup), duplicate_of=dup.duplicate_of
         )
+        return _Decided(
+            stored,
+            dup,
+            decision,
+            # The event as it stood right after this article joined it.
+            self.clusterer.info(decision.cluster_id),
+            self.index.match(document_from_article(art)),
+        )
+
+    def _prefetch(self, decided: Sequence[_Decided], batch: _Batch) -> None:
+        """Fill the batch's answers for every event its articles joined or merged
+        (all the ids ``_alerts`` can ask about for a new article), one query each. Only
+        what the rules will read: no rule, no question."""
+        if not self.rules_by_topic:
+            return
+        ids = sorted({c for d in decided for c in (d.decision.cluster_id, *d.decision.merged)})
+        seen = self.store.topics_matched_in(ids)
+        fired = self.store.rules_fired_in(ids)
+        for c in ids:
+            for topic, rules in self.rules_by_topic.items():
+                batch.seen_db[(topic, c)] = (topic, c) in seen
+                for rule in rules:
+                    key = (rule.name, rule.trigger, c)
+                    batch.fired_db[key] = key in fired
+
+    def _process(self, decided: _Decided, batch: _Batch) -> None:
+        stored, dup, decision, info, matched = decided
+        art = stored.article
+        if dup.duplicate_of is not None:
+            batch.duplicates += 1
         cid = decision.cluster_id
         if decision.is_new:
             batch.new_events += 1
@@ -257,7 +303,7 @@ class Consumer:
             batch.absorbed.setdefault(cid, set()).update({old, *batch.absorbed.pop(old, ())})
             batch.members.setdefault(cid, []).extend(batch.members.pop(old, []))
             batch.clusters.pop(old, None)
-        batch.clusters[cid] = self.clusterer.info(cid)
+        batch.clusters[cid] = info
         batch.members.setdefault(cid, []).append(
             ArticleRef(
                 title=art.title, url=art.url, outlet=art.feed, published=art.published, id=stored.id
@@ -292,7 +338,6 @@ class Consumer:
                 duplicate_detail=detail,
             )
         )
-        matched = self.index.match(document_from_article(art))
         for m in matched:
             batch.matches.append(MatchRow(stored.id, m.topic, cid, m.matched_terms))
         self._alerts(
@@ -372,6 +417,8 @@ class Consumer:
             and self._topic_seen(t, related, batch)
         }
         for topic in [*matched, *sorted(earlier)]:
+            if topic not in self.rules_by_topic:
+                continue  # no rule reads whether the event matched it before
             first_match = topic in matched and not self._topic_seen(topic, related, batch)
             for rule in self.rules_by_topic.get(topic, ()):
                 if topic not in matched and rule.trigger not in _GROWTH:

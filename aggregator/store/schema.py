@@ -225,6 +225,14 @@ clusters = Table(
     # A merged cluster points at the one that absorbed it; old ids stay resolvable.
     Column("merged_into", Id),
     Index("ix_clusters_last_updated", "last_updated"),
+    # The consumer's start-up reads every merge: the few merged rows only (migration
+    # 0016).
+    Index(
+        "ix_clusters_merged",
+        "id",
+        sqlite_where=text("merged_into IS NOT NULL"),
+        postgresql_where=text("merged_into IS NOT NULL"),
+    ),
 )
 
 matches = Table(
@@ -268,6 +276,10 @@ alerts = Table(
     Column("sent_at", UTCDateTime),
     Index("ix_alerts_status_due", "status", "due_at"),
     Index("ix_alerts_rule_created", "rule", "created_at"),
+    Index("ix_alerts_cluster_id", "cluster_id"),  # the consumer's per-event questions
+    # A rule's throttle clock and hourly count (``rule_recent_alerts``), per batch:
+    # by (rule, created_at) it read every alert the rule ever made (migration 0016).
+    Index("ix_alerts_rule_due", "rule", "due_at"),
 )
 
 # The highest id ever given to an event and to an article, raised by the retention job

@@ -226,8 +226,7 @@ class Clusterer:
     def info(self, cluster_id: int) -> Event:
         """Describe a cluster held in memory (KeyError once it left the window)."""
         cluster = self._clusters[self.resolve(cluster_id)]
-        top = _strongest(cluster.centroid, len(cluster.centroid))
-        terms = tuple(self._display(t) for t, _ in top if " " not in t)[:8]
+        terms = tuple(self._display(t) for t in _top_words(cluster.centroid, 8))
         active = self._now is None or self._now - cluster.last_updated <= self._s.max_silence
         return Event(
             id=cluster.cluster_id,
@@ -743,6 +742,22 @@ def _figures(cluster: _Cluster) -> frozenset[str]:
 def _lead(article: Article) -> str:
     """What the vector reads (``semantic.lead_text``): where its numbers come from."""
     return semantic.lead_text(article.title, article.fulltext or article.text)
+
+
+def _top_words(centroid: dict[str, float], n: int) -> list[str]:
+    """The ``n`` heaviest single-word terms, heaviest first, ties by term.
+
+    The consumer asks for every article's event: ranking the whole centroid (up to
+    128 terms) each time was most of that. ``_strongest(c, k)`` is the first ``k`` of
+    the full ranking, so ranking a few more than ``n`` and widening only when pairs
+    ("game thrones") crowd the words out gives the same list.
+    """
+    k = 2 * n
+    while True:
+        words = [t for t, _ in _strongest(centroid, k) if " " not in t]
+        if len(words) >= n or k >= len(centroid):
+            return words[:n]
+        k *= 4
 
 
 def _centroid_cosine(a: _Cluster, b: _Cluster) -> float:
