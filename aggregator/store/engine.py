@@ -59,7 +59,7 @@ def dialect_insert(dialect_name: str) -> Callable[..., Any]:
     """The backend's own ``insert`` (the one with ``on_conflict_do_nothing``).
 
     Imported here, when a statement is built, so that a SQLite process never loads the
-    PostgreSQL dialect (and asyncio with it): about 35 ms of every command's start.
+    PostgreSQL dialect: some 35 ms of CPU at every command's start.
     """
     if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
