@@ -230,3 +230,29 @@ def test_api_feeds_are_left_alone_by_the_config_sync(store: Store) -> None:
     assert store.remove_api_feed("api") == "removed"
     assert store.remove_api_feed("api") == "missing"
     assert store.add_api_feed("api", "http://127.0.0.1/api", NOW)  # back again
+
+
+def test_partial_indexes_keep_their_where_on_postgresql(database_url: str) -> None:
+    # The schema names only sqlite_where (so SQLite never loads the PostgreSQL
+    # dialect); a PostgreSQL engine gives every such index the same WHERE.
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex
+
+    from aggregator.store import schema
+
+    store = Store.open(database_url)
+    try:
+        partial = [
+            index
+            for table in schema.metadata.tables.values()
+            for index in table.indexes
+            if index.dialect_options["sqlite"]["where"] is not None
+        ]
+        assert len(partial) >= 3
+        if database_url.startswith("postgresql"):
+            for index in partial:
+                ddl = str(CreateIndex(index).compile(dialect=postgresql.dialect()))
+                where = str(index.dialect_options["sqlite"]["where"])
+                assert ddl.endswith(f"WHERE {where}"), ddl
+    finally:
+        store.close()

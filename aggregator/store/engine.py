@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
+from aggregator.store import schema
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -50,7 +51,23 @@ def create_db_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    schema.add_postgresql_options()
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def dialect_insert(dialect_name: str) -> Callable[..., Any]:
+    """The backend's own ``insert`` (the one with ``on_conflict_do_nothing``).
+
+    Imported here, when a statement is built, so that a SQLite process never loads the
+    PostgreSQL dialect: some 35 ms of CPU at every command's start.
+    """
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 class WriteGeneration:

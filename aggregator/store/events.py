@@ -14,11 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from aggregator.models import Article, Event, HourCount
-from aggregator.store.engine import storage_errors
+from aggregator.store.engine import dialect_insert, storage_errors
 from aggregator.store.retention import high_water
 from aggregator.store.schema import (
     alerts,
@@ -609,9 +607,8 @@ class EventStatements:
         return inserted
 
     def _insert_ignore(self, table: Any, keys: list[str]) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
-        return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+        insert = dialect_insert(self.engine.dialect.name)
+        return insert(table).on_conflict_do_nothing(index_elements=keys)
 
     # -- digests ------------------------------------------------------------------
 

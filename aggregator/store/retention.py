@@ -34,11 +34,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from aggregator.store.engine import storage_errors
+from aggregator.store.engine import dialect_insert, storage_errors
 from aggregator.store.schema import (
     alerts,
     articles,
@@ -265,7 +263,7 @@ def _forget_undated(conn: Connection, article_ids: list[int]) -> None:
     if not rows:
         return
     now = datetime.now(UTC)
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(conn.dialect.name)
     conn.execute(
         insert(forgotten_entries).on_conflict_do_nothing(index_elements=["feed_id", "identity"]),
         [{"feed_id": r.feed_id, "identity": r.identity, "forgotten_at": now} for r in rows],
@@ -295,7 +293,7 @@ def high_water(conn: Connection, name: str) -> int:
 
 def _raise_high_water(conn: Connection, name: str, value: int) -> None:
     """Remember ``value`` as handed out before its row goes (see schema.id_high_water)."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(conn.dialect.name)
     conn.execute(
         insert(id_high_water)
         .values(name=name, value=value)

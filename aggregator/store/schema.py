@@ -157,7 +157,6 @@ articles = Table(
         "ix_articles_unprocessed",
         "id",
         sqlite_where=text("processed_at IS NULL"),
-        postgresql_where=text("processed_at IS NULL"),
     ),
     # The consumer looks for the few rows with rematch_at set every second, in id
     # order: an index of just those rows, already in that order, is what both engines
@@ -167,7 +166,6 @@ articles = Table(
         "ix_articles_rematch_waiting",
         "id",
         sqlite_where=text("rematch_at IS NOT NULL"),
-        postgresql_where=text("rematch_at IS NOT NULL"),
     ),
     # duplicate_of is ON DELETE SET NULL: each deleted article makes the database look
     # up its copies, a full scan per row without this index (migration 0006).
@@ -231,7 +229,6 @@ clusters = Table(
         "ix_clusters_merged",
         "id",
         sqlite_where=text("merged_into IS NOT NULL"),
-        postgresql_where=text("merged_into IS NOT NULL"),
     ),
 )
 
@@ -333,3 +330,18 @@ feed_health = Table(
     Column("status", String(16), nullable=False),  # ok | broken | gone | quiet
     Column("changed_at", UTCDateTime, nullable=False),
 )
+
+
+def add_postgresql_options() -> None:
+    """Give every partial index its PostgreSQL ``WHERE``, the same as SQLite's
+    (idempotent). Write a partial index here with ``sqlite_where`` only.
+
+    Naming a ``postgresql_*`` option in a table definition makes SQLAlchemy import its
+    PostgreSQL dialect the moment this module loads: some 35 ms of CPU
+    of every SQLite command's start. ``create_db_engine`` calls this for a PostgreSQL
+    URL, before anything there compiles DDL or compares the schema.
+    """
+    for index in (i for table in metadata.tables.values() for i in table.indexes):
+        where = index.dialect_options["sqlite"]["where"]
+        if where is not None and index.dialect_options["postgresql"]["where"] is None:
+            index.dialect_options["postgresql"]["where"] = where
