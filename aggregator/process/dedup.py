@@ -945,34 +945,48 @@ class DedupIndex:
         the index's state, so replaying the same articles in the same order gives
         the same anchors (and decisions).
         """
+        return self._anchor_walk(sk, count)[0]
+
+    def _anchor_walk(self, sk: Sketch, count: int = 0) -> tuple[tuple[int, ...], list[int]]:
+        """``_anchors``, and what ``_by_anchor`` holds for each (``_EMPTY``: none)."""
         out: list[int] = []
+        found: list[int] = []
         limit = self.settings.max_postings
         count = count or self.settings.anchors
-        get, multi = self._by_anchor.get, self._multi
+        multi = self._multi
+        table = self._by_anchor
+        # _WordMap.get inlined: this runs for every article, 32 hashes or more
+        keys, vals, mask, shift = table._keys, table._vals, table._mask, table._shift
         for value in sk.hashes.tolist():
-            ids = get(value)
-            if ids is not None and ids < 0:
+            i = ((value * _FIB) & _M64) >> shift
+            while True:
+                ids = vals[i]
+                if ids == _EMPTY or keys[i] == value:
+                    break
+                i = (i + 1) & mask
+            if ids < 0 and ids != _EMPTY:
                 posting = multi[-1 - ids]
                 if posting is not None and len(posting) >= limit:
                     continue
             out.append(value)
+            found.append(ids)
             if len(out) == count:
                 break
-        return tuple(out)
+        return tuple(out), found
 
     def _original(self, article_id: int) -> int:
         slot = self._slot_of.get(article_id)
         assert slot is not None
         return int(self._orig[slot])
 
-    def _postings(self, hashes: Sequence[int]) -> tuple[list[int], list[float]]:
-        """The slots indexed under ``hashes`` and the weight of each (1 / list length)."""
+    def _postings(self, found: Sequence[int]) -> tuple[list[int], list[float]]:
+        """The slots of what ``_by_anchor`` holds (``found``), each with its weight
+        (1 / the list's length)."""
         postings: list[int] = []
         weights: list[float] = []
-        get, multi = self._by_anchor.get, self._multi
-        for h in hashes:
-            ids = get(h)
-            if ids is None:
+        multi = self._multi
+        for ids in found:
+            if ids == _EMPTY:
                 continue
             if ids >= 0:
                 postings.append(ids)
@@ -996,8 +1010,12 @@ class DedupIndex:
         # Its boilerplate is looked up too: an older article may be indexed under a
         # shingle learned as boilerplate since (found so, it is still judged on its
         # distinctive text alone).
-        t.probed = self._anchors(sk, s.probe_anchors)
-        postings, weights = self._postings((*t.probed, *t.ignored_small[: s.anchors]))
+        t.probed, found = self._anchor_walk(sk, s.probe_anchors)
+        get = self._by_anchor.get
+        for h in t.ignored_small[: s.anchors]:
+            ids = get(h)
+            found.append(_EMPTY if ids is None else ids)
+        postings, weights = self._postings(found)
         slots = _best_candidates(postings, weights, s.max_candidates, self._id)
         best: tuple[float, int] | None = None
         rejected: tuple[float, int, str, int] | None = None  # score, original, why, slot
