@@ -621,8 +621,16 @@ class _WordMap:
         return i
 
     def get(self, key: int) -> int | None:
-        v = self._vals[self._find(key & _M64)]
-        return None if v == _EMPTY else v
+        key &= _M64
+        keys, vals, mask = self._keys, self._vals, self._mask
+        i = ((key * _FIB) & _M64) >> self._shift
+        while True:  # _find, inlined: the index asks several times per article
+            v = vals[i]
+            if v == _EMPTY:
+                return None
+            if keys[i] == key:
+                return v
+            i = (i + 1) & mask
 
     def set(self, key: int, value: int) -> None:
         key &= _M64
@@ -634,6 +642,14 @@ class _WordMap:
                 i = self._find(key)
         self._keys[i] = key
         self._vals[i] = value
+
+    def replace(self, key: int, value: int) -> bool:
+        """Set the value of ``key`` if present (never grows the table)."""
+        i = self._find(key & _M64)
+        if self._vals[i] == _EMPTY:
+            return False
+        self._vals[i] = value
+        return True
 
     def _grow(self) -> None:
         keys, vals = self._keys, self._vals
@@ -836,7 +852,7 @@ class DedupIndex:
                     multi.append(pair)
                 else:
                     multi[i] = pair
-                by_anchor.set(anchor, -1 - i)
+                by_anchor.replace(anchor, -1 - i)
             else:
                 posting = multi[-1 - ids]
                 assert posting is not None
@@ -1231,7 +1247,7 @@ class DedupIndex:
                 assert posting is not None
                 posting.remove(slot)
                 if len(posting) == 1:
-                    by_anchor.set(anchor, posting[0])
+                    by_anchor.replace(anchor, posting[0])
                     multi[-1 - ids] = None
                     self._multi_free.append(-1 - ids)
         self._url[slot] = self._hash[slot] = None
