@@ -52,6 +52,15 @@ stories. Two defences, both explainable:
 The learner's state is bounded (two generations of ``horizon`` articles of candidate
 counts, ``outlet_items`` recent items per outlet, at most ``max_learned`` learned
 shingles) and derived from the same article fields, so the start-up replay rebuilds it.
+
+Memory (issue 17): the window's articles are packed. Each indexed article is a *slot*,
+a row of fixed-width numpy arrays (its sketch, lead and anchors, one int per scalar
+field) reused once it leaves the window; the anchor → slots and article id → slot
+tables are open-addressing arrays of machine words (``_WordMap``), with a small
+``array`` of slots only for an anchor two articles share. Before, an article was a
+record of ~20 Python objects and each of its 16 anchors a dict entry with two Python
+ints. ``tests/test_dedup_packed.py`` holds the packed index's decisions against the old
+index's (kept in ``tests/support/dedup_dict_index.py``).
 """
 
 from __future__ import annotations
