@@ -881,20 +881,23 @@ class DedupIndex:
         slot = self._used
         self._used += 1
         cap = len(self._id)
-        if slot == cap:  # double every array (amortised: one copy per slot)
+        if slot == cap:
+            # a quarter more, not double: the spare rows are allocated memory (~1 KB
+            # a row), and a copy per growth is cheap next to the articles it holds
+            more = max(64, cap // 4)
             for name in ("_id", "_orig", "_pub", "_feed", "_sk", "_sk_len", "_sk_size"):
-                self._grow(name, cap)
+                self._grow(name, cap + more)
             for name in ("_lead", "_lead_len", "_anch", "_anch_len"):
-                self._grow(name, cap)
-            self._url += [None] * cap
-            self._hash += [None] * cap
-            self._paras += [b""] * cap
+                self._grow(name, cap + more)
+            self._url += [None] * more
+            self._hash += [None] * more
+            self._paras += [b""] * more
         return slot
 
-    def _grow(self, name: str, cap: int) -> None:
+    def _grow(self, name: str, size: int) -> None:
         old = getattr(self, name)
-        new = np.zeros((2 * cap, *old.shape[1:]), dtype=old.dtype)
-        new[:cap] = old
+        new = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
+        new[: len(old)] = old
         setattr(self, name, new)
 
     def _prepare(self, article: Article) -> _Text:
