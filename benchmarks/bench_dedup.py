@@ -93,7 +93,7 @@ def art(text: str, *, title: str, feed: str, key: str, published: datetime) -> A
     )
 
 
-def load_before(ref: str) -> ModuleType | None:
+def load_before(ref: str, name: str = "dedup_before") -> ModuleType | None:
     """``aggregator/process/dedup.py`` as it was at ``ref``, as a module of its own."""
     try:
         source = subprocess.run(
@@ -105,13 +105,13 @@ def load_before(ref: str) -> ModuleType | None:
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"   before: git show {ref} failed ({exc}); no same-run baseline")
         return None
-    path = Path(tempfile.mkdtemp(prefix="bench-dedup-")) / "dedup_before.py"
+    path = Path(tempfile.mkdtemp(prefix="bench-dedup-")) / f"{name}.py"
     path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("dedup_before", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["dedup_before"] = module  # dataclasses look their module up
+    sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -217,47 +217,102 @@ def generated(n: int, seed: int, start: datetime, offset: int) -> list[Article]:
     return out
 
 
+class _Remap(pickle.Unpickler):
+    """Reads a pickled index into ``module``'s classes (a baseline's ``dedup.py``)."""
+
+    def __init__(self, fh: Any, module: ModuleType | None) -> None:
+        super().__init__(fh)
+        self.module = module
+
+    def find_class(self, module: str, name: str) -> Any:
+        if self.module is not None and module == "aggregator.process.dedup":
+            return getattr(self.module, name)
+        return super().find_class(module, name)
+
+
+def filled(
+    name: str,
+    cls: Any,
+    module: ModuleType | None,
+    sizes: Sequence[int],
+    keep: Path | None,
+    mib: dict[tuple[str, int], float],
+) -> tuple[dict[int, Any], float | None]:
+    """``cls``'s index filled with the same generated articles, one per size.
+
+    Each implementation fills its own (its layout is its own: the packed index of
+    issue 17 holds arrays where the older ones hold records). With ``--keep`` the
+    filled indexes are saved as ``dedup-NAME-SIZE.pickle`` and read back next time.
+    ``mib``: the size of each index as filled (``deep_mib``); not measured on an
+    index read back, whose ints are no longer shared as the live index shares them.
+    """
+    largest = max(sizes)
+    kept = {size: keep / f"dedup-{name}-{size}.pickle" for size in sizes} if keep else {}
+    out: dict[int, Any] = {}
+    if kept and all(path.exists() for path in kept.values()):
+        # the fill of 100,000 takes minutes (more on a busy machine): reuse it
+        for size, path in kept.items():
+            with path.open("rb") as fh:
+                out[size] = _Remap(fh, module).load()
+        print(f"   {name}: the filled indexes read from {keep} (fill not measured)")
+        return out, None
+    index = cls(CONFIGS["ours"])
+    fill = generated(largest, 101, T0, 0)
+    t = time.process_time()
+    for i, a in enumerate(fill, start=1):
+        index.add(i, a)
+        if i in sizes:
+            out[i] = index if i == largest else copy.deepcopy(index)
+    fill_ms = (time.process_time() - t) / largest * 1e3
+    for size in sizes:
+        mib[(name, size)] = deep_mib(out[size])
+    for size, path in kept.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            pickle.dump(out[size], fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return out, fill_ms
+
+
+def deep_mib(obj: Any) -> float:
+    """MiB of everything reachable from ``obj`` (each object once; numpy arrays with
+    the data they own), classes and modules left out."""
+    seen: set[int] = set()
+    total = 0
+    todo = [obj]
+    while todo:
+        o = todo.pop()
+        if id(o) in seen or isinstance(o, type | ModuleType):
+            continue
+        seen.add(id(o))
+        total += sys.getsizeof(o)
+        todo.extend(gc.get_referents(o))
+    return total / 2**20
+
+
 def cost(
-    sizes: Sequence[int], probes: int, batch: int, before: ModuleType | None, keep: Path | None
+    sizes: Sequence[int],
+    probes: int,
+    batch: int,
+    baselines: dict[str, ModuleType],
+    keep: Path | None,
 ) -> None:
     largest, smallest = max(sizes), min(sizes)
     print(f"2. cost per article (check + add) vs articles indexed, {probes} probes")
     print(f"   {loadavg()} (start)")
     probe_arts = generated(probes, 202, T0 + timedelta(days=2), largest)
     impls: dict[str, Any] = {"ours": DedupIndex}
-    if before is not None:
-        impls["before"] = before.DedupIndex
-    settings = CONFIGS["ours"]
+    modules: dict[str, ModuleType | None] = {"ours": None}
+    for name, module in baselines.items():
+        impls[name] = module.DedupIndex
+        modules[name] = module
     indexes: dict[tuple[str, int], Any] = {}
-    fill_ms: float | None = None
-    kept = {size: keep / f"dedup-ours-{size}.pickle" for size in sizes} if keep else {}
-    if kept and all(path.exists() for path in kept.values()):
-        # the fill of 100,000 takes minutes (more on a busy machine): reuse it
-        for size, path in kept.items():
-            with path.open("rb") as fh:
-                indexes[("ours", size)] = pickle.load(fh)
-        print(f"   ours: the filled indexes read from {keep} (fill not measured)")
-    else:
-        index = DedupIndex(settings)
-        fill = generated(largest, 101, T0, 0)
-        t = time.perf_counter()
-        for i, a in enumerate(fill, start=1):
-            index.add(i, a)
-            if i in sizes:
-                indexes[("ours", i)] = index if i == largest else copy.deepcopy(index)
-        fill_ms = (time.perf_counter() - t) / largest * 1e3
-        for size, path in kept.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("wb") as fh:
-                pickle.dump(indexes[("ours", size)], fh, protocol=pickle.HIGHEST_PROTOCOL)
-    if before is not None:
-        # The fill is the same code in both (add: same state, same links; the probes'
-        # decisions below compare them), so ``before`` runs its own methods on a copy
-        # of ours' filled state rather than filling again for as long.
-        for size in sizes:
-            twin = copy.deepcopy(indexes[("ours", size)])
-            twin.__class__ = before.DedupIndex
-            indexes[("before", size)] = twin
+    fill_ms: dict[str, float] = {}
+    mib: dict[tuple[str, int], float] = {}
+    for name, cls in impls.items():
+        by_size, ms = filled(name, cls, modules[name], sizes, keep, mib)
+        indexes.update({(name, size): index for size, index in by_size.items()})
+        if ms is not None:
+            fill_ms[name] = ms
     gc.collect()
     keys = list(indexes)
     times: dict[tuple[str, int], list[float]] = {k: [] for k in keys}
@@ -290,13 +345,21 @@ def cost(
             r = big / statistics.median(table[(name, smallest)])
             ratios.append(f"{name} x{r:.2f}")
         print(f"   {label} {largest}/{smallest}: {', '.join(ratios)} (goal <= x1.30)")
-    if before is not None:
+    for name in baselines:
         for size in sorted(sizes):
-            same = verdict(decisions[("ours", size)], decisions[("before", size)])
-            print(f"   probes at {size:>7}: ours decides as before: {same}")
-    print("3. fill (the start-up rebuild replays the window the same way)")
-    if fill_ms is not None:
-        print(f"   ours      {fill_ms:.3f} ms per article over {largest} articles")
+            same = verdict(decisions[("ours", size)], decisions[(name, size)])
+            print(f"   probes at {size:>7}: ours decides as {name}: {same}")
+    print("3. fill (the start-up rebuild replays the window the same way) and memory")
+    for name, ms in fill_ms.items():
+        print(f"   {name:<8} {ms:.3f} ms CPU per article over {largest} articles")
+    for size in sorted(sizes):
+        row = ", ".join(
+            f"{name} {mib[(name, size)]:.1f} MiB = {mib[(name, size)] * 2**20 / size:.0f} B"
+            for name in impls
+            if (name, size) in mib
+        )
+        if row:
+            print(f"   at {size:>7} (as filled, learner included): {row} per article")
     stats = indexes[("ours", largest)].stats()
     learner = {k: v for k, v in stats.items() if k.startswith("boilerplate")}
     print(f"   ours: the learner at {largest} articles: {learner}")
@@ -314,11 +377,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="git revision whose dedup.py is the same-run baseline ('' for none)",
     )
     ap.add_argument(
+        "--also",
+        default="",
+        help="another git revision whose dedup.py is measured beside (e.g. main)",
+    )
+    ap.add_argument(
         "--keep",
         type=Path,
         default=None,
-        help="directory: save the filled indexes there, or read them when present"
-        " (pickles of the index: remove them after changing its layout)",
+        help="directory: save each implementation's filled indexes there"
+        " (dedup-NAME-SIZE.pickle), or read them when present (remove ours after"
+        " changing its layout)",
     )
     args = ap.parse_args(argv)
     if args.quick:
@@ -327,7 +396,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"bench_dedup (python {sys.version.split()[0]}), sizes {sizes}")
     before = load_before(args.before) if args.before else None
     quality(before)
-    cost(sizes, args.probes, args.batch, before, args.keep)
+    baselines = {"before": before} if before is not None else {}
+    if args.also:
+        also = load_before(args.also, "dedup_also")
+        if also is not None:
+            baselines[args.also] = also
+    cost(sizes, args.probes, args.batch, baselines, args.keep)
     return 0
 
 

@@ -52,15 +52,26 @@ stories. Two defences, both explainable:
 The learner's state is bounded (two generations of ``horizon`` articles of candidate
 counts, ``outlet_items`` recent items per outlet, at most ``max_learned`` learned
 shingles) and derived from the same article fields, so the start-up replay rebuilds it.
+
+Memory (issue 17): the window's articles are packed. Each indexed article is a *slot*,
+a row of fixed-width numpy arrays (its sketch, lead and anchors, one int per scalar
+field) reused once it leaves the window; the anchor → slots and article id → slot
+tables are open-addressing arrays of machine words (``_WordMap``), with a small
+``array`` of slots only for an anchor two articles share. Before, an article was a
+record of ~20 Python objects and each of its 16 anchors a dict entry with two Python
+ints. ``tests/test_dedup_packed.py`` holds the packed index's decisions against the old
+index's (kept in ``tests/support/dedup_dict_index.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+from array import array
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -319,17 +330,28 @@ def _containment_arrays(
     probe: _Probe, sketches: list[Sketch]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """``_containments`` as two arrays: the scores and the samples they rest on."""
-    count = len(sketches)
+    lengths = np.array([len(sk.hashes) for sk in sketches], dtype=np.int64)
+    sizes = np.array([sk.size for sk in sketches], dtype=np.int64)
+    if not sketches:
+        return np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64)
+    return _containment_core(probe, lengths, sizes, np.concatenate([sk.hashes for sk in sketches]))
+
+
+def _containment_core(
+    probe: _Probe,
+    lengths: npt.NDArray[np.int64],
+    sizes: npt.NDArray[np.int64],
+    values: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """``_containment_arrays`` of sketches given as their hashes one after the other
+    (``values``), how many each has (``lengths``) and their texts' ``sizes``."""
+    count = len(lengths)
     mine = probe.array
     m = len(mine)
-    hashes = [sk.hashes for sk in sketches]
-    lengths = np.array([len(h) for h in hashes], dtype=np.int64)
-    sizes = np.array([sk.size for sk in sketches], dtype=np.int64)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     if not m or not count or not int(ends[-1]):
         return np.zeros(count, dtype=np.float64), np.zeros(count, dtype=np.int64)
-    values = np.concatenate(hashes)
     pos = mine.searchsorted(values)
     pos[pos == m] = m - 1
     # running counts: a segment's count is a difference of two, empty segments too
@@ -350,25 +372,37 @@ def _containment_arrays(
     return scores, samples.astype(np.int64)
 
 
-def _best_candidates(postings: list[int], weights: list[float], most: int) -> list[int]:
-    """The ``most`` ids with the largest summed weight, ties to the oldest (smallest).
+def _best_candidates(
+    postings: list[int],
+    weights: list[float],
+    most: int,
+    tie: npt.NDArray[np.int64] | None = None,
+) -> list[int]:
+    """The ``most`` postings with the largest summed weight, ties to the oldest.
 
     Each candidate's evidence is the shared anchors, each weighted by its rarity: a
     hash only two articles have says more about copying than one sixty articles have.
-    The order is the same on every run. From ``GATHER_FROM`` postings on (a large
-    window: up to ``probe_anchors`` × ``max_postings``) the sums and the sort are
-    numpy's; ``bincount`` adds each id's weights in the order given, as the dict does,
-    so the sums, and the order, are the same to the last bit.
+    The oldest is the smallest posting, or, when the postings are slots of the
+    index, the smallest article id (``tie[slot]``). The order is the same on every
+    run. From ``GATHER_FROM`` postings on (a large window: up to ``probe_anchors`` ×
+    ``max_postings``) the sums and the sort are numpy's; ``bincount`` adds each
+    posting's weights in the order given, as the dict does, so the sums, and the
+    order, are the same to the last bit.
     """
     if len(postings) < GATHER_FROM:
         shared: dict[int, float] = {}
         for cid, weight in zip(postings, weights, strict=True):
             shared[cid] = shared.get(cid, 0.0) + weight
+        if tie is None:
+            oldest = {cid: cid for cid in shared}
+        else:
+            keys = tie[np.fromiter(shared, dtype=np.int64, count=len(shared))].tolist()
+            oldest = dict(zip(shared, keys, strict=True))
         # sorted(...)[:most], documented so, without sorting the long tail
-        return heapq.nsmallest(most, shared, key=lambda cid: (-shared[cid], cid))
+        return heapq.nsmallest(most, shared, key=lambda cid: (-shared[cid], oldest[cid]))
     ids, where = np.unique(np.array(postings, dtype=np.int64), return_inverse=True)
     sums = np.bincount(where, weights=np.array(weights, dtype=np.float64))
-    order = np.lexsort((ids, -sums))[:most]  # the last key sorts first
+    order = np.lexsort((ids if tie is None else tie[ids], -sums))[:most]  # last key first
     best: list[int] = ids[order].tolist()
     return best
 
@@ -553,18 +587,126 @@ class _Text:
         return self._all
 
 
-@dataclass(slots=True)
-class _Entry:
-    article_id: int
-    original: int  # the first-seen article this one copies (itself when original)
-    published: datetime
-    url: str | None
-    content_hash: str
-    feed: str
-    sketch: Sketch | None
-    anchors: bytes  # the indexed hashes as packed uint64: 128 B instead of ~700 B of ints
-    lead: bytes  # the lead's hashes, packed uint64
-    paragraphs: bytes  # paragraph hashes, packed uint64 (what a non-copy shared verbatim)
+# The packed index (issue 17): per article, fixed-width rows of numpy arrays (sketch,
+# lead, anchors) and one int per field, found by a slot number; the hash → slot tables
+# are open-addressing arrays of machine words. Before, every article was a record of
+# bytes objects and a Sketch, and every anchor a dict entry with two Python ints
+# (about 3 KB an article with the learner at 10,000); see ``stats`` and
+# ``benchmarks/bench_dedup.py`` for the bytes an article takes now.
+_EMPTY = -(2**63)  # a free cell of a _WordMap (no value is this)
+_M64 = 2**64 - 1
+_FIB = 0x9E3779B97F4A7C15  # Fibonacci hashing: article ids are sequential
+_SLOT_BITS = 32  # an expiry key is published (µs) × 2**32 + slot
+
+
+class _WordMap:
+    """uint64 key → int64 value, linear probing in two ``array``s (16 B a cell).
+
+    A dict costs a Python int for the key and one for the value plus its own entry
+    (~100 B); these arrays hold machine words. Deletion shifts the run back, so no
+    tombstones pile up as the window slides. ``array`` rather than numpy: one lookup
+    at a time from Python, where indexing an ``array`` is several times cheaper.
+    """
+
+    __slots__ = ("_keys", "_mask", "_shift", "_vals", "count")
+
+    def __init__(self, bits: int = 8) -> None:
+        self._alloc(bits)
+        self.count = 0
+
+    def _alloc(self, bits: int) -> None:
+        cells = 1 << bits
+        self._keys = array("Q", bytes(8 * cells))
+        self._vals = array("q", [_EMPTY]) * cells
+        self._mask = cells - 1
+        self._shift = 64 - bits
+
+    def _find(self, key: int) -> int:
+        """The cell holding ``key``, else the free cell that ends its run."""
+        keys, vals, mask = self._keys, self._vals, self._mask
+        i = ((key * _FIB) & _M64) >> self._shift
+        while vals[i] != _EMPTY and keys[i] != key:
+            i = (i + 1) & mask
+        return i
+
+    def get(self, key: int) -> int | None:
+        key &= _M64
+        keys, vals, mask = self._keys, self._vals, self._mask
+        i = ((key * _FIB) & _M64) >> self._shift
+        while True:  # _find, inlined: the index asks several times per article
+            v = vals[i]
+            if v == _EMPTY:
+                return None
+            if keys[i] == key:
+                return v
+            i = (i + 1) & mask
+
+    def set(self, key: int, value: int) -> None:
+        key &= _M64
+        i = self._find(key)
+        if self._vals[i] == _EMPTY:
+            self.count += 1
+            if self.count * 5 > len(self._vals) * 3:  # load 0.6: runs stay short
+                self._grow()
+                i = self._find(key)
+        self._keys[i] = key
+        self._vals[i] = value
+
+    def replace(self, key: int, value: int) -> bool:
+        """Set the value of ``key`` if present (never grows the table)."""
+        i = self._find(key & _M64)
+        if self._vals[i] == _EMPTY:
+            return False
+        self._vals[i] = value
+        return True
+
+    def _grow(self) -> None:
+        keys, vals = self._keys, self._vals
+        self._alloc(64 - self._shift + 1)
+        for k, v in zip(keys, vals, strict=True):
+            if v != _EMPTY:
+                i = self._find(k)
+                self._keys[i] = k
+                self._vals[i] = v
+
+    def pop(self, key: int) -> int | None:
+        key &= _M64
+        keys, vals, mask, shift = self._keys, self._vals, self._mask, self._shift
+        i = self._find(key)
+        value = vals[i]
+        if value == _EMPTY:
+            return None
+        self.count -= 1
+        j = i
+        while True:  # backward shift: move up what would not be found across the gap
+            j = (j + 1) & mask
+            if vals[j] == _EMPTY:
+                break
+            home = ((keys[j] * _FIB) & _M64) >> shift
+            if (i < j and i < home <= j) or (i > j and (home > i or home <= j)):
+                continue  # its home lies between the gap and it: it stays
+            keys[i] = keys[j]
+            vals[i] = vals[j]
+            i = j
+        vals[i] = _EMPTY
+        return value
+
+    def items(self) -> list[tuple[int, int]]:
+        return [(k, v) for k, v in zip(self._keys, self._vals, strict=True) if v != _EMPTY]
+
+    def nbytes(self) -> int:
+        return self._keys.buffer_info()[1] * 8 + self._vals.buffer_info()[1] * 8
+
+
+def _microseconds(when: datetime) -> int:
+    """``when`` as an int that orders and subtracts as the datetimes do."""
+    epoch = _EPOCH if when.tzinfo is not None else _EPOCH_NAIVE
+    return (when - epoch) // _MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class DedupIndex:
@@ -575,37 +717,71 @@ class DedupIndex:
     (a later copy may be closer to a copy than to the original), and a duplicate
     always points at the *first-seen* original, never at another copy.
     Deterministic: the same sequence of calls gives the same decisions.
+
+    Each indexed article has a *slot*: a row of the arrays below, reused after it
+    leaves the window. Postings hold slots; ties between candidates still go to the
+    oldest article id, as before.
     """
 
     def __init__(self, settings: DedupSettings | None = None) -> None:
-        self.settings = settings or DedupSettings()
-        self.boilerplate = Boilerplate(self.settings.boilerplate)
-        self._entries: dict[int, _Entry] = {}
-        self._by_url: dict[str, int] = {}
+        s = self.settings = settings or DedupSettings()
+        self.boilerplate = Boilerplate(s.boilerplate)
+        self._slot_of = _WordMap()  # article id → slot
+        self._by_url: dict[str, int] = {}  # → article id (the first indexed)
         self._by_hash: dict[str, int] = {}
-        # anchor hash → article ids; most anchors belong to one article, so a bare
-        # int is stored until a second article shares it (saves a list per anchor).
-        self._by_anchor: dict[int, int | list[int]] = {}
-        self._expiry: list[tuple[datetime, int]] = []  # heap of (published, article id)
-        self._newest: datetime | None = None
+        # anchor hash → its one slot (>= 0), or -1 - i: the slots in ``_multi[i]``
+        # (most anchors belong to one article: no list for those)
+        self._by_anchor = _WordMap()
+        self._multi: list[array[int] | None] = []
+        self._multi_free: list[int] = []
+        # expiry heap: published (µs) × 2**32 + slot; a key whose slot has moved on
+        # to another article, or whose article was re-added, is skipped when popped
+        self._expiry: list[int] = []
+        self._newest: int | None = None  # µs
+        self._feeds: dict[str, int] = {}
+        self._feed_names: list[str] = []
+        self._free: list[int] = []
+        self._used = 0  # slots ever handed out (the rest of the arrays is spare)
+        cap = 64
+        self._id = np.zeros(cap, dtype=np.int64)
+        self._orig = np.zeros(cap, dtype=np.int64)  # the first-seen original's id
+        self._pub = np.zeros(cap, dtype=np.int64)  # published, µs
+        self._feed = np.zeros(cap, dtype=np.int32)
+        self._sk = np.zeros((cap, s.sketch_size), dtype=np.uint64)
+        self._sk_len = np.zeros(cap, dtype=np.int32)  # -1: no sketch (a short text)
+        self._sk_size = np.zeros(cap, dtype=np.int64)
+        self._lead = np.zeros((cap, s.lead_shingles), dtype=np.uint64)
+        self._lead_len = np.zeros(cap, dtype=np.int32)
+        self._anch = np.zeros((cap, s.anchors), dtype=np.uint64)
+        self._anch_len = np.zeros(cap, dtype=np.int32)
+        # per slot: url, content hash (the dicts' own strings), paragraph hashes
+        self._url: list[str | None] = [None] * cap
+        self._hash: list[str | None] = [None] * cap
+        self._paras: list[bytes] = [b""] * cap
         self._last: tuple[Article, _Text, DedupDecision] | None = None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._slot_of.count
 
     def stats(self) -> dict[str, int]:
         """Sizes of the index's tables, for metrics and for the window's memory bound."""
+        multi = [ids for ids in self._multi if ids is not None]
         return {
-            "articles": len(self._entries),
+            "articles": self._slot_of.count,
             "urls": len(self._by_url),
             "hashes": len(self._by_hash),
-            "anchors": len(self._by_anchor),
-            "postings": sum(
-                1 if isinstance(ids, int) else len(ids) for ids in self._by_anchor.values()
-            ),
+            "anchors": self._by_anchor.count,
+            "postings": self._by_anchor.count - len(multi) + sum(len(ids) for ids in multi),
             "expiry_heap": len(self._expiry),
             **{f"boilerplate_{k}": v for k, v in self.boilerplate.stats().items()},
         }
+
+    def nbytes(self) -> int:
+        """The arrays' bytes (the strings, dicts and the learner are not counted)."""
+        arrays: list[npt.NDArray[np.generic]] = [self._id, self._orig, self._pub, self._feed]
+        arrays += [self._sk, self._sk_len, self._sk_size, self._lead, self._lead_len]
+        arrays += [self._anch, self._anch_len]
+        return sum(a.nbytes for a in arrays) + self._slot_of.nbytes() + self._by_anchor.nbytes()
 
     # ------------------------------------------------------------ public API
 
@@ -627,14 +803,13 @@ class DedupIndex:
             t = self._prepare(article)
             decision = self._decide(article, t)
         self._last = None
-        replaced = article_id in self._entries
+        replaced = self._slot_of.get(article_id) is not None
         if replaced:
             self._remove(article_id)
         original = article_id
-        if decision.duplicate_of is not None and decision.duplicate_of in self._entries:
-            original = self._entries[decision.duplicate_of].original
-        elif decision.duplicate_of is not None:
-            original = decision.duplicate_of
+        if decision.duplicate_of is not None:
+            dup = self._slot_of.get(decision.duplicate_of)
+            original = decision.duplicate_of if dup is None else int(self._orig[dup])
         sk = t.sketch
         s = self.settings
         if sk is None:
@@ -645,38 +820,85 @@ class DedupIndex:
             anchors = t.probed[: s.anchors]
         else:
             anchors = self._anchors(sk)
-        entry = _Entry(
-            article_id=article_id,
-            original=original,
-            published=article.published,
-            url=article.canonical_url,
-            content_hash=article.content_hash,
-            feed=article.feed,
-            sketch=sk,
-            anchors=np.array(anchors, dtype=np.uint64).tobytes(),
-            lead=np.array(t.lead, dtype=np.uint64).tobytes(),
-            paragraphs=np.array(t.para_hashes, dtype=np.uint64).tobytes(),
-        )
-        self._entries[article_id] = entry
-        if entry.url:
-            self._by_url.setdefault(entry.url, article_id)
-        self._by_hash.setdefault(entry.content_hash, article_id)
+        slot = self._take_slot()
+        published = _microseconds(article.published)
+        self._id[slot] = article_id
+        self._orig[slot] = original
+        self._pub[slot] = published
+        code = self._feeds.get(article.feed)
+        if code is None:
+            code = self._feeds[article.feed] = len(self._feed_names)
+            self._feed_names.append(article.feed)
+        self._feed[slot] = code
+        if sk is None:
+            self._sk_len[slot] = -1
+        else:
+            n = len(sk.hashes)
+            self._sk[slot, :n] = sk.hashes
+            self._sk_len[slot] = n
+            self._sk_size[slot] = sk.size
+        self._lead[slot, : len(t.lead)] = t.lead
+        self._lead_len[slot] = len(t.lead)
+        self._anch[slot, : len(anchors)] = anchors
+        self._anch_len[slot] = len(anchors)
+        self._paras[slot] = np.array(t.para_hashes, dtype=np.uint64).tobytes()
+        self._slot_of.set(article_id, slot)
+        url = article.canonical_url
+        self._url[slot] = url
+        if url:
+            self._by_url.setdefault(url, article_id)
+        self._hash[slot] = article.content_hash
+        self._by_hash.setdefault(article.content_hash, article_id)
+        by_anchor, multi = self._by_anchor, self._multi
         for anchor in anchors:
-            ids = self._by_anchor.get(anchor)
+            ids = by_anchor.get(anchor)
             if ids is None:
-                self._by_anchor[anchor] = article_id
-            elif isinstance(ids, int):
-                self._by_anchor[anchor] = [ids, article_id]
+                by_anchor.set(anchor, slot)
+            elif ids >= 0:
+                i = self._multi_free.pop() if self._multi_free else len(multi)
+                pair = array("i", (ids, slot))
+                if i == len(multi):
+                    multi.append(pair)
+                else:
+                    multi[i] = pair
+                by_anchor.replace(anchor, -1 - i)
             else:
-                ids.append(article_id)
-        heapq.heappush(self._expiry, (article.published, article_id))
-        if self._newest is None or article.published > self._newest:
-            self._newest = article.published
+                posting = multi[-1 - ids]
+                assert posting is not None
+                posting.append(slot)
+        heapq.heappush(self._expiry, (published << _SLOT_BITS) + slot)
+        if self._newest is None or published > self._newest:
+            self._newest = published
         # Learn after deciding: the decision only used what earlier articles taught.
         self.boilerplate.observe(article.feed, t.observed, original)
         self._evict()
 
     # ------------------------------------------------------------ internals
+
+    def _take_slot(self) -> int:
+        if self._free:
+            return self._free.pop()
+        slot = self._used
+        self._used += 1
+        cap = len(self._id)
+        if slot == cap:
+            # a quarter more, not double: the spare rows are allocated memory (~1 KB
+            # a row), and a copy per growth is cheap next to the articles it holds
+            more = max(64, cap // 4)
+            for name in ("_id", "_orig", "_pub", "_feed", "_sk", "_sk_len", "_sk_size"):
+                self._grow(name, cap + more)
+            for name in ("_lead", "_lead_len", "_anch", "_anch_len"):
+                self._grow(name, cap + more)
+            self._url += [None] * more
+            self._hash += [None] * more
+            self._paras += [b""] * more
+        return slot
+
+    def _grow(self, name: str, size: int) -> None:
+        old = getattr(self, name)
+        new = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
+        new[: len(old)] = old
+        setattr(self, name, new)
 
     def _prepare(self, article: Article) -> _Text:
         s = self.settings
@@ -751,20 +973,58 @@ class DedupIndex:
         the index's state, so replaying the same articles in the same order gives
         the same anchors (and decisions).
         """
+        return self._anchor_walk(sk, count)[0]
+
+    def _anchor_walk(self, sk: Sketch, count: int = 0) -> tuple[tuple[int, ...], list[int]]:
+        """``_anchors``, and what ``_by_anchor`` holds for each (``_EMPTY``: none)."""
         out: list[int] = []
+        found: list[int] = []
         limit = self.settings.max_postings
         count = count or self.settings.anchors
+        multi = self._multi
+        table = self._by_anchor
+        # _WordMap.get inlined: this runs for every article, 32 hashes or more
+        keys, vals, mask, shift = table._keys, table._vals, table._mask, table._shift
         for value in sk.hashes.tolist():
-            ids = self._by_anchor.get(value)
-            if isinstance(ids, list) and len(ids) >= limit:
-                continue
+            i = ((value * _FIB) & _M64) >> shift
+            while True:
+                ids = vals[i]
+                if ids == _EMPTY or keys[i] == value:
+                    break
+                i = (i + 1) & mask
+            if ids < 0 and ids != _EMPTY:
+                posting = multi[-1 - ids]
+                if posting is not None and len(posting) >= limit:
+                    continue
             out.append(value)
+            found.append(ids)
             if len(out) == count:
                 break
-        return tuple(out)
+        return tuple(out), found
 
     def _original(self, article_id: int) -> int:
-        return self._entries[article_id].original
+        slot = self._slot_of.get(article_id)
+        assert slot is not None
+        return int(self._orig[slot])
+
+    def _postings(self, found: Sequence[int]) -> tuple[list[int], list[float]]:
+        """The slots of what ``_by_anchor`` holds (``found``), each with its weight
+        (1 / the list's length)."""
+        postings: list[int] = []
+        weights: list[float] = []
+        multi = self._multi
+        for ids in found:
+            if ids == _EMPTY:
+                continue
+            if ids >= 0:
+                postings.append(ids)
+                weights.append(1.0)
+            else:
+                posting = multi[-1 - ids]
+                assert posting is not None
+                postings.extend(posting)
+                weights.extend([1.0 / len(posting)] * len(posting))
+        return postings, weights
 
     def _decide(self, article: Article, t: _Text) -> DedupDecision:
         if article.canonical_url and article.canonical_url in self._by_url:
@@ -778,59 +1038,61 @@ class DedupIndex:
         # Its boilerplate is looked up too: an older article may be indexed under a
         # shingle learned as boilerplate since (found so, it is still judged on its
         # distinctive text alone).
-        postings: list[int] = []
-        weights: list[float] = []
-        t.probed = self._anchors(sk, s.probe_anchors)
-        for h in (*t.probed, *t.ignored_small[: s.anchors]):
-            ids = self._by_anchor.get(h)
-            if ids is None:
-                continue
-            if isinstance(ids, int):
-                postings.append(ids)
-                weights.append(1.0)
-            else:
-                postings.extend(ids)
-                weights.extend([1.0 / len(ids)] * len(ids))
-        candidates = _best_candidates(postings, weights, s.max_candidates)
+        t.probed, found = self._anchor_walk(sk, s.probe_anchors)
+        get = self._by_anchor.get
+        for h in t.ignored_small[: s.anchors]:
+            ids = get(h)
+            found.append(_EMPTY if ids is None else ids)
+        postings, weights = self._postings(found)
+        slots = _best_candidates(postings, weights, s.max_candidates, self._id)
         best: tuple[float, int] | None = None
-        rejected: tuple[float, int, str, int] | None = None  # score, original, why, id
+        rejected: tuple[float, int, str, int] | None = None  # score, original, why, slot
         probe = _Probe(sk)
         learned = self.boilerplate.learned
         own = self.boilerplate.outlet(article.feed)
         ignored = set(t.ignored_small)
-        entries = self._entries
-        ranked = [(rank, cid, entries[cid]) for rank, cid in enumerate(candidates)]
         # the rank counts sketchless ones too (a short text: only exact copies)
-        ranked = [r for r in ranked if r[2].sketch is not None]
-        sketches = [r[2].sketch for r in ranked if r[2].sketch is not None]
-        if len(sketches) >= VECTOR_FROM:
-            score_arr, sample_arr = _containment_arrays(probe, sketches)
+        cand = np.array(slots, dtype=np.int64)
+        lengths = self._sk_len[cand].astype(np.int64)
+        has = np.flatnonzero(lengths >= 0)
+        cand, lengths, ranks = cand[has], lengths[has], has
+        sizes = self._sk_size[cand]
+        if len(cand) >= VECTOR_FROM:
+            rows = self._sk[cand]
+            packed = rows[np.arange(rows.shape[1]) < lengths[:, None]]  # row by row
+            score_arr, sample_arr = _containment_core(probe, lengths, sizes, packed)
             bars = np.where(
                 sample_arr >= s.min_samples, s.min_containment, s.few_samples_containment
             )
-            ranks = np.array([r[0] for r in ranked], dtype=np.int64)
             # The rest are neither a copy, nor a near miss, nor asked to explain (the
             # test below, skipped in Python): most candidates.
             read = np.flatnonzero((score_arr >= bars / 2) | (ranks < EXPLAIN_CANDIDATES))
             scores = list(zip(score_arr[read].tolist(), sample_arr[read].tolist(), strict=True))
-            index = read.tolist()
-            ranked = [ranked[i] for i in index]
-            sketches = [sketches[i] for i in index]
+            cand, lengths, ranks, sizes = cand[read], lengths[read], ranks[read], sizes[read]
+            hashes = [row[:n] for row, n in zip(rows[read], lengths.tolist(), strict=True)]
         else:
+            hashes = [self._sk[c, :n] for c, n in zip(cand.tolist(), lengths.tolist(), strict=True)]
             scores = [
-                probe.containment(o.hashes.tolist(), o.size, len(o.hashes) == o.size)
-                for o in sketches
+                probe.containment(h.tolist(), size, len(h) == size)
+                for h, size in zip(hashes, sizes.tolist(), strict=True)
             ]
-        for (rank, cid, entry), other, (score, samples) in zip(
-            ranked, sketches, scores, strict=True
+        mine = self._feeds.get(article.feed, -1)
+        for rank, slot, feed, other, other_size, (score, samples) in zip(
+            ranks.tolist(),
+            cand.tolist(),
+            self._feed[cand].tolist(),
+            hashes,
+            sizes.tolist(),
+            scores,
+            strict=True,
         ):
             bar = s.min_containment if samples >= s.min_samples else s.few_samples_containment
             if score < bar / 2 and rank >= EXPLAIN_CANDIDATES:
                 # neither a copy, nor a near miss, nor asked to explain: most candidates
                 continue
-            values: list[int] = other.hashes.tolist()
-            complete = len(values) == other.size
-            theirs = self.boilerplate.outlet(entry.feed) if entry.feed != article.feed else own
+            values: list[int] = other.tolist()
+            complete = len(values) == other_size
+            theirs = self.boilerplate.outlet(self._feed_names[feed]) if feed != mine else own
             if score < bar and score >= bar / 2 and (learned or own or theirs):
                 # The other text was sketched before some of its boilerplate was
                 # learned: that text, absent here, only lowers the estimate. Left
@@ -838,17 +1100,17 @@ class DedupIndex:
                 # under another outlet's footer). Only near misses pay for this.
                 kept = [v for v in values if not (v in learned or v in own or v in theirs)]
                 if len(kept) < len(values):
-                    size = max(len(kept), other.size * len(kept) // len(values))
+                    size = max(len(kept), other_size * len(kept) // len(values))
                     values = kept
                     score, samples = probe.containment(values, size, complete, theirs)
                     bar = (
                         s.min_containment if samples >= s.min_samples else s.few_samples_containment
                     )
-            original = self._original(cid)
+            original = int(self._orig[slot])
             if score >= bar:
-                if not self._leads_meet(t, entry, values, complete, theirs):
+                if not self._leads_meet(t, slot, values, complete, theirs):
                     if rejected is None or score > rejected[0]:
-                        rejected = (score, original, "lead", cid)
+                        rejected = (score, original, "lead", slot)
                     continue
                 if best is None or score > best[0]:
                     best = (score, original)
@@ -861,10 +1123,10 @@ class DedupIndex:
             ):
                 # Would it have been a copy had the boilerplate counted as shared text?
                 # (the test above is the most it could be: every ignored hash shared)
-                both = len(ignored.intersection(other.hashes.tolist()))
+                both = len(ignored.intersection(other.tolist()))
                 whole = (score * samples + both) / (samples + both)
                 if both >= 4 and whole >= bar and (rejected is None or whole > rejected[0]):
-                    rejected = (whole, original, "boilerplate", cid)
+                    rejected = (whole, original, "boilerplate", slot)
         if best is None:
             if rejected is None:
                 return DedupDecision(None, distinctive_text=self._distinctive(t, None))
@@ -873,7 +1135,7 @@ class DedupIndex:
                 boilerplate=self._phrases(t),
                 not_copy_of=rejected[1],
                 not_copy_reason=rejected[2],
-                distinctive_text=self._distinctive(t, self._entries[rejected[3]]),
+                distinctive_text=self._distinctive(t, rejected[3]),
             )
         return DedupDecision(
             best[1],
@@ -883,18 +1145,19 @@ class DedupIndex:
             distinctive_text=self._distinctive(t, None),
         )
 
-    def _distinctive(self, t: _Text, shared_with: _Entry | None) -> str | None:
+    def _distinctive(self, t: _Text, shared_with: int | None) -> str | None:
         """The text without its boilerplate paragraphs, for the clusterer; None if same.
 
         A paragraph goes when most of its shingles are learned boilerplate (a footer,
         "About X", a stock closing line), or when it is found verbatim in the article
         this one shares text with but does not copy (the press-release pair: their
-        shared paragraphs are exactly what is not the story). Never the whole text.
+        shared paragraphs are exactly what is not the story; ``shared_with`` is its
+        slot). Never the whole text.
         """
         learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
         shared: set[int] = set()
         if shared_with is not None:
-            shared = set(np.frombuffer(shared_with.paragraphs, dtype=np.uint64).tolist())
+            shared = set(np.frombuffer(self._paras[shared_with], dtype=np.uint64).tolist())
         if not (learned or own or shared) or len(t.paragraphs) < 2:
             return None
         shingles = t.shingles.tolist()
@@ -917,7 +1180,7 @@ class DedupIndex:
         return "\n\n".join(keep)
 
     def _leads_meet(
-        self, t: _Text, entry: _Entry, values: list[int], complete: bool, ignore: _Lookup
+        self, t: _Text, slot: int, values: list[int], complete: bool, ignore: _Lookup
     ) -> bool:
         """Is one text's lead found in the other? (the lead rule, module doc)
 
@@ -931,7 +1194,7 @@ class DedupIndex:
         own = self.boilerplate.outlet(t.feed)
         theirs = [
             h
-            for h in np.frombuffer(entry.lead, dtype=np.uint64).tolist()
+            for h in self._lead[slot, : self._lead_len[slot]].tolist()
             if not (h in learned or h in ignore or h in own)
         ]
         mine_all = t.all()
@@ -968,24 +1231,37 @@ class DedupIndex:
     def _evict(self) -> None:
         if self._newest is None:
             return
-        horizon = self._newest - self.settings.window
-        while self._expiry and self._expiry[0][0] < horizon:
-            published, article_id = heapq.heappop(self._expiry)
-            entry = self._entries.get(article_id)
-            if entry is not None and entry.published == published:
+        horizon = self._newest - self.settings.window // _MICROSECOND
+        expiry = self._expiry
+        while expiry and expiry[0] >> _SLOT_BITS < horizon:
+            published, slot = divmod(heapq.heappop(expiry), 1 << _SLOT_BITS)
+            article_id = int(self._id[slot])
+            # the slot still holds the article this key was pushed for (or one
+            # published at the same time, which leaves now too)
+            if self._slot_of.get(article_id) == slot and int(self._pub[slot]) == published:
                 self._remove(article_id)
 
     def _remove(self, article_id: int) -> None:
-        entry = self._entries.pop(article_id)
-        if entry.url and self._by_url.get(entry.url) == article_id:
-            del self._by_url[entry.url]
-        if self._by_hash.get(entry.content_hash) == article_id:
-            del self._by_hash[entry.content_hash]
-        for anchor in np.frombuffer(entry.anchors, dtype=np.uint64).tolist():
-            ids = self._by_anchor.get(anchor)
-            if ids == article_id:
-                del self._by_anchor[anchor]
-            elif isinstance(ids, list):
-                ids.remove(article_id)
-                if len(ids) == 1:
-                    self._by_anchor[anchor] = ids[0]
+        slot = self._slot_of.pop(article_id)
+        assert slot is not None
+        url, content_hash = self._url[slot], self._hash[slot]
+        if url and self._by_url.get(url) == article_id:
+            del self._by_url[url]
+        if content_hash is not None and self._by_hash.get(content_hash) == article_id:
+            del self._by_hash[content_hash]
+        by_anchor, multi = self._by_anchor, self._multi
+        for anchor in self._anch[slot, : self._anch_len[slot]].tolist():
+            ids = by_anchor.get(anchor)
+            if ids == slot:
+                by_anchor.pop(anchor)
+            elif ids is not None and ids < 0:
+                posting = multi[-1 - ids]
+                assert posting is not None
+                posting.remove(slot)
+                if len(posting) == 1:
+                    by_anchor.replace(anchor, posting[0])
+                    multi[-1 - ids] = None
+                    self._multi_free.append(-1 - ids)
+        self._url[slot] = self._hash[slot] = None
+        self._paras[slot] = b""
+        self._free.append(slot)

@@ -1,0 +1,996 @@
+"""REFERENCE ONLY: ``aggregator/process/dedup.py`` as it was before the index was packed
+(issue 17, commit ca73877): each article a record of bytes and a Sketch, each anchor a
+dict entry. ``tests/test_dedup_packed.py`` checks that the packed index decides
+exactly as this one; nothing else imports it.
+
+Exact and near-duplicate detection over a sliding time window.
+
+Exact: the same canonical URL, or the same ``content_hash`` (title + text reduced
+to words). Near: word shingles of the text, summarised by a *bottom-k* MinHash
+sketch (the ``sketch_size`` smallest 64-bit shingle hashes, one hash function).
+
+Why bottom-k rather than k-permutation MinHash + banded LSH (datasketch) or
+SimHash: syndicated copies are often *trimmed* or gain an intro/outro, so the
+question is "is most of the shorter text inside the longer one" (containment),
+not "are the two sets alike" (Jaccard). A bottom-k sketch estimates both from one
+sorted array, and its first ``anchors`` values double as the LSH keys: two texts
+meet in the index when one's smallest hashes include one of the other's. When a
+copy B is wholly inside A, the smallest hash of A that B contains is B's smallest,
+so B is found unless none of A's ``anchors`` smallest lie in B: with 16 anchors a
+lead that is a quarter of its article is missed with probability 0.75¹⁶ ≈ 1 %;
+for a pair with Jaccard 0.3 it is 0.7¹⁶ ≈ 0.3 %. Only 16 index entries per
+article are kept, so memory and eviction stay cheap.
+
+Measured on the labelled set (``benchmarks/bench_normalize.py`` prints all three):
+this index scores precision 1.000 / recall 1.000; datasketch's 128-permutation
+MinHash at its best Jaccard threshold (0.20) 0.993 / 0.933, and its signature
+costs ~4x our sketch; SimHash-64 at its best Hamming threshold 0.910 / 0.886, as
+trimmed copies and other reports of the same event overlap in Hamming distance.
+
+Everything the index holds is derived from ``Article.canonical_url``,
+``Article.content_hash``, ``Article.text`` and ``Article.published``, so it is
+rebuilt at start-up by calling ``add(article_id, article)`` for the stored
+articles of the last ``window`` (by ``published``), in the order they were first
+stored (article id): the same order gives the same links. ``check`` is only
+needed for new articles; ``add`` alone works out which original an article copies.
+``Article.fingerprint`` is not used here (no stage computes one yet: it was a SimHash
+that nothing read, dropped from the hot path).
+
+Boilerplate never makes a copy. Two different press releases of one company share
+the "About Acme" and forward-looking-statements paragraphs; a farm of feeds ends every
+item with "according to people familiar with the matter" and "Further details were
+not immediately available". Counted as shared text, these made copies of unrelated
+stories. Two defences, both explainable:
+
+- ``Boilerplate`` learns online which shingles recur across *different stories*:
+  across outlets (a shingle in ``min_stories`` articles that are not copies of one
+  another) and within one outlet (in ``outlet_min_items`` of its recent items: its
+  footer). Copies of one story count once (they share an original), so a wire story
+  re-run by thirty outlets never becomes boilerplate. Learned shingles are left out
+  of new sketches, of the containment of every comparison and of the leads below.
+- The lead rule: a copy carries the story, and news puts the story first. Besides the
+  containment bar, one text's lead (its first distinctive shingles) must be found in
+  the other. Two texts that share only an ending (footers, disclaimers) or a few stock
+  clauses are not copies, even before anything is learned: the press-release pair is
+  two articles, too few to learn from.
+
+The learner's state is bounded (two generations of ``horizon`` articles of candidate
+counts, ``outlet_items`` recent items per outlet, at most ``max_learned`` learned
+shingles) and derived from the same article fields, so the start-up replay rebuilds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from aggregator.errors import ConfigError
+from aggregator.models import Article, DedupDecision
+from aggregator.text import shingle_hashes, words
+
+__all__ = [
+    "Boilerplate",
+    "BoilerplateSettings",
+    "DedupIndex",
+    "DedupSettings",
+    "Sketch",
+    "containment",
+    "containment_samples",
+    "similarity",
+    "sketch",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BoilerplateSettings:
+    """How boilerplate is learned (see the module doc); memory is bounded by these.
+
+    - ``horizon``: candidate counts live for two generations of this many articles;
+      boilerplate recurs often, so a recent horizon sees it, and a shingle seen once
+      is forgotten instead of being held for the whole window.
+    - ``min_stories``: a shingle in this many articles of *different* stories (not
+      copies of one another), across any outlets, is boilerplate. 4 and not 2 or 3: a
+      quote or background paragraph reused by two or three reports is still content.
+    - ``outlet_items`` / ``outlet_min_items``: an outlet's own footer is learned from
+      its last ``outlet_items`` items, once in ``outlet_min_items`` different stories;
+      a small outlet posts too rarely for the shared horizon to see it recur.
+    - ``observe``: the smallest hashes of each article that are counted. Comparisons
+      only read sketch hashes (the smallest), so counting more costs without use.
+    - ``max_learned``: learned shingles kept; the least recently seen go first.
+    - ``max_outlet_learned``: the same per outlet. Only an item's smallest hashes are
+      observed, so a footer yields a few dozen; 256 leaves room and bounds the worst
+      case (every outlet full) to ~2,048 × 256 entries.
+    - ``max_outlets``: outlets remembered; the least recently active go first.
+    - ``learn``: off, nothing is learned (the benchmarks' baseline; the lead rule,
+      a setting of the index, stays as set).
+    """
+
+    horizon: int = 2000
+    min_stories: int = 4
+    outlet_items: int = 8
+    outlet_min_items: int = 3
+    observe: int = 96
+    max_learned: int = 50_000
+    max_outlet_learned: int = 256
+    max_outlets: int = 2_048
+    learn: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DedupSettings:
+    """Thresholds and window of duplicate detection (defaults measured, see module doc).
+
+    - ``window``: articles published longer than this before the newest one seen are
+      forgotten; a wire story is re-run within hours, rarely after days.
+    - ``shingle_size``: words per shingle; 4 tolerates single-word edits (each one
+      spoils only four shingles) while rarely matching stock phrases.
+    - ``sketch_size``: bottom-k sketch length; the similarity estimate's standard
+      error is about √(J(1-J)/k), ±0.06 at k = 64.
+    - ``anchors``: how many of the smallest hashes are indexed per article (recall
+      of the candidate search against memory; 8 missed 4 % of the labelled copies).
+    - ``max_postings``: a hash shared by this many articles is a stock phrase
+      ("did not immediately respond"), not evidence of copying: it is passed over
+      and the next smallest hash anchors the article instead. This and
+      ``max_candidates`` bound the work per article, so the cost stays flat however
+      large the window grows.
+    - ``max_candidates``: at most this many candidates are compared, those sharing
+      the most (rarity-weighted) anchors first.
+    - ``min_shingles``: texts with fewer shingles (a one-line summary) are only
+      checked for exact duplicates; near matching on them is noise.
+    - ``min_containment``: share of the shorter text's shingles found in the longer
+      one, at or above which two texts are near-duplicates. On the labelled set
+      (``tests/data/dedup``) copies score ≥ 0.70 and different reports of the same
+      event ≤ 0.55. A short text wholly quoted inside a longer one counts as a copy.
+    - ``min_samples`` / ``few_samples_containment``: a short text against a long one
+      is judged on few hashes (the long sketch covers little of the hash range), so
+      such an estimate (under ``min_samples`` hashes) must reach the stricter bar.
+      With 20,000 generated articles in the index this removed every false link
+      (7/10 stock phrases of a short lead "found" in an unrelated long report).
+    - ``probe_anchors``: how many of a new text's smallest hashes are looked up
+      (more than the ``anchors`` an article is indexed under): an older article's
+      anchors were chosen before some of its shingles were learned as boilerplate,
+      which a new text then skips, so the lookup reaches further to still meet them.
+    - ``lead_shingles`` / ``min_lead`` / ``lead_share``: a text's lead is its first
+      distinctive shingles, a third of them but between ``min_lead`` and
+      ``lead_shingles``; a copy needs ``lead_share`` of one text's lead found in the
+      other (an outlet's intro line or a new "UPDATE" paragraph leaves the other
+      text's lead intact).
+    - ``boilerplate``: how shared-but-not-distinctive shingles are learned.
+    """
+
+    window: timedelta = timedelta(days=3)
+    shingle_size: int = 4
+    sketch_size: int = 64
+    anchors: int = 16
+    max_postings: int = 64
+    max_candidates: int = 96
+    min_shingles: int = 12
+    min_containment: float = 0.65
+    min_samples: int = 24
+    few_samples_containment: float = 0.9
+    probe_anchors: int = 32
+    lead_shingles: int = 32
+    min_lead: int = 8
+    lead_share: float = 0.5
+    boilerplate: BoilerplateSettings = field(default_factory=BoilerplateSettings)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.window <= timedelta(0):
+            problems.append("dedup.window: must be a positive duration")
+        if not 2 <= self.shingle_size <= 10:
+            problems.append("dedup.shingle_size: must be from 2 to 10 words")
+        for name in ("min_containment", "few_samples_containment"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                problems.append(f"dedup.{name}: must be in (0, 1]")
+        sizes = ("sketch_size", "anchors", "max_postings", "max_candidates", "min_shingles")
+        if min(getattr(self, name) for name in sizes) < 1:
+            problems.append(f"dedup: {', '.join(sizes)} must be >= 1")
+        if problems:
+            raise ConfigError(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Sketch:
+    """The near-duplicate summary of one text: sorted bottom-k hashes + set size."""
+
+    hashes: npt.NDArray[np.uint64]
+    size: int  # number of distinct shingles
+
+
+def sketch(text: str, settings: DedupSettings) -> Sketch:
+    """Bottom-k sketch of ``text``'s word shingles (deterministic across processes)."""
+    h = np.unique(shingle_hashes(words(text), settings.shingle_size))  # sorted, distinct
+    return Sketch(hashes=h[: settings.sketch_size].copy(), size=len(h))
+
+
+def similarity(a: Sketch, b: Sketch, k: int) -> tuple[float, float]:
+    """Estimated (Jaccard, containment of the smaller text in the larger) of two texts.
+
+    Jaccard: of the k smallest hashes of the union, the share present in both.
+    Containment: a bottom-k sketch holds *every* shingle hash of its text up to its
+    largest value, so the smaller text's sketch values at or below the larger
+    one's maximum can be looked up exactly; the share found is the estimate.
+    (Deriving containment from Jaccard and the set sizes is noisy when the
+    sizes differ a lot, which is exactly the trimmed-copy case.)
+    """
+    if not a.size or not b.size or not len(a.hashes) or not len(b.hashes):
+        return 0.0, 0.0
+    union = np.union1d(a.hashes, b.hashes)[:k]
+    shared = np.intersect1d(a.hashes, b.hashes, assume_unique=True)
+    jaccard = int(np.isin(union, shared, assume_unique=True).sum()) / len(union)
+    return jaccard, containment(a, b)
+
+
+def containment(a: Sketch, b: Sketch) -> float:
+    """Estimated share of the smaller text's shingles found in the larger one."""
+    return containment_samples(a, b)[0]
+
+
+def containment_samples(a: Sketch, b: Sketch) -> tuple[float, int]:
+    """``containment`` and the number of hashes the estimate rests on."""
+    # Called up to max_candidates times per article: ndarray methods, not the np.*
+    # wrappers, and no temporaries beyond the two needed.
+    if a.size <= b.size:
+        small, large, large_size = a.hashes, b.hashes, b.size
+    else:
+        small, large, large_size = b.hashes, a.hashes, a.size
+    n = len(large)
+    if not n or not len(small):
+        return 0.0, 0
+    if n < large_size:
+        # beyond the large sketch's maximum it says nothing: probe only below it
+        small = small[: small.searchsorted(large[n - 1], "right")]
+        if not len(small):
+            return 0.0, 0
+    pos = large.searchsorted(small)
+    pos[pos == n] = n - 1
+    return int((large[pos] == small).sum()) / len(small), len(small)
+
+
+class _Probe:
+    """``containment`` against many candidates, with the probe's side prepared once.
+
+    Plain Python sets and lists of 64 ints beat numpy here: per call, numpy's
+    overhead is larger than the work. Gives exactly ``containment``'s result when
+    nothing is ignored; ``ignore`` (boilerplate of the other text's outlet) and the
+    other side's already filtered ``values`` keep both samples to distinctive text.
+    """
+
+    __slots__ = ("array", "complete", "hashes", "maximum", "set", "size")
+
+    def __init__(self, sk: Sketch) -> None:
+        self.array = sk.hashes
+        self.hashes: list[int] = sk.hashes.tolist()
+        self.set = set(self.hashes)
+        self.size = sk.size
+        self.complete = len(self.hashes) == sk.size
+        self.maximum = self.hashes[-1] if self.hashes else -1
+
+    def containment(
+        self,
+        values: list[int],
+        other_size: int,
+        other_complete: bool,
+        ignore: _Lookup = frozenset(),
+    ) -> tuple[float, int]:
+        mine_list = self.hashes
+        mine = self.set
+        if ignore:
+            mine_list = [h for h in mine_list if h not in ignore]
+            mine = set(mine_list)
+        if not values or not mine_list:
+            return 0.0, 0
+        if self.size <= other_size:  # the probe is the smaller text
+            if not other_complete:
+                limit = values[-1]
+                probe = [h for h in mine_list if h <= limit]
+            else:
+                probe = mine_list
+            if not probe:
+                return 0.0, 0
+            found = set(values)
+            return sum(1 for h in probe if h in found) / len(probe), len(probe)
+        if not self.complete:
+            limit = self.maximum
+            values = [h for h in values if h <= limit]
+        if not values:
+            return 0.0, 0
+        return sum(1 for h in values if h in mine) / len(values), len(values)
+
+
+def _containments(probe: _Probe, sketches: list[Sketch]) -> list[tuple[float, int]]:
+    """``probe.containment`` against every one of ``sketches``, in one pass of numpy.
+
+    Exactly the same (score, samples) as the per-candidate call with nothing
+    ignored (``tests/test_dedup.py`` compares them): both sides are sorted and
+    distinct, so the shared count is the same whichever side is filtered to the
+    other's range, and the division is the same two ints, correctly rounded by both.
+    Why: the candidates grow from a few dozen at 1,000 indexed articles to
+    ``max_candidates`` at 10,000 and beyond, and a Python loop per candidate made that
+    growth the per-article cost's.
+    """
+    scores, samples = _containment_arrays(probe, sketches)
+    return list(zip(scores.tolist(), samples.tolist(), strict=True))
+
+
+def _containment_arrays(
+    probe: _Probe, sketches: list[Sketch]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """``_containments`` as two arrays: the scores and the samples they rest on."""
+    count = len(sketches)
+    mine = probe.array
+    m = len(mine)
+    hashes = [sk.hashes for sk in sketches]
+    lengths = np.array([len(h) for h in hashes], dtype=np.int64)
+    sizes = np.array([sk.size for sk in sketches], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    if not m or not count or not int(ends[-1]):
+        return np.zeros(count, dtype=np.float64), np.zeros(count, dtype=np.int64)
+    values = np.concatenate(hashes)
+    pos = mine.searchsorted(values)
+    pos[pos == m] = m - 1
+    # running counts: a segment's count is a difference of two, empty segments too
+    found = np.concatenate(([0], np.cumsum(mine[pos] == values)))
+    shared = found[ends] - found[starts]
+    if probe.complete:
+        larger = lengths
+    else:  # only the candidates' hashes within the probe's range
+        below = np.concatenate(([0], np.cumsum(values <= mine[m - 1])))
+        larger = below[ends] - below[starts]
+    # the probe is the smaller text: all of it against a complete candidate, else
+    # its hashes at or below the candidate's largest
+    last = values[np.maximum(ends - 1, 0)]
+    smaller = np.where(lengths == sizes, m, mine.searchsorted(last, "right"))
+    samples = np.where(lengths == 0, 0, np.where(probe.size <= sizes, smaller, larger))
+    scores = np.zeros(count, dtype=np.float64)
+    np.divide(shared, samples, out=scores, where=samples > 0)
+    return scores, samples.astype(np.int64)
+
+
+def _best_candidates(postings: list[int], weights: list[float], most: int) -> list[int]:
+    """The ``most`` ids with the largest summed weight, ties to the oldest (smallest).
+
+    Each candidate's evidence is the shared anchors, each weighted by its rarity: a
+    hash only two articles have says more about copying than one sixty articles have.
+    The order is the same on every run. From ``GATHER_FROM`` postings on (a large
+    window: up to ``probe_anchors`` × ``max_postings``) the sums and the sort are
+    numpy's; ``bincount`` adds each id's weights in the order given, as the dict does,
+    so the sums, and the order, are the same to the last bit.
+    """
+    if len(postings) < GATHER_FROM:
+        shared: dict[int, float] = {}
+        for cid, weight in zip(postings, weights, strict=True):
+            shared[cid] = shared.get(cid, 0.0) + weight
+        # sorted(...)[:most], documented so, without sorting the long tail
+        return heapq.nsmallest(most, shared, key=lambda cid: (-shared[cid], cid))
+    ids, where = np.unique(np.array(postings, dtype=np.int64), return_inverse=True)
+    sums = np.bincount(where, weights=np.array(weights, dtype=np.float64))
+    order = np.lexsort((ids, -sums))[:most]  # the last key sorts first
+    best: list[int] = ids[order].tolist()
+    return best
+
+
+def _covered_runs(flags: list[bool], words: int, size: int) -> list[tuple[int, int]]:
+    """The runs [start, end) of words covered by a flagged shingle, in text order.
+
+    Shingle i covers words i .. i + size - 1. In numpy: an explanation is asked for
+    more often the more the index has learned, and a loop per word made it so.
+    """
+    if not words:
+        return []
+    count = np.concatenate(([0], np.cumsum(np.array(flags, dtype=np.int64))))
+    last = len(flags) - 1
+    j = np.arange(words)
+    lo = np.maximum(0, j - size + 1)
+    hi = np.minimum(j, last)
+    inside = lo <= hi
+    lo = np.minimum(lo, last + 1)
+    covered = inside & (count[np.maximum(hi, lo - 1) + 1] - count[lo] > 0)
+    edges = np.diff(np.concatenate(([0], covered.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1).tolist()
+    ends = np.flatnonzero(edges == -1).tolist()
+    return list(zip(starts, ends, strict=True))
+
+
+# A set of hashes to test membership in: learned boilerplate is a dict (hash → when
+# last seen), an empty one a frozenset.
+_Lookup = frozenset[int] | set[int] | dict[int, int]
+# Only the candidates with the most evidence are asked "a copy but for boilerplate?":
+# that answer only explains, and asking every candidate costs as much as the decision.
+EXPLAIN_CANDIDATES = 8
+# From this many candidates on, their containments are computed in one numpy pass
+# (``_containments``); below it numpy's fixed cost per call is more than the loop's.
+VECTOR_FROM = 8
+GATHER_FROM = 64  # postings; see ``_best_candidates``
+_NOTHING: frozenset[int] = frozenset()
+
+
+class _Outlet:
+    """One outlet's recent items and the shingles learned as its own boilerplate."""
+
+    __slots__ = ("active", "items", "learned")
+
+    def __init__(self, items: int) -> None:
+        # (story, sorted distinct observed hashes) of the outlet's last items
+        self.items: deque[tuple[int, npt.NDArray[np.uint64]]] = deque(maxlen=items)
+        self.learned: dict[int, int] = {}  # hash → serial of the last sighting
+        self.active = 0
+
+
+class Boilerplate:
+    """Which shingles recur across different stories: online, bounded, deterministic.
+
+    ``observe`` is called once per added article with its observed hashes and its
+    story (the first-seen original it copies, else itself). Copies of one story never
+    raise a count, so syndicated text is not mistaken for boilerplate; text shared by
+    ``min_stories`` different stories is. ``lookup`` answers for an outlet.
+    """
+
+    def __init__(self, settings: BoilerplateSettings | None = None) -> None:
+        self.settings = settings or BoilerplateSettings()
+        self._serial = 0
+        # hash → (stories seen, last story, the story before): candidates only
+        self._new: dict[int, tuple[int, int, int]] = {}
+        self._old: dict[int, tuple[int, int, int]] = {}
+        self.learned: dict[int, int] = {}  # across outlets: hash → last sighting
+        self._outlets: dict[str, _Outlet] = {}
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "candidates": len(self._new) + len(self._old),
+            "learned": len(self.learned),
+            "outlets": len(self._outlets),
+            "outlet_learned": sum(len(o.learned) for o in self._outlets.values()),
+        }
+
+    def outlet(self, feed: str) -> _Lookup:
+        """The shingles learned as ``feed``'s own boilerplate (empty when none)."""
+        o = self._outlets.get(feed)
+        return o.learned if o is not None and o.learned else _NOTHING
+
+    def observe(self, feed: str, hashes: npt.NDArray[np.uint64], story: int) -> None:
+        """Count ``hashes`` (sorted, distinct) of one article of ``story`` from ``feed``."""
+        s = self.settings
+        if not s.learn:
+            return
+        self._serial += 1
+        serial = self._serial
+        if serial % s.horizon == 0:
+            # what was not seen again for a generation is dropped: bounded memory
+            self._old, self._new = self._new, {}
+        learned, new, old = self.learned, self._new, self._old
+        need = s.min_stories
+        for h in hashes.tolist():
+            if h in learned:
+                learned[h] = serial
+                continue
+            rec = new.get(h)
+            if rec is None:
+                rec = old.pop(h, None)
+                if rec is None:
+                    new[h] = (1, story, -1)
+                    continue
+            count, last, before = rec
+            if story in (last, before):
+                new[h] = rec
+                continue
+            if count + 1 >= need:
+                learned[h] = serial
+                new.pop(h, None)
+            else:
+                new[h] = (count + 1, story, last)
+        if len(learned) > s.max_learned * 11 // 10:
+            _keep_newest(learned, s.max_learned)
+        self._observe_outlet(feed, hashes, story, serial)
+
+    def _observe_outlet(
+        self, feed: str, hashes: npt.NDArray[np.uint64], story: int, serial: int
+    ) -> None:
+        s = self.settings
+        o = self._outlets.get(feed)
+        if o is None:
+            o = self._outlets[feed] = _Outlet(s.outlet_items)
+            if len(self._outlets) > s.max_outlets * 11 // 10:
+                for name in sorted(self._outlets, key=lambda f: self._outlets[f].active)[
+                    : len(self._outlets) - s.max_outlets
+                ]:
+                    del self._outlets[name]
+        o.active = serial
+        if len(hashes):
+            stories = {story}
+            others = []
+            for other, items in reversed(o.items):
+                if other in stories:
+                    continue  # a copy of a story already counted counts once
+                stories.add(other)
+                others.append(items)
+            if len(stories) >= s.outlet_min_items:
+                # one sorted pool of the other stories' hashes (each distinct within
+                # its item): how many items hold a hash is the width of its run
+                pool = np.sort(np.concatenate(others))
+                counts = 1 + (
+                    pool.searchsorted(hashes, "right") - pool.searchsorted(hashes, "left")
+                )
+                for h in hashes[counts >= s.outlet_min_items].tolist():
+                    o.learned[h] = serial
+                if len(o.learned) > s.max_outlet_learned * 11 // 10:
+                    _keep_newest(o.learned, s.max_outlet_learned)
+        o.items.append((story, hashes))
+
+
+def _keep_newest(table: dict[int, int], keep: int) -> None:
+    """Drop the least recently seen entries of ``table`` down to ``keep``."""
+    for h, _ in sorted(table.items(), key=lambda kv: kv[1])[: len(table) - keep]:
+        del table[h]
+
+
+@dataclass(slots=True)
+class _Text:
+    """One article's text prepared for a decision (and for ``add`` after ``check``)."""
+
+    words: tuple[str, ...]
+    shingles: npt.NDArray[np.uint64]  # in text order
+    uniq: list[int]  # sorted, distinct: every shingle, boilerplate included
+    sketch: Sketch | None  # bottom-k of the distinctive shingles; None for a short text
+    lead: list[int]  # the first distinctive shingles, distinct, in text order
+    ignored_small: list[int]  # boilerplate among the smallest hashes: what it shared
+    observed: npt.NDArray[np.uint64]  # what the learner counts
+    feed: str
+    paragraphs: list[str]  # the text's paragraphs, as given
+    para_hashes: list[int]  # each paragraph's words, hashed (verbatim reuse)
+    para_starts: list[int]  # index of each paragraph's first word in ``words``
+    _all: set[int] | None = None
+    # the anchors the decision looked up (``probe_anchors`` of them), in that state
+    probed: tuple[int, ...] | None = None
+
+    def all(self) -> set[int]:
+        """Every shingle hash of the text (built on first use: most checks never ask)."""
+        if self._all is None:
+            self._all = set(self.uniq)
+        return self._all
+
+
+@dataclass(slots=True)
+class _Entry:
+    article_id: int
+    original: int  # the first-seen article this one copies (itself when original)
+    published: datetime
+    url: str | None
+    content_hash: str
+    feed: str
+    sketch: Sketch | None
+    anchors: bytes  # the indexed hashes as packed uint64: 128 B instead of ~700 B of ints
+    lead: bytes  # the lead's hashes, packed uint64
+    paragraphs: bytes  # paragraph hashes, packed uint64 (what a non-copy shared verbatim)
+
+
+class DedupIndex:
+    """Which earlier article (within the window) is this one a copy of?
+
+    ``check`` is pure with respect to the index; ``add`` records an article. The
+    pipeline calls ``check`` then ``add`` for every article, duplicates included
+    (a later copy may be closer to a copy than to the original), and a duplicate
+    always points at the *first-seen* original, never at another copy.
+    Deterministic: the same sequence of calls gives the same decisions.
+    """
+
+    def __init__(self, settings: DedupSettings | None = None) -> None:
+        self.settings = settings or DedupSettings()
+        self.boilerplate = Boilerplate(self.settings.boilerplate)
+        self._entries: dict[int, _Entry] = {}
+        self._by_url: dict[str, int] = {}
+        self._by_hash: dict[str, int] = {}
+        # anchor hash → article ids; most anchors belong to one article, so a bare
+        # int is stored until a second article shares it (saves a list per anchor).
+        self._by_anchor: dict[int, int | list[int]] = {}
+        self._expiry: list[tuple[datetime, int]] = []  # heap of (published, article id)
+        self._newest: datetime | None = None
+        self._last: tuple[Article, _Text, DedupDecision] | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the index's tables, for metrics and for the window's memory bound."""
+        return {
+            "articles": len(self._entries),
+            "urls": len(self._by_url),
+            "hashes": len(self._by_hash),
+            "anchors": len(self._by_anchor),
+            "postings": sum(
+                1 if isinstance(ids, int) else len(ids) for ids in self._by_anchor.values()
+            ),
+            "expiry_heap": len(self._expiry),
+            **{f"boilerplate_{k}": v for k, v in self.boilerplate.stats().items()},
+        }
+
+    # ------------------------------------------------------------ public API
+
+    def check(self, article: Article) -> DedupDecision:
+        """Is ``article`` a copy of one already added? Never modifies the index."""
+        t = self._prepare(article)
+        decision = self._decide(article, t)
+        self._last = (article, t, decision)
+        return decision
+
+    def add(self, article_id: int, article: Article) -> None:
+        """Record ``article`` (stored as ``article_id``); evict what left the window.
+
+        Adding an id twice replaces the earlier entry.
+        """
+        if self._last is not None and self._last[0] is article:
+            _, t, decision = self._last
+        else:
+            t = self._prepare(article)
+            decision = self._decide(article, t)
+        self._last = None
+        replaced = article_id in self._entries
+        if replaced:
+            self._remove(article_id)
+        original = article_id
+        if decision.duplicate_of is not None and decision.duplicate_of in self._entries:
+            original = self._entries[decision.duplicate_of].original
+        elif decision.duplicate_of is not None:
+            original = decision.duplicate_of
+        sk = t.sketch
+        s = self.settings
+        if sk is None:
+            anchors: tuple[int, ...] = ()
+        elif t.probed is not None and not replaced and s.anchors <= s.probe_anchors:
+            # The decision walked the same hashes past the same postings (nothing was
+            # added or removed since): its first ``anchors`` are what a walk gives.
+            anchors = t.probed[: s.anchors]
+        else:
+            anchors = self._anchors(sk)
+        entry = _Entry(
+            article_id=article_id,
+            original=original,
+            published=article.published,
+            url=article.canonical_url,
+            content_hash=article.content_hash,
+            feed=article.feed,
+            sketch=sk,
+            anchors=np.array(anchors, dtype=np.uint64).tobytes(),
+            lead=np.array(t.lead, dtype=np.uint64).tobytes(),
+            paragraphs=np.array(t.para_hashes, dtype=np.uint64).tobytes(),
+        )
+        self._entries[article_id] = entry
+        if entry.url:
+            self._by_url.setdefault(entry.url, article_id)
+        self._by_hash.setdefault(entry.content_hash, article_id)
+        for anchor in anchors:
+            ids = self._by_anchor.get(anchor)
+            if ids is None:
+                self._by_anchor[anchor] = article_id
+            elif isinstance(ids, int):
+                self._by_anchor[anchor] = [ids, article_id]
+            else:
+                ids.append(article_id)
+        heapq.heappush(self._expiry, (article.published, article_id))
+        if self._newest is None or article.published > self._newest:
+            self._newest = article.published
+        # Learn after deciding: the decision only used what earlier articles taught.
+        self.boilerplate.observe(article.feed, t.observed, original)
+        self._evict()
+
+    # ------------------------------------------------------------ internals
+
+    def _prepare(self, article: Article) -> _Text:
+        s = self.settings
+        paragraphs = [p for p in article.text.split("\n\n") if p.strip()]
+        ws_list: list[str] = []
+        para_hashes: list[int] = []
+        para_starts: list[int] = []
+        for p in paragraphs:
+            pw = words(p)
+            para_starts.append(len(ws_list))
+            ws_list.extend(pw)
+            # blake2b, not hash(): stable across processes, like the shingles
+            digest = hashlib.blake2b(" ".join(pw).encode(), digest_size=8).digest()
+            para_hashes.append(int.from_bytes(digest, "little"))
+        ws = tuple(ws_list)
+        raw = shingle_hashes(ws, s.shingle_size)
+        uniq_arr = np.unique(raw)  # sorted, distinct
+        uniq: list[int] = uniq_arr.tolist()
+        learned, own = self.boilerplate.learned, self.boilerplate.outlet(article.feed)
+        k = s.sketch_size
+        ignored_small: list[int] = []
+        if learned or own:
+            # Only the smallest hashes are read: walk up until k distinctive ones are
+            # kept; the share set aside on the way estimates it for the whole text.
+            kept: list[int] = []
+            walked = 0
+            for h in uniq:
+                walked += 1
+                if h in learned or h in own:
+                    if len(kept) < k:
+                        ignored_small.append(h)
+                    continue
+                kept.append(h)
+                if len(kept) == k:
+                    break
+            size = len(kept) if walked == len(uniq) else len(uniq) * len(kept) // walked
+            hashes = np.array(kept, dtype=np.uint64)
+        else:
+            size = len(uniq)
+            hashes = uniq_arr[:k].copy()
+        sk = Sketch(hashes=hashes, size=size) if size >= s.min_shingles else None
+        want = min(s.lead_shingles, max(s.min_lead, size // 3))
+        lead: list[int] = []
+        seen: set[int] = set()
+        for h in raw[: 4 * s.lead_shingles].tolist():
+            if h in seen or h in learned or h in own:
+                continue
+            seen.add(h)
+            lead.append(h)
+            if len(lead) == want:
+                break
+        return _Text(
+            words=ws,
+            shingles=raw,
+            uniq=uniq,
+            sketch=sk,
+            lead=lead,
+            ignored_small=ignored_small,
+            observed=uniq_arr[: s.boilerplate.observe].copy(),
+            feed=article.feed,
+            paragraphs=paragraphs,
+            para_hashes=para_hashes,
+            para_starts=para_starts,
+        )
+
+    def _anchors(self, sk: Sketch, count: int = 0) -> tuple[int, ...]:
+        """The smallest hashes of ``sk`` that are not stock phrases right now.
+
+        A hash whose posting list is full is skipped, and the next one taken, so
+        an article is not left without anchors because its smallest shingles are
+        "did not immediately respond" and "a request for comment". This depends on
+        the index's state, so replaying the same articles in the same order gives
+        the same anchors (and decisions).
+        """
+        out: list[int] = []
+        limit = self.settings.max_postings
+        count = count or self.settings.anchors
+        for value in sk.hashes.tolist():
+            ids = self._by_anchor.get(value)
+            if isinstance(ids, list) and len(ids) >= limit:
+                continue
+            out.append(value)
+            if len(out) == count:
+                break
+        return tuple(out)
+
+    def _original(self, article_id: int) -> int:
+        return self._entries[article_id].original
+
+    def _decide(self, article: Article, t: _Text) -> DedupDecision:
+        if article.canonical_url and article.canonical_url in self._by_url:
+            return DedupDecision(self._original(self._by_url[article.canonical_url]), "url", 1.0)
+        if article.content_hash in self._by_hash:
+            return DedupDecision(self._original(self._by_hash[article.content_hash]), "exact", 1.0)
+        sk = t.sketch
+        if sk is None:
+            return DedupDecision(None)
+        s = self.settings
+        # Its boilerplate is looked up too: an older article may be indexed under a
+        # shingle learned as boilerplate since (found so, it is still judged on its
+        # distinctive text alone).
+        postings: list[int] = []
+        weights: list[float] = []
+        t.probed = self._anchors(sk, s.probe_anchors)
+        for h in (*t.probed, *t.ignored_small[: s.anchors]):
+            ids = self._by_anchor.get(h)
+            if ids is None:
+                continue
+            if isinstance(ids, int):
+                postings.append(ids)
+                weights.append(1.0)
+            else:
+                postings.extend(ids)
+                weights.extend([1.0 / len(ids)] * len(ids))
+        candidates = _best_candidates(postings, weights, s.max_candidates)
+        best: tuple[float, int] | None = None
+        rejected: tuple[float, int, str, int] | None = None  # score, original, why, id
+        probe = _Probe(sk)
+        learned = self.boilerplate.learned
+        own = self.boilerplate.outlet(article.feed)
+        ignored = set(t.ignored_small)
+        entries = self._entries
+        ranked = [(rank, cid, entries[cid]) for rank, cid in enumerate(candidates)]
+        # the rank counts sketchless ones too (a short text: only exact copies)
+        ranked = [r for r in ranked if r[2].sketch is not None]
+        sketches = [r[2].sketch for r in ranked if r[2].sketch is not None]
+        if len(sketches) >= VECTOR_FROM:
+            score_arr, sample_arr = _containment_arrays(probe, sketches)
+            bars = np.where(
+                sample_arr >= s.min_samples, s.min_containment, s.few_samples_containment
+            )
+            ranks = np.array([r[0] for r in ranked], dtype=np.int64)
+            # The rest are neither a copy, nor a near miss, nor asked to explain (the
+            # test below, skipped in Python): most candidates.
+            read = np.flatnonzero((score_arr >= bars / 2) | (ranks < EXPLAIN_CANDIDATES))
+            scores = list(zip(score_arr[read].tolist(), sample_arr[read].tolist(), strict=True))
+            index = read.tolist()
+            ranked = [ranked[i] for i in index]
+            sketches = [sketches[i] for i in index]
+        else:
+            scores = [
+                probe.containment(o.hashes.tolist(), o.size, len(o.hashes) == o.size)
+                for o in sketches
+            ]
+        for (rank, cid, entry), other, (score, samples) in zip(
+            ranked, sketches, scores, strict=True
+        ):
+            bar = s.min_containment if samples >= s.min_samples else s.few_samples_containment
+            if score < bar / 2 and rank >= EXPLAIN_CANDIDATES:
+                # neither a copy, nor a near miss, nor asked to explain: most candidates
+                continue
+            values: list[int] = other.hashes.tolist()
+            complete = len(values) == other.size
+            theirs = self.boilerplate.outlet(entry.feed) if entry.feed != article.feed else own
+            if score < bar and score >= bar / 2 and (learned or own or theirs):
+                # The other text was sketched before some of its boilerplate was
+                # learned: that text, absent here, only lowers the estimate. Left
+                # out, the comparison is on distinctive text alone (a wire copy
+                # under another outlet's footer). Only near misses pay for this.
+                kept = [v for v in values if not (v in learned or v in own or v in theirs)]
+                if len(kept) < len(values):
+                    size = max(len(kept), other.size * len(kept) // len(values))
+                    values = kept
+                    score, samples = probe.containment(values, size, complete, theirs)
+                    bar = (
+                        s.min_containment if samples >= s.min_samples else s.few_samples_containment
+                    )
+            original = self._original(cid)
+            if score >= bar:
+                if not self._leads_meet(t, entry, values, complete, theirs):
+                    if rejected is None or score > rejected[0]:
+                        rejected = (score, original, "lead", cid)
+                    continue
+                if best is None or score > best[0]:
+                    best = (score, original)
+            elif (
+                rank < EXPLAIN_CANDIDATES
+                and len(t.ignored_small) >= 4
+                and samples
+                and (score * samples + len(t.ignored_small))
+                >= bar * (samples + len(t.ignored_small))
+            ):
+                # Would it have been a copy had the boilerplate counted as shared text?
+                # (the test above is the most it could be: every ignored hash shared)
+                both = len(ignored.intersection(other.hashes.tolist()))
+                whole = (score * samples + both) / (samples + both)
+                if both >= 4 and whole >= bar and (rejected is None or whole > rejected[0]):
+                    rejected = (whole, original, "boilerplate", cid)
+        if best is None:
+            if rejected is None:
+                return DedupDecision(None, distinctive_text=self._distinctive(t, None))
+            return DedupDecision(
+                None,
+                boilerplate=self._phrases(t),
+                not_copy_of=rejected[1],
+                not_copy_reason=rejected[2],
+                distinctive_text=self._distinctive(t, self._entries[rejected[3]]),
+            )
+        return DedupDecision(
+            best[1],
+            "near",
+            round(best[0], 4),
+            boilerplate=self._phrases(t),
+            distinctive_text=self._distinctive(t, None),
+        )
+
+    def _distinctive(self, t: _Text, shared_with: _Entry | None) -> str | None:
+        """The text without its boilerplate paragraphs, for the clusterer; None if same.
+
+        A paragraph goes when most of its shingles are learned boilerplate (a footer,
+        "About X", a stock closing line), or when it is found verbatim in the article
+        this one shares text with but does not copy (the press-release pair: their
+        shared paragraphs are exactly what is not the story). Never the whole text.
+        """
+        learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
+        shared: set[int] = set()
+        if shared_with is not None:
+            shared = set(np.frombuffer(shared_with.paragraphs, dtype=np.uint64).tolist())
+        if not (learned or own or shared) or len(t.paragraphs) < 2:
+            return None
+        shingles = t.shingles.tolist()
+        ends = [*t.para_starts[1:], len(t.words)]
+        keep: list[str] = []
+        for text, h, start, end in zip(
+            t.paragraphs, t.para_hashes, t.para_starts, ends, strict=True
+        ):
+            if h in shared:
+                continue
+            # every other shingle: overlapping shingles tell the same story, at half cost
+            mine = shingles[start : max(start + 1, end - self.settings.shingle_size + 1) : 2]
+            if (learned or own) and mine:
+                boiler = sum(1 for x in mine if x in learned or x in own)
+                if boiler * 5 >= len(mine) * 3:  # three fifths or more
+                    continue
+            keep.append(text)
+        if not keep or len(keep) == len(t.paragraphs):
+            return None
+        return "\n\n".join(keep)
+
+    def _leads_meet(
+        self, t: _Text, entry: _Entry, values: list[int], complete: bool, ignore: _Lookup
+    ) -> bool:
+        """Is one text's lead found in the other? (the lead rule, module doc)
+
+        The older text's lead is looked up exactly in every distinctive shingle of
+        the new one; the new lead is looked up in the older text's sketch, which
+        holds every one of its hashes up to its largest, so only lead hashes in that
+        range are evidence (at least three of them).
+        """
+        share = self.settings.lead_share
+        learned = self.boilerplate.learned
+        own = self.boilerplate.outlet(t.feed)
+        theirs = [
+            h
+            for h in np.frombuffer(entry.lead, dtype=np.uint64).tolist()
+            if not (h in learned or h in ignore or h in own)
+        ]
+        mine_all = t.all()
+        if theirs and sum(1 for h in theirs if h in mine_all) >= share * len(theirs):
+            return True
+        if not values:
+            return False
+        limit = values[-1]
+        mine = [h for h in t.lead if h not in ignore and (complete or h <= limit)]
+        if len(mine) < 3:
+            return False
+        found = set(values)
+        return sum(1 for h in mine if h in found) >= share * len(mine)
+
+    def _phrases(self, t: _Text, most: int = 4, longest: int = 12) -> tuple[str, ...]:
+        """The runs of words covered by boilerplate shingles, for the explanation."""
+        learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
+        if not (learned or own):
+            return ()
+        flags = [h in learned or h in own for h in t.shingles.tolist()]
+        if not any(flags):
+            return ()
+        size = min(self.settings.shingle_size, len(t.words))
+        out: list[str] = []
+        for i, j in _covered_runs(flags, len(t.words), size):
+            run = t.words[i:j]
+            text = " ".join(run[:longest]) + (" …" if len(run) > longest else "")
+            if text not in out:
+                out.append(text)
+                if len(out) == most:
+                    break
+        return tuple(out)
+
+    def _evict(self) -> None:
+        if self._newest is None:
+            return
+        horizon = self._newest - self.settings.window
+        while self._expiry and self._expiry[0][0] < horizon:
+            published, article_id = heapq.heappop(self._expiry)
+            entry = self._entries.get(article_id)
+            if entry is not None and entry.published == published:
+                self._remove(article_id)
+
+    def _remove(self, article_id: int) -> None:
+        entry = self._entries.pop(article_id)
+        if entry.url and self._by_url.get(entry.url) == article_id:
+            del self._by_url[entry.url]
+        if self._by_hash.get(entry.content_hash) == article_id:
+            del self._by_hash[entry.content_hash]
+        for anchor in np.frombuffer(entry.anchors, dtype=np.uint64).tolist():
+            ids = self._by_anchor.get(anchor)
+            if ids == article_id:
+                del self._by_anchor[anchor]
+            elif isinstance(ids, list):
+                ids.remove(article_id)
+                if len(ids) == 1:
+                    self._by_anchor[anchor] = ids[0]

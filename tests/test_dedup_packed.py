@@ -1,0 +1,218 @@
+"""dedup: the packed index (issue 17) decides exactly as the index of dicts did.
+
+``tests/support/dedup_dict_index.py`` is ``dedup.py`` as it was before the packing.
+Both are fed the same articles in the same order (copies, trimmed copies, replaced
+ids, farms of stock text, generated reports, a window that evicts) and must give the
+same decisions, explanations included, and the same table sizes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from aggregator.models import Article
+from aggregator.process.dedup import BoilerplateSettings, DedupIndex, DedupSettings, _WordMap
+from aggregator.text import content_hash
+from tests import factories
+from tests.support import dedup_dict_index as before
+from tests.support.boilerplate_news import headline_farm, press_releases, stock_farm
+
+T0 = datetime(2024, 11, 4, 9, tzinfo=UTC)
+GEN = Path(__file__).resolve().parent.parent / "benchmarks" / "gen_articles.py"
+PAIRS = Path(__file__).parent / "data" / "dedup" / "pairs.jsonl"
+
+
+def _gen_articles() -> ModuleType:
+    # benchmarks/ is a folder of scripts, not a package: load the generator by path
+    spec = importlib.util.spec_from_file_location("gen_articles", GEN)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gen_articles"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def article(text: str, *, feed: str, key: str, published: datetime, title: str = "T") -> Article:
+    url = f"https://{feed}.example/{key}"
+    return factories.article(
+        title,
+        text=text,
+        feed=feed,
+        url=url,
+        canonical_url=url,
+        summary="",
+        html="",
+        published=published,
+        fetched_at=published,
+        content_hash=content_hash(title, text),
+    )
+
+
+def mixed_stream(size: int, seed: int) -> list[tuple[int, Article]]:
+    """``size`` articles with their ids: generated reports, copies of them (whole,
+    trimmed, with an intro or another outlet's footer), the labelled pairs, farms of
+    stock text and press releases; some ids added twice (a replacement)."""
+    import json
+
+    rng = random.Random(seed)
+    gen = _gen_articles()
+    reports = list(gen.generate_articles(size, seed=seed))
+    with PAIRS.open(encoding="utf-8") as fh:
+        pairs = [json.loads(line) for line in fh]
+    farm = [
+        (feed, it)
+        for groups in (stock_farm(T0, feeds=10, stories=12), press_releases(T0))
+        for feed, items in groups.items()
+        for it in items
+    ]
+    footers = [
+        "Copyright 2024 Daily Ledger. All rights reserved. This material may not be "
+        "published, broadcast, rewritten or redistributed without permission.",
+        "Subscribe to the Morning Brief newsletter for the day's top business stories.",
+    ]
+    out: list[tuple[int, Article]] = []
+    texts: list[str] = []
+    ids = rng.sample(range(1, 50 * size), size)  # not in order, as after a restore
+    for i in range(size):
+        when = T0 + timedelta(minutes=7 * i + rng.randint(-60, 60))  # out of order too
+        feed = f"outlet{rng.randrange(12)}"
+        roll = rng.random()
+        if roll < 0.45 or not texts:
+            text = reports[i].text
+        elif roll < 0.7:  # a copy of an earlier text, changed the way outlets do
+            paras = rng.choice(texts).split("\n\n")
+            if rng.random() < 0.5:
+                paras = paras[: rng.randint(1, len(paras))]
+            if rng.random() < 0.3:
+                paras = ["(Adds comment from the ministry)", *paras]
+            if rng.random() < 0.4:
+                paras = [*paras, rng.choice(footers)]
+            text = "\n\n".join(paras)
+        elif roll < 0.85:
+            row = rng.choice(pairs)
+            text = str(row[rng.choice(("a", "b"))])
+        else:
+            feed, it = rng.choice(farm)
+            text = it.text
+        texts.append(text)
+        article_id = ids[i]
+        if out and rng.random() < 0.03:
+            article_id = rng.choice(out)[0]  # the same id again: replaces it
+        out.append((article_id, article(text, feed=feed, key=f"{i}", published=when)))
+    return out
+
+
+SETTINGS = {
+    # small tables, so that a few thousand articles reach every cap: full posting
+    # lists (skipped anchors), the candidate cap, learned boilerplate, the window
+    "small": DedupSettings(
+        window=timedelta(days=1),
+        max_postings=8,
+        max_candidates=24,
+        boilerplate=BoilerplateSettings(horizon=300, max_learned=400),
+    ),
+    "defaults": DedupSettings(window=timedelta(days=30)),
+}
+
+
+def _run(index: Any, stream: list[tuple[int, Article]], check: bool) -> list[Any]:
+    out = []
+    for article_id, a in stream:
+        if check:
+            out.append(index.check(a))
+        index.add(article_id, a)
+    return out
+
+
+@pytest.mark.parametrize(("size", "name"), [(300, "small"), (1500, "small"), (2500, "defaults")])
+def test_packed_index_decides_as_the_index_of_dicts(size: int, name: str) -> None:
+    settings = SETTINGS[name]
+    old_settings = before.DedupSettings(
+        **{f: getattr(settings, f) for f in settings.__dataclass_fields__ if f != "boilerplate"},
+        boilerplate=before.BoilerplateSettings(**vars_of(settings.boilerplate)),
+    )
+    stream = mixed_stream(size, seed=size)
+    fill, probes = stream[: size // 2], stream[size // 2 :]
+    packed, dicts = DedupIndex(settings), before.DedupIndex(old_settings)
+    # the fill half without checks (the start-up replay), the rest checked as live
+    assert _run(packed, fill, check=False) == _run(dicts, fill, check=False)
+    assert packed.stats() == dicts.stats()
+    ours, theirs = _run(packed, probes, check=True), _run(dicts, probes, check=True)
+    assert [_fields(d) for d in ours] == [_fields(d) for d in theirs]
+    assert packed.stats() == dicts.stats()
+    assert packed.boilerplate.learned == dicts.boilerplate.learned
+    # the stream exercises the decisions: copies, rejections, explanations
+    assert sum(d.kind == "near" for d in ours) >= len(probes) // 20
+    assert sum(bool(d.distinctive_text) for d in ours) >= 1
+    if size >= 1500:
+        assert sum(d.not_copy_of is not None for d in ours) >= 1
+    if name == "small":
+        assert packed.stats()["articles"] < size * 0.9  # the window evicted
+
+
+def vars_of(settings: Any) -> dict[str, Any]:
+    return {f: getattr(settings, f) for f in settings.__dataclass_fields__}
+
+
+def _fields(d: Any) -> tuple[Any, ...]:
+    return tuple(getattr(d, f) for f in d.__dataclass_fields__)
+
+
+def test_farms_and_labelled_pairs_are_decided_as_before() -> None:
+    import json
+
+    t = datetime(2025, 3, 3, 14, tzinfo=UTC)
+    for groups in (
+        press_releases(t),
+        stock_farm(t, feeds=24, stories=40),
+        headline_farm(t, feeds=12),
+    ):
+        items = sorted(
+            ((f, it) for f, its in groups.items() for it in its),
+            key=lambda x: (x[1].published, x[0]),
+        )
+        stream = [
+            (i, article(it.text, feed=f, key=it.guid, published=it.published, title=it.title))
+            for i, (f, it) in enumerate(items)
+        ]
+        ours = _run(DedupIndex(), stream, check=True)
+        assert ours == _run(before.DedupIndex(), stream, check=True)
+    with PAIRS.open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            a = article(str(row["a"]), feed="a", key="1", published=T0)
+            b = article(str(row["b"]), feed="b", key="2", published=T0)
+            packed, dicts = DedupIndex(), before.DedupIndex()
+            packed.add(1, a)
+            dicts.add(1, a)
+            assert packed.check(b) == dicts.check(b)
+
+
+def test_word_map_is_a_dict() -> None:
+    rng = random.Random(5)
+    table, plain = _WordMap(bits=2), {}
+    # keys crowding a few cells (the same low bits), the extremes, negative ids
+    keys = [0, 1, 2**64 - 1, 2**63, *(k << 40 for k in range(50)), *rng.sample(range(10**6), 300)]
+    for _ in range(20_000):
+        key = rng.choice(keys)
+        op = rng.random()
+        if op < 0.5:
+            value = rng.randrange(-(2**62), 2**62)
+            table.set(key, value)
+            plain[key] = value
+        elif op < 0.8:
+            assert table.pop(key) == plain.pop(key, None)
+        else:
+            assert table.get(key) == plain.get(key)
+        assert table.count == len(plain)
+    assert sorted(table.items()) == sorted(plain.items())
+    assert all(table.get(k) == plain.get(k) for k in keys)
