@@ -1,7 +1,9 @@
 """REFERENCE ONLY: ``aggregator/process/dedup.py`` as it was before the index was packed
 (issue 17, commit ca73877): each article a record of bytes and a Sketch, each anchor a
 dict entry. ``tests/test_dedup_packed.py`` checks that the packed index decides
-exactly as this one; nothing else imports it.
+exactly as this one; nothing else imports it. Only what the packing changed is kept
+here (the index, its record and the candidate scoring); the settings, sketches, the
+boilerplate learner and the text preparation are the module's own, unchanged by it.
 
 Exact and near-duplicate detection over a sliding time window.
 
@@ -63,246 +65,34 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from aggregator.errors import ConfigError
 from aggregator.models import Article, DedupDecision
+from aggregator.process.dedup import (  # noqa: F401 (the reference names them too)
+    _NOTHING,
+    EXPLAIN_CANDIDATES,
+    GATHER_FROM,
+    VECTOR_FROM,
+    Boilerplate,
+    BoilerplateSettings,
+    DedupSettings,
+    Sketch,
+    _covered_runs,
+    _keep_newest,
+    _Lookup,
+    _Outlet,
+    _Probe,
+    _Text,
+    containment,
+    containment_samples,
+    similarity,
+    sketch,
+)
 from aggregator.text import shingle_hashes, words
-
-__all__ = [
-    "Boilerplate",
-    "BoilerplateSettings",
-    "DedupIndex",
-    "DedupSettings",
-    "Sketch",
-    "containment",
-    "containment_samples",
-    "similarity",
-    "sketch",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class BoilerplateSettings:
-    """How boilerplate is learned (see the module doc); memory is bounded by these.
-
-    - ``horizon``: candidate counts live for two generations of this many articles;
-      boilerplate recurs often, so a recent horizon sees it, and a shingle seen once
-      is forgotten instead of being held for the whole window.
-    - ``min_stories``: a shingle in this many articles of *different* stories (not
-      copies of one another), across any outlets, is boilerplate. 4 and not 2 or 3: a
-      quote or background paragraph reused by two or three reports is still content.
-    - ``outlet_items`` / ``outlet_min_items``: an outlet's own footer is learned from
-      its last ``outlet_items`` items, once in ``outlet_min_items`` different stories;
-      a small outlet posts too rarely for the shared horizon to see it recur.
-    - ``observe``: the smallest hashes of each article that are counted. Comparisons
-      only read sketch hashes (the smallest), so counting more costs without use.
-    - ``max_learned``: learned shingles kept; the least recently seen go first.
-    - ``max_outlet_learned``: the same per outlet. Only an item's smallest hashes are
-      observed, so a footer yields a few dozen; 256 leaves room and bounds the worst
-      case (every outlet full) to ~2,048 × 256 entries.
-    - ``max_outlets``: outlets remembered; the least recently active go first.
-    - ``learn``: off, nothing is learned (the benchmarks' baseline; the lead rule,
-      a setting of the index, stays as set).
-    """
-
-    horizon: int = 2000
-    min_stories: int = 4
-    outlet_items: int = 8
-    outlet_min_items: int = 3
-    observe: int = 96
-    max_learned: int = 50_000
-    max_outlet_learned: int = 256
-    max_outlets: int = 2_048
-    learn: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class DedupSettings:
-    """Thresholds and window of duplicate detection (defaults measured, see module doc).
-
-    - ``window``: articles published longer than this before the newest one seen are
-      forgotten; a wire story is re-run within hours, rarely after days.
-    - ``shingle_size``: words per shingle; 4 tolerates single-word edits (each one
-      spoils only four shingles) while rarely matching stock phrases.
-    - ``sketch_size``: bottom-k sketch length; the similarity estimate's standard
-      error is about √(J(1-J)/k), ±0.06 at k = 64.
-    - ``anchors``: how many of the smallest hashes are indexed per article (recall
-      of the candidate search against memory; 8 missed 4 % of the labelled copies).
-    - ``max_postings``: a hash shared by this many articles is a stock phrase
-      ("did not immediately respond"), not evidence of copying: it is passed over
-      and the next smallest hash anchors the article instead. This and
-      ``max_candidates`` bound the work per article, so the cost stays flat however
-      large the window grows.
-    - ``max_candidates``: at most this many candidates are compared, those sharing
-      the most (rarity-weighted) anchors first.
-    - ``min_shingles``: texts with fewer shingles (a one-line summary) are only
-      checked for exact duplicates; near matching on them is noise.
-    - ``min_containment``: share of the shorter text's shingles found in the longer
-      one, at or above which two texts are near-duplicates. On the labelled set
-      (``tests/data/dedup``) copies score ≥ 0.70 and different reports of the same
-      event ≤ 0.55. A short text wholly quoted inside a longer one counts as a copy.
-    - ``min_samples`` / ``few_samples_containment``: a short text against a long one
-      is judged on few hashes (the long sketch covers little of the hash range), so
-      such an estimate (under ``min_samples`` hashes) must reach the stricter bar.
-      With 20,000 generated articles in the index this removed every false link
-      (7/10 stock phrases of a short lead "found" in an unrelated long report).
-    - ``probe_anchors``: how many of a new text's smallest hashes are looked up
-      (more than the ``anchors`` an article is indexed under): an older article's
-      anchors were chosen before some of its shingles were learned as boilerplate,
-      which a new text then skips, so the lookup reaches further to still meet them.
-    - ``lead_shingles`` / ``min_lead`` / ``lead_share``: a text's lead is its first
-      distinctive shingles, a third of them but between ``min_lead`` and
-      ``lead_shingles``; a copy needs ``lead_share`` of one text's lead found in the
-      other (an outlet's intro line or a new "UPDATE" paragraph leaves the other
-      text's lead intact).
-    - ``boilerplate``: how shared-but-not-distinctive shingles are learned.
-    """
-
-    window: timedelta = timedelta(days=3)
-    shingle_size: int = 4
-    sketch_size: int = 64
-    anchors: int = 16
-    max_postings: int = 64
-    max_candidates: int = 96
-    min_shingles: int = 12
-    min_containment: float = 0.65
-    min_samples: int = 24
-    few_samples_containment: float = 0.9
-    probe_anchors: int = 32
-    lead_shingles: int = 32
-    min_lead: int = 8
-    lead_share: float = 0.5
-    boilerplate: BoilerplateSettings = field(default_factory=BoilerplateSettings)
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.window <= timedelta(0):
-            problems.append("dedup.window: must be a positive duration")
-        if not 2 <= self.shingle_size <= 10:
-            problems.append("dedup.shingle_size: must be from 2 to 10 words")
-        for name in ("min_containment", "few_samples_containment"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                problems.append(f"dedup.{name}: must be in (0, 1]")
-        sizes = ("sketch_size", "anchors", "max_postings", "max_candidates", "min_shingles")
-        if min(getattr(self, name) for name in sizes) < 1:
-            problems.append(f"dedup: {', '.join(sizes)} must be >= 1")
-        if problems:
-            raise ConfigError(problems)
-
-
-@dataclass(frozen=True, slots=True)
-class Sketch:
-    """The near-duplicate summary of one text: sorted bottom-k hashes + set size."""
-
-    hashes: npt.NDArray[np.uint64]
-    size: int  # number of distinct shingles
-
-
-def sketch(text: str, settings: DedupSettings) -> Sketch:
-    """Bottom-k sketch of ``text``'s word shingles (deterministic across processes)."""
-    h = np.unique(shingle_hashes(words(text), settings.shingle_size))  # sorted, distinct
-    return Sketch(hashes=h[: settings.sketch_size].copy(), size=len(h))
-
-
-def similarity(a: Sketch, b: Sketch, k: int) -> tuple[float, float]:
-    """Estimated (Jaccard, containment of the smaller text in the larger) of two texts.
-
-    Jaccard: of the k smallest hashes of the union, the share present in both.
-    Containment: a bottom-k sketch holds *every* shingle hash of its text up to its
-    largest value, so the smaller text's sketch values at or below the larger
-    one's maximum can be looked up exactly; the share found is the estimate.
-    (Deriving containment from Jaccard and the set sizes is noisy when the
-    sizes differ a lot, which is exactly the trimmed-copy case.)
-    """
-    if not a.size or not b.size or not len(a.hashes) or not len(b.hashes):
-        return 0.0, 0.0
-    union = np.union1d(a.hashes, b.hashes)[:k]
-    shared = np.intersect1d(a.hashes, b.hashes, assume_unique=True)
-    jaccard = int(np.isin(union, shared, assume_unique=True).sum()) / len(union)
-    return jaccard, containment(a, b)
-
-
-def containment(a: Sketch, b: Sketch) -> float:
-    """Estimated share of the smaller text's shingles found in the larger one."""
-    return containment_samples(a, b)[0]
-
-
-def containment_samples(a: Sketch, b: Sketch) -> tuple[float, int]:
-    """``containment`` and the number of hashes the estimate rests on."""
-    # Called up to max_candidates times per article: ndarray methods, not the np.*
-    # wrappers, and no temporaries beyond the two needed.
-    if a.size <= b.size:
-        small, large, large_size = a.hashes, b.hashes, b.size
-    else:
-        small, large, large_size = b.hashes, a.hashes, a.size
-    n = len(large)
-    if not n or not len(small):
-        return 0.0, 0
-    if n < large_size:
-        # beyond the large sketch's maximum it says nothing: probe only below it
-        small = small[: small.searchsorted(large[n - 1], "right")]
-        if not len(small):
-            return 0.0, 0
-    pos = large.searchsorted(small)
-    pos[pos == n] = n - 1
-    return int((large[pos] == small).sum()) / len(small), len(small)
-
-
-class _Probe:
-    """``containment`` against many candidates, with the probe's side prepared once.
-
-    Plain Python sets and lists of 64 ints beat numpy here: per call, numpy's
-    overhead is larger than the work. Gives exactly ``containment``'s result when
-    nothing is ignored; ``ignore`` (boilerplate of the other text's outlet) and the
-    other side's already filtered ``values`` keep both samples to distinctive text.
-    """
-
-    __slots__ = ("array", "complete", "hashes", "maximum", "set", "size")
-
-    def __init__(self, sk: Sketch) -> None:
-        self.array = sk.hashes
-        self.hashes: list[int] = sk.hashes.tolist()
-        self.set = set(self.hashes)
-        self.size = sk.size
-        self.complete = len(self.hashes) == sk.size
-        self.maximum = self.hashes[-1] if self.hashes else -1
-
-    def containment(
-        self,
-        values: list[int],
-        other_size: int,
-        other_complete: bool,
-        ignore: _Lookup = frozenset(),
-    ) -> tuple[float, int]:
-        mine_list = self.hashes
-        mine = self.set
-        if ignore:
-            mine_list = [h for h in mine_list if h not in ignore]
-            mine = set(mine_list)
-        if not values or not mine_list:
-            return 0.0, 0
-        if self.size <= other_size:  # the probe is the smaller text
-            if not other_complete:
-                limit = values[-1]
-                probe = [h for h in mine_list if h <= limit]
-            else:
-                probe = mine_list
-            if not probe:
-                return 0.0, 0
-            found = set(values)
-            return sum(1 for h in probe if h in found) / len(probe), len(probe)
-        if not self.complete:
-            limit = self.maximum
-            values = [h for h in values if h <= limit]
-        if not values:
-            return 0.0, 0
-        return sum(1 for h in values if h in mine) / len(values), len(values)
 
 
 def _containments(probe: _Probe, sketches: list[Sketch]) -> list[tuple[float, int]]:
@@ -376,186 +166,6 @@ def _best_candidates(postings: list[int], weights: list[float], most: int) -> li
     order = np.lexsort((ids, -sums))[:most]  # the last key sorts first
     best: list[int] = ids[order].tolist()
     return best
-
-
-def _covered_runs(flags: list[bool], words: int, size: int) -> list[tuple[int, int]]:
-    """The runs [start, end) of words covered by a flagged shingle, in text order.
-
-    Shingle i covers words i .. i + size - 1. In numpy: an explanation is asked for
-    more often the more the index has learned, and a loop per word made it so.
-    """
-    if not words:
-        return []
-    count = np.concatenate(([0], np.cumsum(np.array(flags, dtype=np.int64))))
-    last = len(flags) - 1
-    j = np.arange(words)
-    lo = np.maximum(0, j - size + 1)
-    hi = np.minimum(j, last)
-    inside = lo <= hi
-    lo = np.minimum(lo, last + 1)
-    covered = inside & (count[np.maximum(hi, lo - 1) + 1] - count[lo] > 0)
-    edges = np.diff(np.concatenate(([0], covered.astype(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1).tolist()
-    ends = np.flatnonzero(edges == -1).tolist()
-    return list(zip(starts, ends, strict=True))
-
-
-# A set of hashes to test membership in: learned boilerplate is a dict (hash → when
-# last seen), an empty one a frozenset.
-_Lookup = frozenset[int] | set[int] | dict[int, int]
-# Only the candidates with the most evidence are asked "a copy but for boilerplate?":
-# that answer only explains, and asking every candidate costs as much as the decision.
-EXPLAIN_CANDIDATES = 8
-# From this many candidates on, their containments are computed in one numpy pass
-# (``_containments``); below it numpy's fixed cost per call is more than the loop's.
-VECTOR_FROM = 8
-GATHER_FROM = 64  # postings; see ``_best_candidates``
-_NOTHING: frozenset[int] = frozenset()
-
-
-class _Outlet:
-    """One outlet's recent items and the shingles learned as its own boilerplate."""
-
-    __slots__ = ("active", "items", "learned")
-
-    def __init__(self, items: int) -> None:
-        # (story, sorted distinct observed hashes) of the outlet's last items
-        self.items: deque[tuple[int, npt.NDArray[np.uint64]]] = deque(maxlen=items)
-        self.learned: dict[int, int] = {}  # hash → serial of the last sighting
-        self.active = 0
-
-
-class Boilerplate:
-    """Which shingles recur across different stories: online, bounded, deterministic.
-
-    ``observe`` is called once per added article with its observed hashes and its
-    story (the first-seen original it copies, else itself). Copies of one story never
-    raise a count, so syndicated text is not mistaken for boilerplate; text shared by
-    ``min_stories`` different stories is. ``lookup`` answers for an outlet.
-    """
-
-    def __init__(self, settings: BoilerplateSettings | None = None) -> None:
-        self.settings = settings or BoilerplateSettings()
-        self._serial = 0
-        # hash → (stories seen, last story, the story before): candidates only
-        self._new: dict[int, tuple[int, int, int]] = {}
-        self._old: dict[int, tuple[int, int, int]] = {}
-        self.learned: dict[int, int] = {}  # across outlets: hash → last sighting
-        self._outlets: dict[str, _Outlet] = {}
-
-    def stats(self) -> dict[str, int]:
-        return {
-            "candidates": len(self._new) + len(self._old),
-            "learned": len(self.learned),
-            "outlets": len(self._outlets),
-            "outlet_learned": sum(len(o.learned) for o in self._outlets.values()),
-        }
-
-    def outlet(self, feed: str) -> _Lookup:
-        """The shingles learned as ``feed``'s own boilerplate (empty when none)."""
-        o = self._outlets.get(feed)
-        return o.learned if o is not None and o.learned else _NOTHING
-
-    def observe(self, feed: str, hashes: npt.NDArray[np.uint64], story: int) -> None:
-        """Count ``hashes`` (sorted, distinct) of one article of ``story`` from ``feed``."""
-        s = self.settings
-        if not s.learn:
-            return
-        self._serial += 1
-        serial = self._serial
-        if serial % s.horizon == 0:
-            # what was not seen again for a generation is dropped: bounded memory
-            self._old, self._new = self._new, {}
-        learned, new, old = self.learned, self._new, self._old
-        need = s.min_stories
-        for h in hashes.tolist():
-            if h in learned:
-                learned[h] = serial
-                continue
-            rec = new.get(h)
-            if rec is None:
-                rec = old.pop(h, None)
-                if rec is None:
-                    new[h] = (1, story, -1)
-                    continue
-            count, last, before = rec
-            if story in (last, before):
-                new[h] = rec
-                continue
-            if count + 1 >= need:
-                learned[h] = serial
-                new.pop(h, None)
-            else:
-                new[h] = (count + 1, story, last)
-        if len(learned) > s.max_learned * 11 // 10:
-            _keep_newest(learned, s.max_learned)
-        self._observe_outlet(feed, hashes, story, serial)
-
-    def _observe_outlet(
-        self, feed: str, hashes: npt.NDArray[np.uint64], story: int, serial: int
-    ) -> None:
-        s = self.settings
-        o = self._outlets.get(feed)
-        if o is None:
-            o = self._outlets[feed] = _Outlet(s.outlet_items)
-            if len(self._outlets) > s.max_outlets * 11 // 10:
-                for name in sorted(self._outlets, key=lambda f: self._outlets[f].active)[
-                    : len(self._outlets) - s.max_outlets
-                ]:
-                    del self._outlets[name]
-        o.active = serial
-        if len(hashes):
-            stories = {story}
-            others = []
-            for other, items in reversed(o.items):
-                if other in stories:
-                    continue  # a copy of a story already counted counts once
-                stories.add(other)
-                others.append(items)
-            if len(stories) >= s.outlet_min_items:
-                # one sorted pool of the other stories' hashes (each distinct within
-                # its item): how many items hold a hash is the width of its run
-                pool = np.sort(np.concatenate(others))
-                counts = 1 + (
-                    pool.searchsorted(hashes, "right") - pool.searchsorted(hashes, "left")
-                )
-                for h in hashes[counts >= s.outlet_min_items].tolist():
-                    o.learned[h] = serial
-                if len(o.learned) > s.max_outlet_learned * 11 // 10:
-                    _keep_newest(o.learned, s.max_outlet_learned)
-        o.items.append((story, hashes))
-
-
-def _keep_newest(table: dict[int, int], keep: int) -> None:
-    """Drop the least recently seen entries of ``table`` down to ``keep``."""
-    for h, _ in sorted(table.items(), key=lambda kv: kv[1])[: len(table) - keep]:
-        del table[h]
-
-
-@dataclass(slots=True)
-class _Text:
-    """One article's text prepared for a decision (and for ``add`` after ``check``)."""
-
-    words: tuple[str, ...]
-    shingles: npt.NDArray[np.uint64]  # in text order
-    uniq: list[int]  # sorted, distinct: every shingle, boilerplate included
-    sketch: Sketch | None  # bottom-k of the distinctive shingles; None for a short text
-    lead: list[int]  # the first distinctive shingles, distinct, in text order
-    ignored_small: list[int]  # boilerplate among the smallest hashes: what it shared
-    observed: npt.NDArray[np.uint64]  # what the learner counts
-    feed: str
-    paragraphs: list[str]  # the text's paragraphs, as given
-    para_hashes: list[int]  # each paragraph's words, hashed (verbatim reuse)
-    para_starts: list[int]  # index of each paragraph's first word in ``words``
-    _all: set[int] | None = None
-    # the anchors the decision looked up (``probe_anchors`` of them), in that state
-    probed: tuple[int, ...] | None = None
-
-    def all(self) -> set[int]:
-        """Every shingle hash of the text (built on first use: most checks never ask)."""
-        if self._all is None:
-            self._all = set(self.uniq)
-        return self._all
 
 
 @dataclass(slots=True)
