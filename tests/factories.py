@@ -37,6 +37,25 @@ def article(title: str = "North Korean troops arrive in Kursk", **kw: Any) -> Ar
     return replace(base, **kw)
 
 
+def bare_article(
+    title: str, *, text: str, feed: str, url: str | None, published: datetime, content_hash: str
+) -> Article:
+    """An article as dedup and the clusterer see it: its text only (no summary or
+    HTML), the canonical URL its URL, fetched when it was published."""
+    return article(
+        title,
+        text=text,
+        feed=feed,
+        url=url,
+        canonical_url=url,
+        summary="",
+        html="",
+        published=published,
+        fetched_at=published,
+        content_hash=content_hash,
+    )
+
+
 def poll_record(feed_id: int, **kw: Any) -> PollRecord:
     values: dict[str, Any] = {
         "feed_id": feed_id,

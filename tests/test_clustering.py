@@ -30,17 +30,8 @@ def article(
     text: str = "",
     url: str | None = None,
 ) -> Article:
-    return factories.article(
-        title,
-        text=text,
-        feed=feed,
-        url=url,
-        canonical_url=url,
-        summary="",
-        html="",
-        published=T0 + at,
-        fetched_at=T0 + at,
-        content_hash=title,
+    return factories.bare_article(
+        title, text=text, feed=feed, url=url, published=T0 + at, content_hash=title
     )
 
 

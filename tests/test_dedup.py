@@ -29,16 +29,12 @@ def article(
     published: datetime = T0,
     feed: str = "wire",
 ) -> Article:
-    return factories.article(
+    return factories.bare_article(
         title,
         text=text,
         feed=feed,
         url=url,
-        canonical_url=url,
-        summary="",
-        html="",
         published=published,
-        fetched_at=published,
         content_hash=content_hash(title, text),
     )
 

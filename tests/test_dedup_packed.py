@@ -43,16 +43,12 @@ def _gen_articles() -> ModuleType:
 
 def article(text: str, *, feed: str, key: str, published: datetime, title: str = "T") -> Article:
     url = f"https://{feed}.example/{key}"
-    return factories.article(
+    return factories.bare_article(
         title,
         text=text,
         feed=feed,
         url=url,
-        canonical_url=url,
-        summary="",
-        html="",
         published=published,
-        fetched_at=published,
         content_hash=content_hash(title, text),
     )
 
