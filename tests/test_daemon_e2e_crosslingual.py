@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -80,5 +81,7 @@ def test_reports_of_the_kursk_deployment_in_korean_and_russian_join_the_english_
     # The launch, reported only in Korean, is an event of its own.
     assert [c["article_count"] for c in by_size[1:]] == [1], clusters
     shown = cli(config, env, "cluster", "show", str(by_size[0]["id"]), "--explain")
-    assert "another language (ko; event in en)" in shown
+    # The Korean report joined across languages; whether the Russian one had joined
+    # first depends on which outlet's poll finished first.
+    assert re.search(r"another language \(ko; event in en(, ru)?\)", shown), shown
     assert "numbers agree: 8" in shown
