@@ -5,6 +5,7 @@ On SQLite a search alone runs on the event loop within a budget, else in the poo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -192,3 +193,32 @@ def test_a_search_past_its_budget_is_stopped(engine: Engine) -> None:
         with pytest.raises(OverBudget):
             archive.search("kursk OR troops", order="date", budget=0.0)
     assert archive.search("kursk OR troops", order="date", budget=None).items
+
+
+def test_searches_arriving_together_go_to_the_pool(engine: Engine) -> None:
+    """Requests read in one pass of the event loop start in the next, one task after
+    another: the first must not count itself alone and hold the loop while the others
+    wait (under a thousand connections every search ran that way, one at a time)."""
+    app = create_app(Archive(engine), ApiSettings(topics=("korea", "quiet")))
+    queries = ["q=kursk", "q=troops", "q=moldova", "q=kursk&order=date"]
+
+    async def ask(together: bool) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
+            paths = [f"/api/v1/articles?{q}" for q in queries]
+            if together:  # gather: every request's task starts in the same pass
+                return list(await asyncio.gather(*(client.get(p) for p in paths)))
+            return [await client.get(p) for p in paths]
+
+    alone = asyncio.run(ask(together=False))
+    inline_alone = _plain_searches(app).inline
+    together = asyncio.run(ask(together=True))
+    inline_together = _plain_searches(app).inline - inline_alone
+    for a, b in zip(alone, together, strict=True):
+        _same(a, b)
+    assert all(a.status_code == 200 and a.json()["items"] for a in alone)
+    if engine.dialect.name == "sqlite":
+        assert inline_alone == len(queries)  # one at a time: each on the loop
+    else:
+        assert inline_alone == 0  # PostgreSQL: always in the pool
+    assert inline_together == 0
