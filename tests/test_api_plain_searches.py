@@ -165,7 +165,8 @@ def _plain_searches(app: Any) -> Any:
     return node
 
 
-@pytest.mark.parametrize("budget", [app_module.INLINE_BUDGET, 0.0])
+# 1 s, not the daemon's 50 ms: a loaded machine can stall a tiny search past 50 ms
+@pytest.mark.parametrize("budget", [1.0, 0.0])
 def test_a_search_alone_is_answered_on_the_loop_within_its_budget(
     engine: Engine, servers: tuple[str, str], budget: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,10 +210,13 @@ def test_a_search_past_its_budget_is_stopped(engine: Engine) -> None:
     assert archive.search("kursk OR troops", order="date", budget=0.05).items
 
 
-def test_searches_arriving_together_go_to_the_pool(engine: Engine) -> None:
+def test_searches_arriving_together_go_to_the_pool(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Requests read in one pass of the event loop start in the next, one task after
     another: the first must not count itself alone and hold the loop while the others
     wait (under a thousand connections every search ran that way, one at a time)."""
+    monkeypatch.setattr(app_module, "INLINE_BUDGET", 1.0)  # alone: inline even when slow
     app = create_app(Archive(engine), ApiSettings(topics=("korea", "quiet")))
     queries = ["q=kursk", "q=troops", "q=moldova", "q=kursk&order=date"]
 
