@@ -20,6 +20,12 @@ test ("ours", this checkout) and the ``--baseline`` git revision (extracted with
 - reports requests/s, p50/p95/p99 latency, errors (socket errors, timeouts, non-2xx),
   with the load average beside them.
 
+In the same rounds, shuffled among the daemons, the raw engine's own ceiling: the
+same queries from ``--raw-threads`` (8) threads in a process of their own, each
+running the archive's SQL on its own DBAPI connection (``bench_search.raw_query``) for
+``--duration`` seconds, no HTTP: what the engine answers per second on this machine
+at this moment, beside which the daemon's req/s is read (``--no-raw`` skips it).
+
 Then, against the daemon of the code under test, the search ratio of issue 17: the
 same queries one at a time, interleaved in a shuffled order per query, through the
 raw engine (``bench_search.raw_query``: the archive's SQL on one DBAPI connection)
@@ -39,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -215,6 +222,62 @@ def fire(url: str, script: Path, connections: int, duration: int) -> dict[str, A
     return found
 
 
+RAW = "raw engine"
+
+
+def raw_ceiling(db_url: str, queries: list[str], threads: int, duration: int) -> dict[str, Any]:
+    """The raw engine alone (``--raw-ceiling``, in a process of its own): ``threads``
+    threads, each with its own connection, through the queries from its own offset
+    for ``duration`` seconds. SQLite releases the GIL while it runs a statement and
+    PostgreSQL runs it in a server process, so the threads use both cores as the
+    daemon's can: the engine's own requests per second, no HTTP."""
+    engine = create_db_engine(db_url)
+    archive = Archive(engine)
+    done = [0] * threads
+    stop = time.monotonic() + duration
+
+    def work(i: int) -> None:
+        run = raw_query(engine, archive)
+        n = i * len(queries) // threads
+        while time.monotonic() < stop:
+            run(queries[n % len(queries)])
+            n += 1
+            done[i] += 1
+
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    seconds = time.perf_counter() - t0
+    engine.dispose()
+    return {"requests": sum(done), "rps": sum(done) / seconds}
+
+
+def fire_raw(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--raw-ceiling",
+            db_url,
+            "--raw-threads",
+            str(args.raw_threads),
+            "--duration",
+            str(args.duration),
+            "--queries",
+            str(args.queries),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    found["load"] = loadavg()
+    return found
+
+
 def warm(url: str, queries: list[str]) -> None:
     """The first 300 queries once (connections, caches): the same for every code."""
     with httpx.Client(base_url=url, timeout=120) as client:
@@ -246,6 +309,8 @@ def bench(
     quoted = ", ".join(json.dumps(q.replace(" ", "%20")) for q in queries)
     script.write_text(WRK_SCRIPT % {"queries": quoted})
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
+    if not args.no_raw:
+        results[RAW] = []
     rng = random.Random(SEED)
     ratios: dict[str, dict[str, list[float]]] = {}
     print(f"\n== {label}: {args.connections} connections x {args.duration} s, wrk -t 2")
@@ -254,9 +319,14 @@ def bench(
         f"{'errors':>8}   load average"
     )
     for rnd in range(args.rounds):
-        order = list(codes)
+        order = list(results)
         rng.shuffle(order)
         for name in order:
+            if name == RAW:
+                r = fire_raw(db_url, args)
+                results[name].append(r)
+                print(f"   {rnd:<6}{name:<10}{r['rps']:8.1f}{'(no HTTP)':>27}{'':>8}   {r['load']}")
+                continue
             schema_for(codes[name], db_url)
             daemon = Daemon(codes[name], db_url, workdir / f"{name}-{rnd}")
             try:
@@ -281,6 +351,11 @@ def bench(
                 daemon.close()
     print(f"   median over {args.rounds} rounds:")
     for name, rs in results.items():
+        if name == RAW:
+            print(
+                f"   {name:<16}req/s {statistics.median(r['rps'] for r in rs):7.1f}   (the ceiling)"
+            )
+            continue
         print(
             f"   {name:<16}req/s {statistics.median(r['rps'] for r in rs):7.1f}   "
             f"p95 {statistics.median(r['p95'] for r in rs) / 1000:8.1f} ms   "
@@ -321,6 +396,16 @@ def baseline_tree(ref: str, into: Path) -> Path:
     return into
 
 
+def make_queries(n: int) -> list[str]:
+    """The benchmark's ``n`` two-term queries (fixed seed: the same in every process)."""
+    words = vocabulary(np.random.default_rng(SEED))
+    qrng = np.random.default_rng(SEED + 1)
+    return [
+        f"{words[int(qrng.integers(300, 5000))]} {words[int(qrng.integers(300, 5000))]}"
+        for _ in range(n)
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -340,6 +425,9 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true")
     ap.add_argument("--no-sqlite", action="store_true")
     ap.add_argument("--no-ratio", action="store_true", help="skip the one-at-a-time ratio")
+    ap.add_argument("--no-raw", action="store_true", help="skip the raw engine's req/s")
+    ap.add_argument("--raw-threads", type=int, default=8, help="threads of the raw engine run")
+    ap.add_argument("--raw-ceiling", metavar="DB_URL", help=argparse.SUPPRESS)
     ap.add_argument(
         "--pg-url",
         default=os.environ.get(
@@ -351,17 +439,22 @@ def main() -> None:
         "--pg-keep", metavar="DB", help="PostgreSQL database kept between runs (built if missing)"
     )
     args = ap.parse_args()
+    if args.raw_ceiling:
+        print(
+            json.dumps(
+                raw_ceiling(
+                    args.raw_ceiling, make_queries(args.queries), args.raw_threads, args.duration
+                )
+            )
+        )
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (Debian)")
     n = 20_000 if args.quick else args.articles
     if args.quick:
         args.rounds, args.duration = 1, 10
     words = vocabulary(np.random.default_rng(SEED))
-    qrng = np.random.default_rng(SEED + 1)
-    queries = [
-        f"{words[int(qrng.integers(300, 5000))]} {words[int(qrng.integers(300, 5000))]}"
-        for _ in range(args.queries)
-    ]
+    queries = make_queries(args.queries)
     print(f"bench_api_load: {n:,} articles, {len(queries)} two-term queries, load {loadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

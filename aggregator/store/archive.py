@@ -138,9 +138,9 @@ class Archive:
         """Articles matching the query and filters, one page, with the next cursor.
 
         Without query text (or with only outlet:/lang: in it) nothing is ranked and the
-        order is by date. Ties break on id, so pages never overlap or skip. SQLite:
-        with ``budget`` (seconds, below ``limits.timeout``), a search still running
-        after it is stopped with OverBudget (the API's searches on its event loop).
+        order is by date. Ties break on id, so pages never overlap or skip. With
+        ``budget`` (seconds, below ``limits.timeout``), a search still running after it
+        is stopped with OverBudget (the API's searches on its event loop).
         """
         limit = max(1, min(limit, MAX_LIMIT))
         query_text = (query_text or "").strip() or None
@@ -191,7 +191,7 @@ class Archive:
         """
         for attempt in (1, 2):
             try:
-                with self._searching().connect() as conn, self._deadline(conn, budget):
+                with self._searching(budget).connect() as conn, self._deadline(conn, budget):
                     return self._page_rows_on(conn, plan, filters, order, after, limit)
             except DBAPIError as exc:
                 if attempt == 1 and exc.connection_invalidated and not self.sqlite:
@@ -199,7 +199,10 @@ class Archive:
                 raise
         raise AssertionError("unreachable")
 
-    def _searching(self) -> Engine:
+    def _searching(self, budget: float | None = None) -> Engine:
+        if budget is not None and budget < self.limits.timeout and not self.sqlite:
+            # sessions whose statement_timeout is the budget (one engine per budget)
+            return search_engine(self.engine, budget)
         if self._search_engine is None:
             self._search_engine = search_engine(self.engine, self.limits.timeout)
         return self._search_engine
