@@ -14,6 +14,8 @@ outside the daemon; this only explains them.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
@@ -42,6 +44,14 @@ def _report(_sig: int, _frame: FrameType | None) -> None:
         ],
         "gc_objects": sum(v[0] for v in counts.values()),
     }
+    sqlite = sys.modules.get("_sqlite3")
+    if sqlite is not None:
+        # SQLite's own allocations (every connection's page cache): outside the
+        # Python heap, in the process's libsqlite3
+        with contextlib.suppress(OSError, AttributeError):
+            lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+            lib.sqlite3_memory_used.restype = ctypes.c_int64
+            report["sqlite_bytes"] = lib.sqlite3_memory_used()
     if tracemalloc.is_tracing():
         snap = tracemalloc.take_snapshot()
         stats = snap.statistics("lineno")

@@ -150,6 +150,11 @@ def breakdown(pid: int, out: Path) -> None:
     print(f"  {report['gc_objects']} objects tracked by gc; largest types (count, MiB):")
     for name, count, size in report["types"][:25]:
         print(f"    {size / 2**20:7.2f} {count:>9}  {name}")
+    if "sqlite_bytes" in report:
+        print(
+            f"  SQLite's own memory (page caches of every connection): "
+            f"{report['sqlite_bytes'] / 2**20:.1f} MiB"
+        )
     if "trace" in report:
         print(f"  tracemalloc: {report['traced_total'] / 2**20:.1f} MiB traced; by file:")
         for where, size, count in report["trace_files"][:25]:
