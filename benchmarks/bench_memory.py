@@ -1,7 +1,7 @@
 """Memory of the whole real daemon (every process, PSS summed) after a first poll and idle.
 
     python benchmarks/bench_memory.py [--feeds 500,2000] [--items 50] [--latency 0.1-0.3]
-        [--variants default,workers2] [--idle 60] [--quick]
+        [--variants default,workers2] [--idle 60] [--quick] [--breakdown [--trace N]]
 
 For each farm size it starts the feed farm (``farm.py``), then, one variant after the
 other, a real daemon (``aggregator run``) on a fresh SQLite archive with every farm
@@ -22,12 +22,22 @@ what the tree really holds) and RSS, every second during the poll (peak) and onc
 the first poll is stored and processed ("after the first poll"), then again after
 ``--idle`` seconds of idling. Load average beside every figure. Goal (issue 17):
 <= 150 MiB PSS for the whole daemon after the first poll of 500 x 50 and after idling.
+
+``--breakdown`` explains the figure after idling: the daemon's PSS by mapping (the
+anonymous heap, the interpreter, each package's shared libraries, other files), read
+from ``/proc/PID/smaps``, and what its Python heap holds -- the modules it imported by
+top-level package, the largest types by ``sys.getsizeof`` -- reported by the daemon
+itself on SIGUSR2 (it runs under ``_memprobe.py``, which is ``python -m
+aggregator.cli`` plus that handler). ``--trace N`` adds tracemalloc's top allocation
+sites (N frames), which inflates the daemon's memory: read its PSS figures as such.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -84,6 +94,76 @@ def sample(root: int) -> Sample:
     return Sample(pss, rss, len(pids), ", ".join(parts))
 
 
+def smaps_split(pid: int) -> dict[str, tuple[float, float]]:
+    """PSS and RSS (MiB) of one process by mapping: heap, interpreter, each package's
+    shared libraries (by its directory under site-packages), other files."""
+    split: dict[str, list[float]] = {}
+    name = ""
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split(maxsplit=5)
+            if "-" in head[0] and not head[0].endswith(":"):
+                path = head[5].strip() if len(head) > 5 else ""
+                if not path or path == "[heap]":
+                    name = "anonymous (malloc heap, arenas, mmap)"
+                elif path.startswith("["):
+                    name = path
+                elif "site-packages/" in path:
+                    name = "lib " + path.split("site-packages/", 1)[1].split("/", 1)[0]
+                elif "/python3" in path or "libpython" in path:
+                    name = "python " + Path(path).name
+                else:
+                    name = "file " + Path(path).name
+            elif head[0] in ("Pss:", "Rss:"):
+                entry = split.setdefault(name, [0.0, 0.0])
+                entry[0 if head[0] == "Pss:" else 1] += int(head[1]) / 1024
+    return {k: (v[0], v[1]) for k, v in split.items()}
+
+
+def breakdown(pid: int, out: Path) -> None:
+    """Print where the daemon's memory is: smaps by mapping, then its own report."""
+    split = sorted(smaps_split(pid).items(), key=lambda kv: -kv[1][0])
+    print("  breakdown, PSS (RSS) MiB by mapping:")
+    for name, (p, r) in split[:25]:
+        print(f"    {p:7.1f} ({r:7.1f})  {name}")
+    rest = split[25:]
+    print(f"    {sum(v[0] for _, v in rest):7.1f}            {len(rest)} more mappings")
+    out.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR2)
+    # Walking millions of objects (and tracemalloc's snapshot) takes the daemon's
+    # main thread minutes on a loaded machine.
+    for _ in range(1200):
+        if out.exists():
+            break
+        time.sleep(0.5)
+    else:
+        print("  (the daemon wrote no report)")
+        return
+    report = json.loads(out.read_text())
+    packages: dict[str, int] = {}
+    for module in report["modules"]:
+        top = module.split(".", 1)[0]
+        packages[top] = packages.get(top, 0) + 1
+    top = sorted(packages.items(), key=lambda kv: -kv[1])
+    print(f"  {len(report['modules'])} modules imported; by package: ", end="")
+    print(", ".join(f"{k} {v}" for k, v in top[:30]))
+    print(f"  {report['gc_objects']} objects tracked by gc; largest types (count, MiB):")
+    for name, count, size in report["types"][:25]:
+        print(f"    {size / 2**20:7.2f} {count:>9}  {name}")
+    if "sqlite_bytes" in report:
+        print(
+            f"  SQLite's own memory (page caches of every connection): "
+            f"{report['sqlite_bytes'] / 2**20:.1f} MiB"
+        )
+    if "trace" in report:
+        print(f"  tracemalloc: {report['traced_total'] / 2**20:.1f} MiB traced; by file:")
+        for where, size, count in report["trace_files"][:25]:
+            print(f"    {size / 2**20:7.2f} {count:>9}  {where}")
+        print("  by line:")
+        for where, size, count in report["trace"][:40]:
+            print(f"    {size / 2**20:7.2f} {count:>9}  {where}")
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -123,13 +203,22 @@ def progress(db: Path, feeds: int) -> tuple[int, int]:
     return int(polled), int(waiting)
 
 
-def run_variant(base: str, feeds: int, variant: str, idle: float, tmp: Path) -> None:
+def run_variant(
+    base: str, feeds: int, variant: str, idle: float, tmp: Path, probe: bool, trace: int
+) -> None:
     db = tmp / f"{variant}-{feeds}.db"
     cfg = tmp / f"{variant}-{feeds}.yaml"
     cfg.write_text(config(base, feeds, variant))
     log = tmp / f"{variant}-{feeds}.log"
     env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{db}")
     env.pop("NOTIFY_SOCKET", None)
+    report = tmp / f"{variant}-{feeds}.json"
+    command = [sys.executable, "-m", "aggregator.cli"]
+    if probe:
+        command = [sys.executable, str(Path(__file__).resolve().parent / "_memprobe.py")]
+        env["AGGREGATOR_MEMPROBE_OUT"] = str(report)
+        if trace:
+            env["AGGREGATOR_MEMPROBE_TRACE"] = str(trace)
     # As the shipped systemd unit (ExecStartPre) and `make run` do: the schema is
     # brought up to date by `aggregator db upgrade` before the daemon starts, so the
     # daemon finds it at head and never imports Alembic.
@@ -141,7 +230,7 @@ def run_variant(base: str, feeds: int, variant: str, idle: float, tmp: Path) -> 
     )
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.cli", "--config", str(cfg), "run"],
+            [*command, "--config", str(cfg), "run"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -177,6 +266,8 @@ def run_variant(base: str, feeds: int, variant: str, idle: float, tmp: Path) -> 
             f"(RSS {later.rss:6.1f}), {later.detail}   [<= 150 MiB: {goal}]   (load {load()})",
             flush=True,
         )
+        if probe:
+            breakdown(proc.pid, report)
     finally:
         proc.terminate()
         try:
@@ -193,6 +284,8 @@ def main() -> None:
     ap.add_argument("--variants", default="default,workers2")
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--quick", action="store_true", help="500 feeds, 20 s idle")
+    ap.add_argument("--breakdown", action="store_true", help="where the memory is, after idle")
+    ap.add_argument("--trace", type=int, default=0, help="with --breakdown: tracemalloc frames")
     args = ap.parse_args()
     if args.quick:
         args.feeds, args.idle = "500", 20.0
@@ -202,7 +295,15 @@ def main() -> None:
         settings = FarmSettings(feeds=n, items=args.items, latency=parse_latency(args.latency))
         with FarmServer(settings) as farm, tempfile.TemporaryDirectory(prefix="bench-mem-") as t:
             for variant in variants:
-                run_variant(farm.base_url.rstrip("/"), n, variant, args.idle, Path(t))
+                run_variant(
+                    farm.base_url.rstrip("/"),
+                    n,
+                    variant,
+                    args.idle,
+                    Path(t),
+                    args.breakdown or bool(args.trace),
+                    args.trace,
+                )
 
 
 if __name__ == "__main__":

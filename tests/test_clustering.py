@@ -127,6 +127,29 @@ def test_old_clusters_are_evicted_from_memory() -> None:
     assert dup.is_new
 
 
+def test_articles_are_remembered_for_one_window_to_the_microsecond() -> None:
+    # The window's articles are kept packed (published µs and cluster id in one int):
+    # the boundary is exact to the microsecond, and an id past 32 bits survives.
+    window = ClusterSettings().window
+    c = Clusterer(ClusterSettings(), next_cluster_id=2**40 + 5)
+    first = c.assign(1, article(KURSK[0]))
+    assert first.cluster_id == 2**40 + 5
+    assert c.assign(2, article(KURSK[1], at=timedelta(microseconds=1))).cluster_id == (
+        first.cluster_id
+    )
+    # The clock moves to exactly one window after article 2: article 1 is a
+    # microsecond too old and forgotten, article 2 is still remembered.
+    c.assign(3, article(ECLIPSE[0], at=window + timedelta(microseconds=1)))
+    assert c.stats().articles == 2
+    dup = c.assign(
+        4,
+        article("Breaking: see our live page", at=window + timedelta(microseconds=1)),
+        duplicate_of=2,
+    )
+    assert dup.cluster_id == first.cluster_id
+    assert c.stats().articles == 3
+
+
 def test_duplicate_joins_its_originals_cluster_even_when_worded_apart() -> None:
     c = Clusterer(ClusterSettings())
     feed_all(c, BACKGROUND)

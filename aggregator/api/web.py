@@ -15,14 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import FastAPI, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from aggregator.api.render import (
@@ -45,6 +44,9 @@ from aggregator.api.safety import clean_html, safe_url
 from aggregator.errors import QueryError
 from aggregator.store.archive import Archive
 from aggregator.store.views import EventArticle, EventQuery, Filters, SearchPage
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = ["Bar", "add_web_routes", "adds_to", "outlet_runs", "sparkline"]
 
@@ -90,6 +92,10 @@ def outlet_runs(items: Sequence[EventArticle], continues: bool) -> list[OutletRu
 
 
 def _environment() -> Environment:
+    # jinja2 is imported with the first page asked for, not with the API: a daemon whose
+    # web page nobody opens never holds it (~3 MiB, issue 17).
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -111,11 +117,14 @@ def _environment() -> Environment:
 
 
 def add_web_routes(app: FastAPI, archive: Archive, settings: Any) -> None:
-    env = _environment()
+    made: list[Environment] = []  # the template environment, made by the first page
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def page(name: str, code: int = 200, /, **context: Any) -> HTMLResponse:
-        html = env.get_template(name).render(site_title=settings.title, **context)
+        if not made:
+            # two first pages at once may both make one: the same, and one is kept
+            made.append(_environment())
+        html = made[0].get_template(name).render(site_title=settings.title, **context)
         return HTMLResponse(html, status_code=code)
 
     def not_found(what: str) -> HTMLResponse:

@@ -37,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import charset_normalizer
 import feedparser
 import feedparser.api
 import feedparser.mixin
@@ -509,6 +508,10 @@ def _detect(body: bytes) -> str | None:
             return encoding
     if _decodes(body, "utf-8"):
         return "utf-8"
+    # Imported here, on the first body that is neither BOM-marked nor UTF-8: a daemon
+    # whose feeds are all UTF-8 never holds its tables (~1.6 MiB, issue 17).
+    import charset_normalizer
+
     best = charset_normalizer.from_bytes(body[:65536]).best()
     guess = _codec(best.encoding) if best is not None else None
     if guess is None or guess not in _CJK_CODECS or not _decodes(body, guess):

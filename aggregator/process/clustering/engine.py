@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from aggregator import semantic
 from aggregator.models import Article, ClusterDecision, Event
@@ -17,6 +17,23 @@ from aggregator.process.clustering.settings import ClusterSettings
 # gives (the argument is the same float), for a list index instead of a call, about
 # 5 % of an article's time (~200 terms each). About 1 ms to build.
 _LOG_1P = [math.log(d + 1.0) for d in range(1 << 14)]
+
+# What the clusterer remembers of each article of the window is packed in one int,
+# ``published (µs since 1970) << 64 | cluster id``, instead of a tuple of an int and a
+# datetime: ~40 bytes instead of ~130, for every article of the window (25,000 after a
+# first poll of 500 feeds, 100,000 of 2,000: issue 17, benchmarks/bench_memory.py).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_ID_BITS = 64
+_ID_MASK = (1 << _ID_BITS) - 1
+
+
+def _microseconds(when: datetime) -> int:
+    """``when`` as whole microseconds since 1970 (exact: timedelta arithmetic); a naive
+    time is read as UTC, as the naive times the clusterer compares among themselves."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - _EPOCH) // _MICROSECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +100,10 @@ class Clusterer:
         self._ndf: dict[str, int] = {}  # document frequency of names (``_key_names``)
         self._surface: dict[str, str] = {}  # term -> a title word it came from
         self._docs = 0
-        # article id -> (cluster id when assigned, published), in arrival order, kept
-        # for one window so that ``duplicate_of`` can find an original's cluster.
-        self._article_cluster: dict[int, tuple[int, datetime]] = {}
+        # article id -> published (µs) << 64 | the cluster id when assigned, in arrival
+        # order, kept for one window so that ``duplicate_of`` can find an original's
+        # cluster (packed: see ``_EPOCH``).
+        self._article_cluster: dict[int, int] = {}
         self._merged_into: dict[int, int] = {}
         self._now: datetime | None = None
         self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
@@ -108,7 +126,8 @@ class Clusterer:
         keys = self._key_names(article)
         meaning = self._meaning(article)
         if duplicate_of is not None and duplicate_of in self._article_cluster:
-            target = self._clusters.get(self.resolve(self._article_cluster[duplicate_of][0]))
+            remembered = self._article_cluster[duplicate_of] & _ID_MASK
+            target = self._clusters.get(self.resolve(remembered))
             if target is not None:
                 score, terms = self._explain(vector, target)
                 self._add(target, article_id, article, vector, keys, score, meaning)
@@ -283,9 +302,10 @@ class Clusterer:
         # long-running story must not keep every id it ever took). Assignments made
         # before a merge still resolve, through ``resolve``.
         remembered = self._article_cluster
+        oldest = _microseconds(horizon)
         while remembered:
             article_id = next(iter(remembered))
-            if remembered[article_id][1] >= horizon:
+            if remembered[article_id] >> _ID_BITS >= oldest:
                 break
             del remembered[article_id]
 
@@ -605,7 +625,9 @@ class Clusterer:
         self._recent[cluster.cluster_id] = None
         cluster.article_count += 1
         cluster.outlets.add(article.feed)
-        self._article_cluster[article_id] = (cluster.cluster_id, article.published)
+        self._article_cluster[article_id] = (
+            _microseconds(article.published) << _ID_BITS
+        ) | cluster.cluster_id
         cluster.first_seen = min(cluster.first_seen, article.published)
         cluster.last_updated = max(cluster.last_updated, article.published)
         # The member closest to the centroid when it joined names the event.

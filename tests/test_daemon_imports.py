@@ -1,0 +1,75 @@
+"""What the daemon holds from its start: libraries only some of its work needs are
+imported by that work (issue 17: each one stays in the daemon's memory for as long as
+it runs). jinja2 with the first web page asked for, charset_normalizer with the first
+feed body that is neither BOM-marked nor UTF-8. Checked by module, in a fresh
+interpreter; how much memory that is, is measured in ``benchmarks/bench_memory.py``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aggregator.store import Store
+from aggregator.store.migrate import upgrade
+
+# The daemon's modules and its web application; then a UTF-8 feed parsed; then a
+# Shift-JIS one mislabelled as UTF-8 (detected); then a page: which of the watched
+# modules were imported after each step.
+PROBE = """
+import json, sys
+from datetime import UTC, datetime
+import httpx
+import aggregator.daemon
+from aggregator.api import ApiSettings, create_app
+from aggregator.poll.parse import parse_feed
+from aggregator.store import create_db_engine
+from aggregator.store.archive import Archive
+
+watched = ["jinja2", "charset_normalizer"]
+steps = {}
+app = create_app(Archive(create_db_engine(sys.argv[1])), ApiSettings())
+steps["start"] = [m for m in watched if m in sys.modules]
+rss = '<?xml version="1.0" encoding="{}"?><rss version="2.0"><channel><title>t</title>' \\
+    '<item><title>{}</title><link>https://example.org/a</link></item></channel></rss>'
+now = datetime.now(UTC)
+parse_feed(rss.format("utf-8", "caf\\u00e9").encode(), url="https://example.org/f",
+           headers={}, fetched_at=now)
+steps["utf-8 feed"] = [m for m in watched if m in sys.modules]
+body = rss.format("utf-8", "\\u65e5\\u672c\\u8a9e\\u306e\\u30cb\\u30e5\\u30fc\\u30b9" * 8)
+parse_feed(body.encode("shift_jis"), url="https://example.org/f", headers={},
+           fetched_at=now)
+steps["shift-jis feed"] = [m for m in watched if m in sys.modules]
+transport = httpx.ASGITransport(app=app)
+import asyncio
+async def get():
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+        return (await c.get("/")).status_code
+steps["page"] = [asyncio.run(get()), *[m for m in watched if m in sys.modules]]
+print(json.dumps(steps))
+"""
+
+
+def test_the_daemon_imports_the_page_templates_and_encoding_detection_on_first_use(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    store = Store.open(url)
+    upgrade(store.engine)
+    store.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout.splitlines()[-1])
+    assert steps == {
+        "start": [],
+        "utf-8 feed": [],
+        "shift-jis feed": ["charset_normalizer"],
+        "page": [200, "jinja2", "charset_normalizer"],
+    }
