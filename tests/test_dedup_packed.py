@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 
 from aggregator.models import Article
-from aggregator.process.dedup import BoilerplateSettings, DedupIndex, DedupSettings, _WordMap
+from aggregator.process.dedup import (
+    _EMPTY,
+    BoilerplateSettings,
+    DedupIndex,
+    DedupSettings,
+    _best_candidates,
+    _WordMap,
+)
 from aggregator.text import content_hash
 from tests import factories
 from tests.support import dedup_dict_index as before
@@ -212,3 +219,37 @@ def test_word_map_is_a_dict() -> None:
         assert table.count == len(plain)
     assert sorted(table.items()) == sorted(plain.items())
     assert all(table.get(k) == plain.get(k) for k in keys)
+
+
+def test_postings_as_arrays_are_the_lists_they_replaced() -> None:
+    # The candidates' postings and weights are gathered as array buffers (issue 17);
+    # article by article, while posting lists grow to the cap and shrink as the window
+    # evicts, they are the lists the loop built, value for value and in order (the
+    # order fixes how the weights are summed, and so the candidates' ranking).
+    index = DedupIndex(SETTINGS["small"])
+    multi = 0
+    for article_id, a in mixed_stream(1500, seed=41):
+        t = index._prepare(a)
+        if t.sketch is not None:
+            _, found = index._anchor_walk(t.sketch, index.settings.probe_anchors)
+            postings, weights = index._postings(found)
+            want_p: list[int] = []
+            want_w: list[float] = []
+            for ids in found:
+                if ids >= 0:
+                    want_p.append(ids)
+                    want_w.append(1.0)
+                elif ids != _EMPTY:
+                    posting = index._multi[-1 - ids]
+                    assert posting is not None
+                    want_p.extend(posting)
+                    want_w.extend([1.0 / len(posting)] * len(posting))
+                    multi += 1
+            assert (postings.tolist(), weights.tolist()) == (want_p, want_w)
+            most = index.settings.max_candidates
+            assert _best_candidates(postings, weights, most, index._id) == _best_candidates(
+                want_p, want_w, most, index._id
+            )
+        index.check(a)
+        index.add(article_id, a)
+    assert multi >= 1000  # anchors shared by several articles
