@@ -101,9 +101,21 @@ def parse(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None:
 # UTF-8 from its Latin-1 bytes needs continuation bytes 0x80-0xBF. In the UTF-8 document
 # expat reads, such a character is the bytes C2 80-BF or a character reference; when
 # the document holds neither, no element's text needs either repair.
-_REPAIRABLE = re.compile(
-    rb"\xc2[\x80-\xbf]|&#[xX]0*[89abAB][0-9a-fA-F];|&#0*1(?:2[89]|[3-8][0-9]|9[01]);"
+# Two searches, each starting with a fixed byte string, where one alternation of both
+# tested every byte of the document against a class (~10 ns a byte: some 5 % of a first
+# poll's parse and normalize, issue 17). Together they find what the alternation found.
+_REPAIRABLE_BYTE = re.compile(rb"\xc2[\x80-\xbf]")
+_REPAIRABLE_REFERENCE = re.compile(
+    rb"&#(?:[xX]0*[89abAB][0-9a-fA-F]|0*1(?:2[89]|[3-8][0-9]|9[01]));"
 )
+
+
+def _repairable(data: bytes) -> bool:
+    """Whether ``data`` holds a character in U+0080-U+00BF, raw or as a reference."""
+    # One byte looked for with ``in`` (memchr) first: ~100x faster than re when absent.
+    return (b"\xc2" in data and _REPAIRABLE_BYTE.search(data) is not None) or (
+        b"#" in data and _REPAIRABLE_REFERENCE.search(data) is not None
+    )
 
 
 # What convert_to_utf8 puts in front of every document it could decode.
@@ -163,11 +175,11 @@ class _Reader:
         if not self.result.get("encoding"):
             raise _Decline  # feedparser's loose parser
         if not data.startswith(_UTF8_DECLARATION):
-            raise _Decline  # expat would not read UTF-8, which _REPAIRABLE assumes
+            raise _Decline  # expat would not read UTF-8, which _repairable assumes
         # A DOCTYPE (feedparser's replace_doctype rewrites it, and entities need one)
         # makes expat call _doctype, which declines.
         self.data = data
-        self.repairable = _REPAIRABLE.search(data) is not None
+        self.repairable = _repairable(data)
         self.version = ""
         self.depth = 0
         self.title_depth = -1
