@@ -151,6 +151,19 @@ _URL_ATTR = re.compile(
     re.IGNORECASE,
 )
 _ABSOLUTE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.\-]*:|#)")
+# An "=" that may start a URL attribute's value _ABSOLUTE does not take: after one of
+# the names (or after a space, for "href = ..."), before a value that is not absolute.
+# Wherever absolutize_html would change a value, this matches at its "="; where it
+# matches nowhere (bodies whose links are all absolute: most feeds'), the body is
+# returned as it is, without a Python call per tag and attribute (issue 17). Possessive
+# (no backtracking to a shorter space or no quote, which would make every "=" a match);
+# the names are looked behind from the "=", so re skips from one "=" to the next.
+_MAYBE_RELATIVE = re.compile(
+    r"=(?:(?<=\shref=)|(?<=\ssrc=)|(?<=\sposter=)|(?<=\scite=)|(?<=\saction=)"
+    r"|(?<=\sbackground=)|(?<=\slongdesc=)|(?<=\s=))"
+    r"\s*+[\"']?+(?!\s*(?:[a-zA-Z][a-zA-Z0-9+.\-]*:|#))",
+    re.IGNORECASE,
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -174,7 +187,7 @@ def absolutize_html(html_text: str, base: str) -> str:
     and fragments are left alone; scheme checks on them are the sanitizer's job
     (normalize, nh3), which also drops whatever markup this does not understand.
     """
-    if "=" not in html_text:
+    if "=" not in html_text or _MAYBE_RELATIVE.search(html_text) is None:
         return html_text
     origin = _origin(base)
 
