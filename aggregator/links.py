@@ -154,7 +154,7 @@ _ABSOLUTE = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.\-]*:|#)")
 # An "=" that may start a URL attribute's value _ABSOLUTE does not take: after one of
 # the names (or after a space, for "href = ..."), before a value that is not absolute.
 # Wherever absolutize_html would change a value, this matches at its "="; where it
-# matches nowhere (bodies whose links are all absolute: most feeds'), the body is
+# matches nowhere (a body whose links are all absolute, as the farm's are), the body is
 # returned as it is, without a Python call per tag and attribute (issue 17). Possessive
 # (no backtracking to a shorter space or no quote, which would make every "=" a match);
 # the names are looked behind from the "=", so re skips from one "=" to the next.
