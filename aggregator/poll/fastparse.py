@@ -102,8 +102,8 @@ def parse(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None:
 # expat reads, such a character is the bytes C2 80-BF or a character reference; when
 # the document holds neither, no element's text needs either repair.
 # Two searches, each starting with a fixed byte string, where one alternation of both
-# tested every byte of the document against a class (~10 ns a byte: some 5 % of a first
-# poll's parse and normalize, issue 17). Together they find what the alternation found.
+# tested every byte of the document against a class (a 255 KB farm document of 50
+# entries 3.7 ms, now 5 us in a timeit, issue 17). Together they find what it found.
 _REPAIRABLE_BYTE = re.compile(rb"\xc2[\x80-\xbf]")
 _REPAIRABLE_REFERENCE = re.compile(
     rb"&#(?:[xX]0*[89abAB][0-9a-fA-F]|0*1(?:2[89]|[3-8][0-9]|9[01]));"
@@ -121,8 +121,9 @@ def _repairable(data: bytes) -> bool:
 def _without_extra_slashes(uri: str) -> str:
     """feedparser's ``_urljoin("", uri)``: "http:////x" becomes "http://x" (urljoin with
     no base gives the URI back). Its ``_urifixer.sub`` calls Python for the template and
-    tries every position of the URI although only the first can match: ~15 us a link,
-    this one match ~1 us (issue 17); tests/test_parse_fastpath.py holds the two alike."""
+    tries every position of the URI although only the first can match: 18,500
+    instructions a link, this one match 3,700 (callgrind, issue 17);
+    tests/test_parse_fastpath.py holds the two alike."""
     match: re.Match[str] | None = _urifixer.match(uri)
     if match is None or not match.group(2):
         return uri
