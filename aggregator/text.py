@@ -519,6 +519,24 @@ def _controls_to_spaces(text: str) -> str:
     return _CONTROLS_TO_SPACE_RE.sub(" ", text)
 
 
+# The same controls in UTF-8: a C0 control or DEL is one byte (no longer sequence holds
+# a byte below 0x80), a C1 control is C2 80-9F. Most samples hold none, and looking
+# for them in the bytes CLD2 needs anyway (one bytes.translate, a memchr) costs a
+# fraction of the regex's ~10 ns a character (issue 17).
+_C0_ZERO = bytes(
+    0 if (b < 0x20 and b not in (0x09, 0x0A, 0x0D)) or b == 0x7F else 1 for b in range(256)
+)
+_C1_BYTES_RE = re.compile(b"\xc2[\x80-\x9f]")
+
+
+def _cld2_input(sample: str) -> bytes:
+    """``sample`` in UTF-8 with its controls as spaces; a lone surrogate becomes "?"."""
+    data = sample.encode("utf-8", "replace")
+    if 0 in data.translate(_C0_ZERO) or (b"\xc2" in data and _C1_BYTES_RE.search(data)):
+        return _controls_to_spaces(sample).encode("utf-8", "replace")
+    return data
+
+
 # CLD2 still answers a few codes that ISO 639-1 withdrew.
 _CURRENT_CODES = {"iw": "he", "jw": "jv", "in": "id", "ji": "yi", "mo": "ro"}
 
@@ -534,8 +552,7 @@ def detect_language(
     sample = text[:sample_chars]
     if len(sample.strip()) < min_chars:
         return None
-    # A lone surrogate cannot be encoded: it becomes "?" rather than an error.
-    data = _controls_to_spaces(sample).encode("utf-8", "replace")
+    data = _cld2_input(sample)
     try:
         reliable, _, details = pycld2.detect(data)
     except pycld2.error:  # nothing known is left to refuse; abstain if CLD2 still does

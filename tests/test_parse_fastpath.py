@@ -518,3 +518,16 @@ def test_the_random_documents_mostly_take_the_fast_path() -> None:
 
     count()
     assert taken >= total // 2, (taken, total)
+
+
+_URI_PIECES = ["http", "HTTPS", "svn+ssh", "a-b.c", "1x", ":", "//", "/", "///", "\n", " ", "?"]
+_URI_PIECES += ["x", "news.example", "#f", "%2F", "é", ""]
+
+
+@settings(derandomize=True, database=None, max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_URI_PIECES) | st.text(max_size=3), max_size=8).map("".join))
+def test_links_lose_extra_slashes_as_feedparsers_urljoin_did(uri: str) -> None:
+    from feedparser.urls import _urljoin
+
+    assert fastparse._without_extra_slashes(uri) == _urljoin("", uri)
+    assert fastparse._without_extra_slashes(f"https:////{uri}") == _urljoin("", f"https:////{uri}")
