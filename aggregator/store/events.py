@@ -719,7 +719,7 @@ class EventStatements:
         self, since: datetime, after_id: int, limit: int
     ) -> list[tuple[int, str, str]]:
         """(id, title, text) of unprocessed articles published since ``since`` that have
-        no semantic vector yet, in id order (the consumer's) after ``after_id``: the
+        no semantic vector yet, in id (storage) order after ``after_id``: the
         embed stage's work, durable in the rows themselves (a restart resumes it)."""
         stmt = (
             select(articles.c.id, articles.c.title, articles.c.text, articles.c.fulltext)
