@@ -243,7 +243,8 @@ class EventStatements:
             clusters.c.last_updated >= since, clusters.c.merged_into.is_(None)
         )
         # The ids first, each look-up along its own index (the recent articles; the
-        # older ones of live events), then the rows by id in order, a chunk at a time.
+        # older ones of live events) with their order's keys, then the rows in that
+        # order, a chunk at a time.
         # As one statement (an OR, ordered by id) SQLite walked the whole table in id
         # order instead: every row of the archive read at each start-up, text and all.
         keys = (articles.c.id, articles.c.processed_at, articles.c.published)
