@@ -239,11 +239,14 @@ def test_a_restarted_consumer_rebuilds_what_it_learned_and_decides_alike(store: 
         pass
     while first.process_pending().articles:  # nothing left: it only replays for a reference
         pass
-    # the reference: one index that saw every article in the consumer's order (ids)
+    # the reference: one index that saw every article in the consumer's order (batch
+    # by batch, each by publication time, then id)
     by_guid = {it.guid: as_article(f, it) for f, it in items}
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(articles.c.id, articles.c.guid, articles.c.duplicate_of).order_by(articles.c.id)
+            select(articles.c.id, articles.c.guid, articles.c.duplicate_of).order_by(
+                articles.c.processed_at, articles.c.published, articles.c.id
+            )
         ).all()
     reference = DedupIndex()
     want, got = {}, {}

@@ -405,8 +405,10 @@ class Poller:
         on_stored: Callable[[int], None] | None = None,
     ) -> int:
         """Give their semantic vector to the articles stored without one: unprocessed,
-        inside the clustering window, in the consumer's (id) order, ``EMBED_BATCH`` to
-        a model call, until none is left. Returns how many were stored.
+        inside the clustering window, in id (storage) order, ``EMBED_BATCH`` to a model
+        call, until none is left. Returns how many were stored. (The consumer takes
+        them by publication time: in a burst stored outlet by outlet it may wait for
+        a later-stored article's vector, never longer than ``semantic_wait``.)
 
         A poll stores its articles at once and never waits for the model: this stage
         runs beside the polls (the daemon's embed task, ``poll_once`` after its polls),

@@ -35,6 +35,7 @@ class StoredArticle:
     article: Article
     cluster_id: int | None = None
     duplicate_of: int | None = None
+    processed_at: datetime | None = None  # when its batch was processed (the replay's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,11 +179,13 @@ class EventStatements:
     # -- the consumer's input -----------------------------------------------------
 
     def unprocessed_articles(self, limit: int) -> list[StoredArticle]:
+        """The next ``limit`` articles not processed yet, the earliest published first
+        (then by id): the consumer's next batch, in the order it clusters them."""
         stmt = (
             select(*_ARTICLE_COLUMNS, feeds.c.name.label("feed_name"))
             .join(feeds, feeds.c.id == articles.c.feed_id)
             .where(articles.c.processed_at.is_(None))
-            .order_by(articles.c.id)
+            .order_by(articles.c.published, articles.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -226,8 +229,10 @@ class EventStatements:
 
     def processed_articles_since(self, since: datetime) -> Iterator[StoredArticle]:
         """Processed articles published since ``since``, and every article of an event
-        still reported since then, in processing (id) order: the replay that rebuilds
-        the consumer's in-memory state at start-up.
+        still reported since then, in processing order: the replay that rebuilds the
+        consumer's in-memory state at start-up. That order is batch by batch (each
+        batch's articles share its ``processed_at``), and within a batch by publication
+        time, then id, as the consumer takes them (``consumer.processing_order``).
 
         An event reported over longer than the window is still whole in an
         uninterrupted consumer's memory; replaying only its recent articles would
@@ -238,22 +243,30 @@ class EventStatements:
             clusters.c.last_updated >= since, clusters.c.merged_into.is_(None)
         )
         # The ids first, each look-up along its own index (the recent articles; the
-        # older ones of live events), then the rows by id in order, a chunk at a time.
+        # older ones of live events) with their order's keys, then the rows in that
+        # order, a chunk at a time.
         # As one statement (an OR, ordered by id) SQLite walked the whole table in id
         # order instead: every row of the archive read at each start-up, text and all.
-        recent = select(articles.c.id).where(
+        keys = (articles.c.id, articles.c.processed_at, articles.c.published)
+        recent = select(*keys).where(
             articles.c.published >= since, articles.c.processed_at.is_not(None)
         )
-        older = select(articles.c.id).where(
+        older = select(*keys).where(
             articles.c.cluster_id.in_(live),
             articles.c.published < since,
             articles.c.processed_at.is_not(None),
         )
         with self.engine.connect() as conn:
-            ids = sorted({*conn.execute(recent).scalars(), *conn.execute(older).scalars()})
+            order = {r.id: (r.processed_at, r.published, r.id) for r in conn.execute(recent)}
+            order.update((r.id, (r.processed_at, r.published, r.id)) for r in conn.execute(older))
+            ids = sorted(order, key=order.__getitem__)
             for chunk in _chunks(ids):
-                for r in conn.execute(_ARTICLES_BY_ID, {"ids": chunk}):
-                    yield StoredArticle(r.id, row_to_article(r), r.cluster_id, r.duplicate_of)
+                found = {r.id: r for r in conn.execute(_ARTICLES_BY_ID, {"ids": chunk})}
+                # (an article retention deleted meanwhile is gone from the replay too)
+                for r in (found[i] for i in chunk if i in found):
+                    yield StoredArticle(
+                        r.id, row_to_article(r), r.cluster_id, r.duplicate_of, r.processed_at
+                    )
 
     def max_cluster_id(self) -> int:
         """The highest event id ever given out, deleted events included: the clusterer
@@ -462,13 +475,16 @@ class EventStatements:
         outbox_rows: Sequence[OutboxRow],
         now: datetime,
         rematched: Sequence[StoredArticle] = (),
+        processed_at: datetime | None = None,
     ) -> int:
         """Store a processed batch whole: assignments, clusters, matches and the alerts
         they caused commit together, so an alert is never lost nor made twice. Returns
         the number of outbox rows actually inserted (a repeat is ignored by its key).
 
         ``rematched`` articles (``articles_to_rematch``) are done: their ``rematch_at``
-        is cleared with the matches and alerts their new text caused."""
+        is cleared with the matches and alerts their new text caused. The new articles'
+        ``processed_at`` is ``processed_at`` when given (the consumer's batch stamp,
+        which tells its batches apart for the replay), else ``now``."""
         with self.engine.begin() as conn:
             # Each kind of row goes as one statement with many parameter sets, built
             # once at import: a batch of 200 was 200 UPDATEs each constructed, keyed for
@@ -493,7 +509,7 @@ class EventStatements:
                             "cluster_id": o.cluster_id,
                             "cluster_score": o.cluster_score,
                             "cluster_terms": _why_json(o.cluster_terms, o.cluster_signals),
-                            "processed_at": now,
+                            "processed_at": processed_at or now,
                         }
                         for o in outcomes
                     ],
@@ -704,7 +720,7 @@ class EventStatements:
         self, since: datetime, after_id: int, limit: int
     ) -> list[tuple[int, str, str]]:
         """(id, title, text) of unprocessed articles published since ``since`` that have
-        no semantic vector yet, in id order (the consumer's) after ``after_id``: the
+        no semantic vector yet, in id (storage) order after ``after_id``: the
         embed stage's work, durable in the rows themselves (a restart resumes it)."""
         stmt = (
             select(articles.c.id, articles.c.title, articles.c.text, articles.c.fulltext)

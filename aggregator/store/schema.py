@@ -158,6 +158,14 @@ articles = Table(
         "id",
         sqlite_where=text("processed_at IS NULL"),
     ),
+    # The consumer takes its next batch of them by publication time (a burst is
+    # stored outlet by outlet; migration 0017).
+    Index(
+        "ix_articles_unprocessed_published",
+        "published",
+        "id",
+        sqlite_where=text("processed_at IS NULL"),
+    ),
     # The consumer looks for the few rows with rematch_at set every second, in id
     # order: an index of just those rows, already in that order, is what both engines
     # pick with or without statistics (a plain rematch_at index lost to a scan of the
