@@ -489,7 +489,15 @@ class Clusterer:
             if similarity < s.semantic_support:
                 break  # nearest first: none of the rest could be proposed
             other = self._clusters[cid]
-            if other.article_count == 1 and published - other.last_updated <= s.max_silence:
+            if (
+                other.article_count == 1
+                and published - other.last_updated <= s.max_silence
+                # In the language of one of the event's reports (or either unknown):
+                # across languages the vector proposes only with a figure in common.
+                and (
+                    not other.languages or not grown.languages or other.languages & grown.languages
+                )
+            ):
                 lone.append(other)
         folded: list[int] = []
         said: list[str] = []
