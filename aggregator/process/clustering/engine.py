@@ -478,7 +478,7 @@ class Clusterer:
         and clear of the next by ``meaning_margin``. Only a lone report is folded: two
         events of one kind that each have reports of their own are never joined by
         meaning alone (on ECB+ DEV, doing so for events of up to two or three reports
-        cost 0.03-0.05 BCubed F1). Across languages the rule is not asked again (it
+        cost 0.03-0.06 BCubed F1). Across languages the rule is not asked again (it
         would need the figures the lone report shares with ``grown``).
         """
         s = self._s
