@@ -9,6 +9,8 @@ later batches find earlier ones' rows, through a merge and an edited article:
 * every answer the consumer reads is the one the per-event queries give at that
   moment (the batch's own work added), so the prefetch changes no decision;
 * the per-event look-ups are no longer sent for new articles, however many;
+* what a batch reads of an event for its alerts (its articles, its outlets, a rule's
+  last alert) is asked once per batch, and the answer kept is the store's;
 * no statement the consumer sends reads a whole table, over an archive with
   statistics (SQLite's ``EXPLAIN QUERY PLAN``; PostgreSQL with sequential scans
   priced out, as in ``test_idle``).
@@ -24,8 +26,15 @@ import pytest
 from sqlalchemy import Engine, event, insert, select, update
 
 from aggregator.alerts.rules import AlertRuleSpec
+from aggregator.process import consumer as consumer_module
 from aggregator.process.clustering import ClusterSettings
-from aggregator.process.consumer import Consumer, ConsumerSettings, ProcessStats, _Batch
+from aggregator.process.consumer import (
+    Consumer,
+    ConsumerSettings,
+    ProcessStats,
+    _Batch,
+    _BatchReads,
+)
 from aggregator.query import parse_query
 from aggregator.store import Store
 from aggregator.store.schema import alerts, articles, clusters, feeds, matches
@@ -204,6 +213,72 @@ def test_a_batch_of_new_articles_asks_about_its_events_once(store: Store) -> Non
     ]
     assert per_event == [s for s in per_event if "ORDER BY" in s]  # only what alerts show
     assert len(batch) == 2
+
+
+class CheckedReads(_BatchReads):
+    """The batch's reads, each answer checked against the store's at that moment."""
+
+    checked = 0
+
+    def cluster_articles(
+        self,
+        cluster_ids: Sequence[int],
+        limit: int = 50,
+        *,
+        processed_after: Any = None,
+        newest_first: bool = False,
+    ) -> list[Any]:
+        got = super().cluster_articles(
+            cluster_ids, limit, processed_after=processed_after, newest_first=newest_first
+        )
+        assert got == self.store.cluster_articles(
+            list(cluster_ids), limit, processed_after=processed_after, newest_first=newest_first
+        )
+        CheckedReads.checked += 1
+        return got
+
+    def cluster_outlets(self, cluster_ids: Sequence[int]) -> list[tuple[str, int, Any]]:
+        got = super().cluster_outlets(cluster_ids)
+        assert got == self.store.cluster_outlets(list(cluster_ids))
+        CheckedReads.checked += 1
+        return got
+
+
+def test_the_reads_kept_for_a_batch_are_the_stores_answers(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    CheckedReads.checked = 0
+    monkeypatch.setattr(consumer_module, "_BatchReads", CheckedReads)
+    feed_the_story(store, consumer(store))
+    assert CheckedReads.checked > 20
+    assert {a.trigger for a in store.list_alerts(limit=500)} == {
+        "new_event",
+        "min_sources",
+        "developing",
+        "every_article",
+    }
+
+
+def test_a_batch_never_asks_the_database_the_same_question_twice(store: Store) -> None:
+    """An event that grows through a batch causes an alert per rule and topic, each
+    reading its articles, outlets and last alert: asked once, answered from the batch
+    after (the database only changes at the batch's commit)."""
+    c = consumer(store, batch=200)
+    ingest(store, [*reports(BACKGROUND, 0), *reports(REYKJAVIK, 100)])
+    c.process_pending()
+    ingest(store, [*reports(GRINDAVIK, 110), *reports(BRIDGE, 200), *reports(LATER, 300)])
+    statements, record = recorded(store.engine)
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        stats = c.process_pending()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert stats.alerts >= 5
+    reads = [
+        (" ".join(s.split()), repr(p)) for s, p in statements if s.lstrip().startswith("SELECT")
+    ]
+    assert len(reads) > 10  # the alerts did read
+    assert [r for r in reads if reads.count(r) > 1] == []
 
 
 BULK = 3000

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from aggregator.models import Article, DedupDecision
-from aggregator.process.dedup import DedupIndex, DedupSettings, Sketch, similarity, sketch
+from aggregator.process.dedup import (
+    DedupIndex,
+    DedupSettings,
+    Sketch,
+    similarity,
+    sketch,
+    sorted_distinct,
+)
 from aggregator.text import content_hash
 from tests import factories
 
@@ -287,6 +294,19 @@ def test_candidates_ranked_by_numpy_are_those_the_dict_ranks(
         for cid, weight in zip(postings, weights, strict=True):
             total[cid] = total.get(cid, 0.0) + weight
         assert by_dict == sorted(total, key=lambda c: (-total[c], c))[:most]
+
+
+def test_sorted_distinct_is_numpys_unique() -> None:
+    """The sort-based ``sorted_distinct`` the sketches are built with gives exactly
+    ``np.unique``'s values: empty, one value, repeats, the whole uint64 range."""
+    rng = random.Random(11)
+    for n in [0, 1, 2, 3, *[rng.randrange(4, 900) for _ in range(300)]]:
+        pool = [rng.randrange(2**64) for _ in range(max(1, n // rng.choice([1, 2, 8])))]
+        pool += [0, 2**64 - 1]
+        values = np.array([rng.choice(pool) for _ in range(n)], dtype=np.uint64)
+        got = sorted_distinct(values)
+        assert got.dtype == np.uint64
+        assert got.tolist() == np.unique(values).tolist()
 
 
 def test_covered_runs_are_the_words_under_flagged_shingles() -> None:

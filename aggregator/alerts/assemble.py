@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 from urllib.parse import quote
 
 from aggregator.alerts.message import (
@@ -22,7 +23,20 @@ from aggregator.alerts.message import (
 )
 from aggregator.alerts.payload import message_to_json
 from aggregator.alerts.rules import AlertRuleSpec, Trigger
-from aggregator.store import ClusterArticle, OutboxRow, Store
+from aggregator.store import ClusterArticle, OutboxRow
+
+
+class EventReads(Protocol):
+    """The two reads an event's facts need: a ``Store``, or the consumer's answers for
+    one batch (``process.consumer``), which asks the store once per event."""
+
+    def cluster_articles(
+        self, cluster_ids: Sequence[int], limit: int = 50
+    ) -> list[ClusterArticle]: ...
+
+    def cluster_outlets(
+        self, cluster_ids: Sequence[int]
+    ) -> list[tuple[str, int, datetime | None]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +128,7 @@ def event_summary(
 
 
 def load_event_facts(
-    store: Store,
+    store: EventReads,
     cluster_ids: Sequence[int],
     *,
     headline: str,
@@ -210,6 +224,7 @@ def outbox_rows(
 
 __all__ = [
     "EventFacts",
+    "EventReads",
     "Links",
     "event_summary",
     "linked",

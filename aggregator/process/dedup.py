@@ -212,8 +212,24 @@ class Sketch:
 
 def sketch(text: str, settings: DedupSettings) -> Sketch:
     """Bottom-k sketch of ``text``'s word shingles (deterministic across processes)."""
-    h = np.unique(shingle_hashes(words(text), settings.shingle_size))  # sorted, distinct
+    h = sorted_distinct(shingle_hashes(words(text), settings.shingle_size))
     return Sketch(hashes=h[: settings.sketch_size].copy(), size=len(h))
+
+
+def sorted_distinct(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """``np.unique(values)`` of a 1-d array: its distinct values, sorted.
+
+    A sort and one comparison of neighbours: numpy 2's ``unique`` hashes the values
+    first, and on an article's few hundred shingles that cost ~10x the sort (it was a
+    tenth of the consumer's dedup check).
+    """
+    out = np.sort(values)
+    if len(out) > 1:
+        keep = np.empty(len(out), dtype=np.bool_)
+        keep[0] = True
+        np.not_equal(out[1:], out[:-1], out=keep[1:])
+        out = out[keep]
+    return out
 
 
 def similarity(a: Sketch, b: Sketch, k: int) -> tuple[float, float]:
@@ -439,6 +455,7 @@ EXPLAIN_CANDIDATES = 8
 # (``_containments``); below it numpy's fixed cost per call is more than the loop's.
 VECTOR_FROM = 8
 GATHER_FROM = 64  # postings; see ``_best_candidates``
+_WALK_SLICE = 128  # shingles listed at a time by ``_prepare``'s walk past boilerplate
 _NOTHING: frozenset[int] = frozenset()
 
 
@@ -567,7 +584,7 @@ class _Text:
 
     words: tuple[str, ...]
     shingles: npt.NDArray[np.uint64]  # in text order
-    uniq: list[int]  # sorted, distinct: every shingle, boilerplate included
+    uniq: npt.NDArray[np.uint64]  # sorted, distinct: every shingle, boilerplate included
     sketch: Sketch | None  # bottom-k of the distinctive shingles; None for a short text
     lead: list[int]  # the first distinctive shingles, distinct, in text order
     ignored_small: list[int]  # boilerplate among the smallest hashes: what it shared
@@ -583,7 +600,7 @@ class _Text:
     def all(self) -> set[int]:
         """Every shingle hash of the text (built on first use: most checks never ask)."""
         if self._all is None:
-            self._all = set(self.uniq)
+            self._all = set(self.uniq.tolist())
         return self._all
 
 
@@ -915,8 +932,7 @@ class DedupIndex:
             para_hashes.append(int.from_bytes(digest, "little"))
         ws = tuple(ws_list)
         raw = shingle_hashes(ws, s.shingle_size)
-        uniq_arr = np.unique(raw)  # sorted, distinct
-        uniq: list[int] = uniq_arr.tolist()
+        uniq = sorted_distinct(raw)
         learned, own = self.boilerplate.learned, self.boilerplate.outlet(article.feed)
         k = s.sketch_size
         ignored_small: list[int] = []
@@ -925,20 +941,25 @@ class DedupIndex:
             # kept; the share set aside on the way estimates it for the whole text.
             kept: list[int] = []
             walked = 0
-            for h in uniq:
-                walked += 1
-                if h in learned or h in own:
-                    if len(kept) < k:
-                        ignored_small.append(h)
-                    continue
-                kept.append(h)
+            # In slices: the walk mostly stops within the first few dozen, and a list
+            # of every shingle (hundreds) was most of its cost.
+            for lo in range(0, len(uniq), _WALK_SLICE):
+                for h in uniq[lo : lo + _WALK_SLICE].tolist():
+                    walked += 1
+                    if h in learned or h in own:
+                        if len(kept) < k:
+                            ignored_small.append(h)
+                        continue
+                    kept.append(h)
+                    if len(kept) == k:
+                        break
                 if len(kept) == k:
                     break
             size = len(kept) if walked == len(uniq) else len(uniq) * len(kept) // walked
             hashes = np.array(kept, dtype=np.uint64)
         else:
             size = len(uniq)
-            hashes = uniq_arr[:k].copy()
+            hashes = uniq[:k].copy()
         sk = Sketch(hashes=hashes, size=size) if size >= s.min_shingles else None
         want = min(s.lead_shingles, max(s.min_lead, size // 3))
         lead: list[int] = []
@@ -957,7 +978,7 @@ class DedupIndex:
             sketch=sk,
             lead=lead,
             ignored_small=ignored_small,
-            observed=uniq_arr[: s.boilerplate.observe].copy(),
+            observed=uniq[: s.boilerplate.observe].copy(),
             feed=article.feed,
             paragraphs=paragraphs,
             para_hashes=para_hashes,

@@ -346,7 +346,7 @@ class DedupIndex:
         return _Text(
             words=ws,
             shingles=raw,
-            uniq=uniq,
+            uniq=uniq_arr,  # the shared _Text holds the array (it lists what it reads)
             sketch=sk,
             lead=lead,
             ignored_small=ignored_small,
