@@ -191,7 +191,9 @@ def recorded(engine: Engine) -> tuple[list[tuple[str, Any]], Any]:
     return statements, record
 
 
-def test_a_batch_of_new_articles_asks_about_its_events_once(store: Store) -> None:
+def second_batch_statements(store: Store) -> tuple[Any, list[tuple[str, Any]]]:
+    """A first batch's events in the store, then the statements a second batch (new
+    articles growing them and starting others) sends, with its stats."""
     c = consumer(store, batch=200)
     ingest(store, [*reports(BACKGROUND, 0), *reports(REYKJAVIK, 100)])
     c.process_pending()  # the first batch's rows, for the next to find
@@ -202,6 +204,11 @@ def test_a_batch_of_new_articles_asks_about_its_events_once(store: Store) -> Non
         stats = c.process_pending()
     finally:
         event.remove(store.engine, "before_cursor_execute", record)
+    return stats, statements
+
+
+def test_a_batch_of_new_articles_asks_about_its_events_once(store: Store) -> None:
+    stats, statements = second_batch_statements(store)
     assert stats.articles == len(GRINDAVIK) + len(BRIDGE) + len(LATER)
     assert stats.matches >= 5
     flat = [" ".join(s.split()) for s, _ in statements]
@@ -263,16 +270,7 @@ def test_a_batch_never_asks_the_database_the_same_question_twice(store: Store) -
     """An event that grows through a batch causes an alert per rule and topic, each
     reading its articles, outlets and last alert: asked once, answered from the batch
     after (the database only changes at the batch's commit)."""
-    c = consumer(store, batch=200)
-    ingest(store, [*reports(BACKGROUND, 0), *reports(REYKJAVIK, 100)])
-    c.process_pending()
-    ingest(store, [*reports(GRINDAVIK, 110), *reports(BRIDGE, 200), *reports(LATER, 300)])
-    statements, record = recorded(store.engine)
-    event.listen(store.engine, "before_cursor_execute", record)
-    try:
-        stats = c.process_pending()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", record)
+    stats, statements = second_batch_statements(store)
     assert stats.alerts >= 5
     reads = [
         (" ".join(s.split()), repr(p)) for s, p in statements if s.lstrip().startswith("SELECT")
