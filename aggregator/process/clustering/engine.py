@@ -209,8 +209,7 @@ class Clusterer:
 
         _, terms = self._explain(vector, best)
         signals = self._agreement_signal(keys, best) + self._meaning_signal(meaning, best)
-        meaning_changes = meaning is not None and best.core < self._s.core_articles
-        self._add(best, article_id, article, vector, keys, best_score, meaning)
+        meaning_changes = self._add(best, article_id, article, vector, keys, best_score, meaning)
         merged = self._merge_bridged(best, scores)
         survivor = self.resolve(best.cluster_id)
         lone: tuple[int, ...] = ()
@@ -458,9 +457,7 @@ class Clusterer:
     ) -> tuple[tuple[int, ...], tuple[str, ...]]:
         """``_add`` to an existing event, then rejoin the lone reports its changed
         meaning is now clearly nearest to."""
-        meaning_changes = meaning is not None and cluster.core < self._s.core_articles
-        self._add(cluster, article_id, article, vector, keys, score, meaning)
-        if not meaning_changes:
+        if not self._add(cluster, article_id, article, vector, keys, score, meaning):
             return (), ()  # the same meaning: every lone report's nearest is as it was
         return self._rejoin_single_reports(cluster, article.published)
 
@@ -693,9 +690,13 @@ class Clusterer:
         keys: dict[str, float],
         score: float,
         meaning: semantic.Vector | None = None,
-    ) -> None:
+    ) -> bool:
+        """Record the article in ``cluster``; whether the event's meaning changed (the
+        article has a vector and joined the core: ``_rejoin_single_reports`` asks again)."""
+        meaning_changes = False
         if cluster.core < self._s.core_articles and meaning is not None:
             # Like the names, the meaning is the core's: it does not drift.
+            meaning_changes = True
             cluster.meaning = (
                 meaning.copy() if cluster.meaning is None else cluster.meaning + meaning
             )
@@ -738,6 +739,7 @@ class Clusterer:
         # The member closest to the centroid when it joined names the event.
         if score > cluster.headline_score:
             cluster.headline, cluster.headline_score = article.title, score
+        return meaning_changes
 
     def _grow_centroid(self, cluster: _Cluster, vector: dict[str, float]) -> None:
         c = cluster.centroid
