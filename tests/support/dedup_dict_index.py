@@ -5,60 +5,8 @@ exactly as this one; nothing else imports it. Only what the packing changed is k
 here (the index, its record and the candidate scoring); the settings, sketches, the
 boilerplate learner and the text preparation are the module's own, unchanged by it.
 
-Exact and near-duplicate detection over a sliding time window.
-
-Exact: the same canonical URL, or the same ``content_hash`` (title + text reduced
-to words). Near: word shingles of the text, summarised by a *bottom-k* MinHash
-sketch (the ``sketch_size`` smallest 64-bit shingle hashes, one hash function).
-
-Why bottom-k rather than k-permutation MinHash + banded LSH (datasketch) or
-SimHash: syndicated copies are often *trimmed* or gain an intro/outro, so the
-question is "is most of the shorter text inside the longer one" (containment),
-not "are the two sets alike" (Jaccard). A bottom-k sketch estimates both from one
-sorted array, and its first ``anchors`` values double as the LSH keys: two texts
-meet in the index when one's smallest hashes include one of the other's. When a
-copy B is wholly inside A, the smallest hash of A that B contains is B's smallest,
-so B is found unless none of A's ``anchors`` smallest lie in B: with 16 anchors a
-lead that is a quarter of its article is missed with probability 0.75¹⁶ ≈ 1 %;
-for a pair with Jaccard 0.3 it is 0.7¹⁶ ≈ 0.3 %. Only 16 index entries per
-article are kept, so memory and eviction stay cheap.
-
-Measured on the labelled set (``benchmarks/bench_normalize.py`` prints all three):
-this index scores precision 1.000 / recall 1.000; datasketch's 128-permutation
-MinHash at its best Jaccard threshold (0.20) 0.993 / 0.933, and its signature
-costs ~4x our sketch; SimHash-64 at its best Hamming threshold 0.910 / 0.886, as
-trimmed copies and other reports of the same event overlap in Hamming distance.
-
-Everything the index holds is derived from ``Article.canonical_url``,
-``Article.content_hash``, ``Article.text`` and ``Article.published``, so it is
-rebuilt at start-up by calling ``add(article_id, article)`` for the stored
-articles of the last ``window`` (by ``published``), in the order they were first
-stored (article id): the same order gives the same links. ``check`` is only
-needed for new articles; ``add`` alone works out which original an article copies.
-``Article.fingerprint`` is not used here (no stage computes one yet: it was a SimHash
-that nothing read, dropped from the hot path).
-
-Boilerplate never makes a copy. Two different press releases of one company share
-the "About Acme" and forward-looking-statements paragraphs; a farm of feeds ends every
-item with "according to people familiar with the matter" and "Further details were
-not immediately available". Counted as shared text, these made copies of unrelated
-stories. Two defences, both explainable:
-
-- ``Boilerplate`` learns online which shingles recur across *different stories*:
-  across outlets (a shingle in ``min_stories`` articles that are not copies of one
-  another) and within one outlet (in ``outlet_min_items`` of its recent items: its
-  footer). Copies of one story count once (they share an original), so a wire story
-  re-run by thirty outlets never becomes boilerplate. Learned shingles are left out
-  of new sketches, of the containment of every comparison and of the leads below.
-- The lead rule: a copy carries the story, and news puts the story first. Besides the
-  containment bar, one text's lead (its first distinctive shingles) must be found in
-  the other. Two texts that share only an ending (footers, disclaimers) or a few stock
-  clauses are not copies, even before anything is learned: the press-release pair is
-  two articles, too few to learn from.
-
-The learner's state is bounded (two generations of ``horizon`` articles of candidate
-counts, ``outlet_items`` recent items per outlet, at most ``max_learned`` learned
-shingles) and derived from the same article fields, so the start-up replay rebuilds it.
+Why the index works as it does (bottom-k sketches, anchors, the boilerplate learner) is
+in ``aggregator/process/dedup.py``'s own docstring, not repeated here.
 """
 
 from __future__ import annotations
