@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 from array import array
 from collections import deque
 from collections.abc import Sequence
@@ -941,18 +942,17 @@ class DedupIndex:
             # kept; the share set aside on the way estimates it for the whole text.
             kept: list[int] = []
             walked = 0
-            # In slices: the walk mostly stops within the first few dozen, and a list
-            # of every shingle (hundreds) was most of its cost.
-            for lo in range(0, len(uniq), _WALK_SLICE):
-                for h in uniq[lo : lo + _WALK_SLICE].tolist():
-                    walked += 1
-                    if h in learned or h in own:
-                        if len(kept) < k:
-                            ignored_small.append(h)
-                        continue
-                    kept.append(h)
-                    if len(kept) == k:
-                        break
+            # Listed in slices: the walk mostly stops within the first few dozen, and a
+            # list of every shingle (hundreds) was most of its cost.
+            for h in itertools.chain.from_iterable(
+                uniq[lo : lo + _WALK_SLICE].tolist() for lo in range(0, len(uniq), _WALK_SLICE)
+            ):
+                walked += 1
+                if h in learned or h in own:
+                    if len(kept) < k:
+                        ignored_small.append(h)
+                    continue
+                kept.append(h)
                 if len(kept) == k:
                     break
             size = len(kept) if walked == len(uniq) else len(uniq) * len(kept) // walked
