@@ -522,13 +522,7 @@ def compare_consumer(ref: str, n: int, rounds: int, rate: float) -> bool:
     figures: dict[str, list[float]] = {"base": [], "ours": []}
     same = True
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
-            check=True,
-            capture_output=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
+        extract(ref, "aggregator", Path(tmp))
         trees = {"base": tmp, "ours": TREE}
         for r in range(rounds):
             done: dict[str, list[str]] = {}
@@ -560,6 +554,17 @@ def compare_consumer(ref: str, n: int, rounds: int, rate: float) -> bool:
     return same
 
 
+def extract(ref: str, path: str, into: Path) -> None:
+    """``path`` of git commit ``ref`` written under ``into`` (``git archive``)."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, path],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
 def baseline_clusterer(ref: str, into: Path) -> type[Clusterer]:
     """The ``Clusterer`` class of git commit ``ref``, importable beside this tree's.
 
@@ -567,13 +572,7 @@ def baseline_clusterer(ref: str, into: Path) -> type[Clusterer]:
     of itself rewritten to match), so both run in this process and take turns
     article by article; the models and everything else are this tree's.
     """
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator/process/clustering"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
+    extract(ref, "aggregator/process/clustering", into)
     package = into / "baseline_clustering"
     (into / "aggregator" / "process" / "clustering").rename(package)
     for source in package.glob("*.py"):
