@@ -219,6 +219,13 @@ SEARCHES: list[tuple[str, dict[str, Any]]] = [
             "filters": Filters(since=T0 - timedelta(days=30, hours=1)),
         },
     ),
+    (
+        "words since, by relevance",
+        {
+            "query_text": "harvest season",
+            "filters": Filters(since=T0 - timedelta(days=30, hours=1)),
+        },
+    ),
     ("words in a topic", {"query_text": "kursk", "filters": Filters(topic="korea")}),
     ("words and lang:", {"query_text": "harvest lang:de"}),
 ]
