@@ -233,6 +233,70 @@ def _http(base: str, path: str, method: str = "GET") -> Any:
         return json.load(resp)
 
 
+# -- where a child's CPU goes, read by the child itself ----------------------------------
+
+
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds (utime+stime) of each live thread of this process, by native id."""
+    out: dict[int, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended between listing and reading
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / TICKS
+    return out
+
+
+def thread_role(name: str) -> str:
+    """The stage a thread of ours works for, from its Python name."""
+    if name == "MainThread":
+        return "loop"  # the event loop: fetching, the poller's bookkeeping
+    if name.startswith(("parse", "writer")):
+        return name.split("_", 1)[0]
+    return "other"
+
+
+class CpuByStage:
+    """The CPU of one phase of this process split by thread role (loop, parse, writer,
+    other: what the threads that ended took, the resolver's, ...) and the time the
+    garbage collector ran, all read by the child around the phase. The parent's
+    figure (its whole tree, from outside) stays the one to quote: this says where it
+    went. Parse worker processes, when there are any, are not threads of this
+    process: their share is the parent's figure minus this process's."""
+
+    def __init__(self) -> None:
+        self.gc_seconds = 0.0
+        self._gc_started = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        # A collection runs in the thread that triggered it, holding the GIL.
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        else:
+            self.gc_seconds += time.thread_time() - self._gc_started
+
+    def measure(self, run: Callable[[], Any]) -> tuple[Any, dict[str, float]]:
+        import gc
+
+        before, total0 = thread_cpu(), sum(os.times()[:2])
+        gc.callbacks.append(self._on_gc)
+        try:
+            result = run()
+        finally:
+            gc.callbacks.remove(self._on_gc)
+        after, total = thread_cpu(), sum(os.times()[:2]) - total0
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        roles = {"loop": 0.0, "parse": 0.0, "writer": 0.0}
+        for tid, seconds in after.items():
+            role = thread_role(names.get(tid, ""))
+            roles[role] = roles.get(role, 0.0) + seconds - before.get(tid, 0.0)
+        roles["other"] = total - sum(v for k, v in roles.items() if k != "other")
+        roles["gc"] = self.gc_seconds
+        return result, {k: round(v, 3) for k, v in roles.items()}
+
+
 # -- the child side of the handshake -------------------------------------------------
 
 
@@ -329,7 +393,8 @@ def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Pat
     settings = PipelineSettings(owner=make_owner())
     cpu = cpu_executor(workers)
     # Load the parser, the language model and the HTML parser where parsing runs, as a
-    # running daemon has: in each worker, or in this process when parsing is threads.
+    # running daemon has: in each worker, or in the parse threads of this process
+    # (``cpu_executor(0)`` is a thread pool too, so ``workers * 2`` warmed nothing).
     tiny = (
         b'<rss version="2.0"><channel><title>t</title><item><title>Warm up</title>'
         b"<link>http://127.0.0.1/a</link><description>&lt;p&gt;The workers load "
@@ -343,11 +408,8 @@ def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Pat
         "feed_name": "warm",
         "settings": settings.normalize,
     }
-    if cpu is not None:
-        for f in [cpu.submit(process_body, tiny, **warm_args) for _ in range(workers * 2)]:
-            f.result()
-    else:
-        process_body(tiny, **warm_args)
+    for f in [cpu.submit(process_body, tiny, **warm_args) for _ in range(max(workers, 1) * 2)]:
+        f.result()
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
 
     async def poll_all() -> list[PollSummary]:
@@ -363,12 +425,12 @@ def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Pat
             return await asyncio.gather(*(one(f) for f in claimed))
 
     def phase() -> tuple[int, dict[str, Any]]:
-        summaries = asyncio.run(poll_all())
+        summaries, by_stage = CpuByStage().measure(lambda: asyncio.run(poll_all()))
         outcomes: dict[str, int] = {}
         for s in summaries:
             outcomes[s.outcome] = outcomes.get(s.outcome, 0) + 1
         errors = sorted({s.error for s in summaries if s.error})[:3]
-        extra = {"outcomes": outcomes, "errors": errors, "workers": workers}
+        extra = {"outcomes": outcomes, "errors": errors, "workers": workers, "cpu": by_stage}
         return store.count_articles(), extra
 
     try:
@@ -577,6 +639,12 @@ def fmt_row(name: str, phase_name: str, entries: int, p: Phase) -> str:
     )
 
 
+def fmt_stages(cpu: dict[str, float], entries: int) -> str:
+    """The child's own split of its CPU, ms per farm entry."""
+    parts = ", ".join(f"{k} {1000 * v / entries:.3f}" for k, v in cpu.items() if k != "gc")
+    return f"CPU ms/entry by thread: {parts} (of which gc {1000 * cpu.get('gc', 0) / entries:.3f})"
+
+
 @dataclass(frozen=True)
 class Stat:
     median: float
@@ -686,6 +754,8 @@ def main(argv: list[str] | None = None) -> int:
                 # Each row as soon as it is measured: a long run can be read live.
                 for i, (pname, p) in enumerate(phases.items()):
                     print(fmt_row("" if i else spec.name, pname, entries, p), flush=True)
+                if "cpu" in phases["first"].extra:
+                    print(f"{'':<22} first  {fmt_stages(phases['first'].extra['cpu'], entries)}")
 
     print(
         "(entries/s = entries in the farm / seconds; ms/entry = CPU ms of the poller's "
@@ -782,6 +852,13 @@ def _report(
     for note in notes:
         print(note)
 
+    for spec in specs:
+        splits = [
+            r["first"].extra["cpu"] for r in runs.get(spec.name, []) if "cpu" in r["first"].extra
+        ]
+        if splits:
+            median = {k: statistics.median(s.get(k, 0.0) for s in splits) for k in splits[0]}
+            print(f"{spec.name:<22} first  medians, {fmt_stages(median, entries)}")
     ours = stats.get(("ours", "first"))
     if ours is None:
         return

@@ -21,7 +21,9 @@ from sqlalchemy import (
     Connection,
     Dialect,
     Engine,
+    Select,
     Table,
+    bindparam,
     func,
     or_,
     select,
@@ -314,9 +316,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
         """Write one finished poll: its articles, its log row and the feed's new state,
         in one transaction, so a poll is stored whole or not at all."""
         with self.engine.begin() as conn:
-            holder = conn.execute(
-                select(feeds.c.lease_owner).where(feeds.c.id == record.feed_id).with_for_update()
-            ).scalar()
+            holder = conn.execute(_LEASE_HOLDER, {"feed_id": record.feed_id}).scalar()
             if holder is not None and holder != record.owner:
                 # Our lease expired and another daemon holds the feed now: its poll is the
                 # one that counts. Writing ours too would store the period twice.
@@ -332,26 +332,27 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                     "entry of this document",
                 )
             conn.execute(
-                polls.insert().values(
-                    feed_id=record.feed_id,
-                    started_at=record.started_at,
-                    duration=record.duration,
-                    waited=record.waited,
-                    outcome=record.outcome,
-                    url=record.url,
-                    http_status=record.http_status,
-                    bytes_wire=record.bytes_wire,
-                    bytes_decoded=record.bytes_decoded,
-                    etag_sent=record.etag_sent,
-                    last_modified_sent=record.last_modified_sent,
-                    etag_received=record.etag_received,
-                    last_modified_received=record.last_modified_received,
-                    new_entries=counts.new,
-                    updated_entries=counts.updated,
-                    error=record.error,
-                    warnings="\n".join(warnings) or None,
-                    next_poll_at=record.next_poll_at,
-                )
+                _INSERT_POLL,
+                {
+                    "feed_id": record.feed_id,
+                    "started_at": record.started_at,
+                    "duration": record.duration,
+                    "waited": record.waited,
+                    "outcome": record.outcome,
+                    "url": record.url,
+                    "http_status": record.http_status,
+                    "bytes_wire": record.bytes_wire,
+                    "bytes_decoded": record.bytes_decoded,
+                    "etag_sent": record.etag_sent,
+                    "last_modified_sent": record.last_modified_sent,
+                    "etag_received": record.etag_received,
+                    "last_modified_received": record.last_modified_received,
+                    "new_entries": counts.new,
+                    "updated_entries": counts.updated,
+                    "error": record.error,
+                    "warnings": "\n".join(warnings) or None,
+                    "next_poll_at": record.next_poll_at,
+                },
             )
             values: dict[str, Any] = {
                 "last_polled_at": record.started_at,
@@ -381,7 +382,8 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
                 values["title"] = record.title
             if record.site_url:
                 values["site_url"] = record.site_url
-            conn.execute(update(feeds).where(feeds.c.id == record.feed_id).values(**values))
+            values["poll_feed_id"] = record.feed_id
+            conn.execute(_UPDATE_POLLED_FEED, values)
             return counts
 
     def _upsert_articles(
@@ -398,11 +400,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
         keys = list(unique)
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            for row in conn.execute(
-                select(articles.c.identity, articles.c.id, articles.c.content_hash).where(
-                    articles.c.feed_id == feed_id, articles.c.identity.in_(chunk)
-                )
-            ):
+            for row in conn.execute(_EXISTING_ARTICLES, {"feed_id": feed_id, "identities": chunk}):
                 existing[row.identity] = (row.id, row.content_hash)
         # Undated entries the retention job deleted and the feed still lists: old, not
         # news (schema.forgotten_entries).
@@ -439,7 +437,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             # SQLite gives a new row max(id) + 1, which after the retention job deleted
             # the newest articles is a deleted article's id (and its every_article alert
             # key); PostgreSQL's sequence never goes back.
-            top = conn.execute(select(func.coalesce(func.max(articles.c.id), 0))).scalar_one()
+            top = conn.execute(_TOP_ARTICLE_ID).scalar_one()
             first = max(int(top), high_water(conn, "articles")) + 1
             for offset, values in enumerate(inserts):
                 values["id"] = first + offset
@@ -457,6 +455,24 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
     def count_articles(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
+
+
+# The statements of ``record_poll``, built once: building them for every poll (the
+# clauses, their coercions, the cache key SQLAlchemy derives from them at each
+# execution) was a third of the writer's Python work on a first poll (issue 17). The
+# SQL sent is the same; the values travel as parameters.
+_LEASE_HOLDER = (
+    select(feeds.c.lease_owner).where(feeds.c.id == bindparam("feed_id")).with_for_update()
+)
+_EXISTING_ARTICLES = select(articles.c.identity, articles.c.id, articles.c.content_hash).where(
+    articles.c.feed_id == bindparam("feed_id"),
+    articles.c.identity.in_(bindparam("identities", expanding=True)),
+)
+_TOP_ARTICLE_ID = select(func.coalesce(func.max(articles.c.id), 0))
+_INSERT_POLL = polls.insert()
+# Which columns it sets is the keys of its parameters (the outcome decides them); the
+# feed's id is a parameter of another name, so it is not taken for a column to set.
+_UPDATE_POLLED_FEED = update(feeds).where(feeds.c.id == bindparam("poll_feed_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -600,12 +616,16 @@ def _identities_in(
     """Which of ``identities`` ``table`` (articles, forgotten_entries) holds for the feed,
     500 to a statement (SQLite's bound on parameters)."""
     found: set[str] = set()
+    statement = _identities_statement(table)
     for i in range(0, len(identities), 500):
-        found.update(
-            conn.execute(
-                select(table.c.identity).where(
-                    table.c.feed_id == feed_id, table.c.identity.in_(identities[i : i + 500])
-                )
-            ).scalars()
-        )
+        chunk = identities[i : i + 500]
+        found.update(conn.execute(statement, {"feed_id": feed_id, "identities": chunk}).scalars())
     return found
+
+
+@lru_cache(maxsize=4)
+def _identities_statement(table: Table) -> Select[Any]:
+    return select(table.c.identity).where(
+        table.c.feed_id == bindparam("feed_id"),
+        table.c.identity.in_(bindparam("identities", expanding=True)),
+    )
