@@ -633,16 +633,30 @@ _SHINGLE_MUL = np.uint64(0x9E3779B97F4A7C15)
 _LE_U64 = np.dtype("<u8")
 
 
-@lru_cache(maxsize=1 << 15)
-def _word_hash(word: str) -> bytes:
-    # blake2b, not hash(): stable across processes (PYTHONHASHSEED), so sketches
-    # rebuilt at start-up equal the ones computed live. Cached: news vocabulary is
-    # small and hashing every word is most of the fingerprinting cost. 32,768 words:
-    # the frequent ones stay; the 131,072 of before held ~15 MiB once full (issue 17).
-    # The 8 digest bytes, read as a little-endian uint64: joined, a text's words are
-    # one buffer for numpy, where converting a Python int > 2**63 apiece was slower
-    # than the look-up.
-    return hashlib.blake2b(word.encode(), digest_size=8).digest()
+class _WordHashes(dict[str, bytes]):
+    """word → the 8 bytes of its blake2b digest, read as a little-endian uint64.
+
+    blake2b, not hash(): stable across processes (PYTHONHASHSEED), so sketches rebuilt
+    at start-up equal the ones computed live. A memo: news vocabulary is small and
+    hashing every word was most of the fingerprinting cost. A plain dict, looked up by
+    ``map`` in C, and cleared when full: ``functools.lru_cache`` cost ~1.3x the
+    look-up for its recency list, on every word of every article (the consumer's
+    dedup). 32,768 words: the frequent ones come back at once after a clear; the
+    131,072 of before held ~15 MiB once full (issue 17). Bytes, joined into one
+    buffer for numpy: converting a Python int > 2**63 apiece was slower than the
+    look-up.
+    """
+
+    def __missing__(self, word: str) -> bytes:
+        if len(self) >= WORD_HASHES_MAX:
+            self.clear()
+        digest = self[word] = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        return digest
+
+
+WORD_HASHES_MAX = 1 << 15
+_WORD_HASHES = _WordHashes()
+_word_hash = _WORD_HASHES.__getitem__
 
 
 def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
@@ -653,7 +667,7 @@ def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
     """
     if not tokens:
         return np.empty(0, dtype=np.uint64)
-    w = np.frombuffer(b"".join(map(_word_hash, tokens)), dtype=_LE_U64)
+    w = np.frombuffer(b"".join(map(_WORD_HASHES.__getitem__, tokens)), dtype=_LE_U64)
     w = w.astype(np.uint64, copy=False)
     size = max(1, min(size, len(w)))
     n = len(w) - size + 1
