@@ -203,6 +203,11 @@ class Consumer:
         for rule in rules:
             if rule.trigger not in ("digest", "feed_health"):
                 self.rules_by_topic.setdefault(rule.topic, []).append(rule)
+        # Topics with a growth rule: the only ones a report that did not match them
+        # can count for (``_alerts``), known once instead of per article.
+        self._growth_topics = [
+            t for t, rs in self.rules_by_topic.items() if any(r.trigger in _GROWTH for r in rs)
+        ]
         self.clock = clock
         self.links = links_for(self.settings.base_url)
         self.dedup = DedupIndex(self.settings.dedup)
@@ -493,14 +498,15 @@ class Consumer:
         related = [cid, *sorted(batch.absorbed.get(cid, set()) | set(merged))]
         # Growth rules look at every article of a cluster that matched a topic before,
         # not just the matching ones: the Nth outlet may word it differently.
-        earlier = {
-            t
-            for t in self.rules_by_topic
+        earlier = (
+            {
+                t
+                for t in self._growth_topics
+                if t not in matched and self._topic_seen(t, related, batch)
+            }
             if corroborate
-            and t not in matched
-            and any(r.trigger in _GROWTH for r in self.rules_by_topic[t])
-            and self._topic_seen(t, related, batch)
-        }
+            else set()
+        )
         for topic in [*matched, *sorted(earlier)]:
             if topic not in self.rules_by_topic:
                 continue  # no rule reads whether the event matched it before
