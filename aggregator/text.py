@@ -13,6 +13,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from html import escape
 from typing import Any
@@ -587,18 +588,75 @@ def words(text: str) -> tuple[str, ...]:
     return tuple(_WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()))
 
 
+@dataclass(frozen=True, slots=True)
+class TextWords:
+    """A text's paragraphs and their ``words``, split once for every stage that reads
+    them (the consumer hands one to dedup and to the topic matcher).
+
+    - ``paragraphs``: the non-blank paragraphs (split at blank lines), as given;
+    - ``keys``: each one's ``paragraph_key`` (its words joined by single spaces);
+    - ``words``: ``words(text)``, paragraph after paragraph;
+    - ``starts``: the index in ``words`` of each paragraph's first word.
+    """
+
+    paragraphs: tuple[str, ...]
+    keys: tuple[str, ...]
+    words: tuple[str, ...]
+    starts: tuple[int, ...]
+
+
+def text_words(text: str) -> TextWords:
+    """``TextWords`` of ``text``: exactly ``words`` of each paragraph (a blank line
+    never splits a word), from its key: on Latin-1 text one ``bytes.translate`` (C)
+    folds and splits it, where the regular expression made a string of every word
+    twice (once to split, once to join the words for a paragraph's hash)."""
+    paras: list[str] = []
+    keys: list[str] = []
+    all_words: list[str] = []
+    starts: list[int] = []
+    for para in text.split("\n\n"):
+        if not para.strip():
+            continue
+        key = _latin1_key(para)
+        if key is None:
+            key = _unicode_key(para)
+        paras.append(para)
+        keys.append(key)
+        starts.append(len(all_words))
+        all_words += key.split(" ") if key else ()
+    return TextWords(tuple(paras), tuple(keys), tuple(all_words), tuple(starts))
+
+
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _SHINGLE_MUL = np.uint64(0x9E3779B97F4A7C15)
+_LE_U64 = np.dtype("<u8")
 
 
-@lru_cache(maxsize=1 << 15)
-def _word_hash(word: str) -> int:
-    # blake2b, not hash(): stable across processes (PYTHONHASHSEED), so sketches
-    # rebuilt at start-up equal the ones computed live. Cached: news vocabulary is
-    # small and hashing every word is most of the fingerprinting cost. 32,768 words:
-    # the frequent ones stay; the 131,072 of before held ~15 MiB once full (issue 17).
-    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+class _WordHashes(dict[str, bytes]):
+    """word → the 8 bytes of its blake2b digest, read as a little-endian uint64.
+
+    blake2b, not hash(): stable across processes (PYTHONHASHSEED), so sketches rebuilt
+    at start-up equal the ones computed live. A memo: news vocabulary is small and
+    hashing every word was most of the fingerprinting cost. A plain dict, looked up by
+    ``map`` in C, and cleared when full: ``functools.lru_cache`` cost ~1.3x the
+    look-up for its recency list, on every word of every article (the consumer's
+    dedup). 32,768 words: the frequent ones come back at once after a clear; the
+    131,072 of before held ~15 MiB once full (issue 17). Bytes, joined into one
+    buffer for numpy: converting a Python int > 2**63 apiece was slower than the
+    look-up.
+    """
+
+    def __missing__(self, word: str) -> bytes:
+        if len(self) >= WORD_HASHES_MAX:
+            self.clear()
+        digest = self[word] = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        return digest
+
+
+WORD_HASHES_MAX = 1 << 15
+_WORD_HASHES = _WordHashes()
+_word_hash = _WORD_HASHES.__getitem__
 
 
 def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
@@ -609,7 +667,8 @@ def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
     """
     if not tokens:
         return np.empty(0, dtype=np.uint64)
-    w = np.fromiter(map(_word_hash, tokens), dtype=np.uint64, count=len(tokens))
+    w = np.frombuffer(b"".join(map(_WORD_HASHES.__getitem__, tokens)), dtype=_LE_U64)
+    w = w.astype(np.uint64, copy=False)
     size = max(1, min(size, len(w)))
     n = len(w) - size + 1
     h = w[:n].copy()

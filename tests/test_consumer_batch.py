@@ -186,7 +186,9 @@ def recorded(engine: Engine) -> tuple[list[tuple[str, Any]], Any]:
     def record(
         _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
     ) -> None:
-        statements.append((statement, parameters[0] if many else parameters))
+        # (a many-row INSERT .. RETURNING goes as one statement with one dict, "many")
+        first = many and isinstance(parameters, list | tuple)
+        statements.append((statement, parameters[0] if first else parameters))
 
     return statements, record
 

@@ -44,7 +44,7 @@ from aggregator.alerts.rules import (
 from aggregator.models import Article, ClusterDecision, DedupDecision, Event, Match
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from aggregator.process.dedup import DedupIndex, DedupSettings
-from aggregator.process.match import TopicIndex
+from aggregator.process.match import TopicIndex, document_of
 from aggregator.query import Query, document_from_article
 from aggregator.store import (
     ArticleOutcome,
@@ -55,6 +55,7 @@ from aggregator.store import (
     Store,
     StoredArticle,
 )
+from aggregator.text import text_words
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,8 @@ class _Batch:
     absorbed: dict[int, set[int]] = field(default_factory=dict)
     members: dict[int, list[ArticleRef]] = field(default_factory=dict)
     due: dict[str, list[datetime]] = field(default_factory=dict)
+    # rule -> its recent and in-batch due times, sorted (``_history``)
+    scheduled: dict[str, tuple[datetime, ...]] = field(default_factory=dict)
     # developing rules: (rule, cluster) -> the event's size at this batch's alert
     snapshots: dict[tuple[str, int], Snapshot] = field(default_factory=dict)
     # What the database said, read once per batch (per rule, per topic or rule and
@@ -200,6 +203,11 @@ class Consumer:
         for rule in rules:
             if rule.trigger not in ("digest", "feed_health"):
                 self.rules_by_topic.setdefault(rule.topic, []).append(rule)
+        # Topics with a growth rule: the only ones a report that did not match them
+        # can count for (``_alerts``), known once instead of per article.
+        self._growth_topics = [
+            t for t, rs in self.rules_by_topic.items() if any(r.trigger in _GROWTH for r in rs)
+        ]
         self.clock = clock
         self.links = links_for(self.settings.base_url)
         self.dedup = DedupIndex(self.settings.dedup)
@@ -340,7 +348,9 @@ class Consumer:
     def _decide(self, stored: StoredArticle) -> _Decided:
         """The pure stages for one article: dedup, its event, the topics it matches."""
         art = stored.article
-        dup = self.dedup.check(art)
+        # The text split into paragraphs and words once, for dedup and the matcher.
+        split = text_words(art.text)
+        dup = self.dedup.check(art, split)
         self.dedup.add(stored.id, art)
         decision = self.clusterer.assign(
             stored.id, _for_clustering(art, dup), duplicate_of=dup.duplicate_of
@@ -351,7 +361,7 @@ class Consumer:
             decision,
             # The event as it stood right after this article joined it.
             self.clusterer.info(decision.cluster_id),
-            self.index.match(document_from_article(art)),
+            self.index.match(document_of(art, split)),
         )
 
     def _prefetch(self, decided: Sequence[_Decided], batch: _Batch) -> None:
@@ -488,14 +498,15 @@ class Consumer:
         related = [cid, *sorted(batch.absorbed.get(cid, set()) | set(merged))]
         # Growth rules look at every article of a cluster that matched a topic before,
         # not just the matching ones: the Nth outlet may word it differently.
-        earlier = {
-            t
-            for t in self.rules_by_topic
+        earlier = (
+            {
+                t
+                for t in self._growth_topics
+                if t not in matched and self._topic_seen(t, related, batch)
+            }
             if corroborate
-            and t not in matched
-            and any(r.trigger in _GROWTH for r in self.rules_by_topic[t])
-            and self._topic_seen(t, related, batch)
-        }
+            else set()
+        )
         for topic in [*matched, *sorted(earlier)]:
             if topic not in self.rules_by_topic:
                 continue  # no rule reads whether the event matched it before
@@ -549,6 +560,7 @@ class Consumer:
                 )
                 batch.fired.add((rule.name, rule.trigger, cid))
                 batch.due.setdefault(rule.name, []).append(due)
+                batch.scheduled.pop(rule.name, None)
                 if rule.trigger == "developing":
                     batch.snapshots[(rule.name, cid)] = Snapshot(
                         event.outlet_total, event.article_count, batch.now
@@ -565,9 +577,13 @@ class Consumer:
         # The batch's own alerts are not in the database yet: add them, or a batch of
         # many events would pass the throttle and the hourly cap.
         pending = batch.due.get(rule.name, [])
+        scheduled = batch.scheduled.get(rule.name)
+        if scheduled is None:
+            # sorted once per rule until its next alert, not once per article asking
+            scheduled = batch.scheduled[rule.name] = tuple(sorted([*recent, *pending]))
         return RuleHistory(
             fired_for=frozenset(fired),
-            scheduled=tuple(sorted([*recent, *pending])),
+            scheduled=scheduled,
             last_alert_at=max([*pending, *([last] if last is not None else [])], default=None),
         )
 

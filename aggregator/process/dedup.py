@@ -79,7 +79,7 @@ import numpy.typing as npt
 
 from aggregator.errors import ConfigError
 from aggregator.models import Article, DedupDecision
-from aggregator.text import shingle_hashes, words
+from aggregator.text import TextWords, shingle_hashes, text_words, words
 
 __all__ = [
     "Boilerplate",
@@ -591,9 +591,9 @@ class _Text:
     ignored_small: list[int]  # boilerplate among the smallest hashes: what it shared
     observed: npt.NDArray[np.uint64]  # what the learner counts
     feed: str
-    paragraphs: list[str]  # the text's paragraphs, as given
+    paragraphs: Sequence[str]  # the text's paragraphs, as given
     para_hashes: list[int]  # each paragraph's words, hashed (verbatim reuse)
-    para_starts: list[int]  # index of each paragraph's first word in ``words``
+    para_starts: Sequence[int]  # index of each paragraph's first word in ``words``
     _all: set[int] | None = None
     # the anchors the decision looked up (``probe_anchors`` of them), in that state
     probed: tuple[int, ...] | None = None
@@ -803,9 +803,11 @@ class DedupIndex:
 
     # ------------------------------------------------------------ public API
 
-    def check(self, article: Article) -> DedupDecision:
-        """Is ``article`` a copy of one already added? Never modifies the index."""
-        t = self._prepare(article)
+    def check(self, article: Article, split: TextWords | None = None) -> DedupDecision:
+        """Is ``article`` a copy of one already added? Never modifies the index.
+
+        ``split``: ``text_words(article.text)``, when the caller has it already."""
+        t = self._prepare(article, split)
         decision = self._decide(article, t)
         self._last = (article, t, decision)
         return decision
@@ -918,20 +920,17 @@ class DedupIndex:
         new[: len(old)] = old
         setattr(self, name, new)
 
-    def _prepare(self, article: Article) -> _Text:
+    def _prepare(self, article: Article, split: TextWords | None = None) -> _Text:
         s = self.settings
-        paragraphs = [p for p in article.text.split("\n\n") if p.strip()]
-        ws_list: list[str] = []
-        para_hashes: list[int] = []
-        para_starts: list[int] = []
-        for p in paragraphs:
-            pw = words(p)
-            para_starts.append(len(ws_list))
-            ws_list.extend(pw)
-            # blake2b, not hash(): stable across processes, like the shingles
-            digest = hashlib.blake2b(" ".join(pw).encode(), digest_size=8).digest()
-            para_hashes.append(int.from_bytes(digest, "little"))
-        ws = tuple(ws_list)
+        # ``split``: the consumer's one split of this text, shared with the matcher
+        tw = text_words(article.text) if split is None else split
+        ws = tw.words
+        # blake2b of each paragraph's words joined by spaces (its key), not hash():
+        # stable across processes, like the shingles
+        para_hashes = [
+            int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+            for key in tw.keys
+        ]
         raw = shingle_hashes(ws, s.shingle_size)
         uniq = sorted_distinct(raw)
         learned, own = self.boilerplate.learned, self.boilerplate.outlet(article.feed)
@@ -980,9 +979,9 @@ class DedupIndex:
             ignored_small=ignored_small,
             observed=uniq[: s.boilerplate.observe].copy(),
             feed=article.feed,
-            paragraphs=paragraphs,
+            paragraphs=tw.paragraphs,
             para_hashes=para_hashes,
-            para_starts=para_starts,
+            para_starts=tw.starts,
         )
 
     def _anchors(self, sk: Sketch, count: int = 0) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
 
-from aggregator.models import Match
+from aggregator.models import Article, Match
 from aggregator.query import (
     And,
     Document,
@@ -32,7 +32,9 @@ from aggregator.query import (
     Phrase,
     Query,
     Term,
+    document_from_article,
 )
+from aggregator.text import TextWords
 
 # An anchor is (kind, key): ("word", w) for a title/text word, ("prefix", p) for a
 # title/text word prefix, ("outlet", w) / ("outlet-prefix", p) for the outlet name,
@@ -173,6 +175,21 @@ class TopicIndex:
         # Sorting the few matches is cheaper than sorting the many candidates.
         out.sort(key=lambda m: self._order[m.topic])
         return out
+
+
+def document_of(article: Article, split: TextWords) -> Document:
+    """``document_from_article(article)``, its text's tokens taken from ``split`` (the
+    consumer's ``text_words(article.text)``, made for dedup) when they are the same.
+
+    On ASCII text ``tokenize`` is ``[a-z0-9]+`` of the lower-cased text, and ``words``
+    is ``\\w+`` of it case-folded (NFKC changes no ASCII character, casefold is lower):
+    ``\\w`` is those characters and ``_``. So on ASCII text without ``_`` the two are the
+    same list, and the text is split once instead of twice (most news text is ASCII).
+    """
+    text = article.text
+    if text and text.isascii() and "_" not in text:
+        return document_from_article(article, list(split.words))
+    return document_from_article(article)
 
 
 def match_all(topics: Iterable[tuple[str, Query]], doc: Document) -> list[Match]:

@@ -90,9 +90,20 @@ class Document:
 
     @classmethod
     def build(
-        cls, *, title: str = "", text: str = "", outlet: str = "", language: str | None = None
+        cls,
+        *,
+        title: str = "",
+        text: str = "",
+        outlet: str = "",
+        language: str | None = None,
+        text_tokens: list[str] | None = None,
     ) -> Document:
-        t, x = FieldIndex.build(title), FieldIndex.build(text)
+        """``text_tokens``: ``tokenize(text)``, when the caller has it already."""
+        t = FieldIndex.build(title)
+        if text_tokens is None:
+            x = FieldIndex.build(text)
+        else:
+            x = FieldIndex(text_tokens, frozenset(text_tokens))
         return cls(t, x, FieldIndex.build(outlet), language.lower() if language else None,
                    t.vocab | x.vocab)  # fmt: skip
 
@@ -106,14 +117,17 @@ class Document:
         raise ValueError(f"{name} has no token index")
 
 
-def document_from_article(article: Article) -> Document:
-    """Build the matcher's view of ``article`` (once per article, shared by all topics)."""
+def document_from_article(article: Article, text_tokens: list[str] | None = None) -> Document:
+    """Build the matcher's view of ``article`` (once per article, shared by all topics).
+
+    ``text_tokens``: ``tokenize`` of its text (or summary), when the caller has it."""
     return Document.build(
         title=article.title,
         # `text` is the best text we have; feeds with a summary only leave it empty.
         text=article.text or article.summary,
         outlet=article.feed,
         language=article.language,
+        text_tokens=text_tokens,
     )
 
 
