@@ -2,6 +2,7 @@
 
     python benchmarks/bench_memory.py [--feeds 500,2000] [--items 50] [--latency 0.1-0.3]
         [--variants default,workers2] [--idle 60] [--quick] [--breakdown [--trace N]]
+        [--timeline]
 
 For each farm size it starts the feed farm (``farm.py``), then, one variant after the
 other, a real daemon (``aggregator run``) on a fresh SQLite archive with every farm
@@ -30,6 +31,9 @@ top-level package, the largest types by ``sys.getsizeof`` -- reported by the dae
 itself on SIGUSR2 (it runs under ``_memprobe.py``, which is ``python -m
 aggregator.cli`` plus that handler). ``--trace N`` adds tracemalloc's top allocation
 sites (N frames), which inflates the daemon's memory: read its PSS figures as such.
+``--timeline`` (under ``_memprobe.py`` too) has the daemon write its anonymous RSS beside
+pymalloc's and glibc's totals every 5 s, printed after the breakdown: whether a peak
+was live objects or memory freed and kept until the next ``malloc_trim``.
 """
 
 from __future__ import annotations
