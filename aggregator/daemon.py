@@ -73,6 +73,14 @@ SHUTDOWN_GRACE = 7.0  # seconds; with the rest of shutdown, well inside systemd'
 # articles stored by another daemon sharing the database, and digests falling due.
 CONSUME_IDLE_RECHECK = 10.0  # seconds
 
+# While the consumer works through a backlog, the heap's free memory is handed back
+# at most this often (and at once when the burst ends). A first poll parses for a few
+# minutes, then its articles take the consumer ten more (500 feeds x 50 on two
+# loaded cores): without it, the ~70 MiB the parsing freed stayed the daemon's for
+# all that time (bench_memory --timeline). A trim walks the free chunks (tens of ms
+# on a fragmented heap), so not after every batch.
+RELEASE_EVERY = 30.0  # seconds
+
 # The keys of settings.clustering a reload applies: they turn the embed stage on or
 # off and say how long the consumer waits for it; the rest of the section changes
 # how events were decided, which a restart's replay must see whole.
@@ -92,6 +100,14 @@ def consume_due(*, woken: bool, busy: bool, since_last_look: float, recheck: flo
     stored articles (``woken``), while the last look found work (``busy``: there may be
     more, or alerts it queued), and otherwise once every ``recheck`` seconds."""
     return woken or busy or since_last_look >= recheck
+
+
+def release_due(*, dirty: bool, burst_ended: bool, since_last: float, every: float) -> bool:
+    """Whether the daemon hands its heap's free memory back now: only after work that
+    went through the heap (``dirty``); at once when a burst of polls and processing
+    has ended (what the next hours of idling keep), and during a long one at most
+    every ``every`` seconds."""
+    return dirty and (burst_ended or since_last >= every)
 
 
 @dataclass
@@ -131,6 +147,7 @@ class Daemon:
         self._last_consume_look = -CONSUME_IDLE_RECHECK
         # Articles were processed since the heap was last handed back (release_free_memory).
         self._heap_dirty = False
+        self._released_at = time.monotonic()
         # The embed stage (``_embed_loop``) and its thread, while the semantic signal is
         # on; woken by a poll that stored new articles.
         self.embedder: ThreadPoolExecutor | None = None
@@ -718,6 +735,7 @@ class Daemon:
                 if stats.articles < self.consumer.settings.batch:
                     drained = True
                     break
+                await self._release_memory(burst_ended=False)
             store = self.store
             assert store is not None
             settings = self.loaded.config.settings
@@ -729,16 +747,29 @@ class Daemon:
                 await loop.run_in_executor(
                     self.writer, lambda: run_feed_health(store, rules, links=links)
                 )
-            if self._heap_dirty and drained and not self.in_flight:
-                # A burst of polls and processing has ended: the heap it went through
-                # is free but still the daemon's until it is handed back. At once, in
-                # the run that processed the last articles (not a run later): that is
-                # when the daemon is measured "after the first poll" and when the
-                # next hours of idling start. Once per burst: the trim walks the heap.
-                self._heap_dirty = False
-                await loop.run_in_executor(self.writer, release_free_memory)
+            # A burst of polls and processing has ended: the heap it went through is
+            # free but still the daemon's until it is handed back. At once, in the run
+            # that processed the last articles (not a run later): that is when the
+            # daemon is measured "after the first poll" and when the next hours of
+            # idling start.
+            await self._release_memory(burst_ended=drained and not self.in_flight)
         except StorageError as exc:
             log.error("processing stopped: %s", exc)
+
+    async def _release_memory(self, *, burst_ended: bool) -> None:
+        """Hand the heap's free pages back to the system when ``release_due``: on the
+        writer thread, between two of its transactions."""
+        now = time.monotonic()
+        if not release_due(
+            dirty=self._heap_dirty,
+            burst_ended=burst_ended,
+            since_last=now - self._released_at,
+            every=RELEASE_EVERY,
+        ):
+            return
+        self._heap_dirty = False
+        self._released_at = now
+        await asyncio.get_running_loop().run_in_executor(self.writer, release_free_memory)
 
     async def _deliver(self) -> None:
         if self.stopping.is_set() or self.deliverer is None:

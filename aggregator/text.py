@@ -18,8 +18,6 @@ from functools import cache, lru_cache
 from html import escape
 from typing import Any
 
-import ftfy
-import ftfy.badness
 import nh3
 import numpy as np
 import numpy.typing as npt
@@ -42,13 +40,34 @@ _MOJIBAKE_HINT_RE = re.compile(
     "\u20ac\u2122]"
 )
 _NEWLINES_RE = re.compile(r"\n{3,}")
-_FTFY = ftfy.TextFixerConfig(
-    # Curly quotes and dashes are the outlet's typography, not damage.
-    uncurl_quotes=False,
-    # HTML entities are decoded by the HTML parser, or deliberately left in plain text.
-    unescape_html=False,
-    normalization="NFC",
-)
+
+
+# ftfy (and wcwidth, which it imports: 54 modules, ~3 MiB resident) is imported by
+# the first text showing the hint, not with this module: most installs' feeds never
+# show one, and what the daemon imports stays in its memory while it runs (issue 17).
+def _is_mojibake(text: str) -> bool:
+    import ftfy.badness
+
+    return bool(ftfy.badness.is_bad(text))
+
+
+def _fix_mojibake(text: str) -> str:
+    import ftfy
+
+    return str(ftfy.fix_text(text, _ftfy_config()))
+
+
+@cache
+def _ftfy_config() -> Any:
+    import ftfy
+
+    return ftfy.TextFixerConfig(
+        # Curly quotes and dashes are the outlet's typography, not damage.
+        uncurl_quotes=False,
+        # HTML entities are decoded by the HTML parser, or deliberately left in plain text.
+        unescape_html=False,
+        normalization="NFC",
+    )
 
 
 @cache
@@ -82,8 +101,8 @@ def clean_text(text: str) -> str:
     if not text:
         return ""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.isascii() and _MOJIBAKE_HINT_RE.search(text) and ftfy.badness.is_bad(text):
-        text = ftfy.fix_text(text, _FTFY)
+    if not text.isascii() and _MOJIBAKE_HINT_RE.search(text) and _is_mojibake(text):
+        text = _fix_mojibake(text)
     text = text.replace("\u2028", "\n").replace("\u2029", "\n")  # line/paragraph separators
     lines = [_tidy_line(line) for line in text.split("\n")]
     return _NEWLINES_RE.sub("\n\n", "\n".join(lines)).strip()
@@ -276,8 +295,8 @@ def _clean_line(line: str) -> str:
         printable = line.isprintable()
     if printable and line.isascii():
         return line
-    if _MOJIBAKE_HINT_RE.search(line) and ftfy.badness.is_bad(line):
-        line = ftfy.fix_text(line, _FTFY)
+    if _MOJIBAKE_HINT_RE.search(line) and _is_mojibake(line):
+        line = _fix_mojibake(line)
     elif printable and unicodedata.is_normalized("NFC", line):
         # What _tidy_line would give: its NFC and its dropping change nothing here,
         # and the spaces are collapsed already.

@@ -19,11 +19,94 @@ import ctypes.util
 import gc
 import json
 import os
+import re
 import runpy
 import signal
 import sys
 import tracemalloc
 from types import FrameType
+
+
+def _pymalloc() -> dict[str, int]:
+    """pymalloc's totals (``sys._debugmallocstats``, which writes to the C stderr):
+    its arenas hold the small objects; one is given back only when every block in it
+    is free, so what a burst left scattered keeps its arena."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as f:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        text = f.read()
+    found: dict[str, int] = {}
+    for key, pattern in (
+        ("arenas_bytes", r"^\d+ arenas \* \d+ bytes/arena\s+=\s+([\d,]+)"),
+        ("allocated_blocks", r"^# bytes in allocated blocks\s+=\s+([\d,]+)"),
+        ("available_blocks", r"^# bytes in available blocks\s+=\s+([\d,]+)"),
+        ("unused_pools", r"^\d+ unused pools \* \d+ bytes\s+=\s+([\d,]+)"),
+        ("arenas_highwater", r"^# arenas highwater mark\s+=\s+([\d,]+)"),
+    ):
+        m = re.search(pattern, text, re.M)
+        if m:
+            found[key] = int(m.group(1).replace(",", ""))
+    return found
+
+
+# The daemon's trims (aggregator.memory.release_free_memory), counted by the wrapper
+# installed before the daemon imports it: how many, and their CPU time in seconds.
+_TRIMS = {"count": 0, "cpu": 0.0}
+
+
+def _count_trims() -> None:
+    import time
+
+    import aggregator.memory
+
+    release = aggregator.memory.release_free_memory
+
+    def counted() -> bool:
+        t0 = time.thread_time()
+        try:
+            return release()
+        finally:
+            _TRIMS["count"] += 1
+            _TRIMS["cpu"] += time.thread_time() - t0
+
+    aggregator.memory.release_free_memory = counted
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _glibc() -> dict[str, int]:
+    """glibc malloc's totals (``mallinfo2``, glibc >= 2.33): bytes in use, bytes free
+    but kept in its arenas, bytes in blocks of their own (mmap)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    info = libc.mallinfo2()
+    return {
+        "arena": info.arena,
+        "in_use": info.uordblks,
+        "free": info.fordblks,
+        "mmap": info.hblkhd,
+        "mmap_blocks": info.hblks,
+    }
 
 
 def _report(_sig: int, _frame: FrameType | None) -> None:
@@ -44,6 +127,9 @@ def _report(_sig: int, _frame: FrameType | None) -> None:
         ],
         "gc_objects": sum(v[0] for v in counts.values()),
     }
+    report["pymalloc"] = _pymalloc()
+    report["glibc"] = _glibc()
+    report["trims"] = dict(_TRIMS)
     sqlite = sys.modules.get("_sqlite3")
     if sqlite is not None:
         # SQLite's own allocations (every connection's page cache): outside the
@@ -65,9 +151,37 @@ def _report(_sig: int, _frame: FrameType | None) -> None:
     os.replace(tmp, out)
 
 
+def _timeline(path: str, every: float) -> None:
+    """Every ``every`` seconds, one JSON line: the process's anonymous RSS beside what
+    pymalloc and glibc hold, in use and free (``$AGGREGATOR_MEMPROBE_TIMELINE``): was
+    the peak live objects, or memory freed and kept?"""
+    import threading
+    import time
+
+    def run() -> None:
+        t0 = time.monotonic()
+        while True:
+            anon = 0
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        anon = int(line.split()[1]) * 1024
+            row = {"t": round(time.monotonic() - t0, 1), "anon": anon, "trims": _TRIMS["count"]}
+            row.update({f"py_{k}": v for k, v in _pymalloc().items()})
+            row.update({f"c_{k}": v for k, v in _glibc().items()})
+            with open(path, "a") as out:
+                out.write(json.dumps(row) + "\n")
+            time.sleep(every)
+
+    threading.Thread(target=run, name="memprobe", daemon=True).start()
+
+
 if __name__ == "__main__":
+    if os.environ.get("AGGREGATOR_MEMPROBE_TIMELINE"):
+        _timeline(os.environ["AGGREGATOR_MEMPROBE_TIMELINE"], 5.0)
     if os.environ.get("AGGREGATOR_MEMPROBE_TRACE"):
         tracemalloc.start(int(os.environ["AGGREGATOR_MEMPROBE_TRACE"]))
+    _count_trims()
     signal.signal(signal.SIGUSR2, _report)
     sys.argv[0] = "aggregator"
     runpy.run_module("aggregator.cli", run_name="__main__", alter_sys=True)

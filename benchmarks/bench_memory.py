@@ -2,6 +2,7 @@
 
     python benchmarks/bench_memory.py [--feeds 500,2000] [--items 50] [--latency 0.1-0.3]
         [--variants default,workers2] [--idle 60] [--quick] [--breakdown [--trace N]]
+        [--timeline]
 
 For each farm size it starts the feed farm (``farm.py``), then, one variant after the
 other, a real daemon (``aggregator run``) on a fresh SQLite archive with every farm
@@ -30,6 +31,9 @@ top-level package, the largest types by ``sys.getsizeof`` -- reported by the dae
 itself on SIGUSR2 (it runs under ``_memprobe.py``, which is ``python -m
 aggregator.cli`` plus that handler). ``--trace N`` adds tracemalloc's top allocation
 sites (N frames), which inflates the daemon's memory: read its PSS figures as such.
+``--timeline`` (under ``_memprobe.py`` too) has the daemon write its anonymous RSS beside
+pymalloc's and glibc's totals every 5 s, printed after the breakdown: whether a peak
+was live objects or memory freed and kept until the next ``malloc_trim``.
 """
 
 from __future__ import annotations
@@ -150,6 +154,29 @@ def breakdown(pid: int, out: Path) -> None:
     print(f"  {report['gc_objects']} objects tracked by gc; largest types (count, MiB):")
     for name, count, size in report["types"][:25]:
         print(f"    {size / 2**20:7.2f} {count:>9}  {name}")
+    pym = report.get("pymalloc", {})
+    if pym:
+        print(
+            f"  pymalloc (small objects): arenas {pym.get('arenas_bytes', 0) / 2**20:.1f} MiB "
+            f"(high-water {pym.get('arenas_highwater', 0)} arenas), in use "
+            f"{pym.get('allocated_blocks', 0) / 2**20:.1f}, free in used pools "
+            f"{pym.get('available_blocks', 0) / 2**20:.1f}, unused pools "
+            f"{pym.get('unused_pools', 0) / 2**20:.1f}"
+        )
+    libc = report.get("glibc", {})
+    if libc:
+        print(
+            f"  glibc malloc (all arenas): in use {libc['in_use'] / 2**20:.1f} MiB, free but "
+            f"kept {libc['free'] / 2**20:.1f} (of {libc['arena'] / 2**20:.1f} in its heaps; "
+            f"malloc_trim hands free whole pages back), own mmaps {libc['mmap'] / 2**20:.1f} "
+            f"in {libc['mmap_blocks']} blocks"
+        )
+    trims = report.get("trims")
+    if trims:
+        print(
+            f"  malloc_trim calls by the daemon: {trims['count']}, "
+            f"{trims['cpu'] * 1000:.0f} ms CPU in all"
+        )
     if "sqlite_bytes" in report:
         print(
             f"  SQLite's own memory (page caches of every connection): "
@@ -162,6 +189,22 @@ def breakdown(pid: int, out: Path) -> None:
         print("  by line:")
         for where, size, count in report["trace"][:40]:
             print(f"    {size / 2**20:7.2f} {count:>9}  {where}")
+
+
+def print_timeline(path: Path) -> None:
+    """The daemon's own figures every 5 s (``--timeline``), MiB."""
+    print(
+        "  timeline (MiB): s, anonymous RSS | pymalloc arenas, in use "
+        "| glibc in use, free, mmap | trims"
+    )
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        m = 2**20
+        print(
+            f"    {r['t']:6.0f} {r['anon'] / m:7.1f} | {r.get('py_arenas_bytes', 0) / m:6.1f} "
+            f"{r.get('py_allocated_blocks', 0) / m:6.1f} | {r.get('c_in_use', 0) / m:6.1f} "
+            f"{r.get('c_free', 0) / m:6.1f} {r.get('c_mmap', 0) / m:6.1f} | {r.get('trims', 0)}"
+        )
 
 
 def load() -> str:
@@ -204,7 +247,14 @@ def progress(db: Path, feeds: int) -> tuple[int, int]:
 
 
 def run_variant(
-    base: str, feeds: int, variant: str, idle: float, tmp: Path, probe: bool, trace: int
+    base: str,
+    feeds: int,
+    variant: str,
+    idle: float,
+    tmp: Path,
+    probe: bool,
+    trace: int,
+    timeline: bool,
 ) -> None:
     db = tmp / f"{variant}-{feeds}.db"
     cfg = tmp / f"{variant}-{feeds}.yaml"
@@ -219,6 +269,8 @@ def run_variant(
         env["AGGREGATOR_MEMPROBE_OUT"] = str(report)
         if trace:
             env["AGGREGATOR_MEMPROBE_TRACE"] = str(trace)
+        if timeline:
+            env["AGGREGATOR_MEMPROBE_TIMELINE"] = str(tmp / f"{variant}-{feeds}.timeline")
     # As the shipped systemd unit (ExecStartPre) and `make run` do: the schema is
     # brought up to date by `aggregator db upgrade` before the daemon starts, so the
     # daemon finds it at head and never imports Alembic.
@@ -268,6 +320,8 @@ def run_variant(
         )
         if probe:
             breakdown(proc.pid, report)
+        if timeline:
+            print_timeline(tmp / f"{variant}-{feeds}.timeline")
     finally:
         proc.terminate()
         try:
@@ -286,6 +340,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="500 feeds, 20 s idle")
     ap.add_argument("--breakdown", action="store_true", help="where the memory is, after idle")
     ap.add_argument("--trace", type=int, default=0, help="with --breakdown: tracemalloc frames")
+    ap.add_argument(
+        "--timeline",
+        action="store_true",
+        help="the daemon's anonymous RSS, pymalloc's and glibc's figures every 5 s",
+    )
     args = ap.parse_args()
     if args.quick:
         args.feeds, args.idle = "500", 20.0
@@ -301,8 +360,9 @@ def main() -> None:
                     variant,
                     args.idle,
                     Path(t),
-                    args.breakdown or bool(args.trace),
+                    args.breakdown or bool(args.trace) or args.timeline,
                     args.trace,
+                    args.timeline,
                 )
 
 

@@ -1,7 +1,8 @@
 """What the daemon holds from its start: libraries only some of its work needs are
 imported by that work (issue 17: each one stays in the daemon's memory for as long as
 it runs). jinja2 with the first web page asked for, charset_normalizer with the first
-feed body that is neither BOM-marked nor UTF-8. Checked by module, in a fresh
+feed body that is neither BOM-marked nor UTF-8, ftfy (and wcwidth) with the first text
+showing mojibake's hint. Checked by module, in a fresh
 interpreter; how much memory that is, is measured in ``benchmarks/bench_memory.py``."""
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from aggregator.store import Store
 from aggregator.store.migrate import upgrade
 
 # The daemon's modules and its web application; then a UTF-8 feed parsed; then a
-# Shift-JIS one mislabelled as UTF-8 (detected); then a page: which of the watched
-# modules were imported after each step.
+# Shift-JIS one mislabelled as UTF-8 (detected); then a text that is UTF-8 read as
+# cp1252 (repaired); then a page: which of the watched modules were imported after
+# each step.
 PROBE = """
 import json, sys
 from datetime import UTC, datetime
@@ -26,8 +28,9 @@ from aggregator.api import ApiSettings, create_app
 from aggregator.poll.parse import parse_feed
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
+from aggregator.text import clean_text
 
-watched = ["jinja2", "charset_normalizer"]
+watched = ["jinja2", "charset_normalizer", "ftfy", "wcwidth"]
 steps = {}
 app = create_app(Archive(create_db_engine(sys.argv[1])), ApiSettings())
 steps["start"] = [m for m in watched if m in sys.modules]
@@ -41,6 +44,8 @@ body = rss.format("utf-8", "\\u65e5\\u672c\\u8a9e\\u306e\\u30cb\\u30e5\\u30fc\\u
 parse_feed(body.encode("shift_jis"), url="https://example.org/f", headers={},
            fetched_at=now)
 steps["shift-jis feed"] = [m for m in watched if m in sys.modules]
+fixed = clean_text("It\\u00e2\\u20ac\\u2122s caf\\u00c3\\u00a9")  # what normalize calls
+steps["mojibake text"] = [fixed, *[m for m in watched if m in sys.modules]]
 transport = httpx.ASGITransport(app=app)
 import asyncio
 async def get():
@@ -51,7 +56,7 @@ print(json.dumps(steps))
 """
 
 
-def test_the_daemon_imports_the_page_templates_and_encoding_detection_on_first_use(
+def test_the_daemon_imports_page_templates_encoding_detection_and_ftfy_on_first_use(
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'archive.db'}"
@@ -71,5 +76,6 @@ def test_the_daemon_imports_the_page_templates_and_encoding_detection_on_first_u
         "start": [],
         "utf-8 feed": [],
         "shift-jis feed": ["charset_normalizer"],
-        "page": [200, "jinja2", "charset_normalizer"],
+        "mojibake text": ["It\u2019s caf\u00e9", "charset_normalizer", "ftfy", "wcwidth"],
+        "page": [200, "jinja2", "charset_normalizer", "ftfy", "wcwidth"],
     }

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from aggregator.daemon import release_due
 from aggregator.memory import release_free_memory
 
 GLIBC = platform.libc_ver()[0] == "glibc"
@@ -39,3 +40,17 @@ def test_on_glibc_the_heap_freed_after_a_burst_goes_back_to_the_system() -> None
 
 def test_without_glibc_or_with_it_the_calls_never_raise() -> None:
     assert release_free_memory() in (True, False)
+
+
+def test_the_daemon_releases_at_a_bursts_end_and_during_a_long_one_every_interval() -> None:
+    def due(dirty: bool = True, ended: bool = False, since: float = 1.0) -> bool:
+        return release_due(dirty=dirty, burst_ended=ended, since_last=since, every=30.0)
+
+    # Nothing went through the heap since the last release: no trim, however long ago
+    # (an idle daemon does not walk its heap every 30 s).
+    assert not due(dirty=False, ended=True, since=3600.0)
+    assert due(ended=True, since=0.0)  # the burst ended: at once, before idling
+    # A backlog the consumer works through for minutes: the parsing's freed memory
+    # goes back within the interval, not when the backlog is done.
+    assert not due(since=29.9)
+    assert due(since=30.0)

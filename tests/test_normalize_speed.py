@@ -60,7 +60,7 @@ def reference_clean_line(line: str) -> str:
     if line.isascii() and line.isprintable():
         return line
     if text_module._MOJIBAKE_HINT_RE.search(line) and ftfy.badness.is_bad(line):
-        line = ftfy.fix_text(line, text_module._FTFY)
+        line = ftfy.fix_text(line, text_module._ftfy_config())
     return text_module._tidy_line(line)
 
 
