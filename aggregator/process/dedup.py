@@ -68,6 +68,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import sys
 from array import array
 from collections import deque
 from collections.abc import Sequence
@@ -498,6 +499,25 @@ class Boilerplate:
             "outlet_learned": sum(len(o.learned) for o in self._outlets.values()),
         }
 
+    def nbytes(self) -> int:
+        """Bytes held (``sys.getsizeof``, each object once): the candidates' tables,
+        the learned shingles, the outlets' recent items and learned shingles."""
+        total = 0
+        for table in (self._new, self._old):
+            total += sys.getsizeof(table) + sum(sys.getsizeof(h) for h in table)
+            seen: set[int] = set()
+            for rec in table.values():
+                if id(rec) not in seen:
+                    seen.add(id(rec))
+                    total += sys.getsizeof(rec) + sum(sys.getsizeof(x) for x in rec[1:])
+        total += _dict_bytes(self.learned) + sys.getsizeof(self._outlets)
+        for name, o in self._outlets.items():
+            total += sys.getsizeof(name) + sys.getsizeof(o) + _dict_bytes(o.learned)
+            total += sys.getsizeof(o.items) + sum(
+                sys.getsizeof(it) + sys.getsizeof(it[0]) + sys.getsizeof(it[1]) for it in o.items
+            )
+        return total
+
     def outlet(self, feed: str) -> _Lookup:
         """The shingles learned as ``feed``'s own boilerplate (empty when none)."""
         o = self._outlets.get(feed)
@@ -573,6 +593,15 @@ class Boilerplate:
         o.items.append((story, hashes))
 
 
+def _list_bytes(items: list[int] | list[str]) -> int:
+    """A list and the objects it holds (small ints are shared: counted anyway)."""
+    return sys.getsizeof(items) + sum(sys.getsizeof(x) for x in items)
+
+
+def _dict_bytes(table: dict[int, int]) -> int:
+    return sys.getsizeof(table) + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in table.items())
+
+
 def _keep_newest(table: dict[int, int], keep: int) -> None:
     """Drop the least recently seen entries of ``table`` down to ``keep``."""
     for h, _ in sorted(table.items(), key=lambda kv: kv[1])[: len(table) - keep]:
@@ -594,6 +623,8 @@ class _Text:
     paragraphs: Sequence[str]  # the text's paragraphs, as given
     para_hashes: list[int]  # each paragraph's words, hashed (verbatim reuse)
     para_starts: Sequence[int]  # index of each paragraph's first word in ``words``
+    url_key: int = 0  # ``_key`` of the canonical url; 0: none
+    hash_key: int = 0  # ``_key`` of the content hash
     _all: set[int] | None = None
     # the anchors the decision looked up (``probe_anchors`` of them), in that state
     probed: tuple[int, ...] | None = None
@@ -611,14 +642,14 @@ class _Text:
 # bytes objects and a Sketch, and every anchor a dict entry with two Python ints
 # (about 3 KB an article with the learner at 10,000); see ``stats`` and
 # ``benchmarks/bench_dedup.py`` for the bytes an article takes now.
-_EMPTY = -(2**63)  # a free cell of a _WordMap (no value is this)
+_EMPTY = -(2**31)  # a free cell of a _WordMap (no value is this: values are slots)
 _M64 = 2**64 - 1
 _FIB = 0x9E3779B97F4A7C15  # Fibonacci hashing: article ids are sequential
 _SLOT_BITS = 32  # an expiry key is published (µs) × 2**32 + slot
 
 
 class _WordMap:
-    """uint64 key → int64 value, linear probing in two ``array``s (16 B a cell).
+    """uint64 key → int32 value, linear probing in two ``array``s (12 B a cell).
 
     A dict costs a Python int for the key and one for the value plus its own entry
     (~100 B); these arrays hold machine words. Deletion shifts the run back, so no
@@ -635,7 +666,7 @@ class _WordMap:
     def _alloc(self, bits: int) -> None:
         cells = 1 << bits
         self._keys = array("Q", bytes(8 * cells))
-        self._vals = array("q", [_EMPTY]) * cells
+        self._vals = array("i", [_EMPTY]) * cells
         self._mask = cells - 1
         self._shift = 64 - bits
 
@@ -713,7 +744,20 @@ class _WordMap:
         return [(k, v) for k, v in zip(self._keys, self._vals, strict=True) if v != _EMPTY]
 
     def nbytes(self) -> int:
-        return self._keys.buffer_info()[1] * 8 + self._vals.buffer_info()[1] * 8
+        return self._keys.buffer_info()[1] * 8 + self._vals.buffer_info()[1] * 4
+
+
+def _key(text: str) -> int:
+    """A 64-bit digest of ``text`` (never 0): what the index keeps of a url or content hash.
+
+    The exact-duplicate tables compare digests, not strings: a Python string and its
+    dict entry were ~250 B an article, twice. Two different strings share a digest
+    with odds ~2⁻⁶⁴ per pair: with 100,000 indexed articles and as many checked a
+    day, ~10⁻⁹ a day that a url or text is taken for one it is not (the shingle
+    hashes the near-duplicate test compares are 64-bit too).
+    """
+    digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return digest or 1
 
 
 def _microseconds(when: datetime) -> int:
@@ -745,8 +789,10 @@ class DedupIndex:
         s = self.settings = settings or DedupSettings()
         self.boilerplate = Boilerplate(s.boilerplate)
         self._slot_of = _WordMap()  # article id → slot
-        self._by_url: dict[str, int] = {}  # → article id (the first indexed)
-        self._by_hash: dict[str, int] = {}
+        # url / content hash, as a 64-bit digest (``_key``) → the slot of the first
+        # indexed article that has it
+        self._by_url = _WordMap()
+        self._by_hash = _WordMap()
         # anchor hash → its one slot (>= 0), or -1 - i: the slots in ``_multi[i]``
         # (most anchors belong to one article: no list for those)
         self._by_anchor = _WordMap()
@@ -766,15 +812,18 @@ class DedupIndex:
         self._pub = np.zeros(cap, dtype=np.int64)  # published, µs
         self._feed = np.zeros(cap, dtype=np.int32)
         self._sk = np.zeros((cap, s.sketch_size), dtype=np.uint64)
-        self._sk_len = np.zeros(cap, dtype=np.int32)  # -1: no sketch (a short text)
-        self._sk_size = np.zeros(cap, dtype=np.int64)
+        self._sk_len = np.zeros(cap, dtype=np.int16)  # -1: no sketch (a short text)
+        self._sk_size = np.zeros(cap, dtype=np.int32)
         self._lead = np.zeros((cap, s.lead_shingles), dtype=np.uint64)
-        self._lead_len = np.zeros(cap, dtype=np.int32)
-        self._anch = np.zeros((cap, s.anchors), dtype=np.uint64)
-        self._anch_len = np.zeros(cap, dtype=np.int32)
-        # per slot: url, content hash (the dicts' own strings), paragraph hashes
-        self._url: list[str | None] = [None] * cap
-        self._hash: list[str | None] = [None] * cap
+        self._lead_len = np.zeros(cap, dtype=np.int16)
+        # the anchors are sketch values: kept as their places in the slot's sketch row
+        self._anch = np.zeros(
+            (cap, s.anchors), dtype=np.uint8 if s.sketch_size <= 256 else np.int32
+        )
+        self._anch_len = np.zeros(cap, dtype=np.int16)
+        # per slot: the url's digest (0: none) and the content hash's, paragraph hashes
+        self._url = np.zeros(cap, dtype=np.uint64)
+        self._hash = np.zeros(cap, dtype=np.uint64)
         self._paras: list[bytes] = [b""] * cap
         self._last: tuple[Article, _Text, DedupDecision] | None = None
 
@@ -786,8 +835,8 @@ class DedupIndex:
         multi = [ids for ids in self._multi if ids is not None]
         return {
             "articles": self._slot_of.count,
-            "urls": len(self._by_url),
-            "hashes": len(self._by_hash),
+            "urls": self._by_url.count,
+            "hashes": self._by_hash.count,
             "anchors": self._by_anchor.count,
             "postings": self._by_anchor.count - len(multi) + sum(len(ids) for ids in multi),
             "expiry_heap": len(self._expiry),
@@ -795,11 +844,34 @@ class DedupIndex:
         }
 
     def nbytes(self) -> int:
-        """The arrays' bytes (the strings, dicts and the learner are not counted)."""
+        """Bytes the index holds, everything counted (``memory`` itemises them)."""
+        return sum(self.memory().values())
+
+    def memory(self) -> dict[str, int]:
+        """Bytes held, by part: the slot rows (spare rows included), the hash tables,
+        the shared posting lists, the paragraph hashes, the expiry heap, the outlets'
+        names and the boilerplate learner. Python objects count ``sys.getsizeof``
+        (each once), so this is what the process holds for the index, bar allocator
+        slack."""
         arrays: list[npt.NDArray[np.generic]] = [self._id, self._orig, self._pub, self._feed]
         arrays += [self._sk, self._sk_len, self._sk_size, self._lead, self._lead_len]
-        arrays += [self._anch, self._anch_len]
-        return sum(a.nbytes for a in arrays) + self._slot_of.nbytes() + self._by_anchor.nbytes()
+        arrays += [self._anch, self._anch_len, self._url, self._hash]
+        tables = (self._slot_of, self._by_url, self._by_hash, self._by_anchor)
+        multi = [ids for ids in self._multi if ids is not None]
+        return {
+            "slots": sum(a.nbytes for a in arrays),
+            "tables": sum(t.nbytes() for t in tables),
+            "postings": sys.getsizeof(self._multi)
+            + sum(sys.getsizeof(ids) for ids in multi)
+            + _list_bytes(self._multi_free),
+            "paragraphs": sys.getsizeof(self._paras)
+            + sum(sys.getsizeof(b) for b in self._paras if b),
+            "expiry": _list_bytes(self._expiry) + _list_bytes(self._free),
+            "feeds": sys.getsizeof(self._feeds)
+            + _list_bytes(self._feed_names)
+            + sum(sys.getsizeof(name) for name in self._feed_names),
+            "boilerplate": self.boilerplate.nbytes(),
+        }
 
     # ------------------------------------------------------------ public API
 
@@ -859,16 +931,19 @@ class DedupIndex:
             self._sk_size[slot] = sk.size
         self._lead[slot, : len(t.lead)] = t.lead
         self._lead_len[slot] = len(t.lead)
-        self._anch[slot, : len(anchors)] = anchors
+        if sk is not None and anchors:
+            self._anch[slot, : len(anchors)] = sk.hashes.searchsorted(
+                np.array(anchors, dtype=np.uint64)
+            )
         self._anch_len[slot] = len(anchors)
         self._paras[slot] = np.array(t.para_hashes, dtype=np.uint64).tobytes()
         self._slot_of.set(article_id, slot)
-        url = article.canonical_url
-        self._url[slot] = url
-        if url:
-            self._by_url.setdefault(url, article_id)
-        self._hash[slot] = article.content_hash
-        self._by_hash.setdefault(article.content_hash, article_id)
+        self._url[slot] = t.url_key
+        if t.url_key and self._by_url.get(t.url_key) is None:
+            self._by_url.set(t.url_key, slot)
+        self._hash[slot] = t.hash_key
+        if self._by_hash.get(t.hash_key) is None:
+            self._by_hash.set(t.hash_key, slot)
         by_anchor, multi = self._by_anchor, self._multi
         for anchor in anchors:
             ids = by_anchor.get(anchor)
@@ -907,10 +982,8 @@ class DedupIndex:
             more = max(64, cap // 4)
             for name in ("_id", "_orig", "_pub", "_feed", "_sk", "_sk_len", "_sk_size"):
                 self._grow(name, cap + more)
-            for name in ("_lead", "_lead_len", "_anch", "_anch_len"):
+            for name in ("_lead", "_lead_len", "_anch", "_anch_len", "_url", "_hash"):
                 self._grow(name, cap + more)
-            self._url += [None] * more
-            self._hash += [None] * more
             self._paras += [b""] * more
         return slot
 
@@ -982,6 +1055,8 @@ class DedupIndex:
             paragraphs=tw.paragraphs,
             para_hashes=para_hashes,
             para_starts=tw.starts,
+            url_key=_key(article.canonical_url) if article.canonical_url else 0,
+            hash_key=_key(article.content_hash),
         )
 
     def _anchors(self, sk: Sketch, count: int = 0) -> tuple[int, ...]:
@@ -1022,11 +1097,6 @@ class DedupIndex:
                 break
         return tuple(out), found
 
-    def _original(self, article_id: int) -> int:
-        slot = self._slot_of.get(article_id)
-        assert slot is not None
-        return int(self._orig[slot])
-
     def _postings(self, found: Sequence[int]) -> tuple[array[int], array[float]]:
         """The slots of what ``_by_anchor`` holds (``found``), each with its weight
         (1 / the list's length).
@@ -1052,10 +1122,10 @@ class DedupIndex:
         return postings, weights
 
     def _decide(self, article: Article, t: _Text) -> DedupDecision:
-        if article.canonical_url and article.canonical_url in self._by_url:
-            return DedupDecision(self._original(self._by_url[article.canonical_url]), "url", 1.0)
-        if article.content_hash in self._by_hash:
-            return DedupDecision(self._original(self._by_hash[article.content_hash]), "exact", 1.0)
+        if t.url_key and (slot := self._by_url.get(t.url_key)) is not None:
+            return DedupDecision(int(self._orig[slot]), "url", 1.0)
+        if (slot := self._by_hash.get(t.hash_key)) is not None:
+            return DedupDecision(int(self._orig[slot]), "exact", 1.0)
         sk = t.sketch
         if sk is None:
             return DedupDecision(None)
@@ -1081,7 +1151,7 @@ class DedupIndex:
         lengths = self._sk_len[cand].astype(np.int64)
         has = np.flatnonzero(lengths >= 0)
         cand, lengths, ranks = cand[has], lengths[has], has
-        sizes = self._sk_size[cand]
+        sizes = self._sk_size[cand].astype(np.int64)
         if len(cand) >= VECTOR_FROM:
             rows = self._sk[cand]
             packed = rows[np.arange(rows.shape[1]) < lengths[:, None]]  # row by row
@@ -1269,13 +1339,13 @@ class DedupIndex:
     def _remove(self, article_id: int) -> None:
         slot = self._slot_of.pop(article_id)
         assert slot is not None
-        url, content_hash = self._url[slot], self._hash[slot]
-        if url and self._by_url.get(url) == article_id:
-            del self._by_url[url]
-        if content_hash is not None and self._by_hash.get(content_hash) == article_id:
-            del self._by_hash[content_hash]
+        url, content_hash = int(self._url[slot]), int(self._hash[slot])
+        if url and self._by_url.get(url) == slot:
+            self._by_url.pop(url)
+        if self._by_hash.get(content_hash) == slot:
+            self._by_hash.pop(content_hash)
         by_anchor, multi = self._by_anchor, self._multi
-        for anchor in self._anch[slot, : self._anch_len[slot]].tolist():
+        for anchor in self._sk[slot, self._anch[slot, : self._anch_len[slot]]].tolist():
             ids = by_anchor.get(anchor)
             if ids == slot:
                 by_anchor.pop(anchor)
@@ -1287,6 +1357,5 @@ class DedupIndex:
                     by_anchor.replace(anchor, posting[0])
                     multi[-1 - ids] = None
                     self._multi_free.append(-1 - ids)
-        self._url[slot] = self._hash[slot] = None
         self._paras[slot] = b""
         self._free.append(slot)
