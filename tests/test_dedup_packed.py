@@ -25,6 +25,7 @@ from aggregator.process.dedup import (
     DedupIndex,
     DedupSettings,
     _best_candidates,
+    _Postings,
     _WordMap,
 )
 from aggregator.text import content_hash
@@ -240,8 +241,7 @@ def test_postings_as_arrays_are_the_lists_they_replaced() -> None:
                     want_p.append(ids)
                     want_w.append(1.0)
                 elif ids != _EMPTY:
-                    posting = index._multi[-1 - ids]
-                    assert posting is not None
+                    posting = index._multi.get(-1 - ids).tolist()
                     want_p.extend(posting)
                     want_w.extend([1.0 / len(posting)] * len(posting))
                     multi += 1
@@ -253,3 +253,35 @@ def test_postings_as_arrays_are_the_lists_they_replaced() -> None:
         index.check(a)
         index.add(article_id, a)
     assert multi >= 1000  # anchors shared by several articles
+
+
+def test_pooled_posting_lists_are_lists() -> None:
+    # The shared anchors' slot lists live in pools of rows (issue 17); under random
+    # appends and removals (lists growing through every row width and back to one
+    # slot) each keeps exactly the slots, in the order, of a plain list.
+    rng = random.Random(9)
+    pool, plain = _Postings(), {}
+    for _ in range(20_000):
+        op = rng.random()
+        if op < 0.15 or not plain:
+            a, b = rng.sample(range(10**6), 2)
+            plain[pool.new(a, b)] = [a, b]
+        elif op < 0.6:
+            i = rng.choice(list(plain))
+            if len(plain[i]) < 100:
+                slot = rng.choice([s for s in range(10**6, 10**6 + 200) if s not in plain[i]])
+                pool.append(i, slot)
+                plain[i].append(slot)
+        else:
+            i = rng.choice(list(plain))
+            slot = rng.choice(plain[i])
+            plain[i].remove(slot)
+            last = pool.remove(i, slot)
+            if len(plain[i]) == 1:
+                assert last == plain.pop(i)[0]
+            else:
+                assert last is None
+        assert pool.lists() == len(plain)
+        assert pool.postings() == sum(len(v) for v in plain.values())
+    assert all(pool.get(i).tolist() == v for i, v in plain.items())
+    assert max(len(v) for v in plain.values()) > 16  # wide rows were reached

@@ -760,6 +760,102 @@ def _key(text: str) -> int:
     return digest or 1
 
 
+class _Postings:
+    """The slot lists of the anchors that several articles share, packed.
+
+    A list is a row of an int32 pool; the pools hold rows of 2, 4, 8, … slots (a list
+    moves to the next when full), so a list costs 4 B a slot and a few of bookkeeping,
+    where an ``array`` each was ~100 B (its header and its own buffer). Lists are
+    numbered (``by_anchor`` holds -1 - number); a list keeps its order: slots are
+    appended at the end and a removal closes the gap, as ``array.remove`` did.
+    """
+
+    __slots__ = ("_cls", "_free", "_free_rows", "_len", "_pools", "_row", "_rows_used")
+
+    def __init__(self) -> None:
+        self._pools: list[npt.NDArray[np.int32]] = []  # class c: rows of 2 << c slots
+        self._rows_used: list[int] = []
+        self._free_rows: list[array[int]] = []
+        self._cls = array("i")  # per list: its class, its row, its length
+        self._row = array("i")
+        self._len = array("i")
+        self._free = array("i")  # list numbers to reuse
+
+    def _take_row(self, c: int) -> int:
+        while len(self._pools) <= c:
+            self._pools.append(np.zeros((0, 2 << len(self._pools)), dtype=np.int32))
+            self._rows_used.append(0)
+            self._free_rows.append(array("i"))
+        if self._free_rows[c]:
+            return self._free_rows[c].pop()
+        row = self._rows_used[c]
+        pool = self._pools[c]
+        if row == len(pool):  # a quarter more: spare rows are memory
+            grown = np.zeros((row + max(16, row // 4), pool.shape[1]), dtype=np.int32)
+            grown[:row] = pool
+            self._pools[c] = grown
+        self._rows_used[c] = row + 1
+        return row
+
+    def new(self, first: int, second: int) -> int:
+        """A new list of two slots; its number."""
+        row = self._take_row(0)
+        self._pools[0][row, :2] = (first, second)
+        if self._free:
+            i = self._free.pop()
+            self._cls[i], self._row[i], self._len[i] = 0, row, 2
+        else:
+            i = len(self._len)
+            self._cls.append(0)
+            self._row.append(row)
+            self._len.append(2)
+        return i
+
+    def get(self, i: int) -> npt.NDArray[np.int32]:
+        """List ``i``'s slots, in order (a view: read it before changing the list)."""
+        return self._pools[self._cls[i]][self._row[i], : self._len[i]]
+
+    def append(self, i: int, slot: int) -> None:
+        c, row, n = self._cls[i], self._row[i], self._len[i]
+        pool = self._pools[c]
+        if n == pool.shape[1]:
+            new_row = self._take_row(c + 1)
+            self._pools[c + 1][new_row, :n] = self._pools[c][row, :n]
+            self._free_rows[c].append(row)
+            c, row = c + 1, new_row
+            self._cls[i], self._row[i] = c, row
+        self._pools[c][row, n] = slot
+        self._len[i] = n + 1
+
+    def remove(self, i: int, slot: int) -> int | None:
+        """Take ``slot`` out of list ``i``; when one slot is left, the list is freed
+        and that slot returned."""
+        c, row, n = self._cls[i], self._row[i], self._len[i]
+        cells = self._pools[c][row]
+        k = cells[:n].tolist().index(slot)
+        cells[k : n - 1] = cells[k + 1 : n].copy()
+        n -= 1
+        if n > 1:
+            self._len[i] = n
+            return None
+        self._free_rows[c].append(row)
+        self._len[i] = 0
+        self._free.append(i)
+        return int(cells[0])
+
+    def lists(self) -> int:
+        return len(self._len) - len(self._free)
+
+    def postings(self) -> int:
+        return sum(self._len)
+
+    def nbytes(self) -> int:
+        arrays = (self._cls, self._row, self._len, self._free, *self._free_rows)
+        return sum(p.nbytes for p in self._pools) + sum(
+            a.buffer_info()[1] * a.itemsize for a in arrays
+        )
+
+
 def _microseconds(when: datetime) -> int:
     """``when`` as an int that orders and subtracts as the datetimes do."""
     epoch = _EPOCH if when.tzinfo is not None else _EPOCH_NAIVE
@@ -793,11 +889,10 @@ class DedupIndex:
         # indexed article that has it
         self._by_url = _WordMap()
         self._by_hash = _WordMap()
-        # anchor hash → its one slot (>= 0), or -1 - i: the slots in ``_multi[i]``
+        # anchor hash → its one slot (>= 0), or -1 - i: the slots of list i of ``_multi``
         # (most anchors belong to one article: no list for those)
         self._by_anchor = _WordMap()
-        self._multi: list[array[int] | None] = []
-        self._multi_free: list[int] = []
+        self._multi = _Postings()
         # expiry heap: published (µs) × 2**32 + slot; a key whose slot has moved on
         # to another article, or whose article was re-added, is skipped when popped
         self._expiry: list[int] = []
@@ -832,13 +927,13 @@ class DedupIndex:
 
     def stats(self) -> dict[str, int]:
         """Sizes of the index's tables, for metrics and for the window's memory bound."""
-        multi = [ids for ids in self._multi if ids is not None]
+        multi = self._multi
         return {
             "articles": self._slot_of.count,
             "urls": self._by_url.count,
             "hashes": self._by_hash.count,
             "anchors": self._by_anchor.count,
-            "postings": self._by_anchor.count - len(multi) + sum(len(ids) for ids in multi),
+            "postings": self._by_anchor.count - multi.lists() + multi.postings(),
             "expiry_heap": len(self._expiry),
             **{f"boilerplate_{k}": v for k, v in self.boilerplate.stats().items()},
         }
@@ -857,13 +952,10 @@ class DedupIndex:
         arrays += [self._sk, self._sk_len, self._sk_size, self._lead, self._lead_len]
         arrays += [self._anch, self._anch_len, self._url, self._hash]
         tables = (self._slot_of, self._by_url, self._by_hash, self._by_anchor)
-        multi = [ids for ids in self._multi if ids is not None]
         return {
             "slots": sum(a.nbytes for a in arrays),
             "tables": sum(t.nbytes() for t in tables),
-            "postings": sys.getsizeof(self._multi)
-            + sum(sys.getsizeof(ids) for ids in multi)
-            + _list_bytes(self._multi_free),
+            "postings": self._multi.nbytes(),
             "paragraphs": sys.getsizeof(self._paras)
             + sum(sys.getsizeof(b) for b in self._paras if b),
             "expiry": _list_bytes(self._expiry) + _list_bytes(self._free),
@@ -950,17 +1042,9 @@ class DedupIndex:
             if ids is None:
                 by_anchor.set(anchor, slot)
             elif ids >= 0:
-                i = self._multi_free.pop() if self._multi_free else len(multi)
-                pair = array("i", (ids, slot))
-                if i == len(multi):
-                    multi.append(pair)
-                else:
-                    multi[i] = pair
-                by_anchor.replace(anchor, -1 - i)
+                by_anchor.replace(anchor, -1 - multi.new(ids, slot))
             else:
-                posting = multi[-1 - ids]
-                assert posting is not None
-                posting.append(slot)
+                multi.append(-1 - ids, slot)
         heapq.heappush(self._expiry, (published << _SLOT_BITS) + slot)
         if self._newest is None or published > self._newest:
             self._newest = published
@@ -1076,7 +1160,7 @@ class DedupIndex:
         found: list[int] = []
         limit = self.settings.max_postings
         count = count or self.settings.anchors
-        multi = self._multi
+        lengths = self._multi._len
         table = self._by_anchor
         # _WordMap.get inlined: this runs for every article, 32 hashes or more
         keys, vals, mask, shift = table._keys, table._vals, table._mask, table._shift
@@ -1087,10 +1171,8 @@ class DedupIndex:
                 if ids == _EMPTY or keys[i] == value:
                     break
                 i = (i + 1) & mask
-            if ids < 0 and ids != _EMPTY:
-                posting = multi[-1 - ids]
-                if posting is not None and len(posting) >= limit:
-                    continue
+            if ids < 0 and ids != _EMPTY and lengths[-1 - ids] >= limit:
+                continue
             out.append(value)
             found.append(ids)
             if len(out) == count:
@@ -1115,9 +1197,8 @@ class DedupIndex:
                 postings.append(ids)
                 weights.append(1.0)
             else:
-                posting = multi[-1 - ids]
-                assert posting is not None
-                postings += posting
+                posting = multi.get(-1 - ids)
+                postings.frombytes(posting.tobytes())
                 weights += array("d", (1.0 / len(posting),)) * len(posting)
         return postings, weights
 
@@ -1350,12 +1431,8 @@ class DedupIndex:
             if ids == slot:
                 by_anchor.pop(anchor)
             elif ids is not None and ids < 0:
-                posting = multi[-1 - ids]
-                assert posting is not None
-                posting.remove(slot)
-                if len(posting) == 1:
-                    by_anchor.replace(anchor, posting[0])
-                    multi[-1 - ids] = None
-                    self._multi_free.append(-1 - ids)
+                last = multi.remove(-1 - ids, slot)
+                if last is not None:
+                    by_anchor.replace(anchor, last)
         self._paras[slot] = b""
         self._free.append(slot)
