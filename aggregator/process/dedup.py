@@ -1028,7 +1028,7 @@ class DedupIndex:
                 np.array(anchors, dtype=np.uint64)
             )
         self._anch_len[slot] = len(anchors)
-        self._paras[slot] = np.array(t.para_hashes, dtype=np.uint64).tobytes()
+        self._paras[slot] = np.array(t.para_hashes, dtype=np.uint32).tobytes()
         self._slot_of.set(article_id, slot)
         self._url[slot] = t.url_key
         if t.url_key and self._by_url.get(t.url_key) is None:
@@ -1061,9 +1061,9 @@ class DedupIndex:
         self._used += 1
         cap = len(self._id)
         if slot == cap:
-            # a quarter more, not double: the spare rows are allocated memory (~1 KB
+            # an eighth more, not double: the spare rows are allocated memory (~0.9 KB
             # a row), and a copy per growth is cheap next to the articles it holds
-            more = max(64, cap // 4)
+            more = max(64, cap // 8)
             for name in ("_id", "_orig", "_pub", "_feed", "_sk", "_sk_len", "_sk_size"):
                 self._grow(name, cap + more)
             for name in ("_lead", "_lead_len", "_anch", "_anch_len", "_url", "_hash"):
@@ -1083,9 +1083,13 @@ class DedupIndex:
         tw = text_words(article.text) if split is None else split
         ws = tw.words
         # blake2b of each paragraph's words joined by spaces (its key), not hash():
-        # stable across processes, like the shingles
+        # stable across processes, like the shingles. 32 bits: only compared with the
+        # paragraphs of the one article a text is explained not to copy
+        # (``_distinctive``); ~15 × 15 pairs there, so a false match (a paragraph
+        # dropped from the distinctive text) has odds ~5·10⁻⁸ per explained non-copy,
+        # and the index keeps 4 B a paragraph, not 8.
         para_hashes = [
-            int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+            int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "little")
             for key in tw.keys
         ]
         raw = shingle_hashes(ws, s.shingle_size)
@@ -1333,7 +1337,7 @@ class DedupIndex:
         learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
         shared: set[int] = set()
         if shared_with is not None:
-            shared = set(np.frombuffer(self._paras[shared_with], dtype=np.uint64).tolist())
+            shared = set(np.frombuffer(self._paras[shared_with], dtype=np.uint32).tolist())
         if not (learned or own or shared) or len(t.paragraphs) < 2:
             return None
         shingles = t.shingles.tolist()
