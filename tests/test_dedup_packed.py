@@ -285,3 +285,19 @@ def test_pooled_posting_lists_are_lists() -> None:
         assert pool.postings() == sum(len(v) for v in plain.values())
     assert all(pool.get(i).tolist() == v for i, v in plain.items())
     assert max(len(v) for v in plain.values()) > 16  # wide rows were reached
+
+
+def test_an_indexed_article_costs_its_sketch_and_lead_and_little_more() -> None:
+    # issue 17: besides the 64-bit sketch (512 B) and lead (256 B) the decisions compare,
+    # an article's slot, table cells, postings, paragraphs and expiry key are ~0.4-0.6
+    # KB (the tables are powers of two: sparser just after they grew, as here); the url
+    # and content hash strings (~350 B) and an array per shared anchor are gone
+    index = DedupIndex(SETTINGS["defaults"])
+    stream = mixed_stream(2000, seed=7)
+    for article_id, a in stream:
+        index.add(article_id, a)
+    parts = index.memory()
+    assert set(parts) >= {"slots", "tables", "postings", "paragraphs", "expiry", "boilerplate"}
+    assert index.nbytes() == sum(parts.values())
+    window = index.nbytes() - parts["boilerplate"]
+    assert 768 < window / len(index) < 1500

@@ -54,13 +54,17 @@ counts, ``outlet_items`` recent items per outlet, at most ``max_learned`` learne
 shingles) and derived from the same article fields, so the start-up replay rebuilds it.
 
 Memory (issue 17): the window's articles are packed. Each indexed article is a *slot*,
-a row of fixed-width numpy arrays (its sketch, lead and anchors, one int per scalar
-field) reused once it leaves the window; the anchor → slots and article id → slot
-tables are open-addressing arrays of machine words (``_WordMap``), with a small
-``array`` of slots only for an anchor two articles share. Before, an article was a
-record of ~20 Python objects and each of its 16 anchors a dict entry with two Python
-ints. ``tests/test_dedup_packed.py`` holds the packed index's decisions against the old
-index's (kept in ``tests/support/dedup_dict_index.py``).
+a row of fixed-width numpy arrays (its sketch and lead, its anchors as places in its
+sketch row, one int per scalar field, the 64-bit digests of its url and content hash)
+reused once it leaves the window; the anchor, article id, url and content hash → slot
+tables are open-addressing arrays of machine words (``_WordMap``), and the slot lists
+of anchors several articles share are rows of int32 pools (``_Postings``). Before, an
+article was a record of ~20 Python objects and each of its 16 anchors a dict entry
+with two Python ints; then the url and content hash were strings kept in dicts and
+each shared anchor an ``array``. What is left is mostly the sketch (512 B) and the
+lead (256 B): 64-bit values the decisions compare exactly (``DedupIndex.memory``
+itemises the rest). ``tests/test_dedup_packed.py`` holds the packed index's decisions
+against the old index's (kept in ``tests/support/dedup_dict_index.py``).
 """
 
 from __future__ import annotations
