@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import sys
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -284,6 +285,10 @@ def test_pooled_posting_lists_are_lists() -> None:
         assert pool.lists() == len(plain)
         assert pool.postings() == sum(len(v) for v in plain.values())
     assert all(pool.get(i).tolist() == v for i, v in plain.items())
+    for i, v in plain.items():
+        out = array("i", [-5])
+        assert pool.extend(i, out) == len(v)
+        assert out.tolist() == [-5, *v]
     assert max(len(v) for v in plain.values()) > 16  # wide rows were reached
 
 
