@@ -8,7 +8,9 @@ same decisions, explanations included, and the same table sizes.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import pickle
 import random
 import sys
 from array import array
@@ -285,10 +287,11 @@ def test_pooled_posting_lists_are_lists() -> None:
         assert pool.lists() == len(plain)
         assert pool.postings() == sum(len(v) for v in plain.values())
     assert all(pool.get(i).tolist() == v for i, v in plain.items())
-    for i, v in plain.items():
-        out = array("i", [-5])
-        assert pool.extend(i, out) == len(v)
-        assert out.tolist() == [-5, *v]
+    for copied in (pool, copy.deepcopy(pool), pickle.loads(pickle.dumps(pool))):
+        for i, v in plain.items():
+            out = array("i", [-5])
+            assert copied.extend(i, out) == len(v)
+            assert out.tolist() == [-5, *v]
     assert max(len(v) for v in plain.values()) > 16  # wide rows were reached
 
 

@@ -788,6 +788,17 @@ class _Postings:
         self._len = array("i")
         self._free = array("i")  # list numbers to reuse
 
+    def __getstate__(self) -> dict[str, object]:
+        # a memoryview is neither pickled nor copied: rebuilt from the pools
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_views"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._views = [
+            pool.data.cast("B") if len(pool) else memoryview(b"") for pool in self._pools
+        ]
+
     def _take_row(self, c: int) -> int:
         while len(self._pools) <= c:
             self._pools.append(np.zeros((0, 2 << len(self._pools)), dtype=np.int32))
