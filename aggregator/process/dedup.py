@@ -54,13 +54,17 @@ counts, ``outlet_items`` recent items per outlet, at most ``max_learned`` learne
 shingles) and derived from the same article fields, so the start-up replay rebuilds it.
 
 Memory (issue 17): the window's articles are packed. Each indexed article is a *slot*,
-a row of fixed-width numpy arrays (its sketch, lead and anchors, one int per scalar
-field) reused once it leaves the window; the anchor → slots and article id → slot
-tables are open-addressing arrays of machine words (``_WordMap``), with a small
-``array`` of slots only for an anchor two articles share. Before, an article was a
-record of ~20 Python objects and each of its 16 anchors a dict entry with two Python
-ints. ``tests/test_dedup_packed.py`` holds the packed index's decisions against the old
-index's (kept in ``tests/support/dedup_dict_index.py``).
+a row of fixed-width numpy arrays (its sketch and lead, its anchors as places in its
+sketch row, one int per scalar field, the 64-bit digests of its url and content hash)
+reused once it leaves the window; the anchor, article id, url and content hash → slot
+tables are open-addressing arrays of machine words (``_WordMap``), and the slot lists
+of anchors several articles share are rows of int32 pools (``_Postings``). Before, an
+article was a record of ~20 Python objects and each of its 16 anchors a dict entry
+with two Python ints; then the url and content hash were strings kept in dicts and
+each shared anchor an ``array``. What is left is mostly the sketch (512 B) and the
+lead (256 B): 64-bit values the decisions compare exactly (``DedupIndex.memory``
+itemises the rest). ``tests/test_dedup_packed.py`` holds the packed index's decisions
+against the old index's (kept in ``tests/support/dedup_dict_index.py``).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import sys
 from array import array
 from collections import deque
 from collections.abc import Sequence
@@ -498,6 +503,25 @@ class Boilerplate:
             "outlet_learned": sum(len(o.learned) for o in self._outlets.values()),
         }
 
+    def nbytes(self) -> int:
+        """Bytes held (``sys.getsizeof``, each object once): the candidates' tables,
+        the learned shingles, the outlets' recent items and learned shingles."""
+        total = 0
+        for table in (self._new, self._old):
+            total += sys.getsizeof(table) + sum(sys.getsizeof(h) for h in table)
+            seen: set[int] = set()
+            for rec in table.values():
+                if id(rec) not in seen:
+                    seen.add(id(rec))
+                    total += sys.getsizeof(rec) + sum(sys.getsizeof(x) for x in rec[1:])
+        total += _dict_bytes(self.learned) + sys.getsizeof(self._outlets)
+        for name, o in self._outlets.items():
+            total += sys.getsizeof(name) + sys.getsizeof(o) + _dict_bytes(o.learned)
+            total += sys.getsizeof(o.items) + sum(
+                sys.getsizeof(it) + sys.getsizeof(it[0]) + sys.getsizeof(it[1]) for it in o.items
+            )
+        return total
+
     def outlet(self, feed: str) -> _Lookup:
         """The shingles learned as ``feed``'s own boilerplate (empty when none)."""
         o = self._outlets.get(feed)
@@ -573,6 +597,15 @@ class Boilerplate:
         o.items.append((story, hashes))
 
 
+def _list_bytes(items: list[int] | list[str]) -> int:
+    """A list and the objects it holds (small ints are shared: counted anyway)."""
+    return sys.getsizeof(items) + sum(sys.getsizeof(x) for x in items)
+
+
+def _dict_bytes(table: dict[int, int]) -> int:
+    return sys.getsizeof(table) + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in table.items())
+
+
 def _keep_newest(table: dict[int, int], keep: int) -> None:
     """Drop the least recently seen entries of ``table`` down to ``keep``."""
     for h, _ in sorted(table.items(), key=lambda kv: kv[1])[: len(table) - keep]:
@@ -594,6 +627,8 @@ class _Text:
     paragraphs: Sequence[str]  # the text's paragraphs, as given
     para_hashes: list[int]  # each paragraph's words, hashed (verbatim reuse)
     para_starts: Sequence[int]  # index of each paragraph's first word in ``words``
+    url_key: int = 0  # ``_key`` of the canonical url; 0: none
+    hash_key: int = 0  # ``_key`` of the content hash
     _all: set[int] | None = None
     # the anchors the decision looked up (``probe_anchors`` of them), in that state
     probed: tuple[int, ...] | None = None
@@ -611,14 +646,14 @@ class _Text:
 # bytes objects and a Sketch, and every anchor a dict entry with two Python ints
 # (about 3 KB an article with the learner at 10,000); see ``stats`` and
 # ``benchmarks/bench_dedup.py`` for the bytes an article takes now.
-_EMPTY = -(2**63)  # a free cell of a _WordMap (no value is this)
+_EMPTY = -(2**31)  # a free cell of a _WordMap (no value is this: values are slots)
 _M64 = 2**64 - 1
 _FIB = 0x9E3779B97F4A7C15  # Fibonacci hashing: article ids are sequential
 _SLOT_BITS = 32  # an expiry key is published (µs) × 2**32 + slot
 
 
 class _WordMap:
-    """uint64 key → int64 value, linear probing in two ``array``s (16 B a cell).
+    """uint64 key → int32 value, linear probing in two ``array``s (12 B a cell).
 
     A dict costs a Python int for the key and one for the value plus its own entry
     (~100 B); these arrays hold machine words. Deletion shifts the run back, so no
@@ -635,7 +670,7 @@ class _WordMap:
     def _alloc(self, bits: int) -> None:
         cells = 1 << bits
         self._keys = array("Q", bytes(8 * cells))
-        self._vals = array("q", [_EMPTY]) * cells
+        self._vals = array("i", [_EMPTY]) * cells
         self._mask = cells - 1
         self._shift = 64 - bits
 
@@ -713,7 +748,139 @@ class _WordMap:
         return [(k, v) for k, v in zip(self._keys, self._vals, strict=True) if v != _EMPTY]
 
     def nbytes(self) -> int:
-        return self._keys.buffer_info()[1] * 8 + self._vals.buffer_info()[1] * 8
+        return self._keys.buffer_info()[1] * 8 + self._vals.buffer_info()[1] * 4
+
+
+def _key(text: str) -> int:
+    """A 64-bit digest of ``text`` (never 0): what the index keeps of a url or content hash.
+
+    The exact-duplicate tables compare digests, not strings: a Python string and its
+    dict entry were ~250 B an article, twice. Two different strings share a digest
+    with odds ~2⁻⁶⁴ per pair: with 100,000 indexed articles and as many checked a
+    day, ~10⁻⁹ a day that a url or text is taken for one it is not (the shingle
+    hashes the near-duplicate test compares are 64-bit too).
+    """
+    digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    return digest or 1
+
+
+class _Postings:
+    """The slot lists of the anchors that several articles share, packed.
+
+    A list is a row of an int32 pool; the pools hold rows of 2, 4, 8, … slots (a list
+    moves to the next when full), so a list costs 4 B a slot and a few of bookkeeping,
+    where an ``array`` each was ~100 B (its header and its own buffer). Lists are
+    numbered (``by_anchor`` holds -1 - number); a list keeps its order: slots are
+    appended at the end and a removal closes the gap, as ``array.remove`` did.
+    """
+
+    __slots__ = ("_cls", "_free", "_free_rows", "_len", "_pools", "_row", "_rows_used", "_views")
+
+    def __init__(self) -> None:
+        self._pools: list[npt.NDArray[np.int32]] = []  # class c: rows of 2 << c slots
+        # each pool's bytes, for ``extend``: slicing a memoryview is several times
+        # cheaper than a numpy slice and its ``tobytes``
+        self._views: list[memoryview] = []
+        self._rows_used: list[int] = []
+        self._free_rows: list[array[int]] = []
+        self._cls = array("i")  # per list: its class, its row, its length
+        self._row = array("i")
+        self._len = array("i")
+        self._free = array("i")  # list numbers to reuse
+
+    def __getstate__(self) -> dict[str, object]:
+        # a memoryview is neither pickled nor copied: rebuilt from the pools
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_views"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._views = [
+            pool.data.cast("B") if len(pool) else memoryview(b"") for pool in self._pools
+        ]
+
+    def _take_row(self, c: int) -> int:
+        while len(self._pools) <= c:
+            self._pools.append(np.zeros((0, 2 << len(self._pools)), dtype=np.int32))
+            self._views.append(memoryview(b""))
+            self._rows_used.append(0)
+            self._free_rows.append(array("i"))
+        if self._free_rows[c]:
+            return self._free_rows[c].pop()
+        row = self._rows_used[c]
+        pool = self._pools[c]
+        if row == len(pool):  # a quarter more: spare rows are memory
+            grown = np.zeros((row + max(16, row // 4), pool.shape[1]), dtype=np.int32)
+            grown[:row] = pool
+            self._pools[c] = grown
+            self._views[c] = grown.data.cast("B")
+        self._rows_used[c] = row + 1
+        return row
+
+    def new(self, first: int, second: int) -> int:
+        """A new list of two slots; its number."""
+        row = self._take_row(0)
+        self._pools[0][row, :2] = (first, second)
+        if self._free:
+            i = self._free.pop()
+            self._cls[i], self._row[i], self._len[i] = 0, row, 2
+        else:
+            i = len(self._len)
+            self._cls.append(0)
+            self._row.append(row)
+            self._len.append(2)
+        return i
+
+    def get(self, i: int) -> npt.NDArray[np.int32]:
+        """List ``i``'s slots, in order (a view: read it before changing the list)."""
+        return self._pools[self._cls[i]][self._row[i], : self._len[i]]
+
+    def extend(self, i: int, out: array[int]) -> int:
+        """Append list ``i``'s slots to ``out``; their number."""
+        c, n = self._cls[i], self._len[i]
+        start = self._row[i] * (8 << c)  # bytes: rows of 2 << c int32
+        out.frombytes(self._views[c][start : start + 4 * n])
+        return n
+
+    def append(self, i: int, slot: int) -> None:
+        c, row, n = self._cls[i], self._row[i], self._len[i]
+        pool = self._pools[c]
+        if n == pool.shape[1]:
+            new_row = self._take_row(c + 1)
+            self._pools[c + 1][new_row, :n] = self._pools[c][row, :n]
+            self._free_rows[c].append(row)
+            c, row = c + 1, new_row
+            self._cls[i], self._row[i] = c, row
+        self._pools[c][row, n] = slot
+        self._len[i] = n + 1
+
+    def remove(self, i: int, slot: int) -> int | None:
+        """Take ``slot`` out of list ``i``; when one slot is left, the list is freed
+        and that slot returned."""
+        c, row, n = self._cls[i], self._row[i], self._len[i]
+        cells = self._pools[c][row]
+        k = cells[:n].tolist().index(slot)
+        cells[k : n - 1] = cells[k + 1 : n].copy()
+        n -= 1
+        if n > 1:
+            self._len[i] = n
+            return None
+        self._free_rows[c].append(row)
+        self._len[i] = 0
+        self._free.append(i)
+        return int(cells[0])
+
+    def lists(self) -> int:
+        return len(self._len) - len(self._free)
+
+    def postings(self) -> int:
+        return sum(self._len)
+
+    def nbytes(self) -> int:
+        arrays = (self._cls, self._row, self._len, self._free, *self._free_rows)
+        return sum(p.nbytes for p in self._pools) + sum(
+            a.buffer_info()[1] * a.itemsize for a in arrays
+        )
 
 
 def _microseconds(when: datetime) -> int:
@@ -745,13 +912,14 @@ class DedupIndex:
         s = self.settings = settings or DedupSettings()
         self.boilerplate = Boilerplate(s.boilerplate)
         self._slot_of = _WordMap()  # article id → slot
-        self._by_url: dict[str, int] = {}  # → article id (the first indexed)
-        self._by_hash: dict[str, int] = {}
-        # anchor hash → its one slot (>= 0), or -1 - i: the slots in ``_multi[i]``
+        # url / content hash, as a 64-bit digest (``_key``) → the slot of the first
+        # indexed article that has it
+        self._by_url = _WordMap()
+        self._by_hash = _WordMap()
+        # anchor hash → its one slot (>= 0), or -1 - i: the slots of list i of ``_multi``
         # (most anchors belong to one article: no list for those)
         self._by_anchor = _WordMap()
-        self._multi: list[array[int] | None] = []
-        self._multi_free: list[int] = []
+        self._multi = _Postings()
         # expiry heap: published (µs) × 2**32 + slot; a key whose slot has moved on
         # to another article, or whose article was re-added, is skipped when popped
         self._expiry: list[int] = []
@@ -766,15 +934,18 @@ class DedupIndex:
         self._pub = np.zeros(cap, dtype=np.int64)  # published, µs
         self._feed = np.zeros(cap, dtype=np.int32)
         self._sk = np.zeros((cap, s.sketch_size), dtype=np.uint64)
-        self._sk_len = np.zeros(cap, dtype=np.int32)  # -1: no sketch (a short text)
-        self._sk_size = np.zeros(cap, dtype=np.int64)
+        self._sk_len = np.zeros(cap, dtype=np.int16)  # -1: no sketch (a short text)
+        self._sk_size = np.zeros(cap, dtype=np.int32)
         self._lead = np.zeros((cap, s.lead_shingles), dtype=np.uint64)
-        self._lead_len = np.zeros(cap, dtype=np.int32)
-        self._anch = np.zeros((cap, s.anchors), dtype=np.uint64)
-        self._anch_len = np.zeros(cap, dtype=np.int32)
-        # per slot: url, content hash (the dicts' own strings), paragraph hashes
-        self._url: list[str | None] = [None] * cap
-        self._hash: list[str | None] = [None] * cap
+        self._lead_len = np.zeros(cap, dtype=np.int16)
+        # the anchors are sketch values: kept as their places in the slot's sketch row
+        self._anch = np.zeros(
+            (cap, s.anchors), dtype=np.uint8 if s.sketch_size <= 256 else np.int32
+        )
+        self._anch_len = np.zeros(cap, dtype=np.int16)
+        # per slot: the url's digest (0: none) and the content hash's, paragraph hashes
+        self._url = np.zeros(cap, dtype=np.uint64)
+        self._hash = np.zeros(cap, dtype=np.uint64)
         self._paras: list[bytes] = [b""] * cap
         self._last: tuple[Article, _Text, DedupDecision] | None = None
 
@@ -783,23 +954,43 @@ class DedupIndex:
 
     def stats(self) -> dict[str, int]:
         """Sizes of the index's tables, for metrics and for the window's memory bound."""
-        multi = [ids for ids in self._multi if ids is not None]
+        multi = self._multi
         return {
             "articles": self._slot_of.count,
-            "urls": len(self._by_url),
-            "hashes": len(self._by_hash),
+            "urls": self._by_url.count,
+            "hashes": self._by_hash.count,
             "anchors": self._by_anchor.count,
-            "postings": self._by_anchor.count - len(multi) + sum(len(ids) for ids in multi),
+            "postings": self._by_anchor.count - multi.lists() + multi.postings(),
             "expiry_heap": len(self._expiry),
             **{f"boilerplate_{k}": v for k, v in self.boilerplate.stats().items()},
         }
 
     def nbytes(self) -> int:
-        """The arrays' bytes (the strings, dicts and the learner are not counted)."""
+        """Bytes the index holds, everything counted (``memory`` itemises them)."""
+        return sum(self.memory().values())
+
+    def memory(self) -> dict[str, int]:
+        """Bytes held, by part: the slot rows (spare rows included), the hash tables,
+        the shared posting lists, the paragraph hashes, the expiry heap, the outlets'
+        names and the boilerplate learner. Python objects count ``sys.getsizeof``
+        (each once), so this is what the process holds for the index, bar allocator
+        slack."""
         arrays: list[npt.NDArray[np.generic]] = [self._id, self._orig, self._pub, self._feed]
         arrays += [self._sk, self._sk_len, self._sk_size, self._lead, self._lead_len]
-        arrays += [self._anch, self._anch_len]
-        return sum(a.nbytes for a in arrays) + self._slot_of.nbytes() + self._by_anchor.nbytes()
+        arrays += [self._anch, self._anch_len, self._url, self._hash]
+        tables = (self._slot_of, self._by_url, self._by_hash, self._by_anchor)
+        return {
+            "slots": sum(a.nbytes for a in arrays),
+            "tables": sum(t.nbytes() for t in tables),
+            "postings": self._multi.nbytes(),
+            "paragraphs": sys.getsizeof(self._paras)
+            + sum(sys.getsizeof(b) for b in self._paras if b),
+            "expiry": _list_bytes(self._expiry) + _list_bytes(self._free),
+            "feeds": sys.getsizeof(self._feeds)
+            + _list_bytes(self._feed_names)
+            + sum(sys.getsizeof(name) for name in self._feed_names),
+            "boilerplate": self.boilerplate.nbytes(),
+        }
 
     # ------------------------------------------------------------ public API
 
@@ -859,33 +1050,28 @@ class DedupIndex:
             self._sk_size[slot] = sk.size
         self._lead[slot, : len(t.lead)] = t.lead
         self._lead_len[slot] = len(t.lead)
-        self._anch[slot, : len(anchors)] = anchors
+        if sk is not None and anchors:
+            self._anch[slot, : len(anchors)] = sk.hashes.searchsorted(
+                np.array(anchors, dtype=np.uint64)
+            )
         self._anch_len[slot] = len(anchors)
-        self._paras[slot] = np.array(t.para_hashes, dtype=np.uint64).tobytes()
+        self._paras[slot] = np.array(t.para_hashes, dtype=np.uint32).tobytes()
         self._slot_of.set(article_id, slot)
-        url = article.canonical_url
-        self._url[slot] = url
-        if url:
-            self._by_url.setdefault(url, article_id)
-        self._hash[slot] = article.content_hash
-        self._by_hash.setdefault(article.content_hash, article_id)
+        self._url[slot] = t.url_key
+        if t.url_key and self._by_url.get(t.url_key) is None:
+            self._by_url.set(t.url_key, slot)
+        self._hash[slot] = t.hash_key
+        if self._by_hash.get(t.hash_key) is None:
+            self._by_hash.set(t.hash_key, slot)
         by_anchor, multi = self._by_anchor, self._multi
         for anchor in anchors:
             ids = by_anchor.get(anchor)
             if ids is None:
                 by_anchor.set(anchor, slot)
             elif ids >= 0:
-                i = self._multi_free.pop() if self._multi_free else len(multi)
-                pair = array("i", (ids, slot))
-                if i == len(multi):
-                    multi.append(pair)
-                else:
-                    multi[i] = pair
-                by_anchor.replace(anchor, -1 - i)
+                by_anchor.replace(anchor, -1 - multi.new(ids, slot))
             else:
-                posting = multi[-1 - ids]
-                assert posting is not None
-                posting.append(slot)
+                multi.append(-1 - ids, slot)
         heapq.heappush(self._expiry, (published << _SLOT_BITS) + slot)
         if self._newest is None or published > self._newest:
             self._newest = published
@@ -902,15 +1088,13 @@ class DedupIndex:
         self._used += 1
         cap = len(self._id)
         if slot == cap:
-            # a quarter more, not double: the spare rows are allocated memory (~1 KB
+            # an eighth more, not double: the spare rows are allocated memory (~0.9 KB
             # a row), and a copy per growth is cheap next to the articles it holds
-            more = max(64, cap // 4)
+            more = max(64, cap // 8)
             for name in ("_id", "_orig", "_pub", "_feed", "_sk", "_sk_len", "_sk_size"):
                 self._grow(name, cap + more)
-            for name in ("_lead", "_lead_len", "_anch", "_anch_len"):
+            for name in ("_lead", "_lead_len", "_anch", "_anch_len", "_url", "_hash"):
                 self._grow(name, cap + more)
-            self._url += [None] * more
-            self._hash += [None] * more
             self._paras += [b""] * more
         return slot
 
@@ -926,9 +1110,13 @@ class DedupIndex:
         tw = text_words(article.text) if split is None else split
         ws = tw.words
         # blake2b of each paragraph's words joined by spaces (its key), not hash():
-        # stable across processes, like the shingles
+        # stable across processes, like the shingles. 32 bits: only compared with the
+        # paragraphs of the one article a text is explained not to copy
+        # (``_distinctive``); ~15 × 15 pairs there, so a false match (a paragraph
+        # dropped from the distinctive text) has odds ~5·10⁻⁸ per explained non-copy,
+        # and the index keeps 4 B a paragraph, not 8.
         para_hashes = [
-            int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+            int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "little")
             for key in tw.keys
         ]
         raw = shingle_hashes(ws, s.shingle_size)
@@ -982,6 +1170,8 @@ class DedupIndex:
             paragraphs=tw.paragraphs,
             para_hashes=para_hashes,
             para_starts=tw.starts,
+            url_key=_key(article.canonical_url) if article.canonical_url else 0,
+            hash_key=_key(article.content_hash),
         )
 
     def _anchors(self, sk: Sketch, count: int = 0) -> tuple[int, ...]:
@@ -1001,7 +1191,7 @@ class DedupIndex:
         found: list[int] = []
         limit = self.settings.max_postings
         count = count or self.settings.anchors
-        multi = self._multi
+        lengths = self._multi._len
         table = self._by_anchor
         # _WordMap.get inlined: this runs for every article, 32 hashes or more
         keys, vals, mask, shift = table._keys, table._vals, table._mask, table._shift
@@ -1012,20 +1202,13 @@ class DedupIndex:
                 if ids == _EMPTY or keys[i] == value:
                     break
                 i = (i + 1) & mask
-            if ids < 0 and ids != _EMPTY:
-                posting = multi[-1 - ids]
-                if posting is not None and len(posting) >= limit:
-                    continue
+            if ids < 0 and ids != _EMPTY and lengths[-1 - ids] >= limit:
+                continue
             out.append(value)
             found.append(ids)
             if len(out) == count:
                 break
         return tuple(out), found
-
-    def _original(self, article_id: int) -> int:
-        slot = self._slot_of.get(article_id)
-        assert slot is not None
-        return int(self._orig[slot])
 
     def _postings(self, found: Sequence[int]) -> tuple[array[int], array[float]]:
         """The slots of what ``_by_anchor`` holds (``found``), each with its weight
@@ -1045,17 +1228,15 @@ class DedupIndex:
                 postings.append(ids)
                 weights.append(1.0)
             else:
-                posting = multi[-1 - ids]
-                assert posting is not None
-                postings += posting
-                weights += array("d", (1.0 / len(posting),)) * len(posting)
+                n = multi.extend(-1 - ids, postings)
+                weights += array("d", (1.0 / n,)) * n
         return postings, weights
 
     def _decide(self, article: Article, t: _Text) -> DedupDecision:
-        if article.canonical_url and article.canonical_url in self._by_url:
-            return DedupDecision(self._original(self._by_url[article.canonical_url]), "url", 1.0)
-        if article.content_hash in self._by_hash:
-            return DedupDecision(self._original(self._by_hash[article.content_hash]), "exact", 1.0)
+        if t.url_key and (slot := self._by_url.get(t.url_key)) is not None:
+            return DedupDecision(int(self._orig[slot]), "url", 1.0)
+        if (slot := self._by_hash.get(t.hash_key)) is not None:
+            return DedupDecision(int(self._orig[slot]), "exact", 1.0)
         sk = t.sketch
         if sk is None:
             return DedupDecision(None)
@@ -1081,7 +1262,7 @@ class DedupIndex:
         lengths = self._sk_len[cand].astype(np.int64)
         has = np.flatnonzero(lengths >= 0)
         cand, lengths, ranks = cand[has], lengths[has], has
-        sizes = self._sk_size[cand]
+        sizes = self._sk_size[cand].astype(np.int64)
         if len(cand) >= VECTOR_FROM:
             rows = self._sk[cand]
             packed = rows[np.arange(rows.shape[1]) < lengths[:, None]]  # row by row
@@ -1182,7 +1363,7 @@ class DedupIndex:
         learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
         shared: set[int] = set()
         if shared_with is not None:
-            shared = set(np.frombuffer(self._paras[shared_with], dtype=np.uint64).tolist())
+            shared = set(np.frombuffer(self._paras[shared_with], dtype=np.uint32).tolist())
         if not (learned or own or shared) or len(t.paragraphs) < 2:
             return None
         shingles = t.shingles.tolist()
@@ -1269,24 +1450,19 @@ class DedupIndex:
     def _remove(self, article_id: int) -> None:
         slot = self._slot_of.pop(article_id)
         assert slot is not None
-        url, content_hash = self._url[slot], self._hash[slot]
-        if url and self._by_url.get(url) == article_id:
-            del self._by_url[url]
-        if content_hash is not None and self._by_hash.get(content_hash) == article_id:
-            del self._by_hash[content_hash]
+        url, content_hash = int(self._url[slot]), int(self._hash[slot])
+        if url and self._by_url.get(url) == slot:
+            self._by_url.pop(url)
+        if self._by_hash.get(content_hash) == slot:
+            self._by_hash.pop(content_hash)
         by_anchor, multi = self._by_anchor, self._multi
-        for anchor in self._anch[slot, : self._anch_len[slot]].tolist():
+        for anchor in self._sk[slot, self._anch[slot, : self._anch_len[slot]]].tolist():
             ids = by_anchor.get(anchor)
             if ids == slot:
                 by_anchor.pop(anchor)
             elif ids is not None and ids < 0:
-                posting = multi[-1 - ids]
-                assert posting is not None
-                posting.remove(slot)
-                if len(posting) == 1:
-                    by_anchor.replace(anchor, posting[0])
-                    multi[-1 - ids] = None
-                    self._multi_free.append(-1 - ids)
-        self._url[slot] = self._hash[slot] = None
+                last = multi.remove(-1 - ids, slot)
+                if last is not None:
+                    by_anchor.replace(anchor, last)
         self._paras[slot] = b""
         self._free.append(slot)
