@@ -52,6 +52,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # runnable as `python benchmarks/embed_signal.py`
@@ -175,34 +176,54 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         print(f"CV {name:<17} pairwise F1 {mean(scores, 0)}  BCubed F1 {mean(scores, 1)}")
 
 
-def other_orders(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
-    """The defaults beside ``meaning_chooses=False`` in ``n`` other shuffled orders
-    (seeds 100, 101, ...): how much of a difference is the benchmark's one order."""
-    scorer = cq.load_scorer()
-    figures: dict[str, list[tuple[float, float]]] = {"defaults": [], "words choose": []}
-    for seed in range(100, 100 + n):
-        index = list(range(len(rows)))
-        random.Random(seed).shuffle(index)
-        stream = [rows[i] for i in index]
-        for name, settings in (
-            ("defaults", ClusterSettings()),
-            ("words choose", ClusterSettings(meaning_chooses=False)),
-        ):
-            res = cq.evaluate(scorer, rows, run(stream, blobs, settings))
-            figures[name].append((res["pairwise"]["f1"], res["bcubed"]["f1"]))
+_CHOICES = (
+    ("defaults", ClusterSettings()),
+    ("words choose", ClusterSettings(meaning_chooses=False)),
+)
+
+
+def _score_choices(
+    scorer: ModuleType,
+    subset: Sequence[Row],
+    stream: Sequence[Row],
+    blobs: dict[str, bytes],
+    figures: dict[str, list[tuple[float, float]]],
+) -> None:
+    """Cluster ``stream`` with the defaults and with the words choosing; add the
+    (pairwise F1, BCubed F1) of each against ``subset``'s gold to ``figures``."""
+    for name, settings in _CHOICES:
+        res = cq.evaluate(scorer, subset, run(stream, blobs, settings))
+        figures.setdefault(name, []).append((res["pairwise"]["f1"], res["bcubed"]["f1"]))
+
+
+def _print_spread(figures: dict[str, list[tuple[float, float]]], label: str, unit: str) -> None:
+    """Mean, sd and range of each choice, and on how many runs the defaults win."""
     for name, scores in figures.items():
         pw = [s[0] for s in scores]
         bc = [s[1] for s in scores]
         print(
-            f"{n} other orders, {name:<13} pairwise F1 {statistics.mean(pw):.3f} "
+            f"{label}, {name:<13} pairwise F1 {statistics.mean(pw):.3f} "
             f"(sd {statistics.stdev(pw):.3f}, {min(pw):.3f}-{max(pw):.3f})  BCubed F1 "
             f"{statistics.mean(bc):.3f} (sd {statistics.stdev(bc):.3f}, "
             f"{min(bc):.3f}-{max(bc):.3f})"
         )
     pairs = list(zip(figures["defaults"], figures["words choose"], strict=True))
-    wins = sum(a[0] > b[0] for a, b in pairs)
-    bwins = sum(a[1] > b[1] for a, b in pairs)
-    print(f"the defaults score higher in {wins}/{n} orders (pairwise), {bwins}/{n} (BCubed)")
+    print(
+        f"the defaults score higher on {sum(a[0] > b[0] for a, b in pairs)}/{len(pairs)} "
+        f"{unit} (pairwise), {sum(a[1] > b[1] for a, b in pairs)}/{len(pairs)} (BCubed)"
+    )
+
+
+def other_orders(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
+    """The defaults beside ``meaning_chooses=False`` in ``n`` other shuffled orders
+    (seeds 100, 101, ...): how much of a difference is the benchmark's one order."""
+    scorer = cq.load_scorer()
+    figures: dict[str, list[tuple[float, float]]] = {}
+    for seed in range(100, 100 + n):
+        index = list(range(len(rows)))
+        random.Random(seed).shuffle(index)
+        _score_choices(scorer, rows, [rows[i] for i in index], blobs, figures)
+    _print_spread(figures, f"{n} other orders", "orders")
 
 
 def halves(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
@@ -210,7 +231,7 @@ def halves(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
     alone, as a held-out half is: ``n`` random splits of the stories (seeds 1000, ...)
     into two halves, each half in the benchmark's seeded shuffled order."""
     scorer = cq.load_scorer()
-    figures: dict[str, list[tuple[float, float]]] = {"defaults": [], "words choose": []}
+    figures: dict[str, list[tuple[float, float]]] = {}
     stories = sorted({str(r["cluster"]) for r in rows})
     for split in range(n):
         shuffled = stories[:]
@@ -218,26 +239,8 @@ def halves(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
         first = set(shuffled[: len(shuffled) // 2])
         for part in (first, set(shuffled) - first):
             subset = [r for r in rows if str(r["cluster"]) in part]
-            stream = cq.ordered(subset, "shuffled")
-            for name, settings in (
-                ("defaults", ClusterSettings()),
-                ("words choose", ClusterSettings(meaning_chooses=False)),
-            ):
-                res = cq.evaluate(scorer, subset, run(stream, blobs, settings))
-                figures[name].append((res["pairwise"]["f1"], res["bcubed"]["f1"]))
-    for name, scores in figures.items():
-        pw = [s[0] for s in scores]
-        bc = [s[1] for s in scores]
-        print(
-            f"{2 * n} halves alone, {name:<13} pairwise F1 {statistics.mean(pw):.3f} "
-            f"(sd {statistics.stdev(pw):.3f})  BCubed F1 {statistics.mean(bc):.3f} "
-            f"(sd {statistics.stdev(bc):.3f})"
-        )
-    pairs = list(zip(figures["defaults"], figures["words choose"], strict=True))
-    print(
-        f"the defaults score higher on {sum(a[0] > b[0] for a, b in pairs)}/{2 * n} halves "
-        f"(pairwise), {sum(a[1] > b[1] for a, b in pairs)}/{2 * n} (BCubed)"
-    )
+            _score_choices(scorer, subset, cq.ordered(subset, "shuffled"), blobs, figures)
+    _print_spread(figures, f"{2 * n} halves alone", "halves")
 
 
 def cross_lingual() -> None:
