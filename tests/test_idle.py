@@ -222,7 +222,7 @@ def test_no_statement_of_an_idle_daemon_scans_a_table(
     # What the idle jobs are known to ask; if one stops being seen, this test no
     # longer covers it and must say so.
     expected = {
-        "consumer, new articles": "WHERE articles.processed_at IS NULL",
+        "consumer, new articles": "articles.processed_at IS NULL",
         "consumer, edited articles": "WHERE articles.rematch_at IS NOT NULL",
         "delivery claim": "FROM alerts WHERE alerts.status",
         "poll claim": "FROM feeds WHERE feeds.enabled",
