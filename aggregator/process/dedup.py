@@ -74,7 +74,6 @@ import heapq
 import itertools
 import sys
 from array import array
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -466,15 +465,44 @@ _NOTHING: frozenset[int] = frozenset()
 
 
 class _Outlet:
-    """One outlet's recent items and the shingles learned as its own boilerplate."""
+    """One outlet's recent items and the shingles learned as its own boilerplate.
 
-    __slots__ = ("active", "items", "learned")
+    The last items' observed hashes (each sorted, distinct) are one array, oldest
+    first, cut by ``lens``: a deque of (story, array) pairs cost ~200 B an item
+    besides the hashes (issue 17), and the count concatenates them anyway.
+    """
 
-    def __init__(self, items: int) -> None:
-        # (story, sorted distinct observed hashes) of the outlet's last items
-        self.items: deque[tuple[int, npt.NDArray[np.uint64]]] = deque(maxlen=items)
+    __slots__ = ("active", "hashes", "learned", "lens", "stories")
+
+    def __init__(self) -> None:
+        self.hashes: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
+        self.lens = array("i")  # hashes of each item, oldest first
+        self.stories = array("q")  # the story of each item
         self.learned: dict[int, int] = {}  # hash → serial of the last sighting
         self.active = 0
+
+
+class _Candidates:
+    """One generation of the learner's candidate counts, packed (issue 17).
+
+    hash → (stories seen, last story, the story before) was a dict entry, a Python
+    int key and a tuple (~160 B a candidate, up to 2 × ``horizon`` × ``observe`` of
+    them); here a ``_WordMap`` cell finds a row of three ``array``s (~45 B). Rows are
+    only appended: one a hash leaves for the learned set stays unused until the
+    generation is dropped, so they are bounded by the generation's observations.
+    """
+
+    __slots__ = ("before", "count", "last", "map")
+
+    def __init__(self, bits: int = 8) -> None:
+        self.map = _WordMap(bits)
+        self.count = array("i")  # stories seen: below ``min_stories``
+        self.last = array("q")  # story ids (article ids); -1: none
+        self.before = array("q")
+
+    def nbytes(self) -> int:
+        rows = sum(a.buffer_info()[1] * a.itemsize for a in (self.count, self.last, self.before))
+        return self.map.nbytes() + rows
 
 
 class Boilerplate:
@@ -490,14 +518,14 @@ class Boilerplate:
         self.settings = settings or BoilerplateSettings()
         self._serial = 0
         # hash → (stories seen, last story, the story before): candidates only
-        self._new: dict[int, tuple[int, int, int]] = {}
-        self._old: dict[int, tuple[int, int, int]] = {}
+        self._new = _Candidates()
+        self._old = _Candidates()
         self.learned: dict[int, int] = {}  # across outlets: hash → last sighting
         self._outlets: dict[str, _Outlet] = {}
 
     def stats(self) -> dict[str, int]:
         return {
-            "candidates": len(self._new) + len(self._old),
+            "candidates": self._new.map.count + self._old.map.count,
             "learned": len(self.learned),
             "outlets": len(self._outlets),
             "outlet_learned": sum(len(o.learned) for o in self._outlets.values()),
@@ -506,20 +534,11 @@ class Boilerplate:
     def nbytes(self) -> int:
         """Bytes held (``sys.getsizeof``, each object once): the candidates' tables,
         the learned shingles, the outlets' recent items and learned shingles."""
-        total = 0
-        for table in (self._new, self._old):
-            total += sys.getsizeof(table) + sum(sys.getsizeof(h) for h in table)
-            seen: set[int] = set()
-            for rec in table.values():
-                if id(rec) not in seen:
-                    seen.add(id(rec))
-                    total += sys.getsizeof(rec) + sum(sys.getsizeof(x) for x in rec[1:])
+        total = self._new.nbytes() + self._old.nbytes()
         total += _dict_bytes(self.learned) + sys.getsizeof(self._outlets)
         for name, o in self._outlets.items():
             total += sys.getsizeof(name) + sys.getsizeof(o) + _dict_bytes(o.learned)
-            total += sys.getsizeof(o.items) + sum(
-                sys.getsizeof(it) + sys.getsizeof(it[0]) + sys.getsizeof(it[1]) for it in o.items
-            )
+            total += sys.getsizeof(o.hashes) + sys.getsizeof(o.lens) + sys.getsizeof(o.stories)
         return total
 
     def outlet(self, feed: str) -> _Lookup:
@@ -535,29 +554,55 @@ class Boilerplate:
         self._serial += 1
         serial = self._serial
         if serial % s.horizon == 0:
-            # what was not seen again for a generation is dropped: bounded memory
-            self._old, self._new = self._new, {}
+            # what was not seen again for a generation is dropped: bounded memory;
+            # the new table starts sized for as many as the last one held (at most
+            # one regrowth, and never left at the size of a larger past generation)
+            bits = max(8, (self._new.map.count * 5 // 3).bit_length())
+            self._old, self._new = self._new, _Candidates(bits)
         learned, new, old = self.learned, self._new, self._old
+        ncount, nlast, nbefore = new.count, new.last, new.before
+        ocount, olast, obefore = old.count, old.last, old.before
+        # bound once: a method looked up per hash was a tenth of the loop
+        nget, nset, npop = new.map.get, new.map.set, new.map.pop
+        oget, opop = old.map.get, old.map.pop
         need = s.min_stories
         for h in hashes.tolist():
             if h in learned:
                 learned[h] = serial
                 continue
-            rec = new.get(h)
-            if rec is None:
-                rec = old.pop(h, None)
-                if rec is None:
-                    new[h] = (1, story, -1)
+            row = nget(h)
+            if row is not None:
+                count, last, before = ncount[row], nlast[row], nbefore[row]
+            else:
+                orow = oget(h)  # mostly absent: a get is cheaper than a pop that misses
+                if orow is None:
+                    nset(h, len(ncount))
+                    ncount.append(1)
+                    nlast.append(story)
+                    nbefore.append(-1)
                     continue
-            count, last, before = rec
+                opop(h)
+                count, last, before = ocount[orow], olast[orow], obefore[orow]
             if story in (last, before):
-                new[h] = rec
+                if row is None:  # moved up a generation as it was
+                    nset(h, len(ncount))
+                    ncount.append(count)
+                    nlast.append(last)
+                    nbefore.append(before)
                 continue
             if count + 1 >= need:
                 learned[h] = serial
-                new.pop(h, None)
+                if row is not None:
+                    npop(h)  # its row stays unused until the generation ends
+            elif row is None:
+                nset(h, len(ncount))
+                ncount.append(count + 1)
+                nlast.append(story)
+                nbefore.append(last)
             else:
-                new[h] = (count + 1, story, last)
+                ncount[row] = count + 1
+                nlast[row] = story
+                nbefore[row] = last
         if len(learned) > s.max_learned * 11 // 10:
             _keep_newest(learned, s.max_learned)
         self._observe_outlet(feed, hashes, story, serial)
@@ -568,7 +613,7 @@ class Boilerplate:
         s = self.settings
         o = self._outlets.get(feed)
         if o is None:
-            o = self._outlets[feed] = _Outlet(s.outlet_items)
+            o = self._outlets[feed] = _Outlet()
             if len(self._outlets) > s.max_outlets * 11 // 10:
                 for name in sorted(self._outlets, key=lambda f: self._outlets[f].active)[
                     : len(self._outlets) - s.max_outlets
@@ -578,15 +623,17 @@ class Boilerplate:
         if len(hashes):
             stories = {story}
             others = []
-            for other, items in reversed(o.items):
-                if other in stories:
-                    continue  # a copy of a story already counted counts once
-                stories.add(other)
-                others.append(items)
+            end = len(o.hashes)
+            for other, size in zip(reversed(o.stories), reversed(o.lens), strict=True):
+                start = end - size
+                if other not in stories:  # a copy of a story already counted counts once
+                    stories.add(other)
+                    others.append(o.hashes[start:end])
+                end = start
             if len(stories) >= s.outlet_min_items:
                 # one sorted pool of the other stories' hashes (each distinct within
                 # its item): how many items hold a hash is the width of its run
-                pool = np.sort(np.concatenate(others))
+                pool = np.sort(o.hashes if len(others) == len(o.lens) else np.concatenate(others))
                 counts = 1 + (
                     pool.searchsorted(hashes, "right") - pool.searchsorted(hashes, "left")
                 )
@@ -594,7 +641,14 @@ class Boilerplate:
                     o.learned[h] = serial
                 if len(o.learned) > s.max_outlet_learned * 11 // 10:
                     _keep_newest(o.learned, s.max_outlet_learned)
-        o.items.append((story, hashes))
+        if s.outlet_items > 0:
+            drop = max(0, len(o.lens) + 1 - s.outlet_items)  # the oldest items leave
+            cut = sum(o.lens[:drop])
+            del o.lens[:drop]
+            del o.stories[:drop]
+            o.hashes = np.concatenate((o.hashes[cut:], hashes))  # a copy: owns its data
+            o.lens.append(len(hashes))
+            o.stories.append(story)
 
 
 def _list_bytes(items: list[int] | list[str]) -> int:
