@@ -20,6 +20,7 @@ from aggregator.process.consumer import Consumer, ConsumerSettings
 from aggregator.store import Store
 from aggregator.store.schema import articles
 from tests.factories import NOW, article
+from tests.support.plans import sqlite_plan
 from tests.test_consumer import ingest
 
 # Unrelated stories: each starts an event of its own.
@@ -134,12 +135,6 @@ def test_the_next_batch_is_read_along_the_unprocessed_index_not_sorted(store: St
         # PostgreSQL plans by its statistics (on these few rows a sort is what it
         # should pick); the choice without statistics was SQLite's alone.
         return
-    raw = store.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("EXPLAIN QUERY PLAN " + statement, params)
-        plan = " | ".join(str(r[3]) for r in cur.fetchall())
-    finally:
-        raw.close()
+    plan = " | ".join(sqlite_plan(store.engine, statement, params))
     assert "ix_articles_unprocessed_published" in plan, plan
     assert "TEMP B-TREE" not in plan, plan

@@ -30,6 +30,7 @@ from aggregator.daemon import Daemon, consume_due
 from aggregator.store import Store, create_db_engine
 from aggregator.store.schema import articles, feeds, metadata
 from tests.support.archive_data import T0, kursk_archive
+from tests.support.plans import pg_plan, sqlite_plan
 
 CONFIG = """
 settings:
@@ -154,34 +155,13 @@ def idle_statements(database_url: str) -> dict[str, Any]:
 
 def sqlite_scans(engine: Engine, statement: str, parameters: Any) -> list[str]:
     """The plan lines that read a whole table, or a whole index of every row."""
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-        lines = [str(r[3]) for r in cur.fetchall()]
-    finally:
-        raw.close()
+    lines = sqlite_plan(engine, statement, parameters)
     bad = []
     for line in lines:
         m = re.match(r"SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?", line)
         if m and m.group(1) != "CONSTANT" and m.group(2) not in PARTIAL_INDEXES:
             bad.append(line)
     return bad
-
-
-def pg_plan(engine: Engine, statement: str, parameters: Any) -> dict[str, Any]:
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("SET enable_seqscan = off")
-        cur.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-        plan: Any = cur.fetchone()[0]
-        raw.rollback()
-    finally:
-        raw.close()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return dict(plan[0]["Plan"])
 
 
 def pg_scans(engine: Engine, statement: str, parameters: Any) -> list[str]:
@@ -278,13 +258,7 @@ def test_the_consumers_look_ups_use_an_index(
     analyze(engine)
     [(statement, parameters)] = statements
     if engine.dialect.name == "sqlite":
-        raw = engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            cur.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-            plan = " | ".join(str(r[3]) for r in cur.fetchall())
-        finally:
-            raw.close()
+        plan = " | ".join(sqlite_plan(engine, statement, parameters))
     else:
         plan = json.dumps(pg_plan(engine, statement, parameters))
     assert any(ix in plan for ix in indexes), plan

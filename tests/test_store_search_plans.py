@@ -11,7 +11,6 @@ outlet or language newest first must use the index in that order (migration 0015
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from aggregator.store.schema import articles, feeds
 from aggregator.store.views import Filters
 from tests.conftest import PG_ADMIN_URL
 from tests.support.archive_data import T0, kursk_archive
+from tests.support.plans import pg_plan, sqlite_plan
 
 BULK_FEEDS = 40
 BULK_ARTICLES = 3000
@@ -129,29 +129,8 @@ def sent_by(archive: Archive, **search: Any) -> list[tuple[str, Any]]:
     return [(s, p) for s, p in seen if "articles" in s]
 
 
-def sqlite_plan(engine: Engine, statement: str, parameters: Any) -> list[str]:
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-        return [str(r[3]) for r in cur.fetchall()]
-    finally:
-        raw.close()
-
-
-def pg_plan(engine: Engine, statement: str, parameters: Any) -> list[dict[str, Any]]:
+def pg_nodes(engine: Engine, statement: str, parameters: Any) -> list[dict[str, Any]]:
     """Every node of the plan, flattened."""
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("SET enable_seqscan = off")
-        cur.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
-        plan: Any = cur.fetchone()[0]
-        raw.rollback()
-    finally:
-        raw.close()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
     nodes: list[dict[str, Any]] = []
 
     def walk(node: dict[str, Any]) -> None:
@@ -159,7 +138,7 @@ def pg_plan(engine: Engine, statement: str, parameters: Any) -> list[dict[str, A
         for child in node.get("Plans", []):
             walk(child)
 
-    walk(plan[0]["Plan"])
+    walk(pg_plan(engine, statement, parameters))
     return nodes
 
 
@@ -174,7 +153,7 @@ def whole_reads(engine: Engine, statement: str, parameters: Any) -> list[str]:
             and not line.startswith("SCAN articles_fts")
         ]
     bad = []
-    for node in pg_plan(engine, statement, parameters):
+    for node in pg_nodes(engine, statement, parameters):
         if (
             node.get("Relation Name") != "articles"
             and node.get("Index Name", "").find("articles") < 0
@@ -198,7 +177,7 @@ def indexes_used(engine: Engine, statement: str, parameters: Any) -> set[str]:
             if m:
                 found.add(m.group(1))
         return found
-    return {n["Index Name"] for n in pg_plan(engine, statement, parameters) if "Index Name" in n}
+    return {n["Index Name"] for n in pg_nodes(engine, statement, parameters) if "Index Name" in n}
 
 
 SEARCHES: list[tuple[str, dict[str, Any]]] = [
