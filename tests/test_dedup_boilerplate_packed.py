@@ -19,7 +19,7 @@ from aggregator.models import Article
 from aggregator.process.dedup import Boilerplate, BoilerplateSettings, DedupIndex
 from tests.support import boilerplate_dicts as before
 from tests.support.boilerplate_news import headline_farm, press_releases, stock_farm
-from tests.test_dedup_packed import SETTINGS, article, mixed_stream
+from tests.test_dedup_packed import SETTINGS, farm_stream, mixed_stream
 
 # small tables: a few thousand observations reach every cap and swap generations often
 SMALL = BoilerplateSettings(
@@ -109,15 +109,7 @@ def test_index_decides_and_learns_as_with_the_learner_of_dicts(size: int, name: 
 def test_farms_and_press_releases_learn_as_before() -> None:
     t = datetime(2025, 3, 3, 14, tzinfo=UTC)
     for groups in (press_releases(t), stock_farm(t, feeds=24, stories=40), headline_farm(t)):
-        items = sorted(
-            ((f, it) for f, its in groups.items() for it in its),
-            key=lambda x: (x[1].published, x[0]),
-        )
-        stream = [
-            (i, article(it.text, feed=f, key=it.guid, published=it.published, title=it.title))
-            for i, (f, it) in enumerate(items)
-        ]
-        _replay(stream, SETTINGS["defaults"])
+        _replay(farm_stream(groups), SETTINGS["defaults"])
 
 
 def test_candidate_tables_are_smaller_than_the_dicts() -> None:

@@ -34,7 +34,7 @@ from aggregator.process.dedup import (
 from aggregator.text import content_hash
 from tests import factories
 from tests.support import dedup_dict_index as before
-from tests.support.boilerplate_news import headline_farm, press_releases, stock_farm
+from tests.support.boilerplate_news import Item, headline_farm, press_releases, stock_farm
 
 T0 = datetime(2024, 11, 4, 9, tzinfo=UTC)
 GEN = Path(__file__).resolve().parent.parent / "benchmarks" / "gen_articles.py"
@@ -62,6 +62,18 @@ def article(text: str, *, feed: str, key: str, published: datetime, title: str =
         published=published,
         content_hash=content_hash(title, text),
     )
+
+
+def farm_stream(groups: dict[str, list[Item]]) -> list[tuple[int, Article]]:
+    """A farm's items as (id, article), in order of publication (then outlet)."""
+    items = sorted(
+        ((f, it) for f, its in groups.items() for it in its),
+        key=lambda x: (x[1].published, x[0]),
+    )
+    return [
+        (i, article(it.text, feed=f, key=it.guid, published=it.published, title=it.title))
+        for i, (f, it) in enumerate(items)
+    ]
 
 
 def mixed_stream(size: int, seed: int) -> list[tuple[int, Article]]:
@@ -183,14 +195,7 @@ def test_farms_and_labelled_pairs_are_decided_as_before() -> None:
         stock_farm(t, feeds=24, stories=40),
         headline_farm(t, feeds=12),
     ):
-        items = sorted(
-            ((f, it) for f, its in groups.items() for it in its),
-            key=lambda x: (x[1].published, x[0]),
-        )
-        stream = [
-            (i, article(it.text, feed=f, key=it.guid, published=it.published, title=it.title))
-            for i, (f, it) in enumerate(items)
-        ]
+        stream = farm_stream(groups)
         ours = _run(DedupIndex(), stream, check=True)
         assert ours == _run(before.DedupIndex(), stream, check=True)
     with PAIRS.open(encoding="utf-8") as fh:
