@@ -97,8 +97,8 @@ class ClusterSettings:
             0.840 / 0.837 on average over eight shuffled orders, higher in each; half
             the stories clustered alone (``--halves 10``) 0.846 / 0.836 -> 0.873 /
             0.868; the whole of DEV in the benchmark's order 0.854 / 0.821 -> 0.847 /
-            0.844. Articles with
-            names are left to the words and names. False turns it off.
+            0.844. Articles with names are left to the words and names. False turns
+            it off.
         semantic_wait: how long the consumer holds a new article (and, to stay in
             order, those stored after it) for its vector before clustering it
             without, counted from when it was fetched or the consumer started,
