@@ -423,12 +423,19 @@ def _best_candidates(
         return heapq.nsmallest(most, shared, key=lambda cid: (-shared[cid], oldest[cid]))
     ids, where = np.unique(np.array(postings, dtype=np.int64), return_inverse=True)
     sums = np.bincount(where, weights=np.array(weights, dtype=np.float64))
+    if len(ids) > most:
+        # Only those summing at least the ``most``-th largest sum can be among the
+        # best (every other one has ``most`` ahead of it), so only theirs are sorted
+        # and only their ages read: ``tie`` is read at random, and at 100,000
+        # indexed ~550 candidates a probe missed the caches (issue 17).
+        keep = np.flatnonzero(sums >= np.partition(sums, len(sums) - most)[len(sums) - most])
+        ids, sums = ids[keep], sums[keep]
     order = np.lexsort((ids if tie is None else tie[ids], -sums))[:most]  # last key first
     best: list[int] = ids[order].tolist()
     return best
 
 
-def _covered_runs(flags: list[bool], words: int, size: int) -> list[tuple[int, int]]:
+def _covered_runs(flags: Sequence[bool], words: int, size: int) -> list[tuple[int, int]]:
     """The runs [start, end) of words covered by a flagged shingle, in text order.
 
     Shingle i covers words i .. i + size - 1. In numpy: an explanation is asked for
@@ -436,7 +443,10 @@ def _covered_runs(flags: list[bool], words: int, size: int) -> list[tuple[int, i
     """
     if not words:
         return []
-    count = np.concatenate(([0], np.cumsum(np.array(flags, dtype=np.int64))))
+    # fromiter: ``np.array`` of a list of bools inspects every item first (~4x the
+    # time on an article's ~670 shingles; ``_phrases`` runs for every explanation)
+    count = np.zeros(len(flags) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(flags, dtype=np.int64, count=len(flags)), out=count[1:])
     last = len(flags) - 1
     j = np.arange(words)
     lo = np.maximum(0, j - size + 1)
@@ -1271,20 +1281,24 @@ class DedupIndex:
         Machine-word ``array``s, not lists: the postings grow with the window (~70 an
         article at 1,000 indexed, ~600 at 100,000), and copied as buffers they cost
         no Python int each, here nor when ``_best_candidates`` hands them to numpy.
+        The weights are spread from the lists' lengths in one numpy call, not an
+        ``array`` built per list (the same doubles: 1 / n is correctly rounded in both).
         """
         postings = array("i")
-        weights = array("d")
+        lengths = array("i")
         multi = self._multi
         for ids in found:
             if ids == _EMPTY:
                 continue
             if ids >= 0:
                 postings.append(ids)
-                weights.append(1.0)
+                lengths.append(1)
             else:
-                n = multi.extend(-1 - ids, postings)
-                weights += array("d", (1.0 / n,)) * n
-        return postings, weights
+                lengths.append(multi.extend(-1 - ids, postings))
+        if not lengths:
+            return postings, array("d")
+        n = np.frombuffer(lengths, dtype=np.int32)
+        return postings, array("d", np.repeat(1.0 / n, n).tobytes())
 
     def _decide(self, article: Article, t: _Text) -> DedupDecision:
         if t.url_key and (slot := self._by_url.get(t.url_key)) is not None:
@@ -1319,7 +1333,15 @@ class DedupIndex:
         sizes = self._sk_size[cand].astype(np.int64)
         if len(cand) >= VECTOR_FROM:
             rows = self._sk[cand]
-            packed = rows[np.arange(rows.shape[1]) < lengths[:, None]]  # row by row
+            width = rows.shape[1]
+            if int(lengths.min()) == width:
+                # every sketch full (the usual text, of ``sketch_size`` distinctive
+                # shingles or more): the rows are already the values one after the
+                # other; masking them took ~4x the gather itself, more the more
+                # candidates (issue 17)
+                packed = rows.reshape(-1)
+            else:
+                packed = rows[np.arange(width) < lengths[:, None]]  # row by row
             score_arr, sample_arr = _containment_core(probe, lengths, sizes, packed)
             bars = np.where(
                 sample_arr >= s.min_samples, s.min_containment, s.few_samples_containment
