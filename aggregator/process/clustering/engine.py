@@ -525,8 +525,9 @@ class Clusterer:
         says).
 
         A story told in headlines splits into events of its own angles when its first
-        reports share few words ("CarPlay draws criticism" and "iOS 7.1 is out"): each
-        grows on its own words, and no report bridges them. Their meanings do: each
+        reports share few words ("'House of Cards' now available to Comcast
+        subscribers" and "Netflix expands ISP speed index"): each grows on its own
+        words, and no report bridges them. Their meanings do: each
         is the other's nearest event, as a report is its own event's, by the rule the
         vector proposes an event with (``semantic_support``, clear of the next by
         ``meaning_margin``), asked in both directions, so the merge does not depend on
