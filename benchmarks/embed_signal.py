@@ -13,17 +13,19 @@ Prints, in one run:
   streamed through the same ``Clusterer`` as ``cluster_quality.py`` (same order,
   times, outlets), with ``semantic_support=0``, with their vectors but without
   rejoining lone reports (``rejoin_single_reports=False``), with the words alone
-  choosing among the events they accept (``meaning_chooses=False``), and with the
+  choosing among the events they accept (``meaning_chooses=False``), without
+  merging events of headlines by meaning (``merge_by_meaning=False``), and with the
   defaults;
 * with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support`` and
   ``meaning_margin`` (the folds and the dense protocol of ``cluster_quality.py
   --cv``): chosen on four folds, scored on the fifth, beside the defaults, the
   defaults without rejoining lone reports (``rejoin_single_reports=False``), with
-  the words choosing (``meaning_chooses=False``) and the signal off on the same folds;
-* with ``--orders N``, the defaults beside ``meaning_chooses=False`` in N other
-  shuffled orders (seeds 100, 101, ...): mean, sd and range of both F1s, and in how
-  many orders the defaults score higher;
-* with ``--halves N``, the same two on half the stories clustered alone, as a
+  the words choosing (``meaning_chooses=False``), without merging by meaning
+  (``merge_by_meaning=False``) and the signal off on the same folds;
+* with ``--orders N``, the defaults beside ``meaning_chooses=False`` and
+  ``merge_by_meaning=False`` in N other shuffled orders (seeds 100, 101, ...): mean,
+  sd and range of both F1s, and in how many orders the defaults score higher or lower;
+* with ``--halves N``, the same three on half the stories clustered alone, as a
   held-out half is: N random splits of the stories into two halves, each half in
   the benchmark's seeded shuffled order (UCI; ECB+ rows split by event);
 * a cross-lingual check: English, Russian, Ukrainian and Korean reports of three
@@ -138,11 +140,13 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
     on = run(stream, blobs, base)
     alone = run(stream, blobs, dataclasses.replace(base, rejoin_single_reports=False))
     words = run(stream, blobs, dataclasses.replace(base, meaning_chooses=False))
+    apart = run(stream, blobs, dataclasses.replace(base, merge_by_meaning=False))
     held: list[tuple[float, float]] = []
     fixed: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
     lone: list[tuple[float, float]] = []
     chosen_by_words: list[tuple[float, float]] = []
+    not_merged: list[tuple[float, float]] = []
     for k in range(5):
         train = set().union(*(items[j] for j in range(5) if j != k))
         best = max(
@@ -153,6 +157,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         without.append(cq.fold_scores(rows, off, items[k]))
         lone.append(cq.fold_scores(rows, alone, items[k]))
         chosen_by_words.append(cq.fold_scores(rows, words, items[k]))
+        not_merged.append(cq.fold_scores(rows, apart, items[k]))
         print(
             f"fold {k + 1}: chosen semantic_support={points[best][0]:g} "
             f"meaning_margin={points[best][1]:g}  held-out pairwise/BCubed F1 "
@@ -160,6 +165,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
             f"  signal off {without[-1][0]:.3f}/{without[-1][1]:.3f}"
             f"  lone reports not rejoined {lone[-1][0]:.3f}/{lone[-1][1]:.3f}"
             f"  words choose {chosen_by_words[-1][0]:.3f}/{chosen_by_words[-1][1]:.3f}"
+            f"  not merged by meaning {not_merged[-1][0]:.3f}/{not_merged[-1][1]:.3f}"
         )
 
     def mean(scores: list[tuple[float, float]], i: int) -> str:
@@ -171,6 +177,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         ("default", fixed),
         ("not rejoined", lone),
         ("words choose", chosen_by_words),
+        ("no meaning merge", not_merged),
         ("signal off", without),
     ):
         print(f"CV {name:<17} pairwise F1 {mean(scores, 0)}  BCubed F1 {mean(scores, 1)}")
@@ -179,6 +186,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
 _CHOICES = (
     ("defaults", ClusterSettings()),
     ("words choose", ClusterSettings(meaning_chooses=False)),
+    ("no meaning merge", ClusterSettings(merge_by_meaning=False)),
 )
 
 
@@ -189,7 +197,7 @@ def _score_choices(
     blobs: dict[str, bytes],
     figures: dict[str, list[tuple[float, float]]],
 ) -> None:
-    """Cluster ``stream`` with the defaults and with the words choosing; add the
+    """Cluster ``stream`` with each of ``_CHOICES``; add the
     (pairwise F1, BCubed F1) of each against ``subset``'s gold to ``figures``."""
     for name, settings in _CHOICES:
         res = cq.evaluate(scorer, subset, run(stream, blobs, settings))
@@ -207,15 +215,18 @@ def _print_spread(figures: dict[str, list[tuple[float, float]]], label: str, uni
             f"{statistics.mean(bc):.3f} (sd {statistics.stdev(bc):.3f}, "
             f"{min(bc):.3f}-{max(bc):.3f})"
         )
-    pairs = list(zip(figures["defaults"], figures["words choose"], strict=True))
-    print(
-        f"the defaults score higher on {sum(a[0] > b[0] for a, b in pairs)}/{len(pairs)} "
-        f"{unit} (pairwise), {sum(a[1] > b[1] for a, b in pairs)}/{len(pairs)} (BCubed)"
-    )
+    for other in ("words choose", "no meaning merge"):
+        pairs = list(zip(figures["defaults"], figures[other], strict=True))
+        higher = sum(a[0] > b[0] for a, b in pairs), sum(a[1] > b[1] for a, b in pairs)
+        lower = sum(a[0] < b[0] for a, b in pairs), sum(a[1] < b[1] for a, b in pairs)
+        print(
+            f"the defaults against {other}: higher on {higher[0]}/{len(pairs)} {unit}, lower "
+            f"on {lower[0]} (pairwise); higher on {higher[1]}, lower on {lower[1]} (BCubed)"
+        )
 
 
 def other_orders(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
-    """The defaults beside ``meaning_chooses=False`` in ``n`` other shuffled orders
+    """The defaults beside the other ``_CHOICES`` in ``n`` other shuffled orders
     (seeds 100, 101, ...): how much of a difference is the benchmark's one order."""
     scorer = cq.load_scorer()
     figures: dict[str, list[tuple[float, float]]] = {}
@@ -227,7 +238,7 @@ def other_orders(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
 
 
 def halves(rows: Sequence[Row], blobs: dict[str, bytes], n: int) -> None:
-    """The defaults beside ``meaning_chooses=False`` on half the stories clustered
+    """The defaults beside the other ``_CHOICES`` on half the stories clustered
     alone, as a held-out half is: ``n`` random splits of the stories (seeds 1000, ...)
     into two halves, each half in the benchmark's seeded shuffled order."""
     scorer = cq.load_scorer()
@@ -399,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ClusterSettings(rejoin_single_reports=False),
         ),
         ("... the words choose", ClusterSettings(meaning_chooses=False)),
+        ("... not merged by meaning", ClusterSettings(merge_by_meaning=False)),
         ("with the semantic signal", ClusterSettings()),
     ):
         t0 = time.perf_counter()

@@ -21,6 +21,9 @@ an event:
 When the words chose an event no names can check, the engine also asks this rule:
 the words compare an article only with events in its own language, and the vector
 may clearly prefer one in another (``Clusterer.assign``).
+
+Between two events of headlines (no names), the same reading of the vector decides a
+merge: each must be the other's nearest event, clearly (``clear_nearest``).
 """
 
 from __future__ import annotations
@@ -146,6 +149,33 @@ class MeaningIndex:
         for i in np.argsort(-cosines, kind="stable").tolist():
             if owner[i] >= 0:
                 yield float(cosines[i]), owner[i]
+
+
+@dataclass(frozen=True, slots=True)
+class Nearest:
+    """An event clearly nearest to a meaning: its cosine and the next event's."""
+
+    cluster_id: int
+    similarity: float
+    following: float  # the next event's cosine (0 when there is none)
+
+
+def clear_nearest(ranked: Sequence[tuple[float, int]], margin: float) -> Nearest | None:
+    """The first of ``ranked`` ((cosine, cluster id), nearest first) when it is clear of
+    the next by ``margin``, else None.
+
+    What ``propose`` asks of one article's vector, asked of an event's meaning: a
+    meaning between two events says nothing about which it is nearer; equals are
+    never decided between.
+    """
+    if not ranked or margin < 0.0:
+        return None
+    similarity, cluster_id = ranked[0]
+    following = ranked[1][0] if len(ranked) > 1 else 0.0
+    gap = similarity - following
+    if gap <= 0.0 or gap < margin:
+        return None
+    return Nearest(cluster_id, similarity, following)
 
 
 def propose(

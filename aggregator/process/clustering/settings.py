@@ -99,6 +99,13 @@ class ClusterSettings:
             0.868; the whole of DEV in the benchmark's order 0.854 / 0.821 -> 0.847 /
             0.844. Articles with names are left to the words and names. False turns
             it off.
+        merge_by_meaning: two events without names (headlines, one-line summaries)
+            that each have reports merge when each is the other's nearest event by
+            meaning, clear of the next by ``meaning_margin``, at ``semantic_support``
+            or more, and their centroids' cosine reaches the join ``threshold`` of the
+            larger one's size (``Clusterer._merge_by_meaning``): one story's angles
+            that no report bridges in words. Asked when an event's meaning changes.
+            False turns it off.
         semantic_wait: how long the consumer holds a new article (and, to stay in
             order, those stored after it) for its vector before clustering it
             without, counted from when it was fetched or the consumer started,
@@ -139,6 +146,7 @@ class ClusterSettings:
     crosslingual_support: float = 0.8
     rejoin_single_reports: bool = True
     meaning_chooses: bool = True
+    merge_by_meaning: bool = True
     semantic_wait: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
