@@ -264,14 +264,14 @@ class DriverStatement:
     and the other searches need. Here the SQL text, the parameter order and each
     column's converters come from SQLAlchemy's own compilation, once, so the
     statement sent and the values returned are the ones ``Connection.execute`` gives
-    (tests/test_store_search.py compares the two); a driver error leaves wrapped as
+    (tests/test_archive.py compares the two); a driver error leaves wrapped as
     SQLAlchemy wraps it (``DBAPIError``), so callers handle both paths alike.
     """
 
     def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
-        if compiled.positiontup is None:  # a named paramstyle: not what this runs
-            raise ValueError(f"{dialect.name}: positional parameters expected")
+        # SQLite's driver takes positional parameters (qmark), in this order
+        assert compiled.positiontup is not None, dialect.name
         self.sql = str(compiled)
         self._names = tuple(compiled.positiontup)
         # the values the statement carries itself (the OFFSET 0 SQLAlchemy adds)
