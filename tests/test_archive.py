@@ -5,20 +5,26 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, delete, text, update
+from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
 from aggregator.errors import QueryError, StorageError
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, metadata
-from aggregator.store.search import SearchLimits, include_name
+from aggregator.store.search import (
+    DriverStatement,
+    SearchLimits,
+    fts_top_statement,
+    include_name,
+)
 from aggregator.store.views import Filters, hourly, write_export
 from tests.support.archive_data import T0, ArchiveBuilder, kursk_archive, serve_in_thread
 
@@ -455,3 +461,50 @@ def test_topic_atom_is_well_formed_whatever_the_name_in_the_path(client: httpx.C
     assert links["alternate"] == f"{base}/topics/%01a%20b%3Fc%23d"
     assert root.findtext(f"{ATOM}id") == f"{base}/topics/%01a%20b%3Fc%23d"
     assert root.findtext(f"{ATOM}title") == "News monitor: a b?c#d"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the driver path is SQLite's
+def test_the_ranked_statement_on_the_driver_returns_what_sqlalchemy_returns(
+    engine: Engine,
+) -> None:
+    # The API's ranked search runs fts_top_statement on the DB-API cursor (issue 17):
+    # every row, every value and its type must be what Connection.execute gives.
+    build = ArchiveBuilder(engine)
+    for i in range(25):
+        build.article(
+            ("bbc", "dw", "lemonde")[i % 3],
+            "Ferry strike" if i % 4 else f"Harbour day {i}",
+            "Unions and the ferry at the harbour." if i % 2 else "The ferry sailed.",
+            published=T0 + timedelta(hours=i % 7, microseconds=i),
+            language=(None, "en", "fr")[i % 3],
+            cluster=i % 5,
+            url=None if i % 6 == 0 else f"https://example.org/{i}",
+        )
+    for with_cursor in (False, True):
+        stmt = fts_top_statement(with_cursor)
+        driver = DriverStatement(stmt, engine.dialect)
+        for match, k, key in [
+            ("ferry", 30, 5.0),
+            ("harbour OR unions", 4, 1.0),
+            ("nothing", 3, 0.0),
+        ]:
+            params = {"fts_match": match, "k": k}
+            if with_cursor:
+                params |= {"after_key": key, "after_id": 20}
+            with engine.connect() as conn:
+                expected = [tuple(r) for r in conn.execute(stmt, params)]
+                got = driver.rows(conn, params)
+            assert [tuple(r) for r in got] == expected, (match, with_cursor)
+            assert [[type(v) for v in r] for r in got] == [[type(v) for v in r] for r in expected]
+            assert [r._fields for r in got[:1]] == [tuple(stmt.selected_columns.keys())][: len(got)]
+            if match == "ferry" and not with_cursor:
+                assert len(got) == 25
+                assert all(r.published.tzinfo is UTC for r in got)
+    # A driver error leaves as SQLAlchemy's own would (the search makes it a QueryError)
+    stmt, bad = fts_top_statement(False), {"fts_match": '"unclosed', "k": 3}
+    with engine.connect() as conn, pytest.raises(DBAPIError) as expected_error:
+        conn.execute(stmt, bad)
+    with engine.connect() as conn, pytest.raises(DBAPIError) as got_error:
+        DriverStatement(stmt, engine.dialect).rows(conn, bad)
+    assert type(got_error.value) is type(expected_error.value)
+    assert str(got_error.value.orig) == str(expected_error.value.orig) == "unterminated string"

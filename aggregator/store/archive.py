@@ -51,6 +51,7 @@ from aggregator.store.search import (
     SEARCH_COLUMN,
     SUMMARY_COLUMNS,
     Cursor,
+    DriverStatement,
     Order,
     SearchFilters,
     SearchLimits,
@@ -117,6 +118,7 @@ class Archive:
         # Off only in tests, to compare the two-step SQLite search with one statement.
         self._narrow_first = narrow_first
         self._search_engine: Engine | None = None  # made at the first search
+        self._fts_top_statements: dict[bool, DriverStatement] = {}  # by with_cursor
 
     # -- search ------------------------------------------------------------------
 
@@ -223,8 +225,7 @@ class Archive:
             params: dict[str, Any] = {"fts_match": fts_only, "k": limit + 1}
             if after is not None:
                 params |= {"after_key": after.key, "after_id": after.id}
-            stmt = fts_top_statement(after is not None)
-            top = conn.execute(stmt, params).all()
+            top = self._fts_top(after is not None).rows(conn, params)
             # A hit without its article or feed row (an index out of step with
             # the table) would be dropped by the general statement's inner
             # joins, changing which rows make the page: use that one then.
@@ -237,6 +238,14 @@ class Archive:
             else:
                 rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
         return rows, ranked
+
+    def _fts_top(self, with_cursor: bool) -> DriverStatement:
+        """:func:`fts_top_statement` compiled for this engine, run on the driver."""
+        found = self._fts_top_statements.get(with_cursor)
+        if found is None:
+            found = DriverStatement(fts_top_statement(with_cursor), self.engine.dialect)
+            self._fts_top_statements[with_cursor] = found
+        return found
 
     def _fts_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
         """The MATCH text when the page is the FTS5 ranking alone (SQLite, by relevance,
