@@ -12,7 +12,7 @@ import hashlib
 import re
 import sys
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from html import escape
@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pycld2  # type: ignore[import-untyped]
 from lxml import etree  # type: ignore[import-untyped]
 
-__all__ = ["clean_text", "html_to_text", "looks_like_html", "sanitize_html"]
+__all__ = ["clean_text", "html_paragraphs", "html_to_text", "looks_like_html", "sanitize_html"]
 
 # --------------------------------------------------------------------------- text
 
@@ -34,11 +34,58 @@ _KEEP_CF = frozenset({"\u200c", "\u200d"})
 # UTF-8 read as Latin-1/cp1252 always shows a lead byte (Â…ô) followed by a
 # continuation byte's stand-in. ftfy's own check costs ~1 ms an article and fixing
 # ~2 ms, so only texts showing this pattern are handed to it.
-_MOJIBAKE_HINT_RE = re.compile(
-    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
+_MOJIBAKE_LEADS = "\u00c2-\u00f4"
+_MOJIBAKE_CONTINUATIONS = (
+    "\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
     "\u02c6\u02dc\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
-    "\u20ac\u2122]"
+    "\u20ac\u2122"
 )
+_MOJIBAKE_HINT_RE = re.compile(f"[{_MOJIBAKE_LEADS}][{_MOJIBAKE_CONTINUATIONS}]")
+
+
+def _class_chars(spec: str) -> list[str]:
+    """The characters of a regex class body made of characters and ``a-b`` ranges."""
+    chars: list[str] = []
+    i = 0
+    while i < len(spec):
+        if i + 2 < len(spec) and spec[i + 1] == "-":
+            chars += map(chr, range(ord(spec[i]), ord(spec[i + 2]) + 1))
+            i += 3
+        else:
+            chars.append(spec[i])
+            i += 1
+    return chars
+
+
+def _utf8_class(chars: list[str]) -> bytes:
+    """An expression matching the UTF-8 of any of ``chars``: one branch per prefix (all
+    bytes but the last), with a class of last bytes."""
+    groups: dict[bytes, list[int]] = {}
+    for ch in chars:
+        data = ch.encode()
+        groups.setdefault(data[:-1], []).append(data[-1])
+    return b"|".join(
+        re.escape(prefix) + b"[" + b"".join(re.escape(bytes([b])) for b in last) + b"]"
+        for prefix, last in groups.items()
+    )
+
+
+def _utf8_hint_re() -> re.Pattern[bytes]:
+    """``_MOJIBAKE_HINT_RE`` for the UTF-8 bytes of a text: a match there is a match
+    in the text (UTF-8 is self-synchronizing: no character's bytes start inside
+    another's), and the other way round.
+
+    Every lead (U+00C2-U+00F4) is \\xc3 and one more byte, so the expression starts
+    with a literal byte, which re finds with a plain byte loop; the text's character
+    classes cost re ~35 instructions a character, and they were searched in each line
+    of every body (issue 17).
+    """
+    leads = _utf8_class(_class_chars(_MOJIBAKE_LEADS))
+    continuations = _utf8_class(_class_chars(_MOJIBAKE_CONTINUATIONS))
+    return re.compile(b"(?:" + leads + b")(?:" + continuations + b")")
+
+
+_MOJIBAKE_HINT_UTF8_RE = _utf8_hint_re()
 _NEWLINES_RE = re.compile(r"\n{3,}")
 
 
@@ -166,7 +213,13 @@ def looks_like_html(text: str) -> bool:
 
 
 def html_to_text(html: str) -> str:
-    """HTML (or plain text) → clean text with paragraphs separated by ``"\\n\\n"``.
+    """HTML (or plain text) → clean text with paragraphs separated by ``"\\n\\n"``:
+    ``html_paragraphs`` joined."""
+    return "\n\n".join(html_paragraphs(html))
+
+
+def html_paragraphs(html: str) -> list[str]:
+    """HTML (or plain text) → the paragraphs of its clean text.
 
     Block elements start paragraphs, ``<br>`` is a line break, scripts and styles
     vanish, entities are decoded (table cells are blocks too). libxml2 drops what
@@ -174,9 +227,14 @@ def html_to_text(html: str) -> str:
     Input without any markup is read as plain text,
     where each non-empty line is a paragraph (feeds and scrapers write it so);
     a paragraph wrapped whole in Markdown bold (``**…**``) is unwrapped.
+
+    The paragraphs, as a list: ``html_to_text`` joins them, and they are
+    ``list(paragraphs(html_to_text(html)))`` (none is empty, none has outer spaces or
+    a blank line), so normalize keeps them and does not split the text again to
+    remove repeats, drop the title and hash it (issue 17).
     """
     if not html or not html.strip():
-        return ""
+        return []
     html = html.replace("\x00", "")  # lxml would turn NUL into U+FFFD
     if not looks_like_html(html):
         paras = []
@@ -187,38 +245,45 @@ def html_to_text(html: str) -> str:
                 line = m.group("inner").strip()
             if line:
                 paras.append(line)
-        return "\n\n".join(paras)
+        return paras
     try:
         root = _html_body(html)
     except (etree.ParserError, ValueError):
-        return clean_text(html)
+        return list(paragraphs(clean_text(html)))
     if root is None:  # a page with a head and no body
-        return ""
+        return []
     raw = "".join(_text_pieces(root))
+    # Whether any line may be mojibake: a line's hint is two characters next to each
+    # other in ``raw`` too (collapsing spaces only puts " " between characters), so
+    # one search of the whole text in UTF-8 (the markers are lone surrogates) stands
+    # for one search of each line, at a fraction of its cost (issue 17).
+    hint = not raw.isascii() and (
+        _MOJIBAKE_HINT_UTF8_RE.search(raw.encode("utf-8", "surrogatepass")) is not None
+    )
     if _BREAK not in raw:
         # Without a <br> each block is one line, and a paragraph when not empty: the
         # loop below without its split of every block (issue 17).
-        return "\n\n".join(
+        return [
             line
             for block in raw.split(_BLOCK)
             # Most blocks are the whitespace between two tags.
-            if not block.isspace() and (line := _clean_line(block))
-        )
-    paragraphs: list[str] = []
+            if not block.isspace() and (line := _clean_line(block, hint=hint))
+        ]
+    found: list[str] = []
     lines: list[str] = []
     for block in raw.split(_BLOCK):
         for line in block.split(_BREAK):
             # Most pieces between two markers are the whitespace between two tags.
-            line = "" if line.isspace() else _clean_line(line)
+            line = "" if line.isspace() else _clean_line(line, hint=hint)
             if line:
                 lines.append(line)
             elif lines:  # two <br> in a row end a paragraph, as a block boundary does
-                paragraphs.append("\n".join(lines))
+                found.append("\n".join(lines))
                 lines = []
         if lines:
-            paragraphs.append("\n".join(lines))
+            found.append("\n".join(lines))
             lines = []
-    return "\n\n".join(paragraphs)
+    return found
 
 
 _FULL_DOCUMENT_RE = re.compile(r"^\s*<(?:html|!doctype)", re.IGNORECASE)
@@ -284,8 +349,11 @@ def _text_pieces(root: Any) -> list[str]:
     return parts
 
 
-def _clean_line(line: str) -> str:
-    """One line of HTML text: what ``clean_text`` does to a line, whitespace first."""
+def _clean_line(line: str, *, hint: bool = True) -> str:
+    """One line of HTML text: what ``clean_text`` does to a line, whitespace first.
+
+    ``hint``: False when the text holding the line has no mojibake hint at all.
+    """
     printable = line.isprintable()
     # Every space but " " is unprintable (tests/test_normalize_speed.py checks each
     # code point): a printable line without "  " or an outer " " has nothing to collapse,
@@ -295,7 +363,7 @@ def _clean_line(line: str) -> str:
         printable = line.isprintable()
     if printable and line.isascii():
         return line
-    if _MOJIBAKE_HINT_RE.search(line) and _is_mojibake(line):
+    if hint and _MOJIBAKE_HINT_RE.search(line) and _is_mojibake(line):
         line = _fix_mojibake(line)
     elif printable and unicodedata.is_normalized("NFC", line):
         # What _tidy_line would give: its NFC and its dropping change nothing here,
@@ -495,16 +563,21 @@ def remove_repeats(text: str) -> str:
     Paragraphs of fewer than three words ("Yes.", "* * *") may legitimately recur,
     so they are kept.
     """
+    return "\n\n".join(unique_paragraphs(paragraphs(text)))
+
+
+def unique_paragraphs(paras: Iterable[str]) -> list[str]:
+    """``remove_repeats`` of paragraphs: the ones not repeating an earlier one."""
     seen: set[str] = set()
     kept: list[str] = []
-    for para in paragraphs(text):
+    for para in paras:
         key = paragraph_key(para)
         if key.count(" ") >= _MIN_REPEAT_WORDS - 1:
             if key in seen:
                 continue
             seen.add(key)
         kept.append(para)
-    return "\n\n".join(kept)
+    return kept
 
 
 def paragraphs(text: str) -> Iterator[str]:
@@ -520,12 +593,18 @@ def drop_title(text: str, title: str, *, within: int = 3) -> str:
 
     Scraped bodies often open with the headline (sometimes after a teaser line).
     """
-    tkey = paragraph_key(title)
-    if not tkey:
+    if not paragraph_key(title):
         return text
-    paras = list(paragraphs(text))
-    kept = [p for i, p in enumerate(paras) if not (i < within and paragraph_key(p) == tkey)]
-    return "\n\n".join(kept)
+    return "\n\n".join(drop_title_paragraphs(list(paragraphs(text)), title, within=within))
+
+
+def drop_title_paragraphs(paras: list[str], title: str, *, within: int = 3) -> list[str]:
+    """``drop_title`` of a text's paragraphs; ``paras`` itself when none repeats the
+    title (most texts), so the caller keeps the text it joined from them."""
+    tkey = paragraph_key(title)
+    if not tkey or all(paragraph_key(p) != tkey for p in paras[:within]):
+        return paras
+    return [p for i, p in enumerate(paras) if not (i < within and paragraph_key(p) == tkey)]
 
 
 # CLD2 refuses a text holding a C0 or C1 control character (its "invalid UTF-8"
@@ -594,7 +673,12 @@ def content_hash(title: str, text: str) -> str:
     # The words of the text, as in ``words``, but taken paragraph by paragraph: the
     # paragraphs' keys are already cached (repeat removal made them), and splitting a
     # text at blank lines never splits a word.
-    body = " ".join(key for para in paragraphs(text) if (key := paragraph_key(para)))
+    return content_hash_paragraphs(title, paragraphs(text))
+
+
+def content_hash_paragraphs(title: str, paras: Iterable[str]) -> str:
+    """``content_hash`` of a text given as its paragraphs."""
+    body = " ".join(key for para in paras if (key := paragraph_key(para)))
     key = paragraph_key(title) + "\n" + body
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 

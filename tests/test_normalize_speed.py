@@ -98,6 +98,7 @@ def slow_paths() -> Iterator[None]:
     saved = (
         text_module.html_to_text,
         normalize_module.html_to_text,
+        normalize_module.html_paragraphs,
         text_module._controls_to_spaces,
         normalize_module._without_repeats,
         text_module.paragraph_key,
@@ -106,6 +107,9 @@ def slow_paths() -> Iterator[None]:
     )
     text_module.html_to_text = reference_html_to_text
     normalize_module.html_to_text = reference_html_to_text  # type: ignore[attr-defined]
+    normalize_module.html_paragraphs = lambda html: list(  # type: ignore[attr-defined]
+        text_module.paragraphs(reference_html_to_text(html))
+    )
     text_module._controls_to_spaces = lambda s: s.translate(_CONTROLS_TO_SPACE)
     normalize_module._without_repeats = lambda merged, *_: remove_repeats(merged)
     text_module.paragraph_key = reference_paragraph_key  # type: ignore[assignment]
@@ -117,6 +121,7 @@ def slow_paths() -> Iterator[None]:
         (
             text_module.html_to_text,
             normalize_module.html_to_text,  # type: ignore[attr-defined]
+            normalize_module.html_paragraphs,  # type: ignore[attr-defined]
             text_module._controls_to_spaces,
             normalize_module._without_repeats,
             text_module.paragraph_key,  # type: ignore[assignment]
