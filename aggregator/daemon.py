@@ -313,7 +313,7 @@ class Daemon:
         first request (``FirstRequestApp``, issue 17), with the settings of the start
         (the server's, which wait for a restart) and the topics configured by then.
         """
-        from aggregator.api.server import FirstRequestApp, serve
+        from aggregator.api.server import ASGIApp, FirstRequestApp, serve
         from aggregator.metrics import Metrics
         from aggregator.store.archive import Archive
         from aggregator.store.engine import write_generation
@@ -330,7 +330,7 @@ class Daemon:
         write_generation(store.engine)
         metrics = self.metrics
 
-        def build() -> Any:
+        def build() -> ASGIApp:
             from aggregator.api.app import ApiSettings, create_app
             from aggregator.api.commands import StoreCommands
 
