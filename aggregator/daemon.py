@@ -137,6 +137,8 @@ class Daemon:
         self.api_port: int | None = None
         self._health_at = float("-inf")
         self.api_app: Any = None
+        # Configured topic names, for the web application whenever it is built
+        self.api_topics = tuple(t.name for t in loaded.config.topics)
         self.webhooks: Any = None
         self.reloads = 0  # configurations applied by SIGHUP (for tests and the log)
         self._reloading: asyncio.Task[None] | None = None
@@ -305,12 +307,16 @@ class Daemon:
             )
 
     async def _start_api(self, store: Store, writer: Executor) -> asyncio.Task[None] | None:
-        """Serve the archive (API, web page, Atom, /healthz, /metrics) in this process."""
-        from aggregator.api.app import ApiSettings, create_app
-        from aggregator.api.commands import StoreCommands
-        from aggregator.api.server import serve
+        """Serve the archive (API, web page, Atom, /healthz, /metrics) in this process.
+
+        The server listens from the start; the application behind it is built by the
+        first request (``FirstRequestApp``, issue 17), with the settings of the start
+        (the server's, which wait for a restart) and the topics configured by then.
+        """
+        from aggregator.api.server import ASGIApp, FirstRequestApp, serve
         from aggregator.metrics import Metrics
         from aggregator.store.archive import Archive
+        from aggregator.store.engine import write_generation
 
         http = self.loaded.config.settings.http
         archive = Archive(store.engine)
@@ -319,21 +325,32 @@ class Daemon:
         )
         if not http.enabled:
             return None
-        app = create_app(
-            archive,
-            ApiSettings(
-                host=http.host,
-                port=http.port,
-                token=http.token,
-                base_url=http.base_url,
-                allowed_hosts=tuple(http.allowed_hosts),
-                title=http.title,
-                topics=tuple(t.name for t in self.loaded.config.topics),
-            ),
-            health=self._health,
-            metrics=self.metrics,
-            commands=StoreCommands(store, writer),
-        )
+        # Its commit listeners registered at start, as when the application was
+        # built here: not added later to an engine the writer thread is using.
+        write_generation(store.engine)
+        metrics = self.metrics
+
+        def build() -> ASGIApp:
+            from aggregator.api.app import ApiSettings, create_app
+            from aggregator.api.commands import StoreCommands
+
+            return create_app(
+                archive,
+                ApiSettings(
+                    host=http.host,
+                    port=http.port,
+                    token=http.token,
+                    base_url=http.base_url,
+                    allowed_hosts=tuple(http.allowed_hosts),
+                    title=http.title,
+                    topics=self.api_topics,
+                ),
+                health=self._health,
+                metrics=metrics,
+                commands=StoreCommands(store, writer),
+            )
+
+        app = FirstRequestApp(build)
         self.api_app = app
         ready = asyncio.Event()
 
@@ -482,9 +499,10 @@ class Daemon:
                 rules=compose.alert_rules(new),
                 settings=compose.consumer_settings(new),
             )
-        if self.api_app is not None:
-            names = tuple(t.name for t in new.config.topics)
-            self.api_app.state.settings = replace(self.api_app.state.settings, topics=names)
+        self.api_topics = tuple(t.name for t in new.config.topics)
+        built = self.api_app.app if self.api_app is not None else None
+        if built is not None:  # else the first request builds it with these topics
+            built.state.settings = replace(built.state.settings, topics=self.api_topics)
         log.info(
             "configuration reloaded from %s: feeds %d added, %d changed, %d removed; "
             "%d topics, %d alert rules, %d channels",

@@ -79,3 +79,62 @@ def test_the_daemon_imports_page_templates_encoding_detection_and_ftfy_on_first_
         "mojibake text": ["It\u2019s caf\u00e9", "charset_normalizer", "ftfy", "wcwidth"],
         "page": [200, "jinja2", "charset_normalizer", "ftfy", "wcwidth"],
     }
+
+
+# The daemon with its API on (port 0), in a fresh interpreter: which of the web
+# application's libraries it holds once the server listens, after a reload that adds a
+# topic, and after the first request (for that topic: the application built then
+# knows the reloaded topics).
+DAEMON_PROBE = """
+import asyncio, json, sys
+from pathlib import Path
+from aggregator.compose import load_config
+from aggregator.daemon import Daemon
+import httpx
+
+config, url = Path(sys.argv[1]), sys.argv[2]
+watched = ["fastapi", "starlette", "aggregator.api.app"]
+topic = "topics:\\n  - name: {0}\\n    query: {0}\\n"
+config.write_text("settings:\\n  http: {port: 0}\\n" + topic.format("alpha"))
+steps = {}
+
+async def main():
+    daemon = Daemon(load_config(config, env={"AGGREGATOR_DATABASE_URL": url}))
+    task = asyncio.create_task(daemon.run())
+    while daemon.api_port is None and not task.done():
+        await asyncio.sleep(0.05)
+    steps["listening"] = [m for m in watched if m in sys.modules]
+    config.write_text(config.read_text() + topic.format("beta")[len("topics:\\n"):])
+    steps["reloaded"] = [await daemon.reload(), *[m for m in watched if m in sys.modules]]
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        answer = await client.get("/api/v1/topics/beta")
+    steps["first request"] = [answer.status_code, *[m for m in watched if m in sys.modules]]
+    daemon.stopping.set()
+    steps["exit"] = await task
+
+asyncio.run(main())
+print(json.dumps(steps))
+"""
+
+
+def test_the_daemon_builds_its_web_application_with_the_first_request(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    store = Store.open(url)
+    upgrade(store.engine)
+    store.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", DAEMON_PROBE, str(tmp_path / "feeds.yaml"), url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout.splitlines()[-1])
+    assert steps == {
+        "listening": [],
+        "reloaded": [True],
+        "first request": [200, "fastapi", "starlette", "aggregator.api.app"],
+        "exit": 0,
+    }

@@ -1,4 +1,9 @@
-"""Run the app with uvicorn inside the daemon's own event loop."""
+"""Run the app with uvicorn inside the daemon's own event loop.
+
+Nothing here imports the application's stack (FastAPI, Starlette, pydantic's request
+models): the daemon serves a ``FirstRequestApp``, which builds the application when
+the first request comes (issue 17).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,41 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+
+# ASGI's shapes, spelled out here so that this module needs no Starlette.
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class FirstRequestApp:
+    """An ASGI application built by the first request that reaches it.
+
+    The daemon's web application costs ~10 MiB of heap that stays for as long as the
+    daemon runs (FastAPI and what it imports, OpenTelemetry's hooks included, its
+    routes' pydantic models; issue 17). A daemon nobody asks over HTTP never pays it.
+    The build (imports and ``create_app``, ~0.2 s of CPU) runs on the event loop, as
+    it did at start: it is one step between two awaits, so whatever the loop changes
+    (a reload's topics) is seen either before it or after it, never half. A build that
+    fails answers that request with uvicorn's 500, and the next request tries again.
+    ``lifespan`` is off in ``serve``: the server sends nothing before a request.
+    """
+
+    def __init__(self, build: Callable[[], ASGIApp]) -> None:
+        self._build = build
+        self.app: ASGIApp | None = None  # the application, once built
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            self.app = self._build()
+        await self.app(scope, receive, send)
 
 
 class _Server(uvicorn.Server):
@@ -32,7 +66,7 @@ class _Server(uvicorn.Server):
 
 
 async def serve(
-    app: FastAPI,
+    app: ASGIApp,
     host: str,
     port: int,
     *,
