@@ -14,18 +14,21 @@ Prints, in one run:
   times, outlets), with ``semantic_support=0``, with their vectors but without
   rejoining lone reports (``rejoin_single_reports=False``), with the words alone
   choosing among the events they accept (``meaning_chooses=False``), without
-  merging events of headlines by meaning (``merge_by_meaning=False``), and with the
-  defaults;
+  merging events of headlines by meaning (``merge_by_meaning=False``), with bridged
+  merges of full-text events not asked the meaning (``bridge_meaning=False``), and
+  with the defaults;
 * with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support`` and
   ``meaning_margin`` (the folds and the dense protocol of ``cluster_quality.py
   --cv``): chosen on four folds, scored on the fifth, beside the defaults, the
   defaults without rejoining lone reports (``rejoin_single_reports=False``), with
   the words choosing (``meaning_chooses=False``), without merging by meaning
-  (``merge_by_meaning=False``) and the signal off on the same folds;
-* with ``--orders N``, the defaults beside ``meaning_chooses=False`` and
-  ``merge_by_meaning=False`` in N other shuffled orders (seeds 100, 101, ...): mean,
-  sd and range of both F1s, and in how many orders the defaults score higher or lower;
-* with ``--halves N``, the same three on half the stories clustered alone, as a
+  (``merge_by_meaning=False``), bridges not asked the meaning
+  (``bridge_meaning=False``) and the signal off on the same folds;
+* with ``--orders N``, the defaults beside ``meaning_chooses=False``,
+  ``merge_by_meaning=False`` and ``bridge_meaning=False`` in N other shuffled orders
+  (seeds 100, 101, ...): mean, sd and range of both F1s, and in how many orders the
+  defaults score higher or lower;
+* with ``--halves N``, the same four on half the stories clustered alone, as a
   held-out half is: N random splits of the stories into two halves, each half in
   the benchmark's seeded shuffled order (UCI; ECB+ rows split by event);
 * a cross-lingual check: English, Russian, Ukrainian and Korean reports of three
@@ -141,12 +144,14 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
     alone = run(stream, blobs, dataclasses.replace(base, rejoin_single_reports=False))
     words = run(stream, blobs, dataclasses.replace(base, meaning_chooses=False))
     apart = run(stream, blobs, dataclasses.replace(base, merge_by_meaning=False))
+    bridged = run(stream, blobs, dataclasses.replace(base, bridge_meaning=False))
     held: list[tuple[float, float]] = []
     fixed: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
     lone: list[tuple[float, float]] = []
     chosen_by_words: list[tuple[float, float]] = []
     not_merged: list[tuple[float, float]] = []
+    unasked: list[tuple[float, float]] = []
     for k in range(5):
         train = set().union(*(items[j] for j in range(5) if j != k))
         best = max(
@@ -158,6 +163,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         lone.append(cq.fold_scores(rows, alone, items[k]))
         chosen_by_words.append(cq.fold_scores(rows, words, items[k]))
         not_merged.append(cq.fold_scores(rows, apart, items[k]))
+        unasked.append(cq.fold_scores(rows, bridged, items[k]))
         print(
             f"fold {k + 1}: chosen semantic_support={points[best][0]:g} "
             f"meaning_margin={points[best][1]:g}  held-out pairwise/BCubed F1 "
@@ -166,6 +172,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
             f"  lone reports not rejoined {lone[-1][0]:.3f}/{lone[-1][1]:.3f}"
             f"  words choose {chosen_by_words[-1][0]:.3f}/{chosen_by_words[-1][1]:.3f}"
             f"  not merged by meaning {not_merged[-1][0]:.3f}/{not_merged[-1][1]:.3f}"
+            f"  bridges not asked {unasked[-1][0]:.3f}/{unasked[-1][1]:.3f}"
         )
 
     def mean(scores: list[tuple[float, float]], i: int) -> str:
@@ -178,6 +185,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         ("not rejoined", lone),
         ("words choose", chosen_by_words),
         ("no meaning merge", not_merged),
+        ("bridges unasked", unasked),
         ("signal off", without),
     ):
         print(f"CV {name:<17} pairwise F1 {mean(scores, 0)}  BCubed F1 {mean(scores, 1)}")
@@ -187,6 +195,7 @@ _CHOICES = (
     ("defaults", ClusterSettings()),
     ("words choose", ClusterSettings(meaning_chooses=False)),
     ("no meaning merge", ClusterSettings(merge_by_meaning=False)),
+    ("bridges unasked", ClusterSettings(bridge_meaning=False)),
 )
 
 
@@ -215,7 +224,7 @@ def _print_spread(figures: dict[str, list[tuple[float, float]]], label: str, uni
             f"{statistics.mean(bc):.3f} (sd {statistics.stdev(bc):.3f}, "
             f"{min(bc):.3f}-{max(bc):.3f})"
         )
-    for other in ("words choose", "no meaning merge"):
+    for other in ("words choose", "no meaning merge", "bridges unasked"):
         pairs = list(zip(figures["defaults"], figures[other], strict=True))
         higher = sum(a[0] > b[0] for a, b in pairs), sum(a[1] > b[1] for a, b in pairs)
         lower = sum(a[0] < b[0] for a, b in pairs), sum(a[1] < b[1] for a, b in pairs)
@@ -411,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         ("... the words choose", ClusterSettings(meaning_chooses=False)),
         ("... not merged by meaning", ClusterSettings(merge_by_meaning=False)),
+        ("... bridges not asked the meaning", ClusterSettings(bridge_meaning=False)),
         ("with the semantic signal", ClusterSettings()),
     ):
         t0 = time.perf_counter()

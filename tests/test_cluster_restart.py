@@ -9,59 +9,26 @@ event merged through a bridging report left the restarted consumer with another 
 size and typical fit than the live one, and later decisions differed.
 
 Full-text reports from the ECB+ DEV file (names, fit and merges at work) with
-vectors built here, not by the model: each report is its topic's direction (two
-events of one kind share it), its event's and a little noise of its own, so the
-vector joins, proposes and rejoins as it does on real reports.
+vectors built here, not by the model (``tests/support/kindred_reports.py``): the
+vector joins, proposes and rejoins as it does on real reports. The merges the stream
+makes bridge two events of one kind, which the meaning refuses (``bridge_meaning``):
+the restart is checked with that rule (the refusals carried across) and without it
+(the merges carried across).
 """
 
 from __future__ import annotations
 
-import json
-import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from aggregator import semantic
 from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings
-from tests import factories
-
-DATA = Path(__file__).resolve().parent.parent / "benchmarks/data/clustering/ecbplus-dev.jsonl"
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
+from tests.support.kindred_reports import reports
 
 
-def _stream(seed: int, n: int = 160) -> list[Article]:
-    with DATA.open(encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    random.Random(seed).shuffle(rows)
-    rng = np.random.default_rng(seed)
-    directions: dict[tuple[str, str], np.ndarray] = {}
-
-    def direction(key: tuple[str, str]) -> np.ndarray:
-        if key not in directions:
-            v = rng.standard_normal(semantic.DIM)
-            directions[key] = v / np.linalg.norm(v)
-        return directions[key]
-
-    out = []
-    for i, row in enumerate(rows[:n]):
-        noise = rng.standard_normal(semantic.DIM) / np.sqrt(semantic.DIM)
-        v = direction(("topic", str(row["topic"]))) + direction(("event", row["cluster"]))
-        v = v + 0.35 * noise
-        out.append(
-            factories.article(
-                row["title"],
-                text=row["text"],
-                feed=f"outlet{i % 8}",
-                published=T0 + timedelta(minutes=4 * i),
-                embedding=(v / np.linalg.norm(v)).astype(np.float16).tobytes(),
-            )
-        )
-    return out
+def _stream(seed: int) -> list[Article]:
+    return [article for _, article in reports(seed)]
 
 
 def _restarted(
@@ -89,13 +56,17 @@ def _restarted(
     return clusterer
 
 
+@pytest.mark.parametrize("bridge_meaning", [True, False])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_a_restart_anywhere_decides_as_the_uninterrupted_clusterer(seed: int) -> None:
-    settings = ClusterSettings()
+def test_a_restart_anywhere_decides_as_the_uninterrupted_clusterer(
+    seed: int, bridge_meaning: bool
+) -> None:
+    settings = ClusterSettings(bridge_meaning=bridge_meaning)
     articles = _stream(seed)
     straight = Clusterer(settings)
     live = [straight.assign(i + 1, a) for i, a in enumerate(articles)]
-    assert any(d.merged for d in live)  # merges to carry across the restart
+    # Merges (or merges the meaning refused) to carry across the restart.
+    assert any(d.merged or any(s.startswith("not merged") for s in d.signals) for d in live)
     for cut in range(20, len(articles), 20):
         resumed = _restarted(settings, articles, live, cut)
         for i in range(cut, len(articles)):
