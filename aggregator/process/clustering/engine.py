@@ -936,6 +936,8 @@ class Clusterer:
         """Record the article in ``cluster``; whether the event's meaning changed (the
         article has a vector and joined the core: ``_rejoin_single_reports`` asks again)."""
         meaning_changes = False
+        # What the vector read: its numbers and its script (for the rule across languages).
+        lead = _lead(article) if cluster.core < self._s.core_articles and self._crosslingual else ""
         if cluster.core < self._s.core_articles and meaning is not None:
             # Like the names, the meaning is the core's: it does not drift.
             meaning_changes = True
@@ -945,12 +947,12 @@ class Clusterer:
             cluster.meaning_count += 1
             self._meanings.set(cluster.cluster_id, cluster.meaning)
             if self._crosslingual:
-                self._add_script(cluster, proposal.script(_lead(article)), meaning)
+                self._add_script(cluster, proposal.script(lead), meaning)
         if article.language:
             cluster.languages.add(article.language)
             self._languages.add(article.language)
         if cluster.core < self._s.core_articles and self._crosslingual:
-            for number in proposal.numbers(_lead(article)):
+            for number in proposal.numbers(lead):
                 cluster.numbers[number] = cluster.numbers.get(number, 0) + 1
         if cluster.core < self._s.core_articles:
             # The founding articles name the event; later ones join it without
