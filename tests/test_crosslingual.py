@@ -392,3 +392,27 @@ def test_a_merge_sums_the_vectors_by_script_as_the_replay_does() -> None:
             assert got is not None
             assert want is not None
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_lone_report_in_another_language_rejoins_its_event_when_it_grows(
+    language: str,
+) -> None:
+    """The ICBM launch has one English report and the short-range launch two when the
+    ICBM report in another language comes: its nearest event by meaning is the ICBM
+    one, but within the margin of the other launch (one report is a noisy meaning),
+    so it starts an event of its own. The ICBM event's second English report makes
+    its meaning clearly the nearest: the lone report is folded into it, and says so;
+    the other launch keeps its two reports."""
+    stream = Stream()
+    icbm = stream.add(ENGLISH["icbm"][0], "en").cluster_id
+    missile = stream.english("missile")
+    alone = stream.add(REPORTS["icbm", language], language)
+    assert alone.is_new, alone.signals
+    grown = stream.add(ENGLISH["icbm"][1], "en")
+    assert grown.cluster_id == icbm
+    assert alone.cluster_id in grown.merged, grown.signals
+    said = f"event {alone.cluster_id} (one report) joined it: another language ({language}"
+    assert any(s.startswith(said) for s in grown.signals), grown.signals
+    assert stream.clusterer.resolve(alone.cluster_id) == icbm
+    assert stream.clusterer.info(missile).article_count == 2

@@ -483,7 +483,7 @@ class Clusterer:
         return proposal.propose(
             language=article.language,
             article_numbers=proposal.numbers(_lead(article)),
-            nearby=self._nearby_across(article, meaning, scores, script),
+            nearby=self._nearby_across(article.published, meaning, scores, script),
             semantic_support=0.0,
             crosslingual_support=s.crosslingual_support,
             margin=s.meaning_margin,
@@ -517,7 +517,7 @@ class Clusterer:
         if norm <= 0.0:
             return None
         own = float(np.dot(meaning, view)) / norm
-        nearest = self._nearby_across(article, meaning, scores, script)
+        nearest = self._nearby_across(article.published, meaning, scores, script)
         if not nearest or nearest[0].cluster_id == chosen.cluster_id:
             return None
         gap = nearest[0].similarity - own
@@ -531,10 +531,11 @@ class Clusterer:
 
     def _nearby_across(
         self,
-        article: Article,
+        published: datetime,
         meaning: semantic.Vector,
         scores: dict[int, float],
         script: str,
+        exclude: _Cluster | None = None,
     ) -> list[proposal.Nearby]:
         """The two events nearest to the article across scripts: each event read on
         its core's reports in other scripts than the article's (``_view``).
@@ -553,7 +554,7 @@ class Clusterer:
         nearby = []
         for _, cid in self._meanings.ranked(meaning):
             c = self._clusters[cid]
-            if article.published - c.last_updated > s.max_silence:
+            if c is exclude or published - c.last_updated > s.max_silence:
                 continue
             seen += 1
             view = self._view(c, script)
@@ -606,8 +607,9 @@ class Clusterer:
         and clear of the next by ``meaning_margin``. Only a lone report is folded: two
         events of one kind that each have reports of their own are never joined by
         meaning alone (on ECB+ DEV, doing so for events of up to two or three reports
-        cost 0.03-0.06 BCubed F1). Across languages the rule is not asked again (it
-        would need the figures the lone report shares with ``grown``).
+        cost 0.03-0.06 BCubed F1). A lone report in a language none of ``grown``'s
+        reports is in is asked the rule across languages (``_propose_for``): on the
+        reports in other scripts than its own, with its figures.
         """
         s = self._s
         if not s.rejoin_single_reports or grown.meaning is None or grown.article_count < 2:
@@ -627,6 +629,19 @@ class Clusterer:
                 )
             ):
                 lone.append(other)
+        if self._crosslingual and len(self._scripts) > 1 and grown.languages:
+            for similarity, cid in self._meanings.ranked(_unit(grown.meaning)):
+                if similarity < s.crosslingual_support:
+                    break
+                other = self._clusters[cid]
+                if (
+                    other.article_count == 1
+                    and other.meaning is not None
+                    and published - other.last_updated <= s.max_silence
+                    and len(other.languages) == 1
+                    and not other.languages & grown.languages
+                ):
+                    lone.append(other)
         folded: list[int] = []
         said: list[str] = []
         for single in lone:
@@ -709,10 +724,29 @@ class Clusterer:
 
     def _propose_for(self, single: _Cluster, published: datetime) -> proposal.Proposal | None:
         """What the vector proposes for an event of one report (its meaning is its
-        report's vector), as it would for that report arriving now; the rule within
-        one language only (no language given: the figures are not compared)."""
+        report's vector), as it would for that report arriving now: once more than
+        one script has come, the rule across languages (events read on their reports
+        in other scripts than the report's, its figures compared); else the rule
+        within one language only (no language given: the figures are not compared)."""
         if single.meaning is None:
             return None
+        if (
+            self._crosslingual
+            and len(self._scripts) > 1
+            and len(single.languages) == 1
+            and single.script
+        ):
+            (language,) = single.languages
+            return proposal.propose(
+                language=language,
+                article_numbers=frozenset(single.numbers),
+                nearby=self._nearby_across(
+                    published, single.meaning, {}, single.script, exclude=single
+                ),
+                semantic_support=0.0,
+                crosslingual_support=self._s.crosslingual_support,
+                margin=self._s.meaning_margin,
+            )
         nearby = []
         for similarity, cid in self._meanings.ranked(single.meaning):
             c = self._clusters[cid]
