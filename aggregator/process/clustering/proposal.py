@@ -29,6 +29,7 @@ merge: each must be the other's nearest event, clearly (``clear_nearest``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,8 @@ from aggregator import semantic
 
 # A number with its separators ("8,000", "7.5", "7,5"): read as its digits.
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_ASCII_LETTERS = re.compile(r"[A-Za-z]")
+_OTHER = re.compile(r"[^\x00-\x7f]")
 
 
 def numbers(text: str) -> frozenset[str]:
@@ -56,6 +59,29 @@ def numbers(text: str) -> frozenset[str]:
         if significant:
             out.add(significant)
     return frozenset(out)
+
+
+def script(text: str) -> str:
+    """The writing system most of ``text``'s letters are in ("LATIN", "CYRILLIC",
+    "HANGUL", "CJK", ...: the first word of each letter's Unicode name), "" for none.
+
+    The vector's bias across languages follows the script more than the language: two
+    texts in one script share subword pieces (names, loanwords, roots), so Russian and
+    Ukrainian reports of two different events score up to 0.91 with each other, as
+    two English reports of two events do, while an English and a Russian report of
+    one event score 0.89 on average (the reports of ``embed_signal.py``'s stream).
+    """
+    # Most texts are all Latin, or ASCII but for a quote or a dash: answered without
+    # looking at each character in Python.
+    others = [ch for ch in _OTHER.findall(text) if ch.isalpha()] if not text.isascii() else []
+    if not others:
+        return "LATIN" if _ASCII_LETTERS.search(text) else ""
+    counts = {"LATIN": len(_ASCII_LETTERS.findall(text))}
+    for ch in others:
+        key = unicodedata.name(ch, "").split(" ", 1)[0]
+        counts[key] = counts.get(key, 0) + 1
+    # Most letters first, ties by name: the same answer whatever order they came in.
+    return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
 @dataclass(frozen=True, slots=True)
