@@ -21,7 +21,6 @@ from aggregator import text as text_module
 from aggregator.models import Article, ParsedEntry
 from aggregator.poll import normalize as nm
 from aggregator.poll.normalize import NormalizeSettings, normalize_entry
-from aggregator.poll.parse import parse_feed
 from aggregator.text import (
     content_hash,
     detect_language,
@@ -34,7 +33,7 @@ from aggregator.text import (
     remove_repeats,
     sanitize_html,
 )
-from tests.support.farm import load_farm
+from tests.support.farm import FIXTURE_FEEDS, farm_entries, fixture_feed_entries
 
 DATA = Path(__file__).parent / "data"
 FETCHED_AT = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
@@ -97,30 +96,13 @@ def same_article(entry: ParsedEntry, settings: NormalizeSettings | None = None) 
 
 
 def test_farm_entries_normalize_as_before() -> None:
-    farm = load_farm()
-    for feed in farm.build_farm(farm.FarmSettings(feeds=12, items=10, seed=5)):
-        parsed = parse_feed(
-            feed.body, url="https://farm.example/f", headers={}, fetched_at=FETCHED_AT
-        )
-        for entry in parsed.entries:
-            same_article(entry)
+    for entry in farm_entries(FETCHED_AT):
+        same_article(entry)
 
 
-FEED_FILES = sorted(p for p in (DATA / "feeds").iterdir() if not p.name.endswith(".expected.json"))
-
-
-@pytest.mark.parametrize("path", FEED_FILES, ids=[p.name for p in FEED_FILES])
+@pytest.mark.parametrize("path", FIXTURE_FEEDS, ids=[p.name for p in FIXTURE_FEEDS])
 def test_fixture_feed_entries_normalize_as_before(path: Path) -> None:
-    try:
-        parsed = parse_feed(
-            path.read_bytes(),
-            url="https://feeds.example/feed.xml",
-            headers={"content-type": "application/xml"},
-            fetched_at=FETCHED_AT,
-        )
-    except Exception:  # a fixture that is not a feed: nothing to normalize
-        return
-    for entry in parsed.entries:
+    for entry in fixture_feed_entries(path, FETCHED_AT):
         same_article(entry)
 
 
