@@ -162,7 +162,11 @@ class Clusterer:
             cluster = self._clusters[cid]
             if sim < self._threshold(cluster.article_count):
                 continue
-            if keys and not self._fits(sim, cluster) and not self._means_same(meaning, cluster):
+            if (
+                keys
+                and not self._fits(sim, cluster)
+                and not self._means_same(keys, meaning, cluster)
+            ):
                 # Far looser than its founding articles fit each other: a new
                 # development of the story (a capture after a deployment), not
                 # another report of the same event.
@@ -172,7 +176,7 @@ class Clusterer:
             if (
                 agreement is not None
                 and agreement < self._name_threshold(cluster.core)
-                and not self._means_same(meaning, cluster)
+                and not self._means_same(keys, meaning, cluster)
             ):
                 # Same kind of story, other people/places/numbers: another event.
                 # (Unless the two say the same thing in other words: names spelt or
@@ -229,6 +233,18 @@ class Clusterer:
             vetoed = self._vetoed_across(article, meaning, best, scores)
             if vetoed is not None:
                 best, chosen = None, (vetoed,)
+        if (
+            proposed is not None
+            and proposed.joins
+            and not proposed.signal.startswith("another language")
+        ):
+            # The same event in other words, as the override below: only when the
+            # article means the event as closely as its founding reports mean each
+            # other (across languages the vector proposes with a figure in common).
+            loose = self._looser_than_core(keys, meaning, self._clusters[proposed.cluster_id])
+            if loose is not None:
+                why = f"not event {proposed.cluster_id} (nearest by meaning): {loose}"
+                proposed = proposal.Proposal(proposed.cluster_id, why, joins=False)
         if proposed is not None and proposed.joins:
             # The vector proposes an event the words could not (other words, another
             # language): joined as the words' choice would be.
@@ -880,14 +896,53 @@ class Clusterer:
             return None
         return semantic.cosine(meaning, cluster.meaning)
 
-    def _means_same(self, meaning: semantic.Vector | None, cluster: _Cluster) -> bool:
+    def _means_same(
+        self, keys: dict[str, float], meaning: semantic.Vector | None, cluster: _Cluster
+    ) -> bool:
         """Whether the article says what the cluster's core says, whatever the words.
 
         Asked only where the names or the relative fit refused a cluster the words
         chose: the vector supports a join, it never makes one on its own.
         """
         similarity = self._meaning_cosine(meaning, cluster)
-        return similarity is not None and similarity >= self._s.semantic_support
+        if similarity is None or similarity < self._s.semantic_support:
+            return False
+        # The cosine with the core's sum grows with the core (a sum of reports that
+        # mean alike is long): 0.92 with a core of eight is 0.88 on average with each
+        # report, where two events of one kind sit. The article must also mean the
+        # event about as closely as its founding reports mean each other.
+        return self._looser_than_core(keys, meaning, cluster) is None
+
+    def _looser_than_core(
+        self, keys: dict[str, float], meaning: semantic.Vector | None, cluster: _Cluster
+    ) -> str | None:
+        """Why a full-text article means the cluster's core less than its founding
+        reports mean each other, or None when it does not (or cannot be told).
+
+        Its mean cosine with the core's reports against their mean cosine with each
+        other (``_cohesion``), less ``meaning_margin``: one event's reports mean each
+        other alike whatever the event (the level is the event's own), a report of
+        another event of the kind less. Read once at least half the core has vectors
+        (a few pairs say little of an event's spread); an article without names (a
+        headline) is left to the words, as the names leave it.
+        """
+        s = self._s
+        if (
+            not s.meaning_cohesion
+            or not keys
+            or meaning is None
+            or cluster.meaning is None
+            or cluster.meaning_count < max(2, s.core_articles // 2)
+        ):
+            return None
+        fit = _mean_cosine(meaning, cluster)
+        cohesion = _cohesion(cluster)
+        if fit >= cohesion - s.meaning_margin:
+            return None
+        return (
+            f"meaning {fit:.2f} on average < {cohesion:.2f} - {s.meaning_margin:g}"
+            " (how closely its first reports mean each other)"
+        )
 
     def _meaning_signal(
         self, meaning: semantic.Vector | None, cluster: _Cluster
@@ -921,6 +976,9 @@ class Clusterer:
                 if similarity is not None
                 else ""
             )
+            if similarity is not None and similarity >= self._s.semantic_support:
+                # The meaning reached the level but not the event's own cohesion.
+                also = f"; {self._looser_than_core(keys, meaning, cluster)}"
             if agreement is None:
                 typical = _typical_fit(cluster) or 0.0
                 out.append(
@@ -1359,6 +1417,16 @@ def _mean_cosine(meaning: semantic.Vector, cluster: _Cluster) -> float:
     if cluster.meaning is None or cluster.meaning_count <= 0:
         return 0.0
     return float(np.dot(meaning, cluster.meaning)) / cluster.meaning_count
+
+
+def _cohesion(cluster: _Cluster) -> float:
+    """The mean cosine between two of the core's reports, from their sum alone: the
+    vectors are unit, so |sum|^2 = n + the sum over ordered pairs of their cosines."""
+    n = cluster.meaning_count
+    if cluster.meaning is None or n < 2:
+        return 0.0
+    total = float(np.dot(cluster.meaning, cluster.meaning))
+    return (total - n) / (n * (n - 1))
 
 
 def _cores_mean_cosine(a: _Cluster, b: _Cluster) -> float | None:
