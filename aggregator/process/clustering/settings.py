@@ -127,6 +127,13 @@ class ClusterSettings:
             0.904, topic 5-fold CV 0.851 / 0.893 -> 0.876 / 0.900, eight other
             orders 0.841 / 0.886 -> 0.853 / 0.895. Headlines (no names) merge as
             before. False turns it off.
+        revive_quiet: a report the words and the vector leave without an active event
+            revives a quiet one (silent for longer than ``max_silence``, still within
+            ``window``) when that event is its nearest by meaning among every event
+            held, quiet or not, clear of the next by ``meaning_margin``, reaching
+            ``semantic_support``, and the words (and names) would accept it
+            (``Clusterer._revival``): a story that went quiet for two days and goes
+            on is one event, not a second one that alerts as new. False turns it off.
         semantic_wait: how long the consumer holds a new article (and, to stay in
             order, those stored after it) for its vector before clustering it
             without, counted from when it was fetched or the consumer started,
@@ -169,6 +176,7 @@ class ClusterSettings:
     meaning_chooses: bool = True
     merge_by_meaning: bool = True
     bridge_meaning: bool = True
+    revive_quiet: bool = True
     semantic_wait: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
