@@ -124,3 +124,49 @@ def test_a_restart_rebuilds_the_revived_event() -> None:
     # A fifth report of the trial joins it after the restart as before.
     after = _article(TRIAL[1], TRIAL_WAY, 9, plan[-1][2] + timedelta(minutes=5))
     assert restored.assign(10, after).cluster_id == trial
+
+
+def test_an_angle_that_came_after_the_pause_merges_with_the_quiet_event() -> None:
+    # The geometry of test_cluster_merge_meaning.py: the first iOS report is too far
+    # from the CarPlay reports for the vector to propose (or revive) their event, the
+    # iOS event of three reports is each one's nearest. Here the CarPlay event has
+    # gone quiet by then: the merge by meaning reads the quiet events held too.
+    from tests.test_cluster_merge_meaning import (
+        CARPLAY,
+        CARPLAY_WAY,
+        IOS,
+        IOS_WAY,
+        NOISE,
+        SNOW,
+        SNOW_WAY,
+    )
+
+    minute = timedelta(minutes=1)
+    plan = [(title, CARPLAY_WAY, T0 + n * minute) for n, title in enumerate(CARPLAY)]
+    plan += [(title, SNOW_WAY, T0 + QUIET + n * minute) for n, title in enumerate(SNOW)]
+    plan += [(title, IOS_WAY, T0 + QUIET + (5 + n) * minute) for n, title in enumerate(IOS)]
+
+    def run(settings: ClusterSettings) -> tuple[Clusterer, list[ClusterDecision]]:
+        clusterer = Clusterer(settings)
+        decisions = []
+        for n, (title, way, when) in enumerate(plan):
+            v = way + NOISE * _axis(10 + n)
+            article = factories.article(
+                title,
+                feed=f"outlet{n}",
+                published=when,
+                embedding=(v / np.linalg.norm(v)).astype(np.float16).tobytes(),
+            )
+            decisions.append(clusterer.assign(n + 1, article))
+        return clusterer, decisions
+
+    clusterer, decisions = run(ClusterSettings())
+    assert decisions[5].is_new  # the first iOS report: no revival
+    carplay = clusterer.resolve(decisions[0].cluster_id)
+    assert {clusterer.resolve(d.cluster_id) for d in decisions[5:]} == {carplay}
+    assert clusterer.resolve(decisions[3].cluster_id) != carplay
+    assert any(d.merged for d in decisions[5:])
+    # As before with the setting off: the quiet event is left alone.
+    clusterer, decisions = run(ClusterSettings(revive_quiet=False))
+    carplay = clusterer.resolve(decisions[0].cluster_id)
+    assert all(clusterer.resolve(d.cluster_id) != carplay for d in decisions[5:])

@@ -830,14 +830,20 @@ class Clusterer:
         )
 
     def _nearest_events(self, cluster: _Cluster, published: datetime) -> list[tuple[float, int]]:
-        """The two active events nearest to ``cluster``'s meaning: (cosine, id)."""
+        """The two events nearest to ``cluster``'s meaning: (cosine, id). Active ones
+        only, unless quiet events may be revived (``revive_quiet``): then every event
+        held, so that an angle of a story that began after the story went quiet merges
+        with it by the same rule as with an active event."""
         out: list[tuple[float, int]] = []
         if cluster.meaning is None:
             return out
         for similarity, cid in self._meanings.ranked(_unit(cluster.meaning)):
             if cid == cluster.cluster_id:
                 continue
-            if published - self._clusters[cid].last_updated > self._s.max_silence:
+            if (
+                not self._s.revive_quiet
+                and published - self._clusters[cid].last_updated > self._s.max_silence
+            ):
                 continue  # takes no new article
             out.append((similarity, cid))
             if len(out) == 2:  # the nearest and the next: all the rule reads

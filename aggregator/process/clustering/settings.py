@@ -133,7 +133,9 @@ class ClusterSettings:
             held, quiet or not, clear of the next by ``meaning_margin``, reaching
             ``semantic_support``, and the words (and names) would accept it
             (``Clusterer._revival``): a story that went quiet for two days and goes
-            on is one event, not a second one that alerts as new. False turns it off.
+            on is one event, not a second one that alerts as new. With it, the merge of
+            two events of headlines by meaning (``merge_by_meaning``) also reads the
+            quiet events held. False turns both off.
         semantic_wait: how long the consumer holds a new article (and, to stay in
             order, those stored after it) for its vector before clustering it
             without, counted from when it was fetched or the consumer started,
