@@ -564,8 +564,9 @@ class Clusterer:
         its word score and what ``--explain`` says; None when there is none.
 
         A story that goes quiet for two days and comes back (a trial resumes, a
-        launch slips) would otherwise start a second event, alert again as new, and
-        never join the first: merges read only active events. Silence alone must not
+        launch slips) would otherwise start a second event and alert again as new
+        (the merge by meaning may join the two later, ``_nearest_events``, but only
+        for headlines, and only once the second has grown). Silence alone must not
         end a story the report clearly continues; it must not let a quiet event take
         a report of another story either. So the report revives an event only when
         every signal that would let it join an active event agrees: it is the
