@@ -270,7 +270,9 @@ class Event:
     article_count: int
     outlet_count: int
     top_terms: tuple[str, ...]
-    status: str  # "active" (still takes articles), "dormant" (silent too long), "merged"
+    # "active" (still takes articles), "dormant" (silent too long: only a report that
+    # clearly continues it revives it, ``ClusterSettings.revive_quiet``), "merged"
+    status: str
     merged_into: int | None = None
     timeline: tuple[HourCount, ...] = ()  # articles per hour from the first report (archive)
 

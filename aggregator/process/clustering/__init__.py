@@ -31,7 +31,8 @@ second):
   article also matches, and whose centroid is close to A's, is folded into the
   larger of the two. The old id stays resolvable (``resolve``).
 * Time: a cluster silent for longer than ``max_silence`` takes no new article
-  (events are bursty), and clusters whose last update is older than ``window`` are
+  (events are bursty) unless the report clearly continues it, by meaning and words
+  (``revive_quiet``), and clusters whose last update is older than ``window`` are
   evicted, so the cost per article depends on the active state, not the archive.
 """
 

@@ -259,6 +259,17 @@ class Clusterer:
             rejoined, said = self._join(target, article_id, article, vector, keys, score, meaning)
             survivor = self.resolve(target.cluster_id)
             return ClusterDecision(survivor, False, score, terms, rejoined, signals + said)
+        if best is None and not chosen and meaning is not None and self._s.revive_quiet:
+            revived = self._revival(article, vector, keys, meaning)
+            if revived is not None:
+                # A quiet event this report clearly belongs to: the story went on.
+                target, score, signal = revived
+                _, terms = self._explain(vector, target)
+                rejoined, said = self._join(
+                    target, article_id, article, vector, keys, score, meaning
+                )
+                survivor = self.resolve(target.cluster_id)
+                return ClusterDecision(survivor, False, score, terms, rejoined, (signal, *said))
         if best is None:
             cluster = self._new_cluster(article)
             signals = self._refusals(keys, refused, meaning) + chosen
@@ -557,6 +568,57 @@ class Clusterer:
             margin=s.meaning_margin,
         )
 
+    def _revival(
+        self,
+        article: Article,
+        vector: dict[str, float],
+        keys: dict[str, float],
+        meaning: semantic.Vector,
+    ) -> tuple[_Cluster, float, str] | None:
+        """The quiet event (silent for longer than ``max_silence``, still held: the
+        ``window``) that a report the words and the vector left alone revives, with
+        its word score and what ``--explain`` says; None when there is none.
+
+        A story that goes quiet for two days and comes back (a trial resumes, a
+        launch slips) would otherwise start a second event and alert again as new
+        (the merge by meaning may join the two later, ``_nearest_events``, but only
+        for headlines, and only once the second has grown). Silence alone must not
+        end a story the report clearly continues; it must not let a quiet event take
+        a report of another story either. So the report revives an event only when
+        every signal that would let it join an active event agrees: it is the
+        report's nearest event by meaning among all the events held, quiet or
+        active, clear of the next by ``meaning_margin`` and reaching
+        ``semantic_support`` (the rule by which the vector proposes an event:
+        ``proposal.clear_nearest``), and the words would accept it (its join
+        ``threshold``; the names and the relative fit, when it has names).
+        """
+        s = self._s
+        ranked = list(itertools.islice(self._meanings.ranked(meaning), 2))
+        nearest = proposal.clear_nearest(ranked, s.meaning_margin)
+        if nearest is None or nearest.similarity < s.semantic_support:
+            return None
+        cluster = self._clusters[nearest.cluster_id]
+        quiet = article.published - cluster.last_updated
+        if quiet <= s.max_silence:
+            return None  # active: the words' and the vector's own rules had their say
+        score = self._cosine(vector, cluster)
+        if score < self._threshold(cluster.article_count):
+            return None
+        agreement = self._agreement(keys, cluster)
+        if keys and (
+            not self._fits(score, cluster)
+            or (agreement is not None and agreement < self._name_threshold(cluster.core))
+        ):
+            return None
+        hours = quiet.total_seconds() / 3600
+        return (
+            cluster,
+            score,
+            f"revived event {cluster.cluster_id}, quiet for {hours:.0f} h: the nearest event "
+            f"by meaning, {nearest.similarity:.2f} >= {s.semantic_support:g}, clear of the "
+            f"next by {nearest.similarity - nearest.following:.2f}; words {score:.2f}",
+        )
+
     def _vetoed_across(
         self,
         article: Article,
@@ -785,14 +847,20 @@ class Clusterer:
         )
 
     def _nearest_events(self, cluster: _Cluster, published: datetime) -> list[tuple[float, int]]:
-        """The two active events nearest to ``cluster``'s meaning: (cosine, id)."""
+        """The two events nearest to ``cluster``'s meaning: (cosine, id). Active ones
+        only, unless quiet events may be revived (``revive_quiet``): then every event
+        held, so that an angle of a story that began after the story went quiet merges
+        with it by the same rule as with an active event."""
         out: list[tuple[float, int]] = []
         if cluster.meaning is None:
             return out
         for similarity, cid in self._meanings.ranked(_unit(cluster.meaning)):
             if cid == cluster.cluster_id:
                 continue
-            if published - self._clusters[cid].last_updated > self._s.max_silence:
+            if (
+                not self._s.revive_quiet
+                and published - self._clusters[cid].last_updated > self._s.max_silence
+            ):
                 continue  # takes no new article
             out.append((similarity, cid))
             if len(out) == 2:  # the nearest and the next: all the rule reads

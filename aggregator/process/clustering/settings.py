@@ -137,6 +137,15 @@ class ClusterSettings:
             events of one kind sit. ECB+ DEV (``embed_signal.py``): benchmark's order
             0.884 / 0.904 -> 0.897 / 0.918, eight other orders 0.853 / 0.895 ->
             0.855 / 0.897, topic halves 0.847 / 0.890 -> 0.849 / 0.891; UCI unchanged.
+        revive_quiet: a report the words and the vector leave without an active event
+            revives a quiet one (silent for longer than ``max_silence``, still within
+            ``window``) when that event is its nearest by meaning among every event
+            held, quiet or not, clear of the next by ``meaning_margin``, reaching
+            ``semantic_support``, and the words (and names) would accept it
+            (``Clusterer._revival``): a story that went quiet for two days and goes
+            on is one event, not a second one that alerts as new. With it, the merge of
+            two events of headlines by meaning (``merge_by_meaning``) also reads the
+            quiet events held. False turns both off.
         semantic_wait: how long the consumer holds a new article (and, to stay in
             order, those stored after it) for its vector before clustering it
             without, counted from when it was fetched or the consumer started,
@@ -180,6 +189,7 @@ class ClusterSettings:
     merge_by_meaning: bool = True
     bridge_meaning: bool = True
     meaning_cohesion: bool = True
+    revive_quiet: bool = True
     semantic_wait: timedelta = timedelta(seconds=60)
 
     def __post_init__(self) -> None:
