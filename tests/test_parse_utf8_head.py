@@ -157,3 +157,15 @@ def test_random_documents_convert_the_same(document: tuple[bytes, dict[str, str]
 )
 def test_documents_whose_head_would_decide_otherwise(body: bytes, headers: dict[str, str]) -> None:
     assert_same(body, headers)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 3])
+@pytest.mark.parametrize("char", ["é", "\u201c", "\U0001f600"])
+def test_the_rest_is_checked_across_its_pieces(cut: int, char: str) -> None:
+    # a character split between two pieces is whole; one cut off at the end is not
+    piece = fastparse._UTF8_PIECE
+    data = b"a" * (piece - cut) + char.encode() + b"b"
+    assert fastparse._is_utf8(data)
+    assert not fastparse._is_utf8(data[: piece - cut + len(char.encode()) - 1])
+    assert not fastparse._is_utf8(data + b"\xff")
+    assert not fastparse._is_utf8(b"a" * piece + b"\xed\xa0\x80")  # a surrogate
