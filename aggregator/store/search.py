@@ -350,16 +350,18 @@ class DriverStatement:
             "DriverRow", list(stmt.selected_columns.keys())
         )
 
-    def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
-        """The result rows as named tuples (attribute access, as a ``Row``)."""
+    def arguments(self, params: dict[str, Any]) -> Any:
+        """What the driver is given for ``params``: a list (qmark) or a dict (pyformat)."""
         values = self._defaults | params
         processed = [
             value if bind is None else bind(value)
             for value, bind in zip((values[n] for n in self._names), self._binds, strict=True)
         ]
-        args: Any = processed
-        if not self._positional:
-            args = dict(zip(self._names, processed, strict=True))
+        return processed if self._positional else dict(zip(self._names, processed, strict=True))
+
+    def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
+        """The result rows as named tuples (attribute access, as a ``Row``)."""
+        args = self.arguments(params)
         driver = conn.connection.driver_connection
         assert driver is not None  # a checked-out connection has its driver's
         dbapi_error = conn.dialect.loaded_dbapi.Error
