@@ -199,33 +199,32 @@ def timed(fns: dict[str, Callable[[str], int]], queries: list[str]) -> dict[str,
 
 
 def raw_query(engine: Engine, archive: Archive) -> Callable[[str], int]:
-    """The engine alone: the archive's SQL for a two-term query, on one connection."""
+    """The engine alone: the archive's SQL for a two-term query, on one connection.
+
+    The statement is the one the archive itself runs for the API's unfiltered search
+    by relevance (SQLite: ranked inside FTS5 first, then only the page's rows read;
+    PostgreSQL: the GIN match ranked by ts_rank), compiled from the same SQLAlchemy
+    construct, the same columns (the summary's nine and the score), so the ratio to
+    HTTP compares the same query; the rows are the driver's tuples, unconverted.
+    """
     sqlite = engine.dialect.name == "sqlite"
     conn = engine.raw_connection()
     if not sqlite:
         conn.driver_connection.autocommit = True  # type: ignore[union-attr]
     cur = conn.cursor()
-    if sqlite:
-        # Ranked inside FTS5 first, then only the page's rows read (Archive.search
-        # without filters; with filters it joins every hit, as PostgreSQL does).
-        sql = (
-            "SELECT a.id, f.name, a.title, a.url, a.published, a.summary, t.score FROM "
-            "(SELECT rowid AS rid, -bm25(articles_fts, 10.0, 1.0) AS score FROM articles_fts "
-            "WHERE articles_fts MATCH ? ORDER BY score DESC, rid DESC LIMIT 21) t "
-            "LEFT JOIN articles a ON a.id = t.rid LEFT JOIN feeds f ON f.id = a.feed_id "
-            "ORDER BY t.score DESC, t.rid DESC"
-        )
-    else:
-        sql = (
-            "SELECT a.id, f.name, a.title, a.url, a.published, a.summary, "
-            "ts_rank(a.search_vector, q)::float8 AS score FROM articles a "
-            "JOIN feeds f ON f.id = a.feed_id, to_tsquery('simple'::regconfig, %s) q "
-            "WHERE a.search_vector @@ q ORDER BY score DESC, a.id DESC LIMIT 21"
-        )
+    # here, not at the top: a baseline's server (--baseline) imports this module too
+    from aggregator.store.search import fts_top_statement, ts_page_statement
+
+    stmt = fts_top_statement(False) if sqlite else ts_page_statement("relevance", False)
+    compiled = stmt.compile(dialect=engine.dialect)
+    sql = str(compiled)
+    fixed = {n: b.effective_value for n, b in compiled.binds.items() if not b.required}
 
     def run(q: str) -> int:
         match = archive.plan(q).match
-        cur.execute(sql, (match,))
+        values = fixed | {"fts_match" if sqlite else "ts_match": match, "k": 21}
+        names = compiled.positiontup
+        cur.execute(sql, [values[n] for n in names] if names is not None else values)
         return len(cur.fetchall())
 
     return run

@@ -24,6 +24,7 @@ from aggregator.store.search import (
     SearchLimits,
     fts_top_statement,
     include_name,
+    ts_page_statement,
 )
 from aggregator.store.views import Filters, hourly, write_export
 from tests.support.archive_data import T0, ArchiveBuilder, kursk_archive, serve_in_thread
@@ -508,3 +509,82 @@ def test_the_ranked_statement_on_the_driver_returns_what_sqlalchemy_returns(
         DriverStatement(stmt, engine.dialect).rows(conn, bad)
     assert type(got_error.value) is type(expected_error.value)
     assert str(got_error.value.orig) == str(expected_error.value.orig) == "unterminated string"
+
+
+def _driver_archive(engine: Engine) -> None:
+    build = ArchiveBuilder(engine)
+    for i in range(25):
+        build.article(
+            ("bbc", "dw", "lemonde")[i % 3],
+            "Ferry strike" if i % 4 else f"Harbour day {i}",
+            "Unions and the ferry at the harbour." if i % 2 else "The ferry sailed.",
+            published=T0 + timedelta(hours=i % 7, microseconds=i),
+            language=(None, "en", "fr")[i % 3],
+            cluster=i % 5,
+            url=None if i % 6 == 0 else f"https://example.org/{i}",
+        )
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_postgresql_page_on_the_driver_returns_what_sqlalchemy_returns(
+    engine: Engine,
+) -> None:
+    # The API's searches with no filter run ts_page_statement on psycopg's cursor
+    # (issue 17): every row, value and type must be what Connection.execute gives.
+    _driver_archive(engine)
+    archive = Archive(engine)
+    ferry, either = archive.plan("ferry").match, archive.plan("harbour OR unions").match
+    for order in ("relevance", "date"):
+        for with_cursor in (False, True):
+            stmt = ts_page_statement(order, with_cursor)  # type: ignore[arg-type]
+            driver = DriverStatement(stmt, engine.dialect)
+            key = T0 + timedelta(hours=4) if order == "date" else 0.05
+            for match, k in [(ferry, 30), (either, 4), (archive.plan("nothing").match, 3)]:
+                params = {"ts_match": match, "k": k}
+                if with_cursor:
+                    params |= {"after_key": key, "after_id": 20}
+                with archive._searching().connect() as conn:
+                    expected = [tuple(r) for r in conn.execute(stmt, params)]
+                    got = driver.rows(conn, params)
+                assert [tuple(r) for r in got] == expected, (match, order, with_cursor)
+                types = [[type(v) for v in r] for r in got]
+                assert types == [[type(v) for v in r] for r in expected]
+                if match == ferry and not with_cursor:
+                    assert len(got) == 25
+                    assert all(r.published.tzinfo is not None for r in got)
+                    assert all(type(r.score) is float for r in got)
+    stmt, bad = ts_page_statement("relevance", False), {"ts_match": "ferry &", "k": 3}
+    with archive._searching().connect() as conn, pytest.raises(DBAPIError) as expected_error:
+        conn.execute(stmt, bad)
+    with archive._searching().connect() as conn, pytest.raises(DBAPIError) as got_error:
+        DriverStatement(stmt, engine.dialect).rows(conn, bad)
+    assert type(got_error.value) is type(expected_error.value)
+    assert str(got_error.value.orig) == str(expected_error.value.orig)
+
+
+def test_searches_without_filters_page_as_the_general_statement_does(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pages of the driver statements (SQLite ranked, PostgreSQL both orders) are
+    # those of the general statement, cursors included, page after page.
+    _driver_archive(engine)
+    archive = Archive(engine)
+
+    def pages(query: str, order: str) -> list[object]:
+        out: list[object] = []
+        cursor = None
+        while True:
+            page = archive.search(query, order=order, cursor=cursor, limit=4)  # type: ignore[arg-type]
+            out.append(page)
+            if page.next_cursor is None:
+                return out
+            cursor = page.next_cursor
+
+    cases = [
+        (q, o) for q in ("ferry", "harbour OR unions", "nothing") for o in ("relevance", "date")
+    ]
+    fast = {case: pages(*case) for case in cases}
+    assert len(fast["ferry", "relevance"]) == 7  # 25 articles, 4 a page
+    monkeypatch.setattr(Archive, "_ts_only", lambda *_: None)
+    monkeypatch.setattr(Archive, "_fts_only", lambda *_: None)
+    assert {case: pages(*case) for case in cases} == fast

@@ -25,6 +25,7 @@ from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
 from aggregator.store.migrate import upgrade
 from aggregator.store.schema import articles, feeds
+from aggregator.store.search import DriverStatement
 from aggregator.store.views import Filters
 from tests.conftest import PG_ADMIN_URL
 from tests.support.archive_data import T0, kursk_archive
@@ -121,9 +122,18 @@ def sent_by(archive: Archive, **search: Any) -> list[tuple[str, Any]]:
     engines = {archive.engine, archive._searching()}
     for eng in engines:
         event.listen(eng, "before_cursor_execute", record)
+    # statements run on the driver's cursor (DriverStatement) pass no SQLAlchemy event
+    driver_rows = DriverStatement.rows
+
+    def rows(self: DriverStatement, conn: Any, params: dict[str, Any]) -> list[Any]:
+        seen.append((self.sql, self.arguments(params)))
+        return driver_rows(self, conn, params)
+
+    DriverStatement.rows = rows  # type: ignore[method-assign]
     try:
         archive.search(**search)
     finally:
+        DriverStatement.rows = driver_rows  # type: ignore[method-assign]
         for eng in engines:
             event.remove(eng, "before_cursor_execute", record)
     return [(s, p) for s, p in seen if "articles" in s]
@@ -188,6 +198,7 @@ SEARCHES: list[tuple[str, dict[str, Any]]] = [
     ("a topic's articles", {"filters": Filters(topic="korea")}),
     ("outlet: in the query alone", {"query_text": "outlet:bbc"}),
     ("words, newest first", {"query_text": "harvest", "order": "date"}),
+    ("words by relevance", {"query_text": "harvest"}),
     ("words by outlet", {"query_text": "harvest", "filters": Filters(feeds=("bulk 7",))}),
     ("words by language", {"query_text": "harvest", "filters": Filters(language="de")}),
     (

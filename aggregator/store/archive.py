@@ -18,13 +18,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Double,
     Engine,
     Select,
     and_,
     bindparam,
     case,
-    cast,
     func,
     literal_column,
     or_,
@@ -48,7 +46,6 @@ from aggregator.store.schema import (
     polls,
 )
 from aggregator.store.search import (
-    SEARCH_COLUMN,
     SUMMARY_COLUMNS,
     Cursor,
     DriverStatement,
@@ -61,6 +58,10 @@ from aggregator.store.search import (
     narrowed_statement,
     search_engine,
     search_plan,
+    ts_matches,
+    ts_page_statement,
+    ts_query,
+    ts_score,
 )
 from aggregator.store.views import (
     AlertInfo,
@@ -119,6 +120,7 @@ class Archive:
         self._narrow_first = narrow_first
         self._search_engine: Engine | None = None  # made at the first search
         self._fts_top_statements: dict[bool, DriverStatement] = {}  # by with_cursor
+        self._ts_page_statements: dict[tuple[Order, bool], DriverStatement] = {}
 
     # -- search ------------------------------------------------------------------
 
@@ -231,6 +233,13 @@ class Archive:
             # joins, changing which rows make the page: use that one then.
             if all(r.id is not None and r.feed is not None for r in top):
                 rows = [(r, r.score) for r in top]
+        ts_only = self._ts_only(plan, filters)
+        if rows is None and ts_only is not None:
+            params = {"ts_match": ts_only, "k": limit + 1}
+            if after is not None:
+                params |= {"after_key": after.key, "after_id": after.id}
+            page = self._ts_page(order, after is not None).rows(conn, params)
+            return [(r, r.score) for r in page], order == "relevance"
         if rows is None:
             stmt, ranked = self._search_statement(conn, plan, filters, order, after)
             if self.sqlite and self._narrow_first and plan and plan.match is not None:
@@ -246,6 +255,26 @@ class Archive:
             found = DriverStatement(fts_top_statement(with_cursor), self.engine.dialect)
             self._fts_top_statements[with_cursor] = found
         return found
+
+    def _ts_page(self, order: Order, with_cursor: bool) -> DriverStatement:
+        """:func:`ts_page_statement` compiled for this engine, run on the driver."""
+        found = self._ts_page_statements.get((order, with_cursor))
+        if found is None:
+            found = DriverStatement(ts_page_statement(order, with_cursor), self.engine.dialect)
+            self._ts_page_statements[order, with_cursor] = found
+        return found
+
+    def _ts_only(self, plan: SearchPlan | None, filters: Filters) -> str | None:
+        """PostgreSQL: the tsquery text when the page is the full-text match alone,
+        by relevance or by date (no outlet:/lang:, no filters)."""
+        if (
+            not self.sqlite
+            and plan is not None
+            and plan.filters == SearchFilters()
+            and filters == Filters()
+        ):
+            return plan.match
+        return None
 
     def _fts_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
         """The MATCH text when the page is the FTS5 ranking alone (SQLite, by relevance,
@@ -337,14 +366,9 @@ class Archive:
                 )
                 score = hits.c.score
             else:
-                vector: ColumnElement[Any] = literal_column(f"articles.{SEARCH_COLUMN}")
-                tsq = func.to_tsquery(
-                    literal_column("'simple'::regconfig"), bindparam("ts_match", plan.match)
-                )
-                conditions.append(vector.op("@@")(tsq))
-                # ts_rank is a float4 that travels as rounded text: as float8 the value
-                # a cursor carries back compares equal to the one the database computes.
-                score = cast(func.ts_rank(vector, tsq), Double)
+                tsq = ts_query(bindparam("ts_match", plan.match))
+                conditions.append(ts_matches(tsq))
+                score = ts_score(tsq)
         # outlet:/lang: in the query are boolean expressions over names: turned into
         # IN lists over the names that exist (read only when the query has them).
         if plan is not None and plan.filters.outlet is not None:

@@ -30,15 +30,19 @@ from sqlalchemy import (
     Engine,
     Integer,
     Select,
+    String,
     Subquery,
     and_,
     bindparam,
+    cast,
     create_engine,
     event,
+    func,
     literal_column,
     or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
@@ -254,26 +258,80 @@ def fts_top_statement(with_cursor: bool) -> Select[Any]:
     )
 
 
+def ts_query(match: Any) -> Any:
+    """PostgreSQL: ``to_tsquery('simple', match)``, the query's text as the archive
+    translated it (``tsquery_plan``)."""
+    return func.to_tsquery(literal_column("'simple'::regconfig"), match)
+
+
+def ts_score(tsq: Any) -> Any:
+    """PostgreSQL: the relevance of an article for ``tsq``, higher is better.
+
+    ts_rank is a float4 that travels as rounded text: as float8 the value a cursor
+    carries back compares equal to the one the database computes.
+    """
+    return cast(func.ts_rank(literal_column(f"articles.{SEARCH_COLUMN}"), tsq), Double)
+
+
+def ts_matches(tsq: Any) -> Any:
+    """PostgreSQL: the articles whose ``search_vector`` matches ``tsq`` (its GIN index)."""
+    return literal_column(f"articles.{SEARCH_COLUMN}").op("@@")(tsq)
+
+
+@functools.cache
+def ts_page_statement(order: Order, with_cursor: bool) -> Select[Any]:
+    """PostgreSQL, a full-text match with no other filter: the page, ``k`` rows.
+
+    The statement :meth:`Archive._search_statement` builds for such a search, with
+    every value a parameter (``ts_match``, ``k``, the cursor's ``after_key`` and
+    ``after_id``), so that it is built and compiled once and run on the driver
+    (:class:`DriverStatement`), as SQLite's ranked page is. By relevance: (score, id)
+    descending; by date: (published, id) descending, the score still selected.
+    """
+    tsq = ts_query(bindparam("ts_match", type_=String))
+    score = ts_score(tsq)
+    conditions = [ts_matches(tsq)]
+    key: Any = articles.c.published if order == "date" else score
+    if with_cursor:
+        after_key = bindparam("after_key", type_=key.type)
+        after_id = bindparam("after_id", type_=articles.c.id.type)
+        if order == "date":
+            conditions.append(tuple_(key, articles.c.id) < tuple_(after_key, after_id))
+        else:
+            tie = and_(key == after_key, articles.c.id < after_id)
+            conditions.append(or_(key < after_key, tie))
+    return (
+        select(*SUMMARY_COLUMNS, score.label("score"))
+        .select_from(articles.join(feeds, feeds.c.id == articles.c.feed_id))
+        .where(*conditions)
+        .order_by(key.desc(), articles.c.id.desc())
+        .limit(bindparam("k", type_=Integer))
+    )
+
+
 class DriverStatement:
     """A statement compiled once for one dialect and run on the DB-API cursor itself.
 
-    For the hottest read, the API's ranked search on SQLite (issue 17): through
+    For the hottest reads, the API's searches with no filter (issue 17): through
     SQLAlchemy each execution builds an execution context, looks the statement up in
     the compiled cache and makes a ``Row`` per result row, about 0.1 ms of Python per
     search beside the engine's 0.4-0.5 ms, all of it holding the GIL the event loop
-    and the other searches need. Here the SQL text, the parameter order and each
-    column's converters come from SQLAlchemy's own compilation, once, so the
-    statement sent and the values returned are the ones ``Connection.execute`` gives
-    (tests/test_archive.py compares the two); a driver error leaves wrapped as
-    SQLAlchemy wraps it (``DBAPIError``), so callers handle both paths alike.
+    and the other searches need. Here the SQL text, the parameters and each column's
+    converters come from SQLAlchemy's own compilation, once, so the statement sent and
+    the values returned are the ones ``Connection.execute`` gives (tests/test_archive.py
+    compares the two on both backends); a driver error leaves wrapped as SQLAlchemy
+    wraps it (``DBAPIError``), a lost connection invalidated as SQLAlchemy does it, so
+    callers handle both paths alike.
     """
 
     def __init__(self, stmt: Select[Any], dialect: Dialect) -> None:
         compiled = stmt.compile(dialect=dialect)
-        # SQLite's driver takes positional parameters (qmark), in this order
-        assert compiled.positiontup is not None, dialect.name
         self.sql = str(compiled)
-        self._names = tuple(compiled.positiontup)
+        # SQLite's driver takes positional parameters (qmark), in this order;
+        # psycopg named ones (pyformat), a name once however often the SQL uses it
+        self._positional = compiled.positiontup is not None
+        names = compiled.positiontup if compiled.positiontup is not None else compiled.binds
+        self._names = tuple(names)
         # the values the statement carries itself (the OFFSET 0 SQLAlchemy adds)
         self._defaults = {
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
@@ -282,35 +340,60 @@ class DriverStatement:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in self._names
         )
-        self._results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None)
-            for column in stmt.selected_columns
-        )
+        self._dialect = dialect
+        self._types = tuple(column.type.dialect_impl(dialect) for column in stmt.selected_columns)
+        # Each column's converter, made from the first result's description: as in
+        # SQLAlchemy's own result, a converter may depend on the type the driver
+        # reports (psycopg's numbers: float8 needs none, numeric does).
+        self._results: tuple[Any, ...] | None = None
         self._row: Any = collections.namedtuple(  # type: ignore[misc]
             "DriverRow", list(stmt.selected_columns.keys())
         )
 
+    def arguments(self, params: dict[str, Any]) -> Any:
+        """What the driver is given for ``params``: a list (qmark) or a dict (pyformat)."""
+        values = self._defaults | params
+        processed = [
+            value if bind is None else bind(value)
+            for value, bind in zip((values[n] for n in self._names), self._binds, strict=True)
+        ]
+        return processed if self._positional else dict(zip(self._names, processed, strict=True))
+
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[Any]:
         """The result rows as named tuples (attribute access, as a ``Row``)."""
-        values = self._defaults | params
-        args = []
-        for name, bind in zip(self._names, self._binds, strict=True):
-            value = values[name]
-            args.append(value if bind is None else bind(value))
+        args = self.arguments(params)
         driver = conn.connection.driver_connection
         assert driver is not None  # a checked-out connection has its driver's
+        dbapi_error = conn.dialect.loaded_dbapi.Error
+        cursor = None
         try:
             cursor = driver.cursor()
             try:
                 cursor.execute(self.sql, args)
                 fetched = cursor.fetchall()
+                results = self._results
+                if results is None:
+                    # benign race: threads that both get here make the same converters
+                    results = self._results = tuple(
+                        t.result_processor(self._dialect, d[1])
+                        for t, d in zip(self._types, cursor.description, strict=True)
+                    )
             finally:
                 cursor.close()
-        except conn.dialect.loaded_dbapi.Error as exc:
+        except dbapi_error as exc:
+            # A connection the server dropped is invalidated, as Connection.execute
+            # does, so that the pool replaces it and the caller may run the search again.
+            lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+            if lost:
+                conn.invalidate(exc)
             raise DBAPIError.instance(
-                self.sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+                self.sql,
+                args,
+                exc,
+                dbapi_error,
+                dialect=conn.dialect,
+                connection_invalidated=lost,
             ) from exc
-        results = self._results
         make = self._row._make
         if not any(results):
             return [make(r) for r in fetched]
