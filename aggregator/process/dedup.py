@@ -497,22 +497,38 @@ class _Candidates:
 
     hash → (stories seen, last story, the story before) was a dict entry, a Python
     int key and a tuple (~160 B a candidate, up to 2 × ``horizon`` × ``observe`` of
-    them); here a ``_WordMap`` cell finds a row of three ``array``s (~45 B). Rows are
-    only appended: one a hash leaves for the learned set stays unused until the
-    generation is dropped, so they are bounded by the generation's observations.
+    them); here a ``_WordMap`` cell finds it. Most candidates are seen once and never
+    again (a generation forgets them): such a *singleton* (one story, none before) is
+    its cell alone, whose value is ``-1 - i`` for the ``i``-th story of the generation
+    in ``stories`` (one per observed article, at most ``horizon`` of them). The others
+    have a row of three ``array``s, found by a value ``>= 0``. Rows are only appended:
+    one a hash leaves for the learned set stays unused until the generation is
+    dropped, so they are bounded by the generation's observations. A row was ~24 B a
+    candidate beside its cell (12 B at a load of at most 0.6).
     """
 
-    __slots__ = ("before", "count", "last", "map")
+    __slots__ = ("before", "count", "last", "map", "stories")
 
     def __init__(self, bits: int = 8) -> None:
         self.map = _WordMap(bits)
         self.count = array("i")  # stories seen: below ``min_stories``
         self.last = array("q")  # story ids (article ids); -1: none
         self.before = array("q")
+        self.stories = array("q")  # the singletons' stories, by ``-1 - value``
+
+    def entry(self, value: int) -> tuple[int, int, int]:
+        """(stories seen, last story, the story before) of a cell's ``value``."""
+        if value >= 0:
+            return self.count[value], self.last[value], self.before[value]
+        return 1, self.stories[-1 - value], -1
+
+    def entries(self) -> dict[int, tuple[int, int, int]]:
+        """Every candidate (for tests and checks), in the table's order."""
+        return {h: self.entry(v) for h, v in self.map.items()}
 
     def nbytes(self) -> int:
-        rows = sum(a.buffer_info()[1] * a.itemsize for a in (self.count, self.last, self.before))
-        return self.map.nbytes() + rows
+        rows = (self.count, self.last, self.before, self.stories)
+        return self.map.nbytes() + sum(a.buffer_info()[1] * a.itemsize for a in rows)
 
 
 class Boilerplate:
@@ -572,39 +588,53 @@ class Boilerplate:
         learned, new, old = self.learned, self._new, self._old
         ncount, nlast, nbefore = new.count, new.last, new.before
         ocount, olast, obefore = old.count, old.last, old.before
+        nstories, ostories = new.stories, old.stories
         # bound once: a method looked up per hash was a tenth of the loop
         nget, nset, npop = new.map.get, new.map.set, new.map.pop
         oget, opop = old.map.get, old.map.pop
         need = s.min_stories
+        single = 0  # the value of a singleton of ``story`` (0: none yet)
         for h in hashes.tolist():
             if h in learned:
                 learned[h] = serial
                 continue
             row = nget(h)
             if row is not None:
-                count, last, before = ncount[row], nlast[row], nbefore[row]
+                if row >= 0:
+                    count, last, before = ncount[row], nlast[row], nbefore[row]
+                else:
+                    count, last, before = 1, nstories[-1 - row], -1
             else:
                 orow = oget(h)  # mostly absent: a get is cheaper than a pop that misses
                 if orow is None:
-                    nset(h, len(ncount))
-                    ncount.append(1)
-                    nlast.append(story)
-                    nbefore.append(-1)
+                    if not single:
+                        nstories.append(story)
+                        single = -len(nstories)
+                    nset(h, single)
                     continue
                 opop(h)
-                count, last, before = ocount[orow], olast[orow], obefore[orow]
+                if orow >= 0:
+                    count, last, before = ocount[orow], olast[orow], obefore[orow]
+                else:
+                    count, last, before = 1, ostories[-1 - orow], -1
             if story in (last, before):
                 if row is None:  # moved up a generation as it was
-                    nset(h, len(ncount))
-                    ncount.append(count)
-                    nlast.append(last)
-                    nbefore.append(before)
+                    if count == 1 and before == -1 and last == story:  # a singleton
+                        if not single:
+                            nstories.append(story)
+                            single = -len(nstories)
+                        nset(h, single)
+                    else:
+                        nset(h, len(ncount))
+                        ncount.append(count)
+                        nlast.append(last)
+                        nbefore.append(before)
                 continue
             if count + 1 >= need:
                 learned[h] = serial
                 if row is not None:
-                    npop(h)  # its row stays unused until the generation ends
-            elif row is None:
+                    npop(h)  # a row it had stays unused until the generation ends
+            elif row is None or row < 0:  # a new row (replacing a singleton's value)
                 nset(h, len(ncount))
                 ncount.append(count + 1)
                 nlast.append(story)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -15,19 +16,23 @@ from aggregator.process.clustering import proposal
 from aggregator.process.clustering.features import entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
 
+# the packed hash table of the dedup index: machine words, no Python ints
+from aggregator.process.dedup import _WordMap
+
 # ln(d + 1) for the document frequencies most terms have: the same floats ``math.log``
 # gives (the argument is the same float), for a list index instead of a call, about
 # 5 % of an article's time (~200 terms each). About 1 ms to build.
 _LOG_1P = [math.log(d + 1.0) for d in range(1 << 14)]
 
-# What the clusterer remembers of each article of the window is packed in one int,
-# ``published (µs since 1970) << 64 | cluster id``, instead of a tuple of an int and a
-# datetime: ~40 bytes instead of ~130, for every article of the window (25,000 after a
-# first poll of 500 feeds, 100,000 of 2,000: issue 17, benchmarks/bench_memory.py).
+# What the clusterer remembers of each article of the window (its published time and
+# cluster, for ``duplicate_of``) is packed in machine words (``_Remembered``), for every
+# article of the window (25,000 after a first poll of 500 feeds, 100,000 of 2,000:
+# issue 17, benchmarks/bench_memory.py).
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_ID_BITS = 64
-_ID_MASK = (1 << _ID_BITS) - 1
+# A place in ``_Remembered``'s arrays, as its table keeps it: modulo 2**31 (an int32
+# value), which is exact while the window holds fewer articles than that.
+_PLACES = 1 << 31
 # How many of the events nearest to an article on all their reports are read again
 # on their reports in other scripts (``Clusterer._nearby_across``).
 _ACROSS = 16
@@ -39,6 +44,72 @@ def _microseconds(when: datetime) -> int:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return (when - _EPOCH) // _MICROSECOND
+
+
+class _Remembered:
+    """article id → (published µs, cluster id) for the window, in arrival order.
+
+    Was a dict of an int to ``published << 64 | cluster id`` (~115 B an article: a key
+    int, a 4-digit value int, the dict's entry and index). Here three ``array``s of
+    machine words hold the entries in arrival order and dedup's ``_WordMap`` finds an
+    article's place (~24 B and a 12-byte cell at a load of at most 0.6). As the dict
+    did: setting a remembered article changes its entry in place (its place in the
+    order stays), and ``forget_before`` drops entries from the oldest arrived on, up
+    to the first published at or after the horizon.
+    """
+
+    __slots__ = ("_base", "_cid", "_head", "_ids", "_pub", "_where")
+
+    def __init__(self) -> None:
+        self._where = _WordMap()  # article id → its place, modulo _PLACES
+        self._ids = array("q")
+        self._pub = array("q")  # published, µs since 1970
+        self._cid = array("q")
+        self._head = 0  # entries before it are forgotten (cut off now and then)
+        self._base = 0  # the place of the arrays' first entry, modulo _PLACES
+
+    def __len__(self) -> int:
+        return self._where.count
+
+    def nbytes(self) -> int:
+        """Bytes held: the table and the arrays (allocated, spare room included)."""
+        rows = (self._ids, self._pub, self._cid)
+        return self._where.nbytes() + sum(a.buffer_info()[1] * a.itemsize for a in rows)
+
+    def items(self) -> list[tuple[int, tuple[int, int]]]:
+        """(article id, (published µs, cluster id)), oldest arrived first (for tests)."""
+        live = range(self._head, len(self._ids))
+        return [(self._ids[i], (self._pub[i], self._cid[i])) for i in live]
+
+    def cluster(self, article_id: int) -> int | None:
+        """The cluster ``article_id`` was put in, if it is remembered."""
+        at = self._where.get(article_id)
+        return None if at is None else self._cid[(at - self._base) % _PLACES]
+
+    def remember(self, article_id: int, published: int, cluster_id: int) -> None:
+        at = self._where.get(article_id)
+        if at is not None:
+            i = (at - self._base) % _PLACES
+            self._pub[i] = published
+            self._cid[i] = cluster_id
+            return
+        self._where.set(article_id, (self._base + len(self._ids)) % _PLACES)
+        self._ids.append(article_id)
+        self._pub.append(published)
+        self._cid.append(cluster_id)
+
+    def forget_before(self, oldest: int) -> None:
+        """Forget the oldest arrived entries, while they were published before ``oldest``."""
+        ids, pub, head = self._ids, self._pub, self._head
+        while head < len(ids) and pub[head] < oldest:
+            self._where.pop(ids[head])
+            head += 1
+        if head * 2 > len(ids):  # the forgotten half goes: amortised O(1) an entry
+            for a in (ids, pub, self._cid):
+                del a[:head]
+            self._base = (self._base + head) % _PLACES
+            head = 0
+        self._head = head
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +186,9 @@ class Clusterer:
         self._ndf: dict[str, int] = {}  # document frequency of names (``_key_names``)
         self._surface: dict[str, str] = {}  # term -> a title word it came from
         self._docs = 0
-        # article id -> published (µs) << 64 | the cluster id when assigned, in arrival
-        # order, kept for one window so that ``duplicate_of`` can find an original's
-        # cluster (packed: see ``_EPOCH``).
-        self._article_cluster: dict[int, int] = {}
+        # article id -> published and the cluster id when assigned, in arrival order,
+        # kept for one window so that ``duplicate_of`` can find an original's cluster
+        self._article_cluster = _Remembered()
         self._merged_into: dict[int, int] = {}
         self._now: datetime | None = None
         self._recent: dict[int, None] = {}  # cluster ids, least recently updated first
@@ -141,8 +211,8 @@ class Clusterer:
         vector = self._vectorize(article)
         keys = self._key_names(article)
         meaning = self._meaning(article)
-        if duplicate_of is not None and duplicate_of in self._article_cluster:
-            remembered = self._article_cluster[duplicate_of] & _ID_MASK
+        remembered = None if duplicate_of is None else self._article_cluster.cluster(duplicate_of)
+        if remembered is not None:
             target = self._clusters.get(self.resolve(remembered))
             if target is not None:
                 score, terms = self._explain(vector, target)
@@ -388,13 +458,7 @@ class Clusterer:
         # Articles are remembered for one window even when their cluster lives on (a
         # long-running story must not keep every id it ever took). Assignments made
         # before a merge still resolve, through ``resolve``.
-        remembered = self._article_cluster
-        oldest = _microseconds(horizon)
-        while remembered:
-            article_id = next(iter(remembered))
-            if remembered[article_id] >> _ID_BITS >= oldest:
-                break
-            del remembered[article_id]
+        self._article_cluster.forget_before(_microseconds(horizon))
 
     def _evict(self, cluster: _Cluster) -> None:
         for term in cluster.centroid:
@@ -1200,9 +1264,9 @@ class Clusterer:
         self._recent[cluster.cluster_id] = None
         cluster.article_count += 1
         cluster.outlets.add(article.feed)
-        self._article_cluster[article_id] = (
-            _microseconds(article.published) << _ID_BITS
-        ) | cluster.cluster_id
+        self._article_cluster.remember(
+            article_id, _microseconds(article.published), cluster.cluster_id
+        )
         cluster.first_seen = min(cluster.first_seen, article.published)
         cluster.last_updated = max(cluster.last_updated, article.published)
         # The member closest to the centroid when it joined names the event.
