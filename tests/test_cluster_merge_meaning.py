@@ -21,6 +21,7 @@ from aggregator import semantic
 from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from tests import factories
+from tests.support.meaning import axis, report_vector
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOISE = 0.4
@@ -46,14 +47,8 @@ IOS_OTHER_WORDS = (
 )
 
 
-def _axis(i: int) -> np.ndarray:
-    v = np.zeros(semantic.DIM, dtype=np.float32)
-    v[i] = 1.0
-    return v
-
-
 def _direction(*parts: tuple[int, float]) -> np.ndarray:
-    v = sum((w * _axis(i) for i, w in parts), np.zeros(semantic.DIM, dtype=np.float32))
+    v = sum((w * axis(i) for i, w in parts), np.zeros(semantic.DIM, dtype=np.float32))
     return v / np.linalg.norm(v)
 
 
@@ -83,13 +78,12 @@ def _articles(
 ) -> list[tuple[str, Article]]:
     out = []
     for n, (event, title, way) in enumerate(plan):
-        v = way + noise * _axis(10 + n)  # a report's own noise
         article = factories.article(
             title,
             text=f"{title}. {texts[event]}" if texts else "",
             feed=f"outlet{n}",
             published=T0 + timedelta(minutes=n),
-            embedding=(v / np.linalg.norm(v)).astype(np.float16).tobytes(),
+            embedding=report_vector(way, 10 + n, noise),  # a report's own noise
         )
         out.append((event, article))
     return out

@@ -18,6 +18,7 @@ from aggregator import semantic
 from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from tests import factories
+from tests.support.meaning import axis, report_vector
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOISE = 0.3  # one report against another of its event: 1 / (1 + 0.09) = 0.917
@@ -36,16 +37,9 @@ FLOOD = (
 )
 
 
-def _axis(i: int) -> np.ndarray:
-    v = np.zeros(semantic.DIM, dtype=np.float32)
-    v[i] = 1.0
-    return v
-
-
 def _vector(event: np.ndarray, own: int, noise: float = NOISE) -> bytes:
     """A report of ``event``: its direction plus noise of its own (axis ``own``)."""
-    v = event + noise * _axis(own)
-    return (v / np.linalg.norm(v)).astype(np.float16).tobytes()
+    return report_vector(event, own, noise)
 
 
 class Stream:
@@ -72,7 +66,7 @@ class Stream:
         return self.clusterer.resolve(self.ids[title])
 
 
-QUAKE_AXIS, FLOOD_AXIS, NEAR_AXIS = _axis(0), _axis(1), _axis(2)
+QUAKE_AXIS, FLOOD_AXIS, NEAR_AXIS = axis(0), axis(1), axis(2)
 
 
 def test_a_lone_report_joins_its_event_once_its_meaning_has_grown() -> None:

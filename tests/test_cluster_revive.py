@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from aggregator import semantic
 from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from tests import factories
+from tests.support.meaning import axis, report_vector
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 QUIET = timedelta(hours=50)  # longer than max_silence (48 h), within the window (72 h)
@@ -34,23 +34,17 @@ LAUNCH = (
 )
 
 
-def _axis(i: int) -> np.ndarray:
-    v = np.zeros(semantic.DIM, dtype=np.float32)
-    v[i] = 1.0
-    return v
-
-
-TRIAL_WAY = _axis(0)
-LAUNCH_WAY = _axis(1)
+TRIAL_WAY = axis(0)
+LAUNCH_WAY = axis(1)
 
 
 def _article(title: str, way: np.ndarray, n: int, when: datetime) -> Article:
-    v = way + 0.3 * _axis(10 + n)  # a report's own noise: 0.96 with its direction
     return factories.article(
         title,
         feed=f"outlet{n}",
         published=when,
-        embedding=(v / np.linalg.norm(v)).astype(np.float16).tobytes(),
+        # a report's own noise: 0.96 with its direction
+        embedding=report_vector(way, 10 + n, 0.3),
     )
 
 
@@ -150,12 +144,11 @@ def test_an_angle_that_came_after_the_pause_merges_with_the_quiet_event() -> Non
         clusterer = Clusterer(settings)
         decisions = []
         for n, (title, way, when) in enumerate(plan):
-            v = way + NOISE * _axis(10 + n)
             article = factories.article(
                 title,
                 feed=f"outlet{n}",
                 published=when,
-                embedding=(v / np.linalg.norm(v)).astype(np.float16).tobytes(),
+                embedding=report_vector(way, 10 + n, NOISE),
             )
             decisions.append(clusterer.assign(n + 1, article))
         return clusterer, decisions
