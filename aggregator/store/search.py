@@ -288,9 +288,9 @@ def rows_by_id_statement(n: int) -> Select[Any]:
     """SQLite: the summary columns of ``n`` articles by id (parameters ``id_0`` ...).
 
     The second step of the two-step searches (``Archive._narrowed``): the general path's
-    ``articles.id IN (...)`` with one parameter per id, as SQLAlchemy expands a list, so
-    the same SQL text; one statement per count (a page's ids number at most the API's
-    limit + 1), compiled once, run on the driver.
+    ``articles.id IN (...)`` with one parameter per id, as SQLAlchemy expands a list;
+    compiled once per ``n``, run on the driver. The archive pads its ids to a power of
+    two (a repeated id changes nothing an IN finds), so few counts are ever compiled.
     """
     ids = [bindparam(f"id_{i}", type_=articles.c.id.type) for i in range(n)]
     return (
