@@ -11,7 +11,7 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, delete, text, update
+from sqlalchemy import Engine, create_engine, delete, event, text, update
 from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
@@ -565,8 +565,9 @@ def test_the_postgresql_page_on_the_driver_returns_what_sqlalchemy_returns(
 def test_searches_without_filters_page_as_the_general_statement_does(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The pages of the driver statements (SQLite ranked, PostgreSQL both orders) are
-    # those of the general statement, cursors included, page after page.
+    # The pages of the driver statements (SQLite both orders, PostgreSQL both orders)
+    # are those of the general statement, cursors included, page after page: the
+    # general path's two steps (SQLite) and its one statement alike.
     _driver_archive(engine)
     archive = Archive(engine)
 
@@ -587,4 +588,54 @@ def test_searches_without_filters_page_as_the_general_statement_does(
     assert len(fast["ferry", "relevance"]) == 7  # 25 articles, 4 a page
     monkeypatch.setattr(Archive, "_ts_only", lambda *_: None)
     monkeypatch.setattr(Archive, "_fts_only", lambda *_: None)
+    monkeypatch.setattr(Archive, "_fts_date_only", lambda *_: None)
     assert {case: pages(*case) for case in cases} == fast
+    archive = Archive(engine, narrow_first=False)
+    assert {case: pages(*case) for case in cases} == fast
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the driver path is SQLite's
+def test_the_date_ordered_search_sends_the_general_statements_on_the_driver(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite's newest-first search with words and no filter runs fts_date_statement and
+    # rows_by_id_statement on the DB-API cursor (issue 17): the SQL text and the values
+    # sent must be the general path's (its two steps), page after page, so the plan and
+    # the page are too.
+    _driver_archive(engine)
+    archive = Archive(engine)
+    sent: list[tuple[str, tuple[object, ...], bool]] = []  # (sql, values, on the driver)
+
+    def record(_c: object, _cur: object, sql: str, values: object, *_: object) -> None:
+        sent.append((sql, tuple(values), False))  # type: ignore[call-overload]
+
+    driver_rows = DriverStatement.rows
+
+    def rows(self: DriverStatement, conn: object, params: dict[str, object]) -> list[object]:
+        sent.append((self.sql, tuple(self.arguments(params)), True))
+        return driver_rows(self, conn, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DriverStatement, "rows", rows)
+    event.listen(engine, "before_cursor_execute", record)
+
+    def walk(query: str) -> list[tuple[str, tuple[object, ...], bool]]:
+        sent.clear()
+        cursor = None
+        while True:
+            page = archive.search(query, order="date", cursor=cursor, limit=4)
+            cursor = page.next_cursor
+            if cursor is None:
+                return list(sent)
+
+    queries = ("ferry", "harbour OR unions", "nothing")
+    fast = {q: walk(q) for q in queries}
+    assert len(fast["ferry"]) == 7 * 2  # 25 articles, 4 a page, two steps a page
+    assert all(on_driver for q in queries for _, _, on_driver in fast[q])
+    monkeypatch.setattr(Archive, "_fts_date_only", lambda *_: None)
+    general = {q: walk(q) for q in queries}
+    event.remove(engine, "before_cursor_execute", record)
+    # the general path's first step goes through Connection.execute
+    assert [on for _, _, on in general["ferry"]] == [False, True] * 7
+    assert {q: [s[:2] for s in fast[q]] for q in queries} == {
+        q: [s[:2] for s in general[q]] for q in queries
+    }

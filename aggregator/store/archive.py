@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,9 +53,11 @@ from aggregator.store.search import (
     SearchFilters,
     SearchLimits,
     SearchPlan,
+    fts_date_statement,
     fts_hits,
     fts_top_statement,
     narrowed_statement,
+    rows_by_id_statement,
     search_engine,
     search_plan,
     ts_matches,
@@ -119,8 +121,8 @@ class Archive:
         # Off only in tests, to compare the two-step SQLite search with one statement.
         self._narrow_first = narrow_first
         self._search_engine: Engine | None = None  # made at the first search
-        self._fts_top_statements: dict[bool, DriverStatement] = {}  # by with_cursor
-        self._ts_page_statements: dict[tuple[Order, bool], DriverStatement] = {}
+        # the statements run on the driver, by builder and its arguments
+        self._driver_statements: dict[tuple[Any, ...], DriverStatement] = {}
 
     # -- search ------------------------------------------------------------------
 
@@ -240,6 +242,13 @@ class Archive:
                 params |= {"after_key": after.key, "after_id": after.id}
             page = self._ts_page(order, after is not None).rows(conn, params)
             return [(r, r.score) for r in page], order == "relevance"
+        fts_date = self._fts_date_only(plan, filters, order)
+        if rows is None and fts_date is not None and self._narrow_first:
+            params = {"fts_match": fts_date, "k": limit + 1}
+            if after is not None:
+                params |= {"after_key": after.key, "after_id": after.id}
+            top = self._driver(fts_date_statement, after is not None).rows(conn, params)
+            return self._rows_of(conn, top), False
         if rows is None:
             stmt, ranked = self._search_statement(conn, plan, filters, order, after)
             if self.sqlite and self._narrow_first and plan and plan.match is not None:
@@ -248,21 +257,21 @@ class Archive:
                 rows = [(r, r.score) for r in conn.execute(stmt.limit(limit + 1))]
         return rows, ranked
 
+    def _driver(self, build: Callable[..., Select[Any]], *args: Any) -> DriverStatement:
+        """``build(*args)`` compiled for this engine, once, run on the driver."""
+        found = self._driver_statements.get((build, *args))
+        if found is None:
+            found = DriverStatement(build(*args), self.engine.dialect)
+            self._driver_statements[build, *args] = found
+        return found
+
     def _fts_top(self, with_cursor: bool) -> DriverStatement:
         """:func:`fts_top_statement` compiled for this engine, run on the driver."""
-        found = self._fts_top_statements.get(with_cursor)
-        if found is None:
-            found = DriverStatement(fts_top_statement(with_cursor), self.engine.dialect)
-            self._fts_top_statements[with_cursor] = found
-        return found
+        return self._driver(fts_top_statement, with_cursor)
 
     def _ts_page(self, order: Order, with_cursor: bool) -> DriverStatement:
         """:func:`ts_page_statement` compiled for this engine, run on the driver."""
-        found = self._ts_page_statements.get((order, with_cursor))
-        if found is None:
-            found = DriverStatement(ts_page_statement(order, with_cursor), self.engine.dialect)
-            self._ts_page_statements[order, with_cursor] = found
-        return found
+        return self._driver(ts_page_statement, order, with_cursor)
 
     def _ts_only(self, plan: SearchPlan | None, filters: Filters) -> str | None:
         """PostgreSQL: the tsquery text when the page is the full-text match alone,
@@ -289,6 +298,19 @@ class Archive:
             return plan.match
         return None
 
+    def _fts_date_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
+        """The MATCH text when the page is the FTS5 hits alone newest first (SQLite, by
+        date, no outlet:/lang:, no filters): :func:`fts_date_statement`'s case."""
+        if (
+            self.sqlite
+            and order == "date"
+            and plan is not None
+            and plan.filters == SearchFilters()
+            and filters == Filters()
+        ):
+            return plan.match
+        return None
+
     def _narrowed(self, conn: Any, stmt: Select[Any], k: int) -> list[tuple[Any, Any]]:
         """SQLite, a full-text match with filters or by date: the page in two steps.
 
@@ -299,13 +321,19 @@ class Archive:
         index of what searches filter and order on (same conditions, same order, same
         limit: the same page), then only those rows are read.
         """
-        top = conn.execute(narrowed_statement(stmt).limit(k)).all()
+        return self._rows_of(conn, conn.execute(narrowed_statement(stmt).limit(k)).all())
+
+    def _rows_of(self, conn: Connection, top: Sequence[Any]) -> list[tuple[Any, Any]]:
+        """The second step of :meth:`_narrowed`: the rows of the page's (id, score)s, in
+        their order, read by id on the driver (:func:`rows_by_id_statement`)."""
         if not top:
             return []
-        page = select(*SUMMARY_COLUMNS).select_from(
-            articles.join(feeds, feeds.c.id == articles.c.feed_id)
-        )
-        found = {r.id: r for r in conn.execute(page.where(articles.c.id.in_([t.id for t in top])))}
+        # The id list padded with its last id to a power of two: at most 9 statements
+        # compiled (about 50 KB each), where one per count (1-201) came to ~10 MB.
+        size = 1 << (len(top) - 1).bit_length()
+        ids = [t.id for t in top] + [top[-1].id] * (size - len(top))
+        page = self._driver(rows_by_id_statement, size)
+        found = {r.id: r for r in page.rows(conn, {f"id_{i}": v for i, v in enumerate(ids)})}
         # An article deleted between the two reads leaves the page one row short: the
         # cursor still comes from the last row shown, so nothing is skipped.
         return [(found[t.id], t.score) for t in top if t.id in found]

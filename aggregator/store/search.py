@@ -258,6 +258,48 @@ def fts_top_statement(with_cursor: bool) -> Select[Any]:
     )
 
 
+@functools.cache
+def fts_date_statement(with_cursor: bool) -> Select[Any]:
+    """SQLite, newest first, a full-text match with no other filter: the page's (id, score).
+
+    The first of the two steps the archive takes for such a search (``_narrowed``): the
+    statement the general path builds for it (:meth:`Archive._search_statement`, narrowed
+    by :func:`narrowed_statement`), with every value a parameter (``fts_match``, ``k``,
+    the cursor's ``after_key`` and ``after_id``), so that it is built and compiled once
+    and run on the driver (:class:`DriverStatement`), as the ranked page is. The same
+    SQL text (tests/test_archive.py compares the two compilations), so the same plan.
+    """
+    hits = fts_hits()
+    stmt = select(*SUMMARY_COLUMNS, hits.c.score.label("score")).select_from(
+        hits.join(articles, articles.c.id == hits.c.rid).join(
+            feeds, feeds.c.id == articles.c.feed_id
+        )
+    )
+    if with_cursor:
+        after_key = bindparam("after_key", type_=articles.c.published.type)
+        after_id = bindparam("after_id", type_=articles.c.id.type)
+        stmt = stmt.where(tuple_(articles.c.published, articles.c.id) < tuple_(after_key, after_id))
+    stmt = stmt.order_by(articles.c.published.desc(), articles.c.id.desc())
+    return narrowed_statement(stmt).limit(bindparam("k", type_=Integer))
+
+
+@functools.cache
+def rows_by_id_statement(n: int) -> Select[Any]:
+    """SQLite: the summary columns of ``n`` articles by id (parameters ``id_0`` ...).
+
+    The second step of the two-step searches (``Archive._narrowed``): the general path's
+    ``articles.id IN (...)`` with one parameter per id, as SQLAlchemy expands a list;
+    compiled once per ``n``, run on the driver. The archive pads its ids to a power of
+    two (a repeated id changes nothing an IN finds), so few counts are ever compiled.
+    """
+    ids = [bindparam(f"id_{i}", type_=articles.c.id.type) for i in range(n)]
+    return (
+        select(*SUMMARY_COLUMNS)
+        .select_from(articles.join(feeds, feeds.c.id == articles.c.feed_id))
+        .where(articles.c.id.in_(ids))
+    )
+
+
 def ts_query(match: Any) -> Any:
     """PostgreSQL: ``to_tsquery('simple', match)``, the query's text as the archive
     translated it (``tsquery_plan``)."""
