@@ -470,17 +470,7 @@ def test_the_ranked_statement_on_the_driver_returns_what_sqlalchemy_returns(
 ) -> None:
     # The API's ranked search runs fts_top_statement on the DB-API cursor (issue 17):
     # every row, every value and its type must be what Connection.execute gives.
-    build = ArchiveBuilder(engine)
-    for i in range(25):
-        build.article(
-            ("bbc", "dw", "lemonde")[i % 3],
-            "Ferry strike" if i % 4 else f"Harbour day {i}",
-            "Unions and the ferry at the harbour." if i % 2 else "The ferry sailed.",
-            published=T0 + timedelta(hours=i % 7, microseconds=i),
-            language=(None, "en", "fr")[i % 3],
-            cluster=i % 5,
-            url=None if i % 6 == 0 else f"https://example.org/{i}",
-        )
+    _driver_archive(engine)
     for with_cursor in (False, True):
         stmt = fts_top_statement(with_cursor)
         driver = DriverStatement(stmt, engine.dialect)
