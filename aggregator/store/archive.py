@@ -276,40 +276,17 @@ class Archive:
     def _ts_only(self, plan: SearchPlan | None, filters: Filters) -> str | None:
         """PostgreSQL: the tsquery text when the page is the full-text match alone,
         by relevance or by date (no outlet:/lang:, no filters)."""
-        if (
-            not self.sqlite
-            and plan is not None
-            and plan.filters == SearchFilters()
-            and filters == Filters()
-        ):
-            return plan.match
-        return None
+        return None if self.sqlite else _words_alone(plan, filters)
 
     def _fts_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
         """The MATCH text when the page is the FTS5 ranking alone (SQLite, by relevance,
         nothing but the full-text match narrowing it: no outlet:/lang:, no filters)."""
-        if (
-            self.sqlite
-            and order == "relevance"
-            and plan is not None
-            and plan.filters == SearchFilters()
-            and filters == Filters()
-        ):
-            return plan.match
-        return None
+        return _words_alone(plan, filters) if self.sqlite and order == "relevance" else None
 
     def _fts_date_only(self, plan: SearchPlan | None, filters: Filters, order: Order) -> str | None:
         """The MATCH text when the page is the FTS5 hits alone newest first (SQLite, by
         date, no outlet:/lang:, no filters): :func:`fts_date_statement`'s case."""
-        if (
-            self.sqlite
-            and order == "date"
-            and plan is not None
-            and plan.filters == SearchFilters()
-            and filters == Filters()
-        ):
-            return plan.match
-        return None
+        return _words_alone(plan, filters) if self.sqlite and order == "date" else None
 
     def _narrowed(self, conn: Any, stmt: Select[Any], k: int) -> list[tuple[Any, Any]]:
         """SQLite, a full-text match with filters or by date: the page in two steps.
@@ -1088,3 +1065,11 @@ def _feed_info(r: Any, recent: tuple[PollInfo, ...]) -> FeedInfo:
         interval_seconds=r.interval_seconds,
         avg_duration=float(r.avg_duration) if r.avg_duration is not None else None,
     )
+
+
+def _words_alone(plan: SearchPlan | None, filters: Filters) -> str | None:
+    """The full-text match when it alone narrows the search (no outlet:/lang:, no
+    filters): the searches whose statements run on the driver."""
+    if plan is not None and plan.filters == SearchFilters() and filters == Filters():
+        return plan.match
+    return None
