@@ -166,7 +166,7 @@ def _to_utf8(headers: Mapping[str, str], body: bytes, result: dict[str, Any]) ->
         probe.get("bozo_exception"), CharacterEncodingOverride
     ):
         return _convert(headers, body, result)
-    if not rest.isascii() and not _is_utf8(rest):
+    if not rest.isascii() and not is_utf8(rest):
         return _convert(headers, body, result)
     result.update(probe)
     return head + rest
@@ -190,7 +190,7 @@ def _text(output: str) -> str:
 _UTF8_PIECE = 1 << 15
 
 
-def _is_utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
     """Whether ``data`` decodes as UTF-8 (a character may span two pieces)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(data)
