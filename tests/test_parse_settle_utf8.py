@@ -5,7 +5,9 @@
 tests hold ``_settle_encoding`` (bytes, headers, warnings) to the same function with
 the old whole-body decode, on the farm, every fixture under several Content-Types and
 random documents, hold ``is_utf8`` to ``bytes.decode`` on documents whose characters
-straddle the pieces, and show that no document-sized text is built any more.
+straddle the pieces, show that no document-sized text is built any more, and that
+the flag it returns (the body decodes as UTF-8, which fastparse then does not check
+again) is sound.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 
 from aggregator.poll import fastparse, parse
 from tests.support.farm import load_farm
-from tests.test_parse_utf8_head import HEADERS, _documents
+from tests.test_parse_utf8_head import HEADERS, _documents, _outcome
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = sorted(p for p in DATA.rglob("*") if p.is_file())
@@ -35,14 +37,14 @@ def _decodes_whole(body: bytes, encoding: str) -> bool:
     return True
 
 
-def _settle(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str], list[str]]:
+def _settle(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str], bool, list[str]]:
     ctx = parse._Context(
         url="http://feed.test/",
         fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
         settings=parse.ParseSettings(),
     )
-    out, out_headers = parse._settle_encoding(body, headers, ctx)
-    return out, dict(out_headers), ctx.warnings
+    out, out_headers, utf8 = parse._settle_encoding(body, headers, ctx)
+    return out, dict(out_headers), utf8, ctx.warnings
 
 
 def assert_same(body: bytes, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,6 +53,14 @@ def assert_same(body: bytes, headers: dict[str, str], monkeypatch: pytest.Monkey
         m.setattr(parse, "_decodes", _decodes_whole)
         theirs = _settle(body, headers)
     assert ours == theirs
+    out, out_headers, utf8, _ = ours
+    if utf8:
+        # the flag is sound: the body decodes, and the fast reader, told so, gives
+        # what it gives when it checks for itself
+        assert out is body
+        assert _decodes_whole(body, "utf-8")
+        told, checked = (fastparse.parse(out, out_headers, utf8=f) for f in (True, False))
+        assert _outcome(told or {}) == _outcome(checked or {})
 
 
 def test_the_farm_settles_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,10 +125,11 @@ def test_no_text_the_size_of_the_document_is_built() -> None:
         _settle(body, headers)  # warm up: imports, compiled patterns
         tracemalloc.reset_peak()
         before, _ = tracemalloc.get_traced_memory()
-        settled, _, warnings = _settle(body, headers)
+        settled, _, utf8, warnings = _settle(body, headers)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert settled is body
+    assert utf8
     assert warnings == []
     assert peak - before < len(body) // 2, (peak - before, len(body))
