@@ -165,7 +165,7 @@ def test_the_rest_is_checked_across_its_pieces(cut: int, char: str) -> None:
     # a character split between two pieces is whole; one cut off at the end is not
     piece = fastparse._UTF8_PIECE
     data = b"a" * (piece - cut) + char.encode() + b"b"
-    assert fastparse._is_utf8(data)
-    assert not fastparse._is_utf8(data[: piece - cut + len(char.encode()) - 1])
-    assert not fastparse._is_utf8(data + b"\xff")
-    assert not fastparse._is_utf8(b"a" * piece + b"\xed\xa0\x80")  # a surrogate
+    assert fastparse.is_utf8(data)
+    assert not fastparse.is_utf8(data[: piece - cut + len(char.encode()) - 1])
+    assert not fastparse.is_utf8(data + b"\xff")
+    assert not fastparse.is_utf8(b"a" * piece + b"\xed\xa0\x80")  # a surrogate

@@ -85,15 +85,16 @@ class _Decline(Exception):
     """Not a document this reader is sure about: feedparser reads it."""
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | None:
+def parse(body: bytes, headers: Mapping[str, str], *, utf8: bool = False) -> dict[str, Any] | None:
     """feedparser's result for ``body`` (the keys ``parse`` reads), or None to decline.
 
-    ``headers`` are the lower-cased response headers ``parse`` would hand feedparser.
+    ``headers`` are the lower-cased response headers ``parse`` would hand feedparser;
+    ``utf8`` says the caller has seen the whole body decode as UTF-8 (not checked again).
     """
     if not ENABLED or b"xml:base" in body:
         return None
     try:
-        return _Reader(body, headers).run()
+        return _Reader(body, headers, utf8).run()
     except Exception:  # _Decline, expat's error, or a surprise: feedparser decides
         return None
 
@@ -136,7 +137,9 @@ def _without_extra_slashes(uri: str) -> str:
 _UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
 
 
-def _to_utf8(headers: Mapping[str, str], body: bytes, result: dict[str, Any]) -> bytes:
+def _to_utf8(
+    headers: Mapping[str, str], body: bytes, result: dict[str, Any], utf8: bool = False
+) -> bytes:
     """``convert_to_utf8(headers, body, result)``, run on the document's head only when
     the rest cannot change its answer.
 
@@ -166,7 +169,9 @@ def _to_utf8(headers: Mapping[str, str], body: bytes, result: dict[str, Any]) ->
         probe.get("bozo_exception"), CharacterEncodingOverride
     ):
         return _convert(headers, body, result)
-    if not rest.isascii() and not _is_utf8(rest):
+    # ``utf8``: the whole body decodes, so does its rest (the head ends with an ASCII
+    # byte, a character boundary); _settle_encoding has just checked it (issue 17).
+    if not utf8 and not rest.isascii() and not is_utf8(rest):
         return _convert(headers, body, result)
     result.update(probe)
     return head + rest
@@ -190,7 +195,7 @@ def _text(output: str) -> str:
 _UTF8_PIECE = 1 << 15
 
 
-def _is_utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
     """Whether ``data`` decodes as UTF-8 (a character may span two pieces)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(data)
@@ -240,13 +245,13 @@ class _Reader:
         "version",
     )
 
-    def __init__(self, body: bytes, headers: Mapping[str, str]) -> None:
+    def __init__(self, body: bytes, headers: Mapping[str, str], utf8: bool) -> None:
         response_headers = {
             k: headers[k] for k in ("content-type", "content-language") if k in headers
         }
         response_headers["content-location"] = ""
         self.result: dict[str, Any] = {"bozo": False, "headers": response_headers}
-        data = _to_utf8(response_headers, body, self.result)
+        data = _to_utf8(response_headers, body, self.result, utf8)
         if not self.result.get("encoding"):
             raise _Decline  # feedparser's loose parser
         if not data.startswith(_UTF8_DECLARATION):

@@ -485,6 +485,12 @@ def _codec(name: str) -> str | None:
 
 
 def _decodes(body: bytes, encoding: str) -> bool:
+    if encoding == "utf-8":
+        # Checked in pieces, not by one decode: a 255 KB document decoded whole builds a
+        # ~0.5 MB text whose fresh pages the kernel faults in and zeroes, on every
+        # non-ASCII document _settle_encoding sees (issue 17). The same answer:
+        # tests/test_parse_utf8_head.py holds the two alike.
+        return fastparse.is_utf8(body)
     try:
         body.decode(encoding)
     except (UnicodeDecodeError, LookupError):
@@ -542,7 +548,7 @@ def _transcode(
 
 def _settle_encoding(
     body: bytes, headers: Mapping[str, str], ctx: _Context
-) -> tuple[bytes, Mapping[str, str]]:
+) -> tuple[bytes, Mapping[str, str], bool]:
     """Decide the document's encoding when its labels disagree or lie.
 
     XML's own rules first: a byte-order mark decides. Otherwise the HTTP charset and
@@ -551,9 +557,11 @@ def _settle_encoding(
     multi-byte one first: clean UTF-8 or Shift-JIS is evidence, clean KOI8-R is not),
     then statistics. feedparser then gets UTF-8 and a warning is recorded. When the
     labels agree with the bytes, nothing is touched (feedparser decodes as usual).
+    The flag says the body returned untouched was seen to decode as UTF-8 (so the
+    fast reader need not check it again).
     """
     if body.isascii():
-        return body, headers  # every ASCII-compatible label reads it alike
+        return body, headers, True  # every ASCII-compatible label reads it alike
     match = _HTTP_CHARSET.search(headers.get("content-type", ""))
     http_label = match.group(1) if match else ""
     decl_match = _DECL_ENCODING.match(body[:1024])
@@ -566,8 +574,8 @@ def _settle_encoding(
                 ctx.warn(
                     f"encoding: byte-order mark says {encoding} ({labels}); read as {encoding}"
                 )
-                return _transcode(body, encoding, headers)
-            return body, headers
+                return (*_transcode(body, encoding, headers), False)
+            return body, headers, False
     # Without a BOM, a document whose first bytes are ASCII "<" is in an
     # ASCII-compatible encoding (XML 1.0 appendix F): a UTF-16/32 label is wrong, and
     # the declaration naming something that is no encoding at all is too.
@@ -579,9 +587,9 @@ def _settle_encoding(
     candidates = list(dict.fromkeys(c for c in (http, decl) if c))
     if not wrong:
         if len(candidates) == 1 and _decodes(body, candidates[0]):
-            return body, headers
+            return body, headers, candidates[0] == "utf-8"
         if not candidates and _decodes(body, "utf-8"):
-            return body, headers
+            return body, headers, True
     clean = [c for c in candidates if _decodes(body, c)]
     chosen = next((c for c in clean if c in _MULTIBYTE), None) if len(clean) > 1 else None
     if chosen is None and len(clean) == 1 and len(candidates) == 2:
@@ -594,9 +602,9 @@ def _settle_encoding(
     if chosen is None:
         chosen = _detect(body)
     if chosen is None:
-        return body, headers  # nothing better known: feedparser's own fallbacks
+        return body, headers, False  # nothing better known: feedparser's own fallbacks
     ctx.warn(f"encoding: {labels}; the bytes read cleanly as {chosen}, used instead")
-    return _transcode(body, chosen, headers)
+    return (*_transcode(body, chosen, headers), False)
 
 
 def _run_leniently(body: bytes, headers: Mapping[str, str], ctx: _Context) -> Any:
@@ -630,11 +638,11 @@ def _one_line(text: str) -> str:
 
 
 def _parse_xml_feed(body: bytes, headers: Mapping[str, str], ctx: _Context) -> ParsedFeed:
-    body, headers = _settle_encoding(body, headers, ctx)
+    body, headers, utf8 = _settle_encoding(body, headers, ctx)
     # The everyday RSS/Atom document is read without feedparser's per-element Python
     # (identical result, tests/test_parse_fastpath.py); anything else, and any doubt,
     # goes to feedparser.
-    result = fastparse.parse(body, headers)
+    result = fastparse.parse(body, headers, utf8=utf8)
     if result is None:
         result = _run_leniently(body, headers, ctx)
 
