@@ -12,7 +12,8 @@ import numpy as np
 
 from aggregator import semantic
 from aggregator.process.clustering import ClusterSettings
-from tests.test_cluster_rejoin import Stream, _axis, _vector
+from tests.support.meaning import axis
+from tests.test_cluster_rejoin import Stream, _vector
 
 # Two bankruptcies in headlines: the pizza chain's reports and the exchange's share
 # no word; the headline that decides shares more words with the pizza chain's
@@ -27,7 +28,7 @@ EXCHANGE = (
     "Mt Gox bitcoin exchange seeks court shield in US",
 )
 FOLLOWS = "Mt Gox files for bankruptcy protection in pizza chain's footsteps"
-PIZZA_AXIS, EXCHANGE_AXIS = _axis(0), _axis(1)
+PIZZA_AXIS, EXCHANGE_AXIS = axis(0), axis(1)
 
 
 def _two_events(settings: ClusterSettings | None = None) -> Stream:
@@ -105,12 +106,12 @@ def test_a_loose_core_does_not_win_by_its_spread() -> None:
         "Central bank cuts yuan reference rate",
     )
     s = Stream()
-    s.add(loose[0], _unit(_axis(0)))
-    s.add(loose[1], _unit(_axis(2)))
+    s.add(loose[0], _unit(axis(0)))
+    s.add(loose[1], _unit(axis(2)))
     for title in tight:
-        s.add(title, _unit(_axis(1)))
+        s.add(title, _unit(axis(1)))
     assert s.event_of(loose[0]) == s.event_of(loose[1]) != s.event_of(tight[0])
-    vector = _unit(0.85 * _axis(0) + float(np.sqrt(1 - 0.85**2)) * _axis(1))
+    vector = _unit(0.85 * axis(0) + float(np.sqrt(1 - 0.85**2)) * axis(1))
     meaning = semantic.unpack(vector)
     loose_sum = s.clusterer._clusters[s.event_of(loose[0])].meaning
     assert meaning is not None
