@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,12 @@ STAGES = ("html_to_text", "remove_repeats", "canonical_url", "normalize_entry", 
 def child(root: str, feeds: int, items: int) -> dict[str, float]:
     sys.path.insert(0, root)
     sys.path.insert(0, str(HERE))
+    from _poll_store import poll_store
     from farm import FarmSettings, build_farm
 
     from aggregator import text
     from aggregator.poll.normalize import NormalizeSettings, canonical_url, normalize_entry
     from aggregator.poll.parse import parse_feed
-    from aggregator.store import FeedSpec, PollRecord, Store
-    from aggregator.store.migrate import upgrade
 
     now = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     settings = NormalizeSettings()
@@ -84,32 +83,14 @@ def child(root: str, feeds: int, items: int) -> dict[str, float]:
         "canonical_url": timed(lambda: [canonical_url(e.link) for _, e in entries if e.link]),
         "normalize_entry": timed(normalized),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(f"sqlite:///{tmp}/bench.db")
-        upgrade(store.engine)
-        store.sync_feeds([FeedSpec(name, f"http://127.0.0.1/{name}") for name, _ in parsed], now)
-        claimed = store.claim_due_feeds(now, owner="bench", lease_seconds=600, limit=10**6)
-        ids = {f.name: f.id for f in claimed}
-
-        def record(name: str, batch: list[Any]) -> None:
-            store.record_poll(
-                PollRecord(
-                    feed_id=ids[name], owner="bench", started_at=now, duration=0.1,
-                    outcome="ok", url="http://127.0.0.1/f", http_status=200, bytes_wire=1,
-                    bytes_decoded=1, etag_sent=None, last_modified_sent=None,
-                    etag_received=None, last_modified_received=None, error=None,
-                    warnings=(), new_url=None, validators_url="http://127.0.0.1/f",
-                    body_hash="h", next_poll_at=now + timedelta(hours=1),
-                    interval_seconds=None, error_count=0, state="active",
-                ),
-                batch,
-            )  # fmt: skip
-
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        poll_store(tmp, [name for name, _ in parsed], now) as record,
+    ):
         record(parsed[0][0], [])  # compiles the statements
         out["record_poll"] = timed(
             lambda: [record(name, a) for (name, _), a in zip(parsed, arts, strict=True)]
         )
-        store.close()
     return out
 
 

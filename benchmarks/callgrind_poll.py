@@ -26,9 +26,8 @@ import re
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CUTS = ("none", "parse", "normalize", "store")
@@ -36,36 +35,17 @@ CUTS = ("none", "parse", "normalize", "store")
 
 def child(root: str, farm_file: str, cut: str) -> None:
     sys.path.insert(0, root)
+    from _poll_store import poll_store
+
     from aggregator.poll.normalize import NormalizeSettings, normalize_entry
     from aggregator.poll.parse import parse_feed
-    from aggregator.store import FeedSpec, PollRecord, Store
-    from aggregator.store.migrate import upgrade
 
     with open(farm_file, "rb") as f:
         bodies: list[bytes] = pickle.load(f)
     now = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     settings = NormalizeSettings()
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(f"sqlite:///{tmp}/bench.db")
-        upgrade(store.engine)
-        names = [f"farm-{i}" for i in range(len(bodies))]
-        store.sync_feeds([FeedSpec(n, f"http://127.0.0.1/{n}") for n in names], now)
-        claimed = store.claim_due_feeds(now, owner="bench", lease_seconds=600, limit=10**6)
-        ids = {f.name: f.id for f in claimed}
-
-        def record(name: str, batch: Any) -> None:
-            store.record_poll(
-                PollRecord(
-                    feed_id=ids[name], owner="bench", started_at=now, duration=0.1,
-                    outcome="ok", url="http://127.0.0.1/f", http_status=200, bytes_wire=1,
-                    bytes_decoded=1, etag_sent=None, last_modified_sent=None,
-                    etag_received=None, last_modified_received=None, error=None,
-                    warnings=(), new_url=None, validators_url="http://127.0.0.1/f",
-                    body_hash="h", next_poll_at=now + timedelta(hours=1),
-                    interval_seconds=None, error_count=0, state="active",
-                ),
-                batch,
-            )  # fmt: skip
+    names = [f"farm-{i}" for i in range(len(bodies))]
+    with tempfile.TemporaryDirectory() as tmp, poll_store(tmp, names, now) as record:
 
         def run(name: str, body: bytes, upto: str) -> None:
             parsed = parse_feed(body, url="http://127.0.0.1/f", headers={}, fetched_at=now)
@@ -82,7 +62,6 @@ def child(root: str, farm_file: str, cut: str) -> None:
         if cut != "none":
             for name, body in zip(names[1:], bodies[1:], strict=True):
                 run(name, body, cut)
-        store.close()
 
 
 def count(root: str, farm_file: str, cut: str) -> int:
