@@ -498,13 +498,11 @@ _NOTHING: frozenset[int] = frozenset()
 _FRESH_MOST = 1024
 
 
-def _mark(
-    out: npt.NDArray[np.bool_], table: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]
-) -> None:
-    """Set ``out[i]`` where ``values[i]`` is in ``table`` (sorted, not empty)."""
-    pos = table.searchsorted(values)
-    pos[pos == len(table)] = len(table) - 1
-    out |= table[pos] == values
+def _found(table: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Whether each of ``values`` is in ``table`` (sorted, not empty)."""
+    # a value above the largest is compared with the largest (clip): not equal
+    found: npt.NDArray[np.bool_] = table.take(table.searchsorted(values), mode="clip") == values
+    return found
 
 
 class _Outlet:
@@ -586,10 +584,11 @@ class Boilerplate:
         self._sorted: npt.NDArray[np.uint64] | None = None
         self._fresh: list[int] = []
         self._fresh_sorted: npt.NDArray[np.uint64] | None = None
+        self._own_sorted: dict[str, npt.NDArray[np.uint64]] = {}  # outlet → its keys
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        for name in ("_sorted", "_fresh", "_fresh_sorted"):
+        for name in ("_sorted", "_fresh", "_fresh_sorted", "_own_sorted"):
             state.pop(name, None)
         return state
 
@@ -598,6 +597,7 @@ class Boilerplate:
         self._sorted = None
         self._fresh = []
         self._fresh_sorted = None
+        self._own_sorted = {}
 
     def stats(self) -> dict[str, int]:
         return {
@@ -644,14 +644,18 @@ class Boilerplate:
                 fresh = np.sort(np.array(self._fresh, dtype=np.uint64))
                 base = self._sorted = np.insert(base, base.searchsorted(fresh), fresh)
                 self._fresh, self._fresh_sorted = [], None
-            _mark(out, base, values)
+            out = _found(base, values)
             if self._fresh:
                 if self._fresh_sorted is None:
                     self._fresh_sorted = np.sort(np.array(self._fresh, dtype=np.uint64))
-                _mark(out, self._fresh_sorted, values)
+                out |= _found(self._fresh_sorted, values)
         own = self.outlet(feed)
         if own and len(values):
-            _mark(out, np.sort(np.fromiter(own, dtype=np.uint64, count=len(own))), values)
+            keys = self._own_sorted.get(feed)
+            if keys is None or len(keys) != len(own):
+                keys = np.sort(np.fromiter(own, dtype=np.uint64, count=len(own)))
+                self._own_sorted[feed] = keys
+            out |= _found(keys, values)
         return out
 
     def observe(self, feed: str, hashes: npt.NDArray[np.uint64], story: int) -> None:
@@ -749,6 +753,7 @@ class Boilerplate:
                     : len(self._outlets) - s.max_outlets
                 ]:
                     del self._outlets[name]
+                    self._own_sorted.pop(name, None)
         o.active = serial
         if len(hashes):
             stories = {story}
@@ -767,8 +772,11 @@ class Boilerplate:
                 counts = 1 + (
                     pool.searchsorted(hashes, "right") - pool.searchsorted(hashes, "left")
                 )
+                known = len(o.learned)
                 for h in hashes[counts >= s.outlet_min_items].tolist():
                     o.learned[h] = serial
+                if len(o.learned) != known:  # new keys (a cut below only follows these)
+                    self._own_sorted.pop(feed, None)
                 if len(o.learned) > s.max_outlet_learned * 11 // 10:
                     _keep_newest(o.learned, s.max_outlet_learned)
         if s.outlet_items > 0:
