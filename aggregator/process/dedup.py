@@ -609,12 +609,16 @@ class Boilerplate:
 
     def nbytes(self) -> int:
         """Bytes held (``sys.getsizeof``, each object once): the candidates' tables,
-        the learned shingles, the outlets' recent items and learned shingles."""
+        the learned shingles, the outlets' recent items and learned shingles, and the
+        learned keys kept sorted for ``mask``."""
         total = self._new.nbytes() + self._old.nbytes()
         total += _dict_bytes(self.learned) + sys.getsizeof(self._outlets)
         for name, o in self._outlets.items():
             total += sys.getsizeof(name) + sys.getsizeof(o) + _dict_bytes(o.learned)
             total += sys.getsizeof(o.hashes) + sys.getsizeof(o.lens) + sys.getsizeof(o.stories)
+        sorted_keys = [self._sorted, self._fresh_sorted, *self._own_sorted.values()]
+        total += sum(sys.getsizeof(a) for a in sorted_keys if a is not None)
+        total += _list_bytes(self._fresh) + sys.getsizeof(self._own_sorted)
         return total
 
     def outlet(self, feed: str) -> _Lookup:
