@@ -495,7 +495,7 @@ GATHER_FROM = 64  # postings; see ``_best_candidates``
 _NOTHING: frozenset[int] = frozenset()
 # keys learned since ``Boilerplate.mask`` sorted them, searched apart up to this many
 # (then merged in: one copy of the sorted keys, not a sort)
-_FRESH_MOST = 1024
+_FRESH_MOST = 64
 
 
 def _found(table: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
