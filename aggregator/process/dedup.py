@@ -634,7 +634,7 @@ class Boilerplate:
         Why (issue 17): a decision asks this of every shingle of the text (what
         ``_distinctive`` and ``_phrases`` set aside, the sketch's walk, the lead), and
         one at a time in dicts of up to 50,000 scattered ints each test missed the
-        caches (~100 ns a shingle at 100,000 indexed, the more the more was learned).
+        caches (~100 ns a shingle at 100,000 indexed, more the more is learned).
         """
         out = np.zeros(len(values), dtype=np.bool_)
         learned = self.learned
