@@ -74,7 +74,7 @@ import heapq
 import itertools
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -460,6 +460,28 @@ def _covered_runs(flags: Sequence[bool], words: int, size: int) -> list[tuple[in
     return list(zip(starts, ends, strict=True))
 
 
+def _merged_runs(flagged: Sequence[int], words: int, size: int) -> Iterator[tuple[int, int]]:
+    """``_covered_runs`` from the flagged shingles' places (ascending), one run at a
+    time: the union of [i, i + size) over them, cut at ``words``, touching runs joined.
+
+    The same runs as ``_covered_runs`` (``tests/test_dedup_mask.py``) for a few
+    Python steps per flagged shingle, where that one costs a dozen numpy calls an
+    explanation, and stops where the caller has read enough.
+    """
+    start = end = -1
+    for i in flagged:
+        if i >= words:
+            break
+        if i <= end:
+            end = max(end, min(i + size, words))
+            continue
+        if end > start:
+            yield start, end
+        start, end = i, min(i + size, words)
+    if end > start:
+        yield start, end
+
+
 # A set of hashes to test membership in: learned boilerplate is a dict (hash → when
 # last seen), an empty one a frozenset.
 _Lookup = frozenset[int] | set[int] | dict[int, int]
@@ -470,8 +492,17 @@ EXPLAIN_CANDIDATES = 8
 # (``_containments``); below it numpy's fixed cost per call is more than the loop's.
 VECTOR_FROM = 8
 GATHER_FROM = 64  # postings; see ``_best_candidates``
-_WALK_SLICE = 128  # shingles listed at a time by ``_prepare``'s walk past boilerplate
 _NOTHING: frozenset[int] = frozenset()
+# keys learned since ``Boilerplate.mask`` sorted them, searched apart up to this many
+# (then merged in: one copy of the sorted keys, not a sort)
+_FRESH_MOST = 64
+
+
+def _found(table: npt.NDArray[np.uint64], values: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Whether each of ``values`` is in ``table`` (sorted, not empty)."""
+    # a value above the largest is compared with the largest (clip): not equal
+    found: npt.NDArray[np.bool_] = table.take(table.searchsorted(values), mode="clip") == values
+    return found
 
 
 class _Outlet:
@@ -548,6 +579,25 @@ class Boilerplate:
         self._old = _Candidates()
         self.learned: dict[int, int] = {}  # across outlets: hash → last sighting
         self._outlets: dict[str, _Outlet] = {}
+        # ``learned``'s keys sorted (None: to build), and the keys learned since, for
+        # ``mask`` (not pickled: rebuilt on first use)
+        self._sorted: npt.NDArray[np.uint64] | None = None
+        self._fresh: list[int] = []
+        self._fresh_sorted: npt.NDArray[np.uint64] | None = None
+        self._own_sorted: dict[str, npt.NDArray[np.uint64]] = {}  # outlet → its keys
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        for name in ("_sorted", "_fresh", "_fresh_sorted", "_own_sorted"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._sorted = None
+        self._fresh = []
+        self._fresh_sorted = None
+        self._own_sorted = {}
 
     def stats(self) -> dict[str, int]:
         return {
@@ -559,18 +609,58 @@ class Boilerplate:
 
     def nbytes(self) -> int:
         """Bytes held (``sys.getsizeof``, each object once): the candidates' tables,
-        the learned shingles, the outlets' recent items and learned shingles."""
+        the learned shingles, the outlets' recent items and learned shingles, and the
+        learned keys kept sorted for ``mask``."""
         total = self._new.nbytes() + self._old.nbytes()
         total += _dict_bytes(self.learned) + sys.getsizeof(self._outlets)
         for name, o in self._outlets.items():
             total += sys.getsizeof(name) + sys.getsizeof(o) + _dict_bytes(o.learned)
             total += sys.getsizeof(o.hashes) + sys.getsizeof(o.lens) + sys.getsizeof(o.stories)
+        sorted_keys = [self._sorted, self._fresh_sorted, *self._own_sorted.values()]
+        total += sum(sys.getsizeof(a) for a in sorted_keys if a is not None)
+        total += _list_bytes(self._fresh) + sys.getsizeof(self._own_sorted)
         return total
 
     def outlet(self, feed: str) -> _Lookup:
         """The shingles learned as ``feed``'s own boilerplate (empty when none)."""
         o = self._outlets.get(feed)
         return o.learned if o is not None and o.learned else _NOTHING
+
+    def mask(self, values: npt.NDArray[np.uint64], feed: str) -> npt.NDArray[np.bool_]:
+        """``[h in learned or h in outlet(feed) for h in values]``, as an array.
+
+        Exact: binary searches in the learned keys kept sorted (those learned since in
+        a small array of their own, merged in from time to time) and in the outlet's.
+        Why (issue 17): a decision asks this of every shingle of the text (what
+        ``_distinctive`` and ``_phrases`` set aside, the sketch's walk, the lead), and
+        one at a time in dicts of up to 50,000 scattered ints each test missed the
+        caches (~100 ns a shingle at 100,000 indexed, more the more is learned).
+        """
+        out = np.zeros(len(values), dtype=np.bool_)
+        learned = self.learned
+        if learned and len(values):
+            base = self._sorted
+            if base is None or len(base) + len(self._fresh) != len(learned):
+                # first use, after a cut (``_keep_newest``) or a change made elsewhere
+                base = np.sort(np.fromiter(learned, dtype=np.uint64, count=len(learned)))
+                self._sorted, self._fresh, self._fresh_sorted = base, [], None
+            elif len(self._fresh) > _FRESH_MOST:
+                fresh = np.sort(np.array(self._fresh, dtype=np.uint64))
+                base = self._sorted = np.insert(base, base.searchsorted(fresh), fresh)
+                self._fresh, self._fresh_sorted = [], None
+            out = _found(base, values)
+            if self._fresh:
+                if self._fresh_sorted is None:
+                    self._fresh_sorted = np.sort(np.array(self._fresh, dtype=np.uint64))
+                out |= _found(self._fresh_sorted, values)
+        own = self.outlet(feed)
+        if own and len(values):
+            keys = self._own_sorted.get(feed)
+            if keys is None or len(keys) != len(own):
+                keys = np.sort(np.fromiter(own, dtype=np.uint64, count=len(own)))
+                self._own_sorted[feed] = keys
+            out |= _found(keys, values)
+        return out
 
     def observe(self, feed: str, hashes: npt.NDArray[np.uint64], story: int) -> None:
         """Count ``hashes`` (sorted, distinct) of one article of ``story`` from ``feed``."""
@@ -593,6 +683,10 @@ class Boilerplate:
         nget, nset, npop = new.map.get, new.map.set, new.map.pop
         oget, opop = old.map.get, old.map.pop
         need = s.min_stories
+        fresh = self._fresh
+        if self._sorted is None:
+            fresh.clear()  # ``mask`` builds the sorted keys from ``learned`` anyway
+        fresh_before = len(fresh)
         single = 0  # the value of a singleton of ``story`` (0: none yet)
         for h in hashes.tolist():
             if h in learned:
@@ -632,6 +726,7 @@ class Boilerplate:
                 continue
             if count + 1 >= need:
                 learned[h] = serial
+                fresh.append(h)
                 if row is not None:
                     npop(h)  # a row it had stays unused until the generation ends
             elif row is None or row < 0:  # a new row (replacing a singleton's value)
@@ -643,8 +738,11 @@ class Boilerplate:
                 ncount[row] = count + 1
                 nlast[row] = story
                 nbefore[row] = last
+        if len(fresh) != fresh_before:
+            self._fresh_sorted = None
         if len(learned) > s.max_learned * 11 // 10:
             _keep_newest(learned, s.max_learned)
+            self._sorted, self._fresh, self._fresh_sorted = None, [], None
         self._observe_outlet(feed, hashes, story, serial)
 
     def _observe_outlet(
@@ -659,6 +757,7 @@ class Boilerplate:
                     : len(self._outlets) - s.max_outlets
                 ]:
                     del self._outlets[name]
+                    self._own_sorted.pop(name, None)
         o.active = serial
         if len(hashes):
             stories = {story}
@@ -677,8 +776,11 @@ class Boilerplate:
                 counts = 1 + (
                     pool.searchsorted(hashes, "right") - pool.searchsorted(hashes, "left")
                 )
+                known = len(o.learned)
                 for h in hashes[counts >= s.outlet_min_items].tolist():
                     o.learned[h] = serial
+                if len(o.learned) != known:  # new keys (a cut below only follows these)
+                    self._own_sorted.pop(feed, None)
                 if len(o.learned) > s.max_outlet_learned * 11 // 10:
                     _keep_newest(o.learned, s.max_outlet_learned)
         if s.outlet_items > 0:
@@ -723,6 +825,8 @@ class _Text:
     para_starts: Sequence[int]  # index of each paragraph's first word in ``words``
     url_key: int = 0  # ``_key`` of the canonical url; 0: none
     hash_key: int = 0  # ``_key`` of the content hash
+    # each shingle (text order): learned boilerplate when prepared; None: none learned
+    boiler: npt.NDArray[np.bool_] | None = None
     _all: set[int] | None = None
     # the anchors the decision looked up (``probe_anchors`` of them), in that state
     probed: tuple[int, ...] | None = None
@@ -1215,29 +1319,24 @@ class DedupIndex:
         ]
         raw = shingle_hashes(ws, s.shingle_size)
         uniq = sorted_distinct(raw)
-        learned, own = self.boilerplate.learned, self.boilerplate.outlet(article.feed)
         k = s.sketch_size
         ignored_small: list[int] = []
-        if learned or own:
-            # Only the smallest hashes are read: walk up until k distinctive ones are
-            # kept; the share set aside on the way estimates it for the whole text.
-            kept: list[int] = []
-            walked = 0
-            # Listed in slices: the walk mostly stops within the first few dozen, and a
-            # list of every shingle (hundreds) was most of its cost.
-            for h in itertools.chain.from_iterable(
-                uniq[lo : lo + _WALK_SLICE].tolist() for lo in range(0, len(uniq), _WALK_SLICE)
-            ):
-                walked += 1
-                if h in learned or h in own:
-                    if len(kept) < k:
-                        ignored_small.append(h)
-                    continue
-                kept.append(h)
-                if len(kept) == k:
-                    break
-            size = len(kept) if walked == len(uniq) else len(uniq) * len(kept) // walked
-            hashes = np.array(kept, dtype=np.uint64)
+        boiler: npt.NDArray[np.bool_] | None = None
+        lead_from = raw[: 4 * s.lead_shingles].tolist()
+        lead_boiler: Iterable[bool] = itertools.repeat(False)
+        if self.boilerplate.learned or self.boilerplate.outlet(article.feed):
+            # Every distinct shingle tested at once (``Boilerplate.mask``); each
+            # shingle in text order then reads its answer. Only the smallest are the
+            # sketch: up to k distinctive ones; the share set aside on the way
+            # estimates it for the whole text.
+            set_aside = self.boilerplate.mask(uniq, article.feed)
+            boiler = set_aside[uniq.searchsorted(raw)]
+            lead_boiler = boiler[: len(lead_from)].tolist()
+            keep = np.flatnonzero(~set_aside)
+            walked = int(keep[k - 1]) + 1 if len(keep) >= k else len(uniq)
+            hashes = uniq[keep[:k]]
+            ignored_small = uniq[:walked][set_aside[:walked]].tolist()
+            size = len(hashes) if walked == len(uniq) else len(uniq) * len(hashes) // walked
         else:
             size = len(uniq)
             hashes = uniq[:k].copy()
@@ -1245,8 +1344,8 @@ class DedupIndex:
         want = min(s.lead_shingles, max(s.min_lead, size // 3))
         lead: list[int] = []
         seen: set[int] = set()
-        for h in raw[: 4 * s.lead_shingles].tolist():
-            if h in seen or h in learned or h in own:
+        for h, set_apart in zip(lead_from, lead_boiler, strict=False):
+            if h in seen or set_apart:
                 continue
             seen.add(h)
             lead.append(h)
@@ -1257,6 +1356,7 @@ class DedupIndex:
             shingles=raw,
             uniq=uniq,
             sketch=sk,
+            boiler=boiler,
             lead=lead,
             ignored_small=ignored_small,
             observed=uniq[: s.boilerplate.observe].copy(),
@@ -1466,13 +1566,13 @@ class DedupIndex:
         shared paragraphs are exactly what is not the story; ``shared_with`` is its
         slot). Never the whole text.
         """
-        learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
         shared: set[int] = set()
         if shared_with is not None:
             shared = set(np.frombuffer(self._paras[shared_with], dtype=np.uint32).tolist())
-        if not (learned or own or shared) or len(t.paragraphs) < 2:
+        if (t.boiler is None and not shared) or len(t.paragraphs) < 2:
             return None
-        shingles = t.shingles.tolist()
+        # bools, summed by slices in C (the answers of ``_prepare``'s one test)
+        flags: list[bool] = [] if t.boiler is None else t.boiler.tolist()
         ends = [*t.para_starts[1:], len(t.words)]
         keep: list[str] = []
         for text, h, start, end in zip(
@@ -1481,11 +1581,9 @@ class DedupIndex:
             if h in shared:
                 continue
             # every other shingle: overlapping shingles tell the same story, at half cost
-            mine = shingles[start : max(start + 1, end - self.settings.shingle_size + 1) : 2]
-            if (learned or own) and mine:
-                boiler = sum(1 for x in mine if x in learned or x in own)
-                if boiler * 5 >= len(mine) * 3:  # three fifths or more
-                    continue
+            mine = flags[start : max(start + 1, end - self.settings.shingle_size + 1) : 2]
+            if mine and sum(mine) * 5 >= len(mine) * 3:  # three fifths or more boilerplate
+                continue
             keep.append(text)
         if not keep or len(keep) == len(t.paragraphs):
             return None
@@ -1523,15 +1621,12 @@ class DedupIndex:
 
     def _phrases(self, t: _Text, most: int = 4, longest: int = 12) -> tuple[str, ...]:
         """The runs of words covered by boilerplate shingles, for the explanation."""
-        learned, own = self.boilerplate.learned, self.boilerplate.outlet(t.feed)
-        if not (learned or own):
-            return ()
-        flags = [h in learned or h in own for h in t.shingles.tolist()]
-        if not any(flags):
+        if t.boiler is None:
             return ()
         size = min(self.settings.shingle_size, len(t.words))
         out: list[str] = []
-        for i, j in _covered_runs(flags, len(t.words), size):
+        # runs in text order, read only until ``most`` phrases are found
+        for i, j in _merged_runs(np.flatnonzero(t.boiler).tolist(), len(t.words), size):
             run = t.words[i:j]
             text = " ".join(run[:longest]) + (" …" if len(run) > longest else "")
             if text not in out:

@@ -81,6 +81,12 @@ class Boilerplate:
         o = self._outlets.get(feed)
         return o.learned if o is not None and o.learned else _NOTHING
 
+    def mask(self, values: npt.NDArray[np.uint64], feed: str) -> npt.NDArray[np.bool_]:
+        """What ``DedupIndex`` asks of its learner since ``Boilerplate.mask``: here by
+        its definition, one membership test a value (the packed learner's is searched)."""
+        own = self.outlet(feed)
+        return np.array([h in self.learned or h in own for h in values.tolist()], dtype=np.bool_)
+
     def observe(self, feed: str, hashes: npt.NDArray[np.uint64], story: int) -> None:
         """Count ``hashes`` (sorted, distinct) of one article of ``story`` from ``feed``."""
         s = self.settings
