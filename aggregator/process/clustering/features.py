@@ -276,9 +276,10 @@ _MONTH = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
     r"|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
-# "Dec. 11", "December 11th", "11 December", "the 11th of December"; not "March 8,000".
+# "Dec. 11", "Dec.11", "December 11th", "11 December", "the 11th of December"; not
+# "March 8,000" nor "May 2008".
 _DAY = re.compile(
-    rf"\b({_MONTH})\s+([0-9]{{1,2}})(?:st|nd|rd|th)?\b(?!,[0-9])"
+    rf"\b({_MONTH})\s*(?<=[.\s])([0-9]{{1,2}})(?:st|nd|rd|th)?\b(?!,[0-9])"
     rf"|\b([0-9]{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})(?![^\W_])"
 )
 
