@@ -74,12 +74,15 @@ def test_a_day_in_common_lets_in_what_the_names_refuse() -> None:
     event, joined = _decide(ClusterSettings(semantic_support=0.0), NEWCOMER)
     assert (joined.cluster_id, joined.is_new) == (event, False)
     said = [s for s in joined.signals if s.startswith("a day in common")]
-    assert said == ["a day in common with its first reports: Dec 15, Oct 5 (names agree 0.29 < 0.41)"]
+    assert said == [
+        "a day in common with its first reports: Dec 15, Oct 5 (names agree 0.29 < 0.41)"
+    ]
 
 
 def test_the_setting_turns_it_off() -> None:
     event, refused = _decide(ClusterSettings(semantic_support=0.0, shared_day=False), NEWCOMER)
-    assert refused.is_new and refused.cluster_id != event
+    assert refused.is_new
+    assert refused.cluster_id != event
     assert any(s.startswith(f"not event {event}: content") for s in refused.signals)
     assert "names agree 0.29 < 0.41" in " ".join(refused.signals)
 
@@ -88,12 +91,16 @@ def test_another_day_is_no_help() -> None:
     """The 2008 election's report names its own day (Dec. 14), not the 2013 one's."""
     assert days(_article(EARLIER, 0), ClusterSettings()) == {"dec14"}
     event, other = _decide(ClusterSettings(semantic_support=0.0), EARLIER)
-    assert other.is_new and other.cluster_id != event
+    assert other.is_new
+    assert other.cluster_id != event
     assert not any(s.startswith("a day in common") for s in other.signals)
 
 
 def _restarted(
-    settings: ClusterSettings, articles: Sequence[Article], live: Sequence[ClusterDecision], cut: int
+    settings: ClusterSettings,
+    articles: Sequence[Article],
+    live: Sequence[ClusterDecision],
+    cut: int,
 ) -> Clusterer:
     """Rebuilt as the consumer rebuilds it: every merge, then every article stored."""
     merges = [(old, d.cluster_id) for d in live[:cut] for old in d.merged]
