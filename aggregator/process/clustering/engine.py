@@ -244,8 +244,9 @@ class Clusterer:
                 and not self._fits(sim, cluster)
                 and not self._means_same(keys, meaning, cluster)
             ):
-                named = self._days(article) if named is None else named
-                if not named & cluster.days:
+                if cluster.days and named is None:
+                    named = self._days(article)
+                if not (named and named & cluster.days):
                     # Far looser than its founding articles fit each other: a new
                     # development of the story (a capture after a deployment), not
                     # another report of the same event.
@@ -262,8 +263,9 @@ class Clusterer:
                 and agreement < self._name_threshold(cluster.core)
                 and not self._means_same(keys, meaning, cluster)
             ):
-                named = self._days(article) if named is None else named
-                if not named & cluster.days:
+                if cluster.days and named is None:
+                    named = self._days(article)
+                if not (named and named & cluster.days):
                     # Same kind of story, other people/places/numbers: another event.
                     # (Unless the two say the same thing in other words: names spelt
                     # or chosen differently, a report that names the victims, not the

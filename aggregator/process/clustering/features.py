@@ -271,17 +271,21 @@ def _is_strong(token: str) -> bool:
     return (_TOKEN_MEMO.get(token) or _token(token))[1] == 2
 
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
-    r"|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
-)
-# "Dec. 11", "Dec.11", "December 11th", "11 December", "the 11th of December"; not
-# "March 8,000" nor "May 2008".
-_DAY = re.compile(
-    rf"\b({_MONTH})\s*(?<=[.\s])([0-9]{{1,2}})(?:st|nd|rd|th)?\b(?!,[0-9])"
-    rf"|\b([0-9]{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MONTH})(?![^\W_])"
-)
+_MONTH_WORDS = """january february march april may june july august september october
+    november december"""
+# A month's name and its abbreviations ("December", "Dec", "Sept") -> "dec".
+_MONTHS = {
+    **{m.capitalize(): m[:3] for m in _MONTH_WORDS.split()},
+    **{m[:3].capitalize(): m[:3] for m in _MONTH_WORDS.split()},
+    "Sept": "sep",
+}
+# Capitalised words that may be a month: a scan for one character class is much
+# cheaper than trying the whole pattern at every position of 3 KB of text.
+_MONTH_LIKE = re.compile(r"[JFMASOND][a-z]{2,8}")
+# The day after the month ("Dec. 11", "Dec.11", "December 11th"; not "March 8,000",
+# nor "May 2008") or before it ("11 December", "the 11th of Dec.").
+_DAY_AFTER = re.compile(r"\.?\s*(?<=[.\s])([0-9]{1,2})(?:st|nd|rd|th)?\b(?!,[0-9])")
+_DAY_BEFORE = re.compile(r"\b([0-9]{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?\Z")
 
 
 def days(article: Article, settings: ClusterSettings) -> frozenset[str]:
@@ -296,11 +300,24 @@ def days(article: Article, settings: ClusterSettings) -> frozenset[str]:
     body = article.fulltext or article.text
     if len(body) < settings.min_entity_text or settings.max_entity_chars <= 0:
         return frozenset()
-    out = set()
-    for text in (article.title, body[: settings.max_entity_chars]):
-        for m in _DAY.finditer(text):
-            month = (m.group(1) or m.group(4))[:3].lower()
-            day = int(m.group(2) or m.group(3))
-            if month in _MONTHS and 1 <= day <= 31:
-                out.add(f"{month}{day}")
+    out: set[str] = set()
+    _days(article.title, out)
+    _days(body[: settings.max_entity_chars], out)
     return frozenset(out)
+
+
+def _days(text: str, out: set[str]) -> None:
+    for match in _MONTH_LIKE.finditer(text):
+        month = _MONTHS.get(match.group())
+        if month is None:
+            continue
+        start, end = match.span()
+        if (start and (text[start - 1].isalnum() or text[start - 1] == "_")) or (
+            end < len(text) and (text[end].isalnum() or text[end] == "_")
+        ):
+            continue  # part of a longer word ("Mayday", "AMarch")
+        after = _DAY_AFTER.match(text, end)
+        before = None if after else _DAY_BEFORE.search(text, max(0, start - 12), start)
+        found = after or before
+        if found is not None and 1 <= (day := int(found.group(1))) <= 31:
+            out.add(f"{month}{day}")
