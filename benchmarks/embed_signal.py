@@ -17,24 +17,25 @@ Prints, in one run:
   merging events of headlines by meaning (``merge_by_meaning=False``), with bridged
   merges of full-text events not asked the meaning (``bridge_meaning=False``),
   without the meaning's override checked against the core's cohesion
-  (``meaning_cohesion=False``), and with the defaults;
+  (``meaning_cohesion=False``), without a day in common letting in what the names
+  refuse (``shared_day=False``), and with the defaults;
 * with ``--cv``, the topic-level 5-fold cross-validation of ``semantic_support`` and
   ``meaning_margin`` (the folds and the dense protocol of ``cluster_quality.py
   --cv``): chosen on four folds, scored on the fifth, beside the defaults, the
   defaults without rejoining lone reports (``rejoin_single_reports=False``), with
   the words choosing (``meaning_chooses=False``), without merging by meaning
   (``merge_by_meaning=False``), bridges not asked the meaning
-  (``bridge_meaning=False``), no cohesion check (``meaning_cohesion=False``) and the
-  signal off on the same folds;
+  (``bridge_meaning=False``), no cohesion check (``meaning_cohesion=False``), no
+  shared day (``shared_day=False``) and the signal off on the same folds;
 * with ``--orders N``, the defaults beside ``meaning_chooses=False``,
-  ``merge_by_meaning=False``, ``bridge_meaning=False`` and ``meaning_cohesion=False``
-  in N other shuffled orders
+  ``merge_by_meaning=False``, ``bridge_meaning=False``, ``meaning_cohesion=False``
+  and ``shared_day=False`` in N other shuffled orders
   (seeds 100, 101, ...): mean, sd and range of both F1s, and in how many orders the
   defaults score higher or lower;
-* with ``--halves N``, the same five on half the stories clustered alone, as a
+* with ``--halves N``, the same six on half the stories clustered alone, as a
   held-out half is: N random splits of the stories into two halves, each half in
   the benchmark's seeded shuffled order (UCI; ECB+ rows split by event);
-* with ``--topic-halves N``, the same five on half the *topics* clustered alone, as
+* with ``--topic-halves N``, the same six on half the *topics* clustered alone, as
   the held-out half of issue 13 is (other topics, each with both its events): N
   random splits of the ECB+ topics (``cluster_quality.group_of``; UCI: stories) into
   two halves, each half in the benchmark's seeded shuffled order;
@@ -160,6 +161,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
     apart = run(stream, blobs, dataclasses.replace(base, merge_by_meaning=False))
     bridged = run(stream, blobs, dataclasses.replace(base, bridge_meaning=False))
     loose = run(stream, blobs, dataclasses.replace(base, meaning_cohesion=False))
+    undated = run(stream, blobs, dataclasses.replace(base, shared_day=False))
     held: list[tuple[float, float]] = []
     fixed: list[tuple[float, float]] = []
     without: list[tuple[float, float]] = []
@@ -168,6 +170,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
     not_merged: list[tuple[float, float]] = []
     unasked: list[tuple[float, float]] = []
     uncohesive: list[tuple[float, float]] = []
+    no_day: list[tuple[float, float]] = []
     for k in range(5):
         train = set().union(*(items[j] for j in range(5) if j != k))
         best = max(
@@ -181,6 +184,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         not_merged.append(cq.fold_scores(rows, apart, items[k]))
         unasked.append(cq.fold_scores(rows, bridged, items[k]))
         uncohesive.append(cq.fold_scores(rows, loose, items[k]))
+        no_day.append(cq.fold_scores(rows, undated, items[k]))
         print(
             f"fold {k + 1}: chosen semantic_support={points[best][0]:g} "
             f"meaning_margin={points[best][1]:g}  held-out pairwise/BCubed F1 "
@@ -191,6 +195,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
             f"  not merged by meaning {not_merged[-1][0]:.3f}/{not_merged[-1][1]:.3f}"
             f"  bridges not asked {unasked[-1][0]:.3f}/{unasked[-1][1]:.3f}"
             f"  no cohesion check {uncohesive[-1][0]:.3f}/{uncohesive[-1][1]:.3f}"
+            f"  no shared day {no_day[-1][0]:.3f}/{no_day[-1][1]:.3f}"
         )
 
     def mean(scores: list[tuple[float, float]], i: int) -> str:
@@ -205,6 +210,7 @@ def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, 
         ("no meaning merge", not_merged),
         ("bridges unasked", unasked),
         ("no cohesion", uncohesive),
+        ("no shared day", no_day),
         ("signal off", without),
     ):
         print(f"CV {name:<17} pairwise F1 {mean(scores, 0)}  BCubed F1 {mean(scores, 1)}")
@@ -216,6 +222,7 @@ _CHOICES = (
     ("no meaning merge", ClusterSettings(merge_by_meaning=False)),
     ("bridges unasked", ClusterSettings(bridge_meaning=False)),
     ("no cohesion", ClusterSettings(meaning_cohesion=False)),
+    ("no shared day", ClusterSettings(shared_day=False)),
 )
 
 
@@ -494,6 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("... not merged by meaning", ClusterSettings(merge_by_meaning=False)),
         ("... bridges not asked the meaning", ClusterSettings(bridge_meaning=False)),
         ("... no cohesion check", ClusterSettings(meaning_cohesion=False)),
+        ("... no shared day", ClusterSettings(shared_day=False)),
         ("with the semantic signal", ClusterSettings()),
     ):
         t0 = time.perf_counter()

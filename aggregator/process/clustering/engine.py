@@ -13,7 +13,7 @@ import numpy as np
 from aggregator import semantic
 from aggregator.models import Article, ClusterDecision, Event
 from aggregator.process.clustering import proposal
-from aggregator.process.clustering.features import entities, featurize, title_words
+from aggregator.process.clustering.features import days, entities, featurize, title_words
 from aggregator.process.clustering.settings import ClusterSettings
 
 # the packed hash table of the dedup index: machine words, no Python ints
@@ -164,6 +164,8 @@ class _Cluster:
     # other scripts than its own (``_view``).
     script: str = ""
     script_meanings: dict[str, semantic.Vector] = field(default_factory=dict)
+    # The days of the year its core's full texts name (``features.days``): when.
+    days: set[str] = field(default_factory=set)
 
     @property
     def norm(self) -> float:
@@ -231,6 +233,8 @@ class Clusterer:
         # An article without names is checked by its figures instead (``_disagree``).
         figures = self._figures_to_check(article, keys)
         disagree: list[tuple[float, int, frozenset[str]]] = []  # (content, cluster, figures)
+        named: frozenset[str] | None = None  # the days the text names, read when asked
+        by_day: dict[int, str] = {}  # clusters let in by a day in common, and why
         for cid, sim in scores.items():
             cluster = self._clusters[cid]
             if sim < self._threshold(cluster.article_count):
@@ -240,22 +244,38 @@ class Clusterer:
                 and not self._fits(sim, cluster)
                 and not self._means_same(keys, meaning, cluster)
             ):
-                # Far looser than its founding articles fit each other: a new
-                # development of the story (a capture after a deployment), not
-                # another report of the same event.
-                refused.append((sim, cid, None))
-                continue
+                if cluster.days and named is None:
+                    named = self._days(article)
+                if not (named and named & cluster.days):
+                    # Far looser than its founding articles fit each other: a new
+                    # development of the story (a capture after a deployment), not
+                    # another report of the same event.
+                    refused.append((sim, cid, None))
+                    continue
+                by_day[cid] = _day_signal(
+                    named & cluster.days,
+                    f"content {sim:.2f} < {self._s.relative_fit:g} x "
+                    f"{_typical_fit(cluster) or 0.0:.2f}",
+                )
             agreement = self._agreement(keys, cluster)
             if (
                 agreement is not None
                 and agreement < self._name_threshold(cluster.core)
                 and not self._means_same(keys, meaning, cluster)
             ):
-                # Same kind of story, other people/places/numbers: another event.
-                # (Unless the two say the same thing in other words: names spelt or
-                # chosen differently, a report that names the victims, not the town.)
-                refused.append((sim, cid, agreement))
-                continue
+                if cluster.days and named is None:
+                    named = self._days(article)
+                if not (named and named & cluster.days):
+                    # Same kind of story, other people/places/numbers: another event.
+                    # (Unless the two say the same thing in other words: names spelt
+                    # or chosen differently, a report that names the victims, not the
+                    # town; or they name the same day.)
+                    refused.append((sim, cid, agreement))
+                    continue
+                by_day[cid] = _day_signal(
+                    named & cluster.days,
+                    f"names agree {agreement:.2f} < {self._name_threshold(cluster.core):.2f}",
+                )
             if figures and _disagree(figures, cluster):
                 # No name to check the words with, but a figure: the event's own
                 # figures are not among the article's (3,000 soldiers, not 8,000).
@@ -355,6 +375,8 @@ class Clusterer:
 
         _, terms = self._explain(vector, best)
         signals = self._agreement_signal(keys, best) + self._meaning_signal(meaning, best) + chosen
+        if best.cluster_id in by_day:
+            signals += (by_day[best.cluster_id],)
         meaning_changes = self._add(best, article_id, article, vector, keys, best_score, meaning)
         merged, unmerged = self._merge_bridged(best, scores)
         signals += unmerged
@@ -1081,6 +1103,10 @@ class Clusterer:
             " (how closely its first reports mean each other)"
         )
 
+    def _days(self, article: Article) -> frozenset[str]:
+        """The days of the year the article names, when the rule is on (``shared_day``)."""
+        return days(article, self._s) if self._s.shared_day else frozenset()
+
     def _meaning_signal(
         self, meaning: semantic.Vector | None, cluster: _Cluster
     ) -> tuple[str, ...]:
@@ -1244,6 +1270,9 @@ class Clusterer:
         if cluster.core < self._s.core_articles and self._crosslingual:
             for number in proposal.numbers(lead):
                 cluster.numbers[number] = cluster.numbers.get(number, 0) + 1
+        if cluster.core < self._s.core_articles and self._s.shared_day:
+            # When the event happened, as its founding reports say: like its names.
+            cluster.days.update(days(article, self._s))
         if cluster.core < self._s.core_articles:
             # The founding articles name the event; later ones join it without
             # changing whom it is about, so a chain of articles that each share a
@@ -1410,6 +1439,7 @@ class Clusterer:
         for term, w in small.names.items():
             into.names[term] = into.names.get(term, 0.0) + w
         into.names_norm_sq += 2.0 * dot + small.names_norm_sq
+        into.days |= small.days
         if small.meaning is not None:
             into.meaning = (
                 small.meaning.copy() if into.meaning is None else into.meaning + small.meaning
@@ -1470,6 +1500,12 @@ def _join_cores(small: _Cluster, into: _Cluster, dot: float, core_articles: int)
         into.pair_sum += small.pair_sum + dot
         into.paired += small.paired
     into.core += small.core
+
+
+def _day_signal(shared: frozenset[str], refused_by: str) -> str:
+    """What ``--explain`` says of a join that a day in common let in."""
+    said = ", ".join(f"{d[:3].capitalize()} {d[3:]}" for d in sorted(shared)[:3])
+    return f"a day in common with its first reports: {said} ({refused_by})"
 
 
 def _merges_by_meaning(cluster: _Cluster) -> bool:
