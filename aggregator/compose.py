@@ -492,8 +492,32 @@ def channels(loaded: LoadedConfig, client: httpx.AsyncClient) -> dict[str, Chann
 
 def webhook_client() -> httpx.AsyncClient:
     """The client webhooks go through: no redirects (a 3xx is a failure, per Standard
-    Webhooks), no cookies kept, timeouts set per channel on each request."""
-    return httpx.AsyncClient(follow_redirects=False, trust_env=False)
+    Webhooks), no cookies kept, timeouts set per channel on each request. Its
+    connection pool is made by its first request (``_FirstUseTransport``)."""
+    return httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, transport=_FirstUseTransport()
+    )
+
+
+class _FirstUseTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, as ``AsyncClient(trust_env=False)`` makes it, but made by
+    the first request: the daemon holds a webhook client from its start, and most
+    configurations never send a webhook. Making the pool imports httpcore, h11 and
+    anyio and loads the CA bundle into an SSL context: ~1.6 MiB the daemon kept for
+    nothing (issue 17, docs/benchmarks.md)."""
+
+    def __init__(self) -> None:
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            # No await before this: two first requests cannot both make one.
+            self._transport = httpx.AsyncHTTPTransport(trust_env=False)
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
 
 
 def parse_workers(loaded: LoadedConfig) -> int:

@@ -48,6 +48,7 @@ from aggregator.config import LoadedConfig
 from aggregator.errors import AggregatorError, ConfigError, StorageError
 from aggregator.memory import limit_arenas, release_free_memory
 from aggregator.poll.fetch import Fetcher
+from aggregator.poll.normalize import forget_texts
 from aggregator.poll.poller import Poller, PollSummary
 from aggregator.process.consumer import Consumer
 from aggregator.service import (
@@ -787,6 +788,8 @@ class Daemon:
             return
         self._heap_dirty = False
         self._released_at = now
+        if burst_ended:
+            forget_texts()  # before the trim: what they held is then free
         await asyncio.get_running_loop().run_in_executor(self.writer, release_free_memory)
 
     async def _deliver(self) -> None:

@@ -138,3 +138,67 @@ def test_the_daemon_builds_its_web_application_with_the_first_request(tmp_path: 
         "first request": [200, "fastapi", "starlette", "aggregator.api.app"],
         "exit": 0,
     }
+
+
+# The daemon in a fresh interpreter, with a local receiver: the webhook client it
+# holds from its start makes httpx's connection pool (httpcore, h11, anyio, an SSL
+# context) with its first request, which then goes through as before.
+WEBHOOK_PROBE = """
+import asyncio, json, sys, threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from aggregator.compose import load_config
+from aggregator.daemon import Daemon
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200 if body == b"ping" else 400)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+
+server = HTTPServer(("127.0.0.1", 0), Receiver)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+config, url = Path(sys.argv[1]), sys.argv[2]
+config.write_text("settings:\\n  http: {port: 0}\\n")
+watched = ["httpcore", "h11"]
+steps = {}
+
+async def main():
+    daemon = Daemon(load_config(config, env={"AGGREGATOR_DATABASE_URL": url}))
+    task = asyncio.create_task(daemon.run())
+    while daemon.api_port is None and not task.done():
+        await asyncio.sleep(0.05)
+    steps["listening"] = [m for m in watched if m in sys.modules]
+    answer = await daemon.webhooks.post(
+        f"http://127.0.0.1:{server.server_port}/hook", content=b"ping"
+    )
+    steps["sent"] = [answer.status_code, *[m for m in watched if m in sys.modules]]
+    daemon.stopping.set()
+    steps["exit"] = await task
+
+asyncio.run(main())
+server.shutdown()
+print(json.dumps(steps))
+"""
+
+
+def test_the_daemon_makes_its_webhook_connection_pool_with_the_first_webhook(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    store = Store.open(url)
+    upgrade(store.engine)
+    store.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", WEBHOOK_PROBE, str(tmp_path / "feeds.yaml"), url],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    steps = json.loads(proc.stdout.splitlines()[-1])
+    assert steps == {"listening": [], "sent": [200, "httpcore", "h11"], "exit": 0}
