@@ -281,3 +281,5 @@ def test_clean_author_is_cached_and_gives_what_it_gave() -> None:
         assert first == normalize_module.clean_author.__wrapped__(author)
         assert normalize_module.clean_author(author) is first
     assert normalize_module.clean_author.cache_info().hits == 4
+    normalize_module.forget_texts()  # after a burst of polls, with the texts' caches
+    assert normalize_module.clean_author.cache_info().currsize == 0

@@ -191,11 +191,12 @@ def _outlet_keys(outlets: tuple[str, ...]) -> frozenset[str]:
 
 def forget_texts() -> None:
     """Empty the caches holding what the entries just normalized said (their paragraphs'
-    keys, their feeds' outlet keys): the daemon calls it when a burst of polls has
-    ended, as nothing of it comes back before the next poll, which fills them again
-    (~1 MiB of text after a first poll of 500 feeds, held while idling; issue 17)."""
+    keys, their feeds' outlet keys, their authors): the daemon calls it when a burst of
+    polls has ended, as nothing of it comes back before the next poll, which fills them
+    again (~1 MiB of text after a first poll of 500 feeds, held while idling; issue 17)."""
     paragraph_key.cache_clear()
     _outlet_keys.cache_clear()
+    clean_author.cache_clear()
 
 
 def clean_title(title: str, *, outlets: Iterable[str] = DEFAULT_OUTLETS) -> str:
