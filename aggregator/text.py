@@ -12,9 +12,9 @@ import hashlib
 import re
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from html import escape
 from typing import Any
 
@@ -253,13 +253,23 @@ def html_paragraphs(html: str) -> list[str]:
     if root is None:  # a page with a head and no body
         return []
     raw = "".join(_text_pieces(root))
+    data = raw.encode("utf-8", "surrogatepass")  # the markers are lone surrogates
     # Whether any line may be mojibake: a line's hint is two characters next to each
     # other in ``raw`` too (collapsing spaces only puts " " between characters), so
-    # one search of the whole text in UTF-8 (the markers are lone surrogates) stands
-    # for one search of each line, at a fraction of its cost (issue 17).
-    hint = not raw.isascii() and (
-        _MOJIBAKE_HINT_UTF8_RE.search(raw.encode("utf-8", "surrogatepass")) is not None
-    )
+    # one search of the whole text in UTF-8 stands for one search of each line, at a
+    # fraction of its cost (issue 17).
+    hint = not raw.isascii() and _MOJIBAKE_HINT_UTF8_RE.search(data) is not None
+    spaces = None if hint else _plain_spaces(data)
+    clean: Callable[[str], str]
+    if spaces is not None:
+        # Every line only wants its spaces collapsed (see _plain_spaces): "\n" stands
+        # for the other spaces, which the collapse treats alike, so that one search
+        # of a line for "\n" tells whether it has one.
+        for space in spaces:
+            raw = raw.replace(space, "\n")
+        clean = _collapse_line
+    else:
+        clean = partial(_clean_line, hint=hint)
     if _BREAK not in raw:
         # Without a <br> each block is one line, and a paragraph when not empty: the
         # loop below without its split of every block (issue 17).
@@ -267,14 +277,14 @@ def html_paragraphs(html: str) -> list[str]:
             line
             for block in raw.split(_BLOCK)
             # Most blocks are the whitespace between two tags.
-            if not block.isspace() and (line := _clean_line(block, hint=hint))
+            if not block.isspace() and (line := clean(block))
         ]
     found: list[str] = []
     lines: list[str] = []
     for block in raw.split(_BLOCK):
         for line in block.split(_BREAK):
             # Most pieces between two markers are the whitespace between two tags.
-            line = "" if line.isspace() else _clean_line(line, hint=hint)
+            line = "" if line.isspace() else clean(line)
             if line:
                 lines.append(line)
             elif lines:  # two <br> in a row end a paragraph, as a block boundary does
@@ -347,6 +357,68 @@ def _text_pieces(root: Any) -> list[str]:
         elif not skipping and (tail := el.tail):  # a comment or processing instruction
             parts.append(tail)
     return parts
+
+
+# What is left of a text's UTF-8 once its printable ASCII bytes are deleted: controls,
+# and every other character whole (no byte of a longer sequence is ASCII).
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+_BLOCK_UTF8 = _BLOCK.encode("utf-8", "surrogatepass")
+_BREAK_UTF8 = _BREAK.encode("utf-8", "surrogatepass")
+
+
+def _plain_spaces(data: bytes) -> set[str] | None:
+    """The spaces other than " " in a text given as its UTF-8 (``raw`` of
+    ``html_paragraphs``, markers and all), when each of its lines only wants those
+    collapsed; None when a line may want more of ``_clean_line``.
+
+    A line wants no more when each of its characters is printable ASCII, a space (of
+    any kind) or ``_inert``, and the text has no mojibake hint (the caller's check):
+    ``_clean_line`` then collapses its spaces and returns it, printable and NFC. The
+    text's characters are checked once, instead of each line's with ``isprintable``
+    and ``is_normalized`` (~40 instructions a character, a fifth of normalizing a farm
+    entry: issue 17). tests/test_normalize_equivalence.py holds it to ``_clean_line``.
+    """
+    # The markers out first: decoding them would call "surrogatepass" for each one.
+    odd = data.translate(None, _PRINTABLE_ASCII).replace(_BLOCK_UTF8, b"")
+    spaces: set[str] = set()
+    if not odd:
+        return spaces
+    for ch in set(odd.replace(_BREAK_UTF8, b"").decode()):
+        if ch.isspace():
+            if ch != "\n":
+                spaces.add(ch)
+        elif not _inert(ch):
+            return None
+    return spaces
+
+
+@lru_cache(maxsize=4096)
+def _inert(ch: str) -> bool:
+    """Whether ``ch`` leaves a line it is in printable and NFC whatever its neighbours
+    (other such characters, printable ASCII, " "), so that ``_clean_line`` keeps it.
+
+    Printable, combining class 0, NFC by itself, and never the second character of a
+    canonical composition (what NFC would compose with the character before it):
+    those are all marks (category M) or conjoining Hangul jamo (U+1100-U+11FF), which
+    the test checks on every code point. Such a character is "Yes" to Unicode's NFC
+    quick check, and a text whose characters all are, with combining class 0, is NFC
+    (UAX #15); so is every line made of them.
+    """
+    return (
+        ch.isprintable()
+        and unicodedata.combining(ch) == 0
+        and not unicodedata.category(ch).startswith("M")
+        and not "\u1100" <= ch <= "\u11ff"
+        and unicodedata.normalize("NFC", ch) == ch
+    )
+
+
+def _collapse_line(line: str) -> str:
+    """``_clean_line`` of a line of a text that ``_plain_spaces`` passed, its spaces
+    other than " " made "\n"."""
+    if "\n" in line or "  " in line or line[:1] == " " or line[-1:] == " ":
+        return " ".join(line.split())  # str.split knows every Unicode space
+    return line
 
 
 def _clean_line(line: str, *, hint: bool = True) -> str:
@@ -554,7 +626,15 @@ def _latin1_key(paragraph: str) -> str | None:
         return None
     if 0 in folded:
         return None
-    return " ".join(folded.decode("latin-1").split())
+    # " " is the only space left (the table makes every other one " "): runs of it
+    # collapsed by one substitution instead of a split into words and a join, which
+    # made a string of every word (~70 against ~40 instructions a byte, issue 17).
+    if b"  " in folded:
+        folded = _SPACE_RUN_RE.sub(b" ", folded)
+    return folded.strip(b" ").decode("latin-1")
+
+
+_SPACE_RUN_RE = re.compile(b"  +")
 
 
 def remove_repeats(text: str) -> str:
