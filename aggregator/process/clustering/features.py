@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import compress, repeat
-from operator import itemgetter, mul
 from urllib.parse import urlsplit
 
 from aggregator.models import Article
@@ -96,31 +94,23 @@ def _stem(word: str) -> str:
     return word
 
 
-class _TokenMemo(dict[str, tuple[str, int]]):
-    """Memo of ``_token_info``: a pure function of the token, so sharing it is safe and
-    it changes no decision. ``memo[token]`` computes a missing entry (``__missing__``),
-    so that ``map(memo.__getitem__, tokens)`` looks tokens up in C; cleared when full."""
-
-    __slots__ = ()
-
-    def __missing__(self, token: str) -> tuple[str, int]:
-        if len(self) >= _TOKEN_MEMO_MAX:
-            self.clear()
-        info = self[token] = _token_info(token)
-        return info
-
-
-_TOKEN_MEMO = _TokenMemo()
+# Memo of _token_info: a pure function of the token, so sharing it is safe and it
+# changes no decision. Cleared when full (a plain dict is several times faster than
+# functools.lru_cache on this path, which runs for every token of every article).
+_TOKEN_MEMO: dict[str, tuple[str, int]] = {}
 # Cleared when full. 65,536 tokens cover nearly every token of a news window (the
 # vocabulary is Zipfian); at 262,144 the memo alone held ~35 MiB once a long-running
 # daemon had seen that many distinct tokens (issue 17).
 _TOKEN_MEMO_MAX = 1 << 16
-_TERM = itemgetter(0)
-_KIND = itemgetter(1)
 
 
 def _token(token: str) -> tuple[str, int]:
-    return _TOKEN_MEMO[token]
+    info = _TOKEN_MEMO.get(token)
+    if info is None:
+        if len(_TOKEN_MEMO) >= _TOKEN_MEMO_MAX:
+            _TOKEN_MEMO.clear()
+        info = _TOKEN_MEMO[token] = _token_info(token)
+    return info
 
 
 def _token_info(token: str) -> tuple[str, int]:
@@ -162,7 +152,7 @@ def _field_terms(
     # look each up once; a 1.5 KB lead has ~250 tokens but ~150 distinct ones.
     counts = Counter(raw)
     memo = _TOKEN_MEMO
-    kinds = [(memo[tok], n) for tok, n in counts.items()]
+    kinds = [(memo.get(tok) or _token(tok), n) for tok, n in counts.items()]
     caps = sum(n for (_, kind), n in kinds if kind)
     # In Title Case every word is capitalised and capitals say nothing; in sentence
     # case a capital marks a name, except on the first word (and sentence starts,
@@ -224,92 +214,16 @@ def title_words(title: str) -> list[tuple[str, str]]:
 
 def featurize(article: Article, settings: ClusterSettings) -> dict[str, float]:
     """Raw weighted term counts of an article (title, lead of the text, URL slug)."""
-    fields = [(article.title, 1.0)]
+    counts: dict[str, float] = {}
+    _field_terms(article.title, settings, 1.0, counts)
     body = article.fulltext or article.text
     if body and settings.text_weight > 0.0:
-        fields.append((body[: settings.max_text_chars], settings.text_weight))
+        _field_terms(body[: settings.max_text_chars], settings, settings.text_weight, counts)
     url = article.canonical_url or article.url
     if url and settings.url_weight > 0.0:
         # The slug is written like a headline but lower-cased: no entity signal.
-        fields.append((_url_words(url).lower(), settings.url_weight))
-    if settings.bigram_weight > 0.0 or not _exact(fields, settings.entity_boost):
-        counts: dict[str, float] = {}
-        for text, weight in fields:
-            _field_terms(text, settings, weight, counts)
-        return counts
-    terms: list[str] = []
-    values: list[float] = []
-    for text, weight in fields:
-        _field_values(text, weight, weight * settings.entity_boost, terms, values)
-    # Stop words ("" terms) out; the rest in the order their first token came, as
-    # ``_field_terms`` adds them.
-    weights = list(compress(values, terms))
-    terms = list(compress(terms, terms))
-    counts = dict(zip(terms, weights, strict=True))
-    if len(counts) < len(terms):
-        # A term of several tokens ("Rally" and "rally", "troops" and "troop"), or of
-        # two fields: their sum, which is exact (``_exact``), so in any order.
-        counts = dict.fromkeys(counts, 0.0)
-        for term, weight in zip(terms, weights, strict=True):
-            counts[term] += weight
+        _field_terms(_url_words(url).lower(), settings, settings.url_weight, counts)
     return counts
-
-
-# Above this many characters in all fields together a count could exceed 2**22.
-_EXACT_CHARS = 1 << 22
-
-
-def _exact(fields: list[tuple[str, float]], entity_boost: float) -> bool:
-    """Whether every sum ``featurize`` adds is exact, whatever the order of its terms.
-
-    Each addend is a token count times a field's weight or boost. With every such
-    factor a multiple of 2**-20 below 2**10 (the defaults: 1, 1.5, 0.5, 0.75) and
-    fewer than 2**22 characters (so tokens), every addend and every partial sum is a
-    multiple of 2**-20 below 2**32: a float holds it exactly, so no addition rounds,
-    and ``_field_values`` may count in C and add in any order the same floats that
-    ``_field_terms`` adds one token after another. Other weights take that path.
-    """
-    if sum(len(text) for text, _ in fields) >= _EXACT_CHARS:
-        return False
-    for _, weight in fields:
-        for factor in (weight, weight * entity_boost):
-            if not (0.0 <= factor < 1024.0 and (factor * (1 << 20)).is_integer()):
-                return False
-    return True
-
-
-def _field_values(
-    text: str, weight: float, boost: float, terms: list[str], values: list[float]
-) -> None:
-    """Append each distinct token's term ("" for a stop word) and weighted count.
-
-    ``_field_terms``' weights, looked up and multiplied in C (``map``) instead of a
-    Python loop over the distinct tokens; the caller adds a term's values (``_exact``).
-    """
-    raw = _words(text)
-    if not raw:
-        return
-    counts = Counter(raw)
-    infos = list(map(_TOKEN_MEMO.__getitem__, counts))
-    kinds = list(map(_KIND, infos))
-    ns = list(counts.values())
-    # In Title Case every word is capitalised and capitals say nothing; in sentence
-    # case a capital marks a name, except on the first word (and sentence starts,
-    # which are mostly stop words).
-    capital_is_name = sum(compress(ns, kinds)) * 2 <= len(raw)
-    factors = (weight, boost, boost) if capital_is_name else (weight, weight, boost)
-    field = list(map(mul, ns, map(factors.__getitem__, kinds)))
-    first = infos[0]
-    if capital_is_name and first[1] == 1:
-        # One occurrence of each token with the first word's term and class counts
-        # plain (the first word is capitalised by grammar): the first token, and
-        # rarely another ("Troops ... Troop").
-        same = range(len(infos)) if infos.count(first) > 1 else range(1)
-        for i in same:
-            if infos[i] == first:
-                field[i] = (ns[i] - 1) * boost + weight
-    terms += map(_TERM, infos)
-    values += field
 
 
 # A capitalised word or a number. After a sentence end (. ! ? … a line break, an
@@ -323,6 +237,8 @@ _NAME = re.compile(
     # first class, which would stop the engine from skipping ahead in C.
     r"(?:['’.&][^\W_]+|,[0-9]{3}(?![0-9]))*"
 )
+
+
 def _byte_tables() -> tuple[bytes, bytes, bytes]:
     """Per cp1252 byte: (itself for a word character or a joiner, else a space;
     "." for a joiner, else a space; 1 for a character ``_NAME`` starts with, else 0).
@@ -402,7 +318,7 @@ def _names(text: str, weight: float, out: dict[str, float], *, title: bool) -> N
         found += 1
         while i >= 0 and text[i] in openers:
             i -= 1
-        if (i < 0 or text[i] in ends) and memo[tok][1] != 2:
+        if (i < 0 or text[i] in ends) and (memo.get(tok) or _token(tok))[1] != 2:
             # First word of the text or of a sentence, not an acronym or number:
             # capitalised by grammar. It is a name only if the text also capitalises
             # it mid-sentence (below).
@@ -417,7 +333,7 @@ def _names(text: str, weight: float, out: dict[str, float], *, title: bool) -> N
         # and numbers still do.
         counts = {tok: n for tok, n in counts.items() if _is_strong(tok)}
     for tok, n in counts.items():
-        term, kind = memo[tok]
+        term, kind = memo.get(tok) or _token(tok)
         if term and kind and term not in _NOT_NAMES:
             out[term] = out.get(term, 0.0) + n * weight
 
