@@ -15,7 +15,9 @@ vocabulary's rank band --band, default 300-5000: names and topical words, not "t
 - raw:     the engine alone, the same SQL the archive runs, on one DBAPI connection
 - archive: Archive.search() in-process (parsing, translation, SQLAlchemy)
 - http:    GET /api/v1/articles?q=... through uvicorn on 127.0.0.1, served by a
-           separate process (keep-alive client)
+           separate process (httpx keep-alive client, body decoded as JSON): the goal's
+- lean:    the same requests through a minimal keep-alive socket client (the same
+           JSON decoding): what the server and the wire cost without httpx's own Python
 
 and prints p50/p95 for each, the HTTP/raw p95 ratio (goal ≤ 1.5×, p95 ≤ 50 ms on
 SQLite), the median number of hits, and the database size per article. PostgreSQL
@@ -27,8 +29,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -269,6 +273,47 @@ class Server:
         self.proc.wait(timeout=30)
 
 
+class LeanClient:
+    """HTTP/1.1 GET on one keep-alive socket, read by Content-Length, nothing else: the
+    client's own cost out of the HTTP figure (httpx costs about as much CPU per request
+    as the search itself), to tell the server's time from the client's."""
+
+    def __init__(self, base_url: str) -> None:
+        host, port = base_url.removeprefix("http://").rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.host = host.encode()
+        self.pending = b""
+
+    def get(self, target: str) -> bytes:
+        self.sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target.encode(), self.host))
+        data = self.pending
+        while b"\r\n\r\n" not in data:
+            data += self._recv()
+        head, _, data = data.partition(b"\r\n\r\n")
+        status = head[9:12]
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")[1:]
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(data) < length:
+            data += self._recv()
+        self.pending = data[length:]
+        if status != b"200":
+            raise RuntimeError(f"HTTP {status.decode()} for {target}")
+        return data[:length]
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise RuntimeError("the server closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def serve_forever(url: str) -> None:
     """--serve: run the API over ``url`` on a free port; print the port; stop on SIGTERM."""
     engine = create_db_engine(url)
@@ -319,6 +364,7 @@ def bench(
     if baseline is not None:
         servers["baseline"] = Server(url, baseline)
     clients = {name: httpx.Client(base_url=s.url, timeout=60) for name, s in servers.items()}
+    leans = {name: LeanClient(s.url) for name, s in servers.items()}
 
     def http(client: httpx.Client) -> Callable[[str], int]:
         def get(q: str) -> int:
@@ -328,18 +374,28 @@ def bench(
 
         return get
 
+    def lean(client: LeanClient) -> Callable[[str], int]:
+        def get(q: str) -> int:
+            target = "/api/v1/articles?" + str(httpx.QueryParams({"q": q}))
+            return len(json.loads(client.get(target))["items"])
+
+        return get
+
     try:
         times = timed(
             {
                 "raw": raw_query(engine, archive),
                 "archive": lambda q: len(archive.search(q).items),
                 **{name: http(c) for name, c in clients.items()},
+                **{f"lean {name}": lean(c) for name, c in leans.items()},
             },
             queries,
         )
     finally:
         for c in clients.values():
             c.close()
+        for lc in leans.values():
+            lc.close()
         for s in servers.values():
             s.close()
     hits = count_hits(engine, archive, queries)
@@ -367,6 +423,10 @@ def report(r: dict[str, Any], n: int) -> None:
     if "baseline" in r:
         base95 = percentile(r["baseline"], 0.95)
         print(f"   HTTP, baseline     {p(r['baseline'])}   p95 ratio {base95 / raw95:.2f}x")
+    for name, label in (("lean http", "lean client  "), ("lean baseline", "lean, base   ")):
+        if name in r:  # the same requests without httpx: not the goal's figure
+            lean95 = percentile(r[name], 0.95)
+            print(f"   HTTP, {label}{p(r[name])}   p95 ratio {lean95 / raw95:.2f}x")
     print(f"   load average       {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"   hits per query     median {statistics.median(r['hits']):,.0f}   max {max(r['hits']):,}"
