@@ -118,20 +118,27 @@ print(json.dumps(steps))
 """
 
 
-def test_the_daemon_builds_its_web_application_with_the_first_request(tmp_path: Path) -> None:
+def _daemon_steps(tmp_path: Path, probe: str) -> dict[str, object]:
+    """Run a daemon probe script in a fresh interpreter on a new SQLite archive and
+    return the steps it printed (what was imported when)."""
     url = f"sqlite:///{tmp_path / 'archive.db'}"
     store = Store.open(url)
     upgrade(store.engine)
     store.close()
     proc = subprocess.run(
-        [sys.executable, "-c", DAEMON_PROBE, str(tmp_path / "feeds.yaml"), url],
+        [sys.executable, "-c", probe, str(tmp_path / "feeds.yaml"), url],
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    steps = json.loads(proc.stdout.splitlines()[-1])
+    steps: dict[str, object] = json.loads(proc.stdout.splitlines()[-1])
+    return steps
+
+
+def test_the_daemon_builds_its_web_application_with_the_first_request(tmp_path: Path) -> None:
+    steps = _daemon_steps(tmp_path, DAEMON_PROBE)
     assert steps == {
         "listening": [],
         "reloaded": [True],
@@ -188,17 +195,5 @@ print(json.dumps(steps))
 def test_the_daemon_makes_its_webhook_connection_pool_with_the_first_webhook(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'archive.db'}"
-    store = Store.open(url)
-    upgrade(store.engine)
-    store.close()
-    proc = subprocess.run(
-        [sys.executable, "-c", WEBHOOK_PROBE, str(tmp_path / "feeds.yaml"), url],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    steps = json.loads(proc.stdout.splitlines()[-1])
+    steps = _daemon_steps(tmp_path, WEBHOOK_PROBE)
     assert steps == {"listening": [], "sent": [200, "httpcore", "h11"], "exit": 0}
