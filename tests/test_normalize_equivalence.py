@@ -30,7 +30,12 @@ from aggregator.models import ParsedEntry
 from aggregator.poll import normalize as normalize_module
 from aggregator.poll.normalize import NormalizeSettings, normalize_entry
 from tests.support.farm import farm_entries
-from tests.support.normalize_digests import FETCHED_AT, all_digests, article_fields
+from tests.support.normalize_digests import (
+    FETCHED_AT,
+    all_digests,
+    article_fields,
+    random_entry,
+)
 
 DATA = Path(__file__).parent / "data"
 t = text_module
@@ -188,17 +193,7 @@ def test_random_text_keys_as_main_keyed_it(text: str) -> None:
 def test_random_entries_normalize_as_main_did(
     title: str, summary: str, content: str, same: bool
 ) -> None:
-    entry = ParsedEntry(
-        guid="g",
-        link="https://x.example/a",
-        title=title,
-        summary_html=summary,
-        content_html=summary if same else content,
-        author=title,
-        published=None,
-        updated=None,
-        date_flagged=False,
-    )
+    entry = random_entry(title, summary, content, same, author=title)
     args = {"feed": "Outlet", "fetched_at": FETCHED_AT, "settings": NormalizeSettings()}
     fast = _outcome(entry, args)
     with pytest.MonkeyPatch.context() as m:

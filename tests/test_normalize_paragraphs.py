@@ -8,7 +8,6 @@ whole text and split it again.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from aggregator.text import (
     sanitize_html,
 )
 from tests.support.farm import FIXTURE_FEEDS, farm_entries, fixture_feed_entries
+from tests.support.normalize_digests import case_entry, random_entry
 
 DATA = Path(__file__).parent / "data"
 FETCHED_AT = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
@@ -111,26 +111,8 @@ ENTRY_CASES = sorted((DATA / "normalize" / "entries").glob("*.json"))
 
 @pytest.mark.parametrize("path", ENTRY_CASES, ids=[p.stem for p in ENTRY_CASES])
 def test_fixture_entries_normalize_as_before(path: Path) -> None:
-    case = json.loads(path.read_text(encoding="utf-8"))
-    e = case["entry"]
-
-    def resolve(value: str) -> str:
-        if value.startswith("@"):
-            return (DATA / "normalize" / value[1:]).read_text(encoding="utf-8").strip()
-        return value
-
-    entry = ParsedEntry(
-        guid=e["guid"],
-        link=e["link"],
-        title=e["title"],
-        summary_html=resolve(e["summary_html"]),
-        content_html=resolve(e["content_html"]),
-        author=e["author"],
-        published=None,
-        updated=None,
-        date_flagged=e["date_flagged"],
-    )
-    same_article(entry, NormalizeSettings(**case.get("settings", {})))
+    entry, fields = case_entry(path)
+    same_article(entry, NormalizeSettings(**fields))
 
 
 # Texts whose paragraphs repeat, repeat the title (plain and branded), come in the
@@ -155,17 +137,7 @@ _TITLES = st.sampled_from(
 def test_random_entries_normalize_as_before(
     title: str, summary: str, content: str, same: bool
 ) -> None:
-    entry = ParsedEntry(
-        guid="g",
-        link="https://x.example/a",
-        title=title,
-        summary_html=summary,
-        content_html=summary if same else content,
-        author=None,
-        published=None,
-        updated=None,
-        date_flagged=False,
-    )
+    entry = random_entry(title, summary, content, same)
     same_article(entry)
     same_article(entry, NormalizeSettings(summary_max_chars=12, language_sample_chars=25))
 

@@ -40,6 +40,7 @@ from aggregator.poll.normalize import NormalizeSettings, normalize_entry
 from aggregator.poll.parse import parse_feed
 from aggregator.text import remove_repeats
 from tests.support.farm import FIXTURE_FEEDS, farm_entries, fixture_feed_entries, load_farm
+from tests.support.normalize_digests import random_entry
 
 DATA = Path(__file__).parent / "data"
 FETCHED_AT = datetime(2024, 11, 1, 12, 0, tzinfo=UTC)
@@ -234,17 +235,7 @@ def test_controls_become_spaces_as_translate_made_them(text: str) -> None:
 def test_random_entries_normalize_the_same_both_ways(
     title: str, summary: str, content: str, same: bool
 ) -> None:
-    entry = ParsedEntry(
-        guid="g",
-        link="https://x.example/a",
-        title=title,
-        summary_html=summary,
-        content_html=summary if same else content,
-        author=None,
-        published=None,
-        updated=None,
-        date_flagged=False,
-    )
+    entry = random_entry(title, summary, content, same)
     both_ways(entry)
 
 

@@ -1,5 +1,6 @@
 """Digests of what normalize makes of the farm and the fixtures, for
-tests/test_normalize_equivalence.py.
+tests/test_normalize_equivalence.py, and the entries the normalize tests build
+(``random_entry``, ``case_entry``).
 
 ``python -m tests.support.normalize_digests OUT.json`` with ``aggregator`` imported from
 another checkout (``PYTHONPATH=<checkout>:.``) writes that checkout's digests: the
@@ -53,7 +54,25 @@ def entry_digests(entry: ParsedEntry) -> list[str]:
     return out
 
 
-def _case_entry(path: Path) -> tuple[ParsedEntry, dict[str, Any]]:
+def random_entry(
+    title: str, summary: str, content: str, same: bool, author: str | None = None
+) -> ParsedEntry:
+    """The entry the random-input tests build: the content is the summary when ``same``."""
+    return ParsedEntry(
+        guid="g",
+        link="https://x.example/a",
+        title=title,
+        summary_html=summary,
+        content_html=summary if same else content,
+        author=author,
+        published=None,
+        updated=None,
+        date_flagged=False,
+    )
+
+
+def case_entry(path: Path) -> tuple[ParsedEntry, dict[str, Any]]:
+    """One case of tests/data/normalize/entries: its entry and its settings' fields."""
     case = json.loads(path.read_text(encoding="utf-8"))
     e = case["entry"]
 
@@ -81,7 +100,7 @@ def all_digests() -> dict[str, Any]:
     feed's entries, every entry case and every HTML fixture."""
     cases: dict[str, list[str]] = {}
     for path in sorted((DATA / "normalize" / "entries").glob("*.json")):
-        entry, settings = _case_entry(path)
+        entry, settings = case_entry(path)
         article = normalize_entry(
             entry, feed="Outlet", fetched_at=FETCHED_AT, settings=NormalizeSettings(**settings)
         )
