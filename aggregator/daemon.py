@@ -788,9 +788,16 @@ class Daemon:
             return
         self._heap_dirty = False
         self._released_at = now
+        loop = asyncio.get_running_loop()
         if burst_ended:
             forget_texts()  # before the trim: what they held is then free
-        await asyncio.get_running_loop().run_in_executor(self.writer, release_free_memory)
+            if self.store is not None:
+                # SQLite's page caches too; on the writer, between its transactions
+                try:
+                    await loop.run_in_executor(self.writer, self.store.shrink_memory)
+                except StorageError as exc:
+                    log.warning("could not empty SQLite's page caches: %s", exc)
+        await loop.run_in_executor(self.writer, release_free_memory)
 
     async def _deliver(self) -> None:
         if self.stopping.is_set() or self.deliverer is None:

@@ -10,7 +10,10 @@ from pathlib import Path
 from aggregator.compose import load_config
 from aggregator.daemon import Daemon
 from aggregator.poll import normalize
+from aggregator.store import Store
 from aggregator.text import paragraph_key
+from tests.factories import article
+from tests.test_consumer import ingest
 
 
 def test_a_titles_outlet_keys_are_kept_for_the_feeds_at_work_not_for_every_feed() -> None:
@@ -59,3 +62,20 @@ def test_the_daemon_forgets_them_when_a_burst_ends_not_during_it(tmp_path: Path)
     asyncio.run(release(burst_ended=True))
     assert normalize._outlet_keys.cache_info().currsize == 0
     assert paragraph_key.cache_info().currsize == 0
+
+
+def test_articles_read_for_the_consumer_share_one_copy_of_their_feed_and_language(
+    store: Store,
+) -> None:
+    # The clusterer keeps each event's outlets and languages: every event of one
+    # article held its own copies of the strings the driver made for its row.
+    ingest(
+        store, [("Feed A", article(f"Story {i}", guid=f"g{i}", feed="Feed A")) for i in range(3)]
+    )
+    first, *rest = store.unprocessed_articles(10)
+    assert len(rest) == 2
+    for other in rest:
+        assert other.article.feed == first.article.feed == "Feed A"
+        assert other.article.feed is first.article.feed
+        assert other.article.language == first.article.language == "en"
+        assert other.article.language is first.article.language

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -31,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
 
 from aggregator.models import Article, article_identity
 from aggregator.store.engine import create_db_engine, storage_errors
@@ -116,6 +118,26 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+    def shrink_memory(self) -> int:
+        """SQLite: empty the page cache of every idle pooled connection (``PRAGMA
+        shrink_memory``); how many were shrunk. Other backends: nothing, 0.
+
+        Each SQLite connection keeps the pages it read (up to 2 MiB by default) in the
+        process for as long as it lives, and the pool keeps its connections. After a
+        burst they are only a head start on the next one, which reads them again from
+        the OS's file cache. Every idle connection is checked out at once, so each is
+        a different one; one in use elsewhere is left for the next call.
+        """
+        pool = self.engine.pool
+        # a file's pool; an in-memory database's pages are the database itself
+        if self.backend != "sqlite" or not isinstance(pool, QueuePool):
+            return 0
+        with ExitStack() as stack:
+            held = [stack.enter_context(self.engine.connect()) for _ in range(pool.checkedin())]
+            for conn in held:
+                conn.exec_driver_sql("PRAGMA shrink_memory")
+        return len(held)
 
     # -- feeds --------------------------------------------------------------------
 

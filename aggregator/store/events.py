@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from sys import intern
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
@@ -147,8 +148,12 @@ class ClusterArticle:
 
 
 def row_to_article(r: Any) -> Article:
+    # The driver makes a new string for every row's feed name and language; the
+    # clusterer keeps both for each event it makes (its outlets and languages), so
+    # an event of one article held its own copies of "Feed name" and "en". Interned,
+    # all events share one copy of each.
     return Article(
-        feed=r.feed_name,
+        feed=intern(r.feed_name),
         guid=r.guid,
         url=r.url,
         canonical_url=r.canonical_url,
@@ -161,7 +166,7 @@ def row_to_article(r: Any) -> Article:
         published=r.published,
         published_estimated=r.published_estimated,
         fetched_at=r.fetched_at,
-        language=r.language,
+        language=None if r.language is None else intern(r.language),
         content_hash=r.content_hash,
         fingerprint=r.fingerprint,
         fulltext=r.fulltext,
