@@ -262,6 +262,10 @@ def run_variant(
     log = tmp / f"{variant}-{feeds}.log"
     env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{db}")
     env.pop("NOTIFY_SOCKET", None)
+    # The daemon runs this checkout's code: `_memprobe.py` runs as a script, so without
+    # this its `import aggregator` would find whatever checkout is installed (editable).
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     report = tmp / f"{variant}-{feeds}.json"
     command = [sys.executable, "-m", "aggregator.cli"]
     if probe:
