@@ -18,42 +18,16 @@ the restart is checked with that rule (the refusals carried across) and without 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
-from aggregator.models import Article, ClusterDecision
+from aggregator.models import Article
 from aggregator.process.clustering import Clusterer, ClusterSettings
+from tests.support.cluster_restart import restarted
 from tests.support.kindred_reports import reports
 
 
 def _stream(seed: int) -> list[Article]:
     return [article for _, article in reports(seed)]
-
-
-def _restarted(
-    settings: ClusterSettings,
-    articles: Sequence[Article],
-    live: Sequence[ClusterDecision],
-    cut: int,
-) -> Clusterer:
-    """A clusterer rebuilt as the consumer rebuilds it from what it stored up to ``cut``:
-    every merge, then every article under its event's id then (merges rewrite it)."""
-    merges = [(old, d.cluster_id) for d in live[:cut] for old in d.merged]
-    into = dict(merges)
-
-    def stored(cid: int) -> int:
-        while cid in into:
-            cid = into[cid]
-        return cid
-
-    known = [d.cluster_id for d in live[:cut]] + [cid for pair in merges for cid in pair]
-    clusterer = Clusterer(settings, next_cluster_id=max(known) + 1)
-    for old, new in merges:
-        clusterer.restore_merge(old, new)
-    for i in range(cut):
-        clusterer.restore(i + 1, articles[i], stored(live[i].cluster_id))
-    return clusterer
 
 
 @pytest.mark.parametrize("bridge_meaning", [True, False])
@@ -68,7 +42,7 @@ def test_a_restart_anywhere_decides_as_the_uninterrupted_clusterer(
     # Merges (or merges the meaning refused) to carry across the restart.
     assert any(d.merged or any(s.startswith("not merged") for s in d.signals) for d in live)
     for cut in range(20, len(articles), 20):
-        resumed = _restarted(settings, articles, live, cut)
+        resumed = restarted(settings, articles, live, cut)
         for i in range(cut, len(articles)):
             again = resumed.assign(i + 1, articles[i])
             # The same event, the same merges (scores may differ in the last bit: the

@@ -16,7 +16,6 @@ No vectors: the names and the day decide alone.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from aggregator.process.clustering.features import days
 from tests import factories
+from tests.support.cluster_restart import restarted
 from tests.support.kindred_reports import DATA, reports
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -96,30 +96,6 @@ def test_another_day_is_no_help() -> None:
     assert not any(s.startswith("a day in common") for s in other.signals)
 
 
-def _restarted(
-    settings: ClusterSettings,
-    articles: Sequence[Article],
-    live: Sequence[ClusterDecision],
-    cut: int,
-) -> Clusterer:
-    """Rebuilt as the consumer rebuilds it: every merge, then every article stored."""
-    merges = [(old, d.cluster_id) for d in live[:cut] for old in d.merged]
-    into = dict(merges)
-
-    def stored(cid: int) -> int:
-        while cid in into:
-            cid = into[cid]
-        return cid
-
-    known = [d.cluster_id for d in live[:cut]] + [cid for pair in merges for cid in pair]
-    clusterer = Clusterer(settings, next_cluster_id=max(known) + 1)
-    for old, new in merges:
-        clusterer.restore_merge(old, new)
-    for i in range(cut):
-        clusterer.restore(i + 1, articles[i], stored(live[i].cluster_id))
-    return clusterer
-
-
 @pytest.mark.parametrize("cut", [60, 80, 200, 320])
 def test_a_restart_decides_as_the_uninterrupted_clusterer(cut: int) -> None:
     """The days are the core's, rebuilt by the replay as the names are (seed 6 of the
@@ -130,7 +106,7 @@ def test_a_restart_decides_as_the_uninterrupted_clusterer(cut: int) -> None:
     live = [straight.assign(i + 1, a) for i, a in enumerate(articles)]
     assert any(s.startswith("a day in common") for s in live[83].signals)
     assert any(d.merged for d in live)
-    resumed = _restarted(settings, articles, live, cut)
+    resumed = restarted(settings, articles, live, cut)
     for i in range(cut, len(articles)):
         again = resumed.assign(i + 1, articles[i])
         assert (again.cluster_id, again.is_new, again.merged) == (

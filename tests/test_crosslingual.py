@@ -14,12 +14,12 @@ from aggregator import semantic
 from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings, proposal
 from tests import factories
+from tests.support.cluster_restart import restarted
 from tests.support.multilingual_events import REPORTS as NORTH_KOREA
 from tests.support.multilingual_kindred import ENGLISH
 from tests.support.multilingual_kindred import REPORTS as KINDRED
 from tests.support.multilingual_more import ENGLISH as MORE_ENGLISH
 from tests.support.multilingual_more import REPORTS as MORE
-from tests.test_cluster_restart import _restarted
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REPORTS = {**NORTH_KOREA, **KINDRED}
@@ -361,7 +361,7 @@ def test_a_restart_rebuilds_the_events_by_script(seed: int) -> None:
     live = [straight.assign(i + 1, a) for i, a in enumerate(articles)]
     assert any(any(s.startswith("another language") for s in d.signals) for d in live)
     for cut in range(8, len(articles), 8):
-        resumed = _restarted(settings, articles, live, cut)
+        resumed = restarted(settings, articles, live, cut)
         for i in range(cut, len(articles)):
             again = resumed.assign(i + 1, articles[i])
             assert (again.cluster_id, again.is_new, again.merged) == (
