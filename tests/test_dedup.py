@@ -354,7 +354,7 @@ def test_sorted_distinct_is_numpys_unique() -> None:
 
 
 def test_covered_runs_are_the_words_under_flagged_shingles() -> None:
-    from aggregator.process.dedup import _covered_runs
+    from aggregator.process.dedup import _merged_runs
 
     rng = random.Random(23)
     for _ in range(500):
@@ -377,7 +377,8 @@ def test_covered_runs_are_the_words_under_flagged_shingles() -> None:
                 j += 1
             runs.append((i, j))
             i = j
-        assert _covered_runs(flags, words, size) == runs
+        flagged = [i for i, f in enumerate(flags) if f]
+        assert list(_merged_runs(flagged, words, size)) == runs
 
 
 def anchors_by_article(index: DedupIndex) -> dict[int, list[int]]:

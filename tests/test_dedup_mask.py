@@ -23,11 +23,11 @@ from aggregator.process.dedup import (
     Boilerplate,
     BoilerplateSettings,
     DedupIndex,
-    _covered_runs,
     _merged_runs,
 )
 from tests.support import dedup_dict_index as before
 from tests.support.boilerplate_news import stock_farm
+from tests.support.dedup_dict_index import _covered_runs
 from tests.test_dedup_packed import farm_stream
 
 T0 = datetime(2025, 3, 3, 14, tzinfo=UTC)

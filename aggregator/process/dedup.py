@@ -435,38 +435,14 @@ def _best_candidates(
     return best
 
 
-def _covered_runs(flags: Sequence[bool], words: int, size: int) -> list[tuple[int, int]]:
-    """The runs [start, end) of words covered by a flagged shingle, in text order.
-
-    Shingle i covers words i .. i + size - 1. In numpy: an explanation is asked for
-    more often the more the index has learned, and a loop per word made it so.
-    """
-    if not words:
-        return []
-    # fromiter: ``np.array`` of a list of bools inspects every item first (~4x the
-    # time on an article's ~670 shingles; ``_phrases`` runs for every explanation)
-    count = np.zeros(len(flags) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(flags, dtype=np.int64, count=len(flags)), out=count[1:])
-    last = len(flags) - 1
-    j = np.arange(words)
-    lo = np.maximum(0, j - size + 1)
-    hi = np.minimum(j, last)
-    inside = lo <= hi
-    lo = np.minimum(lo, last + 1)
-    covered = inside & (count[np.maximum(hi, lo - 1) + 1] - count[lo] > 0)
-    edges = np.diff(np.concatenate(([0], covered.astype(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1).tolist()
-    ends = np.flatnonzero(edges == -1).tolist()
-    return list(zip(starts, ends, strict=True))
-
-
 def _merged_runs(flagged: Sequence[int], words: int, size: int) -> Iterator[tuple[int, int]]:
-    """``_covered_runs`` from the flagged shingles' places (ascending), one run at a
-    time: the union of [i, i + size) over them, cut at ``words``, touching runs joined.
+    """The runs [start, end) of words covered by a flagged shingle, in text order,
+    from the flagged shingles' places (ascending), one run at a time: the union of
+    [i, i + size) over them, cut at ``words``, touching runs joined.
 
-    The same runs as ``_covered_runs`` (``tests/test_dedup_mask.py``) for a few
-    Python steps per flagged shingle, where that one costs a dozen numpy calls an
-    explanation, and stops where the caller has read enough.
+    A few Python steps per flagged shingle (the numpy version it replaced,
+    ``tests/support/dedup_dict_index._covered_runs``, cost a dozen numpy calls an
+    explanation), and it stops where the caller has read enough.
     """
     start = end = -1
     for i in flagged:
