@@ -235,6 +235,16 @@ class Clusterer:
         disagree: list[tuple[float, int, frozenset[str]]] = []  # (content, cluster, figures)
         named: frozenset[str] | None = None  # the days the text names, read when asked
         by_day: dict[int, str] = {}  # clusters let in by a day in common, and why
+
+        def in_common(cluster: _Cluster) -> frozenset[str]:
+            """The days the text names that the event's founding reports name too."""
+            nonlocal named
+            if not cluster.days:
+                return frozenset()
+            if named is None:
+                named = self._days(article)
+            return named & cluster.days
+
         for cid, sim in scores.items():
             cluster = self._clusters[cid]
             if sim < self._threshold(cluster.article_count):
@@ -244,16 +254,15 @@ class Clusterer:
                 and not self._fits(sim, cluster)
                 and not self._means_same(keys, meaning, cluster)
             ):
-                if cluster.days and named is None:
-                    named = self._days(article)
-                if not (named and named & cluster.days):
+                common = in_common(cluster)
+                if not common:
                     # Far looser than its founding articles fit each other: a new
                     # development of the story (a capture after a deployment), not
                     # another report of the same event.
                     refused.append((sim, cid, None))
                     continue
                 by_day[cid] = _day_signal(
-                    named & cluster.days,
+                    common,
                     f"content {sim:.2f} < {self._s.relative_fit:g} x "
                     f"{_typical_fit(cluster) or 0.0:.2f}",
                 )
@@ -263,9 +272,8 @@ class Clusterer:
                 and agreement < self._name_threshold(cluster.core)
                 and not self._means_same(keys, meaning, cluster)
             ):
-                if cluster.days and named is None:
-                    named = self._days(article)
-                if not (named and named & cluster.days):
+                common = in_common(cluster)
+                if not common:
                     # Same kind of story, other people/places/numbers: another event.
                     # (Unless the two say the same thing in other words: names spelt
                     # or chosen differently, a report that names the victims, not the
@@ -273,7 +281,7 @@ class Clusterer:
                     refused.append((sim, cid, agreement))
                     continue
                 by_day[cid] = _day_signal(
-                    named & cluster.days,
+                    common,
                     f"names agree {agreement:.2f} < {self._name_threshold(cluster.core):.2f}",
                 )
             if figures and _disagree(figures, cluster):
