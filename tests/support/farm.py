@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -11,19 +9,11 @@ from types import ModuleType
 
 from aggregator.models import ParsedEntry
 from aggregator.poll.parse import parse_feed
-
-FARM_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "farm.py"
+from tests.support.benchmarks import load_benchmark
 
 
 def load_farm() -> ModuleType:
-    # benchmarks/ is a folder of scripts, not a package: load the module by path.
-    spec = importlib.util.spec_from_file_location("bench_farm", FARM_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("farm", "bench_farm")
 
 
 FIXTURE_FEEDS = sorted(
