@@ -680,10 +680,19 @@ def report(r: dict[str, Any], n: int) -> None:
     block95 = percentile(r["raw blocks"], 0.95)
     wrk95 = percentile(r["wrk http"], 0.95)
     print(f"   raw engine query   {p(r['raw blocks'])}   (baseline)")
-    print(f"   HTTP, wrk          {p(r['wrk http'])}   p95 ratio {wrk95 / block95:.2f}x")
+    block50 = statistics.median(r["raw blocks"])
+    wrk50 = statistics.median(r["wrk http"])
+    print(
+        f"   HTTP, wrk          {p(r['wrk http'])}   p95 ratio {wrk95 / block95:.2f}x"
+        f"   (p50 {wrk50 / block50:.2f}x)"
+    )
     if "wrk baseline" in r:
         wbase95 = percentile(r["wrk baseline"], 0.95)
-        print(f"   HTTP, wrk, base    {p(r['wrk baseline'])}   p95 ratio {wbase95 / block95:.2f}x")
+        wbase50 = statistics.median(r["wrk baseline"])
+        print(
+            f"   HTTP, wrk, base    {p(r['wrk baseline'])}   p95 ratio {wbase95 / block95:.2f}x"
+            f"   (p50 {wbase50 / block50:.2f}x)"
+        )
     if r["filtered"]:
         print(
             f"   -- {len(r['filtered'])} with a filter or by date, {r['repeat']} times each, "
