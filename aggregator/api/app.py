@@ -557,10 +557,10 @@ def create_app(
                 budget=budget,
             )
         except (QueryError, StorageError):
-            require_known(archive.engine, args.filters, topics)
+            require_known(archive.lookup_engine(), args.filters, topics)
             raise
         seen = {a.feed for a in page.items} if args.filters.feeds else ()
-        require_known(archive.engine, args.filters, topics, known_feeds=seen)
+        require_known(archive.lookup_engine(), args.filters, topics, known_feeds=seen)
         page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
         # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
         # validate it again in another trip through the thread pool, then serialize it.

@@ -207,6 +207,13 @@ class Archive:
                 raise
         raise AssertionError("unreachable")
 
+    def lookup_engine(self) -> Engine:
+        """The engine for the lookups a search needs beside it (are the names its filters
+        give known?): the searches' own. On PostgreSQL its sessions are in autocommit and
+        not pinged, so a lookup is one round trip where the daemon's engine takes four
+        (the pool's ping, BEGIN, the query, the ROLLBACK at check-in; issue 17)."""
+        return self._searching()
+
     def _searching(self, budget: float | None = None) -> Engine:
         if budget is not None and budget < self.limits.timeout and not self.sqlite:
             # sessions whose statement_timeout is the budget (one engine per budget)
