@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
 from aggregator.errors import QueryError, StorageError
+from aggregator.store import archive as archive_module
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, metadata
@@ -638,6 +639,7 @@ _FILTERED = [
     Filters(feeds=("bbc", "lemonde")),
     Filters(feeds=("bbc", "dw", "lemonde")),  # three names, padded to four
     Filters(feeds=("dw", "dw")),
+    Filters(feeds=(*(f"other{i}" for i in range(9)), "bbc")),  # past the driver's 8
     Filters(language="fr"),
     # at an article's own time (article 2, article 5): >= and < at their edges
     Filters(since=T0 + timedelta(hours=2, microseconds=2)),
@@ -723,7 +725,7 @@ def test_the_filtered_search_sends_the_general_statements_on_the_driver(
 
     monkeypatch.setattr(DriverStatement, "rows", rows)
     event.listen(engine, "before_cursor_execute", record)
-    unpadded = [f for f in _FILTERED if len(f.feeds) != 3]
+    unpadded = [f for f in _FILTERED if len(f.feeds) in (0, 1, 2, 4)]
 
     def walk(
         query: str, filters: Filters, order: str
@@ -751,3 +753,18 @@ def test_the_filtered_search_sends_the_general_statements_on_the_driver(
     assert {c: [s[:2] for s in fast[c]] for c in cases} == {
         c: [s[:2] for s in general[c]] for c in cases
     }
+
+
+def test_the_statements_kept_for_the_driver_stay_bounded(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each shape of filters is a statement of its own: requests asking many shapes must
+    # not grow the archive's statements without end, and the searches stay right.
+    _filtered_archive(engine)
+    monkeypatch.setattr(archive_module, "DRIVER_STATEMENTS", 3)
+    bounded = Archive(engine)
+    for filters in _FILTERED:
+        for order in ("relevance", "date"):
+            expected = _walk(Archive(engine), "ferry", filters, 4, order)
+            assert _walk(bounded, "ferry", filters, 4, order) == expected, (filters, order)
+            assert len(bounded._driver_statements) <= 3

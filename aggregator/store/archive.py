@@ -99,6 +99,11 @@ from aggregator.store.views import (
 )
 
 MAX_LIMIT = 200
+# Statements compiled for the driver an archive keeps (a few in everyday use).
+DRIVER_STATEMENTS = 256
+# More feed names than this in one search take the general statement: each count
+# (padded to a power of two) is a statement of its own.
+DRIVER_MAX_FEEDS = 8
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -284,6 +289,10 @@ class Archive:
         found = self._driver_statements.get((build, *args))
         if found is None:
             found = DriverStatement(build(*args), self.engine.dialect)
+            if len(self._driver_statements) >= DRIVER_STATEMENTS:
+                # ~30 KB each: requests crafted to ask every shape of filters cannot
+                # grow this without end; the ones in use are compiled again
+                self._driver_statements.clear()
             self._driver_statements[build, *args] = found
         return found
 
@@ -320,6 +329,8 @@ class Archive:
         if plan is None or plan.match is None or plan.filters != SearchFilters():
             return None
         if filters == Filters() or (self.sqlite and not self._narrow_first):
+            return None
+        if len(filters.feeds) > DRIVER_MAX_FEEDS:
             return None
         values: dict[str, Any] = {}
         if filters.topic is not None:

@@ -312,7 +312,7 @@ class FilterShape(NamedTuple):
     until: bool = False
 
 
-@functools.cache
+@functools.lru_cache(maxsize=128)  # shapes are few in use; a crafted mix stays bounded
 def filtered_statement(
     sqlite: bool, order: Order, with_cursor: bool, shape: FilterShape
 ) -> Select[Any]:
