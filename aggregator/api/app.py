@@ -543,9 +543,9 @@ def create_app(
         # Identical requests in flight together get one response (SharedReads above).
         # The names the filters give are checked after the search, not before: a feed
         # an article of the page came from exists, so a search for one feed that finds
-        # something needs no lookup of it (on PostgreSQL a connection and three round
-        # trips more per request; issue 17). A failed search checks them all first,
-        # so an unknown name is answered 404 whatever else is wrong, as before.
+        # something needs no lookup of it (a connection and a query more per request;
+        # issue 17). A failed search checks them all first, so an unknown name is
+        # answered 404 whatever else is wrong, as before.
         topics = configured_topics()
         try:
             page = archive.search(

@@ -324,8 +324,8 @@ class Archive:
     ) -> tuple[str, FilterShape, dict[str, Any]] | None:
         """A full-text match with filters and nothing else (no outlet:/lang: in the
         query): the match, the shape of :func:`filtered_statement` for it and the
-        filters' values.
-        None for any other search, and on SQLite when narrowing is off (tests)."""
+        filters' values. None for any other search, for more than DRIVER_MAX_FEEDS
+        feeds, and on SQLite when narrowing is off (tests compare with one statement)."""
         if plan is None or plan.match is None or plan.filters != SearchFilters():
             return None
         if filters == Filters() or (self.sqlite and not self._narrow_first):
