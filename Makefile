@@ -62,7 +62,7 @@ pytest: setup-dev
 
 ## bench: the benchmarks, each printing its figures beside a baseline from the same run
 bench: $(VENV)/.bench
-	@bash .ci/system-deps.sh newsboat
+	@bash .ci/system-deps.sh newsboat wrk
 	$(BIN)/python benchmarks/run_all.py $(BENCH)
 
 # Debian packages the tests use; installed only where missing (needs root + apt).

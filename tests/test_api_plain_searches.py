@@ -17,7 +17,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from aggregator.api import ApiSettings, create_app
 from aggregator.api import app as app_module
@@ -49,6 +49,10 @@ PLAIN = [
     # answered by the plain path too, with the handler's error
     "q=kursk&topic=nosuchtopic",
     "q=kursk&feed=nosuchfeed",
+    "q=kursk&feed=bbc&feed=nosuchfeed",  # a page from bbc: the other name still looked up
+    "q=%22unclosed&feed=nosuchfeed",  # a bad query and an unknown name: the name's 404
+    "q=%22unclosed&topic=nosuchtopic",
+    "q=kursk&feed=broken",  # a known feed the page has nothing from
     "q=kursk&cluster=999",
     "q=%22unclosed",
     "q=kursk&cursor=garbage",
@@ -287,3 +291,37 @@ def test_a_safe_link_is_served_from_the_record_as_is() -> None:
     assert app_module._safe_summary(replace(base, url=None)).url is None
     decoded = app_module._safe_summary(replace(base, url="https://example.org/a&amp;b"))
     assert decoded == replace(base, url="https://example.org/a&b")
+
+
+def test_a_feed_the_page_came_from_is_not_looked_up_again(engine: Engine) -> None:
+    # The names a search's filters give are checked after it (issue 17): a feed an
+    # article of the page came from exists, so only the others are looked up, and a
+    # failed search checks every name first, so its answer is the 404 it always was.
+    lookups: list[str] = []
+
+    def record(_c: object, _cur: object, sql: str, *_: object) -> None:
+        if "FROM feeds" in sql and "feeds.name IN" in sql and "articles" not in sql:
+            lookups.append(sql)
+
+    # every engine: on PostgreSQL the lookups run on the searches' own engine
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        with serve_in_thread(create_app(Archive(engine), ApiSettings())) as base:
+            url = base + "/api/v1/articles"
+            page = httpx.get(url, params={"q": "kursk", "feed": "bbc"}, timeout=30)
+            assert page.status_code == 200
+            assert page.json()["items"]
+            assert {a["feed"] for a in page.json()["items"]} == {"bbc"}
+            assert lookups == []
+            for params, status in (
+                ({"q": "kursk", "feed": ["bbc", "nosuchfeed"]}, 404),
+                ({"q": '"unclosed', "feed": "nosuchfeed"}, 404),
+                ({"q": '"unclosed', "feed": "bbc"}, 400),
+                ({"q": "kursk", "feed": "broken"}, 200),
+            ):
+                lookups.clear()
+                answer = httpx.get(url, params=params, timeout=30)
+                assert answer.status_code == status, params
+                assert len(lookups) == 1, params  # the names the page did not show
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
 from aggregator.errors import QueryError, StorageError
+from aggregator.store import archive as archive_module
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
 from aggregator.store.schema import articles, metadata
@@ -388,8 +389,10 @@ def test_every_public_method_turns_database_errors_into_storage_errors(tmp_path:
         name
         for name in dir(Archive)
         if not name.startswith("_") and callable(getattr(Archive, name))
-    } - {"plan", "ping"}
+    } - {"plan", "ping", "lookup_engine"}
     assert public <= {n.removesuffix("_date") for n in calls}
+    # lookup_engine reads no table: checked to answer, not to fail
+    assert archive.lookup_engine() is engine  # SQLite's searches run on the engine itself
     for name, call in calls.items():
         with pytest.raises(StorageError, match=name.removesuffix("_date")):
             call()
@@ -629,3 +632,139 @@ def test_the_date_ordered_search_sends_the_general_statements_on_the_driver(
     assert {q: [s[:2] for s in fast[q]] for q in queries} == {
         q: [s[:2] for s in general[q]] for q in queries
     }
+
+
+_FILTERED = [
+    Filters(feeds=("bbc",)),
+    Filters(feeds=("bbc", "lemonde")),
+    Filters(feeds=("bbc", "dw", "lemonde")),  # three names, padded to four
+    Filters(feeds=("dw", "dw")),
+    Filters(feeds=(*(f"other{i}" for i in range(9)), "bbc")),  # past the driver's 8
+    Filters(language="fr"),
+    # at an article's own time (article 2, article 5): >= and < at their edges
+    Filters(since=T0 + timedelta(hours=2, microseconds=2)),
+    Filters(until=T0 + timedelta(hours=5, microseconds=5)),
+    Filters(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=6), feeds=("dw",)),
+    Filters(cluster=3),
+    Filters(topic="strikes"),
+    Filters(topic="strikes", language="en", feeds=("bbc", "dw")),
+    Filters(topic="nothing-matched"),
+]
+
+
+def _filtered_archive(engine: Engine) -> None:
+    _driver_archive(engine)
+    build = ArchiveBuilder(engine)
+    with engine.connect() as conn:
+        ids = [row[0] for row in conn.execute(text("SELECT id FROM articles ORDER BY id"))]
+    for article_id in ids[::3]:
+        build.match(article_id, "strikes", None)
+
+
+def test_filtered_searches_on_the_driver_page_as_the_general_statement_does(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Words with filters (topic, feeds, cluster, language, since, until) run
+    # filtered_statement on the driver, compiled once per shape (issue 17): every page,
+    # score and cursor must be the general statement's, page after page, by relevance
+    # and by date, on both backends (SQLite: its two steps and its one statement).
+    _filtered_archive(engine)
+    roomy = SearchLimits(timeout=120.0)  # pages compared here, not the deadline
+    queries = ("ferry", "harbour OR unions", '"ferry strike"', "nothing")
+    cases = [(q, f, o) for q in queries for f in _FILTERED for o in ("relevance", "date")]
+
+    def walks(archive: Archive, limit: int) -> dict[object, object]:
+        return {(q, f, o, limit): _walk(archive, q, f, limit, o) for q, f, o in cases}
+
+    sent: list[str] = []
+    driver_rows = DriverStatement.rows
+
+    def rows(self: DriverStatement, conn: object, params: dict[str, object]) -> list[object]:
+        sent.append(self.sql)
+        return driver_rows(self, conn, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DriverStatement, "rows", rows)
+    fast = {
+        k: v
+        for limit in (1, 4, 100)
+        for k, v in walks(Archive(engine, limits=roomy), limit).items()
+    }
+    assert sent  # the driver path was taken
+    assert sum(1 for v in fast.values() if v) > len(fast) // 2  # most cases find something
+    monkeypatch.setattr(Archive, "_words_filtered", lambda *_: None)
+    sent.clear()
+    general = {
+        k: v
+        for limit in (1, 4, 100)
+        for k, v in walks(Archive(engine, limits=roomy), limit).items()
+    }
+    assert general == fast
+    one = Archive(engine, narrow_first=False, limits=roomy)
+    assert {k: v for limit in (1, 4, 100) for k, v in walks(one, limit).items()} == fast
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # qmark: the SQL shows
+def test_the_filtered_search_sends_the_general_statements_on_the_driver(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SQL text and the values sent on the driver for words with filters must be the
+    # general path's two steps, page after page (so the plan is too), wherever no feed
+    # list is padded (one, two or four names: the general path sends each name once).
+    _filtered_archive(engine)
+    archive = Archive(engine)
+    sent: list[tuple[str, tuple[object, ...], bool]] = []  # (sql, values, on the driver)
+
+    def record(_c: object, _cur: object, sql: str, values: object, *_: object) -> None:
+        sent.append((sql, tuple(values), False))  # type: ignore[call-overload]
+
+    driver_rows = DriverStatement.rows
+
+    def rows(self: DriverStatement, conn: object, params: dict[str, object]) -> list[object]:
+        sent.append((self.sql, tuple(self.arguments(params)), True))
+        return driver_rows(self, conn, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DriverStatement, "rows", rows)
+    event.listen(engine, "before_cursor_execute", record)
+    unpadded = [f for f in _FILTERED if len(f.feeds) in (0, 1, 2, 4)]
+
+    def walk(
+        query: str, filters: Filters, order: str
+    ) -> list[tuple[str, tuple[object, ...], bool]]:
+        sent.clear()
+        cursor = None
+        while True:
+            page = archive.search(query, filters, order=order, cursor=cursor, limit=3)  # type: ignore[arg-type]
+            cursor = page.next_cursor
+            if cursor is None:
+                return list(sent)
+
+    cases = [
+        (q, f, o)
+        for q in ("ferry", "harbour OR unions")
+        for f in unpadded
+        for o in ("relevance", "date")
+    ]
+    fast = {case: walk(*case) for case in cases}
+    monkeypatch.setattr(Archive, "_words_filtered", lambda *_: None)
+    general = {case: walk(*case) for case in cases}
+    event.remove(engine, "before_cursor_execute", record)
+    assert all(on for found in fast.values() for _, _, on in found)
+    assert sum(len(found) for found in fast.values()) > 2 * len(cases)
+    assert {c: [s[:2] for s in fast[c]] for c in cases} == {
+        c: [s[:2] for s in general[c]] for c in cases
+    }
+
+
+def test_the_statements_kept_for_the_driver_stay_bounded(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each shape of filters is a statement of its own: requests asking many shapes must
+    # not grow the archive's statements without end, and the searches stay right.
+    _filtered_archive(engine)
+    monkeypatch.setattr(archive_module, "DRIVER_STATEMENTS", 3)
+    bounded = Archive(engine)
+    for filters in _FILTERED:
+        for order in ("relevance", "date"):
+            expected = _walk(Archive(engine), "ferry", filters, 4, order)
+            assert _walk(bounded, "ferry", filters, 4, order) == expected, (filters, order)
+            assert len(bounded._driver_statements) <= 3

@@ -49,10 +49,12 @@ from aggregator.store.search import (
     SUMMARY_COLUMNS,
     Cursor,
     DriverStatement,
+    FilterShape,
     Order,
     SearchFilters,
     SearchLimits,
     SearchPlan,
+    filtered_statement,
     fts_date_statement,
     fts_hits,
     fts_top_statement,
@@ -97,6 +99,11 @@ from aggregator.store.views import (
 )
 
 MAX_LIMIT = 200
+# Statements compiled for the driver an archive keeps (a few in everyday use).
+DRIVER_STATEMENTS = 256
+# More feed names than this in one search take the general statement: each count
+# (padded to a power of two) is a statement of its own.
+DRIVER_MAX_FEEDS = 8
 
 
 # -- helpers -----------------------------------------------------------------------
@@ -205,6 +212,13 @@ class Archive:
                 raise
         raise AssertionError("unreachable")
 
+    def lookup_engine(self) -> Engine:
+        """The engine for the lookups a search needs beside it (are the names its filters
+        give known?): the searches' own. On PostgreSQL its sessions are in autocommit and
+        not pinged, so a lookup is one round trip where the daemon's engine takes four
+        (the pool's ping, BEGIN, the query, the ROLLBACK at check-in; issue 17)."""
+        return self._searching()
+
     def _searching(self, budget: float | None = None) -> Engine:
         if budget is not None and budget < self.limits.timeout and not self.sqlite:
             # sessions whose statement_timeout is the budget (one engine per budget)
@@ -249,6 +263,19 @@ class Archive:
                 params |= {"after_key": after.key, "after_id": after.id}
             top = self._driver(fts_date_statement, after is not None).rows(conn, params)
             return self._rows_of(conn, top), False
+        filtered = self._words_filtered(plan, filters)
+        if rows is None and filtered is not None:
+            match, shape, params = filtered
+            params |= {"fts_match" if self.sqlite else "ts_match": match, "k": limit + 1}
+            if after is not None:
+                params |= {"after_key": after.key, "after_id": after.id}
+            statement = self._driver(
+                filtered_statement, self.sqlite, order, after is not None, shape
+            )
+            found = statement.rows(conn, params)
+            if self.sqlite:
+                return self._rows_of(conn, found), order == "relevance"
+            return [(r, r.score) for r in found], order == "relevance"
         if rows is None:
             stmt, ranked = self._search_statement(conn, plan, filters, order, after)
             if self.sqlite and self._narrow_first and plan and plan.match is not None:
@@ -262,6 +289,10 @@ class Archive:
         found = self._driver_statements.get((build, *args))
         if found is None:
             found = DriverStatement(build(*args), self.engine.dialect)
+            if len(self._driver_statements) >= DRIVER_STATEMENTS:
+                # ~30 KB each: requests crafted to ask every shape of filters cannot
+                # grow this without end; the ones in use are compiled again
+                self._driver_statements.clear()
             self._driver_statements[build, *args] = found
         return found
 
@@ -287,6 +318,40 @@ class Archive:
         """The MATCH text when the page is the FTS5 hits alone newest first (SQLite, by
         date, no outlet:/lang:, no filters): :func:`fts_date_statement`'s case."""
         return _words_alone(plan, filters) if self.sqlite and order == "date" else None
+
+    def _words_filtered(
+        self, plan: SearchPlan | None, filters: Filters
+    ) -> tuple[str, FilterShape, dict[str, Any]] | None:
+        """A full-text match with filters and nothing else (no outlet:/lang: in the
+        query): the match, the shape of :func:`filtered_statement` for it and the
+        filters' values. None for any other search, for more than DRIVER_MAX_FEEDS
+        feeds, and on SQLite when narrowing is off (tests compare with one statement)."""
+        if plan is None or plan.match is None or plan.filters != SearchFilters():
+            return None
+        if filters == Filters() or (self.sqlite and not self._narrow_first):
+            return None
+        if len(filters.feeds) > DRIVER_MAX_FEEDS:
+            return None
+        values: dict[str, Any] = {}
+        if filters.topic is not None:
+            values["topic"] = filters.topic
+        names = filters.feeds
+        # padded with the last name to a power of two: few statements per archive
+        size = 1 << (len(names) - 1).bit_length() if names else 0
+        for i, name in enumerate([*names, *[names[-1]] * (size - len(names))] if names else []):
+            values[f"feed_{i}"] = name
+        for key in ("cluster", "language", "since", "until"):
+            if getattr(filters, key) is not None:
+                values[key] = getattr(filters, key)
+        shape = FilterShape(
+            topic=filters.topic is not None,
+            feeds=size,
+            cluster=filters.cluster is not None,
+            language=filters.language is not None,
+            since=filters.since is not None,
+            until=filters.until is not None,
+        )
+        return plan.match, shape, values
 
     def _narrowed(self, conn: Any, stmt: Select[Any], k: int) -> list[tuple[Any, Any]]:
         """SQLite, a full-text match with filters or by date: the page in two steps.

@@ -8,7 +8,7 @@ run before every filtered read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,11 +55,19 @@ def require_event(engine: Engine, event_id: int) -> None:
         raise NotFoundError("event", event_id)
 
 
-def require_known(engine: Engine, filters: Filters, configured_topics: Iterable[str]) -> None:
-    """Every topic, feed and event the filters name exists; NotFoundError otherwise."""
+def require_known(
+    engine: Engine,
+    filters: Filters,
+    configured_topics: Iterable[str],
+    known_feeds: Collection[str] = (),
+) -> None:
+    """Every topic, feed and event the filters name exists; NotFoundError otherwise.
+
+    ``known_feeds``: names already seen in the database (a feed that an article of the
+    page came from), not looked up again."""
     if filters.topic is not None:
         require_topic(engine, filters.topic, configured_topics)
-    require_feeds(engine, filters.feeds)
+    require_feeds(engine, [name for name in filters.feeds if name not in known_feeds])
     if filters.cluster is not None:
         require_event(engine, filters.cluster)
 
