@@ -53,7 +53,7 @@ from aggregator.store.records import (
     PollRecord,
     StoreCounts,
 )
-from aggregator.store.retention import PruneCounts, RetentionStatements, high_water
+from aggregator.store.retention import PruneCounts, RetentionStatements, high_water_value
 from aggregator.store.schema import articles, feeds, forgotten_entries, metadata, polls
 
 __all__ = [
@@ -459,8 +459,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             # SQLite gives a new row max(id) + 1, which after the retention job deleted
             # the newest articles is a deleted article's id (and its every_article alert
             # key); PostgreSQL's sequence never goes back.
-            top = conn.execute(_TOP_ARTICLE_ID).scalar_one()
-            first = max(int(top), high_water(conn, "articles")) + 1
+            first = int(conn.execute(_NEXT_ARTICLE_ID).scalar_one())
             for offset, values in enumerate(inserts):
                 values["id"] = first + offset
         if inserts:
@@ -490,7 +489,16 @@ _EXISTING_ARTICLES = select(articles.c.identity, articles.c.id, articles.c.conte
     articles.c.feed_id == bindparam("feed_id"),
     articles.c.identity.in_(bindparam("identities", expanding=True)),
 )
-_TOP_ARTICLE_ID = select(func.coalesce(func.max(articles.c.id), 0))
+# SQLite's next article id (see _upsert_articles) in one statement, not two: each is
+# one more time the writer thread gives the GIL away and waits to get it back.
+_NEXT_ARTICLE_ID = select(
+    # max() of two arguments is SQLite's larger-of; this runs on SQLite only.
+    func.max(
+        select(func.coalesce(func.max(articles.c.id), 0)).scalar_subquery(),
+        high_water_value("articles"),
+    )
+    + 1
+)
 _INSERT_POLL = polls.insert()
 # Which columns it sets is the keys of its parameters (the outcome decides them); the
 # feed's id is a parameter of another name, so it is not taken for a column to set.
@@ -518,7 +526,7 @@ class _PreparedInsert:
     positional: bool
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=2 * _ROWS_PER_INSERT)
 def _prepared_insert(dialect: Dialect, keys: tuple[str, ...], rows: int) -> _PreparedInsert | None:
     """The INSERT of ``rows`` rows of exactly ``keys``; None when SQLAlchemy would send
     other parameters (a column's Python default the rows leave out)."""
@@ -542,17 +550,11 @@ def _prepared_insert(dialect: Dialect, keys: tuple[str, ...], rows: int) -> _Pre
 
 
 def _chunk_sizes(count: int) -> list[int]:
-    """``count`` rows as statements of ``_ROWS_PER_INSERT`` rows, then the rest as
-    powers of two (50: 32, 16, 2), so a connection prepares at most six statements."""
-    sizes = [_ROWS_PER_INSERT] * (count // _ROWS_PER_INSERT)
-    rest = count % _ROWS_PER_INSERT
-    bit = _ROWS_PER_INSERT
-    while rest:
-        bit //= 2
-        if rest >= bit:
-            sizes.append(bit)
-            rest -= bit
-    return sizes
+    """``count`` rows as statements of ``_ROWS_PER_INSERT`` rows and one of the rest
+    (50: 32, 18): as few steps as the bound allows, and at most ``_ROWS_PER_INSERT``
+    statements to compile and prepare per column set."""
+    full, rest = divmod(count, _ROWS_PER_INSERT)
+    return [_ROWS_PER_INSERT] * full + ([rest] if rest else [])
 
 
 def _insert_articles(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
