@@ -2,8 +2,9 @@
 SQLAlchemy's ``conn.execute(articles.insert(), rows)`` stored, value for value as the
 database holds it, full-text index included, on both backends.
 
-Two feeds get the same articles in one database: one through the prepared multi-row
-statements, the other through SQLAlchemy's executemany (the code as it was). Their rows are read
+Two feeds get the same articles in one database: one through the prepared statements
+(multi-row on SQLite, one row's in one executemany on PostgreSQL), the other through
+SQLAlchemy's executemany (the code as it was). Their rows are read
 back raw (no result processing: SQLite's datetime strings, PostgreSQL's tsvector as
 text) and must be equal but for the id and the feed.
 """
