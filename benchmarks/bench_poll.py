@@ -363,6 +363,26 @@ def child_httpx(urls: list[str], concurrency: int, transport: str) -> None:
     gate("again", lambda: phase(True))
 
 
+class BusyWriter(ThreadPoolExecutor):
+    """The poller's writer thread, adding up the wall time its jobs take. Busy for the
+    whole phase, it is what the poll waits for; busy much longer than its CPU time,
+    it waits inside its jobs (for the GIL after each SQLite step, for the disk)."""
+
+    def __init__(self) -> None:
+        super().__init__(1, thread_name_prefix="writer")
+        self.busy = 0.0  # read and written by the writer thread only, reset between phases
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return super().submit(self._timed, fn, *args, **kwargs)
+
+    def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.busy += time.monotonic() - started
+
+
 def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Path) -> None:
     from aggregator.compose import make_owner, user_agent
     from aggregator.models import FetchSettings
@@ -410,7 +430,7 @@ def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Pat
     }
     for f in [cpu.submit(process_body, tiny, **warm_args) for _ in range(max(workers, 1) * 2)]:
         f.result()
-    writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
+    writer = BusyWriter()
 
     async def poll_all() -> list[PollSummary]:
         async with Fetcher(fetch_settings) as fetcher:
@@ -425,12 +445,16 @@ def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Pat
             return await asyncio.gather(*(one(f) for f in claimed))
 
     def phase() -> tuple[int, dict[str, Any]]:
+        writer.busy = 0.0
+        started = time.monotonic()
         summaries, by_stage = CpuByStage().measure(lambda: asyncio.run(poll_all()))
+        busy = {"seconds": round(time.monotonic() - started, 3), "busy": round(writer.busy, 3)}
         outcomes: dict[str, int] = {}
         for s in summaries:
             outcomes[s.outcome] = outcomes.get(s.outcome, 0) + 1
         errors = sorted({s.error for s in summaries if s.error})[:3]
         extra = {"outcomes": outcomes, "errors": errors, "workers": workers, "cpu": by_stage}
+        extra["writer"] = busy
         return store.count_articles(), extra
 
     try:
@@ -645,6 +669,16 @@ def fmt_stages(cpu: dict[str, float], entries: int) -> str:
     return f"CPU ms/entry by thread: {parts} (of which gc {1000 * cpu.get('gc', 0) / entries:.3f})"
 
 
+def fmt_writer(extra: dict[str, Any]) -> str:
+    """How long the writer thread's jobs took (wall) beside the phase and its CPU."""
+    w = extra["writer"]
+    share = w["busy"] / w["seconds"] if w["seconds"] else 0.0
+    return (
+        f"writer thread busy {w['busy']:.2f} s of {w['seconds']:.2f} s ({share:.0%}), "
+        f"its CPU {extra['cpu']['writer']:.2f} s"
+    )
+
+
 @dataclass(frozen=True)
 class Stat:
     median: float
@@ -756,6 +790,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(fmt_row("" if i else spec.name, pname, entries, p), flush=True)
                 if "cpu" in phases["first"].extra:
                     print(f"{'':<22} first  {fmt_stages(phases['first'].extra['cpu'], entries)}")
+                if "writer" in phases["first"].extra:
+                    print(f"{'':<22} first  {fmt_writer(phases['first'].extra)}")
 
     print(
         "(entries/s = entries in the farm / seconds; ms/entry = CPU ms of the poller's "
@@ -859,6 +895,16 @@ def _report(
         if splits:
             median = {k: statistics.median(s.get(k, 0.0) for s in splits) for k in splits[0]}
             print(f"{spec.name:<22} first  medians, {fmt_stages(median, entries)}")
+        shares = [
+            r["first"].extra["writer"]["busy"] / r["first"].extra["writer"]["seconds"]
+            for r in runs.get(spec.name, [])
+            if r["first"].extra.get("writer", {}).get("seconds")
+        ]
+        if shares:
+            print(
+                f"{spec.name:<22} first  writer thread busy, share of the phase: "
+                f"{Stat.of(shares).fmt('.0%')}"
+            )
     ours = stats.get(("ours", "first"))
     if ours is None:
         return

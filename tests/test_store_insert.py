@@ -2,8 +2,9 @@
 SQLAlchemy's ``conn.execute(articles.insert(), rows)`` stored, value for value as the
 database holds it, full-text index included, on both backends.
 
-Two feeds get the same articles in one database: one through the prepared statement,
-the other through SQLAlchemy's executemany (the code as it was). Their rows are read
+Two feeds get the same articles in one database: one through the prepared statements
+(multi-row on SQLite, one row's in one executemany on PostgreSQL), the other through
+SQLAlchemy's executemany (the code as it was). Their rows are read
 back raw (no result processing: SQLite's datetime strings, PostgreSQL's tsvector as
 text) and must be equal but for the id and the feed.
 """
@@ -32,7 +33,7 @@ from tests.support.farm import load_farm
 def _farm_articles() -> list[Article]:
     farm = load_farm()
     out: list[Article] = []
-    for i, feed in enumerate(farm.build_farm(farm.FarmSettings(feeds=4, items=8, seed=3))):
+    for i, feed in enumerate(farm.build_farm(farm.FarmSettings(feeds=6, items=12, seed=3))):
         parsed = parse_feed(feed.body, url="https://farm.example/f", headers={}, fetched_at=NOW)
         out += [
             normalize_entry(e, feed=f"farm-{i}", fetched_at=NOW, settings=NormalizeSettings())
@@ -92,7 +93,17 @@ def _store_both_ways(
         calls.append(len(rows))
         prepared(conn, rows)
 
+    compile_prepared = store_module._prepared_insert
+
+    def prepared_only(dialect: Any, keys: tuple[str, ...], rows: int) -> Any:
+        # The rows a poll inserts must take the prepared statements, not the fallback
+        # (SQLAlchemy's executemany), or this test would compare SQLAlchemy with itself.
+        found = compile_prepared(dialect, keys, rows)
+        assert found is not None, keys
+        return found
+
     monkeypatch.setattr(store_module, "_insert_articles", counted)
+    monkeypatch.setattr(store_module, "_prepared_insert", prepared_only)
     assert store.record_poll(poll_record(ids["fast"]), batch).new == len(batch)
     assert calls == [len(batch)]  # the prepared path wrote them
     monkeypatch.setattr(store_module, "_insert_articles", _sqlalchemy_executemany)
@@ -138,12 +149,38 @@ def test_prepared_insert_indexes_the_text_for_search(
             assert fast_hits, word  # each word is in some article
 
 
-def test_prepared_insert_is_compiled_once_per_dialect_and_columns(store: Store) -> None:
+@pytest.mark.parametrize("count", [1, 3, 31, 32, 33, 50])
+def test_every_batch_size_stores_what_sqlalchemy_stored(
+    store: Store, monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    # The 76 articles above are 32 + 32 + 12 rows; these are one statement of one row,
+    # of a few, of 31 and of 32, then a full statement and a rest of one or of 18.
+    batch = (_odd_articles() + _farm_articles())[:count]
+    fast, old = _store_both_ways(store, monkeypatch, batch)
+    with store.engine.connect() as conn:
+        fast_rows = _raw_rows(conn, fast)
+        old_rows = _raw_rows(conn, old)
+    assert len(fast_rows) == count
+    assert fast_rows == old_rows
+
+
+def test_batches_are_split_into_as_few_statements_as_the_bound_allows() -> None:
+    for count in range(1, 200):
+        sizes = store_module._chunk_sizes(count)
+        assert sum(sizes) == count
+        assert all(0 < size <= 32 for size in sizes)
+        assert len(sizes) == -(-count // 32)
+    assert store_module._chunk_sizes(50) == [32, 18]
+
+
+def test_prepared_insert_is_compiled_once_per_dialect_columns_and_rows(store: Store) -> None:
     row = {"feed_id": 1, "identity": "i", **store_module._article_values(article())}
     keys = tuple(row)
-    first = store_module._prepared_insert(store.engine.dialect, keys)
+    first = store_module._prepared_insert(store.engine.dialect, keys, 4)
     assert first is not None
-    assert store_module._prepared_insert(store.engine.dialect, keys) is first
-    assert sorted(first.names) == sorted(keys)
+    assert store_module._prepared_insert(store.engine.dialect, keys, 4) is first
+    assert sorted(first.keys) == sorted(keys)
+    assert first.names == tuple(f"{k}__{i}" for i in range(4) for k in first.keys)
+    assert first.sql.count("(") >= 5  # the column list and four rows of values
     # Rows leaving out a column with a Python default go through SQLAlchemy, which fills it.
-    assert store_module._prepared_insert(store.engine.dialect, ("feed_id", "identity")) is None
+    assert store_module._prepared_insert(store.engine.dialect, ("feed_id", "identity"), 2) is None

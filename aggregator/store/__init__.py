@@ -53,7 +53,7 @@ from aggregator.store.records import (
     PollRecord,
     StoreCounts,
 )
-from aggregator.store.retention import PruneCounts, RetentionStatements, high_water
+from aggregator.store.retention import PruneCounts, RetentionStatements, high_water_value
 from aggregator.store.schema import articles, feeds, forgotten_entries, metadata, polls
 
 __all__ = [
@@ -459,8 +459,7 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
             # SQLite gives a new row max(id) + 1, which after the retention job deleted
             # the newest articles is a deleted article's id (and its every_article alert
             # key); PostgreSQL's sequence never goes back.
-            top = conn.execute(_TOP_ARTICLE_ID).scalar_one()
-            first = max(int(top), high_water(conn, "articles")) + 1
+            first = int(conn.execute(_NEXT_ARTICLE_ID).scalar_one())
             for offset, values in enumerate(inserts):
                 values["id"] = first + offset
         if inserts:
@@ -490,60 +489,114 @@ _EXISTING_ARTICLES = select(articles.c.identity, articles.c.id, articles.c.conte
     articles.c.feed_id == bindparam("feed_id"),
     articles.c.identity.in_(bindparam("identities", expanding=True)),
 )
-_TOP_ARTICLE_ID = select(func.coalesce(func.max(articles.c.id), 0))
+# SQLite's next article id (see _upsert_articles) in one statement, not two: each is
+# one more time the writer thread gives the GIL away and waits to get it back.
+_NEXT_ARTICLE_ID = select(
+    # max() of two arguments is SQLite's larger-of; this runs on SQLite only.
+    func.max(
+        select(func.coalesce(func.max(articles.c.id), 0)).scalar_subquery(),
+        high_water_value("articles"),
+    )
+    + 1
+)
 _INSERT_POLL = polls.insert()
 # Which columns it sets is the keys of its parameters (the outcome decides them); the
 # feed's id is a parameter of another name, so it is not taken for a column to set.
 _UPDATE_POLLED_FEED = update(feeds).where(feeds.c.id == bindparam("poll_feed_id"))
 
 
+# Rows per INSERT statement on SQLite. Each statement is one sqlite3_step, and the
+# driver lets go of the GIL around it (and its reset): with a row per step, the
+# writer thread asked for the GIL back ~60 times a feed, waiting up to the switch
+# interval (5 ms) each time behind the parse threads, and was busy waiting for most
+# of a first poll (issue 17). 32 rows of 22 columns is 704 parameters, under the 999
+# of SQLite builds older than 3.32.
+_ROWS_PER_INSERT = 32
+
+
 @dataclass(frozen=True, slots=True)
 class _PreparedInsert:
-    """An INSERT into articles compiled for one dialect and one set of columns."""
+    """A multi-row INSERT into articles compiled for one dialect, one set of columns
+    and one number of rows."""
 
     sql: str
-    names: tuple[str, ...]  # the parameters, in the statement's order when positional
-    processors: tuple[Callable[[Any], Any] | None, ...]  # each column type's, for the dialect
+    keys: tuple[str, ...]  # each row's values, in this order (the table's)
+    names: tuple[str, ...]  # the parameters: ``keys`` for row 0, then row 1, ...
+    processors: tuple[Callable[[Any], Any] | None, ...]  # each key's type's, for the dialect
     positional: bool
 
 
-@lru_cache(maxsize=16)
-def _prepared_insert(dialect: Dialect, keys: tuple[str, ...]) -> _PreparedInsert | None:
-    """The INSERT for rows of exactly ``keys``; None when SQLAlchemy would send other
-    parameters (a column's Python default the rows leave out, an escaped bind name)."""
-    compiled = articles.insert().compile(dialect=dialect, column_keys=list(keys))
+@lru_cache(maxsize=2 * _ROWS_PER_INSERT)
+def _prepared_insert(dialect: Dialect, keys: tuple[str, ...], rows: int) -> _PreparedInsert | None:
+    """The INSERT of ``rows`` rows of exactly ``keys``; None when SQLAlchemy would send
+    other parameters (a column's Python default the rows leave out)."""
+    # SQLAlchemy writes a multi-row INSERT's columns in the table's order.
+    keys = tuple(c.key for c in articles.columns if c.key in keys)
+    values = [
+        {k: bindparam(f"{k}__{i}", type_=articles.c[k].type) for k in keys} for i in range(rows)
+    ]
+    compiled = articles.insert().values(values).compile(dialect=dialect)
     names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.params)
-    if sorted(names) != sorted(keys):
+    expected = tuple(f"{k}__{i}" for i in range(rows) for k in keys)
+    # Row after row, each in ``keys`` order: what the flattened values below rely on.
+    if names != expected if compiled.positional else sorted(names) != sorted(expected):
         return None
     # What SQLAlchemy applies to each value itself (TypeEngine._cached_bind_processor):
     # the type's implementation for this dialect, then its bind processor.
     processors = tuple(
-        articles.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        articles.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys
     )
-    return _PreparedInsert(compiled.string, names, processors, compiled.positional)
+    return _PreparedInsert(compiled.string, keys, expected, processors, compiled.positional)
+
+
+def _chunk_sizes(count: int) -> list[int]:
+    """``count`` rows as statements of ``_ROWS_PER_INSERT`` rows and one of the rest
+    (50: 32, 18): as few steps as the bound allows, and at most ``_ROWS_PER_INSERT``
+    statements to compile and prepare per column set."""
+    full, rest = divmod(count, _ROWS_PER_INSERT)
+    return [_ROWS_PER_INSERT] * full + ([rest] if rest else [])
 
 
 def _insert_articles(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """``conn.execute(articles.insert(), rows)``, the same statement and values handed
-    to the driver's executemany, without SQLAlchemy building each row's parameters.
+    """``conn.execute(articles.insert(), rows)``: the same rows and values, sent on the
+    driver's cursor; on SQLite as a few multi-row INSERTs instead of a statement per row.
 
     Every row has the same keys. On a first poll of 50-entry feeds SQLAlchemy's
     per-row work (construct_params, a dict per row, type look-ups) cost about as much
-    CPU as SQLite's insert without the full-text index (issue 17);
-    tests/test_store_insert.py checks that the stored rows are the same as its.
+    CPU as SQLite's insert without the full-text index, and a step per row kept the
+    writer waiting for the GIL (issue 17); tests/test_store_insert.py checks that the
+    stored rows and the full-text index are the same as SQLAlchemy's executemany's.
     """
-    prepared = _prepared_insert(conn.dialect, tuple(rows[0]))
-    if prepared is None:
-        conn.execute(articles.insert(), list(rows))
+    keys = tuple(rows[0])
+    if conn.dialect.name != "sqlite":
+        # PostgreSQL: psycopg's executemany sends the rows in one pipeline already, and
+        # a multi-row statement of ~700 named parameters cost the client more CPU than
+        # ~20 a row (0.085 against 0.054 ms an entry, 20 farm feeds, 3 runs each) for
+        # the same wall time: one row's statement, the rows in one executemany.
+        one = _prepared_insert(conn.dialect, keys, 1)
+        if one is None:
+            conn.execute(articles.insert(), list(rows))
+            return
+        named = tuple(zip(one.names, one.keys, one.processors, strict=True))
+        conn.exec_driver_sql(
+            one.sql,
+            [{n: row[k] if p is None else p(row[k]) for n, k, p in named} for row in rows],
+        )
         return
-    pairs = tuple(zip(prepared.names, prepared.processors, strict=True))
-    if prepared.positional:
-        params: list[Any] = [
-            tuple(row[n] if p is None else p(row[n]) for n, p in pairs) for row in rows
-        ]
-    else:
-        params = [{n: row[n] if p is None else p(row[n]) for n, p in pairs} for row in rows]
-    conn.exec_driver_sql(prepared.sql, params)
+    start = 0
+    for size in _chunk_sizes(len(rows)):
+        chunk = rows[start : start + size]
+        start += size
+        prepared = _prepared_insert(conn.dialect, keys, size)
+        if prepared is None:
+            conn.execute(articles.insert(), list(chunk))
+            continue
+        pairs = tuple(zip(prepared.keys, prepared.processors, strict=True))
+        flat = [row[k] if p is None else p(row[k]) for row in chunk for k, p in pairs]
+        if prepared.positional:
+            conn.exec_driver_sql(prepared.sql, tuple(flat))
+        else:
+            conn.exec_driver_sql(prepared.sql, dict(zip(prepared.names, flat, strict=True)))
 
 
 def _article_values(art: Article) -> dict[str, Any]:

@@ -287,8 +287,14 @@ def _polls_cutoff(conn: Connection, feed_id: int, before: datetime, keep: int) -
 
 def high_water(conn: Connection, name: str) -> int:
     """The highest id of ``name`` ("clusters", "articles") the retention job deleted."""
-    value = conn.execute(select(id_high_water.c.value).where(id_high_water.c.name == name)).scalar()
-    return int(value or 0)
+    return int(conn.execute(select(high_water_value(name))).scalar_one())
+
+
+def high_water_value(name: str) -> ColumnElement[int]:
+    """:func:`high_water` as an expression (0 when none), for a statement that reads it
+    beside other values."""
+    found = select(id_high_water.c.value).where(id_high_water.c.name == name).scalar_subquery()
+    return func.coalesce(found, 0)
 
 
 def _raise_high_water(conn: Connection, name: str, value: int) -> None:
