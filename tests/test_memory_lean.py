@@ -113,3 +113,58 @@ def test_optimize_0_keeps_the_daemon_as_it_was_started(tmp_path: Path) -> None:
     assert status == 0, log
     assert "running under python" not in log
     assert "daemon stopped" in log
+
+
+def test_a_sigterm_while_it_replaces_itself_is_held_for_the_next_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What the replacing run hands over: SIGTERM blocked (a blocked signal stays
+    # pending across exec, for the next run's catch_early_stop), the marker set. Here
+    # the exec fails: the process goes on as it was, SIGTERM unblocked, no marker.
+    from aggregator import cli
+
+    monkeypatch.delenv(OPTIMIZE_ENV, raising=False)
+    monkeypatch.delenv(REEXEC_ENV, raising=False)
+    seen: list[tuple[list[str], bool, str | None]] = []
+
+    def execv(path: str, argv: list[str]) -> None:
+        blocked = signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        seen.append((argv, blocked, os.environ.get(REEXEC_ENV)))
+        raise OSError("no exec here")
+
+    monkeypatch.setattr(os, "execv", execv)
+    cli._run_lean()
+    [(argv, blocked, marker)] = seen
+    assert argv[:4] == [sys.executable, *LEAN_FLAGS]
+    assert blocked
+    assert marker == "1"
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert REEXEC_ENV not in os.environ
+    assert "running without -OO (no exec here)" in capsys.readouterr().err
+
+
+def test_a_sigterm_pending_from_the_start_is_a_clean_stop(tmp_path: Path) -> None:
+    # SIGTERM sent at once to a daemon that starts with it blocked, as the run it
+    # replaced leaves it: pending through both interpreters' start and the exec, then
+    # taken by catch_early_stop, so the stop is the clean early one.
+    config = tmp_path / "feeds.yaml"
+    config.write_text("settings:\n  http: {enabled: false}\n")
+    env = {k: v for k, v in os.environ.items() if k not in (OPTIMIZE_ENV, REEXEC_ENV)}
+    env["AGGREGATOR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'archive.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}),
+    )
+    try:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "received SIGTERM during start-up" in err

@@ -370,10 +370,14 @@ def _run_lean() -> None:
     os.environ[REEXEC_ENV] = "1"
     sys.stdout.flush()
     sys.stderr.flush()
+    # A SIGTERM from here until the new run's catch_early_stop stays pending (a blocked
+    # signal and the mask survive exec), so the stop is still a clean one.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         os.execv(again[0], again)
     except OSError as err:
         del os.environ[REEXEC_ENV]
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         print(f"aggregator: running without -OO ({err})", file=sys.stderr)
 
 
