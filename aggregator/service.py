@@ -60,12 +60,16 @@ def catch_early_stop() -> None:
     """Remember a SIGTERM that arrives while the daemon starts (reading the
     configuration, migrating), before its event loop handles signals: the default
     action killed it with status -15 and no log line. The daemon checks
-    ``early_stop_signal`` once its own handlers are in place and stops cleanly."""
+    ``early_stop_signal`` once its own handlers are in place and stops cleanly. One
+    that came while the daemon replaced itself by its -OO run was held pending for
+    this (``cli._run_lean``) and is taken now."""
 
     def remember(signum: int, _frame: object) -> None:
         _early.append(signal.Signals(signum))
 
     signal.signal(signal.SIGTERM, remember)
+    # blocked by the run before this one (cli._run_lean) until the handler is in place
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def early_stop_signal() -> signal.Signals | None:

@@ -1,7 +1,7 @@
 """Memory of the whole real daemon (every process, PSS summed) after a first poll and idle.
 
     python benchmarks/bench_memory.py [--feeds 500,2000] [--items 50] [--latency 0.1-0.3]
-        [--variants default,workers2] [--idle 60] [--quick] [--breakdown [--trace N]]
+        [--variants default,workers2,keepdocs] [--idle 60] [--quick] [--breakdown [--trace N]]
         [--timeline]
 
 For each farm size it starts the feed farm (``farm.py``), then, one variant after the
@@ -15,7 +15,10 @@ shipped systemd unit and ``make run`` do:
 
 - **default**: the configuration as shipped;
 - **workers2**: ``parse_workers: 2`` (the default before issue 17: a forkserver and
-  two parse processes beside the daemon).
+  two parse processes beside the daemon);
+- **keepdocs**: the default, its interpreter kept as started (``AGGREGATOR_OPTIMIZE=0``):
+  the daemon otherwise replaces itself by its run under ``-OO -X no_debug_ranges``
+  (``aggregator.memory.lean_argv``), which leaves out the imported modules' docstrings.
 
 The daemon's process tree is read from ``/proc`` by this process (never inside the
 one measured): PSS (a page shared by N processes counts 1/N in each, so the sum is
@@ -55,7 +58,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_idle import tree
 from farm import FarmServer, FarmSettings, feed_path, parse_latency
 
-VARIANTS = {"default": "", "workers2": "    parse_workers: 2\n"}
+VARIANTS = {"default": "", "workers2": "    parse_workers: 2\n", "keepdocs": ""}
+# A variant's environment: ``keepdocs`` is the daemon as started, with its docstrings
+# (``AGGREGATOR_OPTIMIZE=0``: no run again under -OO, aggregator.memory.lean_argv).
+VARIANT_ENV = {"keepdocs": {"AGGREGATOR_OPTIMIZE": "0"}}
 
 
 @dataclass(frozen=True)
@@ -260,7 +266,9 @@ def run_variant(
     cfg = tmp / f"{variant}-{feeds}.yaml"
     cfg.write_text(config(base, feeds, variant))
     log = tmp / f"{variant}-{feeds}.log"
-    env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{db}")
+    env = dict(
+        os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{db}", **VARIANT_ENV.get(variant, {})
+    )
     env.pop("NOTIFY_SOCKET", None)
     # The daemon runs this checkout's code: `_memprobe.py` runs as a script, so without
     # this its `import aggregator` would find whatever checkout is installed (editable).

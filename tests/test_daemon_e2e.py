@@ -125,6 +125,9 @@ def test_daemon_polls_stores_and_stops_on_sigterm(
     assert proc.returncode == 0, err
     assert stop_time < 10
     assert "daemon stopped" in err
+    # all of the above by the daemon as it runs for its users: again under -OO
+    # (aggregator.memory.lean_argv, tests/test_memory_lean.py), docstrings left out
+    assert "running under python -OO" in err
     assert err.count("outcome=ok") >= len(FEEDS)
     assert "Traceback" not in err
     print(f"\nend-to-end: articles landed in {elapsed:.1f}s, stopped in {stop_time:.2f}s")

@@ -313,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if program:
         gc.disable()
     source = args.config or _default_config()
+    if args.command == "run" and argv is None:
+        _run_lean()  # as the program: runs it again under -OO, unless already so
     if args.command == "run":
         # First thing: a SIGTERM while the configuration is read is a clean stop.
         from aggregator.service import catch_early_stop  # imports SQLAlchemy: not for --help
@@ -347,6 +349,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         if program:
             # What is left is freed at exit anyway; walking it first is the cost.
             gc.freeze()
+
+
+def _run_lean() -> None:
+    """Replace this process by the same command under ``-OO -X no_debug_ranges``
+    (``aggregator.memory.lean_argv``: why, and how to keep the docstrings), before the
+    daemon imports anything: the same pid, environment and arguments, so systemd, a
+    shell's ``exec`` and a supervisor see one process. Returns when there is nothing to
+    do, or when the interpreter cannot be run again (the daemon then runs as it is)."""
+    from aggregator.memory import REEXEC_ENV, lean_argv
+
+    again = lean_argv(
+        executable=sys.executable,
+        orig_argv=sys.orig_argv,
+        optimize=sys.flags.optimize,
+        env=os.environ,
+    )
+    if again is None:
+        return
+    os.environ[REEXEC_ENV] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A SIGTERM from here until the new run's catch_early_stop stays pending (a blocked
+    # signal and the mask survive exec), so the stop is still a clean one.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        os.execv(again[0], again)
+    except OSError as err:
+        del os.environ[REEXEC_ENV]
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+        print(f"aggregator: running without -OO ({err})", file=sys.stderr)
 
 
 def _loaded_then(program: bool, run: Callable[..., int], *args: Any) -> int:

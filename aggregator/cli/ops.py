@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 def cmd_run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.daemon import Daemon
+    from aggregator.memory import LEAN_FLAGS, OPTIMIZE_ENV, REEXEC_ENV
     from aggregator.service import early_stop_signal
 
     early = early_stop_signal()
@@ -38,6 +40,13 @@ def cmd_run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             "received %s during start-up: stopping before the daemon starts", early.name
         )
         return EXIT_OK
+    if os.environ.get(REEXEC_ENV):
+        logging.getLogger("aggregator.daemon").info(
+            "running under python %s: docstrings and column tables left out to save "
+            "memory (%s=0 keeps them)",
+            " ".join(LEAN_FLAGS),
+            OPTIMIZE_ENV,
+        )
     return asyncio.run(Daemon(loaded).run())
 
 
