@@ -782,6 +782,24 @@ def main() -> None:
     print(f"bench_search: {n:,} articles of 2-6 KB, {len(queries)} two-term queries")
     print(f"   query words from vocabulary ranks {lo}-{hi} (of {VOCABULARY:,}, Zipf s=1.05)")
 
+    def sqlite_run(engine: Engine, path: Path, reuse: bool) -> None:
+        report(
+            bench(
+                "SQLite",
+                engine,
+                n,
+                words,
+                queries,
+                path,
+                reuse,
+                args.baseline,
+                filtered,
+                args.rounds,
+                args.repeat,
+            ),
+            n,
+        )
+
     if args.keep is not None:
         # Building 1M articles takes a while: keep the file and reuse it when it holds
         # the same articles (same seed and count), instead of a temporary directory.
@@ -790,22 +808,7 @@ def main() -> None:
             reuse = args.keep.exists() and already_loaded(engine, n)
             if not reuse and args.keep.exists():
                 raise SystemExit(f"{args.keep} exists but does not hold {n:,} indexed articles")
-            report(
-                bench(
-                    "SQLite",
-                    engine,
-                    n,
-                    words,
-                    queries,
-                    args.keep,
-                    reuse,
-                    args.baseline,
-                    filtered,
-                    args.rounds,
-                    args.repeat,
-                ),
-                n,
-            )
+            sqlite_run(engine, args.keep, reuse)
         finally:
             engine.dispose()
     else:
@@ -813,22 +816,7 @@ def main() -> None:
             path = Path(tmp) / "bench.db"
             engine = create_db_engine(f"sqlite:///{path}")
             try:
-                report(
-                    bench(
-                        "SQLite",
-                        engine,
-                        n,
-                        words,
-                        queries,
-                        path,
-                        False,
-                        args.baseline,
-                        filtered,
-                        args.rounds,
-                        args.repeat,
-                    ),
-                    n,
-                )
+                sqlite_run(engine, path, False)
             finally:
                 engine.dispose()
 

@@ -4,7 +4,7 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
 
 import httpx
@@ -587,17 +587,13 @@ def test_searches_without_filters_page_as_the_general_statement_does(
     assert {case: pages(*case) for case in cases} == fast
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the driver path is SQLite's
-def test_the_date_ordered_search_sends_the_general_statements_on_the_driver(
+def _record_sent(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # SQLite's newest-first search with words and no filter runs fts_date_statement and
-    # rows_by_id_statement on the DB-API cursor (issue 17): the SQL text and the values
-    # sent must be the general path's (its two steps), page after page, so the plan and
-    # the page are too.
-    _driver_archive(engine)
-    archive = Archive(engine)
-    sent: list[tuple[str, tuple[object, ...], bool]] = []  # (sql, values, on the driver)
+) -> tuple[list[tuple[str, tuple[object, ...], bool]], Callable[..., None]]:
+    """Every statement sent from now on, as (sql, values, on the driver): SQLAlchemy's
+    executions and the archive's DriverStatement rows alike, in order; and the engine's
+    listener, for ``event.remove`` when only the driver's are to be recorded."""
+    sent: list[tuple[str, tuple[object, ...], bool]] = []
 
     def record(_c: object, _cur: object, sql: str, values: object, *_: object) -> None:
         sent.append((sql, tuple(values), False))  # type: ignore[call-overload]
@@ -610,6 +606,20 @@ def test_the_date_ordered_search_sends_the_general_statements_on_the_driver(
 
     monkeypatch.setattr(DriverStatement, "rows", rows)
     event.listen(engine, "before_cursor_execute", record)
+    return sent, record
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the driver path is SQLite's
+def test_the_date_ordered_search_sends_the_general_statements_on_the_driver(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite's newest-first search with words and no filter runs fts_date_statement and
+    # rows_by_id_statement on the DB-API cursor (issue 17): the SQL text and the values
+    # sent must be the general path's (its two steps), page after page, so the plan and
+    # the page are too.
+    _driver_archive(engine)
+    archive = Archive(engine)
+    sent, record = _record_sent(engine, monkeypatch)
 
     def walk(query: str) -> list[tuple[str, tuple[object, ...], bool]]:
         sent.clear()
@@ -712,19 +722,7 @@ def test_the_filtered_search_sends_the_general_statements_on_the_driver(
     # list is padded (one, two or four names: the general path sends each name once).
     _filtered_archive(engine)
     archive = Archive(engine)
-    sent: list[tuple[str, tuple[object, ...], bool]] = []  # (sql, values, on the driver)
-
-    def record(_c: object, _cur: object, sql: str, values: object, *_: object) -> None:
-        sent.append((sql, tuple(values), False))  # type: ignore[call-overload]
-
-    driver_rows = DriverStatement.rows
-
-    def rows(self: DriverStatement, conn: object, params: dict[str, object]) -> list[object]:
-        sent.append((self.sql, tuple(self.arguments(params)), True))
-        return driver_rows(self, conn, params)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(DriverStatement, "rows", rows)
-    event.listen(engine, "before_cursor_execute", record)
+    sent, record = _record_sent(engine, monkeypatch)
     unpadded = [f for f in _FILTERED if len(f.feeds) in (0, 1, 2, 4)]
 
     def walk(
