@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.models import Article
 from aggregator.process.clustering import ClusterSettings, features
 from aggregator.process.clustering.features import entities, featurize, title_words
+from tests.factories import bare_article
 
 DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "clustering"
 # Word characters, every joiner, an underscore, sentence ends, cp1252's curly quotes,
@@ -81,28 +81,6 @@ def test_joiners_side_by_side_and_at_the_ends() -> None:
     assert features._words("U.S. & AT&T don’t.") == ["U.S", "AT&T", "don’t"]
 
 
-def _article(title: str, text: str, url: str | None) -> Article:
-    when = datetime(2026, 1, 1, tzinfo=UTC)
-    return Article(
-        feed="f",
-        guid=url,
-        url=url,
-        canonical_url=url,
-        title=title,
-        title_raw=title,
-        summary="",
-        text=text,
-        html="",
-        author=None,
-        published=when,
-        published_estimated=False,
-        fetched_at=when,
-        language="en",
-        content_hash="h",
-        fulltext=text or None,
-    )
-
-
 def _with_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(features, "_words", features._WORD.findall)
     monkeypatch.setattr(features, "_name_tokens", _pattern_names)
@@ -115,7 +93,18 @@ def test_features_equal_the_pattern_based_reading(monkeypatch: pytest.MonkeyPatc
         rows += [json.loads(line) for line in f]
     with (DATA / "uci-dev.jsonl").open(encoding="utf-8") as f:
         rows += [json.loads(line) for line in f][:2000]
-    articles = [_article(r["title"], r.get("text", ""), r.get("url")) for r in rows]
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    articles = [
+        bare_article(
+            r["title"],
+            text=r.get("text", ""),
+            feed="f",
+            url=r.get("url"),
+            published=when,
+            content_hash="h",
+        )
+        for r in rows
+    ]
     fast = [(featurize(a, settings), entities(a, settings), title_words(a.title)) for a in articles]
     with monkeypatch.context() as m:
         _with_patterns(m)

@@ -24,7 +24,7 @@ from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings
 from aggregator.process.clustering.features import days
 from tests import factories
-from tests.support.cluster_restart import restarted
+from tests.support.cluster_restart import assert_resumed_alike
 from tests.support.kindred_reports import DATA, reports
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -106,11 +106,4 @@ def test_a_restart_decides_as_the_uninterrupted_clusterer(cut: int) -> None:
     live = [straight.assign(i + 1, a) for i, a in enumerate(articles)]
     assert any(s.startswith("a day in common") for s in live[83].signals)
     assert any(d.merged for d in live)
-    resumed = restarted(settings, articles, live, cut)
-    for i in range(cut, len(articles)):
-        again = resumed.assign(i + 1, articles[i])
-        assert (again.cluster_id, again.is_new, again.merged) == (
-            live[i].cluster_id,
-            live[i].is_new,
-            live[i].merged,
-        ), (cut, i, live[i].signals, again.signals)
+    assert_resumed_alike(settings, articles, live, cut)

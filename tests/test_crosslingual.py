@@ -14,7 +14,7 @@ from aggregator import semantic
 from aggregator.models import Article, ClusterDecision
 from aggregator.process.clustering import Clusterer, ClusterSettings, proposal
 from tests import factories
-from tests.support.cluster_restart import restarted
+from tests.support.cluster_restart import assert_resumed_alike
 from tests.support.multilingual_events import REPORTS as NORTH_KOREA
 from tests.support.multilingual_kindred import ENGLISH
 from tests.support.multilingual_kindred import REPORTS as KINDRED
@@ -361,14 +361,7 @@ def test_a_restart_rebuilds_the_events_by_script(seed: int) -> None:
     live = [straight.assign(i + 1, a) for i, a in enumerate(articles)]
     assert any(any(s.startswith("another language") for s in d.signals) for d in live)
     for cut in range(8, len(articles), 8):
-        resumed = restarted(settings, articles, live, cut)
-        for i in range(cut, len(articles)):
-            again = resumed.assign(i + 1, articles[i])
-            assert (again.cluster_id, again.is_new, again.merged) == (
-                live[i].cluster_id,
-                live[i].is_new,
-                live[i].merged,
-            ), (seed, cut, i, live[i].signals, again.signals)
+        assert_resumed_alike(settings, articles, live, cut, seed)
 
 
 def test_a_merge_sums_the_vectors_by_script_as_the_replay_does() -> None:

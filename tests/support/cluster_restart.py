@@ -31,3 +31,23 @@ def restarted(
     for i in range(cut):
         clusterer.restore(i + 1, articles[i], stored(live[i].cluster_id))
     return clusterer
+
+
+def assert_resumed_alike(
+    settings: ClusterSettings,
+    articles: Sequence[Article],
+    live: Sequence[ClusterDecision],
+    cut: int,
+    context: object = None,
+) -> None:
+    """A clusterer restarted at ``cut`` puts every later article in the event the
+    uninterrupted one did, new or not, with the same merges (scores may differ in the
+    last bit: the replay sums the centroids in another order)."""
+    resumed = restarted(settings, articles, live, cut)
+    for i in range(cut, len(articles)):
+        again = resumed.assign(i + 1, articles[i])
+        assert (again.cluster_id, again.is_new, again.merged) == (
+            live[i].cluster_id,
+            live[i].is_new,
+            live[i].merged,
+        ), (context, cut, i, live[i].signals, again.signals)
