@@ -35,6 +35,12 @@ and a Python client's own CPU is not the server's (httpx's get and JSON decoding
 as much CPU per request as the search: it made the httpx line measure the client as
 much as the server). The httpx and lean lines stay printed beside it.
 
+Beside the latencies, the CPU time per request of each server over its plain blocks
+(user + system of all its threads, read from /proc around each block), and on SQLite
+the raw engine's (its query runs in this process). On a shared, loaded machine a
+latency's tail moves with the load by more than a server change is worth; CPU spent
+moves much less, so it is the figure to compare a change by (ours beside --baseline).
+
 Filtered and newest-first searches (--filtered, default 100: the first queries again,
 in turn with feed=, since=, lang= or order=date), in blocks of their own: wrk against
 the raw engine replaying the statements the archive sent for that request (recorded
@@ -411,6 +417,42 @@ def wrk_block(base_url: str, targets: list[str], workdir: Path) -> list[float]:
     return samples
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuTally:
+    """CPU time per request of a process, over the blocks it served: read from /proc
+    around each block, so it does not count the client's time, and it moves much less
+    with the machine's load than a latency does (a descheduled server waits, it does
+    not spend CPU). The same requests for every server, so their figures compare."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self.pid = pid  # None: this process (the raw engine, in the client's process)
+        self.seconds = 0.0
+        self.requests = 0
+
+    def __call__(
+        self, timing: Callable[[list[Search]], list[float]]
+    ) -> Callable[[list[Search]], list[float]]:
+        def counted(block: list[Search]) -> list[float]:
+            before = time.process_time() if self.pid is None else process_cpu(self.pid)
+            out = timing(block)
+            after = time.process_time() if self.pid is None else process_cpu(self.pid)
+            self.seconds += after - before
+            self.requests += len(block)
+            return out
+
+        return counted
+
+    @property
+    def per_request_us(self) -> float:
+        return self.seconds / max(1, self.requests) * 1e6
+
+
 def in_blocks(
     units: dict[str, tuple[list[Search], Callable[[list[Search]], list[float]]]], rounds: int
 ) -> dict[str, list[float]]:
@@ -615,9 +657,15 @@ def bench(
             def through_wrk(url: str) -> Callable[[list[Search]], list[float]]:
                 return lambda block: wrk_block(url, [s.target for s in block], Path(tmp))
 
+            tallies = {"raw": CpuTally()} | {
+                name: CpuTally(sv.proc.pid) for name, sv in servers.items()
+            }
             units: dict[str, tuple[list[Search], Callable[[list[Search]], list[float]]]] = {
-                "raw blocks": (plain, timed_each(lambda s: raw(s.q))),
-                **{f"wrk {name}": (plain, through_wrk(sv.url)) for name, sv in servers.items()},
+                "raw blocks": (plain, tallies["raw"](timed_each(lambda s: raw(s.q)))),
+                **{
+                    f"wrk {name}": (plain, tallies[name](through_wrk(sv.url)))
+                    for name, sv in servers.items()
+                },
             }
             if filtered:
                 # a unit per kind: wrk's latencies come back without their requests
@@ -629,7 +677,10 @@ def bench(
                         units[f"wrk {kind} {name}"] = (of_kind, through_wrk(sv.url))
             for searches, timing in units.values():  # warm each path
                 timing(searches[:10])
+            for tally in tallies.values():  # the warm-up is not counted
+                tally.seconds, tally.requests = 0.0, 0
             blocks = in_blocks(units, rounds)
+            cpu_us = {name: tally.per_request_us for name, tally in tallies.items()}
         blocks["load after blocks"] = list(os.getloadavg())
     finally:
         for c in clients.values():
@@ -645,6 +696,7 @@ def bench(
         "load_s": load_s,
         **times,
         **blocks,
+        "cpu_us": cpu_us,
         "filtered": filtered,
         "rounds": rounds,
         "repeat": repeat,
@@ -693,6 +745,13 @@ def report(r: dict[str, Any], n: int) -> None:
             f"   HTTP, wrk, base    {p(r['wrk baseline'])}   p95 ratio {wbase95 / block95:.2f}x"
             f"   (p50 {wbase50 / block50:.2f}x)"
         )
+    cpu = r["cpu_us"]
+    line = f"   CPU per request    server {cpu['http']:.0f} us"
+    if "baseline" in cpu:
+        line += f", base {cpu['baseline']:.0f} us ({cpu['http'] / cpu['baseline']:.2f}x)"
+    if r["label"] == "SQLite":  # the engine runs in the client's process: its CPU is the query's
+        line += f"; raw engine {cpu['raw']:.0f} us (server / raw {cpu['http'] / cpu['raw']:.2f}x)"
+    print(line)
     if r["filtered"]:
         print(
             f"   -- {len(r['filtered'])} with a filter or by date, {r['repeat']} times each, "
