@@ -320,6 +320,7 @@ class _BurstWorker:
         self.pid: int | None = None
         self.sent: deque[_Work] = deque()  # answers awaited, in order
         self.ready = False  # it said READY: it takes calls
+        self.answered = 0  # calls it answered (for the log and the tests)
         self.gone = False  # the process has exited (or never started)
         self.returncode: int | None = None
         self._sender = threading.Thread(target=self._send, name="burst-send", daemon=True)
@@ -407,6 +408,7 @@ class _BurstWorker:
                 break
             with self.owner._cond:
                 work = self.sent.popleft()
+                self.answered += 1
                 self.owner._cond.notify_all()
             try:
                 ok, value = pickle.loads(data)
@@ -446,4 +448,9 @@ class _BurstWorker:
         if lost or not started:
             owner._wake_threads()
         elif self.pid is not None:
-            log.info("burst over: parse worker %d ended (%s)", self.pid, code)
+            log.info(
+                "burst over: parse worker %d ended (%s) after %d feeds",
+                self.pid,
+                code,
+                self.answered,
+            )
