@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -33,7 +33,6 @@ from typing import IO, Any, ParamSpec, TypeVar
 
 import aggregator
 import aggregator.poll.poller  # what the pool's workers run: process_body and the stages
-from aggregator.memory import LEAN_FLAGS, OPTIMIZE_ENV
 from aggregator.poll.body import ProcessCall
 from aggregator.poll.burst_worker import READY, read_frame, watch_parent, widen_pipe, write_frame
 
@@ -126,12 +125,15 @@ BURST_LOCAL = 0
 BURST_RETRY_AFTER = 60.0
 
 
-def burst_worker_command(env: Mapping[str, str] = os.environ) -> list[str]:
-    """How the burst worker is started: this interpreter under the daemon's lean flags
-    (``aggregator.memory``; not with ``AGGREGATOR_OPTIMIZE=0``), importing
-    ``aggregator`` from where this process did (a checkout the daemon runs from, not
-    whichever is installed)."""
-    flags = list(LEAN_FLAGS) if env.get(OPTIMIZE_ENV, "").strip() != "0" else []
+def burst_worker_command() -> list[str]:
+    """How the burst worker is started: this interpreter with the daemon's own options
+    (``-OO -X no_debug_ranges`` as ``aggregator run`` runs itself, ``aggregator.memory``:
+    no docstrings to hold), importing ``aggregator`` from where this process did (a
+    checkout the daemon runs from, not whichever is installed)."""
+    flags = ["-O"] * sys.flags.optimize
+    # -X options as given (CPython's documented ``sys._xoptions``: a value, or True).
+    for key, value in sys._xoptions.items():
+        flags += ["-X", key if value is True else f"{key}={value}"]
     root = str(Path(aggregator.__file__).resolve().parents[1])
     code = (
         "import sys; sys.path.insert(0, sys.argv.pop(1)); "
