@@ -120,6 +120,9 @@ BURST_AHEAD = 8
 # one thread parsing beside the worker the writer was busy 91-93 % of a first poll,
 # waiting more than working, and that poll was no faster than with the worker alone.
 BURST_LOCAL = 0
+# Burst workers at most: one, a copy of the parse stack (~35 MiB RSS) while a burst
+# lasts, beside the daemon.
+BURST_WORKERS = 1
 # After a worker that could not start (it died before saying READY): the daemon's
 # threads parse alone this long before another is tried.
 BURST_RETRY_AFTER = 60.0
@@ -197,6 +200,7 @@ class BurstExecutor(Executor):
         linger: float = BURST_LINGER,
         ahead: int = BURST_AHEAD,
         local: int = BURST_LOCAL,
+        workers: int = BURST_WORKERS,
         command: Sequence[str] | None = None,
     ) -> None:
         self._threads = max(1, threads)
@@ -211,7 +215,8 @@ class BurstExecutor(Executor):
         self._cond = threading.Condition()
         self._queue: deque[_Work] = deque()
         self._local_busy = 0
-        self._worker: _BurstWorker | None = None
+        self._max_workers = max(1, workers)
+        self._up: list[_BurstWorker] = []  # started and not ended
         self._shutdown = False
         self._retry_at = float("-inf")
         self.workers_started = 0  # for the log and the tests
@@ -229,7 +234,7 @@ class BurstExecutor(Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._queue.append(_Work(fn, future))
             if (
-                self._worker is None
+                len(self._up) < self._max_workers
                 and len(self._queue) > self._backlog
                 and time.monotonic() >= self._retry_at
             ):
@@ -240,16 +245,16 @@ class BurstExecutor(Executor):
 
     @property
     def worker_pid(self) -> int | None:
-        """The burst worker's process id while one is up (None between bursts)."""
+        """The (first) burst worker's process id while one is up (None between bursts)."""
         with self._cond:
-            worker = self._worker
-        return worker.pid if worker is not None else None
+            up = list(self._up)
+        return up[0].pid if up else None
 
     def _start_worker(self) -> None:
         # Under the lock. The process is started by the worker's own thread: the
         # caller is the event loop, which must not wait for a fork.
         worker = _BurstWorker(self)
-        self._worker = worker
+        self._up.append(worker)
         self.workers_started += 1
         self.workers = [*self.workers[-3:], worker]
         worker.start()
@@ -259,9 +264,8 @@ class BurstExecutor(Executor):
         at once as allowed (fewer while the worker is up)."""
         while True:
             with self._cond:
-                worker = self._worker
-                # Until the worker has imported the parse stack, the threads go on.
-                bursting = worker is not None and worker.ready
+                # Until a worker has imported the parse stack, the threads go on.
+                bursting = any(worker.ready for worker in self._up)
                 allowed = self._local_in_burst if bursting else self._threads
                 if not self._queue or self._local_busy >= allowed:
                     return
@@ -303,10 +307,11 @@ class BurstExecutor(Executor):
                     if not work.started:
                         work.future.cancel()
                 self._queue = kept
-            worker = self._worker
+            up = list(self._up)
             self._cond.notify_all()
-        if worker is not None and wait:
-            worker.join()
+        if wait:
+            for worker in up:
+                worker.join()
         self._local_pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
@@ -385,8 +390,8 @@ class _BurstWorker:
                     idle_since = now if idle_since is None else idle_since
                     left = owner._linger - (now - idle_since)
                     if left <= 0 or owner._shutdown:
-                        if owner._worker is self:
-                            owner._worker = None
+                        if self in owner._up:
+                            owner._up.remove(self)
                         break
                     cond.wait(left)
             if work is None:  # the burst is over: closing stdin ends the worker
@@ -429,8 +434,8 @@ class _BurstWorker:
         owner = self.owner
         with owner._cond:
             self.gone = True
-            if owner._worker is self:
-                owner._worker = None
+            if self in owner._up:
+                owner._up.remove(self)
             lost = list(self.sent)
             self.sent.clear()
             head = lost.pop(0) if lost and started else None
