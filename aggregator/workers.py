@@ -34,7 +34,13 @@ from typing import IO, Any, ParamSpec, TypeVar
 import aggregator
 import aggregator.poll.poller  # what the pool's workers run: process_body and the stages
 from aggregator.poll.body import ProcessCall
-from aggregator.poll.burst_worker import READY, read_frame, watch_parent, widen_pipe, write_frame
+from aggregator.poll.burst_worker import (
+    READY,
+    FrameReader,
+    send_call,
+    watch_parent,
+    widen_pipe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +403,7 @@ class _BurstWorker:
             if work is None:  # the burst is over: closing stdin ends the worker
                 return
             try:
-                write_frame(stdin, pickle.dumps(work.call, protocol=pickle.HIGHEST_PROTOCOL))
+                send_call(stdin.fileno(), work.call)
             except (OSError, ValueError):  # it died: the receiver hands the calls back
                 return
 
@@ -405,12 +411,15 @@ class _BurstWorker:
         proc = self.proc
         assert proc is not None
         assert proc.stdout is not None
-        started = read_frame(proc.stdout) == READY
+        reader = FrameReader(proc.stdout)
+        first = reader.next()
+        started = first is not None and bytes(first) == READY
+        del first
         if started:
             with self.owner._cond:
                 self.ready = True
         while started:
-            data = read_frame(proc.stdout)
+            data = reader.next()
             if data is None:
                 break
             with self.owner._cond:
@@ -421,10 +430,12 @@ class _BurstWorker:
                 ok, value = pickle.loads(data)
             except Exception as exc:
                 ok, value = False, RuntimeError(f"unreadable answer from the parse worker: {exc}")
+            del data  # the view of the reader's buffer, before it reads the next
             if ok:
                 work.future.set_result(value)
             else:
                 work.future.set_exception(value)
+        reader.close()
         proc.stdout.close()
         self.returncode = proc.wait()
         self._ended(started=started)

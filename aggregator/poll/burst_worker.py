@@ -7,8 +7,9 @@ threads keep up with, and closes its stdin once the queue has drained: the worke
 then exits. It imports only the parse stack (``aggregator.poll.body``).
 
 The protocol, on the child's stdin and stdout, one frame each way per call: 8 bytes
-of length (little-endian), then a pickle. The daemon sends ``ProcessCall``s; the
-worker answers each, in order, with ``(True, ProcessedFeed)`` or ``(False,
+of length (little-endian), then the payload. The daemon sends ``ProcessCall``s (the
+pickle of the call without its body, then the body: ``send_call``); the worker
+answers each, in order, with the pickle of ``(True, ProcessedFeed)`` or ``(False,
 exception)``. Before any call it sends one frame, ``READY``, once its imports are
 done: a worker that dies before it has failed to start, and no feed is blamed.
 
@@ -20,6 +21,7 @@ call is running.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import pickle
@@ -30,6 +32,8 @@ import sys
 import threading
 import time
 from typing import IO, Any
+
+from aggregator.poll.body import ProcessCall
 
 READY = b"ready"
 # Bytes a pipe to or from the worker holds (widen_pipe): /proc/sys/fs/pipe-max-size
@@ -47,29 +51,77 @@ def write_frame(stream: IO[bytes], data: bytes) -> None:
     stream.flush()
 
 
+def send_call(fd: int, call: ProcessCall) -> None:
+    """A call as one frame: the pickle of the call without its body, then the body as
+    it is. Written from the body's own buffer (``os.writev``): pickling the call whole
+    copied every body (a few hundred KB) into a new buffer in the daemon, whose heap
+    kept the pages (issue 17)."""
+    meta = pickle.dumps(dataclasses.replace(call, body=b""), protocol=pickle.HIGHEST_PROTOCOL)
+    body = memoryview(call.body)
+    head = _HEAD.pack(_HEAD.size + len(meta) + len(body)) + _HEAD.pack(len(meta))
+    parts = [memoryview(head), memoryview(meta), body]
+    while parts:
+        written = os.writev(fd, parts)
+        while parts and written >= len(parts[0]):
+            written -= len(parts[0])
+            parts.pop(0)
+        if parts and written:
+            parts[0] = parts[0][written:]
+
+
+def read_call(data: bytes) -> ProcessCall:
+    """The call ``send_call`` framed (its frame's payload)."""
+    (size,) = _HEAD.unpack_from(data)
+    meta = pickle.loads(memoryview(data)[_HEAD.size : _HEAD.size + size])
+    if not isinstance(meta, ProcessCall):
+        raise TypeError(f"the parse worker runs ProcessCall only, not {type(meta).__name__}")
+    return dataclasses.replace(meta, body=data[_HEAD.size + size :])
+
+
 def read_frame(stream: IO[bytes]) -> bytes | None:
     """One frame's payload; None at the end of the stream (also in mid-frame: the
-    writer is gone). ``stream`` may be raw (a read returns what the pipe holds)."""
-    head = _read_exactly(stream, _HEAD.size)
-    if head is None:
+    writer is gone). ``stream`` is buffered: a read returns all it asks for, unless
+    the stream ends first (the worker's stdin; the daemon uses ``FrameReader``)."""
+    head = stream.read(_HEAD.size)
+    if len(head) < _HEAD.size:
         return None
     (size,) = _HEAD.unpack(head)
-    return _read_exactly(stream, size)
-
-
-def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
     data = stream.read(size)
-    if data is None or len(data) == size:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size:
-        more = stream.read(size - got)
-        if not more:
+    return data if len(data) == size else None
+
+
+class FrameReader:
+    """Frames read into one buffer of this reader's, reused: a new bytes object for
+    each answer (a feed's articles, a few hundred KB) was a large allocation in the
+    daemon per feed, and its heap kept the pages. ``next`` returns a view of the
+    buffer, valid until the next call; ``close`` lets the buffer go."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self._buffer = bytearray(_HEAD.size)
+
+    def next(self) -> memoryview | None:
+        if not self._fill(_HEAD.size):
             return None
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
+        (size,) = _HEAD.unpack_from(self._buffer)
+        if not self._fill(size):
+            return None
+        return memoryview(self._buffer)[:size]
+
+    def _fill(self, size: int) -> bool:
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)
+        view = memoryview(self._buffer)
+        got = 0
+        while got < size:
+            n = self.stream.readinto(view[got:size])  # type: ignore[attr-defined]
+            if not n:
+                return False
+            got += n
+        return True
+
+    def close(self) -> None:
+        self._buffer = bytearray()
 
 
 def widen_pipe(fd: int) -> None:
@@ -132,15 +184,13 @@ def main() -> None:
     # The replies are frames: nothing else may be written on stdout.
     sys.stdout = sys.stderr
     watch_parent(os.getppid())
-    import aggregator.poll.body  # noqa: F401  (the parse stack, before READY)
-
-    write_frame(replies, READY)
+    write_frame(replies, READY)  # the parse stack is imported (aggregator.poll.body)
     while True:
         data = read_frame(requests)
         if data is None:
             return
         try:
-            reply = _reply(True, pickle.loads(data)())
+            reply = _reply(True, read_call(data)())
         except Exception as exc:
             reply = _reply(False, exc)
         write_frame(replies, reply)
