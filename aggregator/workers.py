@@ -350,7 +350,7 @@ class _BurstWorker:
     def _send(self) -> None:
         owner = self.owner
         try:
-            # Unbuffered: a frame is read and written whole (read_frame, write_frame).
+            # Unbuffered: frames are written and read whole (send_call, FrameReader).
             proc = subprocess.Popen(
                 owner._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
             )
