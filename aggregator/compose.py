@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -53,7 +53,7 @@ from aggregator.process.dedup import DedupSettings
 from aggregator.query import EntryFilter, Query, parse_query
 from aggregator.store import ConsumerLock, FeedSpec, FeedState, PruneCounts, Store
 from aggregator.store.migrate import upgrade
-from aggregator.workers import cpu_executor, parse_workers_for
+from aggregator.workers import parse_executor, parse_workers_for
 
 log = logging.getLogger(__name__)
 
@@ -529,6 +529,17 @@ def parse_workers(loaded: LoadedConfig) -> int:
     )
 
 
+def cpu_pool(loaded: LoadedConfig) -> Executor:
+    """Where this configuration parses on this machine (``aggregator.workers``): with
+    ``parse_workers: auto`` on a small machine, the daemon's threads and a worker
+    process during bursts."""
+    return parse_executor(
+        loaded.config.settings.poll.parse_workers,
+        cores=os.cpu_count() or 1,
+        feeds=len(loaded.config.feeds),
+    )
+
+
 def prepare_store(loaded: LoadedConfig, *, migrate: bool = True) -> Store:
     store = Store.open(loaded.database_url)
     if migrate:
@@ -549,7 +560,7 @@ async def poll_once(
     store = await asyncio.to_thread(prepare_store, loaded)
     cfg = loaded.config.settings.poll
     log_semantic_status(loaded)
-    cpu = cpu_executor(parse_workers(loaded))
+    cpu = cpu_pool(loaded)
     embedder = embed_executor(loaded)
     writer = ThreadPoolExecutor(1, thread_name_prefix="writer")
     results: list[PollSummary] = []

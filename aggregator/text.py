@@ -16,13 +16,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache, partial
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nh3
-import numpy as np
-import numpy.typing as npt
 import pycld2  # type: ignore[import-untyped]
 from lxml import etree  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    # numpy only where shingles are hashed (the consumer's dedup): the parse stack
+    # imports this module too, and a parse worker has no use for numpy's ~20 MiB.
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["clean_text", "html_paragraphs", "html_to_text", "looks_like_html", "sanitize_html"]
 
@@ -810,10 +814,10 @@ def text_words(text: str) -> TextWords:
     return TextWords(tuple(paras), tuple(keys), tuple(all_words), tuple(starts))
 
 
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-_SHINGLE_MUL = np.uint64(0x9E3779B97F4A7C15)
-_LE_U64 = np.dtype("<u8")
+# The splitmix64 constants of ``shingle_hashes``, as numpy scalars once numpy is loaded.
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_SHINGLE_MUL = 0x9E3779B97F4A7C15
 
 
 class _WordHashes(dict[str, bytes]):
@@ -848,18 +852,21 @@ def shingle_hashes(tokens: Sequence[str], size: int) -> npt.NDArray[np.uint64]:
     Each word is hashed once (see ``_word_hash``), shingles are combined and mixed
     (splitmix64 finalizer) with numpy. A text of fewer than ``size`` words is one shingle.
     """
+    import numpy as np  # imported once; a look-up in sys.modules afterwards
+
     if not tokens:
         return np.empty(0, dtype=np.uint64)
-    w = np.frombuffer(b"".join(map(_WORD_HASHES.__getitem__, tokens)), dtype=_LE_U64)
+    w = np.frombuffer(b"".join(map(_WORD_HASHES.__getitem__, tokens)), dtype="<u8")
     w = w.astype(np.uint64, copy=False)
     size = max(1, min(size, len(w)))
     n = len(w) - size + 1
     h = w[:n].copy()
+    mul = np.uint64(_SHINGLE_MUL)
     for j in range(1, size):
-        h = h * _SHINGLE_MUL + w[j : j + n]
+        h = h * mul + w[j : j + n]
     h ^= h >> np.uint64(30)
-    h *= _MIX1
+    h *= np.uint64(_MIX1)
     h ^= h >> np.uint64(27)
-    h *= _MIX2
+    h *= np.uint64(_MIX2)
     h ^= h >> np.uint64(31)
     return h

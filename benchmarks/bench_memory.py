@@ -271,7 +271,10 @@ def run_variant(
     )
     env.pop("NOTIFY_SOCKET", None)
     # The daemon runs this checkout's code: `_memprobe.py` runs as a script, so without
-    # this its `import aggregator` would find whatever checkout is installed (editable).
+    # this its `import aggregator` would find whatever checkout is installed (editable);
+    # and `python -m aggregator.cli` puts its working directory first on sys.path, before
+    # PYTHONPATH, so it runs from this checkout too (the bench of another checkout,
+    # started from this one, measured this one's daemon).
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     report = tmp / f"{variant}-{feeds}.json"
@@ -289,6 +292,7 @@ def run_variant(
     subprocess.run(
         [sys.executable, "-m", "aggregator.cli", "--config", str(cfg), "db", "upgrade"],
         env=env,
+        cwd=root,
         check=True,
         capture_output=True,
     )
@@ -296,6 +300,7 @@ def run_variant(
         proc = subprocess.Popen(
             [*command, "--config", str(cfg), "run"],
             env=env,
+            cwd=root,
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -384,19 +384,16 @@ class BusyWriter(ThreadPoolExecutor):
 
 
 def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Path) -> None:
+    from aggregator import workers as parse_pools
     from aggregator.compose import make_owner, user_agent
     from aggregator.models import FetchSettings
     from aggregator.poll.fetch import Fetcher
     from aggregator.poll.poller import PipelineSettings, Poller, PollSummary, process_body
     from aggregator.store import FeedSpec, Store
     from aggregator.store.migrate import upgrade
-    from aggregator.workers import cpu_executor, parse_workers_for
 
-    workers = parse_workers_for(
-        workers_setting if workers_setting == "auto" else int(workers_setting),
-        cores=os.cpu_count() or 1,
-        feeds=len(urls),
-    )
+    setting: int | str = workers_setting if workers_setting == "auto" else int(workers_setting)
+    workers = parse_pools.parse_workers_for(setting, cores=os.cpu_count() or 1, feeds=len(urls))
     store = Store.open(f"sqlite:///{tmp / 'ours.db'}")
     upgrade(store.engine)
     store.sync_feeds(
@@ -411,7 +408,13 @@ def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Pat
         per_host_min_gap=0.0,
     )
     settings = PipelineSettings(owner=make_owner())
-    cpu = cpu_executor(workers)
+    # The daemon's choice (``parse_executor``: ``auto`` on two cores is the burst
+    # executor, whose worker starts during the poll, as in a daemon that was idle); a
+    # --baseline-tree from before it has only ``cpu_executor``.
+    if hasattr(parse_pools, "parse_executor"):
+        cpu = parse_pools.parse_executor(setting, cores=os.cpu_count() or 1, feeds=len(urls))
+    else:
+        cpu = parse_pools.cpu_executor(workers)
     # Load the parser, the language model and the HTML parser where parsing runs, as a
     # running daemon has: in each worker, or in the parse threads of this process
     # (``cpu_executor(0)`` is a thread pool too, so ``workers * 2`` warmed nothing).
@@ -455,6 +458,8 @@ def child_ours(urls: list[str], concurrency: int, workers_setting: str, tmp: Pat
         errors = sorted({s.error for s in summaries if s.error})[:3]
         extra = {"outcomes": outcomes, "errors": errors, "workers": workers, "cpu": by_stage}
         extra["writer"] = busy
+        # Burst workers started so far (the burst executor; absent elsewhere).
+        extra["burst_workers"] = getattr(cpu, "workers_started", None)
         return store.count_articles(), extra
 
     try:
@@ -942,7 +947,8 @@ def _report(
         print(f"  re-poll conditional share (ours, server-side, lowest round): {low:.1%}")
     last = ours_rounds[-1]
     print(
-        f"  ours: parse workers {last['first'].extra.get('workers')}; re-poll outcomes "
+        f"  ours: parse workers {last['first'].extra.get('workers')} (burst workers started: "
+        f"{last['first'].extra.get('burst_workers')}); re-poll outcomes "
         f"{last['again'].extra.get('outcomes') if 'again' in last else None}"
     )
     for r in ours_rounds:

@@ -32,10 +32,14 @@ from aggregator.models import (
     RequestAuth,
     article_identity,
 )
+
+# process_body and ProcessedFeed live in the lean module a burst worker imports; they
+# are still importable from here, where the poller's callers have found them.
+from aggregator.poll.body import ProcessCall, ProcessedFeed
+from aggregator.poll.body import process_body as process_body
 from aggregator.poll.extract import ExtractedPage, ExtractSettings, choose_text, extract_page
 from aggregator.poll.fetch import Fetcher
-from aggregator.poll.normalize import NormalizeSettings, canonical_url, normalize_entry
-from aggregator.poll.parse import parse_feed
+from aggregator.poll.normalize import NormalizeSettings, canonical_url
 from aggregator.poll.schedule import PollPlan, PollPolicy, plan_failure, plan_success
 from aggregator.query import EntryFilter
 from aggregator.store import FeedState, PollRecord, Store, StoreCounts
@@ -75,14 +79,6 @@ class PipelineSettings:
     # None when the signal is off or its package is not installed
     # (``compose.pipeline_settings``).
     semantic_window: timedelta | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessedFeed:
-    """What the worker process returns: the feed's metadata and its normalized articles."""
-
-    feed: ParsedFeed
-    articles: tuple[Article, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,40 +142,6 @@ def admit(
     return Admission(
         articles=tuple(kept), filtered=filtered, too_old=too_old, turned_away=frozenset(turned)
     )
-
-
-def process_body(
-    body: bytes,
-    *,
-    url: str,
-    headers: dict[str, str],
-    fetched_at: datetime,
-    feed_name: str,
-    settings: NormalizeSettings,
-) -> ProcessedFeed:
-    """Parse and normalize in one go; runs in a worker process (top level: picklable).
-
-    Returning normalized articles rather than the parsed feed keeps the CPU work off the
-    event loop and means the HTML is sanitized once, on its way out, by normalize.
-    """
-    parsed = parse_feed(body, url=url, headers=headers, fetched_at=fetched_at)
-    articles = tuple(
-        normalize_entry(entry, feed=feed_name, fetched_at=fetched_at, settings=settings)
-        for entry in parsed.entries
-    )
-    # The entries travel as articles; keep only the feed-level metadata.
-    meta = ParsedFeed(
-        kind=parsed.kind,
-        title=parsed.title,
-        link=parsed.link,
-        entries=(),
-        ttl_minutes=parsed.ttl_minutes,
-        skip_hours=parsed.skip_hours,
-        skip_days=parsed.skip_days,
-        hub_url=parsed.hub_url,
-        warnings=parsed.warnings,
-    )
-    return ProcessedFeed(feed=meta, articles=articles)
 
 
 class Poller:
@@ -357,7 +319,7 @@ class Poller:
     ) -> ProcessedFeed:
         assert result.body is not None
         loop = asyncio.get_running_loop()
-        call = _ProcessCall(
+        call = ProcessCall(
             body=result.body,
             url=result.final_url,
             headers=dict(result.headers),
@@ -574,28 +536,6 @@ class Poller:
             ttl_minutes=meta.ttl_minutes if meta else None,
             skip_hours=meta.skip_hours if meta else frozenset(),
             skip_days=meta.skip_days if meta else frozenset(),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _ProcessCall:
-    """A picklable call of ``process_body`` for the process pool."""
-
-    body: bytes
-    url: str
-    headers: dict[str, str]
-    fetched_at: datetime
-    feed_name: str
-    settings: NormalizeSettings
-
-    def __call__(self) -> ProcessedFeed:
-        return process_body(
-            self.body,
-            url=self.url,
-            headers=self.headers,
-            fetched_at=self.fetched_at,
-            feed_name=self.feed_name,
-            settings=self.settings,
         )
 
 
