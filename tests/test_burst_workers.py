@@ -19,6 +19,7 @@ from aggregator.poll.body import ProcessCall, ProcessedFeed
 from aggregator.poll.normalize import NormalizeSettings
 from aggregator.poll.poller import _executor_closed
 from aggregator.workers import BurstExecutor, parse_executor
+from tests.support.daemon import start_daemon
 from tests.support.farm import load_farm
 from tests.support.httpserver import LocalServer
 from tests.test_daemon_e2e import DATA, daemon_env, wait_for
@@ -217,13 +218,7 @@ def test_a_full_claim_is_followed_by_the_next_without_waiting_for_the_tick(
         config = tmp_path / "feeds.yaml"
         config.write_text("\n".join(lines) + "\n")
         env = daemon_env(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_daemon(config, env)
         try:
             assert server.wait_for_requests(6, timeout=60), [r.path for r in server.requests]
         finally:

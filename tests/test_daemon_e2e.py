@@ -17,6 +17,7 @@ import pytest
 
 from aggregator.store import Store
 from aggregator.store.archive import Archive
+from tests.support.daemon import start_daemon
 from tests.support.httpserver import LocalServer
 
 DATA = Path(__file__).parent / "data" / "e2e"
@@ -92,13 +93,7 @@ def test_daemon_polls_stores_and_stops_on_sigterm(
     config = write_config(tmp_path, feed_server, dead)
     env = daemon_env(database_url)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_daemon(config, env, stdout=subprocess.PIPE)
     store = Store.open(database_url)
     try:
         landed = wait_for(lambda: _count(store) >= expected, timeout=60)
@@ -233,13 +228,7 @@ def test_second_daemon_on_one_sqlite_file_is_refused(
 ) -> None:
     config = write_config(tmp_path, feed_server)
     env = daemon_env(f"sqlite:///{tmp_path / 'one.db'}")
-    first = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_daemon(config, env, stdout=subprocess.PIPE)
     try:
         assert wait_for(lambda: (tmp_path / "one.db.lock").exists(), timeout=30)
         time.sleep(0.5)

@@ -18,22 +18,13 @@ from sqlalchemy import create_engine, func, select, text
 from aggregator.compose import load_config
 from aggregator.daemon import Daemon
 from aggregator.store.schema import metadata, polls
+from tests.support.daemon import start_daemon
 from tests.support.httpserver import LocalServer, Response
 from tests.test_daemon_e2e import DATA, wait_for
 
 pytestmark = pytest.mark.e2e
 
 RSS = (DATA / "rss20.xml").read_bytes()
-
-
-def start_daemon(config: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:

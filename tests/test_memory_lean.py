@@ -19,6 +19,7 @@ import pytest
 from aggregator.memory import LEAN_FLAGS, OPTIMIZE_ENV, REEXEC_ENV, lean_argv
 from aggregator.store import Store
 from aggregator.store.migrate import upgrade
+from tests.support.daemon import start_daemon
 
 PY = "/usr/bin/python3"
 
@@ -151,13 +152,8 @@ def test_a_sigterm_pending_from_the_start_is_a_clean_stop(tmp_path: Path) -> Non
     config.write_text("settings:\n  http: {enabled: false}\n")
     env = {k: v for k, v in os.environ.items() if k not in (OPTIMIZE_ENV, REEXEC_ENV)}
     env["AGGREGATOR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'archive.db'}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}),
+    proc = start_daemon(
+        config, env, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     )
     try:
         proc.send_signal(signal.SIGTERM)

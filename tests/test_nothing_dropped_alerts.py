@@ -22,10 +22,11 @@ from aggregator.store import FeedSpec, Store
 from aggregator.store.migrate import upgrade
 from aggregator.store.writer import WriterThread
 from tests.factories import NOW
+from tests.support.daemon import start_daemon
 from tests.support.httpserver import LocalServer
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.test_daemon_e2e import wait_for
-from tests.test_daemon_ops import RSS, start_daemon
+from tests.test_daemon_ops import RSS
 from tests.test_delivery import SECRET, enqueue_two_events
 
 

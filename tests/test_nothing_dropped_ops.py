@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +16,7 @@ from sqlalchemy.engine import Engine
 from aggregator.store import create_db_engine
 from aggregator.store.migrate import current_revision, head_revision, upgrade
 from aggregator.store.schema import feeds
+from tests.support.daemon import start_daemon
 
 
 def _statements_in_an_upgrade(tmp_path: Path) -> int:
@@ -96,13 +95,7 @@ def test_sigterm_during_start_up_is_a_clean_stop(tmp_path: Path) -> None:
     config = tmp_path / "feeds.yaml"
     os.mkfifo(config)
     env = dict(os.environ, AGGREGATOR_DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_daemon(config, env)
     try:
         fd = -1
         while fd < 0 and proc.poll() is None:
