@@ -17,7 +17,7 @@ import pytest
 
 from aggregator.store import Store
 from aggregator.store.archive import Archive
-from tests.support.daemon import start_daemon
+from tests.support.daemon import kill_if_running, start_daemon
 from tests.support.httpserver import LocalServer
 
 DATA = Path(__file__).parent / "data" / "e2e"
@@ -113,9 +113,7 @@ def test_daemon_polls_stores_and_stops_on_sigterm(
         _out, err = proc.communicate(timeout=15)
         stop_time = time.monotonic() - t0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
         store.close()
     assert proc.returncode == 0, err
     assert stop_time < 10
@@ -298,8 +296,6 @@ def test_daemon_serves_the_archive_health_metrics_and_guarded_writes(
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 0, log.read_text()
     assert "Traceback" not in log.read_text()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemon import kill_if_running
 from tests.support.httpserver import LocalServer, Response
 from tests.support.push_receiver import PushReceiver
 from tests.support.webhook_receiver import WebhookReceiver
@@ -92,9 +93,7 @@ def test_alerts_name_their_article_reach_apprise_once_and_feed_health(
             time.sleep(3)  # nothing more arrives: once per alert, once per transition
             stop(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_if_running(proc)
         payloads = [r.json() for r in hook.requests if r.status == 200]
         delivered_articles = push.delivered("gotify")
     assert len(payloads) == 3

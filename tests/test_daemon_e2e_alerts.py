@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemon import kill_if_running
 from tests.support.httpserver import LocalServer
 from tests.support.smtpserver import SMTPTestServer
 from tests.support.webhook_receiver import Reply, WebhookReceiver
@@ -112,9 +113,7 @@ def test_forty_feeds_one_event_one_alert_per_channel_then_a_second_event(
             assert len(server.requests) >= 40
             first_err = stop(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_if_running(proc)
         assert len(smtp.messages) == 1, first_err
         assert len(hook.delivered_ids) == 1
         payload = hook.requests[-1].json()
@@ -131,9 +130,7 @@ def test_forty_feeds_one_event_one_alert_per_channel_then_a_second_event(
             time.sleep(2)
             stop(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_if_running(proc)
         assert len(smtp.messages) == 2
         assert len(set(hook.delivered_ids)) == 2
         ids = {m.message["Message-ID"] for m in smtp.messages}
@@ -166,9 +163,7 @@ def test_daemon_killed_between_claim_and_send_delivers_after_restart(
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_if_running(proc)
         assert hook.delivered_ids == []
         proc = start(config, env)  # after the 2 s lease the alert is claimed again
         try:
@@ -176,9 +171,7 @@ def test_daemon_killed_between_claim_and_send_delivers_after_restart(
             time.sleep(1)
             stop(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_if_running(proc)
         ids = [r.webhook_id for r in hook.requests]
         assert len(hook.delivered_ids) == 1  # delivered once
         assert ids.count(hook.delivered_ids[0]) >= 2  # the same id as the lost attempt

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemon import kill_if_running
 from tests.support.httpserver import LocalServer
 from tests.support.korea_news import CAPTURE, DEVELOPMENTS, KURSK, ORIGINAL, Report
 from tests.support.webhook_receiver import WebhookReceiver
@@ -88,9 +89,7 @@ def run_until(
         wait_for(lambda: len(hook.delivered_ids) > alerts, timeout=3)
         stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
 
 
 def headlines(hook: WebhookReceiver) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 from aggregator.compose import load_config
 from aggregator.daemon import Daemon
 from aggregator.store.schema import metadata, polls
-from tests.support.daemon import start_daemon
+from tests.support.daemon import kill_if_running, start_daemon
 from tests.support.httpserver import LocalServer, Response
 from tests.test_daemon_e2e import DATA, wait_for
 
@@ -59,9 +59,7 @@ def test_systemd_notify_ready_watchdog_stopping(tmp_path: Path) -> None:
                 messages.append(sock.recv(4096).decode())
             _, err = proc.communicate(timeout=15)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_if_running(proc)
             sock.close()
     assert proc.returncode == 0, err
     assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in messages)

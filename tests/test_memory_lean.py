@@ -19,7 +19,7 @@ import pytest
 from aggregator.memory import LEAN_FLAGS, OPTIMIZE_ENV, REEXEC_ENV, lean_argv
 from aggregator.store import Store
 from aggregator.store.migrate import upgrade
-from tests.support.daemon import start_daemon
+from tests.support.daemon import kill_if_running, start_daemon
 
 PY = "/usr/bin/python3"
 
@@ -68,12 +68,7 @@ def _run_daemon(tmp_path: Path, extra_env: dict[str, str]) -> tuple[list[str], i
     env.pop("NOTIFY_SOCKET", None)
     log = tmp_path / "daemon.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.cli", "--config", str(config), "run"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+        proc = start_daemon(config, env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while "daemon started" not in log.read_text(errors="replace"):
@@ -84,9 +79,7 @@ def _run_daemon(tmp_path: Path, extra_env: dict[str, str]) -> tuple[list[str], i
         proc.send_signal(signal.SIGTERM)
         status = proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     return cmdline, status, log.read_text(errors="replace")
 
 
@@ -159,8 +152,6 @@ def test_a_sigterm_pending_from_the_start_is_a_clean_stop(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 0, err
     assert "received SIGTERM during start-up" in err

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemon import kill_if_running
 from tests.support.httpserver import LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,9 +122,7 @@ def test_an_installed_aggregator_migrates_and_runs(installed: Path, tmp_path: Pa
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
             finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+                kill_if_running(proc)
     text = log.read_text()
     assert proc.returncode == 0, text
     assert "outcome=ok" in text

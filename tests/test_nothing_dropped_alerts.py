@@ -22,7 +22,7 @@ from aggregator.store import FeedSpec, Store
 from aggregator.store.migrate import upgrade
 from aggregator.store.writer import WriterThread
 from tests.factories import NOW
-from tests.support.daemon import start_daemon
+from tests.support.daemon import kill_if_running, start_daemon
 from tests.support.httpserver import LocalServer
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.test_daemon_e2e import wait_for
@@ -197,8 +197,6 @@ def test_sqlite_daemon_frees_its_killed_predecessors_leases_at_start(tmp_path: P
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=90)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            kill_if_running(proc)
     assert polled, err
     assert "released stale leases at start: 1 feeds" in err

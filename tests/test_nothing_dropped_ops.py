@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from aggregator.store import create_db_engine
 from aggregator.store.migrate import current_revision, head_revision, upgrade
 from aggregator.store.schema import feeds
-from tests.support.daemon import start_daemon
+from tests.support.daemon import kill_if_running, start_daemon
 
 
 def _statements_in_an_upgrade(tmp_path: Path) -> int:
@@ -109,9 +109,7 @@ def test_sigterm_during_start_up_is_a_clean_stop(tmp_path: Path) -> None:
         os.close(fd)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 0, err
     assert "received SIGTERM during start-up" in err
 

@@ -24,6 +24,7 @@ from aggregator.compose import load_config
 from aggregator.service import SingleInstanceLock, running_daemon, sqlite_lock_path
 from aggregator.store import ConsumerLock, Store, create_db_engine
 from aggregator.store.archive import Archive
+from tests.support.daemon import kill_if_running
 from tests.support.httpserver import LocalServer
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -90,9 +91,7 @@ def running(
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
 
 
 def write(config: Path, body: str, concurrency: int = 10) -> None:

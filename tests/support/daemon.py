@@ -32,3 +32,11 @@ def start_daemon(
         text=True,
         **popen,
     )
+
+
+def kill_if_running(proc: subprocess.Popen[Any]) -> None:
+    """For a test's ``finally``: a child the test did not see end (it failed, or timed
+    out) is killed and reaped, its pipes read, so no daemon outlives its test."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
