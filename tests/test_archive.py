@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,11 +16,13 @@ from sqlalchemy import Engine, create_engine, delete, event, text, update
 from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
-from aggregator.errors import QueryError, StorageError
+from aggregator.errors import NotFoundError, QueryError, StorageError
 from aggregator.store import archive as archive_module
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
-from aggregator.store.schema import articles, metadata
+from aggregator.store.lookup import require_event, require_feeds, require_known, require_topic
+from aggregator.store.names import event_statement, feed_params, feeds_statement, topic_statement
+from aggregator.store.schema import articles, feeds, metadata
 from aggregator.store.search import (
     DriverStatement,
     SearchLimits,
@@ -766,3 +769,121 @@ def test_the_statements_kept_for_the_driver_stay_bounded(
             expected = _walk(Archive(engine), "ferry", filters, 4, order)
             assert _walk(bounded, "ferry", filters, 4, order) == expected, (filters, order)
             assert len(bounded._driver_statements) <= 3
+
+
+def test_a_search_checks_the_names_its_filters_give_on_its_own_connection(
+    archive: Archive, engine: Engine
+) -> None:
+    # The API's searches check their topic, feeds and event themselves (issue 17): an
+    # unknown one is a NotFoundError whether the page is empty or not, in the order
+    # store.lookup checks them (topic, feeds, event), on the search's one connection.
+    checkouts: list[object] = []
+    searching = archive._searching()
+    event.listen(searching.pool, "checkout", lambda *a: checkouts.append(a))
+
+    def search(filters: Filters, topics: tuple[str, ...] = ("quiet",), **kw: Any) -> object:
+        checkouts.clear()
+        try:
+            page = archive.search("kursk", filters, configured_topics=topics, **kw)
+        except NotFoundError as exc:
+            assert len(checkouts) == 1, filters
+            return (exc.kind, exc.name)
+        assert len(checkouts) == 1, filters
+        return len(page.items)
+
+    assert search(Filters(feeds=("nosuchfeed",))) == ("feed", "nosuchfeed")  # empty page
+    assert search(Filters(feeds=("bbc", "nosuchfeed"))) == ("feed", "nosuchfeed")
+    assert search(Filters(feeds=("nosuchfeed", "bbc")), order="date") == ("feed", "nosuchfeed")
+    assert search(Filters(feeds=("bbc", "zz", "yy"))) == ("feed", "zz")  # the first unknown
+    assert search(Filters(feeds=("bbc",))) == 2
+    assert search(Filters(feeds=("broken",))) == 0  # known, nothing from it
+    assert search(Filters(feeds=("broken", "bbc", "lemonde"))) == 2  # Le Monde's "Koursk"
+    assert search(Filters(topic="nosuchtopic")) == ("topic", "nosuchtopic")
+    assert search(Filters(topic="quiet")) == 0  # configured, never matched
+    assert search(Filters(topic="korea"), topics=()) == 3  # has matches
+    assert search(Filters(topic="elections"), topics=()) == 0  # matches, none of kursk
+    assert search(Filters(topic="nosuchtopic", feeds=("zz",))) == ("topic", "nosuchtopic")
+    assert search(Filters(feeds=("zz",), cluster=999)) == ("feed", "zz")
+    assert search(Filters(cluster=999)) == ("event", 999)
+    assert search(Filters(cluster=1)) == 3
+    assert search(Filters(cluster=3)) == 0  # a merged id is known
+    assert search(Filters(cluster=2)) == 0
+    assert search(Filters(feeds=("bbc",), language="fr")) == 0
+    # no words: the general statement, the same checks
+    checkouts.clear()
+    with pytest.raises(NotFoundError):
+        archive.search(None, Filters(feeds=("nosuchfeed",)), configured_topics=())
+    assert len(checkouts) == 1
+    # without configured_topics nothing is checked (the CLI checks before it searches)
+    assert archive.search("kursk", Filters(feeds=("nosuchfeed",), cluster=999)).items == ()
+    # nothing kept between searches: a feed row another process adds, removes or renames
+    assert search(Filters(feeds=("newfeed",))) == ("feed", "newfeed")
+    with engine.begin() as conn:
+        conn.execute(update(feeds).where(feeds.c.name == "broken").values(name="newfeed"))
+        conn.execute(update(feeds).where(feeds.c.name == "bbc").values(state="removed"))
+    assert search(Filters(feeds=("newfeed",))) == 0
+    assert search(Filters(feeds=("broken",))) == ("feed", "broken")
+    assert search(Filters(feeds=("bbc",), cluster=2)) == 0  # a removed feed is still known
+
+
+def test_the_name_statements_on_the_driver_return_what_sqlalchemy_returns(
+    archive: Archive, engine: Engine
+) -> None:
+    # The search's own name checks run store.names' statements on the driver: every
+    # row and value must be what Connection.execute gives, on both backends.
+    cases: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
+        (topic_statement, (), {"topic": "korea"}),
+        (topic_statement, (), {"topic": "nosuchtopic"}),
+        (event_statement, (), {"cluster": 1}),
+        (event_statement, (), {"cluster": 3}),
+        (event_statement, (), {"cluster": 999}),
+    ]
+    for names in (["bbc"], ["nosuchfeed"], ["bbc", "zz", "broken"], ["lemonde", "bbc"] * 3):
+        size, params = feed_params(names)
+        cases.append((feeds_statement, (size,), params))
+    found = 0
+    with archive._searching().connect() as conn:
+        for build, args, params in cases:
+            stmt = build(*args)
+            expected = [tuple(r) for r in conn.execute(stmt, params)]
+            got = [tuple(r) for r in DriverStatement(stmt, engine.dialect).rows(conn, params)]
+            assert got == expected, (build, params)
+            assert [[type(v) for v in r] for r in got] == [[type(v) for v in r] for r in expected]
+            found += len(got)
+    assert found == 1 + 2 + 1 + 2 + 2  # korea; events 1 and 3; bbc; bbc and broken; two
+    assert feed_params(["bbc", "zz", "broken"]) == (
+        4,
+        {"feed_0": "bbc", "feed_1": "broken", "feed_2": "zz", "feed_3": "zz"},
+    )
+
+
+def test_the_cli_checks_names_as_the_search_does(archive: Archive, engine: Engine) -> None:
+    # store.lookup (the CLI, the pages, a failed API search) runs the same statements
+    # and the same rule as the search's own check, through SQLAlchemy.
+    cases = [
+        (Filters(feeds=("nosuchfeed",)), ("feed", "nosuchfeed")),
+        (Filters(feeds=("bbc", "zz", "yy")), ("feed", "zz")),
+        (Filters(feeds=("broken", "bbc")), None),
+        (Filters(topic="nosuchtopic", feeds=("zz",)), ("topic", "nosuchtopic")),
+        (Filters(topic="quiet", cluster=999), ("event", 999)),
+        (Filters(topic="korea", cluster=3), None),
+    ]
+
+    def outcome(check: Callable[[], object]) -> tuple[str, str | int] | None:
+        try:
+            check()
+        except NotFoundError as exc:
+            return (exc.kind, exc.name)
+        return None
+
+    for filters, expected in cases:
+        assert outcome(lambda f=filters: require_known(engine, f, ("quiet",))) == expected
+        searched = outcome(
+            lambda f=filters: archive.search("kursk", f, configured_topics=("quiet",))
+        )
+        assert searched == expected, filters
+    require_known(engine, Filters(feeds=("bbc", "zz")), (), known_feeds=("zz",))
+    with pytest.raises(NotFoundError, match="zz"):
+        require_feeds(engine, ["bbc", "zz"])
+    require_topic(engine, "elections", ())
+    require_event(engine, 3)
