@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+import collections
 import csv
+import dataclasses
 import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, delete, event, text, update
+from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
@@ -30,7 +32,7 @@ from aggregator.store.search import (
     include_name,
     ts_page_statement,
 )
-from aggregator.store.views import Filters, hourly, write_export
+from aggregator.store.views import ArticleSummary, Filters, article_summary, hourly, write_export
 from tests.support.archive_data import T0, ArchiveBuilder, kursk_archive, serve_in_thread
 
 
@@ -887,3 +889,71 @@ def test_the_cli_checks_names_as_the_search_does(archive: Archive, engine: Engin
         require_feeds(engine, ["bbc", "zz"])
     require_topic(engine, "elections", ())
     require_event(engine, 3)
+
+
+def test_a_summary_takes_each_field_from_its_column() -> None:
+    # article_summary passes its values by position (cheaper): each must land in the
+    # field of its own name.
+    fields = [f.name for f in dataclasses.fields(ArticleSummary)]
+    row = collections.namedtuple("Row", fields[:-1])(*(f"v_{name}" for name in fields[:-1]))
+    summary = article_summary(row, 0.5)
+    assert {name: getattr(summary, name) for name in fields} == {
+        **{name: f"v_{name}" for name in fields[:-1]},
+        "score": 0.5,
+    }
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_search_connections_are_not_reset_and_stay_usable(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The search engine's sessions are in autocommit: the pool does not roll them back
+    # at check-in (a call that did nothing). A search after a failed one, a timed-out
+    # one or a name check that failed runs on them as before.
+    searching = archive._searching()
+    assert len(archive.search("kursk").items) == 3  # connected (the dialect's first rollback)
+    rollbacks: list[object] = []
+    monkeypatch.setattr(searching.dialect, "do_rollback", lambda c: rollbacks.append(c))
+    with searching.connect() as conn:
+        assert conn.connection.driver_connection.autocommit  # type: ignore[union-attr]
+    assert titles(archive.search("kursk", Filters(feeds=("bbc",)), configured_topics=()).items)
+    with pytest.raises(QueryError):
+        archive.search("kursk", cursor="garbage")
+    with pytest.raises(NotFoundError):
+        archive.search("kursk", Filters(feeds=("zz",)), configured_topics=())
+    slow = Archive(archive.engine, limits=SearchLimits(timeout=0.05))
+    with slow._searching().connect() as conn, pytest.raises(DBAPIError):
+        conn.exec_driver_sql("SELECT pg_sleep(0.5)")
+    assert len(archive.search("kursk").items) == 3
+    assert rollbacks == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_search_sessions_read_times_in_utc_as_the_daemons_engine_does(
+    archive: Archive, engine: Engine
+) -> None:
+    # The search sessions run with TimeZone UTC (cheaper conversions): the times a page
+    # shows, and which articles a time filter keeps, are the daemon engine's own.
+    with archive._searching().connect() as conn:
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+    with engine.connect() as conn:
+        published = dict(conn.execute(select(articles.c.id, articles.c.published)).all())
+    everything = archive.search("kursk OR moldova", limit=50).items
+    assert len(everything) == 4
+    for item in everything:
+        assert item.published == published[item.id]
+        assert item.published.tzinfo is UTC
+    east = timezone(timedelta(hours=5))
+    for hours in (0, 2, 3, 5):
+        since = (T0 + timedelta(hours=hours)).astimezone(east)
+        for order in ("relevance", "date"):
+            page = archive.search(
+                "kursk OR moldova",
+                Filters(since=since),
+                order=order,
+                limit=50,  # type: ignore[arg-type]
+            )
+            assert {a.id for a in page.items} == {
+                a.id for a in everything if published[a.id] >= since
+            }, (hours, order)
+            assert all(a.published.tzinfo is UTC for a in page.items)
