@@ -250,7 +250,8 @@ class Archive:
 
     def lookup_engine(self) -> Engine:
         """The engine for the lookups a search needs beside it (are the names its filters
-        give known?): the searches' own. On PostgreSQL its sessions are in autocommit and
+        give known?) when it does not check them itself (``configured_topics``), as
+        after a failed search: the searches' own. On PostgreSQL its sessions are in autocommit and
         not pinged, so a lookup is one round trip where the daemon's engine takes four
         (the pool's ping, BEGIN, the query, the ROLLBACK at check-in; issue 17)."""
         return self._searching()
