@@ -26,6 +26,7 @@ from aggregator.errors import OverBudget
 from aggregator.query.limits import SearchLimits
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
+from aggregator.store.search import DriverStatement
 from aggregator.store.views import ArticleSummary
 from tests.support.archive_data import kursk_archive, serve_in_thread
 
@@ -293,7 +294,9 @@ def test_a_safe_link_is_served_from_the_record_as_is() -> None:
     assert decoded == replace(base, url="https://example.org/a&b")
 
 
-def test_a_feed_the_page_came_from_is_not_looked_up_again(engine: Engine) -> None:
+def test_a_feed_the_page_came_from_is_not_looked_up_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The names a search's filters give are checked after it (issue 17): a feed an
     # article of the page came from exists, so only the others are looked up, and a
     # failed search checks every name first, so its answer is the 404 it always was.
@@ -303,6 +306,15 @@ def test_a_feed_the_page_came_from_is_not_looked_up_again(engine: Engine) -> Non
         if "FROM feeds" in sql and "feeds.name IN" in sql and "articles" not in sql:
             lookups.append(sql)
 
+    # the search's own lookups run on the driver (store.names), a failed one's through
+    # SQLAlchemy (store.lookup): both recorded
+    driver_rows = DriverStatement.rows
+
+    def rows(self: DriverStatement, conn: Any, params: dict[str, Any]) -> list[Any]:
+        record(None, None, self.sql)
+        return driver_rows(self, conn, params)
+
+    monkeypatch.setattr(DriverStatement, "rows", rows)
     # every engine: on PostgreSQL the lookups run on the searches' own engine
     event.listen(Engine, "before_cursor_execute", record)
     try:
@@ -318,6 +330,10 @@ def test_a_feed_the_page_came_from_is_not_looked_up_again(engine: Engine) -> Non
                 ({"q": '"unclosed', "feed": "nosuchfeed"}, 404),
                 ({"q": '"unclosed', "feed": "bbc"}, 400),
                 ({"q": "kursk", "feed": "broken"}, 200),
+                ({"q": "kursk", "feed": "nosuchfeed"}, 404),  # an empty page: still a 404
+                ({"q": "kursk", "feed": ["nosuchfeed", "bbc"]}, 404),
+                ({"q": "moldova", "feed": ["bbc", "nosuchfeed"], "order": "date"}, 404),
+                ({"feed": "nosuchfeed"}, 404),  # no words: the general statement
             ):
                 lookups.clear()
                 answer = httpx.get(url, params=params, timeout=30)

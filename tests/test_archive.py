@@ -1,25 +1,30 @@
 from __future__ import annotations
 
+import collections
 import csv
+import dataclasses
 import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from datetime import UTC, timedelta
+from datetime import UTC, timedelta, timezone
+from typing import Any
 
 import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, delete, event, text, update
+from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from aggregator.api import ApiSettings, create_app
-from aggregator.errors import QueryError, StorageError
+from aggregator.errors import NotFoundError, QueryError, StorageError
 from aggregator.store import archive as archive_module
 from aggregator.store import create_db_engine
 from aggregator.store.archive import Archive
-from aggregator.store.schema import articles, metadata
+from aggregator.store.lookup import require_event, require_feeds, require_known, require_topic
+from aggregator.store.names import event_statement, feed_params, feeds_statement, topic_statement
+from aggregator.store.schema import articles, feeds, metadata
 from aggregator.store.search import (
     DriverStatement,
     SearchLimits,
@@ -27,7 +32,7 @@ from aggregator.store.search import (
     include_name,
     ts_page_statement,
 )
-from aggregator.store.views import Filters, hourly, write_export
+from aggregator.store.views import ArticleSummary, Filters, article_summary, hourly, write_export
 from tests.support.archive_data import T0, ArchiveBuilder, kursk_archive, serve_in_thread
 
 
@@ -766,3 +771,189 @@ def test_the_statements_kept_for_the_driver_stay_bounded(
             expected = _walk(Archive(engine), "ferry", filters, 4, order)
             assert _walk(bounded, "ferry", filters, 4, order) == expected, (filters, order)
             assert len(bounded._driver_statements) <= 3
+
+
+def test_a_search_checks_the_names_its_filters_give_on_its_own_connection(
+    archive: Archive, engine: Engine
+) -> None:
+    # The API's searches check their topic, feeds and event themselves (issue 17): an
+    # unknown one is a NotFoundError whether the page is empty or not, in the order
+    # store.lookup checks them (topic, feeds, event), on the search's one connection.
+    checkouts: list[object] = []
+    searching = archive._searching()
+    event.listen(searching.pool, "checkout", lambda *a: checkouts.append(a))
+
+    def search(filters: Filters, topics: tuple[str, ...] = ("quiet",), **kw: Any) -> object:
+        checkouts.clear()
+        try:
+            page = archive.search("kursk", filters, configured_topics=topics, **kw)
+        except NotFoundError as exc:
+            assert len(checkouts) == 1, filters
+            return (exc.kind, exc.name)
+        assert len(checkouts) == 1, filters
+        return len(page.items)
+
+    assert search(Filters(feeds=("nosuchfeed",))) == ("feed", "nosuchfeed")  # empty page
+    assert search(Filters(feeds=("bbc", "nosuchfeed"))) == ("feed", "nosuchfeed")
+    assert search(Filters(feeds=("nosuchfeed", "bbc")), order="date") == ("feed", "nosuchfeed")
+    assert search(Filters(feeds=("bbc", "zz", "yy"))) == ("feed", "zz")  # the first unknown
+    assert search(Filters(feeds=("bbc",))) == 2
+    assert search(Filters(feeds=("broken",))) == 0  # known, nothing from it
+    assert search(Filters(feeds=("broken", "bbc", "lemonde"))) == 2  # Le Monde's "Koursk"
+    assert search(Filters(topic="nosuchtopic")) == ("topic", "nosuchtopic")
+    assert search(Filters(topic="quiet")) == 0  # configured, never matched
+    assert search(Filters(topic="korea"), topics=()) == 3  # has matches
+    assert search(Filters(topic="elections"), topics=()) == 0  # matches, none of kursk
+    assert search(Filters(topic="nosuchtopic", feeds=("zz",))) == ("topic", "nosuchtopic")
+    assert search(Filters(feeds=("zz",), cluster=999)) == ("feed", "zz")
+    assert search(Filters(cluster=999)) == ("event", 999)
+    assert search(Filters(cluster=1)) == 3
+    assert search(Filters(cluster=3)) == 0  # a merged id is known
+    assert search(Filters(cluster=2)) == 0
+    assert search(Filters(feeds=("bbc",), language="fr")) == 0
+    # no words: the general statement, the same checks
+    checkouts.clear()
+    with pytest.raises(NotFoundError):
+        archive.search(None, Filters(feeds=("nosuchfeed",)), configured_topics=())
+    assert len(checkouts) == 1
+    # without configured_topics nothing is checked (the CLI checks before it searches)
+    assert archive.search("kursk", Filters(feeds=("nosuchfeed",), cluster=999)).items == ()
+    # nothing kept between searches: a feed row another process adds, removes or renames
+    assert search(Filters(feeds=("newfeed",))) == ("feed", "newfeed")
+    with engine.begin() as conn:
+        conn.execute(update(feeds).where(feeds.c.name == "broken").values(name="newfeed"))
+        conn.execute(update(feeds).where(feeds.c.name == "bbc").values(state="removed"))
+    assert search(Filters(feeds=("newfeed",))) == 0
+    assert search(Filters(feeds=("broken",))) == ("feed", "broken")
+    assert search(Filters(feeds=("bbc",), cluster=2)) == 0  # a removed feed is still known
+
+
+def test_the_name_statements_on_the_driver_return_what_sqlalchemy_returns(
+    archive: Archive, engine: Engine
+) -> None:
+    # The search's own name checks run store.names' statements on the driver: every
+    # row and value must be what Connection.execute gives, on both backends.
+    cases: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
+        (topic_statement, (), {"topic": "korea"}),
+        (topic_statement, (), {"topic": "nosuchtopic"}),
+        (event_statement, (), {"cluster": 1}),
+        (event_statement, (), {"cluster": 3}),
+        (event_statement, (), {"cluster": 999}),
+    ]
+    for names in (["bbc"], ["nosuchfeed"], ["bbc", "zz", "broken"], ["lemonde", "bbc"] * 3):
+        size, params = feed_params(names)
+        cases.append((feeds_statement, (size,), params))
+    found = 0
+    with archive._searching().connect() as conn:
+        for build, args, params in cases:
+            stmt = build(*args)
+            expected = [tuple(r) for r in conn.execute(stmt, params)]
+            got = [tuple(r) for r in DriverStatement(stmt, engine.dialect).rows(conn, params)]
+            assert got == expected, (build, params)
+            assert [[type(v) for v in r] for r in got] == [[type(v) for v in r] for r in expected]
+            found += len(got)
+    assert found == 1 + 2 + 1 + 2 + 2  # korea; events 1 and 3; bbc; bbc and broken; two
+    assert feed_params(["bbc", "zz", "broken"]) == (
+        4,
+        {"feed_0": "bbc", "feed_1": "broken", "feed_2": "zz", "feed_3": "zz"},
+    )
+
+
+def test_the_cli_checks_names_as_the_search_does(archive: Archive, engine: Engine) -> None:
+    # store.lookup (the CLI, the pages, a failed API search) runs the same statements
+    # and the same rule as the search's own check, through SQLAlchemy.
+    cases = [
+        (Filters(feeds=("nosuchfeed",)), ("feed", "nosuchfeed")),
+        (Filters(feeds=("bbc", "zz", "yy")), ("feed", "zz")),
+        (Filters(feeds=("broken", "bbc")), None),
+        (Filters(topic="nosuchtopic", feeds=("zz",)), ("topic", "nosuchtopic")),
+        (Filters(topic="quiet", cluster=999), ("event", 999)),
+        (Filters(topic="korea", cluster=3), None),
+    ]
+
+    def outcome(check: Callable[[], object]) -> tuple[str, str | int] | None:
+        try:
+            check()
+        except NotFoundError as exc:
+            return (exc.kind, exc.name)
+        return None
+
+    for filters, expected in cases:
+        assert outcome(lambda f=filters: require_known(engine, f, ("quiet",))) == expected
+        searched = outcome(
+            lambda f=filters: archive.search("kursk", f, configured_topics=("quiet",))
+        )
+        assert searched == expected, filters
+    require_known(engine, Filters(feeds=("bbc", "zz")), (), known_feeds=("zz",))
+    with pytest.raises(NotFoundError, match="zz"):
+        require_feeds(engine, ["bbc", "zz"])
+    require_topic(engine, "elections", ())
+    require_event(engine, 3)
+
+
+def test_a_summary_takes_each_field_from_its_column() -> None:
+    # article_summary passes its values by position (cheaper): each must land in the
+    # field of its own name.
+    fields = [f.name for f in dataclasses.fields(ArticleSummary)]
+    row = collections.namedtuple("Row", fields[:-1])(*(f"v_{name}" for name in fields[:-1]))
+    summary = article_summary(row, 0.5)
+    assert {name: getattr(summary, name) for name in fields} == {
+        **{name: f"v_{name}" for name in fields[:-1]},
+        "score": 0.5,
+    }
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_search_connections_are_not_reset_and_stay_usable(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The search engine's sessions are in autocommit: the pool does not roll them back
+    # at check-in (a call that did nothing). A search after a failed one, a timed-out
+    # one or a name check that failed runs on them as before.
+    searching = archive._searching()
+    assert len(archive.search("kursk").items) == 3  # connected (the dialect's first rollback)
+    rollbacks: list[object] = []
+    monkeypatch.setattr(searching.dialect, "do_rollback", lambda c: rollbacks.append(c))
+    with searching.connect() as conn:
+        assert conn.connection.driver_connection.autocommit  # type: ignore[union-attr]
+    assert titles(archive.search("kursk", Filters(feeds=("bbc",)), configured_topics=()).items)
+    with pytest.raises(QueryError):
+        archive.search("kursk", cursor="garbage")
+    with pytest.raises(NotFoundError):
+        archive.search("kursk", Filters(feeds=("zz",)), configured_topics=())
+    slow = Archive(archive.engine, limits=SearchLimits(timeout=0.05))
+    with slow._searching().connect() as conn, pytest.raises(DBAPIError):
+        conn.exec_driver_sql("SELECT pg_sleep(0.5)")
+    assert len(archive.search("kursk").items) == 3
+    assert rollbacks == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_search_sessions_read_times_in_utc_as_the_daemons_engine_does(
+    archive: Archive, engine: Engine
+) -> None:
+    # The search sessions run with TimeZone UTC (cheaper conversions): the times a page
+    # shows, and which articles a time filter keeps, are the daemon engine's own.
+    with archive._searching().connect() as conn:
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+    with engine.connect() as conn:
+        published = dict(conn.execute(select(articles.c.id, articles.c.published)).all())
+    everything = archive.search("kursk OR moldova", limit=50).items
+    assert len(everything) == 4
+    for item in everything:
+        assert item.published == published[item.id]
+        assert item.published.tzinfo is UTC
+    east = timezone(timedelta(hours=5))
+    for hours in (0, 2, 3, 5):
+        since = (T0 + timedelta(hours=hours)).astimezone(east)
+        for order in ("relevance", "date"):
+            page = archive.search(
+                "kursk OR moldova",
+                Filters(since=since),
+                order=order,
+                limit=50,  # type: ignore[arg-type]
+            )
+            assert {a.id for a in page.items} == {
+                a.id for a in everything if published[a.id] >= since
+            }, (hours, order)
+            assert all(a.published.tzinfo is UTC for a in page.items)

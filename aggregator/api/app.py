@@ -541,11 +541,11 @@ def create_app(
 
     def search_response(args: SearchArgs, budget: float | None = None) -> Response:
         # Identical requests in flight together get one response (SharedReads above).
-        # The names the filters give are checked after the search, not before: a feed
-        # an article of the page came from exists, so a search for one feed that finds
-        # something needs no lookup of it (a connection and a query more per request;
-        # issue 17). A failed search checks them all first, so an unknown name is
-        # answered 404 whatever else is wrong, as before.
+        # The names the filters give are checked after the search, not before, by the
+        # search itself on its own connection: a feed an article of the page came from
+        # exists, so a search for one feed that finds something needs no lookup of it,
+        # and the others no second connection (issue 17). A failed search checks them
+        # all first, so an unknown name is answered 404 whatever else is wrong, as before.
         topics = configured_topics()
         try:
             page = archive.search(
@@ -555,12 +555,11 @@ def create_app(
                 cursor=args.cursor,
                 limit=args.limit,
                 budget=budget,
+                configured_topics=topics,
             )
         except (QueryError, StorageError):
             require_known(archive.lookup_engine(), args.filters, topics)
             raise
-        seen = {a.feed for a in page.items} if args.filters.feeds else ()
-        require_known(archive.lookup_engine(), args.filters, topics, known_feeds=seen)
         page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
         # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
         # validate it again in another trip through the thread pool, then serialize it.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from aggregator.errors import OverBudget, QueryError, StorageError
 from aggregator.models import Event
 from aggregator.store.engine import first_line, storage_errors
 from aggregator.store.events import CopyDetail, event_from_row, json_terms
+from aggregator.store.names import check_known
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import (
     alerts,
@@ -147,6 +148,7 @@ class Archive:
         cursor: str | None = None,
         limit: int = 20,
         budget: float | None = None,
+        configured_topics: Iterable[str] | None = None,
     ) -> SearchPage:
         """Articles matching the query and filters, one page, with the next cursor.
 
@@ -154,6 +156,13 @@ class Archive:
         order is by date. Ties break on id, so pages never overlap or skip. With
         ``budget`` (seconds, below ``limits.timeout``), a search still running after it
         is stopped with OverBudget (the API's searches on its event loop).
+
+        With ``configured_topics``, the topic, feeds and event the filters name must
+        exist (NotFoundError otherwise; a configured topic needs no lookup), checked as
+        ``store.lookup.require_known`` checks them, after the page is read and on the
+        search's own connection: a feed an article of the page came from exists, and
+        the others cost no second connection (issue 17). A search that fails raises
+        before the check: the caller checks the names itself then, if it must.
         """
         limit = max(1, min(limit, MAX_LIMIT))
         query_text = (query_text or "").strip() or None
@@ -163,7 +172,9 @@ class Archive:
         fingerprint = hashlib.sha256(repr((query_text, filters)).encode()).hexdigest()[:16]
         after = Cursor.decode(cursor, order, fingerprint) if cursor else None
         try:
-            rows, ranked = self._page_rows(plan, filters, order, after, limit, budget)
+            rows, ranked = self._page_rows(
+                plan, filters, order, after, limit, budget, configured_topics
+            )
         except DBAPIError as exc:
             if budget is not None and budget < self.limits.timeout and self._is_timeout(exc):
                 raise OverBudget(f"the search ran past its budget of {budget:g} s") from exc
@@ -196,8 +207,10 @@ class Archive:
         after: Cursor | None,
         limit: int,
         budget: float | None = None,
+        configured_topics: Iterable[str] | None = None,
     ) -> tuple[list[tuple[Any, Any]], bool]:
-        """The page + 1 as (row, score), and whether it is ranked.
+        """The page + 1 as (row, score), and whether it is ranked; with
+        ``configured_topics``, the names the filters give checked (see :meth:`search`).
 
         On PostgreSQL the search engine's connections are not pinged before use: one
         the server dropped fails, and the search runs once more on a new one.
@@ -205,16 +218,40 @@ class Archive:
         for attempt in (1, 2):
             try:
                 with self._searching(budget).connect() as conn, self._deadline(conn, budget):
-                    return self._page_rows_on(conn, plan, filters, order, after, limit)
+                    found = self._page_rows_on(conn, plan, filters, order, after, limit)
+                    if configured_topics is not None:
+                        self._check_names(conn, filters, configured_topics, found[0])
+                    return found
             except DBAPIError as exc:
                 if attempt == 1 and exc.connection_invalidated and not self.sqlite:
                     continue
                 raise
         raise AssertionError("unreachable")
 
+    def _check_names(
+        self,
+        conn: Connection,
+        filters: Filters,
+        configured_topics: Iterable[str],
+        rows: Sequence[tuple[Any, Any]],
+    ) -> None:
+        """NotFoundError for the first topic, feed or event ``filters`` name that does
+        not exist (``store.names.check_known``), looked up on ``conn`` through
+        statements compiled once and run on the driver."""
+
+        def run(
+            build: Callable[..., Select[Any]], args: tuple[Any, ...], params: dict[str, Any]
+        ) -> list[Any]:
+            return self._driver(build, *args).rows(conn, params)
+
+        # every row found joined its feed's row: that feed exists, no lookup needed
+        seen = {r.feed for r, _ in rows} if filters.feeds else ()
+        check_known(run, filters, configured_topics, seen)
+
     def lookup_engine(self) -> Engine:
         """The engine for the lookups a search needs beside it (are the names its filters
-        give known?): the searches' own. On PostgreSQL its sessions are in autocommit and
+        give known?) when it does not check them itself (``configured_topics``), as
+        after a failed search: the searches' own. On PostgreSQL its sessions are in autocommit and
         not pinged, so a lookup is one round trip where the daemon's engine takes four
         (the pool's ping, BEGIN, the query, the ROLLBACK at check-in; issue 17)."""
         return self._searching()

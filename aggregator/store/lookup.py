@@ -8,51 +8,34 @@ run before every filtered read.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator.errors import NotFoundError, StorageError
+from aggregator.errors import StorageError
 from aggregator.models import Event
+from aggregator.store import names as checks
 from aggregator.store.archive import Archive
-from aggregator.store.retention import DELETING
-from aggregator.store.schema import clusters, feeds, matches
 from aggregator.store.views import Filters
 
 
 def require_topic(engine: Engine, name: str, configured: Iterable[str]) -> None:
     """A topic is known when it is configured or has matches (one since removed from
     the file still has its history)."""
-    if name in set(configured):
-        return
-    stmt = select(matches.c.id).where(matches.c.topic == name).limit(1)
-    if _first(engine, stmt) is None:
-        raise NotFoundError("topic", name)
+    checks.check_topic(_runner(engine), name, configured)
 
 
 def require_feeds(engine: Engine, names: Sequence[str]) -> None:
     """Every named feed is in the database (removed feeds too: their articles stay)."""
-    if not names:
-        return
-    stmt = select(feeds.c.name).where(feeds.c.name.in_(sorted(set(names))))
-    try:
-        with engine.connect() as conn:
-            found = set(conn.scalars(stmt))
-    except SQLAlchemyError as exc:
-        raise StorageError(f"feed lookup: {exc}") from exc
-    for name in names:
-        if name not in found:
-            raise NotFoundError("feed", name)
+    checks.check_feeds(_runner(engine), names)
 
 
 def require_event(engine: Engine, event_id: int) -> None:
     """The event exists (a merged id counts: it resolves to the event that absorbed it)."""
-    stmt = select(clusters.c.id).where(clusters.c.id == event_id, clusters.c.status != DELETING)
-    if _first(engine, stmt) is None:
-        raise NotFoundError("event", event_id)
+    checks.check_event(_runner(engine), event_id)
 
 
 def require_known(
@@ -64,12 +47,10 @@ def require_known(
     """Every topic, feed and event the filters name exists; NotFoundError otherwise.
 
     ``known_feeds``: names already seen in the database (a feed that an article of the
-    page came from), not looked up again."""
-    if filters.topic is not None:
-        require_topic(engine, filters.topic, configured_topics)
-    require_feeds(engine, [name for name in filters.feeds if name not in known_feeds])
-    if filters.cluster is not None:
-        require_event(engine, filters.cluster)
+    page came from), not looked up again. The rule and the statements are the ones
+    ``Archive.search(configured_topics=...)`` checks on its own connection
+    (``store.names``)."""
+    checks.check_known(_runner(engine), filters, configured_topics, known_feeds)
 
 
 def events_matching(
@@ -101,9 +82,18 @@ def events_matching(
     return found
 
 
-def _first(engine: Engine, stmt: Select[Any]) -> Any:
-    try:
-        with engine.connect() as conn:
-            return conn.execute(stmt).first()
-    except SQLAlchemyError as exc:
-        raise StorageError(f"lookup: {exc}") from exc
+def _runner(engine: Engine) -> checks.Run:
+    """``store.names``' statements run through SQLAlchemy, a connection each: the
+    lookups of the CLI and of the pages beside a search (not on a hot path)."""
+
+    def run(
+        build: Callable[..., Select[Any]], args: tuple[Any, ...], params: dict[str, Any]
+    ) -> Any:
+        try:
+            with engine.connect() as conn:
+                return conn.execute(build(*args), params).all()
+        except SQLAlchemyError as exc:
+            what = "feed lookup" if build is checks.feeds_statement else "lookup"
+            raise StorageError(f"{what}: {exc}") from exc
+
+    return run

@@ -157,9 +157,10 @@ def search_engine(engine: Engine, timeout: float) -> Engine:
     pre-ping, BEGIN, the transaction's statement_timeout, the search, the ROLLBACK
     at check-in. Each is a wake-up of the server process and of the waiting thread,
     and on a busy machine those wake-ups, not the search, made the API's p95 (issue
-    17). These connections are in autocommit with the timeout set once for the
-    session, when they connect, so a search is one round trip, as the raw query is.
-    Nothing else runs on them: the timeout cannot reach a write.
+    17). These connections are in autocommit with the timeout (and the time zone,
+    UTC) set once for the session, when they connect, so a search is one round
+    trip, as the raw query is. Nothing else runs on them (the searches and the
+    lookups of the names they give): the timeout cannot reach a write.
 
     No pre-ping: a connection the server dropped fails its next search, which
     :meth:`Archive.search` runs once more on a new connection (SQLAlchemy empties the
@@ -175,9 +176,18 @@ def search_engine(engine: Engine, timeout: float) -> Engine:
             found = per_timeout[ms] = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
+                # In autocommit no transaction is left to roll back at check-in: the
+                # pool's reset was a rollback call that did nothing, ~8 µs of CPU a
+                # search (issue 17).
+                pool_reset_on_return=None,
                 pool_size=5,
                 max_overflow=5,
-                connect_args={"options": f"-c statement_timeout={ms}"},
+                # TimeZone UTC: psycopg then gives each timestamptz with
+                # datetime.UTC, which UTCDateTime's astimezone(UTC) returns as is;
+                # in the server's zone (ZoneInfo, "Etc/UTC" here) the conversion
+                # cost ~1 µs a row (issue 17). The statements run here compare
+                # aware values and read them; none formats or truncates a time.
+                connect_args={"options": f"-c statement_timeout={ms} -c TimeZone=UTC"},
             )
             event.listen(engine, "engine_disposed", _disposer(found))
         return found
@@ -475,7 +485,7 @@ class DriverStatement:
         # Each column's converter, made from the first result's description: as in
         # SQLAlchemy's own result, a converter may depend on the type the driver
         # reports (psycopg's numbers: float8 needs none, numeric does).
-        self._results: tuple[Any, ...] | None = None
+        self._results: tuple[tuple[int, Any], ...] | None = None
         self._row: Any = collections.namedtuple(  # type: ignore[misc]
             "DriverRow", list(stmt.selected_columns.keys())
         )
@@ -504,9 +514,15 @@ class DriverStatement:
                 results = self._results
                 if results is None:
                     # benign race: threads that both get here make the same converters
-                    results = self._results = tuple(
+                    # kept as (position, converter) for the columns that have one:
+                    # most have none (one of ten in a summary), and a pass over every
+                    # value of every row cost twice the conversions themselves
+                    converters = (
                         t.result_processor(self._dialect, d[1])
                         for t, d in zip(self._types, cursor.description, strict=True)
+                    )
+                    results = self._results = tuple(
+                        (i, p) for i, p in enumerate(converters) if p is not None
                     )
             finally:
                 cursor.close()
@@ -525,12 +541,15 @@ class DriverStatement:
                 connection_invalidated=lost,
             ) from exc
         make = self._row._make
-        if not any(results):
+        if not results:
             return [make(r) for r in fetched]
-        return [
-            make([v if p is None else p(v) for v, p in zip(r, results, strict=True)])
-            for r in fetched
-        ]
+        out = []
+        for r in fetched:
+            values = list(r)
+            for i, p in results:
+                values[i] = p(values[i])
+            out.append(make(values))
+        return out
 
 
 class _IndexedAlias(Alias):
