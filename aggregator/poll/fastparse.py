@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -291,7 +290,14 @@ class _Reader:
         parser.EndElementHandler = self._end
         parser.CharacterDataHandler = self._characters
         parser.StartDoctypeDeclHandler = self._doctype
-        parser.ParseFile(io.BytesIO(data))
+        # The whole document in one call marked final. ParseFile fed it 2 KB at a time,
+        # each piece not final, and expat 2.5 takes ~40 % longer over pieces not final
+        # than over the same bytes in one final call (farm documents with handlers that
+        # do nothing: 24.8 against 17.3 us an entry; issue 17). The same events in the
+        # same order; text may arrive in other pieces, which _characters collects and
+        # _pop joins. expat holds a copy of the document (of each MiB: pyexpat feeds a
+        # larger one in pieces) while it parses.
+        parser.Parse(data, True)
         if self.version not in _VERSIONS:
             return None
         result = self.result
