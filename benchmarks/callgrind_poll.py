@@ -9,7 +9,10 @@ under ``valgrind --tool=callgrind``, one process per cut: after a warm-up feed (
 normalize and store of one farm feed, so imports, the statements' compilation and the
 Python-level caches are paid), it stops (``none``), or parses the ``--feeds`` farm
 feeds (``parse``), or also normalizes their entries (``normalize``: ``process_body``),
-or also stores them with ``Store.record_poll`` into a fresh SQLite file (``store``).
+or also sends each feed's articles through a pickle and back (``pickle``: the burst
+worker's answer, ``burst_worker._reply``, and the daemon's ``pickle.loads`` of it),
+or also stores the articles read back with ``Store.record_poll`` into a fresh SQLite
+file (``store``).
 Each cut's count minus the previous one's, over the entries, is that stage's
 instructions per entry. The farm is built once, outside valgrind
 (``benchmarks/farm.py`` of this checkout), so every tree reads the same bytes.
@@ -24,6 +27,7 @@ Compare stages at 10 x 50 or more, and trust the total before the split.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import pickle
@@ -35,13 +39,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CUTS = ("none", "parse", "normalize", "store")
+CUTS = ("none", "parse", "normalize", "pickle", "store")
 
 
 def child(root: str, farm_file: str, cut: str) -> None:
     sys.path.insert(0, root)
     from _poll_store import poll_store
 
+    from aggregator.poll.body import ProcessedFeed
+    from aggregator.poll.burst_worker import _reply
     from aggregator.poll.normalize import NormalizeSettings, normalize_entry
     from aggregator.poll.parse import parse_feed
 
@@ -56,12 +62,16 @@ def child(root: str, farm_file: str, cut: str) -> None:
             parsed = parse_feed(body, url="http://127.0.0.1/f", headers={}, fetched_at=now)
             if upto == "parse":
                 return
-            arts = [
+            arts = tuple(
                 normalize_entry(e, feed=name, fetched_at=now, settings=settings)
                 for e in parsed.entries
-            ]
+            )
+            if upto == "normalize":
+                return
+            answer = _reply(True, ProcessedFeed(dataclasses.replace(parsed, entries=()), arts))
+            _, processed = pickle.loads(answer)
             if upto == "store":
-                record(name, arts)
+                record(name, processed.articles)
 
         run(names[0], bodies[0], "store")  # the warm-up feed
         if cut != "none":
@@ -107,7 +117,8 @@ def main() -> None:
         print(
             f"{args.feeds} farm feeds x {args.items} after one warm-up feed; M instructions/entry"
         )
-        print(f"{'tree':40s} {'parse':>8s} {'normalize':>10s} {'store':>8s} {'total':>8s}  load")
+        heads = f"{'parse':>8s} {'normalize':>9s} {'pickle':>8s} {'store':>8s}"
+        print(f"{'tree':40s} {heads} {'total':>8s}  load")
         for tree in trees:
             counts = {cut: count(tree, farm_file, cut) for cut in CUTS}
             per = [(counts[b] - counts[a]) / entries / 1e6 for a, b in itertools.pairwise(CUTS)]

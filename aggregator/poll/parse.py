@@ -200,7 +200,7 @@ def parse_feed(
 class _Context:
     """Per-call state: the inputs and the warnings collected on the way."""
 
-    __slots__ = ("base", "fetched_at", "latest", "settings", "url", "warnings")
+    __slots__ = ("base", "control_free", "fetched_at", "latest", "settings", "url", "warnings")
 
     def __init__(
         self, *, url: str, fetched_at: datetime, settings: ParseSettings, base: str = ""
@@ -213,6 +213,9 @@ class _Context:
         self.latest = self.fetched_at + settings.max_future
         self.settings = settings
         self.warnings: list[str] = []
+        # True when no text of the document can hold what strip_control removes
+        # (fastparse.CONTROL_FREE): the fields are taken as they are.
+        self.control_free = False
 
     def resolve_base(self, rel: object) -> str:
         """An element's ``xml:base`` made absolute; the document's base when it is
@@ -229,7 +232,9 @@ class _Context:
     def text(self, value: object) -> str:
         if not isinstance(value, str):
             return ""
-        return strip_control(value)[: self.settings.max_field_chars]
+        if not self.control_free:
+            value = strip_control(value)
+        return value[: self.settings.max_field_chars]
 
     def optional_text(self, value: object, limit: int = 2048) -> str | None:
         cleaned = self.text(value).strip()[:limit]
@@ -645,6 +650,8 @@ def _parse_xml_feed(body: bytes, headers: Mapping[str, str], ctx: _Context) -> P
     result = fastparse.parse(body, headers, utf8=utf8)
     if result is None:
         result = _run_leniently(body, headers, ctx)
+    else:
+        ctx.control_free = result.get(fastparse.CONTROL_FREE) is True
 
     version = str(result.get("version") or "")
     entries_raw = result.get("entries") or []
