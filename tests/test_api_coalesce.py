@@ -139,7 +139,14 @@ def test_only_the_same_search_is_shared(second: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", [b"q=korea&since=3d", b"until=2024-11-05&q=korea", b"q=korea&sinc%65=3d"]
+    "query",
+    [
+        b"q=korea&since=3d",
+        b"until=2024-11-05&q=korea",
+        b"q=korea&sinc%65=3d",
+        b"q=korea+troops&since=3d",  # a two-word query: the names read without a parse
+        b"q=korea+troops&until",
+    ],
 )
 def test_a_search_read_against_the_clock_is_never_shared(query: bytes) -> None:
     app, mw, _, _ = _run_two(query)

@@ -20,13 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, field_validator
-from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aggregator.api.coalesce import SharedReads
@@ -357,8 +356,11 @@ def plain_search_args(query_string: bytes) -> SearchArgs | None:
     last value of a repeated name, every ``feed``; unknown names ignored), and each
     check is one of the handler's declared bounds, so an accepted request gets the
     arguments, hence the response, FastAPI would have given it (``test_api_fast``).
+    The pairs are ``QueryParams``' own (``parse_qsl`` of the latin-1 text, blanks
+    kept), read through a plain dict: its multidict cost ~3 µs more a search.
     """
-    params = QueryParams(query_string)
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    params = dict(pairs)  # as QueryParams: the last value of a repeated name
     q, order, cursor = params.get("q"), params.get("order", "relevance"), params.get("cursor")
     if (q is not None and len(q) > 1000) or (cursor is not None and len(cursor) > 500):
         return None
@@ -379,7 +381,7 @@ def plain_search_args(query_string: bytes) -> SearchArgs | None:
         return None
     filters = Filters(
         topic=params.get("topic"),
-        feeds=tuple(params.getlist("feed")),
+        feeds=tuple(value for name, value in pairs if name == "feed"),
         cluster=int(cluster) if cluster is not None else None,
         language=lang if lang is not None else language,
         since=since,
@@ -560,7 +562,8 @@ def create_app(
         except (QueryError, StorageError):
             require_known(archive.lookup_engine(), args.filters, topics)
             raise
-        page = replace(page, items=tuple(_safe_summary(a) for a in page.items))
+        # built, not replace()d: replace() reads the fields' list first (~1 µs a search)
+        page = SearchPage(tuple(map(_safe_summary, page.items)), page.next_cursor)
         # Serialized here, in the worker thread: for a returned SearchPage FastAPI would
         # validate it again in another trip through the thread pool, then serialize it.
         return Response(_SEARCH_PAGE.dump_json(page), media_type="application/json")
