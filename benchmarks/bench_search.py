@@ -114,7 +114,11 @@ def vocabulary(rng: np.random.Generator) -> list[str]:
 
 
 def articles(n: int, words: list[str], rng: np.random.Generator) -> Iterator[tuple[Any, ...]]:
-    """(feed_id, identity, title, text, html, published, hash) rows, 2-6 KB of text each."""
+    """(feed_id, identity, title, text, html, published, hash, url) rows, 2-6 KB of text
+    each. Every article has a link, as a polled one does: a search's answer judges each
+    link on its way out (``api.safety.safe_url``), and rows without one measured a
+    web stack cheaper than a real archive's (session 15). The link is made from the
+    row's own values, with no draw of its own, so the text is the same as before."""
     ranks = np.arange(1, len(words) + 1, dtype=np.float64)
     cdf = np.cumsum(1.0 / ranks**1.05)
     cdf /= cdf[-1]
@@ -127,7 +131,10 @@ def articles(n: int, words: list[str], rng: np.random.Generator) -> Iterator[tup
         title = title[:1].upper() + title[1:]
         published = START + timedelta(seconds=i * 30)
         digest = hashlib.sha256(f"{i}{title}".encode()).hexdigest()
-        yield (i % FEEDS + 1, f"g:{i}", title, body, f"<p>{body}</p>", published, digest)
+        feed = i % FEEDS + 1
+        slug = "-".join(title.lower().split()[:6])
+        url = f"https://outlet{feed}.example/news/{published:%Y/%m/%d}/{slug}-{i}?ref=rss"
+        yield (feed, f"g:{i}", title, body, f"<p>{body}</p>", published, digest, url)
 
 
 def load(engine: Engine, n: int, words: list[str]) -> float:
@@ -157,17 +164,17 @@ def load(engine: Engine, n: int, words: list[str]) -> float:
         )
         cols = (
             "feed_id, identity, title, title_raw, summary, text, html, published, "
-            "published_estimated, fetched_at, updated_at, language, content_hash, fingerprint"
+            "published_estimated, fetched_at, updated_at, language, content_hash, fingerprint, url"
         )
         rows = articles(n, words, rng)
         if sqlite:
-            sql = f"INSERT INTO articles ({cols}) VALUES (?,?,?,?,?,?,?,?,0,?,?,'en',?,0)"
+            sql = f"INSERT INTO articles ({cols}) VALUES (?,?,?,?,?,?,?,?,0,?,?,'en',?,0,?)"
             while True:
                 batch = []
-                for fid, ident, title, body, html, pub, digest in rows:
+                for fid, ident, title, body, html, pub, digest, url in rows:
                     p = pub.replace(tzinfo=None).isoformat(" ", "microseconds")
                     batch.append(
-                        (fid, ident, title, title, body[:200], body, html, p, p, p, digest)
+                        (fid, ident, title, title, body[:200], body, html, p, p, p, digest, url)
                     )
                     if len(batch) == BATCH * 4:
                         break
@@ -178,7 +185,7 @@ def load(engine: Engine, n: int, words: list[str]) -> float:
         else:
             driver = raw.driver_connection  # type: ignore[attr-defined]
             with driver.cursor() as pg, pg.copy(f"COPY articles ({cols}) FROM STDIN") as copy:
-                for fid, ident, title, body, html, pub, digest in rows:
+                for fid, ident, title, body, html, pub, digest, url in rows:
                     copy.write_row(
                         (
                             fid,
@@ -195,6 +202,7 @@ def load(engine: Engine, n: int, words: list[str]) -> float:
                             "en",
                             digest,
                             0,
+                            url,
                         )
                     )
         raw.commit()
@@ -595,6 +603,15 @@ def already_loaded(engine: Engine, n: int) -> bool:
         return int(conn.execute(text("SELECT count(*) FROM articles")).scalar_one()) == n
 
 
+def require_links(engine: Engine, where: str) -> None:
+    """A kept database (--keep, --pg-keep) made before the articles had links would
+    measure a cheaper web stack than this benchmark's (see ``articles``): refuse it."""
+    with engine.connect() as conn:
+        first = conn.execute(text("SELECT url FROM articles ORDER BY id LIMIT 1")).first()
+    if first is not None and first[0] is None:
+        raise SystemExit(f"{where} was built before the articles had links: remove it")
+
+
 def bench(
     label: str,
     engine: Engine,
@@ -867,6 +884,8 @@ def main() -> None:
             reuse = args.keep.exists() and already_loaded(engine, n)
             if not reuse and args.keep.exists():
                 raise SystemExit(f"{args.keep} exists but does not hold {n:,} indexed articles")
+            if reuse:
+                require_links(engine, str(args.keep))
             sqlite_run(engine, args.keep, reuse)
         finally:
             engine.dispose()
@@ -898,6 +917,8 @@ def main() -> None:
     url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
     engine = create_db_engine(url)
     try:
+        if exists:
+            require_links(engine, f"database {name}")
         report(
             bench(
                 "PostgreSQL",
