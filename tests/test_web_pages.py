@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Locator, Page
 from sqlalchemy import Engine
 
 from aggregator.api import ApiSettings, create_app
@@ -103,6 +103,15 @@ def test_every_page_at_desktop_and_phone_width(
     context.close()
 
 
+def _follow(page: Page, link: Locator) -> None:
+    """Click a link or a form's button and wait until the page it opens has loaded.
+
+    ``click()`` may return while the next document is still coming: a count read then
+    sees nothing yet (a CI run read 0 of 15 alerts on the page a link opened)."""
+    with page.expect_navigation():
+        link.click()
+
+
 def _article_ids(page: Page) -> list[int]:
     hrefs = page.locator("section.outlet li.article > a.headline").evaluate_all(
         "links => links.map(a => a.getAttribute('href'))"
@@ -139,7 +148,7 @@ def test_pagination_reaches_the_end_of_a_1000_article_event(
         if more.count() == 0:
             assert page.locator("nav.pager .end").inner_text() == "End of the list"
             break
-        more.click()
+        _follow(page, more)
         assert pages < 100, "the cursor does not advance"
     # Every original once, each copy folded under its original instead of repeated.
     assert len(seen) == len(set(seen)) == BIG_ARTICLES - COPIES
@@ -189,7 +198,7 @@ def test_the_event_page_structure(browser: Browser, site: tuple[str, Newsroom]) 
     assert caption.startswith("Articles per 5 minutes, 2024-11-04 06:00 UTC to 07:00 UTC")
     # One outlet only, through its link in the list.
     page.locator("section.outlets summary").click()
-    page.locator("ul.outlet-list a", has_text="herald-en").click()
+    _follow(page, page.locator("ul.outlet-list a", has_text="herald-en"))
     assert set(page.locator("section.outlet > h2").all_inner_texts()) == {"herald-en"}
     assert page.locator("ul.outlet-list li.current").inner_text().startswith("herald-en")
     page.close()
@@ -204,19 +213,19 @@ def test_event_lists_sort_filter_and_page(browser: Browser, site: tuple[str, New
     assert ids[:2] == [room.newest_update, BIG]
     listed = list(ids)
     while page.locator("nav.pager a.next").count():
-        page.locator("nav.pager a.next").click()
+        _follow(page, page.locator("nav.pager a.next"))
         listed += _event_ids(page)
     assert sorted(listed) == sorted(room.event_ids)
     assert len(listed) == SMALL_EVENTS + 1
     # By first report, through the form.
     page.goto(base + "/")
     page.select_option("select[name=sort]", "first")
-    page.locator("form.filters button").click()
+    _follow(page, page.locator("form.filters button"))
     assert "sort=first" in page.url
     assert _event_ids(page)[0] == BIG
     # At least 4 outlets: the form keeps the values it was given.
     page.fill("input[name=min_outlets]", "4")
-    page.locator("form.filters button").click()
+    _follow(page, page.locator("form.filters button"))
     counts = page.locator("li.event .badge").all_inner_texts()
     assert counts
     assert all(int(c.split()[0]) >= 4 for c in counts)
@@ -281,7 +290,7 @@ def test_alerts_page_shows_deliveries_and_failures(
     assert "HTTP 502 from hooks.example: bad gateway" in text
     assert "channel off: the endpoint answered 410 Gone" in text
     # The failed count links to those alerts, each with its reason.
-    failing.locator("a.error").click()
+    _follow(page, failing.locator("a.error"))
     assert "status=dead" in page.url
     items = page.locator("ul.alerts li")
     assert items.count() == 15
@@ -293,7 +302,7 @@ def test_alerts_page_shows_deliveries_and_failures(
     page.goto(base + "/alerts?limit=25")
     total = page.locator("ul.alerts li").count()
     while page.locator("nav.pager a.next").count():
-        page.locator("nav.pager a.next").click()
+        _follow(page, page.locator("nav.pager a.next"))
         total += page.locator("ul.alerts li").count()
     assert total == 60
     page.close()
@@ -320,12 +329,12 @@ def test_feeds_page_on_a_phone(browser: Browser, site: tuple[str, Newsroom]) -> 
         more = page.locator("nav.pager a.next")
         if not more.count():
             break
-        more.click()
+        _follow(page, more)
     assert len(names) == len(set(names)) == OUTLETS
     assert names == sorted(names)
     # The broken feed, through the state filter, with its reason.
     page.goto(base + "/feeds")
-    page.locator("p.filters-line a", has_text="broken").click()
+    _follow(page, page.locator("p.filters-line a", has_text="broken"))
     assert page.locator("table.feeds tbody tr").count() == 1
     assert "HTTP 503 Service Unavailable" in page.locator("table.feeds tbody").inner_text()
     context.close()
