@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 
 from aggregator.models import Article
-from aggregator.poll.body import ProcessCall
 from aggregator.poll.burst_worker import _reply
-from aggregator.poll.normalize import NormalizeSettings
-from tests.support.farm import load_farm
+from tests.support.farm import farm_calls
 
 FETCHED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FIELDS = [f.name for f in dataclasses.fields(Article)]
@@ -116,16 +114,8 @@ def test_a_rebuild_with_a_value_missing_or_too_many_fails() -> None:
 
 def test_farm_articles_come_back_from_the_worker_s_answer_as_normalized() -> None:
     """What the burst worker sends (``_reply``) and the daemon reads, on farm feeds."""
-    farm = load_farm()
-    for i, feed in enumerate(farm.build_farm(farm.FarmSettings(feeds=6, items=12, seed=4))):
-        processed = ProcessCall(
-            body=feed.body,
-            url=f"https://farm.example/{i}",
-            headers={"content-type": "application/xml"},
-            fetched_at=FETCHED,
-            feed_name=f"farm {i}",
-            settings=NormalizeSettings(),
-        )()
+    for call in farm_calls(FETCHED, feeds=6, items=12, seed=4):
+        processed = call()
         ok, back = pickle.loads(_reply(True, processed))
         assert ok
         assert back == processed

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 
 from aggregator.poll.body import ProcessCall, ProcessedFeed
-from aggregator.poll.normalize import NormalizeSettings
 from aggregator.poll.poller import _executor_closed
 from aggregator.workers import BurstExecutor, parse_executor
 from tests.support.daemon import start_daemon
-from tests.support.farm import load_farm
+from tests.support.farm import farm_calls as support_farm_calls
 from tests.support.httpserver import LocalServer
 from tests.test_daemon_e2e import DATA, daemon_env, wait_for
 
@@ -28,20 +27,7 @@ FETCHED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def farm_calls(feeds: int = 24, items: int = 8) -> list[ProcessCall]:
-    farm = load_farm()
-    return [
-        ProcessCall(
-            body=feed.body,
-            url=f"https://farm.example/{i}",
-            headers={"content-type": "application/xml"},
-            fetched_at=FETCHED,
-            feed_name=f"farm {i}",
-            settings=NormalizeSettings(),
-        )
-        for i, feed in enumerate(
-            farm.build_farm(farm.FarmSettings(feeds=feeds, items=items, seed=3))
-        )
-    ]
+    return support_farm_calls(FETCHED, feeds=feeds, items=items)
 
 
 def alive(pid: int) -> bool:

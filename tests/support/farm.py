@@ -8,6 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 from aggregator.models import ParsedEntry
+from aggregator.poll.body import ProcessCall
+from aggregator.poll.normalize import NormalizeSettings
 from aggregator.poll.parse import parse_feed
 from tests.support.benchmarks import load_benchmark
 
@@ -34,6 +36,27 @@ def farm_entries(
             feed.body, url="https://farm.example/f", headers={}, fetched_at=fetched_at
         )
         yield from parsed.entries
+
+
+def farm_calls(
+    fetched_at: datetime, *, feeds: int = 24, items: int = 8, seed: int = 3
+) -> list[ProcessCall]:
+    """A small farm's feeds as the poller hands them to a parse executor (one
+    ``ProcessCall`` a feed, its body as fetched): the burst worker's tests' inputs."""
+    farm = load_farm()
+    return [
+        ProcessCall(
+            body=feed.body,
+            url=f"https://farm.example/{i}",
+            headers={"content-type": "application/xml"},
+            fetched_at=fetched_at,
+            feed_name=f"farm {i}",
+            settings=NormalizeSettings(),
+        )
+        for i, feed in enumerate(
+            farm.build_farm(farm.FarmSettings(feeds=feeds, items=items, seed=seed))
+        )
+    ]
 
 
 def fixture_feed_entries(path: Path, fetched_at: datetime) -> list[ParsedEntry]:
