@@ -19,7 +19,7 @@ import json
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -491,6 +491,10 @@ class DriverStatement:
         self._row: Any = collections.namedtuple(  # type: ignore[misc]
             "DriverRow", list(stmt.selected_columns.keys())
         )
+        # The row made by tuple.__new__ itself: ``_make`` is a Python call around it
+        # that checks the length, which a row of this statement always has (~0.25 µs
+        # a row, up to 201 a search; issue 17).
+        self._make: Callable[[Iterable[Any]], Any] = functools.partial(tuple.__new__, self._row)
 
     def arguments(self, params: dict[str, Any]) -> Any:
         """What the driver is given for ``params``: a list (qmark) or a dict (pyformat)."""
@@ -542,9 +546,9 @@ class DriverStatement:
                 dialect=conn.dialect,
                 connection_invalidated=lost,
             ) from exc
-        make = self._row._make
+        make = self._make
         if not results:
-            return [make(r) for r in fetched]
+            return list(map(make, fetched))
         out = []
         for r in fetched:
             values = list(r)
