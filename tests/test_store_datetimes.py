@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 from sqlalchemy import TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 
-from aggregator.store.schema import UTCDateTime, _sqlite_datetime, _sqlite_utc_datetime, metadata
+from aggregator.store.schema import (
+    UTCDateTime,
+    _postgresql_utc_datetime,
+    _sqlite_datetime,
+    _sqlite_utc_datetime,
+    metadata,
+)
 
 SQLITE = sqlite.dialect()
 
@@ -193,3 +199,33 @@ def test_any_text_reads_as_sqlalchemy_s_chain_reads_it(text: str) -> None:
 @pytest.mark.parametrize("value", [b"2025-06-01 12:58:46.123456", 20250601, 1.5, date(2025, 6, 1)])
 def test_other_values_read_as_sqlalchemy_s_chain_reads_them(value: object) -> None:
     assert read(our_reading(), value) == read(sqlalchemy_reading(), value)
+
+
+PG = postgresql.psycopg.dialect()
+
+
+class _Subclass(datetime):
+    pass
+
+
+def test_postgresql_reads_every_value_as_sqlalchemy_s_chain_reads_it() -> None:
+    impl = UTCDateTime().dialect_impl(PG)
+    chain = TypeDecorator.result_processor(impl, PG, 1184)
+    fast = impl.result_processor(PG, 1184)
+    assert fast.func is _postgresql_utc_datetime
+    values: list[object] = [
+        None,
+        datetime(2025, 6, 1, 11, 58, 46, tzinfo=UTC),
+        datetime(2025, 6, 1, 11, 58, 46, tzinfo=timezone(timedelta(0))),
+        datetime(2025, 6, 1, 11, 58, 46, tzinfo=ZoneInfo("Etc/UTC")),
+        datetime(2025, 6, 1, 11, 58, 46),
+        _Subclass(2025, 6, 1, 11, 58, 46, tzinfo=UTC),
+        *random_datetimes(2000, seed=31),
+        *(v.astimezone(UTC) for v in random_datetimes(2000, seed=37) if v.year > 1),
+    ]
+    for value in values:
+        assert read(fast, value) == read(chain, value), value
+        if type(value) is datetime and value.tzinfo is UTC:
+            # the value itself, as the chain's astimezone gives it, without the chain
+            assert chain(value) is value
+            assert _postgresql_utc_datetime(lambda v: None, value) is value
