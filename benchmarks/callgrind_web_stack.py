@@ -5,8 +5,9 @@
 
 It measures this checkout, or the one ``BENCH_SEARCH_CODE`` names (as
 ``bench_search.py``, whose import puts it first on the path). The real application is
-called as ASGI on the kept benchmark databases (``/work/bench/s100k.sqlite``,
-``postgresql+psycopg://postgres@127.0.0.1/bs100k``, read only) with ``Archive.search``
+called as ASGI on the kept benchmark databases (those ``bench_search.py --keep
+/work/bench/s100kL.sqlite --pg-keep bs100kl`` builds, or the URL in ``BENCH_SEARCH_URL``;
+read only) with ``Archive.search``
 answering from pages it read once beforehand, so only the web stack runs: the
 middlewares, the plain path's arguments, ``_safe_summary``, ``dump_json``, the response.
 ``--links`` gives each article of those pages its own link (the benchmark's articles
@@ -39,15 +40,15 @@ from aggregator.store.archive import Archive
 from aggregator.store.views import SearchPage
 
 URLS = {
-    "sqlite": "sqlite:////work/bench/s100k.sqlite",
-    "postgres": "postgresql+psycopg://postgres@127.0.0.1/bs100k",
+    "sqlite": "sqlite:////work/bench/s100kL.sqlite",
+    "postgres": "postgresql+psycopg://postgres@127.0.0.1/bs100kl",
 }
 KINDS = ("plain", *bs.FILTER_KINDS)
 
 
 def main() -> None:
     backend, mode, links = sys.argv[1], sys.argv[-1], "--links" in sys.argv
-    archive = Archive(create_engine(URLS[backend]))
+    archive = Archive(create_engine(os.environ.get("BENCH_SEARCH_URL") or URLS[backend]))
     words = bs.vocabulary(np.random.default_rng(bs.SEED))
     qrng = np.random.default_rng(bs.SEED + 1)
     queries = [
