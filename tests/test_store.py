@@ -269,7 +269,7 @@ def test_partial_indexes_keep_their_where_on_postgresql(database_url: str) -> No
 def test_sqlite_checkpoints_the_wal_every_few_thousand_pages(tmp_path: Path) -> None:
     # SQLite's default checkpoint (every 1,000 pages) copied a first poll's WAL into
     # the database every two feeds, each copy with two syncs, on the writer thread
-    # (docs/benchmarks.md, "The WAL checkpoint"). A transaction of 1,500 pages is not
+    # (docs/benchmarks.md, "The writer's pages"). A transaction of 1,500 pages is not
     # followed by one now: the next write appends to the WAL instead of starting it
     # over, and everything is still there to copy.
     pages = 1500
