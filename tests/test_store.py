@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import inspect
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from aggregator.errors import StorageError
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
+from aggregator.store.engine import WAL_CHECKPOINT_PAGES
 from aggregator.store.migrate import current_revision, head_revision
 from tests.factories import NOW, article, poll_record
 
@@ -260,5 +262,32 @@ def test_partial_indexes_keep_their_where_on_postgresql(database_url: str) -> No
                 ddl = str(CreateIndex(index).compile(dialect=postgresql.dialect()))
                 where = str(index.dialect_options["sqlite"]["where"])
                 assert ddl.endswith(f"WHERE {where}"), ddl
+    finally:
+        store.close()
+
+
+def test_sqlite_checkpoints_the_wal_every_few_thousand_pages(tmp_path: Path) -> None:
+    # SQLite's default checkpoint (every 1,000 pages) copied a first poll's WAL into
+    # the database every two feeds, each copy with two syncs, on the writer thread
+    # (docs/benchmarks.md, "The writer's pages"). A transaction of 1,500 pages is not
+    # followed by one now: the next write appends to the WAL instead of starting it
+    # over, and everything is still there to copy.
+    pages = 1500
+    assert 1000 < pages < WAL_CHECKPOINT_PAGES
+    store = Store.open(f"sqlite:///{tmp_path / 'wal.db'}")
+    try:
+        with store.engine.begin() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            limit = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            assert limit == WAL_CHECKPOINT_PAGES
+            conn.exec_driver_sql("CREATE TABLE pages (body BLOB)")
+        with store.engine.begin() as conn:
+            for _ in range(pages):
+                conn.exec_driver_sql("INSERT INTO pages VALUES (zeroblob(4000))")
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO pages VALUES (zeroblob(10))")
+        with store.engine.connect() as conn:
+            busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        assert (busy, frames > pages, copied) == (0, True, frames)
     finally:
         store.close()
