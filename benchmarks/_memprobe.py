@@ -24,6 +24,7 @@ import runpy
 import signal
 import sys
 import tracemalloc
+from pathlib import Path
 from types import FrameType
 
 
@@ -109,6 +110,51 @@ def _glibc() -> dict[str, int]:
     }
 
 
+def _arenas() -> list[dict[str, int]]:
+    """glibc's figures arena by arena (``malloc_info``'s XML, one ``<heap>`` each;
+    arena 0 is the main one, in the brk heap): what it has from the system, what of
+    it is free in chunks (fast bins, the rest), the top chunk that a trim can cut.
+    Free chunks may already be handed back by ``malloc_trim``'s ``MADV_DONTNEED``: the
+    resident share is in the smaps split of ``bench_memory.py --breakdown``."""
+    import tempfile
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.fopen.restype = ctypes.c_void_p
+        libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        libc.fclose.argtypes = [ctypes.c_void_p]
+        libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    except (OSError, AttributeError):
+        return []
+    with tempfile.NamedTemporaryFile(suffix=".xml") as tmp:
+        fp = libc.fopen(tmp.name.encode(), b"w")
+        if not fp:
+            return []
+        libc.malloc_info(0, fp)
+        libc.fclose(fp)
+        text = Path(tmp.name).read_text()
+    arenas = []
+    for body in re.findall(r'<heap nr="\d+">(.*?)</heap>', text, re.S):
+        row: dict[str, int] = {}
+        for kind, size in re.findall(r'<total type="(\w+)" count="\d+" size="(\d+)"', body):
+            row[f"free_{kind}"] = int(size)
+        for kind, size in re.findall(r'<system type="(\w+)" size="(\d+)"', body):
+            row[f"system_{kind}"] = int(size)
+        for kind, size in re.findall(r'<aspace type="(\w+)" size="(\d+)"', body):
+            row[f"aspace_{kind}"] = int(size)
+        # chunks by size: the largest free ones (the top chunk is not listed)
+        sizes = [
+            (int(hi), int(total), int(count))
+            for hi, total, count in re.findall(
+                r'<size from="\d+" to="(\d+)" total="(\d+)" count="(\d+)"', body
+            )
+        ]
+        row["free_small"] = sum(t for hi, t, _ in sizes if hi <= 4096)
+        row["free_large"] = sum(t for hi, t, _ in sizes if hi > 4096)
+        arenas.append(row)
+    return arenas
+
+
 def _report(_sig: int, _frame: FrameType | None) -> None:
     out = os.environ["AGGREGATOR_MEMPROBE_OUT"]
     counts: dict[str, list[int]] = {}
@@ -129,6 +175,7 @@ def _report(_sig: int, _frame: FrameType | None) -> None:
     }
     report["pymalloc"] = _pymalloc()
     report["glibc"] = _glibc()
+    report["arenas"] = _arenas()
     report["trims"] = dict(_TRIMS)
     sqlite = sys.modules.get("_sqlite3")
     if sqlite is not None:
