@@ -68,6 +68,7 @@ from bench_search import (  # noqa: E402
     percentile,
     raw_query,
     timed,
+    two_term_queries,
     vocabulary,
 )
 
@@ -398,12 +399,7 @@ def baseline_tree(ref: str, into: Path) -> Path:
 
 def make_queries(n: int) -> list[str]:
     """The benchmark's ``n`` two-term queries (fixed seed: the same in every process)."""
-    words = vocabulary(np.random.default_rng(SEED))
-    qrng = np.random.default_rng(SEED + 1)
-    return [
-        f"{words[int(qrng.integers(300, 5000))]} {words[int(qrng.integers(300, 5000))]}"
-        for _ in range(n)
-    ]
+    return two_term_queries(n)
 
 
 def main() -> None:

@@ -288,6 +288,17 @@ class Search:
 FILTER_KINDS = ("feed", "since", "lang", "date")
 
 
+def two_term_queries(count: int, lo: int = 300, hi: int = 5000) -> list[str]:
+    """The benchmark's ``count`` two-term queries, both words from the vocabulary's
+    ranks ``lo``-``hi`` (fixed seeds: the same in every process and script)."""
+    words = vocabulary(np.random.default_rng(SEED))
+    qrng = np.random.default_rng(SEED + 1)
+    return [
+        f"{words[int(qrng.integers(lo, hi))]} {words[int(qrng.integers(lo, hi))]}"
+        for _ in range(count)
+    ]
+
+
 def filtered_searches(queries: list[str], count: int, n: int) -> list[Search]:
     """``count`` searches over the first queries, in turn with a feed, a since (the
     newest ~30 % of the articles), a language (every article's) or newest first."""
@@ -847,11 +858,7 @@ def main() -> None:
     n = 20_000 if args.quick else args.articles
     words = vocabulary(np.random.default_rng(SEED))
     lo, hi = (int(x) for x in args.band.split("-"))
-    qrng = np.random.default_rng(SEED + 1)
-    queries = [
-        f"{words[int(qrng.integers(lo, hi))]} {words[int(qrng.integers(lo, hi))]}"
-        for _ in range(args.queries)
-    ]
+    queries = two_term_queries(args.queries, lo, hi)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk (Debian; `make bench` does)")
     filtered = filtered_searches(queries, args.filtered, n)

@@ -27,8 +27,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_search as bs
 
@@ -54,12 +52,7 @@ def main() -> None:
     ap.add_argument("--url", help="database URL (default: the kept benchmark database)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    words = bs.vocabulary(np.random.default_rng(bs.SEED))
-    qrng = np.random.default_rng(bs.SEED + 1)
-    queries = [
-        f"{words[int(qrng.integers(300, 5000))]} {words[int(qrng.integers(300, 5000))]}"
-        for _ in range(200)
-    ]
+    queries = bs.two_term_queries(200)
     searches = bs.filtered_searches(queries, 100, 100_000) + [bs.Search(q) for q in queries[:50]]
     code = str(args.code.resolve())
     source = SERVE.format(

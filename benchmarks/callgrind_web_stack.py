@@ -29,7 +29,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,12 +48,7 @@ KINDS = ("plain", *bs.FILTER_KINDS)
 def main() -> None:
     backend, mode, links = sys.argv[1], sys.argv[-1], "--links" in sys.argv
     archive = Archive(create_engine(os.environ.get("BENCH_SEARCH_URL") or URLS[backend]))
-    words = bs.vocabulary(np.random.default_rng(bs.SEED))
-    qrng = np.random.default_rng(bs.SEED + 1)
-    queries = [
-        f"{words[int(qrng.integers(300, 5000))]} {words[int(qrng.integers(300, 5000))]}"
-        for _ in range(200)
-    ]
+    queries = bs.two_term_queries(200)
     searches = bs.filtered_searches(queries, 100, 100_000) + [bs.Search(q) for q in queries[:25]]
     targets = [(s.kind, s.target) for s in searches]
     real, pages = archive.search, {}
