@@ -13,12 +13,12 @@ small server (issue 17) two calls matter:
   (glibc's ``mtrim``); another arena's top chunk -- the last blocks a burst freed
   there -- stays resident until a free in that arena finds it above the trim
   threshold, which glibc raises to twice the largest block it has unmapped (up to
-  64 MiB): 10.9 MiB of a ~158 MiB daemon in one run of five after a first poll
-  (``bench_memory.py --breakdown``: "glibc arena 1 ... top chunk"), the runs of its
-  "high mode". The threads take small blocks from their own caches (glibc's tcache)
-  without the arena's lock, and Python's small objects from pymalloc under the GIL:
-  a first poll's CPU per entry was the same with one arena as with two
-  (``bench_poll.py``, docs/benchmarks.md);
+  64 MiB): 6.1-11.5 MiB in 4 of 10 runs after a first poll of 500 feeds, the daemon's
+  "high mode" (153.7-160.6 MiB against 144.6-147.7; ``bench_memory.py --breakdown``:
+  "glibc arena 1 ... top chunk"). The threads take small blocks from their own
+  caches (glibc's tcache) without the arena's lock, and Python's small objects from
+  pymalloc under the GIL: a first poll's CPU per entry was the same with one arena
+  as with two (``bench_poll.py``, docs/benchmarks.md);
 - ``release_free_memory``: ``malloc_trim(0)`` once a burst of work has ended, handing
   the free pages of every arena back to the system.
 

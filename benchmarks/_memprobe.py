@@ -193,7 +193,6 @@ def _garbage() -> dict[str, object]:
         "types": top,
         "anon_before": before,
         "anon_after": _anon(),
-        "counts": list(gc.get_count()),
     }
 
 
