@@ -178,7 +178,7 @@ class Daemon:
         early = early_stop_signal()
         if early is not None:  # between the CLI's check and the handlers above
             self._on_signal(early)
-        # Before any thread starts: the threads share two malloc arenas (aggregator.memory).
+        # Before any thread starts: the threads share one malloc arena (aggregator.memory).
         limit_arenas()
         cpu = compose.cpu_pool(self.loaded)
         writer = self.writer = WriterThread("writer")

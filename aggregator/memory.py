@@ -6,9 +6,19 @@ freed blocks for reuse, and gives each thread that allocates its own arena (up t
 eight per core), each with its own kept free space. For a daemon that should fit a
 small server (issue 17) two calls matter:
 
-- ``limit_arenas``: at most two arenas (``mallopt(M_ARENA_MAX, 2)``, what
-  ``MALLOC_ARENA_MAX=2`` does), before the threads start: the daemon's threads
-  (event loop, writer, parse threads) share them instead of each keeping its own;
+- ``limit_arenas``: one arena (``mallopt(M_ARENA_MAX, 1)``, what
+  ``MALLOC_ARENA_MAX=1`` does), before the threads start: the daemon's threads
+  (event loop, writer, parse threads) share the main one instead of each keeping its
+  own. Not two: ``malloc_trim`` cuts the free top of the main arena's heap only
+  (glibc's ``mtrim``); another arena's top chunk -- the last blocks a burst freed
+  there -- stays resident until a free in that arena finds it above the trim
+  threshold, which glibc raises to twice the largest block it has unmapped (up to
+  64 MiB): 6.1-11.5 MiB in 4 of 10 runs after a first poll of 500 feeds, the daemon's
+  "high mode" (153.7-160.6 MiB against 144.6-147.7; ``bench_memory.py --breakdown``:
+  "glibc arena 1 ... top chunk"). The threads take small blocks from their own
+  caches (glibc's tcache) without the arena's lock, and Python's small objects from
+  pymalloc under the GIL: a first poll's CPU per entry was the same with one arena
+  as with two (``bench_poll.py``, docs/benchmarks.md);
 - ``release_free_memory``: ``malloc_trim(0)`` once a burst of work has ended, handing
   the free pages of every arena back to the system.
 
@@ -52,7 +62,7 @@ def _libc() -> Any:
     return libc
 
 
-def limit_arenas(arenas: int = 2) -> bool:
+def limit_arenas(arenas: int = 1) -> bool:
     """Cap glibc's malloc arenas; True if done. Call before starting threads."""
     libc = _libc()
     return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1)

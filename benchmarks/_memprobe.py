@@ -149,10 +149,51 @@ def _arenas() -> list[dict[str, int]]:
                 r'<size from="\d+" to="(\d+)" total="(\d+)" count="(\d+)"', body
             )
         ]
+        # the top chunk is counted in the totals, not among the sizes: a trim cuts it
+        # in the main arena only (glibc's mtrim); another arena's stays resident
+        row["top"] = row.get("free_fast", 0) + row.get("free_rest", 0) - sum(t for _, t, _ in sizes)
         row["free_small"] = sum(t for hi, t, _ in sizes if hi <= 4096)
         row["free_large"] = sum(t for hi, t, _ in sizes if hi > 4096)
         arenas.append(row)
     return arenas
+
+
+def _anon() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _garbage() -> dict[str, object]:
+    """What a full collection would find unreachable now (cycles left since the last
+    one that reached the oldest generation), by type, and the anonymous RSS before
+    and after that collection and a ``malloc_trim``: how much of the heap is garbage
+    waiting for the collector. Last in the report: it changes the heap."""
+    before = _anon()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        found = gc.collect()
+        kinds: dict[str, int] = {}
+        for obj in gc.garbage:
+            name = type(obj).__qualname__
+            kinds[name] = kinds.get(name, 0) + 1
+        size = sum(sys.getsizeof(obj) for obj in gc.garbage)
+        gc.garbage.clear()
+    finally:
+        gc.set_debug(0)
+    gc.collect()
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.malloc_trim(0)
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:12]
+    return {
+        "objects": found,
+        "bytes": size,
+        "types": top,
+        "anon_before": before,
+        "anon_after": _anon(),
+    }
 
 
 def _report(_sig: int, _frame: FrameType | None) -> None:
@@ -185,6 +226,7 @@ def _report(_sig: int, _frame: FrameType | None) -> None:
             lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
             lib.sqlite3_memory_used.restype = ctypes.c_int64
             report["sqlite_bytes"] = lib.sqlite3_memory_used()
+    report["garbage"] = _garbage()
     if tracemalloc.is_tracing():
         snap = tracemalloc.take_snapshot()
         stats = snap.statistics("lineno")
@@ -223,9 +265,27 @@ def _timeline(path: str, every: float) -> None:
     threading.Thread(target=run, name="memprobe", daemon=True).start()
 
 
+def _timeline_after_arena_cap(path: str, every: float) -> None:
+    """Start the timeline's thread once the daemon has capped glibc's arenas
+    (``limit_arenas``), not before: a thread's first allocation picks its arena, and
+    one started earlier got an arena of its own beyond the cap, which the daemon's
+    threads then shared with the main one -- the measured daemon's heap laid out as no
+    daemon's is."""
+    import aggregator.memory
+
+    limit = aggregator.memory.limit_arenas
+
+    def then_start(*args: int) -> bool:
+        done = limit(*args)
+        _timeline(path, every)
+        return done
+
+    aggregator.memory.limit_arenas = then_start  # type: ignore[assignment]
+
+
 if __name__ == "__main__":
     if os.environ.get("AGGREGATOR_MEMPROBE_TIMELINE"):
-        _timeline(os.environ["AGGREGATOR_MEMPROBE_TIMELINE"], 5.0)
+        _timeline_after_arena_cap(os.environ["AGGREGATOR_MEMPROBE_TIMELINE"], 5.0)
     if os.environ.get("AGGREGATOR_MEMPROBE_TRACE"):
         tracemalloc.start(int(os.environ["AGGREGATOR_MEMPROBE_TRACE"]))
     _count_trims()

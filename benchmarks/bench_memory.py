@@ -288,7 +288,7 @@ def breakdown(pid: int, out: Path) -> None:
             f"(max {arena.get('system_max', 0) / m:.1f}), free in chunks "
             f"{(arena.get('free_fast', 0) + arena.get('free_rest', 0)) / m:.1f} "
             f"(<= 4 KiB {arena.get('free_small', 0) / m:.1f}, larger "
-            f"{arena.get('free_large', 0) / m:.1f})"
+            f"{arena.get('free_large', 0) / m:.1f}; top chunk {arena.get('top', 0) / m:.1f})"
         )
     trims = report.get("trims")
     if trims:
@@ -300,6 +300,15 @@ def breakdown(pid: int, out: Path) -> None:
         print(
             f"  SQLite's own memory (page caches of every connection): "
             f"{report['sqlite_bytes'] / 2**20:.1f} MiB"
+        )
+    garbage = report.get("garbage")
+    if garbage:
+        print(
+            f"  cyclic garbage not yet collected: {garbage['objects']} objects "
+            f"({garbage['bytes'] / 2**20:.1f} MiB by getsizeof; "
+            + ", ".join(f"{k} {n}" for k, n in garbage["types"])
+            + f"); anonymous RSS {garbage['anon_before'] / 2**20:.1f} MiB, after a full "
+            f"collection and a trim {garbage['anon_after'] / 2**20:.1f}"
         )
     if "trace" in report:
         print(f"  tracemalloc: {report['traced_total'] / 2**20:.1f} MiB traced; by file:")
