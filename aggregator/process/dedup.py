@@ -77,6 +77,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -924,6 +925,12 @@ class _WordMap:
         return self._keys.buffer_info()[1] * 8 + self._vals.buffer_info()[1] * 4
 
 
+class _Keys(Protocol):
+    """Where a ``_SlotMap`` reads a slot's key: ``item(slot)`` (a numpy row array)."""
+
+    def item(self, slot: int, /) -> int: ...
+
+
 class _SlotMap:
     """uint64 key → slot, where the slot's own row holds the key: 4 B a cell (issue 17).
 
@@ -948,7 +955,7 @@ class _SlotMap:
         self._mask = cells - 1
         self._shift = 64 - bits
 
-    def _find(self, key: int, keys: npt.NDArray[np.integer]) -> int:
+    def _find(self, key: int, keys: _Keys) -> int:
         """The cell holding ``key`` (unsigned), else the free cell that ends its run."""
         vals, mask = self._vals, self._mask
         i = ((key * _FIB) & _M64) >> self._shift
@@ -956,11 +963,11 @@ class _SlotMap:
             i = (i + 1) & mask
         return i
 
-    def get(self, key: int, keys: npt.NDArray[np.integer]) -> int | None:
+    def get(self, key: int, keys: _Keys) -> int | None:
         v = self._vals[self._find(key & _M64, keys)]
         return None if v == _EMPTY else v
 
-    def set(self, key: int, slot: int, keys: npt.NDArray[np.integer]) -> None:
+    def set(self, key: int, slot: int, keys: _Keys) -> None:
         """Map ``key`` to ``slot``, whose row in ``keys`` already holds ``key``."""
         key &= _M64
         i = self._find(key, keys)
@@ -971,7 +978,7 @@ class _SlotMap:
                 i = self._find(key, keys)
         self._vals[i] = slot
 
-    def _grow(self, keys: npt.NDArray[np.integer]) -> None:
+    def _grow(self, keys: _Keys) -> None:
         old = self._vals
         self._alloc(64 - self._shift + 1)
         vals, mask, shift = self._vals, self._mask, self._shift
@@ -982,7 +989,7 @@ class _SlotMap:
                     i = (i + 1) & mask
                 vals[i] = v
 
-    def pop(self, key: int, keys: npt.NDArray[np.integer]) -> int | None:
+    def pop(self, key: int, keys: _Keys) -> int | None:
         vals, mask, shift = self._vals, self._mask, self._shift
         i = self._find(key & _M64, keys)
         value = vals[i]
@@ -1002,7 +1009,7 @@ class _SlotMap:
         vals[i] = _EMPTY
         return value
 
-    def items(self, keys: npt.NDArray[np.integer]) -> list[tuple[int, int]]:
+    def items(self, keys: _Keys) -> list[tuple[int, int]]:
         """(key, slot) of every entry, keys as stored in ``keys``, in the table's order."""
         return [(keys.item(v), v) for v in self._vals if v != _EMPTY]
 
