@@ -384,7 +384,7 @@ def test_covered_runs_are_the_words_under_flagged_shingles() -> None:
 def anchors_by_article(index: DedupIndex) -> dict[int, list[int]]:
     """Every indexed article's anchors (what it is indexed under)."""
     out = {}
-    for article_id, slot in index._slot_of.items():
+    for article_id, slot in index._slot_of.items(index._id):
         out[article_id] = index._anch[slot, : index._anch_len[slot]].tolist()
     return out
 

@@ -9,14 +9,17 @@ same decisions, explanations included, and the same table sizes.
 from __future__ import annotations
 
 import copy
+import heapq
 import pickle
 import random
 from array import array
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 
 from aggregator.models import Article
@@ -26,7 +29,9 @@ from aggregator.process.dedup import (
     DedupIndex,
     DedupSettings,
     _best_candidates,
+    _Expiry,
     _Postings,
+    _SlotMap,
     _WordMap,
 )
 from aggregator.text import content_hash
@@ -305,3 +310,80 @@ def test_an_indexed_article_costs_its_sketch_and_lead_and_little_more() -> None:
     assert index.nbytes() == sum(parts.values())
     window = index.nbytes() - parts["boilerplate"]
     assert 768 < window / len(index) < 1500
+
+
+def test_slot_map_is_a_dict() -> None:
+    # The id, url and content hash tables hold slots only and read each key back from
+    # the slot's row (issue 17). Under random sets and pops, with keys crowding a few
+    # cells, the extremes and negative ids, and rows reused only once their slot is
+    # popped (``DedupIndex``'s rule), it answers as a dict of the keys.
+    rng = random.Random(11)
+    table, plain = _SlotMap(bits=2), {}
+    keys = np.zeros(400, dtype=np.int64)  # a slot's key, as ``_id`` holds ids
+    free = list(range(400))
+    pool = [0, 1, -1, 2**63 - 1, -(2**63), *(k << 40 for k in range(50))]
+    pool += rng.sample(range(10**6), 300)
+    for _ in range(20_000):
+        key = rng.choice(pool)
+        op = rng.random()
+        if op < 0.5 and key not in plain and free:
+            slot = free.pop(rng.randrange(len(free)))
+            keys[slot] = key  # the row first, then the table
+            table.set(key, slot, keys)
+            plain[key] = slot
+        elif op < 0.8:
+            slot = table.pop(key, keys)
+            assert slot == plain.pop(key, None)
+            if slot is not None:
+                keys[slot] = rng.choice(pool)  # the row is reused for something else
+                free.append(slot)
+        else:
+            assert table.get(key, keys) == plain.get(key)
+        assert table.count == len(plain)
+    assert sorted(table.items(keys)) == sorted(plain.items())
+    assert all(table.get(k, keys) == plain.get(k) for k in pool)
+    unsigned = np.zeros(4, dtype=np.uint64)  # url and content hash digests
+    urls = _SlotMap()
+    for slot, key in enumerate([1, 2**64 - 1, 2**63, 12345]):
+        unsigned[slot] = key
+        urls.set(key, slot, unsigned)
+    assert [urls.get(k, unsigned) for k in (1, 2**64 - 1, 2**63, 12345, 7)] == [0, 1, 2, 3, None]
+
+
+def test_expiry_heap_pops_as_heapq() -> None:
+    # The expiry keys are two arrays (issue 17); pushed and popped at random, with
+    # equal publication times and slots, they leave in the order ``heapq`` gave the
+    # keys published × 2**32 + slot.
+    rng = random.Random(13)
+    heap, plain = _Expiry(), []
+    for _ in range(20_000):
+        if rng.random() < 0.55 or not plain:
+            published = rng.choice([rng.randrange(2**52), rng.randrange(40), 1_700_000_000_000_000])
+            slot = rng.randrange(2**31) if rng.random() < 0.2 else rng.randrange(30)
+            heap.push(published, slot)
+            heapq.heappush(plain, (published << 32) + slot)
+        else:
+            assert heap.oldest() == plain[0] >> 32
+            assert heap.pop() == divmod(heapq.heappop(plain), 1 << 32)
+        assert len(heap) == len(plain)
+    while plain:
+        assert heap.pop() == divmod(heapq.heappop(plain), 1 << 32)
+
+
+def test_paragraph_pool_keeps_each_slots_hashes() -> None:
+    # Every slot's paragraph hashes in one pool, compacted as the window evicts (issue
+    # 17): after every addition each indexed article's are the ones it was added with.
+    index = DedupIndex(replace(SETTINGS["small"], window=timedelta(hours=2)))
+    expected: dict[int, list[int]] = {}
+    compacted = 0
+    for n, (article_id, a) in enumerate(mixed_stream(1200, seed=3)):
+        expected[article_id] = index._prepare(a).para_hashes
+        before_pool = len(index._para_pool)
+        index.add(article_id, a)
+        compacted += len(index._para_pool) < before_pool
+        if n % 50 == 0 or compacted == 1:
+            for aid, slot in index._slot_of.items(index._id):
+                at, size = int(index._para_at[slot]), int(index._para_len[slot])
+                assert index._para_pool[at : at + size].tolist() == expected[aid]
+    assert compacted >= 2
+    assert len(index._para_pool) < sum(len(expected[a]) for a in expected) // 2

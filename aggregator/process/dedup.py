@@ -77,6 +77,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -823,7 +824,6 @@ class _Text:
 _EMPTY = -(2**31)  # a free cell of a _WordMap (no value is this: values are slots)
 _M64 = 2**64 - 1
 _FIB = 0x9E3779B97F4A7C15  # Fibonacci hashing: article ids are sequential
-_SLOT_BITS = 32  # an expiry key is published (µs) × 2**32 + slot
 
 
 class _WordMap:
@@ -923,6 +923,161 @@ class _WordMap:
 
     def nbytes(self) -> int:
         return self._keys.buffer_info()[1] * 8 + self._vals.buffer_info()[1] * 4
+
+
+class _Keys(Protocol):
+    """Where a ``_SlotMap`` reads a slot's key: ``item(slot)`` (a numpy row array)."""
+
+    def item(self, slot: int, /) -> int: ...
+
+
+class _SlotMap:
+    """uint64 key → slot, where the slot's own row holds the key: 4 B a cell (issue 17).
+
+    The article id, url and content hash tables map a key the slot's row already keeps
+    (``_id``, ``_url``, ``_hash``), so a cell holds the slot alone and a lookup compares
+    the key read back from that row (``keys``, passed with every call: the row arrays
+    are replaced when they grow). As exact as a key kept in the cell (``_WordMap``, 12 B
+    a cell): the same linear probing, load and backward-shift deletion. Sound while the
+    caller keeps two rules, which ``DedupIndex`` does: a slot's key is written in its
+    row before the slot is set here, and the slot is popped before its row is reused.
+    """
+
+    __slots__ = ("_mask", "_shift", "_vals", "count")
+
+    def __init__(self, bits: int = 8) -> None:
+        self._alloc(bits)
+        self.count = 0
+
+    def _alloc(self, bits: int) -> None:
+        cells = 1 << bits
+        self._vals = array("i", [_EMPTY]) * cells
+        self._mask = cells - 1
+        self._shift = 64 - bits
+
+    def _find(self, key: int, keys: _Keys) -> int:
+        """The cell holding ``key`` (unsigned), else the free cell that ends its run."""
+        vals, mask = self._vals, self._mask
+        i = ((key * _FIB) & _M64) >> self._shift
+        while (v := vals[i]) != _EMPTY and keys.item(v) & _M64 != key:
+            i = (i + 1) & mask
+        return i
+
+    def get(self, key: int, keys: _Keys) -> int | None:
+        v = self._vals[self._find(key & _M64, keys)]
+        return None if v == _EMPTY else v
+
+    def set(self, key: int, slot: int, keys: _Keys) -> None:
+        """Map ``key`` to ``slot``, whose row in ``keys`` already holds ``key``."""
+        key &= _M64
+        i = self._find(key, keys)
+        if self._vals[i] == _EMPTY:
+            self.count += 1
+            if self.count * 5 > len(self._vals) * 3:  # load 0.6, as ``_WordMap``
+                self._grow(keys)
+                i = self._find(key, keys)
+        self._vals[i] = slot
+
+    def _grow(self, keys: _Keys) -> None:
+        old = self._vals
+        self._alloc(64 - self._shift + 1)
+        vals, mask, shift = self._vals, self._mask, self._shift
+        for v in old:
+            if v != _EMPTY:
+                i = (((keys.item(v) & _M64) * _FIB) & _M64) >> shift
+                while vals[i] != _EMPTY:
+                    i = (i + 1) & mask
+                vals[i] = v
+
+    def pop(self, key: int, keys: _Keys) -> int | None:
+        vals, mask, shift = self._vals, self._mask, self._shift
+        i = self._find(key & _M64, keys)
+        value = vals[i]
+        if value == _EMPTY:
+            return None
+        self.count -= 1
+        j = i
+        while True:  # backward shift, as ``_WordMap.pop``
+            j = (j + 1) & mask
+            if (v := vals[j]) == _EMPTY:
+                break
+            home = (((keys.item(v) & _M64) * _FIB) & _M64) >> shift
+            if (i < j and i < home <= j) or (i > j and (home > i or home <= j)):
+                continue
+            vals[i] = v
+            i = j
+        vals[i] = _EMPTY
+        return value
+
+    def items(self, keys: _Keys) -> list[tuple[int, int]]:
+        """(key, slot) of every entry, keys as stored in ``keys``, in the table's order."""
+        return [(keys.item(v), v) for v in self._vals if v != _EMPTY]
+
+    def nbytes(self) -> int:
+        return self._vals.buffer_info()[1] * 4
+
+
+class _Expiry:
+    """The expiry heap: (published µs, slot) pairs, smallest first, in two ``array``s.
+
+    ``heapq`` over a list held a Python int per key (published × 2**32 + slot, 83
+    bits: 48 B with its pointer and slack ~56 B an article); here a key is 12 B of
+    machine words (issue 17). The same order (published, then slot), so the same keys
+    leave in the same order; a key is popped as ``heapq`` pops, one sift down.
+    """
+
+    __slots__ = ("pub", "slot")
+
+    def __init__(self) -> None:
+        self.pub = array("q")
+        self.slot = array("i")
+
+    def __len__(self) -> int:
+        return len(self.pub)
+
+    def push(self, published: int, slot: int) -> None:
+        pubs, slots = self.pub, self.slot
+        pubs.append(published)
+        slots.append(slot)
+        i = len(pubs) - 1
+        while i:  # sift up: the window's articles mostly come newest last, one step
+            parent = (i - 1) >> 1
+            p = pubs[parent]
+            if p < published or (p == published and slots[parent] <= slot):
+                break
+            pubs[i] = p
+            slots[i] = slots[parent]
+            i = parent
+        pubs[i] = published
+        slots[i] = slot
+
+    def oldest(self) -> int:
+        """The smallest published (the heap is not empty)."""
+        return self.pub[0]
+
+    def pop(self) -> tuple[int, int]:
+        pubs, slots = self.pub, self.slot
+        top = (pubs[0], slots[0])
+        published, slot = pubs.pop(), slots.pop()
+        n = len(pubs)
+        if n:
+            i = 0
+            while (c := 2 * i + 1) < n:  # sift the last key down from the root
+                r = c + 1
+                if r < n and (pubs[r] < pubs[c] or (pubs[r] == pubs[c] and slots[r] < slots[c])):
+                    c = r
+                p = pubs[c]
+                if p > published or (p == published and slots[c] >= slot):
+                    break
+                pubs[i] = p
+                slots[i] = slots[c]
+                i = c
+            pubs[i] = published
+            slots[i] = slot
+        return top
+
+    def nbytes(self) -> int:
+        return self.pub.buffer_info()[1] * 8 + self.slot.buffer_info()[1] * 4
 
 
 def _key(text: str) -> int:
@@ -1085,18 +1240,19 @@ class DedupIndex:
     def __init__(self, settings: DedupSettings | None = None) -> None:
         s = self.settings = settings or DedupSettings()
         self.boilerplate = Boilerplate(s.boilerplate)
-        self._slot_of = _WordMap()  # article id → slot
-        # url / content hash, as a 64-bit digest (``_key``) → the slot of the first
-        # indexed article that has it
-        self._by_url = _WordMap()
-        self._by_hash = _WordMap()
+        # article id → slot; url / content hash, as a 64-bit digest (``_key``) → the slot
+        # of the first indexed article that has it. Each key is in the slot's row
+        # (``_id``, ``_url``, ``_hash``): the tables hold slots alone (``_SlotMap``).
+        self._slot_of = _SlotMap()
+        self._by_url = _SlotMap()
+        self._by_hash = _SlotMap()
         # anchor hash → its one slot (>= 0), or -1 - i: the slots of list i of ``_multi``
         # (most anchors belong to one article: no list for those)
         self._by_anchor = _WordMap()
         self._multi = _Postings()
-        # expiry heap: published (µs) × 2**32 + slot; a key whose slot has moved on
-        # to another article, or whose article was re-added, is skipped when popped
-        self._expiry: list[int] = []
+        # expiry heap: (published µs, slot); a key whose slot has moved on to another
+        # article, or whose article was re-added, is skipped when popped
+        self._expiry = _Expiry()
         self._newest: int | None = None  # µs
         self._feeds: dict[str, int] = {}
         self._feed_names: list[str] = []
@@ -1120,7 +1276,13 @@ class DedupIndex:
         # per slot: the url's digest (0: none) and the content hash's, paragraph hashes
         self._url = np.zeros(cap, dtype=np.uint64)
         self._hash = np.zeros(cap, dtype=np.uint64)
-        self._paras: list[bytes] = [b""] * cap
+        # each slot's paragraph hashes: ``_para_len[slot]`` of them from ``_para_at[slot]``
+        # in one pool (a bytes object a slot was ~100 B with 12 paragraphs, this ~60);
+        # what removed slots left is dropped when it is an eighth of the pool
+        self._para_pool = array("I")
+        self._para_at = np.zeros(cap, dtype=np.int64)
+        self._para_len = np.zeros(cap, dtype=np.int32)
+        self._para_dead = 0
         self._last: tuple[Article, _Text, DedupDecision] | None = None
 
     def __len__(self) -> int:
@@ -1153,13 +1315,15 @@ class DedupIndex:
         arrays += [self._sk, self._sk_len, self._sk_size, self._lead, self._lead_len]
         arrays += [self._anch, self._anch_len, self._url, self._hash]
         tables = (self._slot_of, self._by_url, self._by_hash, self._by_anchor)
+        pool = self._para_pool
         return {
             "slots": sum(a.nbytes for a in arrays),
             "tables": sum(t.nbytes() for t in tables),
             "postings": self._multi.nbytes(),
-            "paragraphs": sys.getsizeof(self._paras)
-            + sum(sys.getsizeof(b) for b in self._paras if b),
-            "expiry": _list_bytes(self._expiry) + _list_bytes(self._free),
+            "paragraphs": pool.buffer_info()[1] * pool.itemsize
+            + self._para_at.nbytes
+            + self._para_len.nbytes,
+            "expiry": self._expiry.nbytes() + _list_bytes(self._free),
             "feeds": sys.getsizeof(self._feeds)
             + _list_bytes(self._feed_names)
             + sum(sys.getsizeof(name) for name in self._feed_names),
@@ -1188,12 +1352,12 @@ class DedupIndex:
             t = self._prepare(article)
             decision = self._decide(article, t)
         self._last = None
-        replaced = self._slot_of.get(article_id) is not None
+        replaced = self._slot_of.get(article_id, self._id) is not None
         if replaced:
             self._remove(article_id)
         original = article_id
         if decision.duplicate_of is not None:
-            dup = self._slot_of.get(decision.duplicate_of)
+            dup = self._slot_of.get(decision.duplicate_of, self._id)
             original = decision.duplicate_of if dup is None else int(self._orig[dup])
         sk = t.sketch
         s = self.settings
@@ -1229,14 +1393,17 @@ class DedupIndex:
                 np.array(anchors, dtype=np.uint64)
             )
         self._anch_len[slot] = len(anchors)
-        self._paras[slot] = np.array(t.para_hashes, dtype=np.uint32).tobytes()
-        self._slot_of.set(article_id, slot)
+        self._para_at[slot] = len(self._para_pool)
+        self._para_len[slot] = len(t.para_hashes)
+        self._para_pool.fromlist(t.para_hashes)
+        # the keys in the row first: the tables read them back (``_SlotMap``)
+        self._slot_of.set(article_id, slot, self._id)
         self._url[slot] = t.url_key
-        if t.url_key and self._by_url.get(t.url_key) is None:
-            self._by_url.set(t.url_key, slot)
+        if t.url_key and self._by_url.get(t.url_key, self._url) is None:
+            self._by_url.set(t.url_key, slot, self._url)
         self._hash[slot] = t.hash_key
-        if self._by_hash.get(t.hash_key) is None:
-            self._by_hash.set(t.hash_key, slot)
+        if self._by_hash.get(t.hash_key, self._hash) is None:
+            self._by_hash.set(t.hash_key, slot, self._hash)
         by_anchor, multi = self._by_anchor, self._multi
         for anchor in anchors:
             ids = by_anchor.get(anchor)
@@ -1246,7 +1413,7 @@ class DedupIndex:
                 by_anchor.replace(anchor, -1 - multi.new(ids, slot))
             else:
                 multi.append(-1 - ids, slot)
-        heapq.heappush(self._expiry, (published << _SLOT_BITS) + slot)
+        self._expiry.push(published, slot)
         if self._newest is None or published > self._newest:
             self._newest = published
         # Learn after deciding: the decision only used what earlier articles taught.
@@ -1269,7 +1436,8 @@ class DedupIndex:
                 self._grow(name, cap + more)
             for name in ("_lead", "_lead_len", "_anch", "_anch_len", "_url", "_hash"):
                 self._grow(name, cap + more)
-            self._paras += [b""] * more
+            self._grow("_para_at", cap + more)
+            self._grow("_para_len", cap + more)
         return slot
 
     def _grow(self, name: str, size: int) -> None:
@@ -1407,9 +1575,9 @@ class DedupIndex:
         return postings, array("d", np.repeat(1.0 / n, n).tobytes())
 
     def _decide(self, article: Article, t: _Text) -> DedupDecision:
-        if t.url_key and (slot := self._by_url.get(t.url_key)) is not None:
+        if t.url_key and (slot := self._by_url.get(t.url_key, self._url)) is not None:
             return DedupDecision(int(self._orig[slot]), "url", 1.0)
-        if (slot := self._by_hash.get(t.hash_key)) is not None:
+        if (slot := self._by_hash.get(t.hash_key, self._hash)) is not None:
             return DedupDecision(int(self._orig[slot]), "exact", 1.0)
         sk = t.sketch
         if sk is None:
@@ -1544,7 +1712,8 @@ class DedupIndex:
         """
         shared: set[int] = set()
         if shared_with is not None:
-            shared = set(np.frombuffer(self._paras[shared_with], dtype=np.uint32).tolist())
+            start = int(self._para_at[shared_with])
+            shared = set(self._para_pool[start : start + int(self._para_len[shared_with])])
         if (t.boiler is None and not shared) or len(t.paragraphs) < 2:
             return None
         # bools, summed by slices in C (the answers of ``_prepare``'s one test)
@@ -1616,22 +1785,25 @@ class DedupIndex:
             return
         horizon = self._newest - self.settings.window // _MICROSECOND
         expiry = self._expiry
-        while expiry and expiry[0] >> _SLOT_BITS < horizon:
-            published, slot = divmod(heapq.heappop(expiry), 1 << _SLOT_BITS)
+        while len(expiry) and expiry.oldest() < horizon:
+            published, slot = expiry.pop()
             article_id = int(self._id[slot])
             # the slot still holds the article this key was pushed for (or one
             # published at the same time, which leaves now too)
-            if self._slot_of.get(article_id) == slot and int(self._pub[slot]) == published:
+            if (
+                self._slot_of.get(article_id, self._id) == slot
+                and int(self._pub[slot]) == published
+            ):
                 self._remove(article_id)
 
     def _remove(self, article_id: int) -> None:
-        slot = self._slot_of.pop(article_id)
+        slot = self._slot_of.pop(article_id, self._id)
         assert slot is not None
         url, content_hash = int(self._url[slot]), int(self._hash[slot])
-        if url and self._by_url.get(url) == slot:
-            self._by_url.pop(url)
-        if self._by_hash.get(content_hash) == slot:
-            self._by_hash.pop(content_hash)
+        if url and self._by_url.get(url, self._url) == slot:
+            self._by_url.pop(url, self._url)
+        if self._by_hash.get(content_hash, self._hash) == slot:
+            self._by_hash.pop(content_hash, self._hash)
         by_anchor, multi = self._by_anchor, self._multi
         for anchor in self._sk[slot, self._anch[slot, : self._anch_len[slot]]].tolist():
             ids = by_anchor.get(anchor)
@@ -1641,5 +1813,22 @@ class DedupIndex:
                 last = multi.remove(-1 - ids, slot)
                 if last is not None:
                     by_anchor.replace(anchor, last)
-        self._paras[slot] = b""
+        self._para_dead += int(self._para_len[slot])
+        self._para_len[slot] = 0
+        if self._para_dead > 4096 and self._para_dead * 8 > len(self._para_pool):
+            self._compact_paragraphs()
         self._free.append(slot)
+
+    def _compact_paragraphs(self) -> None:
+        """Drop what removed slots left in the paragraph pool (slots keep their order)."""
+        used = self._used
+        live = np.flatnonzero(self._para_len[:used] > 0)
+        lens = self._para_len[live].astype(np.int64)
+        at = np.cumsum(lens) - lens
+        pool = np.frombuffer(self._para_pool, dtype=np.uint32)
+        take = np.repeat(self._para_at[live] - at, lens) + np.arange(int(lens.sum()))
+        kept = pool[take].tobytes()
+        del pool  # the view pins the old pool's buffer
+        self._para_pool = array("I", kept)
+        self._para_at[live] = at
+        self._para_dead = 0

@@ -17,7 +17,7 @@ from aggregator.process.clustering.features import days, entities, featurize, ti
 from aggregator.process.clustering.settings import ClusterSettings
 
 # the packed hash table of the dedup index: machine words, no Python ints
-from aggregator.process.dedup import _WordMap
+from aggregator.process.dedup import _SlotMap
 
 # ln(d + 1) for the document frequencies most terms have: the same floats ``math.log``
 # gives (the argument is the same float), for a list index instead of a call, about
@@ -51,8 +51,9 @@ class _Remembered:
 
     Was a dict of an int to ``published << 64 | cluster id`` (~115 B an article: a key
     int, a 4-digit value int, the dict's entry and index). Here three ``array``s of
-    machine words hold the entries in arrival order and dedup's ``_WordMap`` finds an
-    article's place (~24 B and a 12-byte cell at a load of at most 0.6). As the dict
+    machine words hold the entries in arrival order and dedup's ``_SlotMap`` finds an
+    article's place (~24 B and a 4-byte cell at a load of at most 0.6: the cell holds
+    the place alone and the id is read back from ``_ids``, ``item``). As the dict
     did: setting a remembered article changes its entry in place (its place in the
     order stays), and ``forget_before`` drops entries from the oldest arrived on, up
     to the first published at or after the horizon.
@@ -61,7 +62,7 @@ class _Remembered:
     __slots__ = ("_base", "_cid", "_head", "_ids", "_pub", "_where")
 
     def __init__(self) -> None:
-        self._where = _WordMap()  # article id → its place, modulo _PLACES
+        self._where = _SlotMap()  # article id → its place, modulo _PLACES
         self._ids = array("q")
         self._pub = array("q")  # published, µs since 1970
         self._cid = array("q")
@@ -81,28 +82,33 @@ class _Remembered:
         live = range(self._head, len(self._ids))
         return [(self._ids[i], (self._pub[i], self._cid[i])) for i in live]
 
+    def item(self, place: int) -> int:
+        """The article id at ``place`` (what ``_where`` reads back for a cell)."""
+        return self._ids[(place - self._base) % _PLACES]
+
     def cluster(self, article_id: int) -> int | None:
         """The cluster ``article_id`` was put in, if it is remembered."""
-        at = self._where.get(article_id)
+        at = self._where.get(article_id, self)
         return None if at is None else self._cid[(at - self._base) % _PLACES]
 
     def remember(self, article_id: int, published: int, cluster_id: int) -> None:
-        at = self._where.get(article_id)
+        at = self._where.get(article_id, self)
         if at is not None:
             i = (at - self._base) % _PLACES
             self._pub[i] = published
             self._cid[i] = cluster_id
             return
-        self._where.set(article_id, (self._base + len(self._ids)) % _PLACES)
-        self._ids.append(article_id)
+        place = (self._base + len(self._ids)) % _PLACES
+        self._ids.append(article_id)  # first: the table reads the id back (``item``)
         self._pub.append(published)
         self._cid.append(cluster_id)
+        self._where.set(article_id, place, self)
 
     def forget_before(self, oldest: int) -> None:
         """Forget the oldest arrived entries, while they were published before ``oldest``."""
         ids, pub, head = self._ids, self._pub, self._head
         while head < len(ids) and pub[head] < oldest:
-            self._where.pop(ids[head])
+            self._where.pop(ids[head], self)
             head += 1
         if head * 2 > len(ids):  # the forgotten half goes: amortised O(1) an entry
             for a in (ids, pub, self._cid):
