@@ -28,19 +28,19 @@ articles) and of 2,000 x 50 (100,000). The baseline is ``git archive`` of
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+
+from _trees import archived_tree  # noqa: E402  (beside this script)
 
 
 def build(root: str, directory: str, feeds: int) -> None:
@@ -157,13 +157,6 @@ def run_child(root: Path, archive: Path, trace: bool) -> dict[str, Any]:
     return result
 
 
-def baseline(ref: str, into: Path) -> Path:
-    data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True)
-    with tarfile.open(fileobj=io.BytesIO(data.stdout)) as tar:
-        tar.extractall(into, filter="data")
-    return into
-
-
 def show(name: str, r: dict[str, Any]) -> None:
     parts = ", ".join(f"{k} {v:.2f}" for k, v in r["dedup"].items())
     traced = "" if r["traced"] is None else f"; traced {r['traced']:.2f} MiB"
@@ -188,7 +181,7 @@ def main() -> int:
     ap.add_argument("--trace", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        base = args.baseline_tree or baseline(args.baseline_ref, Path(tmp) / "base")
+        base = args.baseline_tree or archived_tree(args.baseline_ref, Path(tmp) / "base")
         subprocess.run(
             [
                 sys.executable,

@@ -23,13 +23,11 @@ see the same bytes) and parses them outside the timings. Figures are CPU time
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+
+from _trees import archived_tree  # noqa: E402  (beside this script)
+
 STAGES = (
     "html_to_text",
     "remove_repeats",
@@ -147,14 +148,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         baseline = args.baseline_tree
         if not baseline:
-            archive = subprocess.run(
-                ["git", "-C", str(HERE.parent), "archive", args.baseline_ref],
-                check=True,
-                capture_output=True,
-            ).stdout
-            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(tmp, filter="data")
-            baseline = tmp
+            baseline = str(archived_tree(args.baseline_ref, Path(tmp)))
         compare(args, {"ours": str(HERE.parent), "baseline": str(Path(baseline).resolve())})
 
 
