@@ -556,7 +556,14 @@ class LeanClient:
         self.pending = b""
 
     def get(self, target: str) -> bytes:
-        self.sock.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target.encode(), self.host))
+        self.sock.sendall(self.request(target))
+        return self.answer(target)
+
+    def request(self, target: str) -> bytes:
+        return b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target.encode(), self.host)
+
+    def answer(self, target: str) -> bytes:
+        """The body of the next answer on the connection (200 only; else RuntimeError)."""
         data = self.pending
         while b"\r\n\r\n" not in data:
             data += self._recv()

@@ -109,26 +109,9 @@ def cpu(pid: int) -> tuple[int, int, int, int]:
 
 def pipelined(client: bs.LeanClient, targets: list[str]) -> None:
     """Every target written at once on ``client``'s connection, then every answer read."""
-    client.sock.sendall(
-        b"".join(
-            b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (t.encode(), client.host) for t in targets
-        )
-    )
-    for _ in targets:
-        data = client.pending
-        while b"\r\n\r\n" not in data:
-            data += client._recv()
-        head, _, data = data.partition(b"\r\n\r\n")
-        length = next(
-            int(line.split(b":", 1)[1])
-            for line in head.split(b"\r\n")[1:]
-            if line.lower().startswith(b"content-length:")
-        )
-        while len(data) < length:
-            data += client._recv()
-        client.pending = data[length:]
-        if head[9:12] != b"200":
-            raise RuntimeError(f"HTTP {head[9:12].decode()}")
+    client.sock.sendall(b"".join(map(client.request, targets)))
+    for target in targets:
+        client.answer(target)
 
 
 def main() -> None:
