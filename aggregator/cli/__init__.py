@@ -1,6 +1,6 @@
 """The ``aggregator`` command: its parser and dispatch. The subcommands live in
-``cli/archive.py`` (search, clusters, cluster, export, feeds) and ``cli/ops.py`` (run,
-db, poll, alerts, opml, feeds add).
+``cli/archive.py`` (search, clusters, cluster, export), ``cli/feeds.py`` (feeds, feeds
+show) and ``cli/ops.py`` (run, db, poll, alerts, opml, feeds add).
 
 Exit status: 0 success, 1 the work failed (e.g. polls failed, database error), 2 bad
 usage or an invalid configuration.
@@ -416,7 +416,7 @@ COMMANDS: dict[str, str] = {
     "run": "aggregator.cli.ops:cmd_run",
     "poll": "aggregator.cli.ops:cmd_poll",
     "search": "aggregator.cli.archive:cmd_search",
-    "feeds": "aggregator.cli.archive:cmd_feeds",
+    "feeds": "aggregator.cli.feeds:cmd_feeds",
     "feeds add": "aggregator.cli.ops:cmd_feeds_add",
     "db": "aggregator.cli.ops:cmd_db",
     "alerts": "aggregator.cli.ops:cmd_alerts",

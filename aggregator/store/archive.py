@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +35,7 @@ from aggregator.errors import OverBudget, QueryError, StorageError
 from aggregator.models import Event
 from aggregator.store.engine import first_line, storage_errors
 from aggregator.store.events import CopyDetail, event_from_row, json_terms
+from aggregator.store.feedlist import FeedInfo, FeedList, feed_info, feeds_statement
 from aggregator.store.names import check_known
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import (
@@ -44,7 +45,6 @@ from aggregator.store.schema import (
     clusters,
     feeds,
     matches,
-    polls,
 )
 from aggregator.store.search import (
     SUMMARY_COLUMNS,
@@ -82,12 +82,10 @@ from aggregator.store.views import (
     EventOverview,
     EventPage,
     EventQuery,
-    FeedInfo,
     FeedPage,
     Filters,
     OutletCount,
     OutletGroup,
-    PollInfo,
     SearchPage,
     TopicMatch,
     TopicSummary,
@@ -717,64 +715,7 @@ class Archive:
 
     def feeds(self, *, polls_per_feed: int = 0, name: str | None = None) -> list[FeedInfo]:
         """Feeds with their health; with ``polls_per_feed`` > 0 their latest polls."""
-        stmt = self._feeds_statement()
-        if name is not None:
-            stmt = stmt.where(feeds.c.name == name)
-        out = []
-        with self.engine.connect() as conn:
-            for r in conn.execute(stmt).all():
-                recent: tuple[PollInfo, ...] = ()
-                if polls_per_feed > 0:
-                    recent = tuple(
-                        PollInfo(
-                            p.started_at,
-                            p.duration,
-                            p.outcome,
-                            p.http_status,
-                            p.new_entries,
-                            p.updated_entries,
-                            p.error,
-                            url=p.url,
-                            bytes_wire=p.bytes_wire,
-                            bytes_decoded=p.bytes_decoded,
-                            etag_sent=p.etag_sent,
-                            last_modified_sent=p.last_modified_sent,
-                            etag_received=p.etag_received,
-                            last_modified_received=p.last_modified_received,
-                            warnings=p.warnings,
-                            waited=p.waited,
-                        )
-                        for p in conn.execute(
-                            select(polls)
-                            .where(polls.c.feed_id == r.id)
-                            .order_by(polls.c.started_at.desc(), polls.c.id.desc())
-                            .limit(polls_per_feed)
-                        )
-                    )
-                out.append(_feed_info(r, recent))
-        return out
-
-    @staticmethod
-    def _feeds_statement() -> Select[Any]:
-        """Feeds by name with their article count and the last day's mean poll time."""
-        counts = (
-            select(articles.c.feed_id, func.count().label("n"))
-            .group_by(articles.c.feed_id)
-            .subquery()
-        )
-        day_ago = datetime.now(UTC) - timedelta(days=1)
-        speed = (
-            select(polls.c.feed_id, func.avg(polls.c.duration).label("avg_duration"))
-            .where(polls.c.started_at >= day_ago)
-            .group_by(polls.c.feed_id)
-            .subquery()
-        )
-        return (
-            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"), speed.c.avg_duration)
-            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
-            .outerjoin(speed, speed.c.feed_id == feeds.c.id)
-            .order_by(feeds.c.name)
-        )
+        return FeedList(self.engine).feeds(polls_per_feed=polls_per_feed, name=name)
 
     def alerts(
         self, *, status: str | None = None, alert_id: str | None = None, limit: int = 50
@@ -938,7 +879,7 @@ class Archive:
         """One page of feeds by name, with their health (no polls)."""
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("feeds", state))
-        stmt = self._feeds_statement().order_by(None).order_by(feeds.c.name)
+        stmt = feeds_statement().order_by(None).order_by(feeds.c.name)
         if state is not None:
             stmt = stmt.where(feeds.c.state == state)
         if cursor:
@@ -946,7 +887,7 @@ class Archive:
             stmt = stmt.where(feeds.c.name > after)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.limit(limit + 1)).all()
-        items = tuple(_feed_info(r, ()) for r in rows[:limit])
+        items = tuple(feed_info(r, ()) for r in rows[:limit])
         next_cursor = None
         if len(rows) > limit:
             next_cursor = encode_cursor("feeds", digest, (items[-1].name,))
@@ -1143,29 +1084,6 @@ def _shown_in(cluster_id: int) -> ColumnElement[bool]:
                 select(original.c.id).where(original.c.cluster_id == cluster_id)
             ),
         ),
-    )
-
-
-def _feed_info(r: Any, recent: tuple[PollInfo, ...]) -> FeedInfo:
-    return FeedInfo(
-        id=r.id,
-        name=r.name,
-        title=r.title,
-        url=r.url,
-        site_url=r.site_url,
-        state=r.state,
-        enabled=r.enabled,
-        last_outcome=r.last_outcome,
-        last_http_status=r.last_http_status,
-        last_error=r.last_error,
-        last_polled_at=r.last_polled_at,
-        last_success_at=r.last_success_at,
-        next_poll_at=r.next_poll_at,
-        error_count=r.error_count,
-        article_count=r.article_count,
-        recent_polls=recent,
-        interval_seconds=r.interval_seconds,
-        avg_duration=float(r.avg_duration) if r.avg_duration is not None else None,
     )
 
 

@@ -12,13 +12,15 @@ import csv
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Literal, TypeVar
 
 from aggregator.errors import QueryError
 from aggregator.models import Event, HourCount
 from aggregator.store.events import CopyDetail
+from aggregator.store.feedlist import FeedInfo as FeedInfo
+from aggregator.store.feedlist import PollInfo as PollInfo
 
 # An event's timeline stops after this many hours: a sparkline, not a history.
 TIMELINE_HOURS = 72
@@ -109,48 +111,6 @@ class TopicMatch:
     article: ArticleSummary
     terms: tuple[str, ...]
     matched_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PollInfo:
-    started_at: datetime
-    duration: float
-    outcome: str
-    http_status: int | None
-    new_entries: int
-    updated_entries: int
-    error: str | None
-    url: str = ""
-    bytes_wire: int = 0
-    bytes_decoded: int = 0
-    etag_sent: str | None = None
-    last_modified_sent: str | None = None
-    etag_received: str | None = None
-    last_modified_received: str | None = None
-    warnings: str | None = None
-    waited: float | None = None  # seconds queued for the per-host limits (not in duration)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedInfo:
-    id: int
-    name: str
-    title: str | None
-    url: str
-    site_url: str | None
-    state: str
-    enabled: bool
-    last_outcome: str | None
-    last_http_status: int | None
-    last_error: str | None
-    last_polled_at: datetime | None
-    last_success_at: datetime | None
-    next_poll_at: datetime
-    error_count: int
-    article_count: int
-    recent_polls: tuple[PollInfo, ...] = field(default=())
-    interval_seconds: float | None = None  # the adaptive interval in force
-    avg_duration: float | None = None  # seconds, over the last day's polls
 
 
 @dataclass(frozen=True, slots=True)
