@@ -42,8 +42,8 @@ def configured_topics(loaded: LoadedConfig) -> list[str]:
 
 def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
+    from aggregator.store.hits import Filters
     from aggregator.store.lookup import require_known
-    from aggregator.store.views import Filters
 
     if args.limit < 1:
         print("--limit must be at least 1", file=sys.stderr)

@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,10 +32,18 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import OverBudget, QueryError, StorageError
-from aggregator.models import Event
 from aggregator.store.engine import first_line, storage_errors
-from aggregator.store.events import CopyDetail, event_from_row, json_terms
 from aggregator.store.feedlist import FeedInfo, FeedList, feed_info, feeds_statement
+from aggregator.store.hits import (
+    ArticleSummary,
+    EventQuery,
+    Filters,
+    SearchPage,
+    article_summary,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+)
 from aggregator.store.names import check_known
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import (
@@ -68,34 +76,27 @@ from aggregator.store.search import (
     ts_query,
     ts_score,
 )
-from aggregator.store.views import (
-    AlertInfo,
-    AlertPage,
-    AlertRow,
-    ArticleDetail,
-    ArticleSummary,
-    Copy,
-    DeliveryStats,
-    EventArticle,
-    EventArticlePage,
-    EventDetail,
-    EventOverview,
-    EventPage,
-    EventQuery,
-    FeedPage,
-    Filters,
-    OutletCount,
-    OutletGroup,
-    SearchPage,
-    TopicMatch,
-    TopicSummary,
-    alert_from_row,
-    article_summary,
-    decode_cursor,
-    encode_cursor,
-    fingerprint,
-    hourly,
-)
+
+# The events' and alerts' records (and the models and statements they bring) are
+# imported by the methods that make them, when first called: a search needs none of
+# them, and `aggregator search` would spend ~30 ms of its start making their
+# dataclasses (issue 17; tests/test_cli_imports.py). The API imports them anyway.
+if TYPE_CHECKING:
+    from aggregator.models import Event
+    from aggregator.store.views import (
+        AlertInfo,
+        AlertPage,
+        ArticleDetail,
+        Copy,
+        DeliveryStats,
+        EventArticlePage,
+        EventDetail,
+        EventOverview,
+        EventPage,
+        FeedPage,
+        TopicMatch,
+        TopicSummary,
+    )
 
 MAX_LIMIT = 200
 # Statements compiled for the driver an archive keeps (a few in everyday use).
@@ -587,6 +588,9 @@ class Archive:
     # -- articles and events -----------------------------------------------------
 
     def article(self, article_id: int) -> ArticleDetail | None:
+        from aggregator.store.events import CopyDetail
+        from aggregator.store.views import ArticleDetail
+
         stmt = (
             select(
                 *SUMMARY_COLUMNS,
@@ -637,6 +641,8 @@ class Archive:
         Merged clusters are left out: their articles count in the cluster that
         absorbed them. ``before`` pages on ``first_seen``.
         """
+        from aggregator.store.events import event_from_row
+
         limit = max(1, min(limit, MAX_LIMIT))
         # An event the retention job is deleting is no longer whole: not listed.
         stmt = select(clusters).where(clusters.c.status.not_in(("merged", DELETING)))
@@ -653,6 +659,9 @@ class Archive:
 
     def event(self, cluster_id: int) -> EventDetail | None:
         """An event with its articles grouped by outlet; a merged id resolves to its heir."""
+        from aggregator.store.events import event_from_row
+        from aggregator.store.views import EventDetail, OutletGroup, hourly
+
         with self.engine.connect() as conn:
             row = _resolve_event(conn, cluster_id)
             if row is None:
@@ -679,6 +688,8 @@ class Archive:
 
     def topics(self, configured: Sequence[str] = ()) -> list[TopicSummary]:
         """Every topic with matches, plus the configured ones that have none yet."""
+        from aggregator.store.views import TopicSummary
+
         stmt = select(
             matches.c.topic,
             func.count().label("n"),
@@ -693,6 +704,9 @@ class Archive:
         return sorted(found.values(), key=lambda t: t.name)
 
     def topic_matches(self, topic: str, limit: int = 20) -> list[TopicMatch]:
+        from aggregator.store.events import json_terms
+        from aggregator.store.views import TopicMatch
+
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = (
             select(*SUMMARY_COLUMNS, matches.c.terms, matches.c.created_at.label("matched_at"))
@@ -721,6 +735,8 @@ class Archive:
         self, *, status: str | None = None, alert_id: str | None = None, limit: int = 50
     ) -> list[AlertInfo]:
         """Outbox rows, newest first, with their delivery status."""
+        from aggregator.store.views import AlertInfo, alert_from_row
+
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = select(alerts).order_by(alerts.c.created_at.desc(), alerts.c.id).limit(limit)
         if status is not None:
@@ -736,6 +752,8 @@ class Archive:
         self, query: EventQuery = EventQuery(), *, cursor: str | None = None, limit: int = 30
     ) -> EventPage:
         """One page of events, newest first by ``query.sort``, with the next cursor."""
+        from aggregator.store.views import EventPage
+
         limit = max(1, min(limit, MAX_LIMIT))
         key = clusters.c.last_updated if query.sort == "updated" else clusters.c.first_seen
         digest = fingerprint(query)
@@ -763,6 +781,9 @@ class Archive:
     def event_overview(self, cluster_id: int) -> EventOverview | None:
         """An event's head for its page (a merged id resolves to its heir): the row,
         report times and outlets, without reading any article's text."""
+        from aggregator.store.events import event_from_row
+        from aggregator.store.views import EventOverview, OutletCount, hourly
+
         with self.engine.connect() as conn:
             row = _resolve_event(conn, cluster_id)
             if row is None:
@@ -809,6 +830,8 @@ class Archive:
         where it stopped. With ``outlet``, that outlet's articles, copies included.
         ``cluster_id`` must be the resolved (not merged) id.
         """
+        from aggregator.store.views import Copy, EventArticle, EventArticlePage
+
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("event-articles", cluster_id, outlet))
         # One outlet's articles are all shown, its copies of others' too: an outlet
@@ -877,6 +900,8 @@ class Archive:
         self, *, state: str | None = None, cursor: str | None = None, limit: int = 50
     ) -> FeedPage:
         """One page of feeds by name, with their health (no polls)."""
+        from aggregator.store.views import FeedPage
+
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("feeds", state))
         stmt = feeds_statement().order_by(None).order_by(feeds.c.name)
@@ -895,6 +920,7 @@ class Archive:
 
     def delivery_stats(self) -> list[DeliveryStats]:
         """Per rule and channel: deliveries by status, the last success, the last error."""
+        from aggregator.store.views import DeliveryStats
 
         def count(status: str) -> Any:
             return func.sum(case((alerts.c.status == status, 1), else_=0)).label(status)
@@ -958,6 +984,8 @@ class Archive:
         limit: int = 50,
     ) -> AlertPage:
         """One page of the outbox, newest first, each with the headline it was about."""
+        from aggregator.store.views import AlertPage, AlertRow, alert_from_row
+
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("alerts", rule, channel, status))
         stmt = (
@@ -1044,6 +1072,9 @@ def _topic_cluster_ids(topic: str) -> Select[Any]:
 
 def _with_timelines(conn: Connection, rows: Sequence[Any]) -> list[Event]:
     """Event rows as summaries with their articles per hour (one query for all)."""
+    from aggregator.store.events import event_from_row
+    from aggregator.store.views import hourly
+
     times: dict[int, list[datetime]] = {r.id: [] for r in rows}
     if rows:
         for cid, published in conn.execute(
