@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection
 
-from aggregator import store as store_module
 from aggregator.models import Article
 from aggregator.poll.normalize import NormalizeSettings, normalize_entry
 from aggregator.poll.parse import parse_feed
 from aggregator.store import FeedSpec, Store
+from aggregator.store import core as store_module
 from aggregator.store.schema import articles
 from tests.factories import NOW, article, poll_record
 from tests.support.farm import load_farm

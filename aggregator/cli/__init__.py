@@ -1,6 +1,6 @@
 """The ``aggregator`` command: its parser and dispatch. The subcommands live in
-``cli/archive.py`` (search, clusters, cluster, export, feeds) and ``cli/ops.py`` (run,
-db, poll, alerts, opml, feeds add).
+``cli/archive.py`` (search, clusters, cluster, export), ``cli/feeds.py`` (feeds, feeds
+show) and ``cli/ops.py`` (run, db, poll, alerts, opml, feeds add).
 
 Exit status: 0 success, 1 the work failed (e.g. polls failed, database error), 2 bad
 usage or an invalid configuration.
@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aggregator import __version__
 from aggregator.errors import AggregatorError, ConfigError, StorageError
@@ -66,7 +66,9 @@ def _duration(value: str) -> str:
     return value.strip()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, complete: bool = True) -> argparse.ArgumentParser:
+    """The command line's parser. ``complete=False`` (``main``): each subcommand's
+    parser gets its arguments only when the command line names it (``_WhenChosen``)."""
     parser = argparse.ArgumentParser(
         prog="aggregator", description="News-feed aggregator and monitor."
     )
@@ -78,11 +80,61 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"configuration file (default: ${CONFIG_ENV} or ./feeds.yaml)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = cast(
+        _WhenChosen,
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND", action=_WhenChosen),
+    )
+    for name, help_text, arguments in _SUBCOMMANDS:
+        sub.add_parser(name, help=help_text)
+        sub.pending[name] = arguments
+    if complete:
+        for name in list(sub.pending):
+            sub.complete(name)
+    return parser
 
-    sub.add_parser("run", help="run the daemon")
 
-    p = sub.add_parser("poll", help="poll feeds once and exit")
+if TYPE_CHECKING:
+    _SubParsersAction = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    _SubParsersAction = argparse._SubParsersAction
+
+
+class _WhenChosen(_SubParsersAction):
+    """The subcommands, each parser given its arguments when the command line names it
+    (before it parses or prints anything, so help, errors and results are those of
+    the complete parser): a command builds the one parser it runs, not all twenty-two
+    with their hundred arguments, each of which argparse gives a help formatter (the
+    terminal's width) and a look for its translations: ~5 ms of every command's start
+    (issue 17)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+    def complete(self, name: str) -> None:
+        arguments = self.pending.pop(name, None)
+        if arguments is not None:
+            sub = self.choices[name]
+            arguments(sub)
+            _everywhere_in(sub)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if isinstance(values, list) and values:
+            self.complete(values[0])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _poll_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true", help="poll once (the only mode; for clarity)")
     p.add_argument(
         "--feed", action="append", metavar="URL|NAME", help="poll this feed now (repeatable)"
@@ -94,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
-    s = sub.add_parser("search", help="search stored articles (full text, query language)")
+
+def _search_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "words", nargs="+", help='a query: words, "phrases", AND/OR/NOT, troop*, title:…'
     )
@@ -107,20 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true")
 
-    cl = sub.add_parser("clusters", help="events (story clusters), newest first")
+
+def _clusters_arguments(cl: argparse.ArgumentParser) -> None:
     cl.add_argument("--topic", help="only events that matched this topic")
     cl.add_argument("--since", type=_parse_since, help="first reported since (3d, a date)")
     cl.add_argument("--min-sources", type=int, default=1, help="at least N outlets")
     cl.add_argument("--limit", type=int, default=30)
     cl.add_argument("--json", action="store_true")
-    cs = sub.add_parser("cluster", help="one event")
+
+
+def _cluster_arguments(cs: argparse.ArgumentParser) -> None:
     cssub = cs.add_subparsers(dest="cluster_command", required=True, metavar="SUBCOMMAND")
     csh = cssub.add_parser("show", help="an event's articles by outlet, timeline, first report")
     csh.add_argument("id", type=int)
     csh.add_argument("--explain", action="store_true", help="why each article joined")
     csh.add_argument("--json", action="store_true")
 
-    ex = sub.add_parser("export", help="stream the archive as JSON lines or CSV")
+
+def _export_arguments(ex: argparse.ArgumentParser) -> None:
     ex.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     ex.add_argument("--query", help="a query in the query language")
     ex.add_argument("--topic")
@@ -130,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--until", type=_parse_since)
     ex.add_argument("--output", "-o", help="a file (default: standard output)")
 
-    f = sub.add_parser("feeds", help="list feeds and their health")
+
+def _feeds_arguments(f: argparse.ArgumentParser) -> None:
     f.add_argument("--json", action="store_true")
     fsub = f.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND")
     fs = fsub.add_parser("show", help="one feed's health and its last polls")
@@ -160,12 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fa.add_argument("--json", action="store_true", help="describe every candidate as JSON")
 
-    c = sub.add_parser("config", help="configuration tools")
+
+def _config_arguments(c: argparse.ArgumentParser) -> None:
     csub = c.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
     cc = csub.add_parser("check", help="validate a configuration file")
     cc.add_argument("file", nargs="?", help="the file (default: the --config file)")
 
-    a = sub.add_parser("alerts", help="alert deliveries: list, retry, test")
+
+def _alerts_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("--failed", action="store_true", help="only dead-lettered alerts")
     a.add_argument("--limit", type=int, default=50)
     a.add_argument("--json", action="store_true")
@@ -177,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     ae = asub.add_parser("enable", help="re-enable a channel disabled by a 410 Gone")
     ae.add_argument("channel")
 
-    o = sub.add_parser("opml", help="OPML import and export of feeds")
+
+def _opml_arguments(o: argparse.ArgumentParser) -> None:
     osub = o.add_subparsers(dest="opml_command", required=True, metavar="SUBCOMMAND")
     oi = osub.add_parser("import", help="print feeds.yaml entries for an OPML file's feeds")
     oi.add_argument("file")
@@ -186,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     osub.add_parser("export", help="print the configured feeds as OPML")
 
-    d = sub.add_parser("db", help="database tools")
+
+def _db_arguments(d: argparse.ArgumentParser) -> None:
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     dsub.add_parser("upgrade", help="apply the migrations")
     pr = dsub.add_parser(
@@ -194,8 +256,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     pr.add_argument("--json", action="store_true")
-    _everywhere(parser)
-    return parser
+
+
+# The subcommands in the order `--help` lists them: name, help, their arguments.
+_SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("run", "run the daemon", _run_arguments),
+    ("poll", "poll feeds once and exit", _poll_arguments),
+    ("search", "search stored articles (full text, query language)", _search_arguments),
+    ("clusters", "events (story clusters), newest first", _clusters_arguments),
+    ("cluster", "one event", _cluster_arguments),
+    ("export", "stream the archive as JSON lines or CSV", _export_arguments),
+    ("feeds", "list feeds and their health", _feeds_arguments),
+    ("config", "configuration tools", _config_arguments),
+    ("alerts", "alert deliveries: list, retry, test", _alerts_arguments),
+    ("opml", "OPML import and export of feeds", _opml_arguments),
+    ("db", "database tools", _db_arguments),
+)
 
 
 _HELP = {
@@ -204,27 +280,26 @@ _HELP = {
 }
 
 
-def _everywhere(parser: argparse.ArgumentParser) -> None:
+def _everywhere_in(sub: argparse.ArgumentParser) -> None:
     """``--config`` and ``-v`` after the subcommand too (``aggregator run --config
-    FILE`` is how people type it), and help for the options repeated everywhere."""
-    for action in parser._actions:
+    FILE`` is how people type it), and help for the options repeated everywhere: in a
+    subcommand's parser, once its own arguments are in, and in those under it."""
+    options = {o for a in sub._actions for o in a.option_strings}
+    if "--config" not in options:
+        # SUPPRESS: unset unless given here, so the top-level value stands.
+        sub.add_argument("-c", "--config", default=argparse.SUPPRESS, help="configuration file")
+    if "--verbose" not in options:
+        sub.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+            help="debug logging",
+        )  # fmt: skip
+    for action in sub._actions:
         if action.help is None:
             for option in action.option_strings:
                 action.help = _HELP.get(option, action.help)
         if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                options = {o for a in sub._actions for o in a.option_strings}
-                if "--config" not in options:
-                    # SUPPRESS: unset unless given here, so the top-level value stands.
-                    sub.add_argument(
-                        "-c", "--config", default=argparse.SUPPRESS, help="configuration file"
-                    )
-                if "--verbose" not in options:
-                    sub.add_argument(
-                        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="debug logging",
-                    )  # fmt: skip
-                _everywhere(sub)
+            for nested in action.choices.values():
+                _everywhere_in(nested)
 
 
 def _setup_logging(verbose: bool, level: str = "INFO") -> None:
@@ -295,7 +370,7 @@ def _no_stage_checks(raw: Mapping[str, Any]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(complete=False)
     args = parser.parse_args(argv)
     from aggregator.cli.common import EXIT_FAILED, EXIT_USAGE, print_problems
 
@@ -416,7 +491,7 @@ COMMANDS: dict[str, str] = {
     "run": "aggregator.cli.ops:cmd_run",
     "poll": "aggregator.cli.ops:cmd_poll",
     "search": "aggregator.cli.archive:cmd_search",
-    "feeds": "aggregator.cli.archive:cmd_feeds",
+    "feeds": "aggregator.cli.feeds:cmd_feeds",
     "feeds add": "aggregator.cli.ops:cmd_feeds_add",
     "db": "aggregator.cli.ops:cmd_db",
     "alerts": "aggregator.cli.ops:cmd_alerts",

@@ -1,4 +1,4 @@
-"""The archive's commands: search, clusters, cluster show, export, feeds."""
+"""The archive's commands: search, clusters, cluster show, export (``feeds``: cli/feeds.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 from aggregator.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
-    SLOW_POLL_SECONDS,
     dump,
     new_table,
-    open_archive,
+    open_engine,
     print_table,
     ts,
 )
@@ -26,7 +25,15 @@ from aggregator.errors import NotFoundError
 from aggregator.store.archive import Archive
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from aggregator.store.events import Explanation
+
+
+def open_archive(loaded: LoadedConfig) -> tuple[Engine, Archive]:
+    """The engine (the caller disposes of it) and the archive over it."""
+    engine = open_engine(loaded)
+    return engine, Archive(engine)
 
 
 def configured_topics(loaded: LoadedConfig) -> list[str]:
@@ -35,13 +42,13 @@ def configured_topics(loaded: LoadedConfig) -> list[str]:
 
 def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.errors import QueryError
+    from aggregator.store.hits import Filters
     from aggregator.store.lookup import require_known
-    from aggregator.store.views import Filters
 
     if args.limit < 1:
         print("--limit must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    store, archive = open_archive(loaded)
+    engine, archive = open_archive(loaded)
     query = " ".join(args.words)
     filters = Filters(
         topic=args.topic,
@@ -59,7 +66,7 @@ def cmd_search(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             print(f"  {query}\n  {' ' * exc.position}^", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        store.close()
+        engine.dispose()
     if args.json:
         dump([asdict(h) for h in page.items])
         return EXIT_OK
@@ -80,7 +87,7 @@ def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if args.limit < 1 or args.min_sources < 1:
         print("--limit and --min-sources must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    store, archive = open_archive(loaded)
+    engine, archive = open_archive(loaded)
     try:
         if args.topic is not None:
             require_topic(archive.engine, args.topic, configured_topics(loaded))
@@ -92,7 +99,7 @@ def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             limit=args.limit,
         )
     finally:
-        store.close()
+        engine.dispose()
     if args.json:
         dump([asdict(e) for e in found])
         return EXIT_OK
@@ -114,12 +121,14 @@ def cmd_clusters(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def cmd_cluster_show(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    store, archive = open_archive(loaded)
+    from aggregator.store import Store
+
+    engine, archive = open_archive(loaded)
     try:
         detail = archive.event(args.id)
-        why = store.cluster_explanations(detail.event.id) if detail and args.explain else {}
+        why = Store(engine).cluster_explanations(detail.event.id) if detail and args.explain else {}
     finally:
-        store.close()
+        engine.dispose()
     if detail is None:
         raise NotFoundError("event", args.id)
     ev = detail.event
@@ -200,7 +209,7 @@ def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from aggregator.store.lookup import require_known
     from aggregator.store.views import Filters, write_export
 
-    store, archive = open_archive(loaded)
+    engine, archive = open_archive(loaded)
     filters = Filters(
         topic=args.topic,
         feeds=tuple(args.feed or ()),
@@ -219,93 +228,6 @@ def cmd_export(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         print(f"bad query: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        store.close()
+        engine.dispose()
     print(f"{n} articles exported", file=sys.stderr)
-    return EXIT_OK
-
-
-def cmd_feeds(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    store, archive = open_archive(loaded)
-    try:
-        if args.feeds_command == "show":
-            return _feed_show(archive, args)
-        statuses = archive.feeds()
-    finally:
-        store.close()
-    if args.json:
-        dump([asdict(s) for s in statuses])
-        return EXIT_OK
-    table = new_table(
-        ("feed", "state", "last poll", "status", "articles", "next poll", "last error")
-    )
-    for s in statuses:
-        state = s.state if s.enabled else "disabled"
-        if s.avg_duration is not None and s.avg_duration > SLOW_POLL_SECONDS:
-            state += f", slow ({s.avg_duration:.1f}s)"
-        style = "red" if s.state in ("broken", "gone") else None
-        status = s.last_outcome or "never"
-        if s.last_http_status:
-            status += f" ({s.last_http_status})"
-        table.add_row(
-            s.name,
-            state,
-            ts(s.last_polled_at),
-            status,
-            str(s.article_count),
-            ts(s.next_poll_at),
-            (s.last_error or "")[:80],
-            style=style,
-        )
-    print_table(table)
-    return EXIT_OK
-
-
-def _feed_show(archive: Archive, args: argparse.Namespace) -> int:
-    found = archive.feeds(polls_per_feed=args.limit, name=args.name)
-    if not found:
-        # "reuters" for "Reuters": names are typed from memory. Exact first, then the
-        # one feed whose name matches ignoring case (several: say which).
-        folded = args.name.casefold()
-        same = [f.name for f in archive.feeds() if f.name.casefold() == folded]
-        if len(same) == 1:
-            found = archive.feeds(polls_per_feed=args.limit, name=same[0])
-        elif same:
-            print(f"several feeds are named {args.name!r} ignoring case: {', '.join(same)}",
-                  file=sys.stderr)  # fmt: skip
-            return EXIT_USAGE
-    if not found:
-        raise NotFoundError("feed", args.name)
-    status = found[0]
-    polls = status.recent_polls
-    if args.json:
-        data = asdict(status)
-        data["polls"] = data.pop("recent_polls")
-        dump({"feed": {k: v for k, v in data.items() if k != "polls"}, "polls": data["polls"]})
-        return EXIT_OK
-    print(f"{status.name}  [{status.state}]  {status.url}")
-    interval = f"{status.interval_seconds / 60:.0f} min" if status.interval_seconds else "-"
-    print(
-        f"  articles {status.article_count}, failures in a row {status.error_count}, "
-        f"interval {interval}, next poll {ts(status.next_poll_at)}"
-    )
-    if status.last_error:
-        print(f"  last error: {status.last_error}")
-    cols = ("time", "outcome", "HTTP", "s", "wait", "bytes", "new", "upd", "validators", "error")
-    table = new_table(cols, title="last polls")
-    for p in polls:
-        sent = "INM" if p.etag_sent else ""
-        sent += "+IMS" if p.last_modified_sent else ""
-        table.add_row(
-            ts(p.started_at),
-            p.outcome,
-            str(p.http_status or "-"),
-            f"{p.duration:.2f}",
-            f"{p.waited:.2f}" if p.waited else "-",
-            str(p.bytes_wire),
-            str(p.new_entries),
-            str(p.updated_entries),
-            sent or "-",
-            (p.error or "")[:60],
-        )
-    print_table(table)
     return EXIT_OK

@@ -12,6 +12,7 @@ from aggregator.errors import AggregatorError, ConfigError, StorageError
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from sqlalchemy import Engine
 
 SLOW_POLL_SECONDS = 5.0  # a feed whose polls average more than this is flagged "slow"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -55,16 +56,18 @@ def print_table(table: Table) -> None:
     Console(width=max(120, Console().width)).print(table)
 
 
-def open_archive(loaded: LoadedConfig) -> Any:
-    from aggregator.store import Store
-    from aggregator.store.archive import Archive
+def open_engine(loaded: LoadedConfig) -> Engine:
+    """The archive's engine, its schema checked (``require_schema``); the caller
+    disposes of it. Only the engine: a command reading one query does not import
+    ``Store`` and its statement modules (issue 17)."""
+    from aggregator.store.engine import create_db_engine
 
-    store = Store.open(loaded.database_url)
-    require_schema(store)
-    return store, Archive(store.engine)
+    engine = create_db_engine(loaded.database_url)
+    require_schema(engine)
+    return engine
 
 
-def require_schema(store: Any) -> None:
+def require_schema(engine: Engine) -> None:
     # Alembic's own reader would import Alembic (a third of a second) for a command
     # that only reads: the revision is one row of its table, absent before the first
     # migration.
@@ -72,7 +75,7 @@ def require_schema(store: Any) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        with store.engine.connect() as conn:
+        with engine.connect() as conn:
             present = inspect(conn).has_table("alembic_version") and (
                 conn.execute(text("SELECT version_num FROM alembic_version")).first() is not None
             )

@@ -68,7 +68,7 @@ def cmd_db(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 def _prune(args: argparse.Namespace, loaded: LoadedConfig, store: Any) -> int:
     from aggregator import compose
 
-    require_schema(store)
+    require_schema(store.engine)
     counts = compose.prune(store, loaded, dry_run=args.dry_run)
     if args.json:
         dump({"dry_run": args.dry_run, **asdict(counts)})
@@ -173,7 +173,7 @@ def cmd_alerts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
     store = Store.open(loaded.database_url)
     try:
-        require_schema(store)
+        require_schema(store.engine)
         if args.alerts_command == "retry":
             if not store.retry_alert(args.id, datetime.now(UTC)):
                 print(

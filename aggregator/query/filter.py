@@ -8,9 +8,12 @@ what happens to stored articles.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from aggregator.models import Article
 from aggregator.query.nodes import Query, document_from_article
+
+if TYPE_CHECKING:  # an annotation only (query.nodes says why)
+    from aggregator.models import Article
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,12 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field as _field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-from aggregator.models import Article
 from aggregator.query.tokens import tokenize
+
+if TYPE_CHECKING:  # an annotation only: `aggregator search` parses queries without the models
+    from aggregator.models import Article
 
 FieldName: TypeAlias = Literal["title", "text", "outlet", "lang"]
 FIELDS: tuple[FieldName, ...] = ("title", "text", "outlet", "lang")

@@ -12,8 +12,8 @@ import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -32,9 +32,18 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from aggregator.errors import OverBudget, QueryError, StorageError
-from aggregator.models import Event
 from aggregator.store.engine import first_line, storage_errors
-from aggregator.store.events import CopyDetail, event_from_row, json_terms
+from aggregator.store.feedlist import FeedInfo, FeedList, feed_info, feeds_statement
+from aggregator.store.hits import (
+    ArticleSummary,
+    EventQuery,
+    Filters,
+    SearchPage,
+    article_summary,
+    decode_cursor,
+    encode_cursor,
+    fingerprint,
+)
 from aggregator.store.names import check_known
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import (
@@ -44,7 +53,6 @@ from aggregator.store.schema import (
     clusters,
     feeds,
     matches,
-    polls,
 )
 from aggregator.store.search import (
     SUMMARY_COLUMNS,
@@ -68,36 +76,27 @@ from aggregator.store.search import (
     ts_query,
     ts_score,
 )
-from aggregator.store.views import (
-    AlertInfo,
-    AlertPage,
-    AlertRow,
-    ArticleDetail,
-    ArticleSummary,
-    Copy,
-    DeliveryStats,
-    EventArticle,
-    EventArticlePage,
-    EventDetail,
-    EventOverview,
-    EventPage,
-    EventQuery,
-    FeedInfo,
-    FeedPage,
-    Filters,
-    OutletCount,
-    OutletGroup,
-    PollInfo,
-    SearchPage,
-    TopicMatch,
-    TopicSummary,
-    alert_from_row,
-    article_summary,
-    decode_cursor,
-    encode_cursor,
-    fingerprint,
-    hourly,
-)
+
+# The events' and alerts' records (and the models and statements they bring) are
+# imported by the methods that make them, when first called: a search needs none of
+# them, and `aggregator search` would spend ~30 ms of its start making their
+# dataclasses (issue 17; tests/test_cli_imports.py). The API imports them anyway.
+if TYPE_CHECKING:
+    from aggregator.models import Event
+    from aggregator.store.views import (
+        AlertInfo,
+        AlertPage,
+        ArticleDetail,
+        Copy,
+        DeliveryStats,
+        EventArticlePage,
+        EventDetail,
+        EventOverview,
+        EventPage,
+        FeedPage,
+        TopicMatch,
+        TopicSummary,
+    )
 
 MAX_LIMIT = 200
 # Statements compiled for the driver an archive keeps (a few in everyday use).
@@ -589,6 +588,9 @@ class Archive:
     # -- articles and events -----------------------------------------------------
 
     def article(self, article_id: int) -> ArticleDetail | None:
+        from aggregator.store.events import CopyDetail
+        from aggregator.store.views import ArticleDetail
+
         stmt = (
             select(
                 *SUMMARY_COLUMNS,
@@ -639,6 +641,8 @@ class Archive:
         Merged clusters are left out: their articles count in the cluster that
         absorbed them. ``before`` pages on ``first_seen``.
         """
+        from aggregator.store.events import event_from_row
+
         limit = max(1, min(limit, MAX_LIMIT))
         # An event the retention job is deleting is no longer whole: not listed.
         stmt = select(clusters).where(clusters.c.status.not_in(("merged", DELETING)))
@@ -655,6 +659,9 @@ class Archive:
 
     def event(self, cluster_id: int) -> EventDetail | None:
         """An event with its articles grouped by outlet; a merged id resolves to its heir."""
+        from aggregator.store.events import event_from_row
+        from aggregator.store.views import EventDetail, OutletGroup, hourly
+
         with self.engine.connect() as conn:
             row = _resolve_event(conn, cluster_id)
             if row is None:
@@ -681,6 +688,8 @@ class Archive:
 
     def topics(self, configured: Sequence[str] = ()) -> list[TopicSummary]:
         """Every topic with matches, plus the configured ones that have none yet."""
+        from aggregator.store.views import TopicSummary
+
         stmt = select(
             matches.c.topic,
             func.count().label("n"),
@@ -695,6 +704,9 @@ class Archive:
         return sorted(found.values(), key=lambda t: t.name)
 
     def topic_matches(self, topic: str, limit: int = 20) -> list[TopicMatch]:
+        from aggregator.store.events import json_terms
+        from aggregator.store.views import TopicMatch
+
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = (
             select(*SUMMARY_COLUMNS, matches.c.terms, matches.c.created_at.label("matched_at"))
@@ -717,69 +729,14 @@ class Archive:
 
     def feeds(self, *, polls_per_feed: int = 0, name: str | None = None) -> list[FeedInfo]:
         """Feeds with their health; with ``polls_per_feed`` > 0 their latest polls."""
-        stmt = self._feeds_statement()
-        if name is not None:
-            stmt = stmt.where(feeds.c.name == name)
-        out = []
-        with self.engine.connect() as conn:
-            for r in conn.execute(stmt).all():
-                recent: tuple[PollInfo, ...] = ()
-                if polls_per_feed > 0:
-                    recent = tuple(
-                        PollInfo(
-                            p.started_at,
-                            p.duration,
-                            p.outcome,
-                            p.http_status,
-                            p.new_entries,
-                            p.updated_entries,
-                            p.error,
-                            url=p.url,
-                            bytes_wire=p.bytes_wire,
-                            bytes_decoded=p.bytes_decoded,
-                            etag_sent=p.etag_sent,
-                            last_modified_sent=p.last_modified_sent,
-                            etag_received=p.etag_received,
-                            last_modified_received=p.last_modified_received,
-                            warnings=p.warnings,
-                            waited=p.waited,
-                        )
-                        for p in conn.execute(
-                            select(polls)
-                            .where(polls.c.feed_id == r.id)
-                            .order_by(polls.c.started_at.desc(), polls.c.id.desc())
-                            .limit(polls_per_feed)
-                        )
-                    )
-                out.append(_feed_info(r, recent))
-        return out
-
-    @staticmethod
-    def _feeds_statement() -> Select[Any]:
-        """Feeds by name with their article count and the last day's mean poll time."""
-        counts = (
-            select(articles.c.feed_id, func.count().label("n"))
-            .group_by(articles.c.feed_id)
-            .subquery()
-        )
-        day_ago = datetime.now(UTC) - timedelta(days=1)
-        speed = (
-            select(polls.c.feed_id, func.avg(polls.c.duration).label("avg_duration"))
-            .where(polls.c.started_at >= day_ago)
-            .group_by(polls.c.feed_id)
-            .subquery()
-        )
-        return (
-            select(feeds, func.coalesce(counts.c.n, 0).label("article_count"), speed.c.avg_duration)
-            .outerjoin(counts, counts.c.feed_id == feeds.c.id)
-            .outerjoin(speed, speed.c.feed_id == feeds.c.id)
-            .order_by(feeds.c.name)
-        )
+        return FeedList(self.engine).feeds(polls_per_feed=polls_per_feed, name=name)
 
     def alerts(
         self, *, status: str | None = None, alert_id: str | None = None, limit: int = 50
     ) -> list[AlertInfo]:
         """Outbox rows, newest first, with their delivery status."""
+        from aggregator.store.views import AlertInfo, alert_from_row
+
         limit = max(1, min(limit, MAX_LIMIT))
         stmt = select(alerts).order_by(alerts.c.created_at.desc(), alerts.c.id).limit(limit)
         if status is not None:
@@ -795,6 +752,8 @@ class Archive:
         self, query: EventQuery = EventQuery(), *, cursor: str | None = None, limit: int = 30
     ) -> EventPage:
         """One page of events, newest first by ``query.sort``, with the next cursor."""
+        from aggregator.store.views import EventPage
+
         limit = max(1, min(limit, MAX_LIMIT))
         key = clusters.c.last_updated if query.sort == "updated" else clusters.c.first_seen
         digest = fingerprint(query)
@@ -822,6 +781,9 @@ class Archive:
     def event_overview(self, cluster_id: int) -> EventOverview | None:
         """An event's head for its page (a merged id resolves to its heir): the row,
         report times and outlets, without reading any article's text."""
+        from aggregator.store.events import event_from_row
+        from aggregator.store.views import EventOverview, OutletCount, hourly
+
         with self.engine.connect() as conn:
             row = _resolve_event(conn, cluster_id)
             if row is None:
@@ -868,6 +830,8 @@ class Archive:
         where it stopped. With ``outlet``, that outlet's articles, copies included.
         ``cluster_id`` must be the resolved (not merged) id.
         """
+        from aggregator.store.views import Copy, EventArticle, EventArticlePage
+
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("event-articles", cluster_id, outlet))
         # One outlet's articles are all shown, its copies of others' too: an outlet
@@ -936,9 +900,11 @@ class Archive:
         self, *, state: str | None = None, cursor: str | None = None, limit: int = 50
     ) -> FeedPage:
         """One page of feeds by name, with their health (no polls)."""
+        from aggregator.store.views import FeedPage
+
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("feeds", state))
-        stmt = self._feeds_statement().order_by(None).order_by(feeds.c.name)
+        stmt = feeds_statement().order_by(None).order_by(feeds.c.name)
         if state is not None:
             stmt = stmt.where(feeds.c.state == state)
         if cursor:
@@ -946,7 +912,7 @@ class Archive:
             stmt = stmt.where(feeds.c.name > after)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.limit(limit + 1)).all()
-        items = tuple(_feed_info(r, ()) for r in rows[:limit])
+        items = tuple(feed_info(r, ()) for r in rows[:limit])
         next_cursor = None
         if len(rows) > limit:
             next_cursor = encode_cursor("feeds", digest, (items[-1].name,))
@@ -954,6 +920,7 @@ class Archive:
 
     def delivery_stats(self) -> list[DeliveryStats]:
         """Per rule and channel: deliveries by status, the last success, the last error."""
+        from aggregator.store.views import DeliveryStats
 
         def count(status: str) -> Any:
             return func.sum(case((alerts.c.status == status, 1), else_=0)).label(status)
@@ -1017,6 +984,8 @@ class Archive:
         limit: int = 50,
     ) -> AlertPage:
         """One page of the outbox, newest first, each with the headline it was about."""
+        from aggregator.store.views import AlertPage, AlertRow, alert_from_row
+
         limit = max(1, min(limit, MAX_LIMIT))
         digest = fingerprint(("alerts", rule, channel, status))
         stmt = (
@@ -1103,6 +1072,9 @@ def _topic_cluster_ids(topic: str) -> Select[Any]:
 
 def _with_timelines(conn: Connection, rows: Sequence[Any]) -> list[Event]:
     """Event rows as summaries with their articles per hour (one query for all)."""
+    from aggregator.store.events import event_from_row
+    from aggregator.store.views import hourly
+
     times: dict[int, list[datetime]] = {r.id: [] for r in rows}
     if rows:
         for cid, published in conn.execute(
@@ -1143,29 +1115,6 @@ def _shown_in(cluster_id: int) -> ColumnElement[bool]:
                 select(original.c.id).where(original.c.cluster_id == cluster_id)
             ),
         ),
-    )
-
-
-def _feed_info(r: Any, recent: tuple[PollInfo, ...]) -> FeedInfo:
-    return FeedInfo(
-        id=r.id,
-        name=r.name,
-        title=r.title,
-        url=r.url,
-        site_url=r.site_url,
-        state=r.state,
-        enabled=r.enabled,
-        last_outcome=r.last_outcome,
-        last_http_status=r.last_http_status,
-        last_error=r.last_error,
-        last_polled_at=r.last_polled_at,
-        last_success_at=r.last_success_at,
-        next_poll_at=r.next_poll_at,
-        error_count=r.error_count,
-        article_count=r.article_count,
-        recent_polls=recent,
-        interval_seconds=r.interval_seconds,
-        avg_duration=float(r.avg_duration) if r.avg_duration is not None else None,
     )
 
 

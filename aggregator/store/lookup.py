@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
-from aggregator.models import Event
 from aggregator.store import names as checks
-from aggregator.store.archive import Archive
-from aggregator.store.views import Filters
+from aggregator.store.hits import Filters
+
+if TYPE_CHECKING:
+    from aggregator.models import Event
+    from aggregator.store.archive import Archive
 
 
 def require_topic(engine: Engine, name: str, configured: Iterable[str]) -> None:

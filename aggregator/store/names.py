@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 
 from aggregator.errors import NotFoundError
+from aggregator.store.hits import Filters
 from aggregator.store.retention import DELETING
 from aggregator.store.schema import clusters, feeds, matches
-from aggregator.store.views import Filters
 
 # (statement builder, its arguments, the parameters) -> the rows it finds
 Run = Callable[[Callable[..., Select[Any]], tuple[Any, ...], dict[str, Any]], Sequence[Any]]

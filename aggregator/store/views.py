@@ -6,57 +6,32 @@ and the CLI can name the records without the SQL, and the two files stay readabl
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Literal, TypeVar
 
-from aggregator.errors import QueryError
 from aggregator.models import Event, HourCount
 from aggregator.store.events import CopyDetail
+from aggregator.store.feedlist import FeedInfo as FeedInfo
+from aggregator.store.feedlist import PollInfo as PollInfo
+from aggregator.store.hits import ArticleSummary as ArticleSummary
+from aggregator.store.hits import EventQuery as EventQuery
+from aggregator.store.hits import EventSort as EventSort
+from aggregator.store.hits import Filters as Filters
+from aggregator.store.hits import SearchPage as SearchPage
+from aggregator.store.hits import article_summary as article_summary
+from aggregator.store.hits import decode_cursor as decode_cursor
+from aggregator.store.hits import encode_cursor as encode_cursor
+from aggregator.store.hits import fingerprint as fingerprint
 
 # An event's timeline stops after this many hours: a sparkline, not a history.
 TIMELINE_HOURS = 72
 
 
 # -- records -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """Conditions beside the full-text query. Empty means "everything"."""
-
-    topic: str | None = None  # articles that matched this topic
-    feeds: tuple[str, ...] = ()  # feed (outlet) names; any of them
-    cluster: int | None = None
-    language: str | None = None
-    since: datetime | None = None  # published at or after
-    until: datetime | None = None  # published before
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleSummary:
-    id: int
-    feed: str
-    feed_title: str | None
-    title: str
-    url: str | None
-    published: datetime
-    language: str | None
-    summary: str
-    cluster_id: int | None
-    score: float | None  # relevance, higher is better; None when not ranked
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    items: tuple[ArticleSummary, ...]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,48 +87,6 @@ class TopicMatch:
 
 
 @dataclass(frozen=True, slots=True)
-class PollInfo:
-    started_at: datetime
-    duration: float
-    outcome: str
-    http_status: int | None
-    new_entries: int
-    updated_entries: int
-    error: str | None
-    url: str = ""
-    bytes_wire: int = 0
-    bytes_decoded: int = 0
-    etag_sent: str | None = None
-    last_modified_sent: str | None = None
-    etag_received: str | None = None
-    last_modified_received: str | None = None
-    warnings: str | None = None
-    waited: float | None = None  # seconds queued for the per-host limits (not in duration)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedInfo:
-    id: int
-    name: str
-    title: str | None
-    url: str
-    site_url: str | None
-    state: str
-    enabled: bool
-    last_outcome: str | None
-    last_http_status: int | None
-    last_error: str | None
-    last_polled_at: datetime | None
-    last_success_at: datetime | None
-    next_poll_at: datetime
-    error_count: int
-    article_count: int
-    recent_polls: tuple[PollInfo, ...] = field(default=())
-    interval_seconds: float | None = None  # the adaptive interval in force
-    avg_duration: float | None = None  # seconds, over the last day's polls
-
-
-@dataclass(frozen=True, slots=True)
 class AlertInfo:
     id: str
     rule: str
@@ -171,20 +104,6 @@ class AlertInfo:
 
 
 # -- the web page's pages (keyset pagination) ---------------------------------------
-
-EventSort = Literal["updated", "first"]
-
-
-@dataclass(frozen=True, slots=True)
-class EventQuery:
-    """Which events a list shows, and in which order."""
-
-    topic: str | None = None
-    min_outlets: int = 0  # at least this many outlets reporting
-    # Events whose sort key (last update, or first report) is at or after this time.
-    since: datetime | None = None
-    # "updated": the event that just grew comes first; "first": newest first report.
-    sort: EventSort = "updated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,54 +198,6 @@ class AlertPage:
 A = TypeVar("A", bound=AlertInfo)
 
 
-def encode_cursor(kind: str, fingerprint: str, key: Sequence[str | int | datetime]) -> str:
-    """An opaque cursor: where a page ended (its last row's sort key), for keyset pages.
-
-    ``kind`` and ``fingerprint`` (of the filters) tie it to the list that made it, so
-    a cursor pasted into another list or filter is refused instead of skipping rows.
-    """
-    values = [v.isoformat() if isinstance(v, datetime) else v for v in key]
-    raw = json.dumps([kind, fingerprint, values], separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(
-    text: str, kind: str, fingerprint: str, shape: Sequence[type]
-) -> tuple[str | int | datetime, ...]:
-    """The key of ``encode_cursor``, each value of the type ``shape`` gives; QueryError
-    for anything else."""
-    bad = QueryError(text, "invalid cursor: follow the page's own link")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        got_kind, got_fingerprint, values = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise bad from exc
-    if got_kind != kind or got_fingerprint != fingerprint:
-        raise QueryError(text, "this cursor belongs to another list or filter")
-    if not isinstance(values, list) or len(values) != len(shape):
-        raise bad
-    out: list[str | int | datetime] = []
-    for value, want in zip(values, shape, strict=True):
-        if want is datetime:
-            try:
-                when = datetime.fromisoformat(value) if isinstance(value, str) else None
-            except ValueError:
-                when = None
-            if when is None or when.tzinfo is None:
-                raise bad
-            out.append(when)
-        elif (want is int and type(value) is int) or (want is str and isinstance(value, str)):
-            out.append(value)
-        else:
-            raise bad
-    return tuple(out)
-
-
-def fingerprint(value: object) -> str:
-    """A short digest of a list's filters (their repr: frozen dataclasses, tuples)."""
-    return hashlib.sha256(repr(value).encode()).hexdigest()[:16]
-
-
 def alert_from_row(r: Any, kind: type[A], **extra: Any) -> A:
     """An ``alerts`` row as ``kind`` (AlertInfo, or a subclass given its own fields)."""
     return kind(
@@ -367,23 +238,6 @@ def hourly(times: Sequence[datetime], start: datetime) -> tuple[HourCount, ...]:
         if 0 <= i < n:
             counts[i] += 1
     return tuple(HourCount(first + timedelta(hours=i), c) for i, c in enumerate(counts))
-
-
-def article_summary(row: Any, score: float | None = None) -> ArticleSummary:
-    # Positional, in the fields' order: a search makes up to 200 of these, and keyword
-    # arguments cost a quarter more per record (tests/test_archive.py checks the order).
-    return ArticleSummary(
-        row.id,
-        row.feed,
-        row.feed_title,
-        row.title,
-        row.url,
-        row.published,
-        row.language,
-        row.summary,
-        row.cluster_id,
-        score,
-    )
 
 
 EXPORT_FIELDS = (
