@@ -550,9 +550,20 @@ class LeanClient:
 
     def __init__(self, base_url: str) -> None:
         host, port = base_url.removeprefix("http://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.address = (host, int(port))
         self.host = host.encode()
+        self.sock = self._connect()
+        self.pending = b""
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def reopen(self) -> None:
+        """A new connection: the server closes one idle past its keep-alive (5 s)."""
+        self.sock.close()
+        self.sock = self._connect()
         self.pending = b""
 
     def get(self, target: str) -> bytes:

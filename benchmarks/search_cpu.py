@@ -185,6 +185,9 @@ def main() -> None:
             order.shuffle(names)
             for name in names:
                 pid, run = blocks[name]
+                # the other blocks may have taken longer than the server's keep-alive
+                for client in clients.values():
+                    client.reopen()
                 before = cpu(pid)
                 run()
                 after = cpu(pid)
