@@ -298,7 +298,7 @@ def test_sqlite_checkpoints_the_wal_every_few_thousand_pages(tmp_path: Path) -> 
 def test_sqlite_polls_keep_their_statement_journals_in_memory(tmp_path: Path) -> None:
     # A poll's multi-row INSERTs keep the pages they change as they were (a statement
     # may fail halfway: a foreign key, the full-text trigger); past 64 KiB that journal
-    # was a temporary file, a third of the writer's system calls on a first poll
+    # was a temporary file, a third of the writer's file writes on a first poll
     # (docs/benchmarks.md, "The statement journal"). In memory while a poll writes, and
     # the connection's default again afterwards, after a failed poll too: elsewhere
     # ``temp_store`` would keep the readers' sorts in memory.

@@ -463,8 +463,8 @@ def _statement_journals_in_memory(conn: Connection, wanted: bool) -> Iterator[No
     Each multi-row INSERT of a poll's articles may fail halfway (a foreign key, the
     full-text trigger), so SQLite keeps the pages it changes as they were before it
     (~160 pages of a 32-row statement) in a statement journal, which past 64 KiB is a
-    temporary file: a third of the writer's system calls on a first poll, two writes
-    a page, and its CPU (issue 17; docs/benchmarks.md, "The statement journal"). In
+    temporary file: a third of the writer's file writes on a first poll, two a page,
+    and their CPU (issue 17; docs/benchmarks.md, "The statement journal"). In
     memory it is the same ~0.7 MB for the statement's length, freed when it ends. Not
     the connection's setting for good: ``temp_store`` also keeps sorts and temporary
     tables in memory, which the pool's readers could grow without bound. Set before
