@@ -3,14 +3,16 @@ from __future__ import annotations
 import inspect
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from aggregator.errors import StorageError
 from aggregator.store import FeedSpec, Store
 from aggregator.store.archive import Archive
 from aggregator.store.engine import WAL_CHECKPOINT_PAGES
-from aggregator.store.migrate import current_revision, head_revision
+from aggregator.store.migrate import current_revision, head_revision, upgrade
 from tests.factories import NOW, article, poll_record
 
 SPECS = [
@@ -289,5 +291,46 @@ def test_sqlite_checkpoints_the_wal_every_few_thousand_pages(tmp_path: Path) -> 
         with store.engine.connect() as conn:
             busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         assert (busy, frames > pages, copied) == (0, True, frames)
+    finally:
+        store.close()
+
+
+def test_sqlite_polls_keep_their_statement_journals_in_memory(tmp_path: Path) -> None:
+    # A poll's multi-row INSERTs keep the pages they change as they were (a statement
+    # may fail halfway: a foreign key, the full-text trigger); past 64 KiB that journal
+    # was a temporary file, a third of the writer's file writes on a first poll
+    # (docs/benchmarks.md, "The statement journal"). In memory while a poll writes, and
+    # the connection's default again afterwards, after a failed poll too: elsewhere
+    # ``temp_store`` would keep the readers' sorts in memory.
+    store = Store.open(f"sqlite:///{tmp_path / 'journal.db'}")
+    upgrade(store.engine)
+    seen: list[tuple[int, int]] = []
+
+    def _temp_store_at_insert(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO articles"):
+            value = cursor.connection.execute("PRAGMA temp_store").fetchone()[0]
+            seen.append((id(cursor.connection), value))
+
+    def temp_store_now() -> tuple[int, int]:
+        with store.engine.connect() as conn:
+            value = conn.exec_driver_sql("PRAGMA temp_store").scalar_one()
+            return id(conn.connection.driver_connection), value
+
+    event.listen(store.engine, "before_cursor_execute", _temp_store_at_insert)
+    try:
+        store.sync_feeds(SPECS, NOW)
+        (feed,) = store.claim_due_feeds(NOW, owner="test", lease_seconds=60, limit=1)
+        batch = [article(f"Story {i}", guid=f"g{i}") for i in range(40)]
+        assert store.record_poll(poll_record(feed.id), batch).new == 40
+        connection, default = temp_store_now()
+        assert seen == [(connection, 2), (connection, 2)]  # 32 rows, then 8; MEMORY
+        assert default == 0  # DEFAULT (a file unless SQLite was built otherwise)
+        seen.clear()
+        # no such feed: the foreign key fails the INSERT, and nothing of the poll stays
+        with pytest.raises(StorageError, match="FOREIGN KEY"):
+            store.record_poll(poll_record(feed.id + 100), [article("Orphan", guid="o")])
+        assert seen == [(connection, 2)]
+        assert temp_store_now() == (connection, 0)
+        assert store.count_articles() == 40
     finally:
         store.close()

@@ -7,8 +7,8 @@ outbox's and retention's mixed in from one module per aggregate (``events``,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -310,7 +310,11 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
     def record_poll(self, record: PollRecord, new_articles: Sequence[Article]) -> StoreCounts:
         """Write one finished poll: its articles, its log row and the feed's new state,
         in one transaction, so a poll is stored whole or not at all."""
-        with self.engine.begin() as conn:
+        with (
+            self.engine.connect() as conn,
+            _statement_journals_in_memory(conn, bool(new_articles)),
+            conn.begin(),
+        ):
             holder = conn.execute(_LEASE_HOLDER, {"feed_id": record.feed_id}).scalar()
             if holder is not None and holder != record.owner:
                 # Our lease expired and another daemon holds the feed now: its poll is the
@@ -449,6 +453,33 @@ class Store(EventStatements, OutboxStatements, RetentionStatements):
     def count_articles(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
+
+
+@contextmanager
+def _statement_journals_in_memory(conn: Connection, wanted: bool) -> Iterator[None]:
+    """SQLite: the connection's statement journals in memory (``PRAGMA temp_store``)
+    while the block runs, then its default again; elsewhere, or not ``wanted``, nothing.
+
+    Each multi-row INSERT of a poll's articles may fail halfway (a foreign key, the
+    full-text trigger), so SQLite keeps the pages it changes as they were before it
+    (~160 pages of a 32-row statement) in a statement journal, which past 64 KiB is a
+    temporary file: a third of the writer's file writes on a first poll, two a page,
+    and their CPU (issue 17; docs/benchmarks.md, "The statement journal"). In
+    memory it is the same ~0.7 MB for the statement's length, freed when it ends. Not
+    the connection's setting for good: ``temp_store`` also keeps sorts and temporary
+    tables in memory, which the pool's readers could grow without bound. Set before
+    the transaction writes (SQLite decides where the journal goes when it begins).
+    """
+    if not wanted or conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
+    conn.commit()  # SQLAlchemy's autobegun transaction (nothing written): the block begins its own
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("PRAGMA temp_store=DEFAULT")
+        conn.commit()
 
 
 # The statements of ``record_poll``, built once: building them for every poll (the
