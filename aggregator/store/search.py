@@ -403,6 +403,13 @@ def filtered_statement(
 def ts_query(match: Any) -> Any:
     """PostgreSQL: ``to_tsquery('simple', match)``, the query's text as the archive
     translated it (``tsquery_plan``)."""
+    # SQLAlchemy gives to_tsquery its PostgreSQL types only once that dialect is
+    # imported; a construct made before cannot be compiled for PostgreSQL, and
+    # ts_page_statement keeps what it built for the process's life (a search would
+    # fail until a restart). A PostgreSQL engine imports the dialect, so this is a
+    # no-op in the daemon; it makes the order of construction not matter.
+    import sqlalchemy.dialects.postgresql  # noqa: F401
+
     return func.to_tsquery(literal_column("'simple'::regconfig"), match)
 
 
