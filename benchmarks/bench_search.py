@@ -436,11 +436,16 @@ def wrk_block(base_url: str, targets: list[str], workdir: Path) -> list[float]:
     return samples
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, every thread) process ``pid`` has used so far."""
+def stat_ticks(pid: int) -> tuple[int, int]:
+    """User and system clock ticks (every thread) process ``pid`` has used so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]), int(fields[12])
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far."""
+    return sum(stat_ticks(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuTally:

@@ -93,8 +93,7 @@ for line in sys.stdin:
 
 def cpu(pid: int) -> tuple[int, int, int, int]:
     """User and system ticks, schedstat run time (ns) and context switches of ``pid``."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    user, system = bs.stat_ticks(pid)
     run_ns = switches = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -104,7 +103,7 @@ def cpu(pid: int) -> tuple[int, int, int, int]:
                 switches += sum(int(x.split()[1]) for x in f if "ctxt_switches" in x)
         except FileNotFoundError:  # a thread that ended meanwhile
             pass
-    return int(fields[11]), int(fields[12]), run_ns, switches
+    return user, system, run_ns, switches
 
 
 def pipelined(client: bs.LeanClient, targets: list[str]) -> None:
