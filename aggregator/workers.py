@@ -3,7 +3,8 @@
 ``parse_executor`` chooses from ``settings.poll.parse_workers``: a number N > 0 is a
 pool of N processes, each watching the daemon that started it; 0 is the daemon's own
 threads; ``auto`` on a small machine is ``BurstExecutor``: the daemon's threads, and
-one worker process beside them only while a burst (a first poll) queues work.
+a worker process a core (two at most), at a lower priority, beside them only while a
+burst (a first poll) queues work.
 
 This module is also what the forkserver imports once, before it forks any worker:
 importing it imports the stages the workers run (``aggregator.poll.poller``:
@@ -103,8 +104,24 @@ def parse_executor(setting: int | str, *, cores: int, feeds: int) -> Executor:
     ``auto`` on a large machine, is ``cpu_executor`` of that many processes."""
     workers = parse_workers_for(setting, cores=cores, feeds=feeds)
     if setting == "auto" and workers == 0:
-        return BurstExecutor(max(1, min(cores, MAX_PARSE_THREADS)))
+        threads = max(1, min(cores, MAX_PARSE_THREADS))
+        return BurstExecutor(threads, workers=burst_workers_for(cores))
     return cpu_executor(workers)
+
+
+def burst_workers_for(cores: int) -> int:
+    """Burst workers at most on ``cores`` cores: one a core, at most
+    ``MAX_BURST_WORKERS``.
+
+    On two cores one worker was the first poll's pace (the farm's 500 x 50: 10.0 s of
+    its CPU in a 10.6 s poll, while the daemon used ~60 % of the other core). A
+    second one at the daemon's priority gained 8 % (10.2 against 11.1 s): three busy
+    processes on two cores, and the daemon's writer waited for a core (busy 89 % of
+    the poll for the same CPU). Behind the daemon (``burst_worker.NICENESS``) the
+    workers take what it leaves: 9.2 against 10.6 s, newsboat's pace in the same run
+    (docs/benchmarks.md).
+    """
+    return max(1, min(cores, MAX_BURST_WORKERS))
 
 
 # A burst: more feed bodies waiting for a parse thread than this. A first poll of a
@@ -126,9 +143,9 @@ BURST_AHEAD = 8
 # one thread parsing beside the worker the writer was busy 91-93 % of a first poll,
 # waiting more than working, and that poll was no faster than with the worker alone.
 BURST_LOCAL = 0
-# Burst workers at most: one, a copy of the parse stack (~35 MiB RSS) while a burst
-# lasts, beside the daemon.
-BURST_WORKERS = 1
+# Burst workers at most, whatever the cores: each a copy of the parse stack (~35 MiB
+# RSS, more while it parses) while a burst lasts, beside the daemon.
+MAX_BURST_WORKERS = 2
 # After a worker that could not start (it died before saying READY): the daemon's
 # threads parse alone this long before another is tried.
 BURST_RETRY_AFTER = 60.0
@@ -180,18 +197,19 @@ class _Work:
 
 
 class BurstExecutor(Executor):
-    """Parse in the daemon's threads; beside them, one worker process during a burst.
+    """Parse in the daemon's threads; beside them, worker processes during a burst.
 
     On two cores a parse process beside the daemon all the time costs its memory (a
     copy of the parse stack: ~50 MiB of PSS) for the few seconds an hour it has work.
     A first poll, though, parses hundreds of feeds at once, and the daemon's threads,
     sharing one GIL with the event loop and the writer, use one core of the two. So:
     ``ProcessCall``s queue here; the daemon's threads take them one after the other;
-    when more than ``backlog`` wait, one worker process is started
-    (``aggregator.poll.burst_worker``: the parse stack only) and takes them too, while
-    ``local`` threads go on parsing beside it; ``linger`` seconds after the queue has
-    drained the worker's stdin is closed, it exits, and it is reaped. Anything else
-    submitted (page extraction, embedding) runs in the threads.
+    when more than ``backlog`` wait, a worker process is started
+    (``aggregator.poll.burst_worker``: the parse stack only, at a lower priority than
+    the daemon), and another while they still wait, up to ``workers``; they take the
+    calls too, while ``local`` threads go on parsing beside them; ``linger`` seconds
+    after the queue has drained a worker's stdin is closed, it exits, and it is
+    reaped. Anything else submitted (page extraction, embedding) runs in the threads.
 
     A worker that dies (killed, crashed) fails the call it was running with
     ``BrokenProcessPool``, as a process pool does; the calls sent after it go back to
@@ -206,7 +224,7 @@ class BurstExecutor(Executor):
         linger: float = BURST_LINGER,
         ahead: int = BURST_AHEAD,
         local: int = BURST_LOCAL,
-        workers: int = BURST_WORKERS,
+        workers: int = 1,
         command: Sequence[str] | None = None,
     ) -> None:
         self._threads = max(1, threads)
@@ -221,7 +239,7 @@ class BurstExecutor(Executor):
         self._cond = threading.Condition()
         self._queue: deque[_Work] = deque()
         self._local_busy = 0
-        self._max_workers = max(1, workers)
+        self.max_workers = max(1, workers)
         self._up: list[_BurstWorker] = []  # started and not ended
         self._shutdown = False
         self._retry_at = float("-inf")
@@ -240,7 +258,7 @@ class BurstExecutor(Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._queue.append(_Work(fn, future))
             if (
-                len(self._up) < self._max_workers
+                len(self._up) < self.max_workers
                 and len(self._queue) > self._backlog
                 and time.monotonic() >= self._retry_at
             ):
