@@ -38,8 +38,8 @@ from aggregator.poll.body import ProcessCall
 from aggregator.poll.burst_worker import (
     READY,
     FrameReader,
+    behind_the_daemon,
     send_call,
-    watch_parent,
     widen_pipe,
 )
 
@@ -93,7 +93,7 @@ def cpu_executor(workers: int) -> Executor:
     return ProcessPoolExecutor(
         workers,
         mp_context=context,
-        initializer=watch_parent,
+        initializer=behind_the_daemon,
         initargs=(os.getpid(),),
     )
 

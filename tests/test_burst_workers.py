@@ -17,7 +17,7 @@ import pytest
 
 from aggregator.poll.body import ProcessCall, ProcessedFeed
 from aggregator.poll.poller import _executor_closed
-from aggregator.workers import BurstExecutor, parse_executor
+from aggregator.workers import BurstExecutor, cpu_executor, parse_executor
 from tests.support.daemon import start_daemon
 from tests.support.farm import farm_calls as support_farm_calls
 from tests.support.httpserver import LocalServer
@@ -185,6 +185,15 @@ def test_two_workers_run_behind_the_daemon_and_their_work_lands_in_order() -> No
     finally:
         pool.shutdown(wait=True)
     assert all(worker.gone and worker.returncode == 0 for worker in pool.workers)
+
+
+def test_a_pools_workers_run_behind_the_daemon_too() -> None:
+    pool = cpu_executor(2)
+    try:
+        niceness = {pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() for _ in range(8)}
+    finally:
+        pool.shutdown(wait=True)
+    assert niceness == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)}
 
 
 def test_burst_workers_are_one_a_core_and_two_at_most() -> None:

@@ -41,7 +41,8 @@ READY = b"ready"
 # daemon's event loop and writer wait for a core (the writer busy 89 % of a first
 # poll for the same CPU, and the poll no faster than with one worker); behind the
 # daemon they take what it leaves, and the poll is 14 % shorter (docs/benchmarks.md).
-# The API answers during a burst, and the host's other services, come first too.
+# The API answers during a burst, and the host's other services, come first too; a
+# pool's workers (``parse_workers`` N) start the same way.
 NICENESS = 10
 # Bytes a pipe to or from the worker holds (widen_pipe): /proc/sys/fs/pipe-max-size
 # allows 1 MiB to anyone by default.
@@ -174,6 +175,15 @@ def watch_parent(pid: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def behind_the_daemon(pid: int) -> None:
+    """How a parse process starts, the burst worker and each worker of a pool
+    (``aggregator.workers.cpu_executor``): at a lower priority than the daemon
+    (``NICENESS``), and gone when the daemon ``pid`` is (``watch_parent``)."""
+    with contextlib.suppress(OSError):  # a lower priority is always allowed; best effort
+        os.nice(NICENESS)
+    watch_parent(pid)
+
+
 def _reply(ok: bool, value: Any) -> bytes:
     try:
         return pickle.dumps((ok, value), protocol=pickle.HIGHEST_PROTOCOL)
@@ -187,12 +197,10 @@ def main() -> None:
     # Ctrl-C reaches the whole process group: the daemon finishes its polls in flight
     # on SIGINT, and ends this worker itself, by closing its stdin.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError):  # a lower priority is always allowed; best effort
-        os.nice(NICENESS)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     # The replies are frames: nothing else may be written on stdout.
     sys.stdout = sys.stderr
-    watch_parent(os.getppid())
+    behind_the_daemon(os.getppid())
     write_frame(replies, READY)  # the parse stack is imported (aggregator.poll.body)
     while True:
         data = read_frame(requests)
