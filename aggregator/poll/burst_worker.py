@@ -36,13 +36,9 @@ from typing import IO, Any
 from aggregator.poll.body import ProcessCall
 
 READY = b"ready"
-# Added to the worker's nice value when it starts: a burst's workers are the daemon's
-# batch work. At the daemon's own priority, two workers on two cores made the
-# daemon's event loop and writer wait for a core (the writer busy 89 % of a first
-# poll for the same CPU, and the poll no faster than with one worker); behind the
-# daemon they take what it leaves, and the poll is 14 % shorter (docs/benchmarks.md).
-# The API answers during a burst, and the host's other services, come first too; a
-# pool's workers (``parse_workers`` N) start the same way.
+# Added to a parse process's nice value when it starts (``behind_the_daemon``): the
+# workers are the daemon's batch work, and its event loop, its writer, the API and the
+# host's other services come first (measured: ``aggregator.workers.burst_workers_for``).
 NICENESS = 10
 # Bytes a pipe to or from the worker holds (widen_pipe): /proc/sys/fs/pipe-max-size
 # allows 1 MiB to anyone by default.
